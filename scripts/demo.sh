@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Try mq: install what is missing, build and install mq, start a throwaway
+# cluster with mq preloaded, run a short demo, and stop the cluster.
+source "$(dirname "$0")/common.sh"
+
+install_packages build-essential postgresql-15 postgresql-server-dev-15
+build_and_install
+start_cluster
+trap stop_cluster EXIT
+
+say "running the demo (scripts/demo.sql)"
+psql -X -q -d postgres -v ON_ERROR_STOP=1 -f "$MQ_ROOT/scripts/demo.sql"
+say "done; the cluster is removed"

@@ -1,0 +1,494 @@
+/* mq--0.1.0.sql: install script for the mq extension */
+
+\echo Use "CREATE EXTENSION mq" to load this file. \quit
+
+/*
+ * Catalog.  One row per queue.  The per-queue message tables are named from
+ * queue_id (mq.q_<id>, mq.a_<id> for the archive), never from user text.
+ * The catalog's rows are dumped by pg_dump (pg_extension_config_dump); the
+ * per-queue tables are not members of the extension, so pg_dump dumps them
+ * and their data like any other table.
+ */
+CREATE SEQUENCE mq._queue_id_seq AS int;
+
+CREATE TABLE mq._queue (
+	queue_id		int PRIMARY KEY DEFAULT nextval('mq._queue_id_seq'),
+	queue_name		text COLLATE "C" NOT NULL UNIQUE,
+	visibility_timeout interval NOT NULL,
+	max_receives	int,
+	dead_letter_queue_id int REFERENCES mq._queue (queue_id),
+	message_ttl		interval,
+	max_length		bigint,
+	overflow		text NOT NULL,
+	fifo			bool NOT NULL,
+	dedup_window	interval NOT NULL,
+	archive			bool NOT NULL,
+	retention		interval,
+	unlogged		bool NOT NULL,
+	notify			bool NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE mq._queue_id_seq OWNED BY mq._queue.queue_id;
+
+SELECT pg_catalog.pg_extension_config_dump('mq._queue', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._queue_id_seq', '');
+
+/* Every change to the catalog invalidates the per-backend queue caches. */
+CREATE FUNCTION mq._catalog_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'mq_catalog_changed' LANGUAGE C;
+
+CREATE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._queue
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+
+/* Internal helpers shared by the C and SQL halves. */
+CREATE FUNCTION mq._check_name(name text, kind text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_check_name_sql' LANGUAGE C;
+
+CREATE FUNCTION mq._queue_id(queue text) RETURNS int
+	AS 'MODULE_PATHNAME', 'mq_queue_id_sql' LANGUAGE C STABLE;
+
+/* The message as consumers see it. */
+CREATE TYPE mq.message AS (
+	msg_id		bigint,
+	read_ct		int,
+	enqueued_at	timestamptz,
+	vt			timestamptz,
+	priority	int,
+	group_key	text,
+	dedup_key	text,
+	headers		jsonb,
+	body		jsonb
+);
+
+CREATE VIEW mq.queues AS
+	SELECT q.queue_name, q.visibility_timeout, q.max_receives,
+		   d.queue_name AS dead_letter_queue, q.message_ttl, q.max_length,
+		   q.overflow, q.fifo, q.dedup_window, q.archive, q.retention,
+		   q.unlogged, q.notify, q.created_at
+	FROM mq._queue q LEFT JOIN mq._queue d
+		ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id;
+
+/*
+ * Validate and normalise queue options.  For the options that may be absent,
+ * zero (or '' for a queue name) means "none", so alter_queue can clear them.
+ * Returns a catalog row carrying the normalised options.
+ */
+CREATE FUNCTION mq._queue_options(
+	queue text,
+	visibility_timeout interval,
+	max_receives int,
+	dead_letter_queue text,
+	message_ttl interval,
+	max_length bigint,
+	overflow text,
+	fifo bool,
+	dedup_window interval,
+	archive bool,
+	retention interval,
+	unlogged bool,
+	notify bool)
+RETURNS mq._queue
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r mq._queue;
+BEGIN
+	IF visibility_timeout IS NULL OR visibility_timeout <= interval '0' THEN
+		RAISE EXCEPTION 'visibility_timeout must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a lease length such as ''30 seconds''.';
+	END IF;
+	IF max_receives < 0 THEN
+		RAISE EXCEPTION 'max_receives must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count, or 0 or NULL for no limit.';
+	END IF;
+	IF message_ttl < interval '0' THEN
+		RAISE EXCEPTION 'message_ttl must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL for no expiry.';
+	END IF;
+	IF max_length < 0 THEN
+		RAISE EXCEPTION 'max_length must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count, or 0 or NULL for no limit.';
+	END IF;
+	IF overflow IS NULL OR overflow NOT IN ('reject_publish', 'drop_head') THEN
+		RAISE EXCEPTION 'invalid overflow behaviour "%"', overflow
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''reject_publish'' or ''drop_head''.';
+	END IF;
+	IF dedup_window IS NULL OR dedup_window < interval '0' THEN
+		RAISE EXCEPTION 'dedup_window must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an interval such as ''5 minutes'', or 0 to forget keys at ack.';
+	END IF;
+	IF retention < interval '0' THEN
+		RAISE EXCEPTION 'retention must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL to keep archived messages forever.';
+	END IF;
+	IF fifo IS NULL OR archive IS NULL OR unlogged IS NULL OR notify IS NULL THEN
+		RAISE EXCEPTION 'fifo, archive, unlogged and notify must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+
+	r.queue_name := queue;
+	r.visibility_timeout := visibility_timeout;
+	r.max_receives := nullif(max_receives, 0);
+	r.message_ttl := nullif(message_ttl, interval '0');
+	r.max_length := nullif(max_length, 0);
+	r.overflow := overflow;
+	r.fifo := fifo;
+	r.dedup_window := dedup_window;
+	r.archive := archive;
+	r.retention := nullif(retention, interval '0');
+	r.unlogged := unlogged;
+	r.notify := notify;
+
+	IF dead_letter_queue IS NOT NULL AND dead_letter_queue <> '' THEN
+		IF dead_letter_queue = queue THEN
+			RAISE EXCEPTION 'queue "%" cannot be its own dead-letter queue', queue
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Create a separate queue for dead letters.';
+		END IF;
+		r.dead_letter_queue_id := mq._queue_id(dead_letter_queue);
+	END IF;
+	RETURN r;
+END;
+$$;
+
+/* Create the storage of queue r (already in the catalog). */
+CREATE FUNCTION mq._create_storage(r mq._queue) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kind text := CASE WHEN r.unlogged THEN 'UNLOGGED ' ELSE '' END;
+BEGIN
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			msg_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+			read_ct		int NOT NULL DEFAULT 0,
+			enqueued_at	timestamptz NOT NULL,
+			vt			timestamptz NOT NULL,
+			priority	int NOT NULL DEFAULT 0,
+			group_key	text,
+			dedup_key	text,
+			headers		jsonb,
+			body		jsonb NOT NULL
+		) WITH (fillfactor = 80)$ddl$, kind, 'q_' || r.queue_id);
+	/* the delivery order: a lease update touches no indexed column (HOT) */
+	EXECUTE format('CREATE INDEX %I ON mq.%I (priority DESC, msg_id)',
+				   'q_' || r.queue_id || '_order', 'q_' || r.queue_id);
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			msg_id		bigint PRIMARY KEY,
+			read_ct		int NOT NULL,
+			enqueued_at	timestamptz NOT NULL,
+			vt			timestamptz NOT NULL,
+			priority	int NOT NULL,
+			group_key	text,
+			dedup_key	text,
+			headers		jsonb,
+			body		jsonb NOT NULL,
+			archived_at	timestamptz NOT NULL
+		)$ddl$, kind, 'a_' || r.queue_id);
+	EXECUTE format('CREATE INDEX %I ON mq.%I (archived_at)',
+				   'a_' || r.queue_id || '_archived_at', 'a_' || r.queue_id);
+END;
+$$;
+
+CREATE FUNCTION mq.create_queue(
+	queue text,
+	visibility_timeout interval DEFAULT '30 seconds',
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT 'reject_publish',
+	fifo bool DEFAULT false,
+	dedup_window interval DEFAULT '5 minutes',
+	archive bool DEFAULT false,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT false,
+	notify bool DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r mq._queue;
+	old mq._queue;
+	diff text;
+BEGIN
+	PERFORM mq._check_name(queue, 'queue');
+	/* serialise catalog changes; readers of the catalog are not blocked */
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	r := mq._queue_options(queue, visibility_timeout, max_receives,
+						   dead_letter_queue, message_ttl, max_length, overflow,
+						   fifo, dedup_window, archive, retention, unlogged,
+						   notify);
+
+	SELECT * INTO old FROM mq._queue q WHERE q.queue_name = queue;
+	IF FOUND THEN
+		SELECT string_agg(o.name, ', ' ORDER BY o.ord) INTO diff
+		FROM (VALUES
+			(1, 'visibility_timeout', old.visibility_timeout IS DISTINCT FROM r.visibility_timeout),
+			(2, 'max_receives', old.max_receives IS DISTINCT FROM r.max_receives),
+			(3, 'dead_letter_queue', old.dead_letter_queue_id IS DISTINCT FROM r.dead_letter_queue_id),
+			(4, 'message_ttl', old.message_ttl IS DISTINCT FROM r.message_ttl),
+			(5, 'max_length', old.max_length IS DISTINCT FROM r.max_length),
+			(6, 'overflow', old.overflow IS DISTINCT FROM r.overflow),
+			(7, 'fifo', old.fifo IS DISTINCT FROM r.fifo),
+			(8, 'dedup_window', old.dedup_window IS DISTINCT FROM r.dedup_window),
+			(9, 'archive', old.archive IS DISTINCT FROM r.archive),
+			(10, 'retention', old.retention IS DISTINCT FROM r.retention),
+			(11, 'unlogged', old.unlogged IS DISTINCT FROM r.unlogged),
+			(12, 'notify', old.notify IS DISTINCT FROM r.notify)
+		) AS o(ord, name, differs)
+		WHERE o.differs;
+		IF diff IS NULL THEN
+			RETURN;				/* same declaration: nothing to do */
+		END IF;
+		RAISE EXCEPTION 'queue "%" already exists with different options', queue
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = format('These options differ: %s.', diff),
+				  HINT = 'Use mq.alter_queue() to change the options of an existing queue.';
+	END IF;
+
+	INSERT INTO mq._queue (queue_name, visibility_timeout, max_receives,
+						   dead_letter_queue_id, message_ttl, max_length,
+						   overflow, fifo, dedup_window, archive, retention,
+						   unlogged, notify)
+	VALUES (queue, r.visibility_timeout, r.max_receives,
+			r.dead_letter_queue_id, r.message_ttl, r.max_length,
+			r.overflow, r.fifo, r.dedup_window, r.archive, r.retention,
+			r.unlogged, r.notify)
+	RETURNING * INTO r;
+	PERFORM mq._create_storage(r);
+END;
+$$;
+
+CREATE FUNCTION mq.alter_queue(
+	queue text,
+	visibility_timeout interval DEFAULT NULL,
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT NULL,
+	fifo bool DEFAULT NULL,
+	dedup_window interval DEFAULT NULL,
+	archive bool DEFAULT NULL,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT NULL,
+	notify bool DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	old mq._queue;
+	r mq._queue;
+	qid int;
+	persistence text;
+BEGIN
+	qid := mq._queue_id(queue);
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	SELECT * INTO old FROM mq._queue q WHERE q.queue_id = qid;
+	IF NOT FOUND THEN
+		/* dropped while we waited for the lock */
+		PERFORM mq._queue_id(queue);
+	END IF;
+
+	/* NULL keeps the current value */
+	r := mq._queue_options(queue,
+		coalesce(visibility_timeout, old.visibility_timeout),
+		coalesce(max_receives, old.max_receives),
+		coalesce(dead_letter_queue,
+				 (SELECT d.queue_name FROM mq._queue d
+				  WHERE d.queue_id = old.dead_letter_queue_id)),
+		coalesce(message_ttl, old.message_ttl),
+		coalesce(max_length, old.max_length),
+		coalesce(overflow, old.overflow),
+		coalesce(fifo, old.fifo),
+		coalesce(dedup_window, old.dedup_window),
+		coalesce(archive, old.archive),
+		coalesce(retention, old.retention),
+		coalesce(unlogged, old.unlogged),
+		coalesce(notify, old.notify));
+
+	UPDATE mq._queue q SET
+		visibility_timeout = r.visibility_timeout,
+		max_receives = r.max_receives,
+		dead_letter_queue_id = r.dead_letter_queue_id,
+		message_ttl = r.message_ttl,
+		max_length = r.max_length,
+		overflow = r.overflow,
+		fifo = r.fifo,
+		dedup_window = r.dedup_window,
+		archive = r.archive,
+		retention = r.retention,
+		unlogged = r.unlogged,
+		notify = r.notify
+	WHERE q.queue_id = qid;
+
+	IF r.unlogged <> old.unlogged THEN
+		persistence := CASE WHEN r.unlogged THEN 'UNLOGGED' ELSE 'LOGGED' END;
+		EXECUTE format('ALTER TABLE mq.%I SET %s', 'q_' || qid, persistence);
+		EXECUTE format('ALTER TABLE mq.%I SET %s', 'a_' || qid, persistence);
+	END IF;
+END;
+$$;
+
+CREATE FUNCTION mq.drop_queue(queue text, if_exists bool DEFAULT false)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	qid int;
+	users text;
+BEGIN
+	PERFORM mq._check_name(queue, 'queue');
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	SELECT q.queue_id INTO qid FROM mq._queue q WHERE q.queue_name = queue;
+	IF NOT FOUND THEN
+		IF if_exists THEN
+			RAISE NOTICE 'queue "%" does not exist, skipping', queue;
+			RETURN false;
+		END IF;
+		PERFORM mq._queue_id(queue);	/* raises the usual error */
+	END IF;
+
+	SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name)
+		INTO users
+		FROM mq._queue q WHERE q.dead_letter_queue_id = qid;
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop queue "%" because other queues use it as their dead-letter queue', queue
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  DETAIL = format('Dead-letter queue of: %s.', users),
+				  HINT = 'Change their dead_letter_queue with mq.alter_queue() first.';
+	END IF;
+
+	EXECUTE format('DROP TABLE mq.%I, mq.%I', 'q_' || qid, 'a_' || qid);
+	DELETE FROM mq._queue q WHERE q.queue_id = qid;
+	RETURN true;
+END;
+$$;
+
+CREATE FUNCTION mq.purge_queue(queue text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n bigint;
+BEGIN
+	EXECUTE format('DELETE FROM mq.%I', 'q_' || mq._queue_id(queue));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+/* Hot path: C. */
+CREATE FUNCTION mq.send(
+	queue text,
+	body jsonb,
+	headers jsonb DEFAULT NULL,
+	delay interval DEFAULT '0',
+	dedup_key text DEFAULT NULL,
+	group_key text DEFAULT NULL,
+	priority int DEFAULT 0)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_send' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.send_batch(
+	queue text,
+	bodies jsonb[],
+	headers jsonb[] DEFAULT NULL,
+	delay interval DEFAULT '0',
+	dedup_keys text[] DEFAULT NULL,
+	group_keys text[] DEFAULT NULL,
+	priority int DEFAULT 0)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_send_batch' LANGUAGE C VOLATILE ROWS 100;
+
+CREATE FUNCTION mq.read(
+	queue text,
+	qty int DEFAULT 1,
+	visibility_timeout interval DEFAULT NULL,
+	wait interval DEFAULT '0')
+RETURNS SETOF mq.message
+AS 'MODULE_PATHNAME', 'mq_read' LANGUAGE C VOLATILE ROWS 1;
+
+CREATE FUNCTION mq.pop(queue text, qty int DEFAULT 1)
+RETURNS SETOF mq.message
+AS 'MODULE_PATHNAME', 'mq_pop' LANGUAGE C VOLATILE ROWS 1;
+
+CREATE FUNCTION mq.ack(queue text, msg_id bigint) RETURNS bool
+AS 'MODULE_PATHNAME', 'mq_ack' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.ack(queue text, msg_ids bigint[]) RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_ack_many' LANGUAGE C VOLATILE ROWS 10;
+
+CREATE FUNCTION mq.nack(queue text, msg_id bigint, delay interval DEFAULT '0')
+RETURNS bool
+AS 'MODULE_PATHNAME', 'mq_nack' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.set_vt(queue text, msg_id bigint, visibility_timeout interval)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'mq_set_vt' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.archive(queue text, msg_ids bigint[]) RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_archive' LANGUAGE C VOLATILE ROWS 10;
+
+/* Monitoring. */
+CREATE TYPE mq.queue_metrics AS (
+	queue_name		text,
+	queue_length	bigint,
+	visible			bigint,
+	in_flight		bigint,
+	delayed			bigint,
+	oldest_msg_age	interval,
+	newest_msg_age	interval,
+	archive_length	bigint,
+	scrape_time		timestamptz
+);
+
+CREATE FUNCTION mq.metrics(queue text) RETURNS mq.queue_metrics
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	qid int := mq._queue_id(queue);
+	m mq.queue_metrics;
+BEGIN
+	m.queue_name := queue;
+	m.scrape_time := clock_timestamp();
+	EXECUTE format($q$
+		SELECT count(*),
+			   count(*) FILTER (WHERE vt <= $1),
+			   count(*) FILTER (WHERE vt > $1 AND read_ct > 0),
+			   count(*) FILTER (WHERE vt > $1 AND read_ct = 0),
+			   $1 - min(enqueued_at),
+			   $1 - max(enqueued_at)
+		FROM mq.%I$q$, 'q_' || qid)
+		INTO m.queue_length, m.visible, m.in_flight, m.delayed,
+			 m.oldest_msg_age, m.newest_msg_age
+		USING m.scrape_time;
+	EXECUTE format('SELECT count(*) FROM mq.%I', 'a_' || qid)
+		INTO m.archive_length;
+	RETURN m;
+END;
+$$;
+
+CREATE FUNCTION mq.metrics_all() RETURNS SETOF mq.queue_metrics
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT m.* FROM mq._queue q, LATERAL mq.metrics(q.queue_name) m
+	ORDER BY q.queue_name;
+$$;

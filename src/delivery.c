@@ -1,0 +1,399 @@
+/*-------------------------------------------------------------------------
+ *
+ * delivery.c
+ *	  The SQL-callable hot path: send, send_batch, read, pop, ack, nack,
+ *	  set_vt and archive.
+ *
+ * Each function checks its arguments (NULLs, ranges, batch sizes) before it
+ * touches anything, finds the queue through the per-backend cache
+ * (queue.c), reads the clock once, and hands the work to storage.c.
+ *
+ * Lease times use the clock at the moment of the call (clock_timestamp()
+ * semantics), not the start of the transaction, so a long transaction that
+ * reads late still gets a full lease.
+ *
+ * A read with wait > 0 polls every mq.poll_interval until a message is
+ * visible or the wait is over.  Between polls it sleeps on its latch, so
+ * cancel and statement_timeout interrupt it.  Each poll runs with a fresh
+ * snapshot, which only READ COMMITTED gives; in REPEATABLE READ or
+ * SERIALIZABLE a wait could never see a new message, so it is refused.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "guc.h"
+#include "queue.h"
+#include "storage.h"
+
+PG_FUNCTION_INFO_V1(mq_send);
+PG_FUNCTION_INFO_V1(mq_send_batch);
+PG_FUNCTION_INFO_V1(mq_read);
+PG_FUNCTION_INFO_V1(mq_pop);
+PG_FUNCTION_INFO_V1(mq_ack);
+PG_FUNCTION_INFO_V1(mq_ack_many);
+PG_FUNCTION_INFO_V1(mq_nack);
+PG_FUNCTION_INFO_V1(mq_set_vt);
+PG_FUNCTION_INFO_V1(mq_archive);
+
+/* Raise the error for a NULL where a value is required. */
+static void
+null_argument(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("%s must not be null", what)));
+}
+
+/* The queue named by argument 0, which must not be NULL. */
+static MqQueue *
+queue_argument(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		null_argument("queue name");
+	return mq_queue_lookup(PG_GETARG_TEXT_PP(0));
+}
+
+/* The message id in argument argno, which must not be NULL. */
+static int64
+msg_id_argument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		null_argument("msg_id");
+	return PG_GETARG_INT64(argno);
+}
+
+/*
+ * now + the interval in argument argno (NULL counts as zero).  The interval
+ * must not be negative, nor zero when positive is set; what names it in
+ * errors.
+ */
+static TimestampTz
+after_interval(FunctionCallInfo fcinfo, int argno, TimestampTz now,
+			   const char *what, bool positive)
+{
+	TimestampTz t = now;
+
+	if (!PG_ARGISNULL(argno))
+		t = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													TimestampTzGetDatum(now),
+													PG_GETARG_DATUM(argno)));
+	if (t < now || (positive && t == now))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be %s", what,
+						positive ? "positive" : "zero or positive"),
+				 errhint("Give an interval such as '30 seconds'.")));
+	return t;
+}
+
+/* Check that a count of messages is within 1 .. mq.max_batch_size. */
+static void
+check_count(int64 n, const char *what)
+{
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at least 1", what)));
+	if (n > mq_max_batch_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s " INT64_FORMAT " exceeds mq.max_batch_size (%d)",
+						what, n, mq_max_batch_size),
+				 errhint("Split the work into batches of at most %d messages, or raise mq.max_batch_size.",
+						 mq_max_batch_size)));
+}
+
+/* Headers, if given, must be a JSON object, like AMQP's header table. */
+static Jsonb *
+headers_argument(Jsonb *headers)
+{
+	if (headers != NULL && !JB_ROOT_IS_OBJECT(headers))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers must be a JSON object"),
+				 errhint("Pass headers such as '{\"type\": \"order\"}', or NULL.")));
+	return headers;
+}
+
+/*
+ * Check a batch argument array: one dimension (or empty), nelems elements
+ * when nelems >= 0, no NULL elements unless allowed.  Returns the count.
+ */
+static int
+check_batch_array(ArrayType *a, const char *what, int nelems, bool nulls_ok)
+{
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", what)));
+	if (nelems >= 0 && n != nelems)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has %d elements but bodies has %d", what, n, nelems),
+				 errhint("Pass one element per message, or NULL for none.")));
+	if (!nulls_ok && array_contains_nulls(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain null elements", what)));
+	return n;
+}
+
+/*
+ * mq.send(queue, body, headers, delay, dedup_key, group_key, priority)
+ * returns bigint
+ */
+Datum
+mq_send(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	Jsonb	   *body;
+
+	if (PG_ARGISNULL(1))
+		null_argument("message body");
+	body = PG_GETARG_JSONB_P(1);
+	vt = after_interval(fcinfo, 3, now, "delay", false);
+
+	PG_RETURN_INT64(mq_storage_send(q, now, vt,
+									PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
+									PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
+									PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_P(4),
+									headers_argument(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2)),
+									body));
+}
+
+/*
+ * mq.send_batch(queue, bodies, headers, delay, dedup_keys, group_keys,
+ * priority) returns setof bigint, the new ids in the order of bodies
+ */
+Datum
+mq_send_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	MqBatch		batch;
+	int			n;
+
+	if (PG_ARGISNULL(1))
+		null_argument("bodies");
+	batch.bodies = PG_GETARG_ARRAYTYPE_P(1);
+	n = check_batch_array(batch.bodies, "bodies", -1, false);
+	check_count(n, "batch size");
+
+	batch.headers = NULL;
+	if (!PG_ARGISNULL(2))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		batch.headers = PG_GETARG_ARRAYTYPE_P(2);
+		check_batch_array(batch.headers, "headers", n, true);
+		deconstruct_array(batch.headers, JSONBOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (i = 0; i < n; i++)
+			if (!nulls[i])
+				headers_argument(DatumGetJsonbP(elems[i]));
+	}
+	batch.dedup_keys = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	if (batch.dedup_keys != NULL)
+		check_batch_array(batch.dedup_keys, "dedup_keys", n, true);
+	batch.group_keys = PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5);
+	if (batch.group_keys != NULL)
+		check_batch_array(batch.group_keys, "group_keys", n, true);
+	vt = after_interval(fcinfo, 3, now, "delay", false);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_send_batch(q, now, vt, PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
+						  &batch, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/*
+ * mq.read(queue, qty, visibility_timeout, wait) returns setof mq.message
+ */
+Datum
+mq_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo);
+	int64		qty = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
+	Interval   *lease;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz deadline;
+
+	check_count(qty, "qty");
+	lease = PG_ARGISNULL(2) ? &q->visibility_timeout : PG_GETARG_INTERVAL_P(2);
+	if (DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												TimestampTzGetDatum(now),
+												IntervalPGetDatum(lease))) <= now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visibility_timeout must be positive"),
+				 errhint("Give a lease length such as '30 seconds', or NULL for the queue's default.")));
+	deadline = after_interval(fcinfo, 3, now, "wait", false);
+	if (deadline > now)
+	{
+		if (TimestampDifferenceExceeds(now, deadline, mq_max_wait))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait exceeds mq.max_wait (%d ms)", mq_max_wait),
+					 errhint("Wait at most mq.max_wait, and call mq.read() again in a loop.")));
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("mq.read() cannot wait inside a REPEATABLE READ or SERIALIZABLE transaction"),
+					 errdetail("Such a transaction never sees messages committed after it started."),
+					 errhint("Read with wait => '0', or wait in a READ COMMITTED transaction.")));
+	}
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	for (;;)
+	{
+		TimestampTz vt;
+		long		secs;
+		int			usecs;
+		long		sleep_ms;
+
+		vt = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													 TimestampTzGetDatum(now),
+													 IntervalPGetDatum(lease)));
+		if (mq_storage_lease(q, now, vt, qty,
+							 rsinfo->setResult, rsinfo->setDesc) > 0)
+			break;
+
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+			break;
+		TimestampDifference(now, deadline, &secs, &usecs);
+		sleep_ms = Min(secs * 1000 + (usecs + 999) / 1000, mq_poll_interval);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		now = GetCurrentTimestamp();
+	}
+	return (Datum) 0;
+}
+
+/* mq.pop(queue, qty) returns setof mq.message: read and delete at once */
+Datum
+mq_pop(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo);
+	int64		qty = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
+
+	check_count(qty, "qty");
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_pop(q, GetCurrentTimestamp(), qty,
+				   rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/* mq.ack(queue, msg_id) returns bool: false when there is no such message */
+Datum
+mq_ack(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+
+	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id));
+}
+
+/* The msg_ids array in argument 1, checked. */
+static ArrayType *
+msg_ids_argument(FunctionCallInfo fcinfo)
+{
+	ArrayType  *ids;
+	int			n;
+
+	if (PG_ARGISNULL(1))
+		null_argument("msg_ids");
+	ids = PG_GETARG_ARRAYTYPE_P(1);
+	n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+	if (n > 0)					/* an empty array acks nothing */
+		check_count(n, "number of msg_ids");
+	return ids;
+}
+
+/* mq.ack(queue, msg_ids) returns setof bigint: the ids that were acked */
+Datum
+mq_ack_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo);
+	ArrayType  *ids = msg_ids_argument(fcinfo);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_ack_many(q, GetCurrentTimestamp(), ids, q->archive,
+						rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/* mq.archive(queue, msg_ids) returns setof bigint: the ids archived */
+Datum
+mq_archive(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo);
+	ArrayType  *ids = msg_ids_argument(fcinfo);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_ack_many(q, GetCurrentTimestamp(), ids, true,
+						rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/*
+ * mq.nack(queue, msg_id, delay) returns bool: give the message back, visible
+ * again after delay
+ */
+Datum
+mq_nack(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+	TimestampTz vt = after_interval(fcinfo, 2, GetCurrentTimestamp(),
+									"delay", false);
+
+	PG_RETURN_BOOL(mq_storage_set_vt(q, msg_id, vt));
+}
+
+/*
+ * mq.set_vt(queue, msg_id, visibility_timeout) returns timestamptz: the new
+ * lease end, or NULL when there is no such message
+ */
+Datum
+mq_set_vt(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+	TimestampTz vt;
+
+	if (PG_ARGISNULL(2))
+		null_argument("visibility_timeout");
+	vt = after_interval(fcinfo, 2, GetCurrentTimestamp(),
+						"visibility_timeout", false);
+	if (!mq_storage_set_vt(q, msg_id, vt))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(vt);
+}

@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.h
+ *	  Configuration parameters of mq (mq.*).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_GUC_H
+#define MQ_GUC_H
+
+extern int	mq_max_batch_size;
+extern int	mq_max_wait;
+extern int	mq_poll_interval;
+
+extern void mq_define_gucs(void);
+
+#endif							/* MQ_GUC_H */

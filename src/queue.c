@@ -1,0 +1,276 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  Queue names, the queue catalog and the per-backend queue cache.
+ *
+ * A queue is a row in mq._queue plus two tables named from its id:
+ * mq.q_<id> (the messages) and mq.a_<id> (the archive).  Creating, altering
+ * and dropping queues is rare and done in SQL (mq--*.sql); this file gives
+ * the hot path a cheap way from a queue name to its id, options and kept
+ * plans.
+ *
+ * Each backend keeps a hash table of the queues it has used.  A statement
+ * trigger on mq._queue calls CacheInvalidateRelcache() on the catalog for
+ * every change, and our relcache callback marks the whole cache stale; the
+ * next lookup throws it away (freeing the kept plans) and starts afresh.
+ * Invalidation is transactional, so a rolled-back create or drop never
+ * leaves a stale entry, and other backends see a change as soon as they
+ * process the committed invalidation (at their next transaction start or
+ * lock acquisition).
+ *
+ * Names are validated here, before they are used anywhere: 1 to 48
+ * characters of [A-Za-z0-9_.-].  User text never becomes SQL text: tables
+ * are named from the queue id.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "queue.h"
+
+PG_FUNCTION_INFO_V1(mq_check_name_sql);
+PG_FUNCTION_INFO_V1(mq_queue_id_sql);
+PG_FUNCTION_INFO_V1(mq_catalog_changed);
+
+static HTAB *queue_cache = NULL;
+static MemoryContext queue_cache_cxt = NULL;
+static bool queue_cache_valid = false;
+static Oid	catalog_relid = InvalidOid;
+static SPIPlanPtr lookup_plan = NULL;
+
+/* how much of a bad name an error message shows */
+#define MQ_NAME_SHOWN 64
+
+/*
+ * Raise the error for an invalid name.  The name is shown clipped, so that a
+ * 10 kB name does not make a 10 kB error message.
+ */
+static void
+mq_invalid_name(const char *kind, const char *name, int len, const char *why)
+{
+	int			shown = pg_mbcliplen(name, len, MQ_NAME_SHOWN);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s name \"%.*s%s\"",
+					kind, shown, name, shown < len ? "..." : ""),
+			 errdetail("%s", why),
+			 errhint("A %s name is 1 to %d letters, digits, underscores, dots or hyphens.",
+					 kind, MQ_NAME_MAXLEN)));
+}
+
+/*
+ * Check that name is a valid queue (or exchange) name; kind says which, for
+ * the error message.
+ */
+void
+mq_check_name(const char *kind, text *name)
+{
+	const char *s = VARDATA_ANY(name);
+	int			len = VARSIZE_ANY_EXHDR(name);
+	int			i;
+
+	if (len == 0)
+		mq_invalid_name(kind, s, len, "The name is empty.");
+	if (len > MQ_NAME_MAXLEN)
+		mq_invalid_name(kind, s, len,
+						psprintf("The name is %d bytes long, more than the limit of %d.",
+								 len, MQ_NAME_MAXLEN));
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			mq_invalid_name(kind, s, len,
+							"The name contains a character that is not allowed.");
+	}
+}
+
+static void
+queue_cache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == catalog_relid)
+		queue_cache_valid = false;
+}
+
+/* Throw away every cached queue and its kept plans, and start afresh. */
+static void
+queue_cache_reset(void)
+{
+	HASHCTL		ctl;
+
+	if (queue_cache_cxt == NULL)
+	{
+		queue_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+												"mq queue cache",
+												ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
+	}
+
+	if (queue_cache != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		MqQueue    *q;
+
+		hash_seq_init(&status, queue_cache);
+		while ((q = hash_seq_search(&status)) != NULL)
+		{
+			int			i;
+
+			for (i = 0; i < MQ_NUM_PLANS; i++)
+				if (q->plans[i] != NULL)
+					SPI_freeplan(q->plans[i]);
+		}
+		hash_destroy(queue_cache);
+		queue_cache = NULL;
+	}
+	if (lookup_plan != NULL)
+	{
+		SPI_freeplan(lookup_plan);
+		lookup_plan = NULL;
+	}
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = MQ_NAME_MAXLEN + 1;
+	ctl.entrysize = sizeof(MqQueue);
+	ctl.hcxt = queue_cache_cxt;
+	queue_cache = hash_create("mq queue cache", 64, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	queue_cache_valid = true;
+	catalog_relid = get_relname_relid("_queue",
+									  get_namespace_oid("mq", false));
+}
+
+/*
+ * Find a queue by name: validate the name, then look in the cache, then in
+ * the catalog.  An unknown queue is an error.
+ */
+MqQueue *
+mq_queue_lookup(text *name)
+{
+	char		key[MQ_NAME_MAXLEN + 1];
+	int			len;
+	MqQueue    *q;
+	bool		found;
+	Datum		arg;
+	char		argnull = ' ';
+	int			ret;
+	bool		isnull;
+	int32		id;
+	Interval	vt;
+	bool		archive;
+
+	mq_check_name("queue", name);
+	len = VARSIZE_ANY_EXHDR(name);
+	memset(key, 0, sizeof(key));
+	memcpy(key, VARDATA_ANY(name), len);
+
+	if (!queue_cache_valid)
+		queue_cache_reset();
+
+	q = hash_search(queue_cache, key, HASH_FIND, NULL);
+	if (q != NULL)
+		return q;
+
+	/* not cached: read the catalog */
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	if (lookup_plan == NULL)
+	{
+		Oid			argtype = TEXTOID;
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("SELECT queue_id, visibility_timeout, archive"
+						   " FROM mq._queue"
+						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+						   1, &argtype);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		lookup_plan = plan;
+	}
+	arg = PointerGetDatum(name);
+	ret = SPI_execute_plan(lookup_plan, &arg, &argnull, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", key),
+				 errhint("Create it with mq.create_queue().")));
+
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	vt = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 2, &isnull));
+	archive = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 3, &isnull));
+	SPI_finish();
+
+	/* the catalog read may have processed an invalidation */
+	if (!queue_cache_valid)
+		queue_cache_reset();
+
+	q = hash_search(queue_cache, key, HASH_ENTER, &found);
+	Assert(!found);
+	q->id = id;
+	q->visibility_timeout = vt;
+	q->archive = archive;
+	memset(q->plans, 0, sizeof(q->plans));
+	return q;
+}
+
+/* mq._check_name(name text, kind text) returns void */
+Datum
+mq_check_name_sql(PG_FUNCTION_ARGS)
+{
+	char	   *kind = PG_ARGISNULL(1) ? "queue" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s name must not be null", kind)));
+	mq_check_name(kind, PG_GETARG_TEXT_PP(0));
+	PG_RETURN_VOID();
+}
+
+/* mq._queue_id(queue text) returns int: the id, or an error */
+Datum
+mq_queue_id_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queue name must not be null")));
+	PG_RETURN_INT32(mq_queue_lookup(PG_GETARG_TEXT_PP(0))->id);
+}
+
+/* statement trigger on mq._queue: every change invalidates the caches */
+Datum
+mq_catalog_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mq._catalog_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

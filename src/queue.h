@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *	  Queue names, the queue catalog and the per-backend queue cache.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_QUEUE_H
+#define MQ_QUEUE_H
+
+#include "executor/spi.h"
+#include "utils/timestamp.h"
+
+/* longest queue or exchange name */
+#define MQ_NAME_MAXLEN 48
+
+/* the statements storage.c prepares once per queue and keeps */
+typedef enum MqPlanKind
+{
+	MQ_PLAN_SEND,
+	MQ_PLAN_SEND_BATCH,
+	MQ_PLAN_LEASE,
+	MQ_PLAN_POP,
+	MQ_PLAN_DELETE,
+	MQ_PLAN_DELETE_MANY,
+	MQ_PLAN_ARCHIVE_MANY,
+	MQ_PLAN_SET_VT,
+	MQ_NUM_PLANS
+} MqPlanKind;
+
+/*
+ * A queue as a backend sees it: the catalog row's options that the hot path
+ * needs, and the kept plans for its tables.  Entries live until the catalog
+ * changes (any INSERT/UPDATE/DELETE on mq._queue invalidates them all).
+ */
+typedef struct MqQueue
+{
+	char		name[MQ_NAME_MAXLEN + 1];	/* hash key */
+	int32		id;
+	Interval	visibility_timeout;
+	bool		archive;		/* ack moves to the archive table */
+	SPIPlanPtr	plans[MQ_NUM_PLANS];
+} MqQueue;
+
+extern void mq_check_name(const char *kind, text *name);
+extern MqQueue *mq_queue_lookup(text *name);
+
+#endif							/* MQ_QUEUE_H */

@@ -1,0 +1,144 @@
+-- Every error a user can see from the queue API, with its SQLSTATE.
+\set SHOW_CONTEXT never
+SELECT mq.create_queue('q');
+
+-- unknown queue: 42704
+SELECT mq.send('nope', '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.read('nope');
+SELECT mq.pop('nope');
+SELECT mq.ack('nope', 1);
+SELECT mq.ack('nope', ARRAY[1]::bigint[]);
+SELECT mq.nack('nope', 1);
+SELECT mq.set_vt('nope', 1, '1 s');
+SELECT mq.archive('nope', ARRAY[1]::bigint[]);
+SELECT mq.send_batch('nope', ARRAY['{}']::jsonb[]);
+SELECT mq.purge_queue('nope');
+SELECT mq.alter_queue('nope', fifo => true);
+SELECT mq.metrics('nope');
+SELECT mq.drop_queue('nope');
+SELECT mq.create_queue('x', dead_letter_queue => 'nope');
+
+-- invalid names: 22023 with a hint; the name is clipped in the message
+SELECT mq.create_queue('');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.create_queue(repeat('x', 49));
+SELECT mq.create_queue(repeat('y', 10000));
+SELECT mq.create_queue('has space');
+SELECT mq.create_queue('semi;colon');
+SELECT mq.create_queue('q''; DROP TABLE mq._queue; --');
+SELECT mq.create_queue('dollar$$quote');
+SELECT mq.create_queue('schema"."table');
+SELECT mq.create_queue('naïve');
+SELECT mq.create_queue('tab	tab');
+SELECT mq.send('has space', '{}');
+SELECT mq.read('a/b');
+SELECT mq.drop_queue('*');
+SELECT mq.create_queue('x', dead_letter_queue => 'bad name');
+-- nothing was created by any of that
+SELECT queue_name FROM mq.queues;
+
+-- NULLs: 22004
+SELECT mq.send(NULL, '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.send('q', NULL);
+SELECT mq.create_queue(NULL);
+SELECT mq.drop_queue(NULL);
+SELECT mq.read(NULL);
+SELECT mq.pop(NULL);
+SELECT mq.ack('q', NULL::bigint);
+SELECT mq.ack('q', NULL::bigint[]);
+SELECT mq.nack('q', NULL);
+SELECT mq.set_vt('q', NULL, '1 s');
+SELECT mq.set_vt('q', 1, NULL);
+SELECT mq.archive('q', NULL);
+SELECT mq.send_batch('q', NULL);
+SELECT mq.send_batch('q', ARRAY['{}', NULL]::jsonb[]);
+SELECT mq.create_queue('x', fifo => NULL);
+SELECT mq.create_queue('x', visibility_timeout => NULL);
+
+-- bad values: 22023
+SELECT mq.send('q', '{}', delay => '-1 s');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.send('q', '{}', headers => '[1, 2]');
+SELECT mq.send('q', '{}', headers => '"text"');
+SELECT mq.read('q', 0);
+SELECT mq.read('q', -1);
+SELECT mq.read('q', 1, '0 s');
+SELECT mq.read('q', 1, '-5 s');
+SELECT mq.read('q', 1, '1 s', '-1 s');
+SELECT mq.pop('q', 0);
+SELECT mq.nack('q', 1, '-1 s');
+SELECT mq.set_vt('q', 1, '-1 s');
+SELECT mq.create_queue('x', visibility_timeout => '0');
+SELECT mq.create_queue('x', visibility_timeout => '-1 s');
+SELECT mq.create_queue('x', max_receives => -1);
+SELECT mq.create_queue('x', message_ttl => '-1 s');
+SELECT mq.create_queue('x', max_length => -1);
+SELECT mq.create_queue('x', overflow => 'drop_tail');
+SELECT mq.create_queue('x', dedup_window => '-1 s');
+SELECT mq.create_queue('x', retention => '-1 day');
+SELECT mq.create_queue('q', dead_letter_queue => 'q');
+SELECT mq.alter_queue('q', visibility_timeout => '-1 s');
+SELECT mq.alter_queue('q', overflow => 'nope');
+
+-- batch limits: 22023 with a hint
+SET mq.max_batch_size = 3;
+SELECT mq.read('q', 4);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.pop('q', 4);
+SELECT mq.send_batch('q', ARRAY['{}', '{}', '{}', '{}']::jsonb[]);
+SELECT mq.ack('q', ARRAY[1, 2, 3, 4]::bigint[]);
+SELECT mq.archive('q', ARRAY[1, 2, 3, 4]::bigint[]);
+SELECT count(*) FROM mq.send_batch('q', ARRAY['{}', '{}', '{}']::jsonb[]);
+RESET mq.max_batch_size;
+SELECT mq.send_batch('q', ARRAY[]::jsonb[]);
+SELECT mq.send_batch('q', ARRAY[['{}'], ['{}']]::jsonb[]);
+SELECT mq.send_batch('q', ARRAY['{}', '{}']::jsonb[], headers => ARRAY['{}']::jsonb[]);
+SELECT mq.send_batch('q', ARRAY['{}', '{}']::jsonb[], headers => ARRAY['{}', '[]']::jsonb[]);
+SELECT mq.send_batch('q', ARRAY['{}', '{}']::jsonb[], dedup_keys => ARRAY['a']);
+SELECT mq.send_batch('q', ARRAY['{}', '{}']::jsonb[], group_keys => ARRAY['a', 'b', 'c']);
+SELECT mq.send_batch('q', ARRAY['{}']::jsonb[], delay => '-1 s');
+SELECT mq.purge_queue('q');
+
+-- waits: at most mq.max_wait, and only where new commits can be seen
+SET mq.max_wait = '1s';
+SELECT mq.read('q', 1, '1 s', '2 s');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET mq.max_wait;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT mq.read('q', 1, '1 s', '1 s');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM mq.read('q', 1, '1 s');   -- no wait: fine
+COMMIT;
+-- statement_timeout interrupts a wait
+SET statement_timeout = '200ms';
+SELECT mq.read('q', 1, '1 s', '30 s');
+RESET statement_timeout;
+
+-- GUC bounds
+SET mq.max_batch_size = 0;
+SET mq.poll_interval = 0;
+SET mq.max_wait = '2h';
+SET mq.no_such_setting = 1;
+
+-- duplicate declaration: 42710
+SELECT mq.create_queue('q', max_receives => 3);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- dropping a dead-letter queue that is in use: 2BP01
+SELECT mq.create_queue('dlq');
+SELECT mq.alter_queue('q', dead_letter_queue => 'dlq');
+SELECT mq.drop_queue('dlq');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- acking or nacking an unknown id is not an error
+SELECT mq.ack('q', 424242), mq.nack('q', 424242), mq.set_vt('q', 424242, '1 s');
+SELECT count(*) FROM mq.ack('q', ARRAY[424242]::bigint[]);
+
+-- internal helpers refuse misuse
+SELECT mq._catalog_changed();
+
+SELECT mq.drop_queue('q'), mq.drop_queue('dlq');
