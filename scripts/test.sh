@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test suite: install build and test dependencies, build and
-# install mq, start a throwaway cluster with mq preloaded, and run the
-# pg_regress and isolation suites (make installcheck) against it.
+# install mq, start a throwaway cluster with mq preloaded, and run against it
+# the pg_regress and isolation suites (make installcheck) and the pgbench
+# concurrency checks (test/stress/run.sh).
 source "$(dirname "$0")/common.sh"
 
 install_packages build-essential postgresql-15 postgresql-server-dev-15 \
@@ -12,12 +13,30 @@ trap stop_cluster EXIT
 
 say "pg_regress and isolation suites (make installcheck)"
 status=0
-make -C "$MQ_ROOT" -s installcheck || status=$?
+rm -rf "$MQ_ROOT"/regression.* "$MQ_ROOT"/results "$MQ_ROOT"/output_iso
+make -C "$MQ_ROOT" -s installcheck ISOLATION= || status=1
+make -C "$MQ_ROOT" -s installcheck REGRESS= || status=1
+for f in "$MQ_ROOT"/regression.diffs "$MQ_ROOT"/output_iso/regression.diffs; do
+	if [ -f "$f" ]; then say "$f"; cat "$f"; fi
+done
+
+say "concurrency checks (test/stress/run.sh)"
+stress_out=$(mktemp)
+bash "$MQ_ROOT/test/stress/run.sh" | tee "$stress_out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+# one closing line for every suite
+passed=$(cat "$MQ_ROOT"/regression.out "$MQ_ROOT"/output_iso/regression.out 2>/dev/null |
+	grep -c ' \.\.\. ok' || true)
+failed=$(cat "$MQ_ROOT"/regression.out "$MQ_ROOT"/output_iso/regression.out 2>/dev/null |
+	grep -c ' \.\.\. FAILED' || true)
+passed=$((passed + $(grep -c '^ok ' "$stress_out" || true)))
+failed=$((failed + $(grep -c '^not ok ' "$stress_out" || true)))
+rm -f "$stress_out"
+echo
 if [ $status -ne 0 ]; then
-	for f in "$MQ_ROOT"/regression.diffs "$MQ_ROOT"/output_iso/regression.diffs; do
-		[ -f "$f" ] && { say "$f"; cat "$f"; }
-	done
 	say "FAILED"
-	exit $status
+	echo "mq: $passed passed, $((failed > 0 ? failed : 1)) failed"
+	exit 1
 fi
-say "all suites passed"
+echo "mq: $passed passed, $failed failed"

@@ -30,8 +30,20 @@ CREATE TABLE mq._queue (
 );
 ALTER SEQUENCE mq._queue_id_seq OWNED BY mq._queue.queue_id;
 
+/*
+ * Counters of messages that left a queue other than by ack.  Updated only
+ * when that happens (rare), never on the send/read/ack path.
+ */
+CREATE TABLE mq._queue_stats (
+	queue_id		int PRIMARY KEY REFERENCES mq._queue (queue_id) ON DELETE CASCADE,
+	dead_lettered	bigint NOT NULL DEFAULT 0,	-- past max_receives
+	expired			bigint NOT NULL DEFAULT 0,	-- past message_ttl
+	dropped			bigint NOT NULL DEFAULT 0	-- dropped by overflow => 'drop_head'
+);
+
 SELECT pg_catalog.pg_extension_config_dump('mq._queue', '');
 SELECT pg_catalog.pg_extension_config_dump('mq._queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._queue_stats', '');
 
 /* Every change to the catalog invalidates the per-backend queue caches. */
 CREATE FUNCTION mq._catalog_changed() RETURNS trigger
@@ -155,6 +167,22 @@ BEGIN
 					  HINT = 'Create a separate queue for dead letters.';
 		END IF;
 		r.dead_letter_queue_id := mq._queue_id(dead_letter_queue);
+		/* follow the chain of dead-letter queues: it must not come back */
+		IF EXISTS (
+			WITH RECURSIVE chain(queue_id, depth) AS (
+				SELECT r.dead_letter_queue_id, 1
+				UNION ALL
+				SELECT q.dead_letter_queue_id, c.depth + 1
+				FROM chain c JOIN mq._queue q ON q.queue_id = c.queue_id
+				WHERE q.dead_letter_queue_id IS NOT NULL AND c.depth < 1000)
+			SELECT 1 FROM chain c JOIN mq._queue q ON q.queue_id = c.queue_id
+			WHERE q.queue_name = queue)
+		THEN
+			RAISE EXCEPTION 'dead-letter queue "%" would form a cycle with queue "%"',
+				dead_letter_queue, queue
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Dead letters must end in a queue without a dead-letter queue of its own.';
+		END IF;
 	END IF;
 	RETURN r;
 END;
@@ -198,6 +226,21 @@ BEGIN
 		)$ddl$, kind, 'a_' || r.queue_id);
 	EXECUTE format('CREATE INDEX %I ON mq.%I (archived_at)',
 				   'a_' || r.queue_id || '_archived_at', 'a_' || r.queue_id);
+	/* idempotent send: a key is unique while its message is in the queue */
+	EXECUTE format('CREATE UNIQUE INDEX %I ON mq.%I (dedup_key) WHERE dedup_key IS NOT NULL',
+				   'q_' || r.queue_id || '_dedup', 'q_' || r.queue_id);
+	/* FIFO groups: is there an earlier message of this group? */
+	EXECUTE format('CREATE INDEX %I ON mq.%I (group_key, msg_id) WHERE group_key IS NOT NULL',
+				   'q_' || r.queue_id || '_group', 'q_' || r.queue_id);
+	/* ... and for dedup_window after the message was acked */
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			dedup_key	text PRIMARY KEY,
+			msg_id		bigint NOT NULL,
+			removed_at	timestamptz NOT NULL
+		)$ddl$, kind, 'd_' || r.queue_id);
+	EXECUTE format('CREATE INDEX %I ON mq.%I (removed_at)',
+				   'd_' || r.queue_id || '_removed_at', 'd_' || r.queue_id);
 END;
 $$;
 
@@ -268,6 +311,7 @@ BEGIN
 			r.overflow, r.fifo, r.dedup_window, r.archive, r.retention,
 			r.unlogged, r.notify)
 	RETURNING * INTO r;
+	INSERT INTO mq._queue_stats (queue_id) VALUES (r.queue_id);
 	PERFORM mq._create_storage(r);
 END;
 $$;
@@ -340,6 +384,7 @@ BEGIN
 		persistence := CASE WHEN r.unlogged THEN 'UNLOGGED' ELSE 'LOGGED' END;
 		EXECUTE format('ALTER TABLE mq.%I SET %s', 'q_' || qid, persistence);
 		EXECUTE format('ALTER TABLE mq.%I SET %s', 'a_' || qid, persistence);
+		EXECUTE format('ALTER TABLE mq.%I SET %s', 'd_' || qid, persistence);
 	END IF;
 END;
 $$;
@@ -374,7 +419,8 @@ BEGIN
 				  HINT = 'Change their dead_letter_queue with mq.alter_queue() first.';
 	END IF;
 
-	EXECUTE format('DROP TABLE mq.%I, mq.%I', 'q_' || qid, 'a_' || qid);
+	EXECUTE format('DROP TABLE mq.%I, mq.%I, mq.%I',
+				   'q_' || qid, 'a_' || qid, 'd_' || qid);
 	DELETE FROM mq._queue q WHERE q.queue_id = qid;
 	RETURN true;
 END;
@@ -455,6 +501,9 @@ CREATE TYPE mq.queue_metrics AS (
 	oldest_msg_age	interval,
 	newest_msg_age	interval,
 	archive_length	bigint,
+	dead_lettered	bigint,
+	expired			bigint,
+	dropped			bigint,
 	scrape_time		timestamptz
 );
 
@@ -481,6 +530,9 @@ BEGIN
 		USING m.scrape_time;
 	EXECUTE format('SELECT count(*) FROM mq.%I', 'a_' || qid)
 		INTO m.archive_length;
+	SELECT s.dead_lettered, s.expired, s.dropped
+		INTO m.dead_lettered, m.expired, m.dropped
+		FROM mq._queue_stats s WHERE s.queue_id = qid;
 	RETURN m;
 END;
 $$;
@@ -491,4 +543,86 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT m.* FROM mq._queue q, LATERAL mq.metrics(q.queue_name) m
 	ORDER BY q.queue_name;
+$$;
+
+/* Timed work: dead letters, expiry, retention, dedup keys. */
+CREATE FUNCTION mq._sweep(queue text, OUT dead_lettered bigint, OUT expired bigint)
+	AS 'MODULE_PATHNAME', 'mq_sweep' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.maintain(
+	OUT queue_name text,
+	OUT dead_lettered bigint,
+	OUT expired bigint,
+	OUT archive_deleted bigint,
+	OUT dedup_keys_pruned bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	q mq._queue;
+BEGIN
+	FOR q IN SELECT * FROM mq._queue ORDER BY mq._queue.queue_name LOOP
+		queue_name := q.queue_name;
+		dead_lettered := 0;
+		expired := 0;
+		archive_deleted := 0;
+		IF q.max_receives IS NOT NULL OR q.message_ttl IS NOT NULL THEN
+			SELECT s.dead_lettered, s.expired INTO dead_lettered, expired
+				FROM mq._sweep(q.queue_name) s;
+		END IF;
+		IF q.retention IS NOT NULL THEN
+			EXECUTE format('DELETE FROM mq.%I WHERE archived_at < $1', 'a_' || q.queue_id)
+				USING clock_timestamp() - q.retention;
+			GET DIAGNOSTICS archive_deleted = ROW_COUNT;
+		END IF;
+		EXECUTE format('DELETE FROM mq.%I WHERE removed_at <= $1', 'd_' || q.queue_id)
+			USING clock_timestamp() - q.dedup_window;
+		GET DIAGNOSTICS dedup_keys_pruned = ROW_COUNT;
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION mq.redrive(dead_letter_queue text, target text,
+						   max_messages bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int := mq._queue_id(dead_letter_queue);
+	dst int;
+	n bigint;
+BEGIN
+	IF target IS NULL THEN
+		RAISE EXCEPTION 'target queue name must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	dst := mq._queue_id(target);
+	IF dst = src THEN
+		RAISE EXCEPTION 'cannot redrive queue "%" into itself', target
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Redrive a dead-letter queue into the queue its messages came from.';
+	END IF;
+	IF max_messages < 0 THEN
+		RAISE EXCEPTION 'max_messages must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a count, or NULL to move every message.';
+	END IF;
+	/* oldest first, skipping messages that a reader of the DLQ holds */
+	EXECUTE format($q$
+		WITH c AS (SELECT msg_id FROM mq.%1$I
+				   WHERE read_ct = 0 OR vt <= clock_timestamp()
+				   ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED),
+			 d AS (DELETE FROM mq.%1$I m USING c WHERE m.msg_id = c.msg_id
+				   RETURNING m.*),
+			 i AS (INSERT INTO mq.%2$I (enqueued_at, vt, priority, group_key, headers, body)
+				   SELECT clock_timestamp(), clock_timestamp(), d.priority,
+						  d.group_key, d.headers, d.body
+				   FROM d ORDER BY d.msg_id RETURNING 1)
+		SELECT count(*) FROM i$q$, 'q_' || src, 'q_' || dst)
+		INTO n USING max_messages;
+	RETURN n;
+END;
 $$;

@@ -47,6 +47,7 @@ PG_FUNCTION_INFO_V1(mq_ack_many);
 PG_FUNCTION_INFO_V1(mq_nack);
 PG_FUNCTION_INFO_V1(mq_set_vt);
 PG_FUNCTION_INFO_V1(mq_archive);
+PG_FUNCTION_INFO_V1(mq_sweep);
 
 /* Raise the error for a NULL where a value is required. */
 static void
@@ -396,4 +397,29 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	if (!mq_storage_set_vt(q, msg_id, vt))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(vt);
+}
+
+/*
+ * mq._sweep(queue, OUT dead_lettered bigint, OUT expired bigint): move the
+ * messages of a queue that are past max_receives or message_ttl to where its
+ * dead letters go, whether or not anybody reads the queue.  Called by
+ * mq.maintain().
+ */
+Datum
+mq_sweep(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo);
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		dead_lettered;
+	int64		expired;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	mq_storage_sweep(q, GetCurrentTimestamp(), &dead_lettered, &expired);
+	values[0] = Int64GetDatum(dead_lettered);
+	values[1] = Int64GetDatum(expired);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
+													  values, nulls)));
 }

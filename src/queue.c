@@ -170,9 +170,9 @@ mq_queue_lookup(text *name)
 	char		argnull = ' ';
 	int			ret;
 	bool		isnull;
-	int32		id;
-	Interval	vt;
-	bool		archive;
+	MqQueue		loaded;
+	HeapTuple	tup;
+	TupleDesc	desc;
 
 	mq_check_name("queue", name);
 	len = VARSIZE_ANY_EXHDR(name);
@@ -194,7 +194,10 @@ mq_queue_lookup(text *name)
 		Oid			argtype = TEXTOID;
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT queue_id, visibility_timeout, archive"
+		plan = SPI_prepare("SELECT queue_id, visibility_timeout, archive,"
+						   " max_receives, dead_letter_queue_id, message_ttl,"
+						   " max_length, overflow OPERATOR(pg_catalog.=) 'drop_head',"
+						   " fifo, dedup_window"
 						   " FROM mq._queue"
 						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 						   1, &argtype);
@@ -215,12 +218,31 @@ mq_queue_lookup(text *name)
 				 errmsg("queue \"%s\" does not exist", key),
 				 errhint("Create it with mq.create_queue().")));
 
-	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 1, &isnull));
-	vt = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 2, &isnull));
-	archive = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 3, &isnull));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(&loaded, 0, sizeof(loaded));
+	loaded.id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	loaded.visibility_timeout = *DatumGetIntervalP(SPI_getbinval(tup, desc, 2, &isnull));
+	loaded.archive = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	loaded.max_receives = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	if (isnull)
+		loaded.max_receives = 0;
+	loaded.dead_letter_queue_id = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	if (isnull)
+		loaded.dead_letter_queue_id = 0;
+	{
+		Datum		ttl = SPI_getbinval(tup, desc, 6, &isnull);
+
+		loaded.has_ttl = !isnull;
+		if (!isnull)
+			loaded.message_ttl = *DatumGetIntervalP(ttl);
+	}
+	loaded.max_length = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	if (isnull)
+		loaded.max_length = 0;
+	loaded.drop_head = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	loaded.fifo = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	loaded.dedup_window = *DatumGetIntervalP(SPI_getbinval(tup, desc, 10, &isnull));
 	SPI_finish();
 
 	/* the catalog read may have processed an invalidation */
@@ -229,10 +251,8 @@ mq_queue_lookup(text *name)
 
 	q = hash_search(queue_cache, key, HASH_ENTER, &found);
 	Assert(!found);
-	q->id = id;
-	q->visibility_timeout = vt;
-	q->archive = archive;
-	memset(q->plans, 0, sizeof(q->plans));
+	memcpy(loaded.name, key, sizeof(key));
+	memcpy(q, &loaded, sizeof(MqQueue));
 	return q;
 }
 

@@ -18,13 +18,21 @@
 typedef enum MqPlanKind
 {
 	MQ_PLAN_SEND,
+	MQ_PLAN_SEND_DEDUP,
 	MQ_PLAN_SEND_BATCH,
+	MQ_PLAN_FIND_KEY,
+	MQ_PLAN_RECENT_KEY,
+	MQ_PLAN_REMEMBER_KEYS,
 	MQ_PLAN_LEASE,
 	MQ_PLAN_POP,
 	MQ_PLAN_DELETE,
 	MQ_PLAN_DELETE_MANY,
 	MQ_PLAN_ARCHIVE_MANY,
 	MQ_PLAN_SET_VT,
+	MQ_PLAN_COUNT,
+	MQ_PLAN_DROP_HEAD,
+	MQ_PLAN_SWEEP,
+	MQ_PLAN_STATS,
 	MQ_NUM_PLANS
 } MqPlanKind;
 
@@ -38,6 +46,14 @@ typedef struct MqQueue
 	char		name[MQ_NAME_MAXLEN + 1];	/* hash key */
 	int32		id;
 	Interval	visibility_timeout;
+	int32		max_receives;	/* 0: no limit */
+	int32		dead_letter_queue_id;	/* 0: dead letters go to the archive */
+	bool		has_ttl;
+	Interval	message_ttl;
+	int64		max_length;		/* 0: no limit */
+	bool		drop_head;		/* overflow => 'drop_head' */
+	bool		fifo;
+	Interval	dedup_window;
 	bool		archive;		/* ack moves to the archive table */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;

@@ -3,33 +3,48 @@
  * storage.c
  *	  The per-queue message tables and the statements run against them.
  *
- * Each queue has a message table mq.q_<id>:
+ * Each queue has three tables, named from its id:
  *
- *	msg_id		bigint identity, primary key
- *	read_ct		how many times the message was handed out
- *	enqueued_at	when it was sent
- *	vt			when it is (or becomes again) visible: the lease end
- *	priority, group_key, dedup_key, headers, body
+ *	mq.q_<id>	the messages: msg_id (identity, primary key), read_ct,
+ *				enqueued_at, vt (when it is, or becomes again, visible: the
+ *				lease end), priority, group_key, dedup_key, headers, body
+ *	mq.a_<id>	the archive: the same columns plus archived_at
+ *	mq.d_<id>	dedup keys of messages acked within the dedup window
  *
- * and an archive table mq.a_<id> with the same columns plus archived_at.
- * The only secondary index is (priority DESC, msg_id), the delivery order;
- * vt and read_ct are not indexed, so taking a lease is a HOT update.
+ * Indexes on mq.q_<id>: (priority DESC, msg_id), the delivery order; a
+ * unique index on dedup_key and an index on (group_key, msg_id), both
+ * partial (only rows that have a key).  vt and read_ct are not indexed, so
+ * taking a lease is a HOT update.
  *
- * Every statement is prepared once per backend and queue with SPI_prepare,
- * kept with SPI_keepplan in the queue's cache entry (queue.c frees it when
- * the catalog changes) and run with typed parameters: user data is never
- * SQL text, and every operator is schema-qualified so that the caller's
- * search_path cannot redirect it.
+ * Every statement is built for one queue (its table names and options are
+ * fixed in the text), prepared once per backend with SPI_prepare, kept with
+ * SPI_keepplan in the queue's cache entry (queue.c frees it when the catalog
+ * changes, so an alter_queue re-plans) and run with typed parameters: user
+ * data is never SQL text, and every operator and function is schema
+ * qualified so that the caller's search_path cannot redirect it.
  *
- * A lease is one statement: select the first visible rows in delivery
- * order with FOR UPDATE SKIP LOCKED and update their vt and read_ct.  Two
- * readers never get the same row: the second either skips the locked row
- * or, once the first has committed, rechecks vt against the new row
- * version and finds it leased.  Times come from the caller, who reads the
- * clock (GetCurrentTimestamp), not the transaction start.
+ * A lease is one statement: select the first visible rows in delivery order
+ * with FOR UPDATE SKIP LOCKED and update their vt and read_ct.  Two readers
+ * never get the same row: the second either skips the locked row or, once
+ * the first has committed, rechecks vt against the new row version and finds
+ * it leased.  On a queue with max_receives or message_ttl the same statement
+ * also moves the candidates that are past their limit to the dead-letter
+ * queue (or the archive) instead of delivering them, so a poison message is
+ * never handed out again.  mq_storage_sweep() does the same for messages
+ * nobody reads (mq.maintain()).
  *
- * This file is the only one that knows the table layout, so the storage
- * can be redesigned without touching the SQL API.
+ * FIFO queues only offer the head of each message group: a message whose
+ * group has an earlier message (in flight, delayed or visible) is not a
+ * candidate.  So a group has at most one message in flight, in send order.
+ *
+ * Idempotent send: a unique index makes a second send of a key that is in
+ * the queue a no-op (INSERT ... ON CONFLICT DO NOTHING: concurrent senders
+ * wait for each other and never fail), and acked keys are remembered in
+ * mq.d_<id> for dedup_window.
+ *
+ * Times come from the caller, who reads the clock (GetCurrentTimestamp),
+ * not the transaction start.  This file is the only one that knows the
+ * table layout, so the storage can be redesigned without touching the API.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,7 +53,11 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "storage.h"
@@ -48,79 +67,360 @@
 	"q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.priority, q.group_key," \
 	" q.dedup_key, q.headers, q.body"
 
-/* the next visible messages in delivery order, locked */
-#define NEXT_VISIBLE \
-	"WITH c AS (SELECT msg_id FROM mq.q_%1$d" \
-	" WHERE vt OPERATOR(pg_catalog.<=) $1" \
-	" ORDER BY priority DESC, msg_id LIMIT $%2$d FOR UPDATE SKIP LOCKED) "
+/* the same, from a CTE named d */
+#define DEAD_COLUMNS \
+	"d.msg_id, d.read_ct, d.enqueued_at, d.vt, d.priority, d.group_key," \
+	" d.dedup_key, d.headers, d.body"
 
-typedef struct MqStatement
+/* advisory lock key (field4) that serialises sends to a bounded queue */
+#define MQ_LOCKTAG_MAX_LENGTH 0x6d71
+
+/* how many messages one sweep statement moves */
+#define MQ_SWEEP_BATCH 1000
+
+/* where the plan of a statement kind has the limits of a dead-letter check */
+typedef struct DeadParams
 {
-	const char *sql;			/* %1$d is the queue id */
-	int			nargs;
-	Oid			argtypes[7];
-} MqStatement;
+	int			now;			/* $n: the time of the move */
+	int			max_receives;	/* $n: int4, or 0 when not used */
+	int			cutoff;			/* $n: enqueued_at at or before it expired */
+} DeadParams;
 
-static const MqStatement statements[MQ_NUM_PLANS] = {
-	[MQ_PLAN_SEND] = {
-		"INSERT INTO mq.q_%1$d"
-		" (enqueued_at, vt, priority, group_key, dedup_key, headers, body)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING msg_id",
-		7, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID,
-		JSONBOID, JSONBOID}
-	},
-	[MQ_PLAN_SEND_BATCH] = {
-		"INSERT INTO mq.q_%1$d"
-		" (enqueued_at, vt, priority, group_key, dedup_key, headers, body)"
-		" SELECT $1, $2, $3, u.g, u.d, u.h, u.b"
-		" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5),"
-		" pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u(g, d, h, b)"
-		" RETURNING msg_id",
-		7, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTARRAYOID,
-		TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID}
-	},
-	[MQ_PLAN_LEASE] = {
-		NEXT_VISIBLE
-		"UPDATE mq.q_%1$d q SET vt = $2,"
-		" read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
-		" FROM c WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
-		" RETURNING " MESSAGE_COLUMNS,
-		3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
-	},
-	[MQ_PLAN_POP] = {
-		NEXT_VISIBLE
-		"DELETE FROM mq.q_%1$d q"
-		" USING c WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
-		" RETURNING q.msg_id, q.read_ct OPERATOR(pg_catalog.+) 1,"
-		" q.enqueued_at, q.vt, q.priority, q.group_key, q.dedup_key,"
-		" q.headers, q.body",
-		2, {TIMESTAMPTZOID, INT8OID}
-	},
-	[MQ_PLAN_DELETE] = {
-		"DELETE FROM mq.q_%1$d WHERE msg_id OPERATOR(pg_catalog.=) $1",
-		1, {INT8OID}
-	},
-	[MQ_PLAN_DELETE_MANY] = {
-		"DELETE FROM mq.q_%1$d"
-		" WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING msg_id",
-		1, {INT8ARRAYOID}
-	},
-	[MQ_PLAN_ARCHIVE_MANY] = {
-		"WITH d AS (DELETE FROM mq.q_%1$d"
-		" WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING *)"
-		" INSERT INTO mq.a_%1$d (msg_id, read_ct, enqueued_at, vt,"
-		" priority, group_key, dedup_key, headers, body, archived_at)"
-		" SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt, d.priority,"
-		" d.group_key, d.dedup_key, d.headers, d.body, $2 FROM d"
-		" RETURNING msg_id",
-		2, {INT8ARRAYOID, TIMESTAMPTZOID}
-	},
-	[MQ_PLAN_SET_VT] = {
-		"UPDATE mq.q_%1$d SET vt = $2"
-		" WHERE msg_id OPERATOR(pg_catalog.=) $1",
-		2, {INT8OID, TIMESTAMPTZOID}
-	},
-};
+/*
+ * Append an INSERT that moves the rows of CTE d to where dead letters of q
+ * go: its dead-letter queue as new messages, or its archive.  Headers get an
+ * "x-death" entry (as RabbitMQ's) saying why, from where and when.
+ * reason is an SQL expression over d.
+ */
+static void
+append_dead_letter_insert(StringInfo sql, MqQueue *q, const char *reason,
+						  int now_param)
+{
+	char		death[1024];
+
+	snprintf(death, sizeof(death),
+			 "COALESCE(d.headers, '{}'::jsonb) OPERATOR(pg_catalog.||)"
+			 " pg_catalog.jsonb_build_object('x-death',"
+			 " pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object("
+			 "'reason', %s, 'queue', %s, 'count', d.read_ct, 'time', $%d,"
+			 " 'first_enqueued_at', d.enqueued_at, 'msg_id', d.msg_id))"
+			 " OPERATOR(pg_catalog.||) COALESCE(d.headers"
+			 " OPERATOR(pg_catalog.->) 'x-death', '[]'::jsonb))",
+			 reason, quote_literal_cstr(q->name), now_param);
+
+	if (q->dead_letter_queue_id != 0)
+		appendStringInfo(sql,
+						 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+						 " group_key, headers, body)"
+						 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body"
+						 " FROM d",
+						 q->dead_letter_queue_id, now_param, now_param, death);
+	else
+		appendStringInfo(sql,
+						 "INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at,"
+						 " vt, priority, group_key, dedup_key, headers, body,"
+						 " archived_at)"
+						 " SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt,"
+						 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d"
+						 " FROM d",
+						 q->id, death, now_param);
+}
+
+/* The SQL expression saying why a row of d is dead. */
+static char *
+dead_reason(const DeadParams *dp)
+{
+	return psprintf("CASE WHEN d.enqueued_at OPERATOR(pg_catalog.<=) $%d"
+					" THEN 'expired' ELSE 'max_receives' END", dp->cutoff);
+}
+
+/* Does q move messages past max_receives or message_ttl? */
+static bool
+has_dead_letters(MqQueue *q)
+{
+	return q->max_receives > 0 || q->has_ttl;
+}
+
+/*
+ * The candidates for a lease or pop: visible messages in delivery order
+ * (on a FIFO queue, only group heads), locked, at most $qty_param.
+ */
+static void
+append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
+{
+	appendStringInfo(sql, "WITH c AS (SELECT m.msg_id");
+	if (dead)
+		appendStringInfoString(sql,
+							   ", (m.read_ct OPERATOR(pg_catalog.>=) $4"
+							   " OR m.enqueued_at OPERATOR(pg_catalog.<=) $5)"
+							   " AS dead");
+	appendStringInfo(sql, " FROM mq.q_%d m WHERE m.vt OPERATOR(pg_catalog.<=) $1",
+					 q->id);
+	if (q->fifo)
+		appendStringInfo(sql,
+						 " AND (m.group_key IS NULL OR NOT EXISTS"
+						 " (SELECT 1 FROM mq.q_%d o"
+						 " WHERE o.group_key OPERATOR(pg_catalog.=) m.group_key"
+						 " AND o.msg_id OPERATOR(pg_catalog.<) m.msg_id))",
+						 q->id);
+	appendStringInfo(sql,
+					 " ORDER BY m.priority DESC, m.msg_id LIMIT $%d"
+					 " FOR UPDATE SKIP LOCKED) ", qty_param);
+}
+
+/*
+ * Build the statement of the given kind for queue q, and its parameter
+ * types.
+ */
+static char *
+statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
+{
+	StringInfoData sql;
+	int			id = q->id;
+
+	initStringInfo(&sql);
+	switch (kind)
+	{
+		case MQ_PLAN_SEND:
+		case MQ_PLAN_SEND_DEDUP:
+			appendStringInfo(&sql,
+							 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+							 " group_key, dedup_key, headers, body)"
+							 " VALUES ($1, $2, $3, $4, $5, $6, $7)", id);
+			if (kind == MQ_PLAN_SEND_DEDUP)
+				appendStringInfoString(&sql,
+									   " ON CONFLICT (dedup_key)"
+									   " WHERE dedup_key IS NOT NULL DO NOTHING");
+			appendStringInfoString(&sql, " RETURNING msg_id");
+			*nargs = 7;
+			argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+			argtypes[2] = INT4OID;
+			argtypes[3] = argtypes[4] = TEXTOID;
+			argtypes[5] = argtypes[6] = JSONBOID;
+			break;
+
+		case MQ_PLAN_SEND_BATCH:
+			appendStringInfo(&sql,
+							 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+							 " group_key, headers, body)"
+							 " SELECT $1, $2, $3, u.g, u.h, u.b"
+							 " FROM ROWS FROM (pg_catalog.unnest($4),"
+							 " pg_catalog.unnest($5), pg_catalog.unnest($6))"
+							 " AS u(g, h, b) RETURNING msg_id", id);
+			*nargs = 6;
+			argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+			argtypes[2] = INT4OID;
+			argtypes[3] = TEXTARRAYOID;
+			argtypes[4] = argtypes[5] = JSONBARRAYOID;
+			break;
+
+		case MQ_PLAN_FIND_KEY:
+			/* the message with this key in the queue, or acked recently */
+			appendStringInfo(&sql,
+							 "SELECT msg_id FROM mq.q_%d"
+							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+							 " UNION ALL SELECT msg_id FROM mq.d_%d"
+							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+							 " AND removed_at OPERATOR(pg_catalog.>) $2 LIMIT 1",
+							 id, id);
+			*nargs = 2;
+			argtypes[0] = TEXTOID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_RECENT_KEY:
+			appendStringInfo(&sql,
+							 "SELECT msg_id FROM mq.d_%d"
+							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+							 " AND removed_at OPERATOR(pg_catalog.>) $2", id);
+			*nargs = 2;
+			argtypes[0] = TEXTOID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_REMEMBER_KEYS:
+			appendStringInfo(&sql,
+							 "INSERT INTO mq.d_%d AS k (dedup_key, msg_id, removed_at)"
+							 " SELECT u.k, u.i, $3 FROM ROWS FROM"
+							 " (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(k, i)"
+							 " ON CONFLICT (dedup_key) DO UPDATE"
+							 " SET msg_id = EXCLUDED.msg_id,"
+							 " removed_at = EXCLUDED.removed_at", id);
+			*nargs = 3;
+			argtypes[0] = TEXTARRAYOID;
+			argtypes[1] = INT8ARRAYOID;
+			argtypes[2] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_LEASE:
+		case MQ_PLAN_POP:
+			{
+				bool		pop = (kind == MQ_PLAN_POP);
+				bool		dead = has_dead_letters(q);
+				DeadParams	dp = {1, 4, 5};
+
+				/* $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff */
+				append_candidates(&sql, q, 3, dead);
+				if (!dead)
+				{
+					if (pop)
+						appendStringInfo(&sql,
+										 "DELETE FROM mq.q_%d q USING c"
+										 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+										 " RETURNING q.msg_id,"
+										 " q.read_ct OPERATOR(pg_catalog.+) 1,"
+										 " q.enqueued_at, q.vt, q.priority,"
+										 " q.group_key, q.dedup_key, q.headers,"
+										 " q.body", id);
+					else
+						appendStringInfo(&sql,
+										 "UPDATE mq.q_%d q SET vt = $2,"
+										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
+										 " FROM c WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+										 " RETURNING " MESSAGE_COLUMNS, id);
+					*nargs = 3;
+				}
+				else
+				{
+					if (pop)
+						appendStringInfo(&sql,
+										 ", l AS (DELETE FROM mq.q_%d q USING c"
+										 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+										 " AND NOT c.dead RETURNING q.*)", id);
+					else
+						appendStringInfo(&sql,
+										 ", l AS (UPDATE mq.q_%d q SET vt = $2,"
+										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
+										 " FROM c WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+										 " AND NOT c.dead RETURNING q.*)", id);
+					/* "WITH c AS (...) " was opened: add the CTEs */
+					appendStringInfo(&sql,
+									 ", d AS (DELETE FROM mq.q_%d q USING c"
+									 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+									 " AND c.dead RETURNING q.*), x AS (", id);
+					append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
+					appendStringInfo(&sql,
+									 ") SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
+									 " l.vt, l.priority, l.group_key, l.dedup_key,"
+									 " l.headers, l.body, NULL::text FROM l"
+									 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
+									 pop ? " OPERATOR(pg_catalog.+) 1" : "",
+									 dead_reason(&dp));
+					*nargs = 5;
+					argtypes[3] = INT4OID;
+					argtypes[4] = TIMESTAMPTZOID;
+				}
+				argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+				argtypes[2] = INT8OID;
+			}
+			break;
+
+		case MQ_PLAN_DELETE:
+			appendStringInfo(&sql,
+							 "DELETE FROM mq.q_%d WHERE msg_id OPERATOR(pg_catalog.=) $1"
+							 " RETURNING msg_id, dedup_key", id);
+			*nargs = 1;
+			argtypes[0] = INT8OID;
+			break;
+
+		case MQ_PLAN_DELETE_MANY:
+			appendStringInfo(&sql,
+							 "DELETE FROM mq.q_%d"
+							 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1)"
+							 " RETURNING msg_id, dedup_key", id);
+			*nargs = 1;
+			argtypes[0] = INT8ARRAYOID;
+			break;
+
+		case MQ_PLAN_ARCHIVE_MANY:
+			appendStringInfo(&sql,
+							 "WITH d AS (DELETE FROM mq.q_%d"
+							 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING *)"
+							 " INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at, vt,"
+							 " priority, group_key, dedup_key, headers, body, archived_at)"
+							 " SELECT " DEAD_COLUMNS ", $2 FROM d"
+							 " RETURNING msg_id, dedup_key", id, id);
+			*nargs = 2;
+			argtypes[0] = INT8ARRAYOID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_SET_VT:
+			appendStringInfo(&sql,
+							 "UPDATE mq.q_%d SET vt = $2"
+							 " WHERE msg_id OPERATOR(pg_catalog.=) $1", id);
+			*nargs = 2;
+			argtypes[0] = INT8OID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_COUNT:
+			appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM mq.q_%d", id);
+			*nargs = 0;
+			break;
+
+		case MQ_PLAN_DROP_HEAD:
+			/* the oldest messages that are not leased */
+			appendStringInfo(&sql,
+							 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
+							 " WHERE m.read_ct OPERATOR(pg_catalog.=) 0"
+							 " OR m.vt OPERATOR(pg_catalog.<=) $1"
+							 " ORDER BY m.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+							 " d AS (DELETE FROM mq.q_%d q USING c"
+							 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+							 " RETURNING q.*), x AS (", id, id);
+			append_dead_letter_insert(&sql, q, "'maxlen'", 1);
+			appendStringInfoString(&sql, ") SELECT pg_catalog.count(*) FROM d");
+			*nargs = 2;
+			argtypes[0] = TIMESTAMPTZOID;
+			argtypes[1] = INT8OID;
+			break;
+
+		case MQ_PLAN_SWEEP:
+			{
+				DeadParams	dp = {1, 2, 3};
+
+				/*
+				 * Past max_receives and visible, or past the TTL and not
+				 * leased (never read, or lease over).
+				 */
+				appendStringInfo(&sql,
+								 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
+								 " WHERE (m.vt OPERATOR(pg_catalog.<=) $1"
+								 " AND m.read_ct OPERATOR(pg_catalog.>=) $2)"
+								 " OR (m.enqueued_at OPERATOR(pg_catalog.<=) $3"
+								 " AND (m.vt OPERATOR(pg_catalog.<=) $1"
+								 " OR m.read_ct OPERATOR(pg_catalog.=) 0))"
+								 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
+								 " d AS (DELETE FROM mq.q_%d q USING c"
+								 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+								 " RETURNING q.*), x AS (", id, id);
+				append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
+				appendStringInfo(&sql, ") SELECT %s FROM d", dead_reason(&dp));
+				*nargs = 4;
+				argtypes[0] = TIMESTAMPTZOID;
+				argtypes[1] = INT4OID;
+				argtypes[2] = TIMESTAMPTZOID;
+				argtypes[3] = INT8OID;
+			}
+			break;
+
+		case MQ_PLAN_STATS:
+			appendStringInfo(&sql,
+							 "UPDATE mq._queue_stats SET"
+							 " dead_lettered = dead_lettered OPERATOR(pg_catalog.+) $1,"
+							 " expired = expired OPERATOR(pg_catalog.+) $2,"
+							 " dropped = dropped OPERATOR(pg_catalog.+) $3"
+							 " WHERE queue_id OPERATOR(pg_catalog.=) %d", id);
+			*nargs = 3;
+			argtypes[0] = argtypes[1] = argtypes[2] = INT8OID;
+			break;
+
+		case MQ_NUM_PLANS:
+			elog(ERROR, "invalid statement kind");
+	}
+	return sql.data;
+}
 
 static void
 storage_connect(void)
@@ -143,11 +443,12 @@ storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 
 	if (q->plans[kind] == NULL)
 	{
-		const MqStatement *st = &statements[kind];
+		Oid			argtypes[8];
+		int			nargs = 0;
+		char	   *sql = statement_sql(q, kind, &nargs, argtypes);
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare(psprintf(st->sql, q->id, st->nargs), st->nargs,
-						   (Oid *) st->argtypes);
+		plan = SPI_prepare(sql, nargs, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
@@ -161,7 +462,100 @@ storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 }
 
-/* Copy the single bigint column of every result row to out. */
+/* The bigint in column col of result row row, or -1 when NULL. */
+static int64
+result_int64(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								  col, &isnull);
+
+	return isnull ? -1 : DatumGetInt64(d);
+}
+
+/* now minus an interval */
+static TimestampTz
+time_before(TimestampTz now, Interval *iv)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+												   TimestampTzGetDatum(now),
+												   IntervalPGetDatum(iv)));
+}
+
+/* Add to the counters of messages that left q other than by ack. */
+static void
+storage_count(MqQueue *q, int64 dead_lettered, int64 expired, int64 dropped)
+{
+	Datum		values[3];
+
+	if (dead_lettered == 0 && expired == 0 && dropped == 0)
+		return;
+	values[0] = Int64GetDatum(dead_lettered);
+	values[1] = Int64GetDatum(expired);
+	values[2] = Int64GetDatum(dropped);
+	storage_execute(q, MQ_PLAN_STATS, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Remember the dedup keys of messages that were just acked (or popped, or
+ * archived), with their ids, so that a send of the same key within
+ * dedup_window is still a no-op.  Columns idcol and keycol of the current
+ * SPI result hold them.  The caller is connected to SPI.
+ */
+static void
+storage_remember_keys(MqQueue *q, TimestampTz now, int idcol, int keycol)
+{
+	uint64		n = SPI_processed;
+	SPITupleTable *tuptable = SPI_tuptable;
+	Datum	   *keys;
+	Datum	   *ids;
+	int			nkeys = 0;
+	uint64		i;
+	Datum		values[3];
+
+	if (n == 0 || (q->dedup_window.time == 0 && q->dedup_window.day == 0 &&
+				   q->dedup_window.month == 0))
+		return;
+
+	keys = palloc(sizeof(Datum) * n);
+	ids = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		key;
+
+		/* a dead-lettered row (lease and pop results) releases its key */
+		if (tuptable->tupdesc->natts > 9)
+		{
+			(void) SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 10,
+								 &isnull);
+			if (!isnull)
+				continue;
+		}
+		key = SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, keycol,
+							&isnull);
+		if (isnull)
+			continue;
+		keys[nkeys] = key;
+		ids[nkeys] = SPI_getbinval(tuptable->vals[i], tuptable->tupdesc,
+								   idcol, &isnull);
+		nkeys++;
+	}
+	if (nkeys == 0)
+		return;
+
+	values[0] = PointerGetDatum(construct_array(keys, nkeys, TEXTOID, -1,
+												false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(ids, nkeys, INT8OID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[2] = TimestampTzGetDatum(now);
+	storage_execute(q, MQ_PLAN_REMEMBER_KEYS, values, NULL, SPI_OK_INSERT);
+	SPI_tuptable = tuptable;	/* let the caller read its result on */
+	SPI_processed = n;
+}
+
+/* Copy the first column (bigint) of every result row to out. */
 static void
 storage_put_ids(Tuplestorestate *out, TupleDesc outdesc)
 {
@@ -198,47 +592,129 @@ message_order_cmp(const void *a, const void *b)
 }
 
 /*
- * Copy the result messages to out in delivery order (RETURNING gives them
- * in no particular order).
+ * Copy the delivered messages of a lease or pop result to out, in delivery
+ * order (RETURNING gives them in no particular order).  A tenth column, when
+ * there is one, is the reason a row was dead-lettered instead: such rows are
+ * counted in *dead_lettered or *expired, not delivered.  Returns the number
+ * delivered.
  */
-static void
-storage_put_messages(Tuplestorestate *out, TupleDesc outdesc)
+static uint64
+storage_put_messages(Tuplestorestate *out, TupleDesc outdesc,
+					 int64 *dead_lettered, int64 *expired)
 {
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	uint64		n = SPI_processed;
-	MessageOrder *order = palloc(sizeof(MessageOrder) * n);
-	Datum		values[9];
-	bool		nulls[9];
+	MessageOrder *order = palloc(sizeof(MessageOrder) * (n + 1));
+	uint64		delivered = 0;
+	Datum		values[10];
+	bool		nulls[10];
 	uint64		i;
 
-	Assert(desc->natts == 9 && outdesc->natts == 9);
+	Assert(outdesc->natts == 9);
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
 
-		order[i].msg_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													  desc, 1, &isnull));
-		order[i].priority = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-														desc, 5, &isnull));
-		order[i].row = i;
+		if (desc->natts > 9)
+		{
+			Datum		reason = SPI_getbinval(SPI_tuptable->vals[i], desc, 10,
+											   &isnull);
+
+			if (!isnull)
+			{
+				if (strcmp(TextDatumGetCString(reason), "expired") == 0)
+					(*expired)++;
+				else
+					(*dead_lettered)++;
+				continue;
+			}
+		}
+		order[delivered].msg_id =
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], desc, 1, &isnull));
+		order[delivered].priority =
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], desc, 5, &isnull));
+		order[delivered].row = i;
+		delivered++;
 	}
-	qsort(order, n, sizeof(MessageOrder), message_order_cmp);
-	for (i = 0; i < n; i++)
+	qsort(order, delivered, sizeof(MessageOrder), message_order_cmp);
+	for (i = 0; i < delivered; i++)
 	{
 		heap_deform_tuple(SPI_tuptable->vals[order[i].row], desc, values, nulls);
 		tuplestore_putvalues(out, outdesc, values, nulls);
 	}
 	pfree(order);
+	return delivered;
 }
 
-int64
-mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
-				text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
+/*
+ * Make room for n new messages in a queue with max_length: serialise the
+ * senders of this queue for the rest of the transaction (an advisory lock of
+ * our own kind, so it never meets a user's advisory lock), count, and either
+ * refuse or drop the oldest messages.  The caller is connected to SPI.
+ */
+static void
+storage_make_room(MqQueue *q, TimestampTz now, int64 n)
+{
+	LOCKTAG		tag;
+	int64		length;
+	int64		excess;
+
+	if (q->max_length == 0)
+		return;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) q->id,
+						 MQ_LOCKTAG_MAX_LENGTH);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	storage_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
+	length = result_int64(0, 1);
+	excess = length + n - q->max_length;
+	if (excess <= 0)
+		return;
+
+	if (q->drop_head && n <= q->max_length)
+	{
+		Datum		values[2];
+
+		values[0] = TimestampTzGetDatum(now);
+		values[1] = Int64GetDatum(excess);
+		storage_execute(q, MQ_PLAN_DROP_HEAD, values, NULL, SPI_OK_SELECT);
+		storage_count(q, 0, 0, result_int64(0, 1));
+		/* leased messages are never dropped: there may still be no room */
+		storage_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
+		length = result_int64(0, 1);
+		if (length + n <= q->max_length)
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("queue \"%s\" is full", q->name),
+			 errdetail("The queue holds " INT64_FORMAT " messages and its max_length is " INT64_FORMAT "; this send adds " INT64_FORMAT ".",
+					   length, q->max_length, n),
+			 errhint("Consume messages, raise max_length with mq.alter_queue(), or declare the queue with overflow => 'drop_head'.")));
+}
+
+/* The id of the message with this dedup key in q, or acked recently; -1 */
+static int64
+storage_find_key(MqQueue *q, MqPlanKind kind, text *key, TimestampTz now)
+{
+	Datum		values[2];
+
+	values[0] = PointerGetDatum(key);
+	values[1] = TimestampTzGetDatum(time_before(now, &q->dedup_window));
+	storage_execute(q, kind, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0 ? result_int64(0, 1) : -1;
+}
+
+/* Send one message, with the caller connected to SPI. */
+static int64
+storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
+				 text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
 {
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	bool		isnull;
 	int64		msg_id;
+	int			attempt;
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
@@ -254,12 +730,75 @@ mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 	if (headers == NULL)
 		nulls[5] = 'n';
 
+	if (dedup_key == NULL)
+	{
+		storage_make_room(q, now, 1);
+		storage_execute(q, MQ_PLAN_SEND, values, nulls, SPI_OK_INSERT_RETURNING);
+		return result_int64(0, 1);
+	}
+
+	/*
+	 * Idempotent send.  A key that is known is answered with its first
+	 * message.  Otherwise insert; a concurrent sender of the same key makes
+	 * us wait for its commit and then do nothing, and we look again.  The
+	 * loop ends: each turn either returns or finds that the key was released
+	 * (its message dead-lettered or purged) in between.
+	 */
+	for (attempt = 0;; attempt++)
+	{
+		msg_id = storage_find_key(q, MQ_PLAN_FIND_KEY, dedup_key, now);
+		if (msg_id >= 0)
+			return msg_id;
+		if (attempt >= 10)
+			elog(ERROR, "could not settle dedup key of queue \"%s\"", q->name);
+
+		storage_make_room(q, now, 1);
+		storage_execute(q, MQ_PLAN_SEND_DEDUP, values, nulls,
+						SPI_OK_INSERT_RETURNING);
+		if (SPI_processed == 0)
+			continue;			/* someone else's message has the key */
+		msg_id = result_int64(0, 1);
+
+		/*
+		 * The first look ran before a concurrent ack of the same key could
+		 * commit; that ack released the unique index to us.  If the key was
+		 * acked within the window after all, take our message back.
+		 */
+		{
+			int64		acked = storage_find_key(q, MQ_PLAN_RECENT_KEY,
+												 dedup_key, now);
+
+			if (acked >= 0)
+			{
+				Datum		id = Int64GetDatum(msg_id);
+
+				storage_execute(q, MQ_PLAN_DELETE, &id, NULL,
+								SPI_OK_DELETE_RETURNING);
+				return acked;
+			}
+		}
+		return msg_id;
+	}
+}
+
+int64
+mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
+				text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
+{
+	int64		msg_id;
+
 	storage_connect();
-	storage_execute(q, MQ_PLAN_SEND, values, nulls, SPI_OK_INSERT_RETURNING);
-	msg_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
+	msg_id = storage_send_one(q, now, vt, priority, group_key, dedup_key,
+							  headers, body);
 	SPI_finish();
 	return msg_id;
+}
+
+/* Element i of a batch array, or NULL. */
+static Pointer
+batch_element(Datum *elems, bool *nulls, int i)
+{
+	return (elems == NULL || nulls[i]) ? NULL : DatumGetPointer(elems[i]);
 }
 
 void
@@ -267,65 +806,130 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 					  int32 priority, MqBatch *batch,
 					  Tuplestorestate *out, TupleDesc outdesc)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	int			n = ArrayGetNItems(ARR_NDIM(batch->bodies),
+								   ARR_DIMS(batch->bodies));
 
+	storage_connect();
+	if (batch->dedup_keys != NULL)
+	{
+		/* with dedup keys: one idempotent send per message, in order */
+		Datum	   *bodies,
+				   *headers = NULL,
+				   *keys,
+				   *groups = NULL;
+		bool	   *bnulls,
+				   *hnulls = NULL,
+				   *knulls,
+				   *gnulls = NULL;
+		int			i;
+
+		deconstruct_array(batch->bodies, JSONBOID, -1, false, TYPALIGN_INT,
+						  &bodies, &bnulls, &n);
+		deconstruct_array(batch->dedup_keys, TEXTOID, -1, false, TYPALIGN_INT,
+						  &keys, &knulls, &n);
+		if (batch->headers != NULL)
+			deconstruct_array(batch->headers, JSONBOID, -1, false,
+							  TYPALIGN_INT, &headers, &hnulls, &n);
+		if (batch->group_keys != NULL)
+			deconstruct_array(batch->group_keys, TEXTOID, -1, false,
+							  TYPALIGN_INT, &groups, &gnulls, &n);
+		for (i = 0; i < n; i++)
+		{
+			Datum		id;
+			bool		isnull = false;
+
+			id = Int64GetDatum(storage_send_one(q, now, vt, priority,
+												(text *) batch_element(groups, gnulls, i),
+												(text *) batch_element(keys, knulls, i),
+												(Jsonb *) batch_element(headers, hnulls, i),
+												DatumGetJsonbP(bodies[i])));
+			tuplestore_putvalues(out, outdesc, &id, &isnull);
+		}
+		SPI_finish();
+		return;
+	}
+
+	storage_make_room(q, now, n);
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
 	values[2] = Int32GetDatum(priority);
 	values[3] = PointerGetDatum(batch->group_keys);
-	values[4] = PointerGetDatum(batch->dedup_keys);
-	values[5] = PointerGetDatum(batch->headers);
-	values[6] = PointerGetDatum(batch->bodies);
+	values[4] = PointerGetDatum(batch->headers);
+	values[5] = PointerGetDatum(batch->bodies);
 	if (batch->group_keys == NULL)
 		nulls[3] = 'n';
-	if (batch->dedup_keys == NULL)
-		nulls[4] = 'n';
 	if (batch->headers == NULL)
-		nulls[5] = 'n';
-
-	storage_connect();
+		nulls[4] = 'n';
 	storage_execute(q, MQ_PLAN_SEND_BATCH, values, nulls,
 					SPI_OK_INSERT_RETURNING);
 	storage_put_ids(out, outdesc);
 	SPI_finish();
 }
 
+/*
+ * Lease (or, for pop, take) up to qty visible messages.  Candidates past
+ * max_receives or message_ttl are dead-lettered on the way; when that leaves
+ * the answer short, look again.
+ */
+static uint64
+storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
+			 int64 qty, Tuplestorestate *out, TupleDesc outdesc)
+{
+	Datum		values[5];
+	uint64		delivered = 0;
+	bool		dead = has_dead_letters(q);
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = TimestampTzGetDatum(vt);
+	if (dead)
+	{
+		values[3] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
+		values[4] = TimestampTzGetDatum(q->has_ttl ?
+										time_before(now, &q->message_ttl) :
+										DT_NOBEGIN);
+	}
+
+	storage_connect();
+	for (;;)
+	{
+		uint64		found;
+		uint64		got;
+		int64		dead_lettered = 0;
+		int64		expired = 0;
+
+		values[2] = Int64GetDatum(qty - delivered);
+		storage_execute(q, kind, values, NULL,
+						!dead ? (kind == MQ_PLAN_POP ? SPI_OK_DELETE_RETURNING :
+								 SPI_OK_UPDATE_RETURNING) : SPI_OK_SELECT);
+		found = SPI_processed;
+		got = storage_put_messages(out, outdesc, &dead_lettered, &expired);
+		if (kind == MQ_PLAN_POP)
+			storage_remember_keys(q, now, 1, 7);
+		storage_count(q, dead_lettered, expired, 0);
+		delivered += got;
+		/* stop when full, or when nothing was dead-lettered this turn */
+		if (delivered >= qty || found == got)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	return delivered;
+}
+
 uint64
 mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt, int64 qty,
 				 Tuplestorestate *out, TupleDesc outdesc)
 {
-	Datum		values[3];
-	uint64		n;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = TimestampTzGetDatum(vt);
-	values[2] = Int64GetDatum(qty);
-
-	storage_connect();
-	storage_execute(q, MQ_PLAN_LEASE, values, NULL, SPI_OK_UPDATE_RETURNING);
-	n = SPI_processed;
-	storage_put_messages(out, outdesc);
-	SPI_finish();
-	return n;
+	return storage_take(q, MQ_PLAN_LEASE, now, vt, qty, out, outdesc);
 }
 
 uint64
 mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
 			   Tuplestorestate *out, TupleDesc outdesc)
 {
-	Datum		values[2];
-	uint64		n;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int64GetDatum(qty);
-
-	storage_connect();
-	storage_execute(q, MQ_PLAN_POP, values, NULL, SPI_OK_DELETE_RETURNING);
-	n = SPI_processed;
-	storage_put_messages(out, outdesc);
-	SPI_finish();
-	return n;
+	return storage_take(q, MQ_PLAN_POP, now, now, qty, out, outdesc);
 }
 
 bool
@@ -349,9 +953,11 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id)
 	else
 	{
 		values[0] = Int64GetDatum(msg_id);
-		storage_execute(q, MQ_PLAN_DELETE, values, NULL, SPI_OK_DELETE);
+		storage_execute(q, MQ_PLAN_DELETE, values, NULL,
+						SPI_OK_DELETE_RETURNING);
 	}
 	n = SPI_processed;
+	storage_remember_keys(q, now, 1, 2);
 	SPI_finish();
 	return n > 0;
 }
@@ -372,6 +978,7 @@ mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids, bool archive,
 	else
 		storage_execute(q, MQ_PLAN_DELETE_MANY, values, NULL,
 						SPI_OK_DELETE_RETURNING);
+	storage_remember_keys(q, now, 1, 2);
 	storage_put_ids(out, outdesc);
 	SPI_finish();
 }
@@ -390,4 +997,56 @@ mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
 	n = SPI_processed;
 	SPI_finish();
 	return n > 0;
+}
+
+/*
+ * Move every message of q that is past max_receives (and visible) or past
+ * message_ttl (and not leased) to where its dead letters go.  Counts go to
+ * *dead_lettered and *expired.
+ */
+void
+mq_storage_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
+				 int64 *expired)
+{
+	Datum		values[4];
+
+	*dead_lettered = *expired = 0;
+	if (!has_dead_letters(q))
+		return;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
+	values[2] = TimestampTzGetDatum(q->has_ttl ?
+									time_before(now, &q->message_ttl) :
+									DT_NOBEGIN);
+	values[3] = Int64GetDatum(MQ_SWEEP_BATCH);
+
+	storage_connect();
+	for (;;)
+	{
+		uint64		i;
+		int64		d = 0,
+					e = 0;
+
+		storage_execute(q, MQ_PLAN_SWEEP, values, NULL, SPI_OK_SELECT);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		reason = SPI_getbinval(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull);
+
+			if (strcmp(TextDatumGetCString(reason), "expired") == 0)
+				e++;
+			else
+				d++;
+		}
+		storage_count(q, d, e, 0);
+		*dead_lettered += d;
+		*expired += e;
+		if (d + e < MQ_SWEEP_BATCH)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
 }

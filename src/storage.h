@@ -39,5 +39,7 @@ extern void mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids,
 								bool archive, Tuplestorestate *out,
 								TupleDesc outdesc);
 extern bool mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt);
+extern void mq_storage_sweep(MqQueue *q, TimestampTz now,
+							 int64 *dead_lettered, int64 *expired);
 
 #endif							/* MQ_STORAGE_H */

@@ -25,10 +25,9 @@ SELECT queue_name, visibility_timeout, max_receives, dead_letter_queue,
 FROM mq.queues ORDER BY queue_name COLLATE "C";
 
 -- the storage is internal, named from the id, and unlogged when asked
-SELECT q.queue_name, c.relname = 'q_' || q.queue_id AS messages,
-	   c.relname = 'a_' || q.queue_id AS archive, c.relpersistence
+SELECT q.queue_name, left(c.relname, 1) AS kind, c.relpersistence
 FROM mq._queue q JOIN pg_class c
-	ON c.relname IN ('q_' || q.queue_id, 'a_' || q.queue_id)
+	ON c.relname IN ('q_' || q.queue_id, 'a_' || q.queue_id, 'd_' || q.queue_id)
 	AND c.relnamespace = 'mq'::regnamespace
 ORDER BY q.queue_name COLLATE "C", 2;
 
@@ -39,10 +38,9 @@ SELECT mq.alter_queue('billing.v2-eu_1', visibility_timeout => '2 minutes',
 SELECT queue_name, visibility_timeout, max_receives, dead_letter_queue,
 	   message_ttl, unlogged, archive
 FROM mq.queues WHERE queue_name = 'billing.v2-eu_1';
-SELECT q.queue_name, c.relname = 'q_' || q.queue_id AS messages,
-	   c.relname = 'a_' || q.queue_id AS archive, c.relpersistence
+SELECT q.queue_name, left(c.relname, 1) AS kind, c.relpersistence
 FROM mq._queue q JOIN pg_class c
-	ON c.relname IN ('q_' || q.queue_id, 'a_' || q.queue_id)
+	ON c.relname IN ('q_' || q.queue_id, 'a_' || q.queue_id, 'd_' || q.queue_id)
 	AND c.relnamespace = 'mq'::regnamespace
 ORDER BY q.queue_name COLLATE "C", 2;
 SELECT mq.alter_queue('orders', message_ttl => '1 hour', archive => true);
@@ -72,7 +70,7 @@ SELECT mq.drop_queue('orders');
 SELECT count(*) FROM mq.queues;
 -- their tables are gone too
 SELECT count(*) FROM pg_class c
-WHERE c.relnamespace = 'mq'::regnamespace AND c.relname ~ '^[qa]_';
+WHERE c.relnamespace = 'mq'::regnamespace AND c.relname ~ '^[qad]_';
 
 -- a queue created and dropped in a rolled-back transaction leaves nothing
 BEGIN;

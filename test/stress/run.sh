@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Concurrency stress checks against a running server (PGHOST/PGPORT/PGUSER
+# set), with pgbench driving many clients at once.  Each check prints
+# "ok - ..." or "not ok - ..."; the outcome never depends on timing, only on
+# whether mq kept its promises.
+set -uo pipefail
+PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
+DB=mq_stress
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+passed=0 failed=0
+
+check() {	# check NAME EXPECTED ACTUAL
+	if [ "$2" = "$3" ]; then
+		echo "ok - $1"; passed=$((passed + 1))
+	else
+		echo "not ok - $1: expected '$2', got '$3'"; failed=$((failed + 1))
+	fi
+}
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB -c "$1"; }
+
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+q "CREATE EXTENSION mq"
+
+# 1. 16 concurrent senders of the same 50 keys, one send per transaction:
+#    exactly one message per key, and no sender ever sees an error.
+q "SELECT mq.create_queue('dedup16', dedup_window => '1 hour')" >/dev/null
+cat > "$dir/dedup.sql" <<'SQL'
+\set k random(1, 50)
+SELECT mq.send('dedup16', jsonb_build_object('k', :k), dedup_key => 'key-' || :k);
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -t 200 -f "$dir/dedup.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "16 concurrent senders of one key: no error" 0 "$rc"
+check "16 concurrent senders of one key: one message per key" "50 50" \
+	"$(q "SELECT count(*) || ' ' || count(DISTINCT dedup_key) FROM mq.read('dedup16', 10000, '1 hour')")"
+
+# 2. Senders and ackers racing on the same keys (acked keys stay deduped for
+#    the window): every key enters the queue at most once, ever.
+q "SELECT mq.create_queue('dedupack', archive => true, visibility_timeout => '1 hour')" >/dev/null
+cat > "$dir/send.sql" <<'SQL'
+\set k random(1, 100)
+SELECT mq.send('dedupack', '{}', dedup_key => 'key-' || :k);
+SQL
+cat > "$dir/ack.sql" <<'SQL'
+SELECT mq.ack('dedupack', msg_id) FROM mq.read('dedupack', 1);
+SQL
+if "$PGBENCH" -n -c 8 -j 2 -t 300 -f "$dir/send.sql" -f "$dir/ack.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "senders racing ackers: no error" 0 "$rc"
+check "senders racing ackers: each of 100 keys entered exactly once" "100 100" \
+	"$(q "SELECT count(*) || ' ' || count(DISTINCT dedup_key) FROM (SELECT dedup_key FROM mq.a_$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'dedupack'") UNION ALL SELECT dedup_key FROM mq.read('dedupack', 10000)) s")"
+
+# 3. 16 consumers on one queue with long leases: each message is delivered
+#    exactly once (archived with read_ct 1), none is lost.
+q "SELECT mq.create_queue('once', archive => true, visibility_timeout => '1 hour')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('once', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, 3000) n))" >/dev/null
+cat > "$dir/consume.sql" <<'SQL'
+SELECT mq.ack('once', msg_id) FROM mq.read('once', 2);
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -t 120 -f "$dir/consume.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "16 consumers: no error" 0 "$rc"
+id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'once'")
+check "16 consumers: every message delivered exactly once" "3000 3000 1" \
+	"$(q "SELECT count(*) || ' ' || count(DISTINCT body) || ' ' || max(read_ct) FROM (SELECT body, read_ct FROM mq.a_$id UNION ALL SELECT body, read_ct FROM mq.read('once', 10000)) s")"
+
+# 4. FIFO with 8 consumers: a group never has two messages delivered out of
+#    order (each group's acked msg_ids, in ack order, increase).
+q "SELECT mq.create_queue('fifo8', fifo => true, archive => true, visibility_timeout => '1 hour')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('fifo8', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, 1000) n), group_keys => ARRAY(SELECT 'g' || (n % 10) FROM generate_series(1, 1000) n))" >/dev/null
+cat > "$dir/fifo.sql" <<'SQL'
+SELECT mq.ack('fifo8', msg_id) FROM mq.read('fifo8', 3);
+SQL
+if "$PGBENCH" -n -c 8 -j 2 -t 300 -f "$dir/fifo.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "fifo with 8 consumers: no error" 0 "$rc"
+id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'fifo8'")
+check "fifo with 8 consumers: none lost, each group acked in send order" "1000 0" \
+	"$(q "SELECT count(*) + (SELECT queue_length FROM mq.metrics('fifo8')) || ' ' || count(*) FILTER (WHERE back) FROM (SELECT msg_id < lag(msg_id) OVER (PARTITION BY group_key ORDER BY archived_at, msg_id) AS back FROM mq.a_$id) s")"
+
+psql -X -q -d postgres -c "DROP DATABASE $DB"
+echo "stress: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
