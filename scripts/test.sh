@@ -13,26 +13,25 @@ trap stop_cluster EXIT
 
 say "pg_regress and isolation suites (make installcheck)"
 status=0
+log=$(mktemp)
 rm -rf "$MQ_ROOT"/regression.* "$MQ_ROOT"/results "$MQ_ROOT"/output_iso
-make -C "$MQ_ROOT" -s installcheck ISOLATION= || status=1
-make -C "$MQ_ROOT" -s installcheck REGRESS= || status=1
+# (pipefail: a pipeline fails when make fails)
+if ! make -C "$MQ_ROOT" -s installcheck ISOLATION= 2>&1 | tee -a "$log"; then status=1; fi
+if ! make -C "$MQ_ROOT" -s installcheck REGRESS= 2>&1 | tee -a "$log"; then status=1; fi
 for f in "$MQ_ROOT"/regression.diffs "$MQ_ROOT"/output_iso/regression.diffs; do
 	if [ -f "$f" ]; then say "$f"; cat "$f"; fi
 done
 
 say "concurrency checks (test/stress/run.sh)"
 stress_out=$(mktemp)
-bash "$MQ_ROOT/test/stress/run.sh" | tee "$stress_out"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if ! bash "$MQ_ROOT/test/stress/run.sh" | tee "$stress_out"; then status=1; fi
 
 # one closing line for every suite
-passed=$(cat "$MQ_ROOT"/regression.out "$MQ_ROOT"/output_iso/regression.out 2>/dev/null |
-	grep -c ' \.\.\. ok' || true)
-failed=$(cat "$MQ_ROOT"/regression.out "$MQ_ROOT"/output_iso/regression.out 2>/dev/null |
-	grep -c ' \.\.\. FAILED' || true)
-passed=$((passed + $(grep -c '^ok ' "$stress_out" || true)))
-failed=$((failed + $(grep -c '^not ok ' "$stress_out" || true)))
-rm -f "$stress_out"
+passed=$(( $(grep -c '^test .* \.\.\. ok' "$log" || true) +
+	$(grep -c '^ok ' "$stress_out" || true) ))
+failed=$(( $(grep -c '^test .* \.\.\. FAILED' "$log" || true) +
+	$(grep -c '^not ok ' "$stress_out" || true) ))
+rm -f "$stress_out" "$log"
 echo
 if [ $status -ne 0 ]; then
 	say "FAILED"
