@@ -626,3 +626,305 @@ BEGIN
 	RETURN n;
 END;
 $$;
+
+/*
+ * Exchanges and bindings (AMQP 0-9-1 model).  Routing is done in C
+ * (routing.c) from a per-backend cache of this catalog, invalidated by the
+ * same trigger as the queue catalog.
+ */
+CREATE SEQUENCE mq._exchange_id_seq AS int;
+
+CREATE TABLE mq._exchange (
+	exchange_id		int PRIMARY KEY DEFAULT nextval('mq._exchange_id_seq'),
+	exchange_name	text COLLATE "C" NOT NULL UNIQUE,
+	type			text NOT NULL CHECK (type IN ('direct', 'fanout', 'topic', 'headers')),
+	alternate_exchange_id int REFERENCES mq._exchange (exchange_id),
+	created_at		timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE mq._exchange_id_seq OWNED BY mq._exchange.exchange_id;
+
+CREATE TABLE mq._binding (
+	source_id		int NOT NULL REFERENCES mq._exchange (exchange_id),
+	queue_id		int REFERENCES mq._queue (queue_id) ON DELETE CASCADE,
+	exchange_id		int REFERENCES mq._exchange (exchange_id),
+	binding_key		text NOT NULL,
+	arguments		jsonb NOT NULL DEFAULT '{}',
+	CHECK ((queue_id IS NULL) <> (exchange_id IS NULL))
+);
+CREATE UNIQUE INDEX _binding_unique ON mq._binding
+	(source_id, coalesce(queue_id, 0), coalesce(exchange_id, 0), binding_key, arguments);
+CREATE INDEX _binding_queue ON mq._binding (queue_id);
+CREATE INDEX _binding_exchange ON mq._binding (exchange_id);
+
+/* unroutable messages, counted when they happen (rare) */
+CREATE TABLE mq._exchange_stats (
+	exchange_id		int PRIMARY KEY REFERENCES mq._exchange (exchange_id) ON DELETE CASCADE,
+	unroutable		bigint NOT NULL DEFAULT 0
+);
+
+SELECT pg_catalog.pg_extension_config_dump('mq._exchange', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._exchange_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._binding', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._exchange_stats', '');
+
+CREATE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._exchange
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+CREATE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._binding
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+
+CREATE VIEW mq.exchanges AS
+	SELECT e.exchange_name, e.type, ae.exchange_name AS alternate_exchange,
+		   s.unroutable, e.created_at
+	FROM mq._exchange e
+		LEFT JOIN mq._exchange ae
+			ON ae.exchange_id OPERATOR(pg_catalog.=) e.alternate_exchange_id
+		LEFT JOIN mq._exchange_stats s
+			ON s.exchange_id OPERATOR(pg_catalog.=) e.exchange_id;
+
+CREATE VIEW mq.bindings AS
+	SELECT s.exchange_name AS source,
+		   coalesce(q.queue_name, d.exchange_name) AS destination,
+		   CASE WHEN b.queue_id IS NOT NULL THEN 'queue' ELSE 'exchange' END
+			   AS destination_type,
+		   b.binding_key, b.arguments
+	FROM mq._binding b
+		JOIN mq._exchange s ON s.exchange_id OPERATOR(pg_catalog.=) b.source_id
+		LEFT JOIN mq._queue q ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id
+		LEFT JOIN mq._exchange d ON d.exchange_id OPERATOR(pg_catalog.=) b.exchange_id;
+
+/* The id of an exchange, or the usual errors. */
+CREATE FUNCTION mq._exchange_id(exchange text) RETURNS int
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	xid int;
+BEGIN
+	PERFORM mq._check_name(exchange, 'exchange');
+	SELECT e.exchange_id INTO xid FROM mq._exchange e WHERE e.exchange_name = exchange;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'exchange "%" does not exist', exchange
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with mq.create_exchange().';
+	END IF;
+	RETURN xid;
+END;
+$$;
+
+CREATE FUNCTION mq.create_exchange(exchange text, type text DEFAULT 'direct',
+								   alternate_exchange text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	old mq._exchange;
+	ae int;
+	xid int;
+BEGIN
+	PERFORM mq._check_name(exchange, 'exchange');
+	IF type IS NULL THEN
+		RAISE EXCEPTION 'exchange type must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Use ''direct'', ''fanout'', ''topic'' or ''headers''.';
+	END IF;
+	IF type NOT IN ('direct', 'fanout', 'topic', 'headers') THEN
+		RAISE EXCEPTION 'invalid exchange type "%"', type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''direct'', ''fanout'', ''topic'' or ''headers''.';
+	END IF;
+	LOCK TABLE mq._exchange IN SHARE ROW EXCLUSIVE MODE;
+	IF alternate_exchange IS NOT NULL AND alternate_exchange <> exchange THEN
+		ae := mq._exchange_id(alternate_exchange);
+	END IF;
+
+	SELECT * INTO old FROM mq._exchange e WHERE e.exchange_name = exchange;
+	IF FOUND THEN
+		IF old.type = type AND old.alternate_exchange_id IS NOT DISTINCT FROM
+			coalesce(ae, CASE WHEN alternate_exchange = exchange THEN old.exchange_id END) THEN
+			RETURN;			/* same declaration */
+		END IF;
+		RAISE EXCEPTION 'exchange "%" already exists with different options', exchange
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = format('It is of type %s with alternate exchange %s.', old.type,
+								  coalesce((SELECT quote_ident(a.exchange_name) FROM mq._exchange a
+											WHERE a.exchange_id = old.alternate_exchange_id), 'none')),
+				  HINT = 'Drop it first, or declare it as it is.';
+	END IF;
+
+	INSERT INTO mq._exchange (exchange_name, type, alternate_exchange_id)
+		VALUES (exchange, type, ae) RETURNING exchange_id INTO xid;
+	IF alternate_exchange = exchange THEN
+		UPDATE mq._exchange e SET alternate_exchange_id = xid WHERE e.exchange_id = xid;
+	END IF;
+	INSERT INTO mq._exchange_stats (exchange_id) VALUES (xid);
+END;
+$$;
+
+CREATE FUNCTION mq.drop_exchange(exchange text, if_exists bool DEFAULT false,
+								 cascade bool DEFAULT false)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	xid int;
+	n bigint;
+BEGIN
+	PERFORM mq._check_name(exchange, 'exchange');
+	LOCK TABLE mq._exchange IN SHARE ROW EXCLUSIVE MODE;
+	SELECT e.exchange_id INTO xid FROM mq._exchange e WHERE e.exchange_name = exchange;
+	IF NOT FOUND THEN
+		IF if_exists THEN
+			RAISE NOTICE 'exchange "%" does not exist, skipping', exchange;
+			RETURN false;
+		END IF;
+		PERFORM mq._exchange_id(exchange);
+	END IF;
+	SELECT count(*) INTO n FROM mq._binding b
+		WHERE b.source_id = xid OR b.exchange_id = xid;
+	n := n + (SELECT count(*) FROM mq._exchange e
+			  WHERE e.alternate_exchange_id = xid AND e.exchange_id <> xid);
+	IF n > 0 AND NOT coalesce(cascade, false) THEN
+		RAISE EXCEPTION 'cannot drop exchange "%" because it is bound', exchange
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  DETAIL = format('%s bindings or alternate-exchange references use it.', n),
+				  HINT = 'Use cascade => true to drop its bindings too.';
+	END IF;
+	DELETE FROM mq._binding b WHERE b.source_id = xid OR b.exchange_id = xid;
+	UPDATE mq._exchange e SET alternate_exchange_id = NULL WHERE e.alternate_exchange_id = xid;
+	DELETE FROM mq._exchange e WHERE e.exchange_id = xid;
+	RETURN true;
+END;
+$$;
+
+/* Check binding arguments; returns them normalised ('{}' for NULL). */
+CREATE FUNCTION mq._binding_arguments(source int, arguments jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF arguments IS NULL THEN
+		RETURN '{}';
+	END IF;
+	IF jsonb_typeof(arguments) <> 'object' THEN
+		RAISE EXCEPTION 'binding arguments must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass arguments such as ''{"x-match": "any", "format": "pdf"}'', or NULL.';
+	END IF;
+	IF arguments ? 'x-match' AND (jsonb_typeof(arguments -> 'x-match') <> 'string' OR
+		arguments ->> 'x-match' NOT IN ('all', 'any', 'all-with-x', 'any-with-x')) THEN
+		RAISE EXCEPTION 'invalid x-match value %', arguments -> 'x-match'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use "all", "any", "all-with-x" or "any-with-x".';
+	END IF;
+	RETURN arguments;
+END;
+$$;
+
+CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
+						arguments jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int := mq._exchange_id(exchange);
+	qid int := mq._queue_id(queue);
+BEGIN
+	IF binding_key IS NULL THEN
+		RAISE EXCEPTION 'binding_key must not be null'
+			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
+	END IF;
+	INSERT INTO mq._binding (source_id, queue_id, binding_key, arguments)
+		VALUES (src, qid, binding_key, mq._binding_arguments(src, arguments))
+		ON CONFLICT DO NOTHING;
+END;
+$$;
+
+CREATE FUNCTION mq.bind_exchange(source text, destination text,
+								 binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int := mq._exchange_id(source);
+	dst int := mq._exchange_id(destination);
+BEGIN
+	IF binding_key IS NULL THEN
+		RAISE EXCEPTION 'binding_key must not be null'
+			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
+	END IF;
+	INSERT INTO mq._binding (source_id, exchange_id, binding_key, arguments)
+		VALUES (src, dst, binding_key, mq._binding_arguments(src, arguments))
+		ON CONFLICT DO NOTHING;
+END;
+$$;
+
+CREATE FUNCTION mq.unbind(exchange text, queue text, binding_key text DEFAULT '',
+						  arguments jsonb DEFAULT NULL)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int := mq._exchange_id(exchange);
+	qid int := mq._queue_id(queue);
+BEGIN
+	DELETE FROM mq._binding b
+		WHERE b.source_id = src AND b.queue_id = qid
+		  AND b.binding_key = coalesce(unbind.binding_key, '')
+		  AND b.arguments = coalesce(unbind.arguments, '{}');
+	RETURN FOUND;
+END;
+$$;
+
+CREATE FUNCTION mq.unbind_exchange(source text, destination text,
+								   binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int := mq._exchange_id(source);
+	dst int := mq._exchange_id(destination);
+BEGIN
+	DELETE FROM mq._binding b
+		WHERE b.source_id = src AND b.exchange_id = dst
+		  AND b.binding_key = coalesce(unbind_exchange.binding_key, '')
+		  AND b.arguments = coalesce(unbind_exchange.arguments, '{}');
+	RETURN FOUND;
+END;
+$$;
+
+/* Hot path: C (routing.c). */
+CREATE FUNCTION mq.publish(
+	exchange text,
+	routing_key text,
+	body jsonb,
+	headers jsonb DEFAULT NULL,
+	mandatory bool DEFAULT false,
+	delay interval DEFAULT '0',
+	priority int DEFAULT 0,
+	dedup_key text DEFAULT NULL,
+	group_key text DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'mq_publish' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.publish_batch(
+	exchange text,
+	routing_keys text[],
+	bodies jsonb[],
+	headers jsonb[] DEFAULT NULL,
+	mandatory bool DEFAULT false,
+	delay interval DEFAULT '0',
+	priority int DEFAULT 0)
+RETURNS SETOF int
+AS 'MODULE_PATHNAME', 'mq_publish_batch' LANGUAGE C VOLATILE ROWS 100;
+
+/* Topic matching on its own, for tests and for checking a binding key. */
+CREATE FUNCTION mq._topic_matches(pattern text, routing_key text) RETURNS bool
+	AS 'MODULE_PATHNAME', 'mq_topic_matches_sql' LANGUAGE C IMMUTABLE STRICT;

@@ -67,8 +67,8 @@ mq_invalid_name(const char *kind, const char *name, int len, const char *why)
 			 errmsg("invalid %s name \"%.*s%s\"",
 					kind, shown, name, shown < len ? "..." : ""),
 			 errdetail("%s", why),
-			 errhint("A %s name is 1 to %d letters, digits, underscores, dots or hyphens.",
-					 kind, MQ_NAME_MAXLEN)));
+			 errhint("Use 1 to %d letters, digits, underscores, dots or hyphens.",
+					 MQ_NAME_MAXLEN)));
 }
 
 /*

@@ -1,0 +1,925 @@
+/*-------------------------------------------------------------------------
+ *
+ * routing.c
+ *	  Exchanges and bindings: which queues a published message reaches,
+ *	  and mq.publish / mq.publish_batch.
+ *
+ * Routing follows AMQP 0-9-1 as RabbitMQ implements it:
+ *
+ *	direct	the binding key equals the routing key (byte for byte)
+ *	fanout	every binding
+ *	topic	keys are words separated by '.' (empty words count; an empty key
+ *			has no words); in a binding key '*' matches exactly one word and
+ *			'#' zero or more words
+ *	headers	binding arguments are compared with the message headers:
+ *			x-match "all" (default) or "any" over the arguments not starting
+ *			with "x-", or "all-with-x" / "any-with-x" over all but x-match;
+ *			values are equal when their JSON values are equal
+ *
+ * Bindings can lead to other exchanges (exchange-to-exchange bindings);
+ * cycles are cut by visiting each exchange once per publish, and a message
+ * reaches each queue at most once however many bindings match.  A message
+ * no binding takes goes to the exchange's alternate exchange (and its
+ * alternate, and so on); if that fails too it is unroutable: an error when
+ * the publisher asked for mandatory delivery, else dropped and counted.
+ *
+ * Each backend caches the whole exchange catalog, built on first use and
+ * thrown away when mq._exchange, mq._binding or mq._queue change (their
+ * triggers invalidate the relcache entry of the table; see queue.c).  In
+ * the cache direct bindings are sorted by key and topic bindings form a
+ * trie of words whose children are sorted, so the cost of routing grows
+ * with the length of the routing key and the number of matches, not with
+ * the number of bindings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "queue.h"
+#include "routing.h"
+#include "storage.h"
+
+PG_FUNCTION_INFO_V1(mq_publish);
+PG_FUNCTION_INFO_V1(mq_publish_batch);
+PG_FUNCTION_INFO_V1(mq_topic_matches_sql);
+
+typedef enum MatchMode
+{
+	MATCH_ALL,
+	MATCH_ANY,
+	MATCH_ALL_WITH_X,
+	MATCH_ANY_WITH_X
+} MatchMode;
+
+typedef struct Binding
+{
+	char	   *key;			/* binding key */
+	char	   *queue;			/* destination queue, or NULL */
+	int32		exchange_id;	/* destination exchange, when queue is NULL */
+	/* headers exchanges */
+	MatchMode	mode;
+	int			nargs;
+	char	  **arg_keys;
+	Jsonb	  **arg_values;
+} Binding;
+
+/* a node of the topic trie: the words of binding keys, one per level */
+typedef struct TopicNode
+{
+	char	   *word;
+	List	   *children_list;	/* while building */
+	int			nchildren;		/* literal children, sorted by word */
+	struct TopicNode **children;
+	struct TopicNode *star;		/* '*' child */
+	struct TopicNode *hash;		/* '#' child */
+	List	   *bindings;		/* bindings whose key ends here */
+} TopicNode;
+
+typedef struct Exchange
+{
+	int32		id;				/* hash key */
+	char		name[MQ_NAME_MAXLEN + 1];
+	char		type;			/* 'd', 'f', 't', 'h' */
+	int32		alternate_id;	/* 0: none */
+	List	   *bindings;		/* all (fanout, headers; direct while building) */
+	int			ndirect;		/* direct: bindings sorted by key */
+	Binding   **direct;
+	TopicNode  *topic;			/* topic: trie root */
+} Exchange;
+
+typedef struct ExchangeName
+{
+	char		name[MQ_NAME_MAXLEN + 1];	/* hash key */
+	Exchange   *exchange;
+} ExchangeName;
+
+static MemoryContext routing_cxt = NULL;
+static bool routing_valid = false;
+static HTAB *exchanges_by_id = NULL;
+static HTAB *exchanges_by_name = NULL;
+static Oid	watched_relids[3];
+static SPIPlanPtr unroutable_plan = NULL;
+
+static void
+routing_callback(Datum arg, Oid relid)
+{
+	int			i;
+
+	if (relid == InvalidOid)
+		routing_valid = false;
+	for (i = 0; i < lengthof(watched_relids); i++)
+		if (relid == watched_relids[i])
+			routing_valid = false;
+}
+
+static int
+binding_key_cmp(const void *a, const void *b)
+{
+	return strcmp((*(Binding *const *) a)->key, (*(Binding *const *) b)->key);
+}
+
+static int
+topic_node_cmp(const void *a, const void *b)
+{
+	return strcmp((*(TopicNode *const *) a)->word,
+				  (*(TopicNode *const *) b)->word);
+}
+
+/*
+ * Split a key into words on '.'.  An empty key has no words; empty words
+ * are kept ("a..b" has three).  The words are palloc'd copies.
+ */
+static char **
+split_words(const char *key, int *nwords)
+{
+	int			n = 1;
+	const char *p;
+	char	  **words;
+	char	   *copy;
+	int			i = 0;
+
+	if (*key == '\0')
+	{
+		*nwords = 0;
+		return NULL;
+	}
+	for (p = key; *p; p++)
+		if (*p == '.')
+			n++;
+	words = palloc(sizeof(char *) * n);
+	copy = pstrdup(key);
+	words[i++] = copy;
+	for (; *copy; copy++)
+		if (*copy == '.')
+		{
+			*copy = '\0';
+			words[i++] = copy + 1;
+		}
+	*nwords = n;
+	return words;
+}
+
+static TopicNode *
+topic_node_new(const char *word)
+{
+	TopicNode  *node = palloc0(sizeof(TopicNode));
+
+	node->word = word ? pstrdup(word) : NULL;
+	return node;
+}
+
+static void
+topic_insert(TopicNode *root, Binding *b)
+{
+	int			nwords;
+	char	  **words = split_words(b->key, &nwords);
+	TopicNode  *node = root;
+	int			i;
+
+	for (i = 0; i < nwords; i++)
+	{
+		TopicNode **slot = NULL;
+		TopicNode  *next = NULL;
+		ListCell   *lc;
+
+		if (strcmp(words[i], "*") == 0)
+			slot = &node->star;
+		else if (strcmp(words[i], "#") == 0)
+			slot = &node->hash;
+		if (slot)
+		{
+			if (*slot == NULL)
+				*slot = topic_node_new(words[i]);
+			node = *slot;
+			continue;
+		}
+		foreach(lc, node->children_list)
+		{
+			TopicNode  *child = lfirst(lc);
+
+			if (strcmp(child->word, words[i]) == 0)
+			{
+				next = child;
+				break;
+			}
+		}
+		if (next == NULL)
+		{
+			next = topic_node_new(words[i]);
+			node->children_list = lappend(node->children_list, next);
+		}
+		node = next;
+	}
+	node->bindings = lappend(node->bindings, b);
+}
+
+/* Turn every node's list of children into a sorted array. */
+static void
+topic_finish(TopicNode *node)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	if (node == NULL)
+		return;
+	node->nchildren = list_length(node->children_list);
+	node->children = palloc(sizeof(TopicNode *) * (node->nchildren + 1));
+	foreach(lc, node->children_list)
+	{
+		node->children[i++] = lfirst(lc);
+		topic_finish(lfirst(lc));
+	}
+	qsort(node->children, node->nchildren, sizeof(TopicNode *), topic_node_cmp);
+	topic_finish(node->star);
+	topic_finish(node->hash);
+}
+
+/* Collect into *out the bindings of the trie below node that match words[i..] */
+static void
+topic_match(TopicNode *node, char **words, int nwords, int i, List **out)
+{
+	if (i == nwords)
+	{
+		*out = list_concat(*out, node->bindings);
+		/* a trailing '#' matches zero words */
+		if (node->hash)
+			topic_match(node->hash, words, nwords, i, out);
+		return;
+	}
+	if (node->nchildren > 0)
+	{
+		TopicNode	key;
+		TopicNode  *keyp = &key;
+		TopicNode **found;
+
+		key.word = words[i];
+		found = bsearch(&keyp, node->children, node->nchildren,
+						sizeof(TopicNode *), topic_node_cmp);
+		if (found)
+			topic_match(*found, words, nwords, i + 1, out);
+	}
+	if (node->star)
+		topic_match(node->star, words, nwords, i + 1, out);
+	if (node->hash)
+	{
+		int			k;
+
+		for (k = i; k <= nwords; k++)
+			topic_match(node->hash, words, nwords, k, out);
+	}
+}
+
+/*
+ * Does key match pattern?  Builds a one-binding trie: for tests
+ * (mq._topic_matches), and the reference for the cached tries.
+ */
+bool
+mq_topic_matches(const char *pattern, const char *key)
+{
+	TopicNode  *root = topic_node_new(NULL);
+	Binding		b;
+	List	   *out = NIL;
+	int			nwords;
+	char	  **words;
+
+	memset(&b, 0, sizeof(b));
+	b.key = (char *) pattern;
+	topic_insert(root, &b);
+	topic_finish(root);
+	words = split_words(key, &nwords);
+	topic_match(root, words, nwords, 0, &out);
+	return out != NIL;
+}
+
+/* Parse the arguments of a headers binding. */
+static void
+parse_header_arguments(Binding *b, Jsonb *args)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			cap = 8;
+
+	b->mode = MATCH_ALL;
+	b->nargs = 0;
+	b->arg_keys = palloc(sizeof(char *) * cap);
+	b->arg_values = palloc(sizeof(Jsonb *) * cap);
+
+	it = JsonbIteratorInit(&args->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		if (strcmp(key, "x-match") == 0)
+		{
+			if (v.type == jbvString)
+			{
+				char	   *mode = pnstrdup(v.val.string.val, v.val.string.len);
+
+				if (strcmp(mode, "any") == 0)
+					b->mode = MATCH_ANY;
+				else if (strcmp(mode, "all-with-x") == 0)
+					b->mode = MATCH_ALL_WITH_X;
+				else if (strcmp(mode, "any-with-x") == 0)
+					b->mode = MATCH_ANY_WITH_X;
+			}
+			continue;
+		}
+		if (b->nargs == cap)
+		{
+			cap *= 2;
+			b->arg_keys = repalloc(b->arg_keys, sizeof(char *) * cap);
+			b->arg_values = repalloc(b->arg_values, sizeof(Jsonb *) * cap);
+		}
+		b->arg_keys[b->nargs] = key;
+		b->arg_values[b->nargs] = JsonbValueToJsonb(&v);
+		b->nargs++;
+	}
+}
+
+/* Does a headers binding match these message headers (NULL: none)? */
+static bool
+headers_match(Binding *b, Jsonb *headers)
+{
+	bool		any = (b->mode == MATCH_ANY || b->mode == MATCH_ANY_WITH_X);
+	bool		with_x = (b->mode == MATCH_ALL_WITH_X || b->mode == MATCH_ANY_WITH_X);
+	int			i;
+
+	for (i = 0; i < b->nargs; i++)
+	{
+		JsonbValue *found = NULL;
+		bool		equal = false;
+
+		if (!with_x && strncmp(b->arg_keys[i], "x-", 2) == 0)
+			continue;
+		if (headers != NULL && JB_ROOT_IS_OBJECT(headers))
+			found = getKeyJsonValueFromContainer(&headers->root, b->arg_keys[i],
+												 strlen(b->arg_keys[i]), NULL);
+		if (found != NULL)
+			equal = compareJsonbContainers(&JsonbValueToJsonb(found)->root,
+										   &b->arg_values[i]->root) == 0;
+		if (any && equal)
+			return true;
+		if (!any && !equal)
+			return false;
+	}
+	/* all: every argument matched (vacuously, if none); any: none did */
+	return !any;
+}
+
+/* Read the catalog into fresh caches. */
+static void
+routing_load(void)
+{
+	HASHCTL		ctl;
+	MemoryContext old;
+	int			ret;
+	uint64		i;
+	Oid			nsp;
+
+	if (routing_cxt == NULL)
+	{
+		routing_cxt = AllocSetContextCreate(CacheMemoryContext,
+											"mq routing cache",
+											ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(routing_callback, (Datum) 0);
+	}
+	else
+		MemoryContextReset(routing_cxt);
+	exchanges_by_id = exchanges_by_name = NULL;
+	if (unroutable_plan != NULL)
+	{
+		SPI_freeplan(unroutable_plan);
+		unroutable_plan = NULL;
+	}
+
+	routing_valid = true;
+	nsp = get_namespace_oid("mq", false);
+	watched_relids[0] = get_relname_relid("_queue", nsp);
+	watched_relids[1] = get_relname_relid("_exchange", nsp);
+	watched_relids[2] = get_relname_relid("_binding", nsp);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(Exchange);
+	ctl.hcxt = routing_cxt;
+	exchanges_by_id = hash_create("mq exchanges by id", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = MQ_NAME_MAXLEN + 1;
+	ctl.entrysize = sizeof(ExchangeName);
+	ctl.hcxt = routing_cxt;
+	exchanges_by_name = hash_create("mq exchanges by name", 64, &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+
+	ret = SPI_execute("SELECT exchange_id, exchange_name, type,"
+					  " coalesce(alternate_exchange_id, 0) FROM mq._exchange",
+					  false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	old = MemoryContextSwitchTo(routing_cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *name = SPI_getvalue(tup, desc, 2);
+		char	   *type = SPI_getvalue(tup, desc, 3);
+		Exchange   *x;
+		ExchangeName *xn;
+		bool		found;
+		char		key[MQ_NAME_MAXLEN + 1];
+
+		x = hash_search(exchanges_by_id, &id, HASH_ENTER, &found);
+		memset(((char *) x) + sizeof(int32), 0, sizeof(Exchange) - sizeof(int32));
+		strlcpy(x->name, name, sizeof(x->name));
+		x->type = type[0];
+		x->alternate_id = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		if (x->type == 't')
+			x->topic = topic_node_new(NULL);
+		memset(key, 0, sizeof(key));
+		strlcpy(key, name, sizeof(key));
+		xn = hash_search(exchanges_by_name, key, HASH_ENTER, &found);
+		xn->exchange = x;
+	}
+	MemoryContextSwitchTo(old);
+
+	ret = SPI_execute("SELECT b.source_id, q.queue_name,"
+					  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments"
+					  " FROM mq._binding b LEFT JOIN mq._queue q"
+					  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id",
+					  false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	old = MemoryContextSwitchTo(routing_cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		source = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		Exchange   *x = hash_search(exchanges_by_id, &source, HASH_FIND, NULL);
+		Binding    *b = palloc0(sizeof(Binding));
+
+		if (x == NULL)
+			continue;			/* cannot happen: foreign key */
+		b->queue = SPI_getvalue(tup, desc, 2);
+		b->exchange_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		b->key = SPI_getvalue(tup, desc, 4);
+		if (x->type == 'h')
+			parse_header_arguments(b, DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5,
+																	  &isnull)));
+		if (x->type == 't')
+			topic_insert(x->topic, b);
+		else
+			x->bindings = lappend(x->bindings, b);
+	}
+
+	/* finish: sort direct bindings, sort the tries */
+	{
+		HASH_SEQ_STATUS status;
+		Exchange   *x;
+
+		hash_seq_init(&status, exchanges_by_id);
+		while ((x = hash_seq_search(&status)) != NULL)
+		{
+			if (x->type == 'd')
+			{
+				ListCell   *lc;
+				int			j = 0;
+
+				x->ndirect = list_length(x->bindings);
+				x->direct = palloc(sizeof(Binding *) * (x->ndirect + 1));
+				foreach(lc, x->bindings)
+					x->direct[j++] = lfirst(lc);
+				qsort(x->direct, x->ndirect, sizeof(Binding *), binding_key_cmp);
+			}
+			if (x->type == 't')
+				topic_finish(x->topic);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+}
+
+static Exchange *
+exchange_by_id(int32 id)
+{
+	return hash_search(exchanges_by_id, &id, HASH_FIND, NULL);
+}
+
+/* The bindings of x that match a message. */
+static List *
+matching_bindings(Exchange *x, const char *routing_key, char **words,
+				  int nwords, Jsonb *headers)
+{
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	switch (x->type)
+	{
+		case 'f':
+			return x->bindings;
+		case 't':
+			topic_match(x->topic, words, nwords, 0, &out);
+			return out;
+		case 'h':
+			foreach(lc, x->bindings)
+				if (headers_match(lfirst(lc), headers))
+					out = lappend(out, lfirst(lc));
+			return out;
+		case 'd':
+			{
+				Binding		key;
+				Binding    *keyp = &key;
+				Binding   **found;
+				int			lo,
+							hi;
+
+				if (x->ndirect == 0)
+					return NIL;
+				key.key = (char *) routing_key;
+				found = bsearch(&keyp, x->direct, x->ndirect, sizeof(Binding *),
+								binding_key_cmp);
+				if (found == NULL)
+					return NIL;
+				/* all bindings with this key sit next to each other */
+				lo = hi = found - x->direct;
+				while (lo > 0 && strcmp(x->direct[lo - 1]->key, routing_key) == 0)
+					lo--;
+				while (hi + 1 < x->ndirect &&
+					   strcmp(x->direct[hi + 1]->key, routing_key) == 0)
+					hi++;
+				for (; lo <= hi; lo++)
+					out = lappend(out, x->direct[lo]);
+				return out;
+			}
+	}
+	return NIL;
+}
+
+/*
+ * Route through x and the exchanges bound to it, adding queue names to
+ * *queues.  *visited holds the ids of the exchanges seen in this publish.
+ */
+static void
+route_exchange(Exchange *x, const char *routing_key, char **words, int nwords,
+			   Jsonb *headers, List **visited, List **queues)
+{
+	ListCell   *lc;
+
+	if (list_member_int(*visited, x->id))
+		return;
+	*visited = lappend_int(*visited, x->id);
+	foreach(lc, matching_bindings(x, routing_key, words, nwords, headers))
+	{
+		Binding    *b = lfirst(lc);
+
+		if (b->queue != NULL)
+			*queues = lappend(*queues, b->queue);
+		else
+		{
+			Exchange   *dest = exchange_by_id(b->exchange_id);
+
+			if (dest)
+				route_exchange(dest, routing_key, words, nwords, headers,
+							   visited, queues);
+		}
+	}
+}
+
+static int
+name_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+List *
+mq_route(text *exchange, text *routing_key, Jsonb *headers)
+{
+	char		key[MQ_NAME_MAXLEN + 1];
+	ExchangeName *xn;
+	Exchange   *x;
+	char	   *rk = text_to_cstring(routing_key);
+	char	  **words;
+	int			nwords;
+	List	   *visited = NIL;
+	List	   *queues = NIL;
+	List	   *unique = NIL;
+	ListCell   *lc;
+
+	mq_check_name("exchange", exchange);
+	memset(key, 0, sizeof(key));
+	memcpy(key, VARDATA_ANY(exchange), VARSIZE_ANY_EXHDR(exchange));
+	if (!routing_valid)
+		routing_load();
+	xn = hash_search(exchanges_by_name, key, HASH_FIND, NULL);
+	if (xn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("exchange \"%s\" does not exist", key),
+				 errhint("Create it with mq.create_exchange().")));
+	x = xn->exchange;
+
+	words = split_words(rk, &nwords);
+	route_exchange(x, rk, words, nwords, headers, &visited, &queues);
+
+	/* unroutable: try the alternate exchanges, each at most once */
+	while (queues == NIL && x->alternate_id != 0)
+	{
+		List	   *seen = NIL;
+
+		x = exchange_by_id(x->alternate_id);
+		if (x == NULL || list_member_int(visited, x->id))
+			break;
+		route_exchange(x, rk, words, nwords, headers, &seen, &queues);
+		visited = lappend_int(visited, x->id);
+	}
+
+	list_sort(queues, name_cmp);
+	foreach(lc, queues)
+		if (unique == NIL || strcmp(llast(unique), lfirst(lc)) != 0)
+			unique = lappend(unique, lfirst(lc));
+	return unique;
+}
+
+/* Count an unroutable message against its exchange. */
+static void
+count_unroutable(text *exchange)
+{
+	Datum		arg = PointerGetDatum(exchange);
+	int			ret;
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	if (unroutable_plan == NULL)
+	{
+		Oid			argtype = TEXTOID;
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("UPDATE mq._exchange_stats s"
+						   " SET unroutable = s.unroutable OPERATOR(pg_catalog.+) 1"
+						   " FROM mq._exchange e"
+						   " WHERE e.exchange_id OPERATOR(pg_catalog.=) s.exchange_id"
+						   " AND e.exchange_name OPERATOR(pg_catalog.=) $1",
+						   1, &argtype);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		unroutable_plan = plan;
+	}
+	ret = SPI_execute_plan(unroutable_plan, &arg, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+/* The headers a queue receives: the publisher's plus where it came from. */
+static Jsonb *
+delivered_headers(Jsonb *headers, text *exchange, text *routing_key)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k,
+				v;
+	JsonbValue *res;
+	Jsonb	   *extra;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "x-exchange";
+	k.val.string.len = strlen("x-exchange");
+	pushJsonbValue(&state, WJB_KEY, &k);
+	v.type = jbvString;
+	v.val.string.val = VARDATA_ANY(exchange);
+	v.val.string.len = VARSIZE_ANY_EXHDR(exchange);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	k.val.string.val = "x-routing-key";
+	k.val.string.len = strlen("x-routing-key");
+	pushJsonbValue(&state, WJB_KEY, &k);
+	v.val.string.val = VARDATA_ANY(routing_key);
+	v.val.string.len = VARSIZE_ANY_EXHDR(routing_key);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	extra = JsonbValueToJsonb(res);
+	if (headers == NULL)
+		return extra;
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+											  JsonbPGetDatum(headers),
+											  JsonbPGetDatum(extra)));
+}
+
+/*
+ * Publish one message: route it and send it to every queue it reaches.
+ * Returns the number of queues.
+ */
+static int
+publish_one(text *exchange, text *routing_key, Jsonb *body, Jsonb *headers,
+			bool mandatory, TimestampTz now, TimestampTz vt, int32 priority,
+			text *dedup_key, text *group_key)
+{
+	List	   *queues = mq_route(exchange, routing_key, headers);
+	Jsonb	   *delivered;
+	ListCell   *lc;
+
+	if (queues == NIL)
+	{
+		if (mandatory)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("message to exchange \"%s\" with routing key \"%s\" is unroutable",
+							text_to_cstring(exchange), text_to_cstring(routing_key)),
+					 errdetail("No binding matches it, nor any of the alternate exchanges."),
+					 errhint("Bind a queue that matches the routing key, or publish with mandatory => false to drop unroutable messages.")));
+		count_unroutable(exchange);
+		return 0;
+	}
+	delivered = delivered_headers(headers, exchange, routing_key);
+	foreach(lc, queues)
+	{
+		MqQueue    *q = mq_queue_lookup(cstring_to_text(lfirst(lc)));
+
+		(void) mq_storage_send(q, now, vt, priority, group_key, dedup_key,
+							   delivered, body);
+	}
+	return list_length(queues);
+}
+
+/* Shared argument checks of publish and publish_batch. */
+static text *
+exchange_argument(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("exchange name must not be null")));
+	return PG_GETARG_TEXT_PP(0);
+}
+
+static Jsonb *
+publish_headers(Jsonb *headers)
+{
+	if (headers != NULL && !JB_ROOT_IS_OBJECT(headers))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers must be a JSON object"),
+				 errhint("Pass headers such as '{\"type\": \"order\"}', or NULL.")));
+	return headers;
+}
+
+static TimestampTz
+publish_vt(FunctionCallInfo fcinfo, int argno, TimestampTz now)
+{
+	TimestampTz vt = now;
+
+	if (!PG_ARGISNULL(argno))
+		vt = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													 TimestampTzGetDatum(now),
+													 PG_GETARG_DATUM(argno)));
+	if (vt < now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delay must be zero or positive"),
+				 errhint("Give an interval such as '30 seconds'.")));
+	return vt;
+}
+
+/*
+ * mq.publish(exchange, routing_key, body, headers, mandatory, delay,
+ * priority, dedup_key, group_key) returns int: the queues reached
+ */
+Datum
+mq_publish(PG_FUNCTION_ARGS)
+{
+	text	   *exchange = exchange_argument(fcinfo);
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("routing key must not be null"),
+				 errhint("Use '' for no routing key.")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message body must not be null")));
+
+	PG_RETURN_INT32(publish_one(exchange, PG_GETARG_TEXT_PP(1),
+								PG_GETARG_JSONB_P(2),
+								publish_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3)),
+								!PG_ARGISNULL(4) && PG_GETARG_BOOL(4),
+								now, publish_vt(fcinfo, 5, now),
+								PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
+								PG_ARGISNULL(7) ? NULL : PG_GETARG_TEXT_P(7),
+								PG_ARGISNULL(8) ? NULL : PG_GETARG_TEXT_P(8)));
+}
+
+/*
+ * mq.publish_batch(exchange, routing_keys, bodies, headers, mandatory,
+ * delay, priority) returns setof int: for each message, the queues reached
+ */
+Datum
+mq_publish_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *exchange = exchange_argument(fcinfo);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	Datum	   *keys,
+			   *bodies,
+			   *headers = NULL;
+	bool	   *knulls,
+			   *bnulls,
+			   *hnulls = NULL;
+	int			nkeys,
+				n,
+				nheaders,
+				i;
+	bool		mandatory = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	int32		priority = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("routing_keys and bodies must not be null")));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false,
+					  TYPALIGN_INT, &keys, &knulls, &nkeys);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false,
+					  TYPALIGN_INT, &bodies, &bnulls, &n);
+	if (n < 1 || n > mq_max_batch_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch size %d is not between 1 and mq.max_batch_size (%d)",
+						n, mq_max_batch_size),
+				 errhint("Split the work into batches of at most %d messages.",
+						 mq_max_batch_size)));
+	if (nkeys != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("routing_keys has %d elements but bodies has %d", nkeys, n),
+				 errhint("Pass one routing key per message.")));
+	if (!PG_ARGISNULL(3))
+	{
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), JSONBOID, -1, false,
+						  TYPALIGN_INT, &headers, &hnulls, &nheaders);
+		if (nheaders != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("headers has %d elements but bodies has %d", nheaders, n),
+					 errhint("Pass one element per message, or NULL for none.")));
+	}
+	for (i = 0; i < n; i++)
+		if (knulls[i] || bnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("routing_keys and bodies must not contain null elements")));
+	vt = publish_vt(fcinfo, 5, now);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	for (i = 0; i < n; i++)
+	{
+		Datum		reached;
+		bool		isnull = false;
+		Jsonb	   *h = (headers == NULL || hnulls[i]) ? NULL :
+			publish_headers(DatumGetJsonbP(headers[i]));
+
+		reached = Int32GetDatum(publish_one(exchange, DatumGetTextPP(keys[i]),
+											DatumGetJsonbP(bodies[i]), h,
+											mandatory, now, vt, priority,
+											NULL, NULL));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &reached, &isnull);
+	}
+	return (Datum) 0;
+}
+
+/* mq._topic_matches(pattern text, routing_key text) returns bool */
+Datum
+mq_topic_matches_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(mq_topic_matches(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									text_to_cstring(PG_GETARG_TEXT_PP(1))));
+}

@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * routing.h
+ *	  Exchanges and bindings: which queues a published message reaches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_ROUTING_H
+#define MQ_ROUTING_H
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/*
+ * Route a message published to the named exchange with routing_key and
+ * headers (may be NULL).  Returns the names (char *) of the queues it
+ * reaches, each once, sorted; NIL when it is unroutable, even through the
+ * alternate exchanges.  An unknown exchange is an error.
+ */
+extern List *mq_route(text *exchange, text *routing_key, Jsonb *headers);
+
+/* Topic matching on its own, for tests: does key match pattern? */
+extern bool mq_topic_matches(const char *pattern, const char *key);
+
+#endif							/* MQ_ROUTING_H */
