@@ -66,6 +66,7 @@ unix_socket_directories = '$MQ_CLUSTER'
 fsync = off
 max_connections = 100
 log_min_messages = warning
+${MQ_EXTRA_CONF:-}
 CONF
 	as_postgres "$PG_BIN/pg_ctl" -D "$MQ_CLUSTER" -l "$MQ_CLUSTER/server.log" -w start >/dev/null
 	export PGHOST=$MQ_CLUSTER PGPORT=$MQ_PORT PGUSER=postgres

@@ -8,6 +8,9 @@ source "$(dirname "$0")/common.sh"
 install_packages build-essential postgresql-15 postgresql-server-dev-15 \
 	libipc-run-perl
 build_and_install
+# the regression suites call mq.maintain() themselves: keep the worker's
+# timed maintenance out of their way (test/t covers the worker)
+MQ_EXTRA_CONF="mq.maintenance_interval = 0"
 start_cluster
 trap stop_cluster EXIT
 
@@ -26,12 +29,30 @@ say "concurrency checks (test/stress/run.sh)"
 stress_out=$(mktemp)
 if ! bash "$MQ_ROOT/test/stress/run.sh" | tee "$stress_out"; then status=1; fi
 
+say "TAP suites (test/t: workers, wakeups; run as postgres, initdb refuses root)"
+# a copy the postgres user can read wherever the checkout lives
+tapdir=$(mktemp -d)
+chmod 755 "$tapdir"
+cp -r "$MQ_ROOT/test/t" "$tapdir/t"
+as_root chown -R postgres: "$tapdir"
+tap_out=$(mktemp)
+if ! (cd "$tapdir" && as_postgres env PATH="$PG_BIN:$PATH" \
+	PERL5LIB=/usr/lib/postgresql/15/lib/pgxs/src/test/perl TESTDIR="$tapdir" \
+	PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
+	prove t/) 2>&1 | tee "$tap_out"; then
+	status=1
+	find "$tapdir" -name 'regress_log_*' -exec tail -n 60 {} \;
+fi
+as_root rm -rf "$tapdir"
+
 # one closing line for every suite
 passed=$(( $(grep -c '^test .* \.\.\. ok' "$log" || true) +
-	$(grep -c '^ok ' "$stress_out" || true) ))
+	$(grep -c '^ok ' "$stress_out" || true) +
+	$(grep -c '\.pl \.\. ok' "$tap_out" || true) ))
 failed=$(( $(grep -c '^test .* \.\.\. FAILED' "$log" || true) +
-	$(grep -c '^not ok ' "$stress_out" || true) ))
-rm -f "$stress_out" "$log"
+	$(grep -c '^not ok ' "$stress_out" || true) +
+	$(grep -Ec '\.pl \.\. (Dubious|Failed|not ok)' "$tap_out" || true) ))
+rm -f "$stress_out" "$log" "$tap_out"
 echo
 if [ $status -ne 0 ]; then
 	say "FAILED"

@@ -12,11 +12,14 @@
  * semantics), not the start of the transaction, so a long transaction that
  * reads late still gets a full lease.
  *
- * A read with wait > 0 polls every mq.poll_interval until a message is
- * visible or the wait is over.  Between polls it sleeps on its latch, so
- * cancel and statement_timeout interrupt it.  Each poll runs with a fresh
- * snapshot, which only READ COMMITTED gives; in REPEATABLE READ or
- * SERIALIZABLE a wait could never see a new message, so it is refused.
+ * A read with wait > 0 sleeps on its latch until a commit that sent to the
+ * queue wakes it, or a delay or lease may have run out (wait.c); cancel and
+ * statement_timeout interrupt it.  Each look runs with a fresh snapshot,
+ * which only READ COMMITTED gives; in REPEATABLE READ or SERIALIZABLE a wait
+ * could never see a new message, so it is refused.
+ *
+ * Every call that makes a message visible (send, nack, set_vt) asks for the
+ * queue's waiters to be woken when the transaction commits.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +40,7 @@
 #include "guc.h"
 #include "queue.h"
 #include "storage.h"
+#include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_send);
 PG_FUNCTION_INFO_V1(mq_send_batch);
@@ -171,6 +175,7 @@ mq_send(PG_FUNCTION_ARGS)
 	body = PG_GETARG_JSONB_P(1);
 	vt = after_interval(fcinfo, 3, now, "delay", false);
 
+	mq_wake_at_commit(q);
 	PG_RETURN_INT64(mq_storage_send(q, now, vt,
 									PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
 									PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
@@ -222,10 +227,33 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		check_batch_array(batch.group_keys, "group_keys", n, true);
 	vt = after_interval(fcinfo, 3, now, "delay", false);
 
+	mq_wake_at_commit(q);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	mq_storage_send_batch(q, now, vt, PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
 						  &batch, rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
+}
+
+typedef struct LeaseArg
+{
+	Interval   *lease;
+	int64		qty;
+	ReturnSetInfo *rsinfo;
+} LeaseArg;
+
+/* One look for messages: lease what is visible now.  True if any. */
+static bool
+try_lease(MqQueue *q, void *arg)
+{
+	LeaseArg   *la = arg;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+
+	vt = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												 TimestampTzGetDatum(now),
+												 IntervalPGetDatum(la->lease)));
+	return mq_storage_lease(q, now, vt, la->qty, la->rsinfo->setResult,
+							la->rsinfo->setDesc) > 0;
 }
 
 /*
@@ -240,6 +268,7 @@ mq_read(PG_FUNCTION_ARGS)
 	Interval   *lease;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz deadline;
+	LeaseArg	lease_arg;
 
 	check_count(qty, "qty");
 	lease = PG_ARGISNULL(2) ? &q->visibility_timeout : PG_GETARG_INTERVAL_P(2);
@@ -253,7 +282,7 @@ mq_read(PG_FUNCTION_ARGS)
 	deadline = after_interval(fcinfo, 3, now, "wait", false);
 	if (deadline > now)
 	{
-		if (TimestampDifferenceExceeds(now, deadline, mq_max_wait))
+		if (deadline - now > (int64) mq_max_wait * 1000)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wait exceeds mq.max_wait (%d ms)", mq_max_wait),
@@ -267,31 +296,13 @@ mq_read(PG_FUNCTION_ARGS)
 	}
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	for (;;)
-	{
-		TimestampTz vt;
-		long		secs;
-		int			usecs;
-		long		sleep_ms;
-
-		vt = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													 TimestampTzGetDatum(now),
-													 IntervalPGetDatum(lease)));
-		if (mq_storage_lease(q, now, vt, qty,
-							 rsinfo->setResult, rsinfo->setDesc) > 0)
-			break;
-
-		now = GetCurrentTimestamp();
-		if (now >= deadline)
-			break;
-		TimestampDifference(now, deadline, &secs, &usecs);
-		sleep_ms = Min(secs * 1000 + (usecs + 999) / 1000, mq_poll_interval);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		now = GetCurrentTimestamp();
-	}
+	lease_arg.lease = lease;
+	lease_arg.qty = qty;
+	lease_arg.rsinfo = rsinfo;
+	if (deadline > now)
+		mq_wait_for_messages(q, deadline, try_lease, &lease_arg);
+	else
+		(void) try_lease(q, &lease_arg);
 	return (Datum) 0;
 }
 
@@ -376,6 +387,7 @@ mq_nack(PG_FUNCTION_ARGS)
 	TimestampTz vt = after_interval(fcinfo, 2, GetCurrentTimestamp(),
 									"delay", false);
 
+	mq_wake_at_commit(q);
 	PG_RETURN_BOOL(mq_storage_set_vt(q, msg_id, vt));
 }
 
@@ -394,6 +406,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 		null_argument("visibility_timeout");
 	vt = after_interval(fcinfo, 2, GetCurrentTimestamp(),
 						"visibility_timeout", false);
+	mq_wake_at_commit(q);
 	if (!mq_storage_set_vt(q, msg_id, vt))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(vt);

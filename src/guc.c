@@ -22,7 +22,16 @@ int			mq_max_batch_size = 10000;
 int			mq_max_wait = 60 * 1000;
 
 /* how often a blocking read looks for new messages, in milliseconds */
-int			mq_poll_interval = 100;
+int			mq_poll_interval = 250;
+
+/* slots for blocked readers in shared memory */
+int			mq_max_waiters = 1024;
+
+/* how often the background worker runs mq.maintain(), in milliseconds */
+int			mq_maintenance_interval = 1000;
+
+/* least time between two NOTIFYs of one queue, in milliseconds */
+int			mq_notify_interval = 100;
 
 void
 mq_define_gucs(void)
@@ -47,10 +56,37 @@ mq_define_gucs(void)
 
 	DefineCustomIntVariable("mq.poll_interval",
 							"How often a blocking mq.read() looks for new messages.",
-							NULL,
+							"With mq preloaded, commits wake readers at once; polling finds delayed messages and ended leases.",
 							&mq_poll_interval,
-							100, 1, 10000,
+							250, 1, 10000,
 							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.max_waiters",
+							"Most readers that can wait at once (shared memory slots).",
+							"Readers beyond this poll every mq.poll_interval.",
+							&mq_max_waiters,
+							1024, 16, 100000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.maintenance_interval",
+							"How often the background worker runs mq.maintain().",
+							"0 turns the worker's maintenance off (it still sends NOTIFYs).",
+							&mq_maintenance_interval,
+							1000, 0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.notify_interval",
+							"Least time between two NOTIFYs of one queue.",
+							NULL,
+							&mq_notify_interval,
+							100, 1, 60 * 1000,
+							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

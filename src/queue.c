@@ -197,7 +197,7 @@ mq_queue_lookup(text *name)
 		plan = SPI_prepare("SELECT queue_id, visibility_timeout, archive,"
 						   " max_receives, dead_letter_queue_id, message_ttl,"
 						   " max_length, overflow OPERATOR(pg_catalog.=) 'drop_head',"
-						   " fifo, dedup_window"
+						   " fifo, dedup_window, notify"
 						   " FROM mq._queue"
 						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 						   1, &argtype);
@@ -243,6 +243,7 @@ mq_queue_lookup(text *name)
 	loaded.drop_head = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	loaded.fifo = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 	loaded.dedup_window = *DatumGetIntervalP(SPI_getbinval(tup, desc, 10, &isnull));
+	loaded.notify = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 	SPI_finish();
 
 	/* the catalog read may have processed an invalidation */

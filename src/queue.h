@@ -55,6 +55,7 @@ typedef struct MqQueue
 	bool		fifo;
 	Interval	dedup_window;
 	bool		archive;		/* ack moves to the archive table */
+	bool		notify;			/* NOTIFY "mq.<name>" after sends */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 

@@ -54,6 +54,7 @@
 #include "queue.h"
 #include "routing.h"
 #include "storage.h"
+#include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_publish);
 PG_FUNCTION_INFO_V1(mq_publish_batch);
@@ -763,6 +764,7 @@ publish_one(text *exchange, text *routing_key, Jsonb *body, Jsonb *headers,
 	{
 		MqQueue    *q = mq_queue_lookup(cstring_to_text(lfirst(lc)));
 
+		mq_wake_at_commit(q);
 		(void) mq_storage_send(q, now, vt, priority, group_key, dedup_key,
 							   delivered, body);
 	}

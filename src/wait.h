@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * wait.h
+ *	  Shared-memory waiters: blocked readers sleep on their latch until a
+ *	  commit that sent to their queue wakes them; queued NOTIFYs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_WAIT_H
+#define MQ_WAIT_H
+
+#include "queue.h"
+
+/* set up from _PG_init, when preloaded */
+extern void mq_wait_init(void);
+
+/* is the shared memory there (mq preloaded)? */
+extern bool mq_wait_available(void);
+
+/* at commit of this transaction, wake q's readers (and queue its NOTIFY) */
+extern void mq_wake_at_commit(MqQueue *q);
+
+/*
+ * Wait for a message on q: lease with attempt() until it returns true or
+ * the deadline passes.  Sleeps on the latch between attempts, without an
+ * advertised xmin.
+ */
+typedef bool (*mq_attempt_fn) (MqQueue *q, void *arg);
+extern void mq_wait_for_messages(MqQueue *q, TimestampTz deadline,
+								 mq_attempt_fn attempt, void *arg);
+
+/* for the worker: take the NOTIFYs pending for this database */
+extern List *mq_take_pending_notifies(Oid dbid);
+
+#endif							/* MQ_WAIT_H */

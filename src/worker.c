@@ -1,0 +1,338 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  Background workers: a launcher, and one worker per database that has
+ *	  the extension, doing the timed work.
+ *
+ * The launcher ("mq launcher") is registered by _PG_init when mq is
+ * preloaded and starts once recovery is over, so a standby runs none of
+ * this until it is promoted.  It connects to no database; every few seconds
+ * it lists the databases that accept connections and starts an "mq worker"
+ * for each one that has none running.  A worker connects to its database,
+ * and exits at once if the extension is not there (the launcher tries again
+ * later, so CREATE EXTENSION is noticed within seconds, and DROP EXTENSION
+ * makes the worker leave).
+ *
+ * A worker loops:
+ *	- every mq.maintenance_interval (unless 0) it runs mq.maintain(): dead
+ *	  letters, TTL expiry, archive retention, dedup-key pruning;
+ *	- every mq.notify_interval it sends the NOTIFYs that commits queued for
+ *	  its database (wait.c), one per queue at most.
+ * Each unit of work is its own transaction; an error is logged and the
+ * loop goes on.  SIGHUP reloads the configuration, SIGTERM ends the worker
+ * (the postmaster restarts a killed worker after bgw_restart_time, and the
+ * launcher would start it anyway).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "wait.h"
+#include "worker.h"
+
+PGDLLEXPORT void mq_launcher_main(Datum main_arg);
+PGDLLEXPORT void mq_worker_main(Datum main_arg);
+
+/* how often the launcher looks for databases, in milliseconds */
+#define MQ_LAUNCHER_INTERVAL 5000
+
+/* restart a crashed or killed worker after this many seconds */
+#define MQ_RESTART_SECONDS 5
+
+typedef struct DatabaseWorker
+{
+	Oid			dboid;
+	BackgroundWorkerHandle *handle;
+} DatabaseWorker;
+
+void
+mq_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = MQ_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "mq", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "mq_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "mq launcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "mq launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* The databases a worker may serve: those that accept connections. */
+static List *
+database_list(void)
+{
+	List	   *dbs = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate)
+			dbs = lappend_oid(dbs, db->oid);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dbs;
+}
+
+static BackgroundWorkerHandle *
+start_database_worker(Oid dboid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = MQ_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "mq", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "mq_worker_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "mq worker for database %u", dboid);
+	strlcpy(worker.bgw_type, "mq worker", BGW_MAXLEN);
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(WARNING,
+				(errmsg("mq could not start a worker for database %u", dboid),
+				 errhint("Raise max_worker_processes: mq needs one worker per database that has the extension, plus its launcher.")));
+		return NULL;
+	}
+	return handle;
+}
+
+void
+mq_launcher_main(Datum main_arg)
+{
+	List	   *workers = NIL;	/* DatabaseWorker * in TopMemoryContext */
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	for (;;)
+	{
+		List	   *dbs;
+		ListCell   *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		pgstat_report_activity(STATE_RUNNING, "looking for databases");
+		dbs = database_list();
+		foreach(lc, dbs)
+		{
+			Oid			dboid = lfirst_oid(lc);
+			DatabaseWorker *dw = NULL;
+			ListCell   *wc;
+			pid_t		pid;
+
+			foreach(wc, workers)
+				if (((DatabaseWorker *) lfirst(wc))->dboid == dboid)
+					dw = lfirst(wc);
+			if (dw == NULL)
+			{
+				dw = MemoryContextAllocZero(TopMemoryContext, sizeof(DatabaseWorker));
+				dw->dboid = dboid;
+				workers = lappend(workers, dw);	/* list in TopMemoryContext */
+			}
+			if (dw->handle != NULL &&
+				GetBackgroundWorkerPid(dw->handle, &pid) != BGWH_STOPPED)
+				continue;		/* running, or about to */
+			if (dw->handle != NULL)
+				pfree(dw->handle);
+			dw->handle = start_database_worker(dboid);
+		}
+		list_free(dbs);
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 MQ_LAUNCHER_INTERVAL, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * Run one unit of work in its own transaction.  Returns false when the
+ * extension is not (or no longer) installed.  Errors are logged, not fatal.
+ */
+static bool
+run_unit(const char *activity, void (*work) (void))
+{
+	volatile bool present = true;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	pgstat_report_activity(STATE_RUNNING, activity);
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (!OidIsValid(get_extension_oid("mq", true)))
+			present = false;
+		else
+			work();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return present;
+}
+
+static void
+do_maintain(void)
+{
+	int			ret;
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	ret = SPI_execute("SELECT pg_catalog.count(*) FROM mq.maintain()", false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+static List *notify_ids = NIL;
+
+static void
+do_notify(void)
+{
+	Datum		ids;
+	Datum	   *elems;
+	int			n = list_length(notify_ids);
+	int			i = 0;
+	ListCell   *lc;
+	Oid			argtype = INT4ARRAYOID;
+	int			ret;
+
+	elems = palloc(sizeof(Datum) * n);
+	foreach(lc, notify_ids)
+		elems[i++] = Int32GetDatum(lfirst_int(lc));
+	ids = PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	ret = SPI_execute_with_args("SELECT pg_catalog.pg_notify('mq.' OPERATOR(pg_catalog.||) queue_name, '')"
+								" FROM mq._queue"
+								" WHERE queue_id OPERATOR(pg_catalog.=) ANY ($1) AND notify",
+								1, &argtype, &ids, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+void
+mq_worker_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	TimestampTz next_maintenance = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("mq worker");
+
+	for (;;)
+	{
+		TimestampTz now;
+		long		timeout;
+		long		secs;
+		int			usecs;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (RecoveryInProgress())
+		{
+			/* a standby: nothing to do here (not started there normally) */
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 MQ_LAUNCHER_INTERVAL, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
+
+		notify_ids = mq_take_pending_notifies(MyDatabaseId);
+		if (notify_ids != NIL)
+		{
+			if (!run_unit("sending notifications", do_notify))
+				proc_exit(0);
+			list_free(notify_ids);
+			notify_ids = NIL;
+		}
+
+		now = GetCurrentTimestamp();
+		if (mq_maintenance_interval == 0)
+			next_maintenance = TimestampTzPlusMilliseconds(now, mq_notify_interval);
+		else if (now >= next_maintenance)
+		{
+			if (!run_unit("running mq.maintain()", do_maintain))
+				proc_exit(0);	/* no extension here: the launcher looks again */
+			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   mq_maintenance_interval);
+		}
+
+		now = GetCurrentTimestamp();
+		TimestampDifference(now, next_maintenance, &secs, &usecs);
+		timeout = Min(secs * 1000 + usecs / 1000, mq_notify_interval);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(timeout, 1), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

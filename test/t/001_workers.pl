@@ -1,0 +1,109 @@
+# Background workers and wakeups: the workers start by themselves, do the
+# timed work with nobody reading, survive errors and being killed, follow
+# DROP/CREATE EXTENSION; a blocked reader is woken by a commit (not by a
+# rollback) and holds no xmin while it sleeps; notify queues NOTIFY.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(usleep);
+
+my $node = PostgreSQL::Test::Cluster->new('main');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'mq'
+mq.maintenance_interval = '100ms'
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION mq');
+
+my $worker_pid = q{SELECT pid FROM pg_stat_activity
+	WHERE backend_type = 'mq worker' AND datname = 'postgres'};
+
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mq launcher'"),
+	'the launcher runs');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($worker_pid) w"),
+	'a worker starts for the database with the extension');
+
+# timed work with nobody reading
+$node->safe_psql('postgres', q{
+	SELECT mq.create_queue('ttl', message_ttl => '200 milliseconds');
+	SELECT mq.send('ttl', '{"n": 1}');
+});
+ok($node->poll_query_until('postgres',
+	"SELECT expired = 1 AND queue_length = 0 FROM mq.metrics('ttl')"),
+	'the worker expires a TTL message that nobody reads');
+
+# errors are logged and survived
+my $pid = $node->safe_psql('postgres', $worker_pid);
+$node->safe_psql('postgres', q{
+	SELECT mq.create_queue('broken', max_receives => 1);
+	DROP TABLE mq.q_2 CASCADE;
+});
+ok($node->wait_for_log(qr/relation "mq\.q_2" does not exist/), 'a failing round is logged');
+$node->safe_psql('postgres', q{
+	DELETE FROM mq._queue_stats WHERE queue_id = 2;
+	DELETE FROM mq._queue WHERE queue_id = 2;
+});
+is($node->safe_psql('postgres', $worker_pid), $pid, 'the worker survives the error');
+
+# killed, it comes back
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM ($worker_pid) w WHERE pid <> $pid"),
+	'a killed worker comes back');
+
+# a blocked reader: woken by a commit, not by a rollback, no xmin held
+$node->safe_psql('postgres', "SELECT mq.create_queue('w')");
+my ($out, $err) = ('', '');
+my $reader = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c',
+	  "SELECT 'got ' || (body->>'n') FROM mq.read('w', 1, '1 minute', wait => '60 seconds')" ],
+	'>', \$out, '2>', \$err);
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%mq.read(''w''%' AND wait_event = 'Extension'
+	AND backend_xmin IS NULL AND pid <> pg_backend_pid()}),
+	'a waiting reader sleeps on its latch with no xmin');
+$node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT mq.send('w', '{"n": "rolled back"}');
+	ROLLBACK;
+});
+my $start = time();
+$node->safe_psql('postgres', q{SELECT mq.send('w', '{"n": "committed"}')});
+$reader->finish;
+is($out, "got committed\n", 'the commit wakes the reader with its message');
+cmp_ok(time() - $start, '<', 30, 'the reader returns long before its wait ends');
+
+# notify => true: the worker sends NOTIFY "mq.<queue>"
+$node->safe_psql('postgres', "SELECT mq.create_queue('n', notify => true)");
+my $listener = $node->background_psql('postgres');
+$listener->query_safe('LISTEN "mq.n"');
+$node->safe_psql('postgres', q{SELECT mq.send('n', '{}')});
+my $heard = 0;
+foreach (1 .. 600)
+{
+	my $out = $listener->query_safe('SELECT 1');
+	if ($out =~ /Asynchronous notification "mq\.n"/)
+	{
+		$heard = 1;
+		last;
+	}
+	usleep(100_000);
+}
+ok($heard, 'a listener hears "mq.n" after a send commits');
+$listener->quit;
+
+# DROP EXTENSION stops the worker, CREATE EXTENSION brings it back
+$node->safe_psql('postgres', 'DROP EXTENSION mq CASCADE');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM ($worker_pid) w"),
+	'DROP EXTENSION stops the worker');
+$node->safe_psql('postgres', 'CREATE EXTENSION mq');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($worker_pid) w"),
+	'CREATE EXTENSION starts it again');
+
+$node->stop;
+done_testing();
