@@ -19,7 +19,7 @@ check() {	# check NAME EXPECTED ACTUAL
 }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB -c "$1"; }
 
-psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 q "CREATE EXTENSION mq"
 
 # 1. 16 concurrent senders of the same 50 keys, one send per transaction:
@@ -75,6 +75,6 @@ id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'fifo8'")
 check "fifo with 8 consumers: none lost, each group acked in send order" "1000 0" \
 	"$(q "SELECT count(*) + (SELECT queue_length FROM mq.metrics('fifo8')) || ' ' || count(*) FILTER (WHERE back) FROM (SELECT msg_id < lag(msg_id) OVER (PARTITION BY group_key ORDER BY archived_at, msg_id) AS back FROM mq.a_$id) s")"
 
-psql -X -q -d postgres -c "DROP DATABASE $DB"
+psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
