@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "guc.h"
@@ -63,7 +64,9 @@ mq_define_gucs(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("mq.max_waiters",
+	/* a postmaster setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("mq.max_waiters",
 							"Most readers that can wait at once (shared memory slots).",
 							"Readers beyond this poll every mq.poll_interval.",
 							&mq_max_waiters,
