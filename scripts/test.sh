@@ -48,10 +48,10 @@ as_root rm -rf "$tapdir"
 # one closing line for every suite
 passed=$(( $(grep -c '^test .* \.\.\. ok' "$log" || true) +
 	$(grep -c '^ok ' "$stress_out" || true) +
-	$(grep -c '\.pl \.\. ok' "$tap_out" || true) ))
+	$(grep -Ec '\.pl \.+ ok$' "$tap_out" || true) ))
 failed=$(( $(grep -c '^test .* \.\.\. FAILED' "$log" || true) +
 	$(grep -c '^not ok ' "$stress_out" || true) +
-	$(grep -Ec '\.pl \.\. (Dubious|Failed|not ok)' "$tap_out" || true) ))
+	$(grep -Ec '\.pl \.+ (Dubious|Failed|not ok)' "$tap_out" || true) ))
 rm -f "$stress_out" "$log" "$tap_out"
 echo
 if [ $status -ne 0 ]; then
