@@ -57,6 +57,9 @@ CREATE TRIGGER catalog_changed
 CREATE FUNCTION mq._check_name(name text, kind text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mq_check_name_sql' LANGUAGE C;
 
+CREATE FUNCTION mq._require_primary(what text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_require_primary_sql' LANGUAGE C STABLE;
+
 CREATE FUNCTION mq._queue_id(queue text) RETURNS int
 	AS 'MODULE_PATHNAME', 'mq_queue_id_sql' LANGUAGE C STABLE;
 
@@ -263,6 +266,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.create_queue()') IS NULL;
 	r mq._queue;
 	old mq._queue;
 	diff text;
@@ -335,6 +339,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.alter_queue()') IS NULL;
 	old mq._queue;
 	r mq._queue;
 	qid int;
@@ -395,6 +400,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.drop_queue()') IS NULL;
 	qid int;
 	users text;
 BEGIN
@@ -431,6 +437,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.purge_queue()') IS NULL;
 	n bigint;
 BEGIN
 	EXECUTE format('DELETE FROM mq.%I', 'q_' || mq._queue_id(queue));
@@ -517,6 +524,13 @@ DECLARE
 BEGIN
 	m.queue_name := queue;
 	m.scrape_time := clock_timestamp();
+	SELECT s.dead_lettered, s.expired, s.dropped
+		INTO m.dead_lettered, m.expired, m.dropped
+		FROM mq._queue_stats s WHERE s.queue_id = qid;
+	/* an unlogged queue has no content on a standby: its counts are unknown */
+	IF pg_is_in_recovery() AND (SELECT q.unlogged FROM mq._queue q WHERE q.queue_id = qid) THEN
+		RETURN m;
+	END IF;
 	EXECUTE format($q$
 		SELECT count(*),
 			   count(*) FILTER (WHERE vt <= $1),
@@ -530,9 +544,6 @@ BEGIN
 		USING m.scrape_time;
 	EXECUTE format('SELECT count(*) FROM mq.%I', 'a_' || qid)
 		INTO m.archive_length;
-	SELECT s.dead_lettered, s.expired, s.dropped
-		INTO m.dead_lettered, m.expired, m.dropped
-		FROM mq._queue_stats s WHERE s.queue_id = qid;
 	RETURN m;
 END;
 $$;
@@ -560,6 +571,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.maintain()') IS NULL;
 	q mq._queue;
 BEGIN
 	FOR q IN SELECT * FROM mq._queue ORDER BY mq._queue.queue_name LOOP
@@ -591,6 +603,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.redrive()') IS NULL;
 	src int := mq._queue_id(dead_letter_queue);
 	dst int;
 	n bigint;
@@ -720,6 +733,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.create_exchange()') IS NULL;
 	old mq._exchange;
 	ae int;
 	xid int;
@@ -770,6 +784,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.drop_exchange()') IS NULL;
 	xid int;
 	n bigint;
 BEGIN
@@ -831,6 +846,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.bind()') IS NULL;
 	src int := mq._exchange_id(exchange);
 	qid int := mq._queue_id(queue);
 BEGIN
@@ -851,6 +867,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.bind_exchange()') IS NULL;
 	src int := mq._exchange_id(source);
 	dst int := mq._exchange_id(destination);
 BEGIN
@@ -871,6 +888,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.unbind()') IS NULL;
 	src int := mq._exchange_id(exchange);
 	qid int := mq._queue_id(queue);
 BEGIN
@@ -889,6 +907,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	primary_checked bool := mq._require_primary('mq.unbind_exchange()') IS NULL;
 	src int := mq._exchange_id(source);
 	dst int := mq._exchange_id(destination);
 BEGIN

@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -34,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -62,10 +64,15 @@ null_argument(const char *what)
 			 errmsg("%s must not be null", what)));
 }
 
-/* The queue named by argument 0, which must not be NULL. */
+/*
+ * The queue named by argument 0, which must not be NULL.  Every function
+ * here changes the queue, so it must run on a primary, read-write.
+ */
 static MqQueue *
 queue_argument(FunctionCallInfo fcinfo)
 {
+	if (RecoveryInProgress() || XactReadOnly)
+		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
 	if (PG_ARGISNULL(0))
 		null_argument("queue name");
 	return mq_queue_lookup(PG_GETARG_TEXT_PP(0));

@@ -26,12 +26,15 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -43,6 +46,7 @@
 PG_FUNCTION_INFO_V1(mq_check_name_sql);
 PG_FUNCTION_INFO_V1(mq_queue_id_sql);
 PG_FUNCTION_INFO_V1(mq_catalog_changed);
+PG_FUNCTION_INFO_V1(mq_require_primary_sql);
 
 static HTAB *queue_cache = NULL;
 static MemoryContext queue_cache_cxt = NULL;
@@ -97,6 +101,23 @@ mq_check_name(const char *kind, text *name)
 			mq_invalid_name(kind, s, len,
 							"The name contains a character that is not allowed.");
 	}
+}
+
+/*
+ * Refuse to change queues on a standby (with a hint to go to the primary)
+ * or in a read-only transaction.  what names the function.
+ */
+void
+mq_require_primary(const char *what)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run on a standby", what),
+				 errdetail("The server is in recovery: on a standby queues can be watched (mq.metrics(), the views) but not changed."),
+				 errhint("Connect to the primary server.")));
+	if (XactReadOnly)
+		PreventCommandIfReadOnly(what);
 }
 
 static void
@@ -294,4 +315,12 @@ mq_catalog_changed(PG_FUNCTION_ARGS)
 				 errmsg("mq._catalog_changed() must be called as a trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/* mq._require_primary(what text) returns void */
+Datum
+mq_require_primary_sql(PG_FUNCTION_ARGS)
+{
+	mq_require_primary(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }

@@ -60,6 +60,7 @@ typedef struct MqQueue
 } MqQueue;
 
 extern void mq_check_name(const char *kind, text *name);
+extern void mq_require_primary(const char *what);
 extern MqQueue *mq_queue_lookup(text *name);
 
 #endif							/* MQ_QUEUE_H */

@@ -35,6 +35,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -775,6 +777,8 @@ publish_one(text *exchange, text *routing_key, Jsonb *body, Jsonb *headers,
 static text *
 exchange_argument(FunctionCallInfo fcinfo)
 {
+	if (RecoveryInProgress() || XactReadOnly)
+		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

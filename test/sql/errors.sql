@@ -142,3 +142,21 @@ SELECT count(*) FROM mq.ack('q', ARRAY[424242]::bigint[]);
 SELECT mq._catalog_changed();
 
 SELECT mq.drop_queue('q'), mq.drop_queue('dlq');
+
+-- a read-only transaction cannot change queues: 25006
+SELECT mq.create_queue('ro');
+BEGIN READ ONLY;
+SELECT mq.send('ro', '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT mq.read('ro');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT mq.create_queue('ro2');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT queue_name, queue_length FROM mq.metrics('ro');   -- watching is fine
+SELECT count(*) FROM mq.queues;
+ROLLBACK;
+SELECT mq.drop_queue('ro');

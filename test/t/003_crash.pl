@@ -1,0 +1,78 @@
+# Crash recovery: every send whose commit returned survives a kill -9 of the
+# postmaster, exactly once; acked messages stay acked; a lease held at the
+# crash comes back when it ends; an unlogged queue is emptied.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes;
+use File::Temp qw(tempfile);
+
+my $node = PostgreSQL::Test::Cluster->new('crash');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'mq'
+mq.maintenance_interval = 0
+});
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION mq;
+	SELECT mq.create_queue('durable');
+	SELECT mq.create_queue('leased');
+	SELECT mq.create_queue('fast', unlogged => true);
+	SELECT mq.send('fast', '{"lost": "on crash"}');
+	SELECT mq.send('leased', '{"n": 1}');
+	SELECT count(*) FROM mq.read('leased', 1, '3 seconds');
+	SELECT count(*) FROM mq.send_batch('durable', ARRAY(SELECT '{"acked": true}'::jsonb FROM generate_series(1, 10)));
+	SELECT count(*) FROM mq.ack('durable', ARRAY(SELECT generate_series(1, 10)::bigint));
+});
+
+# a writer: 5000 sends, one per transaction; what psql printed committed
+my ($fh, $script) = tempfile();
+print $fh "SELECT mq.send('durable', jsonb_build_object('i', $_));\n" for 1 .. 5000;
+close $fh;
+my ($out, $err) = ('', '');
+my $writer = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-f', $script ],
+	'>', \$out, '2>', \$err);
+$writer->pump until ($out =~ tr/\n//) >= 1000;
+$node->kill9;
+$writer->finish;
+my @ids = split /\n/, $out;
+# the last line may be cut by the kill
+pop @ids unless $out =~ /\n\z/;
+cmp_ok(scalar(@ids), '>=', 1000, 'the writer got commits before the crash');
+cmp_ok(scalar(@ids), '<', 5000, 'the crash came mid-stream');
+
+# the killed postmaster's children notice and exit; start when they have
+my $started = 0;
+foreach (1 .. 300)
+{
+	last if ($started = $node->start(fail_ok => 1));
+	$node->{_pid} = undef;		# the failed start read the stale pid file
+	Time::HiRes::usleep(100_000);
+}
+ok($started, 'the server restarts after the crash');
+my $list = join(',', @ids);
+is($node->safe_psql('postgres', qq{
+	SELECT count(*) FROM mq.read('durable', 10000, '1 hour')
+	WHERE msg_id = ANY(ARRAY[$list]::bigint[])}),
+	scalar(@ids), 'every recorded send is there after the crash, once');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.metrics('durable')
+	WHERE in_flight = queue_length}), '1', 'and nothing else is visible twice');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.pop('durable', 10)
+	WHERE (body->>'acked')::bool}), '0', 'acked messages stay acked');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.read('leased')}), '0',
+	'a lease held at the crash still holds');
+ok($node->poll_query_until('postgres',
+	q{SELECT read_ct = 2 FROM mq.read('leased')}),
+	'and the message comes back when it ends');
+is($node->safe_psql('postgres', q{SELECT queue_length FROM mq.metrics('fast')}), '0',
+	'an unlogged queue is emptied by a crash');
+is($node->safe_psql('postgres', q{SELECT mq.send('fast', '{}') > 0}), 't',
+	'and works again');
+
+$node->stop;
+done_testing();
