@@ -26,6 +26,7 @@ CREATE TABLE mq._queue (
 	retention		interval,
 	unlogged		bool NOT NULL,
 	notify			bool NOT NULL,
+	owner			oid NOT NULL,		-- the role that created it
 	created_at		timestamptz NOT NULL DEFAULT now()
 );
 ALTER SEQUENCE mq._queue_id_seq OWNED BY mq._queue.queue_id;
@@ -45,6 +46,19 @@ SELECT pg_catalog.pg_extension_config_dump('mq._queue', '');
 SELECT pg_catalog.pg_extension_config_dump('mq._queue_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mq._queue_stats', '');
 
+/*
+ * Grants of mq's own privileges (privilege.c): send, read, manage on
+ * queues; publish, manage on exchanges.  grantee 0 is PUBLIC.
+ */
+CREATE TABLE mq._privilege (
+	object_type		text NOT NULL CHECK (object_type IN ('queue', 'exchange')),
+	object_id		int NOT NULL,
+	grantee			oid NOT NULL,
+	privilege		text NOT NULL CHECK (privilege IN ('send', 'read', 'manage', 'publish')),
+	PRIMARY KEY (object_type, object_id, grantee, privilege)
+);
+SELECT pg_catalog.pg_extension_config_dump('mq._privilege', '');
+
 /* Every change to the catalog invalidates the per-backend queue caches. */
 CREATE FUNCTION mq._catalog_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'mq_catalog_changed' LANGUAGE C;
@@ -52,6 +66,17 @@ CREATE FUNCTION mq._catalog_changed() RETURNS trigger
 CREATE TRIGGER catalog_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._queue
 	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+CREATE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._privilege
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+
+/* Privilege checks for the SQL-language functions (privilege.c). */
+CREATE FUNCTION mq._check_privilege(kind text, name text, privilege text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_check_privilege_sql' LANGUAGE C STABLE;
+CREATE FUNCTION mq._has_privilege(kind text, name text, privilege text) RETURNS bool
+	AS 'MODULE_PATHNAME', 'mq_has_privilege_sql' LANGUAGE C STABLE;
+CREATE FUNCTION mq._caller() RETURNS oid
+	AS 'MODULE_PATHNAME', 'mq_caller_sql' LANGUAGE C STABLE;
 
 /* Internal helpers shared by the C and SQL halves. */
 CREATE FUNCTION mq._check_name(name text, kind text) RETURNS void
@@ -170,6 +195,8 @@ BEGIN
 					  HINT = 'Create a separate queue for dead letters.';
 		END IF;
 		r.dead_letter_queue_id := mq._queue_id(dead_letter_queue);
+		/* dead letters are sends to that queue */
+		PERFORM mq._check_privilege('queue', dead_letter_queue, 'send');
 		/* follow the chain of dead-letter queues: it must not come back */
 		IF EXISTS (
 			WITH RECURSIVE chain(queue_id, depth) AS (
@@ -263,6 +290,7 @@ CREATE FUNCTION mq.create_queue(
 	notify bool DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -281,6 +309,7 @@ BEGIN
 
 	SELECT * INTO old FROM mq._queue q WHERE q.queue_name = queue;
 	IF FOUND THEN
+		PERFORM mq._check_privilege('queue', queue, 'any');
 		SELECT string_agg(o.name, ', ' ORDER BY o.ord) INTO diff
 		FROM (VALUES
 			(1, 'visibility_timeout', old.visibility_timeout IS DISTINCT FROM r.visibility_timeout),
@@ -309,11 +338,11 @@ BEGIN
 	INSERT INTO mq._queue (queue_name, visibility_timeout, max_receives,
 						   dead_letter_queue_id, message_ttl, max_length,
 						   overflow, fifo, dedup_window, archive, retention,
-						   unlogged, notify)
+						   unlogged, notify, owner)
 	VALUES (queue, r.visibility_timeout, r.max_receives,
 			r.dead_letter_queue_id, r.message_ttl, r.max_length,
 			r.overflow, r.fifo, r.dedup_window, r.archive, r.retention,
-			r.unlogged, r.notify)
+			r.unlogged, r.notify, mq._caller())
 	RETURNING * INTO r;
 	INSERT INTO mq._queue_stats (queue_id) VALUES (r.queue_id);
 	PERFORM mq._create_storage(r);
@@ -336,6 +365,7 @@ CREATE FUNCTION mq.alter_queue(
 	notify bool DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -346,6 +376,7 @@ DECLARE
 	persistence text;
 BEGIN
 	qid := mq._queue_id(queue);
+	PERFORM mq._check_privilege('queue', queue, 'manage');
 	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
 	SELECT * INTO old FROM mq._queue q WHERE q.queue_id = qid;
 	IF NOT FOUND THEN
@@ -397,6 +428,7 @@ $$;
 CREATE FUNCTION mq.drop_queue(queue text, if_exists bool DEFAULT false)
 RETURNS bool
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -414,6 +446,7 @@ BEGIN
 		END IF;
 		PERFORM mq._queue_id(queue);	/* raises the usual error */
 	END IF;
+	PERFORM mq._check_privilege('queue', queue, 'manage');
 
 	SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name)
 		INTO users
@@ -427,6 +460,7 @@ BEGIN
 
 	EXECUTE format('DROP TABLE mq.%I, mq.%I, mq.%I',
 				   'q_' || qid, 'a_' || qid, 'd_' || qid);
+	DELETE FROM mq._privilege p WHERE p.object_type = 'queue' AND p.object_id = qid;
 	DELETE FROM mq._queue q WHERE q.queue_id = qid;
 	RETURN true;
 END;
@@ -434,12 +468,14 @@ $$;
 
 CREATE FUNCTION mq.purge_queue(queue text) RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	primary_checked bool := mq._require_primary('mq.purge_queue()') IS NULL;
 	n bigint;
 BEGIN
+	PERFORM mq._check_privilege('queue', queue, 'manage');
 	EXECUTE format('DELETE FROM mq.%I', 'q_' || mq._queue_id(queue));
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
@@ -516,12 +552,14 @@ CREATE TYPE mq.queue_metrics AS (
 
 CREATE FUNCTION mq.metrics(queue text) RETURNS mq.queue_metrics
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	qid int := mq._queue_id(queue);
 	m mq.queue_metrics;
 BEGIN
+	PERFORM mq._check_privilege('queue', queue, 'any');
 	m.queue_name := queue;
 	m.scrape_time := clock_timestamp();
 	SELECT s.dead_lettered, s.expired, s.dropped
@@ -550,9 +588,11 @@ $$;
 
 CREATE FUNCTION mq.metrics_all() RETURNS SETOF mq.queue_metrics
 LANGUAGE sql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT m.* FROM mq._queue q, LATERAL mq.metrics(q.queue_name) m
+	WHERE mq._has_privilege('queue', q.queue_name, 'any')
 	ORDER BY q.queue_name;
 $$;
 
@@ -568,6 +608,7 @@ CREATE FUNCTION mq.maintain(
 	OUT dedup_keys_pruned bigint)
 RETURNS SETOF record
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -600,6 +641,7 @@ CREATE FUNCTION mq.redrive(dead_letter_queue text, target text,
 						   max_messages bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -613,6 +655,8 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	dst := mq._queue_id(target);
+	PERFORM mq._check_privilege('queue', dead_letter_queue, 'read');
+	PERFORM mq._check_privilege('queue', target, 'send');
 	IF dst = src THEN
 		RAISE EXCEPTION 'cannot redrive queue "%" into itself', target
 			USING ERRCODE = 'invalid_parameter_value',
@@ -652,6 +696,7 @@ CREATE TABLE mq._exchange (
 	exchange_name	text COLLATE "C" NOT NULL UNIQUE,
 	type			text NOT NULL CHECK (type IN ('direct', 'fanout', 'topic', 'headers')),
 	alternate_exchange_id int REFERENCES mq._exchange (exchange_id),
+	owner			oid NOT NULL,		-- the role that created it
 	created_at		timestamptz NOT NULL DEFAULT now()
 );
 ALTER SEQUENCE mq._exchange_id_seq OWNED BY mq._exchange.exchange_id;
@@ -730,6 +775,7 @@ CREATE FUNCTION mq.create_exchange(exchange text, type text DEFAULT 'direct',
 								   alternate_exchange text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -754,8 +800,12 @@ BEGIN
 		ae := mq._exchange_id(alternate_exchange);
 	END IF;
 
+	IF ae IS NOT NULL THEN
+		PERFORM mq._check_privilege('exchange', alternate_exchange, 'publish');
+	END IF;
 	SELECT * INTO old FROM mq._exchange e WHERE e.exchange_name = exchange;
 	IF FOUND THEN
+		PERFORM mq._check_privilege('exchange', exchange, 'any');
 		IF old.type = type AND old.alternate_exchange_id IS NOT DISTINCT FROM
 			coalesce(ae, CASE WHEN alternate_exchange = exchange THEN old.exchange_id END) THEN
 			RETURN;			/* same declaration */
@@ -768,8 +818,8 @@ BEGIN
 				  HINT = 'Drop it first, or declare it as it is.';
 	END IF;
 
-	INSERT INTO mq._exchange (exchange_name, type, alternate_exchange_id)
-		VALUES (exchange, type, ae) RETURNING exchange_id INTO xid;
+	INSERT INTO mq._exchange (exchange_name, type, alternate_exchange_id, owner)
+		VALUES (exchange, type, ae, mq._caller()) RETURNING exchange_id INTO xid;
 	IF alternate_exchange = exchange THEN
 		UPDATE mq._exchange e SET alternate_exchange_id = xid WHERE e.exchange_id = xid;
 	END IF;
@@ -781,6 +831,7 @@ CREATE FUNCTION mq.drop_exchange(exchange text, if_exists bool DEFAULT false,
 								 cascade bool DEFAULT false)
 RETURNS bool
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -798,6 +849,7 @@ BEGIN
 		END IF;
 		PERFORM mq._exchange_id(exchange);
 	END IF;
+	PERFORM mq._check_privilege('exchange', exchange, 'manage');
 	SELECT count(*) INTO n FROM mq._binding b
 		WHERE b.source_id = xid OR b.exchange_id = xid;
 	n := n + (SELECT count(*) FROM mq._exchange e
@@ -810,6 +862,7 @@ BEGIN
 	END IF;
 	DELETE FROM mq._binding b WHERE b.source_id = xid OR b.exchange_id = xid;
 	UPDATE mq._exchange e SET alternate_exchange_id = NULL WHERE e.alternate_exchange_id = xid;
+	DELETE FROM mq._privilege p WHERE p.object_type = 'exchange' AND p.object_id = xid;
 	DELETE FROM mq._exchange e WHERE e.exchange_id = xid;
 	RETURN true;
 END;
@@ -843,6 +896,7 @@ CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
 						arguments jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -850,6 +904,8 @@ DECLARE
 	src int := mq._exchange_id(exchange);
 	qid int := mq._queue_id(queue);
 BEGIN
+	PERFORM mq._check_privilege('exchange', exchange, 'manage');
+	PERFORM mq._check_privilege('queue', queue, 'manage');
 	IF binding_key IS NULL THEN
 		RAISE EXCEPTION 'binding_key must not be null'
 			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
@@ -864,6 +920,7 @@ CREATE FUNCTION mq.bind_exchange(source text, destination text,
 								 binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -871,6 +928,8 @@ DECLARE
 	src int := mq._exchange_id(source);
 	dst int := mq._exchange_id(destination);
 BEGIN
+	PERFORM mq._check_privilege('exchange', source, 'manage');
+	PERFORM mq._check_privilege('exchange', destination, 'manage');
 	IF binding_key IS NULL THEN
 		RAISE EXCEPTION 'binding_key must not be null'
 			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
@@ -885,6 +944,7 @@ CREATE FUNCTION mq.unbind(exchange text, queue text, binding_key text DEFAULT ''
 						  arguments jsonb DEFAULT NULL)
 RETURNS bool
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -892,6 +952,8 @@ DECLARE
 	src int := mq._exchange_id(exchange);
 	qid int := mq._queue_id(queue);
 BEGIN
+	PERFORM mq._check_privilege('exchange', exchange, 'manage');
+	PERFORM mq._check_privilege('queue', queue, 'manage');
 	DELETE FROM mq._binding b
 		WHERE b.source_id = src AND b.queue_id = qid
 		  AND b.binding_key = coalesce(unbind.binding_key, '')
@@ -904,6 +966,7 @@ CREATE FUNCTION mq.unbind_exchange(source text, destination text,
 								   binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
 RETURNS bool
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -911,6 +974,8 @@ DECLARE
 	src int := mq._exchange_id(source);
 	dst int := mq._exchange_id(destination);
 BEGIN
+	PERFORM mq._check_privilege('exchange', source, 'manage');
+	PERFORM mq._check_privilege('exchange', destination, 'manage');
 	DELETE FROM mq._binding b
 		WHERE b.source_id = src AND b.exchange_id = dst
 		  AND b.binding_key = coalesce(unbind_exchange.binding_key, '')
@@ -947,3 +1012,108 @@ AS 'MODULE_PATHNAME', 'mq_publish_batch' LANGUAGE C VOLATILE ROWS 100;
 /* Topic matching on its own, for tests and for checking a binding key. */
 CREATE FUNCTION mq._topic_matches(pattern text, routing_key text) RETURNS bool
 	AS 'MODULE_PATHNAME', 'mq_topic_matches_sql' LANGUAGE C IMMUTABLE STRICT;
+
+/* Privileges: mq.grant, mq.revoke, mq.grant_exchange, mq.revoke_exchange. */
+CREATE FUNCTION mq._grantee(role text) RETURNS oid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r oid;
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role must not be null'
+			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use ''public'' for every role.';
+	END IF;
+	IF lower(role) = 'public' THEN
+		RETURN 0;
+	END IF;
+	SELECT a.oid INTO r FROM pg_authid a WHERE a.rolname = role;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'role "%" does not exist', role
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN r;
+END;
+$$;
+
+CREATE FUNCTION mq._change_grant(kind text, name text, role text, privilege text,
+								 give bool) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary(CASE WHEN give THEN 'mq.grant()' ELSE 'mq.revoke()' END) IS NULL;
+	oid_ int;
+	grantee_ oid;
+	privs text[];
+	valid text[] := CASE kind WHEN 'queue' THEN ARRAY['send', 'read', 'manage']
+							  ELSE ARRAY['publish', 'manage'] END;
+BEGIN
+	oid_ := CASE kind WHEN 'queue' THEN mq._queue_id(name) ELSE mq._exchange_id(name) END;
+	PERFORM mq._check_privilege(kind, name, 'manage');
+	grantee_ := mq._grantee(role);
+	IF privilege IS NULL THEN
+		RAISE EXCEPTION 'privilege must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = format('Use one of %s, or all.', array_to_string(valid, ', '));
+	ELSIF privilege = 'all' THEN
+		privs := valid;
+	ELSIF privilege = ANY (valid) THEN
+		privs := ARRAY[privilege];
+	ELSE
+		RAISE EXCEPTION 'invalid privilege "%" for %', privilege,
+			CASE kind WHEN 'queue' THEN 'a queue' ELSE 'an exchange' END
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Use one of %s, or all.', array_to_string(valid, ', '));
+	END IF;
+	IF give THEN
+		INSERT INTO mq._privilege (object_type, object_id, grantee, privilege)
+			SELECT kind, oid_, grantee_, p FROM unnest(privs) p
+			ON CONFLICT DO NOTHING;
+	ELSE
+		DELETE FROM mq._privilege g
+			WHERE g.object_type = kind AND g.object_id = oid_
+			  AND g.grantee = grantee_ AND g.privilege = ANY (privs);
+	END IF;
+END;
+$$;
+
+CREATE FUNCTION mq.grant(queue text, role text, privilege text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mq._change_grant('queue', queue, role, privilege, true) $$;
+
+CREATE FUNCTION mq.revoke(queue text, role text, privilege text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mq._change_grant('queue', queue, role, privilege, false) $$;
+
+CREATE FUNCTION mq.grant_exchange(exchange text, role text, privilege text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mq._change_grant('exchange', exchange, role, privilege, true) $$;
+
+CREATE FUNCTION mq.revoke_exchange(exchange text, role text, privilege text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mq._change_grant('exchange', exchange, role, privilege, false) $$;
+
+/* mq.privileges: who holds what, beyond owners and superusers */
+CREATE VIEW mq.privileges AS
+	SELECT p.object_type, coalesce(q.queue_name, e.exchange_name) AS object_name,
+		   CASE WHEN p.grantee = 0 THEN 'public' ELSE a.rolname::text END AS grantee,
+		   p.privilege
+	FROM mq._privilege p
+		LEFT JOIN mq._queue q ON p.object_type OPERATOR(pg_catalog.=) 'queue'
+			AND q.queue_id OPERATOR(pg_catalog.=) p.object_id
+		LEFT JOIN mq._exchange e ON p.object_type OPERATOR(pg_catalog.=) 'exchange'
+			AND e.exchange_id OPERATOR(pg_catalog.=) p.object_id
+		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) p.grantee;
+
+/*
+ * Roles reach mq only through its functions: the tables stay closed; the
+ * schema and views are open; maintenance is for superusers (and the worker).
+ */
+GRANT USAGE ON SCHEMA mq TO PUBLIC;
+GRANT SELECT ON mq.queues, mq.exchanges, mq.bindings, mq.privileges TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION mq.maintain(), mq._sweep(text),
+	mq._queue_options(text, interval, int, text, interval, bigint, text, bool, interval, bool, interval, bool, bool),
+	mq._create_storage(mq._queue), mq._change_grant(text, text, text, text, bool)
+	FROM PUBLIC;

@@ -39,6 +39,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "delivery.h"
 #include "guc.h"
 #include "queue.h"
 #include "storage.h"
@@ -65,17 +66,22 @@ null_argument(const char *what)
 }
 
 /*
- * The queue named by argument 0, which must not be NULL.  Every function
- * here changes the queue, so it must run on a primary, read-write.
+ * The queue named by argument 0, which must not be NULL, on which the caller
+ * must hold privs.  Every function here changes the queue, so it must run
+ * on a primary, read-write.
  */
 static MqQueue *
-queue_argument(FunctionCallInfo fcinfo)
+queue_argument(FunctionCallInfo fcinfo, int privs)
 {
+	MqQueue    *q;
+
 	if (RecoveryInProgress() || XactReadOnly)
 		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
 	if (PG_ARGISNULL(0))
 		null_argument("queue name");
-	return mq_queue_lookup(PG_GETARG_TEXT_PP(0));
+	q = mq_queue_lookup(PG_GETARG_TEXT_PP(0));
+	mq_acl_check(&q->acl, "queue", q->name, GetUserId(), privs);
+	return q;
 }
 
 /* The message id in argument argno, which must not be NULL. */
@@ -140,6 +146,28 @@ headers_argument(Jsonb *headers)
 	return headers;
 }
 
+void
+mq_check_message(Jsonb *body, Jsonb *headers)
+{
+	if (body != NULL && VARSIZE(body) > (Size) mq_max_message_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message body is too large"),
+				 errdetail("The body takes %zu bytes; mq.max_message_size is %d.",
+						   (Size) VARSIZE(body), mq_max_message_size),
+				 errhint("Keep large payloads in a table and send their key, or raise mq.max_message_size.")));
+	if (headers == NULL)
+		return;
+	headers_argument(headers);
+	if (VARSIZE(headers) > (Size) mq_max_headers_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message headers are too large"),
+				 errdetail("The headers take %zu bytes; mq.max_headers_size is %d.",
+						   (Size) VARSIZE(headers), mq_max_headers_size),
+				 errhint("Keep headers small, or raise mq.max_headers_size.")));
+}
+
 /*
  * Check a batch argument array: one dimension (or empty), nelems elements
  * when nelems >= 0, no NULL elements unless allowed.  Returns the count.
@@ -172,7 +200,7 @@ check_batch_array(ArrayType *a, const char *what, int nelems, bool nulls_ok)
 Datum
 mq_send(PG_FUNCTION_ARGS)
 {
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
 	Jsonb	   *body;
@@ -180,6 +208,7 @@ mq_send(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		null_argument("message body");
 	body = PG_GETARG_JSONB_P(1);
+	mq_check_message(body, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	vt = after_interval(fcinfo, 3, now, "delay", false);
 
 	mq_wake_at_commit(q);
@@ -187,7 +216,7 @@ mq_send(PG_FUNCTION_ARGS)
 									PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
 									PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
 									PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_P(4),
-									headers_argument(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2)),
+									PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
 									body));
 }
 
@@ -199,7 +228,7 @@ Datum
 mq_send_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
 	MqBatch		batch;
@@ -211,6 +240,16 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	n = check_batch_array(batch.bodies, "bodies", -1, false);
 	check_count(n, "batch size");
 
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		deconstruct_array(batch.bodies, JSONBOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (i = 0; i < n; i++)
+			mq_check_message(DatumGetJsonbP(elems[i]), NULL);
+	}
 	batch.headers = NULL;
 	if (!PG_ARGISNULL(2))
 	{
@@ -224,7 +263,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 						  &elems, &nulls, &n);
 		for (i = 0; i < n; i++)
 			if (!nulls[i])
-				headers_argument(DatumGetJsonbP(elems[i]));
+				mq_check_message(NULL, DatumGetJsonbP(elems[i]));
 	}
 	batch.dedup_keys = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
 	if (batch.dedup_keys != NULL)
@@ -270,7 +309,7 @@ Datum
 mq_read(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		qty = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
 	Interval   *lease;
 	TimestampTz now = GetCurrentTimestamp();
@@ -318,7 +357,7 @@ Datum
 mq_pop(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		qty = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
 
 	check_count(qty, "qty");
@@ -332,7 +371,7 @@ mq_pop(PG_FUNCTION_ARGS)
 Datum
 mq_ack(PG_FUNCTION_ARGS)
 {
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		msg_id = msg_id_argument(fcinfo, 1);
 
 	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id));
@@ -359,7 +398,7 @@ Datum
 mq_ack_many(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	ArrayType  *ids = msg_ids_argument(fcinfo);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -373,7 +412,7 @@ Datum
 mq_archive(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	ArrayType  *ids = msg_ids_argument(fcinfo);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -389,7 +428,7 @@ mq_archive(PG_FUNCTION_ARGS)
 Datum
 mq_nack(PG_FUNCTION_ARGS)
 {
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		msg_id = msg_id_argument(fcinfo, 1);
 	TimestampTz vt = after_interval(fcinfo, 2, GetCurrentTimestamp(),
 									"delay", false);
@@ -405,7 +444,7 @@ mq_nack(PG_FUNCTION_ARGS)
 Datum
 mq_set_vt(PG_FUNCTION_ARGS)
 {
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		msg_id = msg_id_argument(fcinfo, 1);
 	TimestampTz vt;
 
@@ -428,7 +467,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 Datum
 mq_sweep(PG_FUNCTION_ARGS)
 {
-	MqQueue    *q = queue_argument(fcinfo);
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_MANAGE);
 	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "utils/guc.h"
 
 #include "guc.h"
@@ -33,6 +34,10 @@ int			mq_maintenance_interval = 1000;
 
 /* least time between two NOTIFYs of one queue, in milliseconds */
 int			mq_notify_interval = 100;
+
+/* largest message body and headers, in bytes (jsonb size) */
+int			mq_max_message_size = 1024 * 1024;
+int			mq_max_headers_size = 64 * 1024;
 
 void
 mq_define_gucs(void)
@@ -91,6 +96,24 @@ mq_define_gucs(void)
 							100, 1, 60 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.max_message_size",
+							"Largest message body (jsonb, in bytes).",
+							NULL,
+							&mq_max_message_size,
+							1024 * 1024, 1, MaxAllocSize / 2,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.max_headers_size",
+							"Largest message headers (jsonb, in bytes).",
+							NULL,
+							&mq_max_headers_size,
+							64 * 1024, 1, MaxAllocSize / 2,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mq");

@@ -14,6 +14,8 @@ extern int	mq_poll_interval;
 extern int	mq_max_waiters;
 extern int	mq_maintenance_interval;
 extern int	mq_notify_interval;
+extern int	mq_max_message_size;
+extern int	mq_max_headers_size;
 
 extern void mq_define_gucs(void);
 

@@ -52,6 +52,7 @@ static HTAB *queue_cache = NULL;
 static MemoryContext queue_cache_cxt = NULL;
 static bool queue_cache_valid = false;
 static Oid	catalog_relid = InvalidOid;
+static Oid	privilege_relid = InvalidOid;
 static SPIPlanPtr lookup_plan = NULL;
 
 /* how much of a bad name an error message shows */
@@ -123,7 +124,7 @@ mq_require_primary(const char *what)
 static void
 queue_cache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == catalog_relid)
+	if (relid == InvalidOid || relid == catalog_relid || relid == privilege_relid)
 		queue_cache_valid = false;
 }
 
@@ -155,9 +156,11 @@ queue_cache_reset(void)
 				if (q->plans[i] != NULL)
 					SPI_freeplan(q->plans[i]);
 		}
-		hash_destroy(queue_cache);
 		queue_cache = NULL;
+		/* the hash table and the grants live in here */
+		MemoryContextReset(queue_cache_cxt);
 	}
+	mq_forget_extension_owner();
 	if (lookup_plan != NULL)
 	{
 		SPI_freeplan(lookup_plan);
@@ -172,8 +175,8 @@ queue_cache_reset(void)
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	queue_cache_valid = true;
-	catalog_relid = get_relname_relid("_queue",
-									  get_namespace_oid("mq", false));
+	catalog_relid = get_relname_relid("_queue", get_namespace_oid("mq", false));
+	privilege_relid = get_relname_relid("_privilege", get_namespace_oid("mq", false));
 }
 
 /*
@@ -218,7 +221,7 @@ mq_queue_lookup(text *name)
 		plan = SPI_prepare("SELECT queue_id, visibility_timeout, archive,"
 						   " max_receives, dead_letter_queue_id, message_ttl,"
 						   " max_length, overflow OPERATOR(pg_catalog.=) 'drop_head',"
-						   " fifo, dedup_window, notify"
+						   " fifo, dedup_window, notify, owner"
 						   " FROM mq._queue"
 						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 						   1, &argtype);
@@ -230,7 +233,7 @@ mq_queue_lookup(text *name)
 		lookup_plan = plan;
 	}
 	arg = PointerGetDatum(name);
-	ret = SPI_execute_plan(lookup_plan, &arg, &argnull, false, 1);
+	ret = mq_execute_plan_as_owner(lookup_plan, &arg, &argnull, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -265,6 +268,9 @@ mq_queue_lookup(text *name)
 	loaded.fifo = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 	loaded.dedup_window = *DatumGetIntervalP(SPI_getbinval(tup, desc, 10, &isnull));
 	loaded.notify = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+	mq_load_acl(&loaded.acl, "queue", loaded.id,
+				DatumGetObjectId(SPI_getbinval(tup, desc, 12, &isnull)),
+				queue_cache_cxt);
 	SPI_finish();
 
 	/* the catalog read may have processed an invalidation */

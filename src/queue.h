@@ -11,6 +11,8 @@
 #include "executor/spi.h"
 #include "utils/timestamp.h"
 
+#include "privilege.h"
+
 /* longest queue or exchange name */
 #define MQ_NAME_MAXLEN 48
 
@@ -56,6 +58,7 @@ typedef struct MqQueue
 	Interval	dedup_window;
 	bool		archive;		/* ack moves to the archive table */
 	bool		notify;			/* NOTIFY "mq.<name>" after sends */
+	MqAcl		acl;			/* owner and grants */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 

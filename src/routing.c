@@ -42,6 +42,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -52,6 +53,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "delivery.h"
 #include "guc.h"
 #include "queue.h"
 #include "routing.h"
@@ -104,6 +106,7 @@ typedef struct Exchange
 	int			ndirect;		/* direct: bindings sorted by key */
 	Binding   **direct;
 	TopicNode  *topic;			/* topic: trie root */
+	MqAcl		acl;			/* owner and grants */
 } Exchange;
 
 typedef struct ExchangeName
@@ -116,7 +119,7 @@ static MemoryContext routing_cxt = NULL;
 static bool routing_valid = false;
 static HTAB *exchanges_by_id = NULL;
 static HTAB *exchanges_by_name = NULL;
-static Oid	watched_relids[3];
+static Oid	watched_relids[4];
 static SPIPlanPtr unroutable_plan = NULL;
 
 static void
@@ -422,6 +425,7 @@ routing_load(void)
 	watched_relids[0] = get_relname_relid("_queue", nsp);
 	watched_relids[1] = get_relname_relid("_exchange", nsp);
 	watched_relids[2] = get_relname_relid("_binding", nsp);
+	watched_relids[3] = get_relname_relid("_privilege", nsp);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int32);
@@ -439,9 +443,9 @@ routing_load(void)
 	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
 
-	ret = SPI_execute("SELECT exchange_id, exchange_name, type,"
-					  " coalesce(alternate_exchange_id, 0) FROM mq._exchange",
-					  false, 0);
+	ret = mq_execute_as_owner("SELECT exchange_id, exchange_name, type,"
+							  " coalesce(alternate_exchange_id, 0), owner"
+							  " FROM mq._exchange", 0, NULL, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	old = MemoryContextSwitchTo(routing_cxt);
@@ -463,6 +467,7 @@ routing_load(void)
 		strlcpy(x->name, name, sizeof(x->name));
 		x->type = type[0];
 		x->alternate_id = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		x->acl.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 		if (x->type == 't')
 			x->topic = topic_node_new(NULL);
 		memset(key, 0, sizeof(key));
@@ -472,11 +477,21 @@ routing_load(void)
 	}
 	MemoryContextSwitchTo(old);
 
-	ret = SPI_execute("SELECT b.source_id, q.queue_name,"
-					  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments"
-					  " FROM mq._binding b LEFT JOIN mq._queue q"
-					  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id",
-					  false, 0);
+	/* the grants of every exchange (another query: read them first) */
+	{
+		HASH_SEQ_STATUS status;
+		Exchange   *x;
+
+		hash_seq_init(&status, exchanges_by_id);
+		while ((x = hash_seq_search(&status)) != NULL)
+			mq_load_acl(&x->acl, "exchange", x->id, x->acl.owner, routing_cxt);
+	}
+
+	ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
+							  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments"
+							  " FROM mq._binding b LEFT JOIN mq._queue q"
+							  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id",
+							  0, NULL, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	old = MemoryContextSwitchTo(routing_cxt);
@@ -622,19 +637,12 @@ name_cmp(const ListCell *a, const ListCell *b)
 	return strcmp(lfirst(a), lfirst(b));
 }
 
-List *
-mq_route(text *exchange, text *routing_key, Jsonb *headers)
+/* The cached exchange of that name, or an error. */
+static Exchange *
+exchange_by_name(text *exchange)
 {
 	char		key[MQ_NAME_MAXLEN + 1];
 	ExchangeName *xn;
-	Exchange   *x;
-	char	   *rk = text_to_cstring(routing_key);
-	char	  **words;
-	int			nwords;
-	List	   *visited = NIL;
-	List	   *queues = NIL;
-	List	   *unique = NIL;
-	ListCell   *lc;
 
 	mq_check_name("exchange", exchange);
 	memset(key, 0, sizeof(key));
@@ -647,7 +655,32 @@ mq_route(text *exchange, text *routing_key, Jsonb *headers)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("exchange \"%s\" does not exist", key),
 				 errhint("Create it with mq.create_exchange().")));
-	x = xn->exchange;
+	return xn->exchange;
+}
+
+const MqAcl *
+mq_exchange_acl(text *exchange, const char **name)
+{
+	Exchange   *x = exchange_by_name(exchange);
+
+	*name = x->name;
+	return &x->acl;
+}
+
+List *
+mq_route(text *exchange, text *routing_key, Jsonb *headers)
+{
+	Exchange   *x;
+	char	   *rk = text_to_cstring(routing_key);
+	char	  **words;
+	int			nwords;
+	List	   *visited = NIL;
+	List	   *queues = NIL;
+	List	   *unique = NIL;
+	ListCell   *lc;
+
+	x = exchange_by_name(exchange);
+	mq_acl_check(&x->acl, "exchange", x->name, GetUserId(), MQ_PRIV_PUBLISH);
 
 	words = split_words(rk, &nwords);
 	route_exchange(x, rk, words, nwords, headers, &visited, &queues);
@@ -696,7 +729,7 @@ count_unroutable(text *exchange)
 				 SPI_result_code_string(SPI_result));
 		unroutable_plan = plan;
 	}
-	ret = SPI_execute_plan(unroutable_plan, &arg, NULL, false, 0);
+	ret = mq_execute_plan_as_owner(unroutable_plan, &arg, NULL, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	SPI_finish();
@@ -745,9 +778,12 @@ publish_one(text *exchange, text *routing_key, Jsonb *body, Jsonb *headers,
 			bool mandatory, TimestampTz now, TimestampTz vt, int32 priority,
 			text *dedup_key, text *group_key)
 {
-	List	   *queues = mq_route(exchange, routing_key, headers);
+	List	   *queues;
 	Jsonb	   *delivered;
 	ListCell   *lc;
+
+	mq_check_message(body, headers);
+	queues = mq_route(exchange, routing_key, headers);
 
 	if (queues == NIL)
 	{
@@ -784,17 +820,6 @@ exchange_argument(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("exchange name must not be null")));
 	return PG_GETARG_TEXT_PP(0);
-}
-
-static Jsonb *
-publish_headers(Jsonb *headers)
-{
-	if (headers != NULL && !JB_ROOT_IS_OBJECT(headers))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("headers must be a JSON object"),
-				 errhint("Pass headers such as '{\"type\": \"order\"}', or NULL.")));
-	return headers;
 }
 
 static TimestampTz
@@ -836,7 +861,7 @@ mq_publish(PG_FUNCTION_ARGS)
 
 	PG_RETURN_INT32(publish_one(exchange, PG_GETARG_TEXT_PP(1),
 								PG_GETARG_JSONB_P(2),
-								publish_headers(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3)),
+								PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
 								!PG_ARGISNULL(4) && PG_GETARG_BOOL(4),
 								now, publish_vt(fcinfo, 5, now),
 								PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
@@ -911,7 +936,7 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 		Datum		reached;
 		bool		isnull = false;
 		Jsonb	   *h = (headers == NULL || hnulls[i]) ? NULL :
-			publish_headers(DatumGetJsonbP(headers[i]));
+			DatumGetJsonbP(headers[i]);
 
 		reached = Int32GetDatum(publish_one(exchange, DatumGetTextPP(keys[i]),
 											DatumGetJsonbP(bodies[i]), h,

@@ -19,6 +19,10 @@
  */
 extern List *mq_route(text *exchange, text *routing_key, Jsonb *headers);
 
+/* The owner and grants of an exchange (an error if unknown); its name. */
+#include "privilege.h"
+extern const MqAcl *mq_exchange_acl(text *exchange, const char **name);
+
 /* Topic matching on its own, for tests: does key match pattern? */
 extern bool mq_topic_matches(const char *pattern, const char *key);
 

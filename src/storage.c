@@ -99,13 +99,13 @@ append_dead_letter_insert(StringInfo sql, MqQueue *q, const char *reason,
 	char		death[1024];
 
 	snprintf(death, sizeof(death),
-			 "COALESCE(d.headers, '{}'::jsonb) OPERATOR(pg_catalog.||)"
+			 "COALESCE(d.headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
 			 " pg_catalog.jsonb_build_object('x-death',"
 			 " pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object("
 			 "'reason', %s, 'queue', %s, 'count', d.read_ct, 'time', $%d,"
 			 " 'first_enqueued_at', d.enqueued_at, 'msg_id', d.msg_id))"
 			 " OPERATOR(pg_catalog.||) COALESCE(d.headers"
-			 " OPERATOR(pg_catalog.->) 'x-death', '[]'::jsonb))",
+			 " OPERATOR(pg_catalog.->) 'x-death', '[]'::pg_catalog.jsonb))",
 			 reason, quote_literal_cstr(q->name), now_param);
 
 	if (q->dead_letter_queue_id != 0)
@@ -302,7 +302,7 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 					appendStringInfo(&sql,
 									 ") SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
 									 " l.vt, l.priority, l.group_key, l.dedup_key,"
-									 " l.headers, l.body, NULL::text FROM l"
+									 " l.headers, l.body, NULL::pg_catalog.text FROM l"
 									 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
 									 pop ? " OPERATOR(pg_catalog.+) 1" : "",
 									 dead_reason(&dp));
@@ -457,7 +457,7 @@ storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 		q->plans[kind] = plan;
 	}
 
-	ret = SPI_execute_plan(q->plans[kind], values, nulls, false, 0);
+	ret = mq_execute_plan_as_owner(q->plans[kind], values, nulls, 0);
 	if (ret != expected)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 }

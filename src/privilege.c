@@ -1,0 +1,292 @@
+/*-------------------------------------------------------------------------
+ *
+ * privilege.c
+ *	  Per-queue and per-exchange privileges, and running SQL as the
+ *	  extension's owner.
+ *
+ * mq's tables (the catalog and every queue's tables) belong to the owner of
+ * the extension and are closed to everybody else.  Roles reach them only
+ * through mq's functions, which check mq's own privileges first:
+ *
+ *	queues		send (send, send_batch), read (read, pop, ack, nack, set_vt,
+ *				archive), manage (alter, purge, drop, bind, grant)
+ *	exchanges	publish, manage (drop, bind, grant)
+ *
+ * The creator of a queue or exchange and superusers hold every privilege;
+ * others get them with mq.grant() (to a role, whose members then hold them
+ * too, or to PUBLIC).  The grants are rows of mq._privilege, cached with
+ * the queue (queue.c) or exchange (routing.c) and invalidated with them.
+ *
+ * After the check, the hot path runs its statements as the extension owner
+ * (SetUserIdAndSecContext around SPI_execute_plan, as SECURITY DEFINER does
+ * but only where needed); an error unwinds the change with the transaction.
+ * The SQL-language management functions are SECURITY DEFINER with a fixed
+ * search_path, and ask who called them with GetOuterUserId().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "privilege.h"
+#include "queue.h"
+#include "routing.h"
+
+PG_FUNCTION_INFO_V1(mq_check_privilege_sql);
+PG_FUNCTION_INFO_V1(mq_has_privilege_sql);
+PG_FUNCTION_INFO_V1(mq_caller_sql);
+
+static Oid	extension_owner = InvalidOid;
+
+int
+mq_privilege_bits(const char *name)
+{
+	if (strcmp(name, "send") == 0)
+		return MQ_PRIV_SEND;
+	if (strcmp(name, "read") == 0)
+		return MQ_PRIV_READ;
+	if (strcmp(name, "manage") == 0)
+		return MQ_PRIV_MANAGE;
+	if (strcmp(name, "publish") == 0)
+		return MQ_PRIV_PUBLISH;
+	if (strcmp(name, "any") == 0)
+		return MQ_PRIV_ANY;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid privilege \"%s\"", name),
+			 errhint("Queues have the privileges send, read and manage; exchanges publish and manage.")));
+	return 0;
+}
+
+static const char *
+privilege_names(int privs)
+{
+	if (privs == MQ_PRIV_SEND)
+		return "send";
+	if (privs == MQ_PRIV_READ)
+		return "read";
+	if (privs == MQ_PRIV_MANAGE)
+		return "manage";
+	if (privs == MQ_PRIV_PUBLISH)
+		return "publish";
+	return "any";
+}
+
+Oid
+mq_extension_owner(void)
+{
+	if (!OidIsValid(extension_owner))
+	{
+		Oid			extoid = get_extension_oid("mq", false);
+		Relation	rel;
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		rel = table_open(ExtensionRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(extoid));
+		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+		tup = systable_getnext(scan);
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "extension mq not found");
+		extension_owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	return extension_owner;
+}
+
+void
+mq_forget_extension_owner(void)
+{
+	extension_owner = InvalidOid;
+}
+
+int
+mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls,
+						 long count)
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			ret;
+
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(mq_extension_owner(),
+						   saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute_plan(plan, values, nulls, false, count);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	return ret;
+}
+
+int
+mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					const char *nulls, long count)
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			ret;
+
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(mq_extension_owner(),
+						   saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, count);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	return ret;
+}
+
+/*
+ * Read the grants on one object into acl, allocated in cxt.  The caller is
+ * connected to SPI.
+ */
+void
+mq_load_acl(MqAcl *acl, const char *object_type, int32 object_id, Oid owner,
+			MemoryContext cxt)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	int			ret;
+	uint64		i;
+
+	values[0] = CStringGetTextDatum(object_type);
+	values[1] = Int32GetDatum(object_id);
+	ret = mq_execute_as_owner("SELECT grantee, privilege FROM mq._privilege"
+							  " WHERE object_type OPERATOR(pg_catalog.=) $1"
+							  " AND object_id OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, values, NULL, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+
+	acl->owner = owner;
+	acl->ngrants = 0;
+	acl->grants = MemoryContextAlloc(cxt, sizeof(MqGrant) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			grantee = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc,
+															 1, &isnull));
+		char	   *priv = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 2);
+
+		acl->grants[acl->ngrants].grantee = grantee;
+		acl->grants[acl->ngrants].privs = mq_privilege_bits(priv);
+		acl->ngrants++;
+	}
+}
+
+/* May role do any of privs? */
+bool
+mq_acl_allows(const MqAcl *acl, Oid role, int privs)
+{
+	int			i;
+
+	if (role == acl->owner || superuser_arg(role))
+		return true;
+	for (i = 0; i < acl->ngrants; i++)
+	{
+		const MqGrant *g = &acl->grants[i];
+
+		if ((g->privs & privs) == 0)
+			continue;
+		if (!OidIsValid(g->grantee) || has_privs_of_role(role, g->grantee))
+			return true;
+	}
+	return false;
+}
+
+void
+mq_acl_check(const MqAcl *acl, const char *kind, const char *name, Oid role,
+			 int privs)
+{
+	if (mq_acl_allows(acl, role, privs))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for %s \"%s\"", kind, name),
+			 privs == MQ_PRIV_ANY ?
+			 errdetail("Role \"%s\" holds no privilege on %s \"%s\".",
+					   GetUserNameFromId(role, false), kind, name) :
+			 errdetail("Role \"%s\" lacks the %s privilege on %s \"%s\".",
+					   GetUserNameFromId(role, false), privilege_names(privs),
+					   kind, name),
+			 errhint("The owner of the %s or a superuser can grant it with mq.grant%s().",
+					 kind, strcmp(kind, "queue") == 0 ? "" : "_exchange")));
+}
+
+/*
+ * The object and the acl that the SQL-level checks ask about; kind is
+ * 'queue' or 'exchange'.
+ */
+static const MqAcl *
+sql_acl(FunctionCallInfo fcinfo, const char **kind, const char **name)
+{
+	char	   *k;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s name must not be null",
+						PG_ARGISNULL(0) ? "object" : text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+	k = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(k, "queue") == 0)
+	{
+		MqQueue    *q = mq_queue_lookup(PG_GETARG_TEXT_PP(1));
+
+		*kind = "queue";
+		*name = q->name;
+		return &q->acl;
+	}
+	*kind = "exchange";
+	return mq_exchange_acl(PG_GETARG_TEXT_PP(1), name);
+}
+
+/*
+ * mq._check_privilege(kind text, name text, privilege text) returns void:
+ * for the SECURITY DEFINER management functions, so it asks about the
+ * role that called them (GetOuterUserId).
+ */
+Datum
+mq_check_privilege_sql(PG_FUNCTION_ARGS)
+{
+	const char *kind;
+	const char *name;
+	const MqAcl *acl = sql_acl(fcinfo, &kind, &name);
+
+	mq_acl_check(acl, kind, name, GetOuterUserId(),
+				 mq_privilege_bits(text_to_cstring(PG_GETARG_TEXT_PP(2))));
+	PG_RETURN_VOID();
+}
+
+/* mq._has_privilege(kind text, name text, privilege text) returns bool */
+Datum
+mq_has_privilege_sql(PG_FUNCTION_ARGS)
+{
+	const char *kind;
+	const char *name;
+	const MqAcl *acl = sql_acl(fcinfo, &kind, &name);
+
+	PG_RETURN_BOOL(mq_acl_allows(acl, GetOuterUserId(),
+								 mq_privilege_bits(text_to_cstring(PG_GETARG_TEXT_PP(2)))));
+}
+
+/* mq._caller() returns oid: the role that called mq (outside SECURITY DEFINER) */
+Datum
+mq_caller_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(GetOuterUserId());
+}

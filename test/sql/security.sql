@@ -1,0 +1,191 @@
+-- Privileges, injection and search_path hijacking.
+\set SHOW_CONTEXT never
+
+CREATE ROLE regress_mq_owner;
+CREATE ROLE regress_mq_none;
+CREATE ROLE regress_mq_sender;
+CREATE ROLE regress_mq_reader;
+CREATE ROLE regress_mq_team;
+GRANT regress_mq_team TO regress_mq_reader;
+
+-- an ordinary role creates a queue and an exchange: it owns them
+SET ROLE regress_mq_owner;
+SELECT mq.create_queue('secure');
+SELECT mq.create_exchange('secure_x', 'fanout');
+SELECT mq.bind('secure_x', 'secure');
+SELECT mq.send('secure', '{"n": 1}') > 0 AS owner_sends;
+SELECT count(*) FROM mq.read('secure', 1, '1 second');
+SELECT mq.grant('secure', 'regress_mq_sender', 'send');
+SELECT mq.grant('secure', 'regress_mq_team', 'read');	-- members inherit it
+SELECT mq.grant_exchange('secure_x', 'regress_mq_sender', 'publish');
+RESET ROLE;
+SELECT object_type, object_name, grantee, privilege FROM mq.privileges ORDER BY 1, 2, 3, 4;
+
+-- the tables stay closed to everybody but mq
+SELECT 'mq.q_' || mq._queue_id('secure') AS storage \gset
+SET ROLE regress_mq_owner;
+SELECT count(*) FROM mq._queue;
+SELECT has_table_privilege(:'storage', 'SELECT') AS can_read_storage,
+	   has_table_privilege(:'storage', 'INSERT') AS can_write_storage;
+SELECT count(*) FROM mq.queues;		-- the views are open
+RESET ROLE;
+
+-- a role with no privilege: 42501 naming the queue and the privilege
+SET ROLE regress_mq_none;
+SELECT mq.send('secure', '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.send_batch('secure', ARRAY['{}']::jsonb[]);
+SELECT mq.read('secure');
+SELECT mq.pop('secure');
+SELECT mq.ack('secure', 1);
+SELECT mq.ack('secure', ARRAY[1]::bigint[]);
+SELECT mq.nack('secure', 1);
+SELECT mq.set_vt('secure', 1, '1 s');
+SELECT mq.archive('secure', ARRAY[1]::bigint[]);
+SELECT mq.metrics('secure');
+SELECT count(*) FROM mq.metrics_all();
+SELECT mq.purge_queue('secure');
+SELECT mq.alter_queue('secure', fifo => true);
+SELECT mq.drop_queue('secure');
+SELECT mq.create_queue('secure');
+SELECT mq.publish('secure_x', '', '{}');
+SELECT mq.bind('secure_x', 'secure', 'x');
+SELECT mq.unbind('secure_x', 'secure');
+SELECT mq.drop_exchange('secure_x');
+SELECT mq.grant('secure', 'regress_mq_none', 'send');
+SELECT mq.redrive('secure', 'secure');
+SELECT mq.maintain();
+SELECT mq._sweep('secure');
+-- a role may make its own queue, but not dead-letter into someone else's
+SELECT mq.create_queue('mine', dead_letter_queue => 'secure');
+SELECT mq.create_queue('mine');
+SELECT mq.send('mine', '{}') > 0 AS own_queue;
+SELECT mq.drop_queue('mine');
+RESET ROLE;
+
+-- a sender: send and publish, nothing else
+SET ROLE regress_mq_sender;
+SELECT mq.send('secure', '{"from": "sender"}') > 0 AS sent;
+SELECT count(*) FROM mq.send_batch('secure', ARRAY['{"from": "sender"}']::jsonb[]);
+SELECT mq.publish('secure_x', '', '{"from": "publisher"}') AS reached;
+SELECT mq.read('secure');
+SELECT mq.ack('secure', 1);
+SELECT queue_name FROM mq.metrics('secure');	-- any privilege lets it watch
+SELECT mq.purge_queue('secure');
+RESET ROLE;
+
+-- a reader (through a role it is a member of): read, pop, ack, nack, set_vt
+SET ROLE regress_mq_reader;
+SELECT mq.send('secure', '{}');
+SELECT body FROM mq.read('secure', 10, '1 hour') ORDER BY msg_id;
+SELECT mq.nack('secure', 2);
+SELECT mq.set_vt('secure', 2, '1 hour') IS NOT NULL AS extended;
+SELECT mq.ack('secure', 2);
+SELECT count(*) FROM mq.pop('secure', 10);
+SELECT queue_name, queue_length FROM mq.metrics_all();
+SELECT mq.publish('secure_x', '', '{}');
+RESET ROLE;
+
+-- revoke takes effect at once; PUBLIC grants reach everybody
+SET ROLE regress_mq_owner;
+SELECT mq.revoke('secure', 'regress_mq_sender', 'send');
+SELECT mq.grant('secure', 'public', 'send');
+SELECT mq.grant('secure', 'nobody_at_all', 'send');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.grant('secure', 'regress_mq_none', 'publish');
+SELECT mq.grant('secure', 'regress_mq_none', NULL);
+SELECT mq.grant('secure', NULL, 'send');
+SELECT mq.grant_exchange('secure_x', 'regress_mq_none', 'read');
+RESET ROLE;
+SET ROLE regress_mq_none;
+SELECT mq.send('secure', '{"from": "public"}') > 0 AS public_sends;
+RESET ROLE;
+SET ROLE regress_mq_owner;
+SELECT mq.revoke('secure', 'public', 'all');
+SELECT mq.grant('secure', 'regress_mq_none', 'all');
+RESET ROLE;
+SELECT object_name, grantee, privilege FROM mq.privileges WHERE grantee = 'regress_mq_none' ORDER BY 3;
+-- manage lets a role administer the queue
+SET ROLE regress_mq_none;
+SELECT mq.purge_queue('secure') >= 0 AS purged;
+SELECT mq.alter_queue('secure', visibility_timeout => '1 minute');
+RESET ROLE;
+
+-- injection: names are validated before use, data only ever a parameter
+SELECT mq.create_queue('inj');
+SELECT mq.send('inj', '{"x": "''); DROP TABLE mq._queue; --"}', headers => '{"$$": ";"}',
+			   dedup_key => '''; DELETE FROM mq._queue; --', group_key => '$$ $x$');
+SELECT body, headers, dedup_key, group_key FROM mq.read('inj');
+SELECT mq.create_exchange('inj_x', 'topic');
+SELECT mq.bind('inj_x', 'inj', ''') OR 1=1; --');
+SELECT mq.publish('inj_x', ''') OR 1=1; --', '{}');
+SELECT mq.send('inj"; DROP TABLE mq._queue; --', '{}');
+SELECT mq.send(E'inj\nx', '{}');
+SELECT mq.send('inj.', '{}');
+SELECT mq.publish('inj_x''', 'k', '{}');
+SELECT count(*) FROM mq.queues;
+
+-- search_path hijacking: hostile functions and operators in a schema put
+-- before pg_catalog must never be called by mq
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked now()'; END $$;
+CREATE FUNCTION evil.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked clock_timestamp()'; END $$;
+CREATE FUNCTION evil.jsonb_build_object(VARIADIC text[]) RETURNS jsonb LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked jsonb_build_object()'; END $$;
+CREATE FUNCTION evil.count(anyelement) RETURNS bigint LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked count()'; END $$;
+CREATE FUNCTION evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked unnest()'; END $$;
+CREATE FUNCTION evil.bigint_eq(bigint, bigint) RETURNS bool LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked = on bigint'; END $$;
+CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.bigint_eq);
+CREATE FUNCTION evil.ts_le(timestamptz, timestamptz) RETURNS bool LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked <= on timestamptz'; END $$;
+CREATE OPERATOR evil.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.ts_le);
+CREATE FUNCTION evil.jsonb_cat(jsonb, jsonb) RETURNS jsonb LANGUAGE plpgsql AS
+	$$ BEGIN RAISE EXCEPTION 'hijacked || on jsonb'; END $$;
+CREATE OPERATOR evil.|| (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = evil.jsonb_cat);
+CREATE TYPE evil.jsonb AS (x int);
+SET search_path = evil, pg_catalog, public;
+SELECT mq.create_queue('hijack', max_receives => 1, message_ttl => '1 hour',
+					   max_length => 100, fifo => true, archive => true);
+SELECT mq.send('hijack', '{"n": 1}', dedup_key => 'k', group_key => 'g') AS h1 \gset
+SELECT mq.send('hijack', '{"n": 1}', dedup_key => 'k') = :h1 AS deduped;
+SELECT count(*) FROM mq.send_batch('hijack', ARRAY['{"n": 2}', '{"n": 3}']::pg_catalog.jsonb[]);
+SELECT count(*) FROM mq.read('hijack', 10, '1 millisecond');
+SELECT pg_sleep(0.05);
+SELECT count(*) FROM mq.read('hijack', 10);		-- dead-letters (x-death headers)
+SELECT mq.publish('inj_x', 'a.b', '{}', headers => '{"h": 1}');
+SELECT queue_length, archive_length, dead_lettered FROM mq.metrics('hijack');
+SELECT count(*) FROM mq.metrics_all();
+SELECT count(*) FROM mq.maintain();
+SELECT mq.ack('hijack', 1), mq.nack('hijack', 1), mq.set_vt('hijack', 1, '1 s') IS NULL;
+SELECT count(*) FROM mq.pop('hijack', 5);
+SELECT count(*) FROM mq.archive('hijack', ARRAY[1, 2]::bigint[]);
+SELECT mq.drop_queue('hijack');
+RESET search_path;
+
+-- size limits: 54000 with a hint
+SET mq.max_message_size = 100;
+SELECT mq.send('inj', jsonb_build_object('big', repeat('x', 200)));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.send_batch('inj', ARRAY[jsonb_build_object('big', repeat('x', 200))]);
+SELECT mq.publish('inj_x', 'k', jsonb_build_object('big', repeat('x', 200)));
+RESET mq.max_message_size;
+SET mq.max_headers_size = 100;
+SELECT mq.send('inj', '{}', headers => jsonb_build_object('big', repeat('x', 200)));
+SELECT mq.send_batch('inj', ARRAY['{}']::jsonb[], headers => ARRAY[jsonb_build_object('big', repeat('x', 200))]);
+RESET mq.max_headers_size;
+-- only superusers may raise them
+SET ROLE regress_mq_none;
+SET mq.max_message_size = '10MB';
+RESET ROLE;
+
+-- clean up
+DROP SCHEMA evil CASCADE;
+SELECT mq.drop_exchange('inj_x', cascade => true), mq.drop_exchange('secure_x', cascade => true);
+SELECT mq.drop_queue('inj'), mq.drop_queue('secure');
+SELECT count(*) FROM mq.privileges;
+DROP ROLE regress_mq_owner, regress_mq_none, regress_mq_sender, regress_mq_reader, regress_mq_team;
