@@ -6,7 +6,8 @@
 source "$(dirname "$0")/common.sh"
 
 install_packages build-essential postgresql-15 postgresql-server-dev-15 \
-	libipc-run-perl
+	libipc-run-perl python3-psycopg python3-psycopg2 python3-sqlalchemy prometheus
+command -v node >/dev/null 2>&1 || install_packages nodejs npm
 build_and_install
 # the regression suites call mq.maintain() themselves: keep the worker's
 # timed maintenance out of their way (test/t covers the worker)
@@ -28,6 +29,30 @@ done
 say "concurrency checks (test/stress/run.sh)"
 stress_out=$(mktemp)
 if ! bash "$MQ_ROOT/test/stress/run.sh" | tee "$stress_out"; then status=1; fi
+
+say "client examples (examples/python, examples/node) against the server"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_examples WITH (FORCE)" -c "CREATE DATABASE mq_examples"
+psql -X -q -d mq_examples -c "CREATE EXTENSION mq"
+if (cd "$MQ_ROOT/examples/python" && PGDATABASE=mq_examples /usr/bin/python3 -m unittest -v test_examples); then
+	echo "ok - python examples (psycopg worker, SQLAlchemy outbox)" | tee -a "$stress_out"
+else
+	echo "not ok - python examples" | tee -a "$stress_out"; status=1
+fi
+if (cd "$MQ_ROOT/examples/node" && npm ci --no-audit --no-fund --loglevel=error &&
+	PGDATABASE=mq_examples node --test); then
+	echo "ok - node examples (pg worker)" | tee -a "$stress_out"
+else
+	echo "not ok - node examples" | tee -a "$stress_out"; status=1
+fi
+
+say "Prometheus output (promtool check metrics)"
+psql -X -q -At -d mq_examples -c "SELECT mq.create_queue('prom_check', max_receives => 3)" \
+	-c "SELECT mq.send('prom_check', '{}')" >/dev/null
+if psql -X -q -At -d mq_examples -c "SELECT mq.metrics_prometheus()" | promtool check metrics; then
+	echo "ok - mq.metrics_prometheus() passes promtool check metrics" | tee -a "$stress_out"
+else
+	echo "not ok - mq.metrics_prometheus() fails promtool check metrics" | tee -a "$stress_out"; status=1
+fi
 
 say "TAP suites (test/t: workers, wakeups; run as postgres, initdb refuses root)"
 # a copy the postgres user can read wherever the checkout lives

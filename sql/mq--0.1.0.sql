@@ -1117,3 +1117,52 @@ REVOKE EXECUTE ON FUNCTION mq.maintain(), mq._sweep(text),
 	mq._queue_options(text, interval, int, text, interval, bigint, text, bool, interval, bool, interval, bool, bool),
 	mq._create_storage(mq._queue), mq._change_grant(text, text, text, text, bool)
 	FROM PUBLIC;
+
+/* Triggers: row changes become messages (trigger.c). */
+CREATE FUNCTION mq.send_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'mq_send_trigger' LANGUAGE C;
+CREATE FUNCTION mq.publish_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'mq_publish_trigger' LANGUAGE C;
+
+/* Monitoring: the Prometheus text exposition format. */
+CREATE FUNCTION mq.metrics_prometheus() RETURNS text
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	out text := '';
+	m record;
+	metric record;
+BEGIN
+	FOR metric IN SELECT * FROM (VALUES
+		(1, 'mq_queue_length', 'gauge', 'Messages in the queue (visible, leased or delayed).'),
+		(2, 'mq_queue_visible', 'gauge', 'Messages a read would get now.'),
+		(3, 'mq_queue_in_flight', 'gauge', 'Messages received and now leased.'),
+		(4, 'mq_queue_delayed', 'gauge', 'Messages not yet visible, never received.'),
+		(5, 'mq_queue_oldest_message_age_seconds', 'gauge', 'Age of the oldest message.'),
+		(6, 'mq_queue_archive_length', 'gauge', 'Messages in the archive.'),
+		(7, 'mq_queue_dead_lettered_total', 'counter', 'Messages dead-lettered for max_receives.'),
+		(8, 'mq_queue_expired_total', 'counter', 'Messages dead-lettered for message_ttl.'),
+		(9, 'mq_queue_dropped_total', 'counter', 'Messages dropped by overflow drop_head.')
+	) AS v(ord, name, type, help) ORDER BY ord
+	LOOP
+		out := out || format(E'# HELP %s %s\n# TYPE %s %s\n', metric.name, metric.help,
+							 metric.name, metric.type);
+		FOR m IN SELECT * FROM mq.metrics_all() LOOP
+			out := out || format(E'%s{queue="%s"} %s\n', metric.name, m.queue_name,
+				coalesce(CASE metric.ord
+					WHEN 1 THEN m.queue_length::text
+					WHEN 2 THEN m.visible::text
+					WHEN 3 THEN m.in_flight::text
+					WHEN 4 THEN m.delayed::text
+					WHEN 5 THEN coalesce(extract(epoch FROM m.oldest_msg_age), 0)::text
+					WHEN 6 THEN m.archive_length::text
+					WHEN 7 THEN m.dead_lettered::text
+					WHEN 8 THEN m.expired::text
+					WHEN 9 THEN m.dropped::text END, 'NaN'));
+		END LOOP;
+	END LOOP;
+	RETURN out;
+END;
+$$;

@@ -773,8 +773,8 @@ delivered_headers(Jsonb *headers, text *exchange, text *routing_key)
  * Publish one message: route it and send it to every queue it reaches.
  * Returns the number of queues.
  */
-static int
-publish_one(text *exchange, text *routing_key, Jsonb *body, Jsonb *headers,
+int
+mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *headers,
 			bool mandatory, TimestampTz now, TimestampTz vt, int32 priority,
 			text *dedup_key, text *group_key)
 {
@@ -859,7 +859,7 @@ mq_publish(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("message body must not be null")));
 
-	PG_RETURN_INT32(publish_one(exchange, PG_GETARG_TEXT_PP(1),
+	PG_RETURN_INT32(mq_publish_message(exchange, PG_GETARG_TEXT_PP(1),
 								PG_GETARG_JSONB_P(2),
 								PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
 								!PG_ARGISNULL(4) && PG_GETARG_BOOL(4),
@@ -938,7 +938,7 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 		Jsonb	   *h = (headers == NULL || hnulls[i]) ? NULL :
 			DatumGetJsonbP(headers[i]);
 
-		reached = Int32GetDatum(publish_one(exchange, DatumGetTextPP(keys[i]),
+		reached = Int32GetDatum(mq_publish_message(exchange, DatumGetTextPP(keys[i]),
 											DatumGetJsonbP(bodies[i]), h,
 											mandatory, now, vt, priority,
 											NULL, NULL));

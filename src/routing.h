@@ -10,6 +10,7 @@
 
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 /*
  * Route a message published to the named exchange with routing_key and
@@ -22,6 +23,12 @@ extern List *mq_route(text *exchange, text *routing_key, Jsonb *headers);
 /* The owner and grants of an exchange (an error if unknown); its name. */
 #include "privilege.h"
 extern const MqAcl *mq_exchange_acl(text *exchange, const char **name);
+
+/* Route and send one message; returns the number of queues reached. */
+extern int	mq_publish_message(text *exchange, text *routing_key, Jsonb *body,
+							   Jsonb *headers, bool mandatory, TimestampTz now,
+							   TimestampTz vt, int32 priority, text *dedup_key,
+							   text *group_key);
 
 /* Topic matching on its own, for tests: does key match pattern? */
 extern bool mq_topic_matches(const char *pattern, const char *key);

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# mq benchmark: one command, one throwaway tuned cluster, every comparison
+# side by side in the same run (A/B alternating), medians of 3 runs, written
+# to bench/results.md, bench/results.csv and bench/throughput.png.
+#
+#   bash bench/run.sh            # as root (or with sudo), like scripts/test.sh
+#   BENCH_SECONDS=5 BENCH_RUNS=3 bash bench/run.sh
+set -euo pipefail
+source "$(dirname "$0")/../scripts/common.sh"
+MQ_PORT=${BENCH_PORT:-54339}
+MQ_CLUSTER=/tmp/mq-bench-$MQ_PORT
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+RUNS=${BENCH_RUNS:-3}
+CLIENTS=${BENCH_CLIENTS:-"4 16"}
+BENCH=$MQ_ROOT/bench
+OUT=$BENCH/results.csv
+PGBENCH=$PG_BIN/pgbench
+
+install_packages build-essential postgresql-15 postgresql-server-dev-15 \
+	postgresql-15-pgq3 gnuplot-nox
+build_and_install
+MQ_EXTRA_CONF="shared_buffers = '1GB'
+synchronous_commit = off
+max_wal_size = '4GB'
+checkpoint_timeout = '30min'
+autovacuum_naptime = '10s'
+mq.maintenance_interval = 0"
+start_cluster
+trap stop_cluster EXIT
+
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d bench -c "$1"; }
+psql -X -q -d postgres -c "CREATE DATABASE bench"
+q "CREATE EXTENSION mq; CREATE EXTENSION pgq"
+say "setting up queues, equivalent raw tables, exchanges, PgQ"
+psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$BENCH/sql/setup.sql" >/dev/null
+
+# run SCRIPT CLIENTS: one pgbench run, prints tps
+run() {
+	local script=$1 clients=$2
+	q "CHECKPOINT" >/dev/null
+	"$PGBENCH" -n -M prepared -c "$clients" -j 2 -T "$SECONDS_PER_RUN" \
+		-f "$BENCH/sql/$script.sql" bench 2>/dev/null |
+		awk '/^tps = / { printf "%.0f\n", $3 }'
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+echo "case,clients,a,a_tps,b,b_tps,ratio" > "$OUT"
+# compare CASE A B CLIENTS [PREP]: A and B alternate, RUNS times each
+compare() {
+	local name=$1 a=$2 b=$3 clients=$4 prep=${5:-}
+	local ta=() tb=() i
+	for i in $(seq "$RUNS"); do
+		# A and B use different tables: one preparation serves both
+		if [ -n "$prep" ]; then $prep; fi
+		ta+=("$(run "$a" "$clients")")
+		tb+=("$(run "$b" "$clients")")
+	done
+	local ma mb
+	ma=$(printf '%s\n' "${ta[@]}" | median)
+	mb=$(printf '%s\n' "${tb[@]}" | median)
+	local ratio
+	ratio=$(awk -v a="$ma" -v b="$mb" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+	echo "$name,$clients,$a,$ma,$b,$mb,$ratio" | tee -a "$OUT"
+}
+
+# a deep queue for the consumers, refilled before each run pair and
+# vacuumed, so both sides start from clean tables of the same size
+fill() {
+	q "SELECT bench_fill()" >/dev/null
+	q "VACUUM ANALYZE mq.q_$(q "SELECT mq._queue_id('cq')")" >/dev/null
+	q "VACUUM ANALYZE rawc" >/dev/null
+}
+FILL=fill
+
+say "pgbench, ${SECONDS_PER_RUN}s per run, median of $RUNS, A/B alternating"
+for c in $CLIENTS; do
+	compare send mq_send raw_insert "$c"
+	compare batch100 mq_batch100 raw_batch100 "$c"
+	compare consume mq_consume raw_consume "$c" "$FILL"
+	compare consume_batch100 mq_consume100 raw_consume100 "$c" "$FILL"
+	compare topic_1000_vs_10 mq_topic1000 mq_topic10 "$c"
+	compare pgq_peer mq_send pgq_insert "$c"
+done
+compare batch10000 mq_batch10000 raw_batch10000 1
+
+say "wake latency: a blocked reader, a sender committing every 5 ms, 1000 trials"
+q "SELECT mq.purge_queue('lat')" >/dev/null
+( psql -X -q -At -d bench -f "$BENCH/sql/latency_reader.sql" > /tmp/mq-bench-lat.out ) &
+reader=$!
+sleep 1
+psql -X -q -At -d bench -f "$BENCH/sql/latency_writer.sql" >/dev/null
+wait $reader
+sort -n /tmp/mq-bench-lat.out | awk '{ a[NR] = $1 } END {
+	printf "wake_latency_ms,1,p50,%.3f,p99,%.3f,\n", a[int(NR * 0.5)], a[int(NR * 0.99)] }' | tee -a "$OUT"
+
+say "writing bench/results.md and bench/throughput.png"
+bash "$BENCH/report.sh" "$OUT"

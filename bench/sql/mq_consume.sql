@@ -1,0 +1,2 @@
+SELECT msg_id FROM mq.read('cq', 1) \gset
+SELECT mq.ack('cq', :msg_id::bigint);

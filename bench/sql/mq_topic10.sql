@@ -1,0 +1,1 @@
+SELECT mq.publish('topic10', 'k.5.x', '{"order": 42}');

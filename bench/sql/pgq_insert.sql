@@ -1,0 +1,1 @@
+SELECT pgq.insert_event('pq', 'order', '{"order": 42, "item": "book", "qty": 1}');

@@ -1,0 +1,29 @@
+-- queues and the raw tables they are measured against: the same columns
+-- and indexes as an mq queue table (CREATE TABLE ... LIKE ... INCLUDING ALL)
+SELECT mq.create_queue('bq');
+SELECT mq.create_queue('cq', visibility_timeout => '1 hour');
+SELECT mq.create_queue('lat');
+SELECT format('CREATE TABLE raw (LIKE mq.q_%s INCLUDING ALL)', mq._queue_id('bq')) \gexec
+SELECT format('CREATE TABLE rawc (LIKE mq.q_%s INCLUDING ALL)', mq._queue_id('cq')) \gexec
+
+-- refill the consumer queues: 300k messages each
+CREATE FUNCTION bench_fill() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM mq.purge_queue('cq');
+	FOR i IN 1 .. 30 LOOP
+		PERFORM count(*) FROM mq.send_batch('cq', ARRAY(SELECT jsonb_build_object('n', g)
+			FROM generate_series(1, 10000) g));
+	END LOOP;
+	DELETE FROM rawc;		-- as mq.purge_queue does
+	INSERT INTO rawc (enqueued_at, vt, body)
+		SELECT now(), now(), jsonb_build_object('n', g) FROM generate_series(1, 300000) g;
+END $$;
+
+-- topic exchanges: 10 and 1,000 bindings, one of which the key matches
+SELECT mq.create_queue('t' || i) FROM generate_series(0, 9) i;
+SELECT mq.create_exchange('topic10', 'topic'), mq.create_exchange('topic1000', 'topic');
+SELECT mq.bind('topic10', 't' || (i % 10), 'k.' || i || '.*') FROM generate_series(1, 10) i;
+SELECT mq.bind('topic1000', 't' || (i % 10), 'k.' || i || '.*') FROM generate_series(1, 1000) i;
+
+-- PgQ, the peer
+SELECT pgq.create_queue('pq');

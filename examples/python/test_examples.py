@@ -1,0 +1,104 @@
+"""Tests of the Python examples against a real server (PG* variables)."""
+import os
+import threading
+import time
+import unittest
+
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+import mq_worker
+from outbox_sqlalchemy import Base, Order, place_order
+
+
+def connect():
+    return psycopg.connect(autocommit=True)
+
+
+class WorkerTest(unittest.TestCase):
+    def setUp(self):
+        self.conn = connect()
+        for q in ("py_work", "py_dead"):
+            self.conn.execute("SELECT mq.drop_queue(%s, if_exists => true)", (q,))
+        self.conn.execute("SELECT mq.create_queue('py_dead')")
+        self.conn.execute("SELECT mq.create_queue('py_work', max_receives => 3, "
+                          "dead_letter_queue => 'py_dead', visibility_timeout => '30 s')")
+
+    def tearDown(self):
+        for q in ("py_work", "py_dead"):
+            self.conn.execute("SELECT mq.drop_queue(%s, if_exists => true)", (q,))
+        self.conn.close()
+
+    def test_consumer_acks_retries_and_dead_letters(self):
+        ids = mq_worker.produce(self.conn, "py_work",
+                                [{"n": i} for i in range(20)] + [{"poison": True}, {"flaky": True}])
+        self.assertEqual(len(ids), 22)
+        done, attempts = [], {}
+
+        def handle(body):
+            key = str(body)
+            attempts[key] = attempts.get(key, 0) + 1
+            if "poison" in body or ("flaky" in body and attempts[key] == 1):
+                raise ValueError("cannot handle")
+            done.append(body)
+
+        mq_worker.stopping = False
+        worker_conn = connect()
+        t = threading.Thread(target=mq_worker.consume,
+                             args=(worker_conn, "py_work", handle),
+                             kwargs={"wait": "200 milliseconds", "retry_delay": 0.05})
+        t.start()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            dead = self.conn.execute("SELECT queue_length FROM mq.metrics('py_dead')").fetchone()[0]
+            if len(done) == 21 and dead == 1:
+                break
+            time.sleep(0.1)
+        mq_worker.stopping = True
+        t.join(10)
+        worker_conn.close()
+        self.assertFalse(t.is_alive(), "the worker stops on request")
+        self.assertEqual(sorted(str(b) for b in done),
+                         sorted([str({"n": i}) for i in range(20)] + [str({"flaky": True})]))
+        self.assertEqual(self.conn.execute(
+            "SELECT queue_length FROM mq.metrics('py_work')").fetchone()[0], 0)
+        body, reason = self.conn.execute(
+            "SELECT body, headers->'x-death'->0->>'reason' FROM mq.read('py_dead')").fetchone()
+        self.assertEqual((body, reason), ({"poison": True}, "max_receives"))
+
+
+class OutboxTest(unittest.TestCase):
+    def setUp(self):
+        url = "postgresql+psycopg2://"  # SQLAlchemy 1.4 (Debian 12) drives psycopg2
+        self.engine = create_engine(url)
+        with self.engine.begin() as c:
+            c.execute(text("SELECT mq.drop_queue('orders_placed', if_exists => true)"))
+            c.execute(text("SELECT mq.create_queue('orders_placed')"))
+        Base.metadata.drop_all(self.engine)
+        Base.metadata.create_all(self.engine)
+
+    def tearDown(self):
+        Base.metadata.drop_all(self.engine)
+        with self.engine.begin() as c:
+            c.execute(text("SELECT mq.drop_queue('orders_placed')"))
+        self.engine.dispose()
+
+    def count(self):
+        with self.engine.connect() as c:
+            return (c.execute(text("SELECT count(*) FROM example_orders")).scalar(),
+                    c.execute(text("SELECT queue_length FROM mq.metrics('orders_placed')")).scalar())
+
+    def test_commit_and_rollback_together(self):
+        with Session(self.engine) as s:
+            place_order(s, Order(id=1, customer="acme", total=10))
+            s.rollback()
+        self.assertEqual(self.count(), (0, 0), "a rolled-back order sends nothing")
+        with Session(self.engine) as s:
+            place_order(s, Order(id=2, customer="acme", total=12))
+            s.commit()
+        self.assertEqual(self.count(), (1, 1), "a committed order sends its message")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
