@@ -36,11 +36,16 @@ psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$BENCH/sql/setup.sql" >/dev/null
 
 # run SCRIPT CLIENTS: one pgbench run, prints tps
 run() {
-	local script=$1 clients=$2
+	local script=$1 clients=$2 log
+	log=$(mktemp)
 	q "CHECKPOINT" >/dev/null
-	"$PGBENCH" -n -M prepared -c "$clients" -j 2 -T "$SECONDS_PER_RUN" \
-		-f "$BENCH/sql/$script.sql" bench 2>/dev/null |
-		awk '/^tps = / { printf "%.0f\n", $3 }'
+	if ! "$PGBENCH" -n -M prepared -c "$clients" -j 2 -T "$SECONDS_PER_RUN" \
+		-f "$BENCH/sql/$script.sql" bench >"$log" 2>&1; then
+		echo "pgbench $script failed:" >&2
+		grep -m 5 -i error "$log" >&2
+	fi
+	awk '/^tps = / { printf "%.0f\n", $3 } END { if (!NR) print 0 }' "$log" | head -1
+	rm -f "$log"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }

@@ -117,6 +117,15 @@ mq_forget_extension_owner(void)
 	extension_owner = InvalidOid;
 }
 
+/* Switch to the extension owner; the caller switches back with restore. */
+static void
+become_owner(Oid *saved_user, int *saved_context)
+{
+	GetUserIdAndSecContext(saved_user, saved_context);
+	SetUserIdAndSecContext(mq_extension_owner(),
+						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
 int
 mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 long count)
@@ -125,9 +134,7 @@ mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls,
 	int			saved_context;
 	int			ret;
 
-	GetUserIdAndSecContext(&saved_user, &saved_context);
-	SetUserIdAndSecContext(mq_extension_owner(),
-						   saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	become_owner(&saved_user, &saved_context);
 	ret = SPI_execute_plan(plan, values, nulls, false, count);
 	SetUserIdAndSecContext(saved_user, saved_context);
 	return ret;
@@ -141,9 +148,7 @@ mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	int			saved_context;
 	int			ret;
 
-	GetUserIdAndSecContext(&saved_user, &saved_context);
-	SetUserIdAndSecContext(mq_extension_owner(),
-						   saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	become_owner(&saved_user, &saved_context);
 	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, count);
 	SetUserIdAndSecContext(saved_user, saved_context);
 	return ret;

@@ -69,20 +69,27 @@ typedef struct DatabaseWorker
 	BackgroundWorkerHandle *handle;
 } DatabaseWorker;
 
+/* The common part of mq's worker definitions. */
+static void
+init_worker(BackgroundWorker *worker, const char *function, const char *type)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = MQ_RESTART_SECONDS;
+	strlcpy(worker->bgw_library_name, "mq", BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker->bgw_name, type, BGW_MAXLEN);
+	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
+}
+
 void
 mq_register_launcher(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = MQ_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "mq", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "mq_launcher_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "mq launcher", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "mq launcher", BGW_MAXLEN);
+	init_worker(&worker, "mq_launcher_main", "mq launcher");
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -125,15 +132,8 @@ start_database_worker(Oid dboid)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = MQ_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "mq", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "mq_worker_main", BGW_MAXLEN);
+	init_worker(&worker, "mq_worker_main", "mq worker");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "mq worker for database %u", dboid);
-	strlcpy(worker.bgw_type, "mq worker", BGW_MAXLEN);
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
