@@ -54,6 +54,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -143,12 +144,13 @@ has_dead_letters(MqQueue *q)
 
 /*
  * The candidates for a lease or pop: visible messages in delivery order
- * (on a FIFO queue, only group heads), locked, at most $qty_param.
+ * (on a FIFO queue, only group heads), locked, at most $qty_param.  A
+ * SELECT to use as ARRAY(...) or a CTE.
  */
 static void
 append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 {
-	appendStringInfo(sql, "WITH c AS (SELECT m.msg_id");
+	appendStringInfo(sql, "SELECT m.msg_id");
 	if (dead)
 		appendStringInfoString(sql,
 							   ", (m.read_ct OPERATOR(pg_catalog.>=) $4"
@@ -165,8 +167,18 @@ append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 						 q->id);
 	appendStringInfo(sql,
 					 " ORDER BY m.priority DESC, m.msg_id LIMIT $%d"
-					 " FOR UPDATE SKIP LOCKED) ", qty_param);
+					 " FOR UPDATE SKIP LOCKED", qty_param);
 }
+
+/*
+ * The rows of table alias q whose ids the subquery gives.  Statements take
+ * their rows with "msg_id = ANY (ARRAY(subquery))" rather than a join, so
+ * that one generic plan serves every call: an index scan on the primary key
+ * however many rows the LIMIT asks for (a join's generic plan would hash
+ * the whole table).
+ */
+#define IDS_FROM(subquery) \
+	"q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(" subquery "))"
 
 /*
  * Build the statement of the given kind for queue q, and its parameter
@@ -260,44 +272,50 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 				DeadParams	dp = {1, 4, 5};
 
 				/* $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff */
-				append_candidates(&sql, q, 3, dead);
 				if (!dead)
 				{
+					StringInfoData cand;
+
+					initStringInfo(&cand);
+					append_candidates(&cand, q, 3, false);
 					if (pop)
 						appendStringInfo(&sql,
-										 "DELETE FROM mq.q_%d q USING c"
-										 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+										 "DELETE FROM mq.q_%d q"
+										 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
 										 " RETURNING q.msg_id,"
 										 " q.read_ct OPERATOR(pg_catalog.+) 1,"
 										 " q.enqueued_at, q.vt, q.priority,"
 										 " q.group_key, q.dedup_key, q.headers,"
-										 " q.body", id);
+										 " q.body", id, cand.data);
 					else
 						appendStringInfo(&sql,
 										 "UPDATE mq.q_%d q SET vt = $2,"
 										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
-										 " FROM c WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
-										 " RETURNING " MESSAGE_COLUMNS, id);
+										 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
+										 " RETURNING " MESSAGE_COLUMNS, id, cand.data);
 					*nargs = 3;
 				}
 				else
 				{
+					appendStringInfoString(&sql, "WITH c AS (");
+					append_candidates(&sql, q, 3, true);
+					appendStringInfoString(&sql, ")");
 					if (pop)
 						appendStringInfo(&sql,
-										 ", l AS (DELETE FROM mq.q_%d q USING c"
-										 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
-										 " AND NOT c.dead RETURNING q.*)", id);
+										 ", l AS (DELETE FROM mq.q_%d q WHERE "
+										 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
+										 " RETURNING q.*)", id);
 					else
 						appendStringInfo(&sql,
 										 ", l AS (UPDATE mq.q_%d q SET vt = $2,"
 										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
-										 " FROM c WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
-										 " AND NOT c.dead RETURNING q.*)", id);
-					/* "WITH c AS (...) " was opened: add the CTEs */
+										 " WHERE "
+										 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
+										 " RETURNING q.*)", id);
 					appendStringInfo(&sql,
-									 ", d AS (DELETE FROM mq.q_%d q USING c"
-									 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
-									 " AND c.dead RETURNING q.*), x AS (", id);
+									 ", d AS (DELETE FROM mq.q_%d q WHERE "
+									 IDS_FROM("SELECT c.msg_id FROM c WHERE c.dead")
+									 " RETURNING q.*), x AS (", id);
 					append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
 					appendStringInfo(&sql,
 									 ") SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
@@ -366,8 +384,8 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 							 " WHERE m.read_ct OPERATOR(pg_catalog.=) 0"
 							 " OR m.vt OPERATOR(pg_catalog.<=) $1"
 							 " ORDER BY m.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED),"
-							 " d AS (DELETE FROM mq.q_%d q USING c"
-							 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+							 " d AS (DELETE FROM mq.q_%d q WHERE "
+							 IDS_FROM("SELECT c.msg_id FROM c")
 							 " RETURNING q.*), x AS (", id, id);
 			append_dead_letter_insert(&sql, q, "'maxlen'", 1);
 			appendStringInfoString(&sql, ") SELECT pg_catalog.count(*) FROM d");
@@ -392,8 +410,8 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 								 " AND (m.vt OPERATOR(pg_catalog.<=) $1"
 								 " OR m.read_ct OPERATOR(pg_catalog.=) 0))"
 								 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
-								 " d AS (DELETE FROM mq.q_%d q USING c"
-								 " WHERE q.msg_id OPERATOR(pg_catalog.=) c.msg_id"
+								 " d AS (DELETE FROM mq.q_%d q WHERE "
+								 IDS_FROM("SELECT c.msg_id FROM c")
 								 " RETURNING q.*), x AS (", id, id);
 				append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
 				appendStringInfo(&sql, ") SELECT %s FROM d", dead_reason(&dp));
@@ -448,7 +466,8 @@ storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 		char	   *sql = statement_sql(q, kind, &nargs, argtypes);
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare(sql, nargs, argtypes);
+		/* every statement here has a good generic plan: never replan */
+		plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
