@@ -17,7 +17,8 @@ set output "$dir/throughput.png"
 set title "mq vs raw SQL on the same table (pgbench, -M prepared)"
 set xlabel "clients"
 set ylabel "transactions per second"
-set key left top
+set key right center
+set yrange [0:*]
 set grid
 plot "$dir/.send.dat" using 1:2 with linespoints title "mq.send", \
      "$dir/.send.dat" using 1:3 with linespoints title "raw INSERT", \

@@ -72,20 +72,23 @@ compare() {
 # a deep queue for the consumers, refilled before each run pair and
 # vacuumed, so both sides start from clean tables of the same size
 fill() {
-	q "SELECT bench_fill()" >/dev/null
+	q "SELECT bench_fill(${1:-30})" >/dev/null
 	q "VACUUM ANALYZE mq.q_$(q "SELECT mq._queue_id('cq')")" >/dev/null
 	q "VACUUM ANALYZE rawc" >/dev/null
 }
 FILL=fill
+fill_deep() { fill 80; }
+source "$BENCH/idle_readers.sh"
 
 say "pgbench, ${SECONDS_PER_RUN}s per run, median of $RUNS, A/B alternating"
 for c in $CLIENTS; do
 	compare send mq_send raw_insert "$c"
 	compare batch100 mq_batch100 raw_batch100 "$c"
 	compare consume mq_consume raw_consume "$c" "$FILL"
-	compare consume_batch100 mq_consume100 raw_consume100 "$c" "$FILL"
+	compare consume_batch100 mq_consume100 raw_consume100 "$c" fill_deep
 	compare topic_1000_vs_10 mq_topic1000 mq_topic10 "$c"
 	compare pgq_peer mq_send pgq_insert "$c"
+	idle_readers "$c"
 done
 compare batch10000 mq_batch10000 raw_batch10000 1
 

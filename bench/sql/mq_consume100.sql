@@ -1,2 +1,2 @@
-SELECT array_agg(msg_id) AS ids FROM mq.read('cq', 100) \gset
+SELECT coalesce(array_agg(msg_id), '{}') AS ids FROM mq.read('cq', 100) \gset
 SELECT count(*) FROM mq.ack('cq', :ids::bigint[]);

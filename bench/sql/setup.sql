@@ -6,17 +6,17 @@ SELECT mq.create_queue('lat');
 SELECT format('CREATE TABLE raw (LIKE mq.q_%s INCLUDING ALL)', mq._queue_id('bq')) \gexec
 SELECT format('CREATE TABLE rawc (LIKE mq.q_%s INCLUDING ALL)', mq._queue_id('cq')) \gexec
 
--- refill the consumer queues: 300k messages each
-CREATE FUNCTION bench_fill() RETURNS void LANGUAGE plpgsql AS $$
+-- refill the consumer queues: n * 10k messages each
+CREATE FUNCTION bench_fill(n int) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM mq.purge_queue('cq');
-	FOR i IN 1 .. 30 LOOP
+	FOR i IN 1 .. n LOOP
 		PERFORM count(*) FROM mq.send_batch('cq', ARRAY(SELECT jsonb_build_object('n', g)
 			FROM generate_series(1, 10000) g));
 	END LOOP;
 	DELETE FROM rawc;		-- as mq.purge_queue does
 	INSERT INTO rawc (enqueued_at, vt, body)
-		SELECT now(), now(), jsonb_build_object('n', g) FROM generate_series(1, 300000) g;
+		SELECT now(), now(), jsonb_build_object('n', g) FROM generate_series(1, n * 10000) g;
 END $$;
 
 -- topic exchanges: 10 and 1,000 bindings, one of which the key matches
