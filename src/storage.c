@@ -50,8 +50,16 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
@@ -820,6 +828,123 @@ batch_element(Datum *elems, bool *nulls, int i)
 	return (elems == NULL || nulls[i]) ? NULL : DatumGetPointer(elems[i]);
 }
 
+/*
+ * A batch without dedup keys goes straight into the table with
+ * table_multi_insert() and the executor's index insertion, as COPY does:
+ * one WAL record and one buffer lock per page of messages instead of one
+ * per message.  The caller has checked the batch and the privileges (the
+ * table's own are closed; this path does not consult them).  Returns false,
+ * doing nothing, when the table has triggers (somebody added one to mq's
+ * table): then the SQL path runs them.
+ */
+#define MQ_MULTI_INSERT_CHUNK 1000
+
+static bool
+storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
+					 int32 priority, MqBatch *batch,
+					 Tuplestorestate *out, TupleDesc outdesc)
+{
+	Oid			relid = get_relname_relid(psprintf("q_%d", q->id),
+										  get_namespace_oid("mq", false));
+	Relation	rel;
+	Oid			seqid;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	CommandId	cid;
+	TupleTableSlot **slots;
+	Datum	   *bodies,
+			   *headers = NULL,
+			   *groups = NULL;
+	bool	   *bnulls,
+			   *hnulls = NULL,
+			   *gnulls = NULL;
+	int			n,
+				i,
+				done;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "message table of queue \"%s\" is missing", q->name);
+	rel = table_open(relid, RowExclusiveLock);
+	if (rel->trigdesc != NULL)
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+	seqid = getIdentitySequence(relid, 1, false);
+
+	deconstruct_array(batch->bodies, JSONBOID, -1, false, TYPALIGN_INT,
+					  &bodies, &bnulls, &n);
+	if (batch->headers)
+		deconstruct_array(batch->headers, JSONBOID, -1, false, TYPALIGN_INT,
+						  &headers, &hnulls, &n);
+	if (batch->group_keys)
+		deconstruct_array(batch->group_keys, TEXTOID, -1, false, TYPALIGN_INT,
+						  &groups, &gnulls, &n);
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	bistate = GetBulkInsertState();
+	cid = GetCurrentCommandId(true);
+	slots = palloc(sizeof(TupleTableSlot *) * Min(n, MQ_MULTI_INSERT_CHUNK));
+	for (i = 0; i < Min(n, MQ_MULTI_INSERT_CHUNK); i++)
+		slots[i] = table_slot_create(rel, NULL);
+
+	for (done = 0; done < n; done += MQ_MULTI_INSERT_CHUNK)
+	{
+		int			chunk = Min(n - done, MQ_MULTI_INSERT_CHUNK);
+
+		for (i = 0; i < chunk; i++)
+		{
+			TupleTableSlot *slot = slots[i];
+			int			row = done + i;
+
+			ExecClearTuple(slot);
+			/* msg_id, read_ct, enqueued_at, vt, priority, group_key, dedup_key, headers, body */
+			slot->tts_values[0] = Int64GetDatum(nextval_internal(seqid, false));
+			slot->tts_values[1] = Int32GetDatum(0);
+			slot->tts_values[2] = TimestampTzGetDatum(now);
+			slot->tts_values[3] = TimestampTzGetDatum(vt);
+			slot->tts_values[4] = Int32GetDatum(priority);
+			slot->tts_values[5] = groups ? groups[row] : (Datum) 0;
+			slot->tts_values[6] = (Datum) 0;
+			slot->tts_values[7] = headers ? headers[row] : (Datum) 0;
+			slot->tts_values[8] = bodies[row];
+			memset(slot->tts_isnull, 0, sizeof(bool) * 9);
+			slot->tts_isnull[5] = groups == NULL || gnulls[row];
+			slot->tts_isnull[6] = true;
+			slot->tts_isnull[7] = headers == NULL || hnulls[row];
+			ExecStoreVirtualTuple(slot);
+		}
+		table_multi_insert(rel, slots, chunk, cid, 0, bistate);
+		for (i = 0; i < chunk; i++)
+		{
+			bool		isnull = false;
+			Datum		id = slots[i]->tts_values[0];
+
+			ResetPerTupleExprContext(estate);
+			(void) ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+										 NULL, NIL
+#if PG_VERSION_NUM >= 160000
+										 ,false
+#endif
+				);
+			tuplestore_putvalues(out, outdesc, &id, &isnull);
+		}
+	}
+
+	for (i = 0; i < Min(n, MQ_MULTI_INSERT_CHUNK); i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	FreeBulkInsertState(bistate);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return true;
+}
+
 void
 mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 					  int32 priority, MqBatch *batch,
@@ -871,6 +996,11 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	}
 
 	storage_make_room(q, now, n);
+	if (storage_multi_insert(q, now, vt, priority, batch, out, outdesc))
+	{
+		SPI_finish();
+		return;
+	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
 	values[2] = Int32GetDatum(priority);

@@ -27,6 +27,8 @@ $node->safe_psql('postgres', q{
 	SELECT count(*) FROM mq.read('leased', 1, '3 seconds');
 	SELECT count(*) FROM mq.send_batch('durable', ARRAY(SELECT '{"acked": true}'::jsonb FROM generate_series(1, 10)));
 	SELECT count(*) FROM mq.ack('durable', ARRAY(SELECT generate_series(1, 10)::bigint));
+	SELECT mq.create_queue('batched');
+	SELECT count(*) FROM mq.send_batch('batched', ARRAY(SELECT jsonb_build_object('b', g) FROM generate_series(1, 2500) g));
 });
 
 # a writer: 5000 sends, one per transaction; what psql printed committed
@@ -69,6 +71,8 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.read('leased')}), '0',
 ok($node->poll_query_until('postgres',
 	q{SELECT read_ct = 2 FROM mq.read('leased')}),
 	'and the message comes back when it ends');
+is($node->safe_psql('postgres', q{SELECT count(DISTINCT body->>'b') FROM mq.read('batched', 5000)}), '2500',
+	'a committed batch (multi-insert) survives the crash whole');
 is($node->safe_psql('postgres', q{SELECT queue_length FROM mq.metrics('fast')}), '0',
 	'an unlogged queue is emptied by a crash');
 is($node->safe_psql('postgres', q{SELECT mq.send('fast', '{}') > 0}), 't',
