@@ -94,10 +94,17 @@ compare batch10000 mq_batch10000 raw_batch10000 1
 
 say "wake latency: a blocked reader, a sender committing every 5 ms, 1000 trials"
 q "SELECT mq.purge_queue('lat')" >/dev/null
-( psql -X -q -At -d bench -f "$BENCH/sql/latency_reader.sql" > /tmp/mq-bench-lat.out ) &
+for i in $(seq 1000); do
+	echo "SELECT extract(epoch FROM clock_timestamp() - (body->>'t')::timestamptz) * 1000 FROM mq.read('lat', 1, '1 minute', wait => '10 seconds');"
+done > /tmp/mq-bench-lat-reader.sql
+for i in $(seq 1000); do
+	echo "SELECT pg_sleep(0.005);"
+	echo "SELECT mq.send('lat', jsonb_build_object('t', clock_timestamp()));"
+done > /tmp/mq-bench-lat-writer.sql
+( psql -X -q -At -d bench -f /tmp/mq-bench-lat-reader.sql > /tmp/mq-bench-lat.out ) &
 reader=$!
 sleep 1
-psql -X -q -At -d bench -f "$BENCH/sql/latency_writer.sql" >/dev/null
+psql -X -q -At -d bench -f /tmp/mq-bench-lat-writer.sql >/dev/null
 wait $reader
 sort -n /tmp/mq-bench-lat.out | awk '{ a[NR] = $1 } END {
 	printf "wake_latency_ms,1,p50,%.3f,p99,%.3f,\n", a[int(NR * 0.5)], a[int(NR * 0.99)] }' | tee -a "$OUT"

@@ -892,95 +892,96 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
-						arguments jsonb DEFAULT NULL)
-RETURNS void
+
+
+
+
+/*
+ * Bindings: one function does the work of bind, bind_exchange, unbind and
+ * unbind_exchange.  dest_kind is 'queue' or 'exchange'.
+ */
+CREATE FUNCTION mq._change_binding(source text, dest_kind text, destination text,
+								   binding_key text, arguments jsonb, add bool)
+RETURNS bool
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	primary_checked bool := mq._require_primary('mq.bind()') IS NULL;
-	src int := mq._exchange_id(exchange);
-	qid int := mq._queue_id(queue);
+	src int := mq._exchange_id(source);
+	qid int;
+	xid int;
+	args jsonb;
 BEGIN
-	PERFORM mq._check_privilege('exchange', exchange, 'manage');
-	PERFORM mq._check_privilege('queue', queue, 'manage');
+	IF dest_kind = 'queue' THEN
+		qid := mq._queue_id(destination);
+	ELSE
+		xid := mq._exchange_id(destination);
+	END IF;
+	PERFORM mq._check_privilege('exchange', source, 'manage');
+	PERFORM mq._check_privilege(dest_kind, destination, 'manage');
 	IF binding_key IS NULL THEN
+		IF NOT add THEN
+			RETURN false;
+		END IF;
 		RAISE EXCEPTION 'binding_key must not be null'
 			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
 	END IF;
-	INSERT INTO mq._binding (source_id, queue_id, binding_key, arguments)
-		VALUES (src, qid, binding_key, mq._binding_arguments(src, arguments))
-		ON CONFLICT DO NOTHING;
+	args := mq._binding_arguments(src, arguments);
+	IF add THEN
+		INSERT INTO mq._binding (source_id, queue_id, exchange_id, binding_key, arguments)
+			VALUES (src, qid, xid, binding_key, args)
+			ON CONFLICT DO NOTHING;
+		RETURN true;
+	END IF;
+	DELETE FROM mq._binding b
+		WHERE b.source_id = src
+		  AND b.queue_id IS NOT DISTINCT FROM qid
+		  AND b.exchange_id IS NOT DISTINCT FROM xid
+		  AND b.binding_key = _change_binding.binding_key
+		  AND b.arguments = args;
+	RETURN FOUND;
+END;
+$$;
+
+CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
+						arguments jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM mq._require_primary('mq.bind()');
+	PERFORM mq._change_binding(exchange, 'queue', queue, binding_key, arguments, true);
 END;
 $$;
 
 CREATE FUNCTION mq.bind_exchange(source text, destination text,
 								 binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	primary_checked bool := mq._require_primary('mq.bind_exchange()') IS NULL;
-	src int := mq._exchange_id(source);
-	dst int := mq._exchange_id(destination);
 BEGIN
-	PERFORM mq._check_privilege('exchange', source, 'manage');
-	PERFORM mq._check_privilege('exchange', destination, 'manage');
-	IF binding_key IS NULL THEN
-		RAISE EXCEPTION 'binding_key must not be null'
-			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
-	END IF;
-	INSERT INTO mq._binding (source_id, exchange_id, binding_key, arguments)
-		VALUES (src, dst, binding_key, mq._binding_arguments(src, arguments))
-		ON CONFLICT DO NOTHING;
+	PERFORM mq._require_primary('mq.bind_exchange()');
+	PERFORM mq._change_binding(source, 'exchange', destination, binding_key, arguments, true);
 END;
 $$;
 
 CREATE FUNCTION mq.unbind(exchange text, queue text, binding_key text DEFAULT '',
-						  arguments jsonb DEFAULT NULL)
-RETURNS bool
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+						  arguments jsonb DEFAULT NULL) RETURNS bool
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	primary_checked bool := mq._require_primary('mq.unbind()') IS NULL;
-	src int := mq._exchange_id(exchange);
-	qid int := mq._queue_id(queue);
 BEGIN
-	PERFORM mq._check_privilege('exchange', exchange, 'manage');
-	PERFORM mq._check_privilege('queue', queue, 'manage');
-	DELETE FROM mq._binding b
-		WHERE b.source_id = src AND b.queue_id = qid
-		  AND b.binding_key = coalesce(unbind.binding_key, '')
-		  AND b.arguments = coalesce(unbind.arguments, '{}');
-	RETURN FOUND;
+	PERFORM mq._require_primary('mq.unbind()');
+	RETURN mq._change_binding(exchange, 'queue', queue, binding_key, arguments, false);
 END;
 $$;
 
 CREATE FUNCTION mq.unbind_exchange(source text, destination text,
 								   binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
 RETURNS bool
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	primary_checked bool := mq._require_primary('mq.unbind_exchange()') IS NULL;
-	src int := mq._exchange_id(source);
-	dst int := mq._exchange_id(destination);
 BEGIN
-	PERFORM mq._check_privilege('exchange', source, 'manage');
-	PERFORM mq._check_privilege('exchange', destination, 'manage');
-	DELETE FROM mq._binding b
-		WHERE b.source_id = src AND b.exchange_id = dst
-		  AND b.binding_key = coalesce(unbind_exchange.binding_key, '')
-		  AND b.arguments = coalesce(unbind_exchange.arguments, '{}');
-	RETURN FOUND;
+	PERFORM mq._require_primary('mq.unbind_exchange()');
+	RETURN mq._change_binding(source, 'exchange', destination, binding_key, arguments, false);
 END;
 $$;
 
@@ -1115,7 +1116,8 @@ GRANT USAGE ON SCHEMA mq TO PUBLIC;
 GRANT SELECT ON mq.queues, mq.exchanges, mq.bindings, mq.privileges TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION mq.maintain(), mq._sweep(text),
 	mq._queue_options(text, interval, int, text, interval, bigint, text, bool, interval, bool, interval, bool, bool),
-	mq._create_storage(mq._queue), mq._change_grant(text, text, text, text, bool)
+	mq._create_storage(mq._queue), mq._change_grant(text, text, text, text, bool),
+	mq._change_binding(text, text, text, text, jsonb, bool)
 	FROM PUBLIC;
 
 /* Triggers: row changes become messages (trigger.c). */
