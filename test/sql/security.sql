@@ -60,6 +60,12 @@ SELECT mq._sweep('secure');
 SELECT mq.create_queue('mine', dead_letter_queue => 'secure');
 SELECT mq.create_queue('mine');
 SELECT mq.send('mine', '{}') > 0 AS own_queue;
+-- a trigger sends as the role that changes the row
+CREATE TEMP TABLE t_none (a int);
+CREATE TRIGGER t_none AFTER INSERT ON t_none FOR EACH ROW EXECUTE FUNCTION mq.send_trigger('secure');
+INSERT INTO t_none VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE t_none;
 SELECT mq.drop_queue('mine');
 RESET ROLE;
 
@@ -124,6 +130,60 @@ SELECT mq.send(E'inj\nx', '{}');
 SELECT mq.send('inj.', '{}');
 SELECT mq.publish('inj_x''', 'k', '{}');
 SELECT count(*) FROM mq.queues;
+
+-- every name argument of every function, with every kind of bad name:
+-- always 22023 and nothing created
+CREATE TEMP TABLE bad_names (name text);
+INSERT INTO bad_names VALUES (''), ('a b'), ('a;b'), ('a''b'), ('a"b'), ('$$'), ('a$b'),
+	(E'a\nb'), ('naïve'), ('名前'), ('a/b'), ('a\b'), (repeat('x', 49)), (repeat('y', 10240)),
+	('x; DROP TABLE mq._queue; --'), ('%s'), ('a*'), ('#');
+CREATE TEMP TABLE calls (call text);
+INSERT INTO calls VALUES
+	('mq.create_queue(%L)'), ('mq.alter_queue(%L, fifo => true)'), ('mq.drop_queue(%L)'),
+	('mq.purge_queue(%L)'), ('mq.send(%L, ''{}'')'), ('mq.send_batch(%L, ARRAY[''{}''::jsonb])'),
+	('mq.read(%L)'), ('mq.pop(%L)'), ('mq.ack(%L, 1)'), ('mq.ack(%L, ARRAY[1]::bigint[])'),
+	('mq.nack(%L, 1)'), ('mq.set_vt(%L, 1, ''1 s'')'), ('mq.archive(%L, ARRAY[1]::bigint[])'),
+	('mq.metrics(%L)'), ('mq.redrive(%L, ''inj'')'), ('mq.redrive(''inj'', %L)'),
+	('mq.grant(%L, ''public'', ''send'')'), ('mq.revoke(%L, ''public'', ''send'')'),
+	('mq.create_exchange(%L)'), ('mq.drop_exchange(%L)'), ('mq.bind(%L, ''inj'')'),
+	('mq.bind(''inj_x'', %L)'), ('mq.bind_exchange(%L, ''inj_x'')'), ('mq.bind_exchange(''inj_x'', %L)'),
+	('mq.unbind(%L, ''inj'')'), ('mq.unbind_exchange(''inj_x'', %L)'),
+	('mq.publish(%L, ''k'', ''{}'')'), ('mq.publish_batch(%L, ARRAY[''k''], ARRAY[''{}''::jsonb])'),
+	('mq.grant_exchange(%L, ''public'', ''publish'')'),
+	('mq.create_exchange(''ok'', alternate_exchange => %L)');
+DO $$
+DECLARE
+	c record;
+	n record;
+	state text;
+	failures int := 0;
+	tries int := 0;
+BEGIN
+	FOR c IN SELECT call FROM calls LOOP
+		FOR n IN SELECT name FROM bad_names LOOP
+			tries := tries + 1;
+			BEGIN
+				EXECUTE 'SELECT ' || format(c.call, n.name);
+				RAISE NOTICE '% accepted %', c.call, left(n.name, 20);
+				failures := failures + 1;
+			EXCEPTION WHEN OTHERS THEN
+				GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
+				IF state <> '22023' THEN
+					RAISE NOTICE '% with % gave %', c.call, left(n.name, 20), state;
+					failures := failures + 1;
+				END IF;
+			END;
+		END LOOP;
+	END LOOP;
+	RAISE NOTICE '% bad-name calls, % not refused with 22023', tries, failures;
+END $$;
+SELECT count(*) FROM mq.queues;
+SELECT count(*) FROM mq.exchanges;
+-- a name that looks like SQL is only a name: its storage is named by id
+SELECT mq.create_queue('mq.q_1');
+SELECT mq.send('mq.q_1', '{"safe": true}') > 0 AS sent;
+SELECT body FROM mq.read('mq.q_1');
+SELECT mq.drop_queue('mq.q_1');
 
 -- search_path hijacking: hostile functions and operators in a schema put
 -- before pg_catalog must never be called by mq
