@@ -40,5 +40,23 @@ SELECT msg_id, read_ct, body FROM mq.read('orders');
 SELECT queue_name, queue_length, visible, in_flight, delayed, archive_length
 FROM mq.metrics('orders');
 SELECT mq.ack('orders', 2) AS acked;
-SELECT queue_name, queue_length, visible, in_flight FROM mq.metrics_all();
-SELECT mq.drop_queue('orders');
+\set ECHO none
+\echo '-- 8. Exchanges route by key: a topic exchange and two bindings.'
+\set ECHO queries
+SELECT mq.create_exchange('events', 'topic');
+SELECT mq.create_queue('eu_orders'), mq.create_queue('audit');
+SELECT mq.bind('events', 'eu_orders', 'orders.eu.*'), mq.bind('events', 'audit', '#');
+SELECT mq.publish('events', 'orders.eu.created', '{"id": 7}') AS queues_reached;
+SELECT mq.publish('events', 'users.signup', '{"id": 8}') AS queues_reached;
+SELECT queue_name, queue_length FROM mq.metrics_all();
+\set ECHO none
+\echo '-- 9. A blocking read sleeps until a commit wakes it (another session sends in 1 second).'
+\! (sleep 1; psql -X -q -d postgres -c "SELECT mq.send('orders', '{\"late\": true}')" >/dev/null) &
+\set ECHO queries
+SELECT body, round(extract(epoch FROM clock_timestamp() - statement_timestamp())::numeric, 1) AS waited_seconds
+FROM mq.read('orders', 1, wait => '10 seconds');
+\set ECHO none
+\echo '-- Clean up.'
+\set ECHO queries
+SELECT mq.drop_exchange('events', cascade => true);
+SELECT mq.drop_queue(q) FROM unnest(ARRAY['orders', 'eu_orders', 'audit']) q;
