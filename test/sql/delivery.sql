@@ -86,6 +86,19 @@ WITH ids AS (
 SELECT count(*), bool_and(id > prev) AS in_order
 FROM (SELECT id, lag(id, 1, 0::bigint) OVER (ORDER BY ord) AS prev FROM ids) s;
 SELECT queue_length FROM mq.metrics('jobs');
+-- a batch goes in with a multi-insert, unless someone put a trigger on the
+-- queue's table: then the SQL path runs, and so does the trigger
+CREATE TABLE batch_audit (n int);
+CREATE FUNCTION batch_audit() RETURNS trigger LANGUAGE plpgsql AS
+	$$ BEGIN INSERT INTO batch_audit VALUES (1); RETURN NULL; END $$;
+DO $$ BEGIN EXECUTE format('CREATE TRIGGER audit AFTER INSERT ON mq.q_%s FOR EACH ROW EXECUTE FUNCTION batch_audit()', mq._queue_id('jobs')); END $$;
+SELECT mq.purge_queue('jobs');
+SELECT count(*), count(DISTINCT id) FROM mq.send_batch('jobs', ARRAY['{"t": 1}', '{"t": 2}', '{"t": 3}']::jsonb[]) id;
+SELECT count(*) AS trigger_fired FROM batch_audit;
+DO $$ BEGIN EXECUTE format('DROP TRIGGER audit ON mq.q_%s', mq._queue_id('jobs')); END $$;
+DROP TABLE batch_audit;
+DROP FUNCTION batch_audit();
+SELECT body FROM mq.read('jobs', 10);
 -- a delayed batch
 SELECT mq.purge_queue('jobs');
 SELECT count(*) FROM mq.send_batch('jobs', ARRAY['{}', '{}']::jsonb[], delay => '1 hour');
