@@ -59,6 +59,8 @@ typedef struct MqQueue
 	bool		archive;		/* ack moves to the archive table */
 	bool		notify;			/* NOTIFY "mq.<name>" after sends */
 	MqAcl		acl;			/* owner and grants */
+	Oid			relid;			/* storage.c: message table, once looked up */
+	Oid			seqid;			/* storage.c: its msg_id sequence */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 

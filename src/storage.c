@@ -84,6 +84,12 @@
 /* advisory lock key (field4) that serialises sends to a bounded queue */
 #define MQ_LOCKTAG_MAX_LENGTH 0x6d71
 
+static Relation storage_open_table(MqQueue *q);
+static void storage_insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
+								TimestampTz vt, int32 priority, Datum *bodies,
+								Datum *headers, bool *hnulls, Datum *groups,
+								bool *gnulls, int64 *ids);
+
 /* how many messages one sweep statement moves */
 #define MQ_SWEEP_BATCH 1000
 
@@ -759,7 +765,19 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 
 	if (dedup_key == NULL)
 	{
+		Relation	rel;
+
 		storage_make_room(q, now, 1);
+		if ((rel = storage_open_table(q)) != NULL)
+		{
+			bool		hnull = (headers == NULL);
+			bool		gnull = (group_key == NULL);
+
+			storage_insert_rows(q, rel, 1, now, vt, priority, &values[6],
+								&values[5], &hnull, &values[3], &gnull,
+								&msg_id);
+			return msg_id;
+		}
 		storage_execute(q, MQ_PLAN_SEND, values, nulls, SPI_OK_INSERT_RETURNING);
 		return result_int64(0, 1);
 	}
@@ -829,67 +847,62 @@ batch_element(Datum *elems, bool *nulls, int i)
 }
 
 /*
- * A batch without dedup keys goes straight into the table with
+ * Messages without dedup keys go straight into the table with
  * table_multi_insert() and the executor's index insertion, as COPY does:
- * one WAL record and one buffer lock per page of messages instead of one
- * per message.  The caller has checked the batch and the privileges (the
- * table's own are closed; this path does not consult them).  Returns false,
- * doing nothing, when the table has triggers (somebody added one to mq's
- * table): then the SQL path runs them.
+ * for a batch, one WAL record and one buffer lock per page of messages
+ * instead of one per message; for a single send, no plan and no executor
+ * start-up.  The caller has checked the messages and the privileges (the
+ * table's own are closed; this path does not consult them).
+ *
+ * storage_open_table() returns NULL when the table has triggers (somebody
+ * added one to mq's table): then the SQL path runs, and the triggers with it.
  */
 #define MQ_MULTI_INSERT_CHUNK 1000
 
-static bool
-storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
-					 int32 priority, MqBatch *batch,
-					 Tuplestorestate *out, TupleDesc outdesc)
+static Relation
+storage_open_table(MqQueue *q)
 {
-	Oid			relid = get_relname_relid(psprintf("q_%d", q->id),
-										  get_namespace_oid("mq", false));
 	Relation	rel;
-	Oid			seqid;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	BulkInsertState bistate;
-	CommandId	cid;
-	TupleTableSlot **slots;
-	Datum	   *bodies,
-			   *headers = NULL,
-			   *groups = NULL;
-	bool	   *bnulls,
-			   *hnulls = NULL,
-			   *gnulls = NULL;
-	int			n,
-				i,
-				done;
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "message table of queue \"%s\" is missing", q->name);
-	rel = table_open(relid, RowExclusiveLock);
+	if (!OidIsValid(q->relid))
+	{
+		q->relid = get_relname_relid(psprintf("q_%d", q->id),
+									 get_namespace_oid("mq", false));
+		if (!OidIsValid(q->relid))
+			elog(ERROR, "message table of queue \"%s\" is missing", q->name);
+		q->seqid = getIdentitySequence(q->relid, 1, false);
+	}
+	rel = table_open(q->relid, RowExclusiveLock);
 	if (rel->trigdesc != NULL)
 	{
 		table_close(rel, RowExclusiveLock);
-		return false;
+		return NULL;
 	}
-	seqid = getIdentitySequence(relid, 1, false);
+	return rel;
+}
 
-	deconstruct_array(batch->bodies, JSONBOID, -1, false, TYPALIGN_INT,
-					  &bodies, &bnulls, &n);
-	if (batch->headers)
-		deconstruct_array(batch->headers, JSONBOID, -1, false, TYPALIGN_INT,
-						  &headers, &hnulls, &n);
-	if (batch->group_keys)
-		deconstruct_array(batch->group_keys, TEXTOID, -1, false, TYPALIGN_INT,
-						  &groups, &gnulls, &n);
+/*
+ * Insert n messages into rel (from storage_open_table), closing it; their
+ * ids go to ids[].  headers and groups may be NULL.
+ */
+static void
+storage_insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
+					TimestampTz vt, int32 priority, Datum *bodies,
+					Datum *headers, bool *hnulls, Datum *groups, bool *gnulls,
+					int64 *ids)
+{
+	int			nslots = Min(n, MQ_MULTI_INSERT_CHUNK);
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	BulkInsertState bistate = n > 1 ? GetBulkInsertState() : NULL;
+	CommandId	cid = GetCurrentCommandId(true);
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	int			i,
+				done;
 
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
-	bistate = GetBulkInsertState();
-	cid = GetCurrentCommandId(true);
-	slots = palloc(sizeof(TupleTableSlot *) * Min(n, MQ_MULTI_INSERT_CHUNK));
-	for (i = 0; i < Min(n, MQ_MULTI_INSERT_CHUNK); i++)
+	for (i = 0; i < nslots; i++)
 		slots[i] = table_slot_create(rel, NULL);
 
 	for (done = 0; done < n; done += MQ_MULTI_INSERT_CHUNK)
@@ -903,7 +916,8 @@ storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 
 			ExecClearTuple(slot);
 			/* msg_id, read_ct, enqueued_at, vt, priority, group_key, dedup_key, headers, body */
-			slot->tts_values[0] = Int64GetDatum(nextval_internal(seqid, false));
+			ids[row] = nextval_internal(q->seqid, false);
+			slot->tts_values[0] = Int64GetDatum(ids[row]);
 			slot->tts_values[1] = Int32GetDatum(0);
 			slot->tts_values[2] = TimestampTzGetDatum(now);
 			slot->tts_values[3] = TimestampTzGetDatum(vt);
@@ -921,9 +935,6 @@ storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 		table_multi_insert(rel, slots, chunk, cid, 0, bistate);
 		for (i = 0; i < chunk; i++)
 		{
-			bool		isnull = false;
-			Datum		id = slots[i]->tts_values[0];
-
 			ResetPerTupleExprContext(estate);
 			(void) ExecInsertIndexTuples(rri, slots[i], estate, false, false,
 										 NULL, NIL
@@ -931,17 +942,56 @@ storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 										 ,false
 #endif
 				);
-			tuplestore_putvalues(out, outdesc, &id, &isnull);
 		}
 	}
 
-	for (i = 0; i < Min(n, MQ_MULTI_INSERT_CHUNK); i++)
+	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
-	FreeBulkInsertState(bistate);
+	if (bistate)
+		FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
+}
+
+/* A batch without dedup keys; false when the SQL path must do it. */
+static bool
+storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
+					 int32 priority, MqBatch *batch,
+					 Tuplestorestate *out, TupleDesc outdesc)
+{
+	Relation	rel = storage_open_table(q);
+	Datum	   *bodies,
+			   *headers = NULL,
+			   *groups = NULL;
+	bool	   *bnulls,
+			   *hnulls = NULL,
+			   *gnulls = NULL;
+	int64	   *ids;
+	int			n,
+				i;
+
+	if (rel == NULL)
+		return false;
+	deconstruct_array(batch->bodies, JSONBOID, -1, false, TYPALIGN_INT,
+					  &bodies, &bnulls, &n);
+	if (batch->headers)
+		deconstruct_array(batch->headers, JSONBOID, -1, false, TYPALIGN_INT,
+						  &headers, &hnulls, &n);
+	if (batch->group_keys)
+		deconstruct_array(batch->group_keys, TEXTOID, -1, false, TYPALIGN_INT,
+						  &groups, &gnulls, &n);
+	ids = palloc(sizeof(int64) * n);
+	storage_insert_rows(q, rel, n, now, vt, priority, bodies, headers, hnulls,
+						groups, gnulls, ids);
+	for (i = 0; i < n; i++)
+	{
+		Datum		id = Int64GetDatum(ids[i]);
+		bool		isnull = false;
+
+		tuplestore_putvalues(out, outdesc, &id, &isnull);
+	}
 	return true;
 }
 
