@@ -17,11 +17,14 @@
  * taking a lease is a HOT update.
  *
  * Every statement is built for one queue (its table names and options are
- * fixed in the text), prepared once per backend with SPI_prepare, kept with
- * SPI_keepplan in the queue's cache entry (queue.c frees it when the catalog
- * changes, so an alter_queue re-plans) and run with typed parameters: user
- * data is never SQL text, and every operator and function is schema
- * qualified so that the caller's search_path cannot redirect it.
+ * fixed in the text), prepared once per backend with a generic plan, kept
+ * with SPI_keepplan in the queue's cache entry (queue.c frees it when the
+ * catalog changes, so an alter_queue re-plans) and run with typed
+ * parameters as the extension owner: user data is never SQL text, and every
+ * operator and function is schema qualified so that the caller's
+ * search_path cannot redirect it.  Sends without a dedup key skip SQL
+ * altogether: storage_insert_rows() puts them into the table with
+ * table_multi_insert() and the executor's index insertion.
  *
  * A lease is one statement: select the first visible rows in delivery order
  * with FOR UPDATE SKIP LOCKED and update their vt and read_ct.  Two readers
