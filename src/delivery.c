@@ -75,8 +75,7 @@ queue_argument(FunctionCallInfo fcinfo, int privs)
 {
 	MqQueue    *q;
 
-	if (RecoveryInProgress() || XactReadOnly)
-		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
+	mq_require_primary_fn(fcinfo);
 	if (PG_ARGISNULL(0))
 		null_argument("queue name");
 	q = mq_queue_lookup(PG_GETARG_TEXT_PP(0));
@@ -98,9 +97,9 @@ msg_id_argument(FunctionCallInfo fcinfo, int argno)
  * must not be negative, nor zero when positive is set; what names it in
  * errors.
  */
-static TimestampTz
-after_interval(FunctionCallInfo fcinfo, int argno, TimestampTz now,
-			   const char *what, bool positive)
+TimestampTz
+mq_time_after(FunctionCallInfo fcinfo, int argno, TimestampTz now,
+			  const char *what, bool positive)
 {
 	TimestampTz t = now;
 
@@ -169,28 +168,39 @@ mq_check_message(Jsonb *body, Jsonb *headers)
 }
 
 /*
- * Check a batch argument array: one dimension (or empty), nelems elements
- * when nelems >= 0, no NULL elements unless allowed.  Returns the count.
+ * Check a batch argument (argument argno, may be NULL) and deconstruct it
+ * into col: one dimension (or empty), n elements when n >= 0, no NULL
+ * elements unless allowed.  Returns the number of elements.
  */
 static int
-check_batch_array(ArrayType *a, const char *what, int nelems, bool nulls_ok)
+batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
+			 const char *what, int n, bool nulls_ok, MqBatchColumn *col)
 {
-	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	ArrayType  *a;
+	int			count;
 
+	memset(col, 0, sizeof(*col));
+	if (PG_ARGISNULL(argno))
+		return 0;
+	a = PG_GETARG_ARRAYTYPE_P(argno);
 	if (ARR_NDIM(a) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a one-dimensional array", what)));
-	if (nelems >= 0 && n != nelems)
+	count = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	if (n >= 0 && count != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d elements but bodies has %d", what, n, nelems),
+				 errmsg("%s has %d elements but bodies has %d", what, count, n),
 				 errhint("Pass one element per message, or NULL for none.")));
 	if (!nulls_ok && array_contains_nulls(a))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not contain null elements", what)));
-	return n;
+	col->array = a;
+	deconstruct_array(a, elmtype, -1, false, TYPALIGN_INT,
+					  &col->values, &col->nulls, &count);
+	return count;
 }
 
 /*
@@ -209,7 +219,7 @@ mq_send(PG_FUNCTION_ARGS)
 		null_argument("message body");
 	body = PG_GETARG_JSONB_P(1);
 	mq_check_message(body, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
-	vt = after_interval(fcinfo, 3, now, "delay", false);
+	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
 	mq_wake_at_commit(q);
 	PG_RETURN_INT64(mq_storage_send(q, now, vt,
@@ -233,45 +243,22 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	TimestampTz vt;
 	MqBatch		batch;
 	int			n;
+	int			i;
 
 	if (PG_ARGISNULL(1))
 		null_argument("bodies");
-	batch.bodies = PG_GETARG_ARRAYTYPE_P(1);
-	n = check_batch_array(batch.bodies, "bodies", -1, false);
+	batch.n = n = batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false,
+							   &batch.bodies);
 	check_count(n, "batch size");
-
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			i;
-
-		deconstruct_array(batch.bodies, JSONBOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		for (i = 0; i < n; i++)
-			mq_check_message(DatumGetJsonbP(elems[i]), NULL);
-	}
-	batch.headers = NULL;
-	if (!PG_ARGISNULL(2))
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			i;
-
-		batch.headers = PG_GETARG_ARRAYTYPE_P(2);
-		check_batch_array(batch.headers, "headers", n, true);
-		deconstruct_array(batch.headers, JSONBOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		for (i = 0; i < n; i++)
-			if (!nulls[i])
-				mq_check_message(NULL, DatumGetJsonbP(elems[i]));
-	}
-	batch.dedup_keys = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
-	if (batch.dedup_keys != NULL)
-		check_batch_array(batch.dedup_keys, "dedup_keys", n, true);
-	batch.group_keys = PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5);
-	if (batch.group_keys != NULL)
-		check_batch_array(batch.group_keys, "group_keys", n, true);
-	vt = after_interval(fcinfo, 3, now, "delay", false);
+	for (i = 0; i < n; i++)
+		mq_check_message(DatumGetJsonbP(batch.bodies.values[i]), NULL);
+	batch_column(fcinfo, 2, JSONBOID, "headers", n, true, &batch.headers);
+	for (i = 0; batch.headers.array && i < n; i++)
+		if (!batch.headers.nulls[i])
+			mq_check_message(NULL, DatumGetJsonbP(batch.headers.values[i]));
+	batch_column(fcinfo, 4, TEXTOID, "dedup_keys", n, true, &batch.dedup_keys);
+	batch_column(fcinfo, 5, TEXTOID, "group_keys", n, true, &batch.group_keys);
+	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
 	mq_wake_at_commit(q);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -325,7 +312,7 @@ mq_read(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("visibility_timeout must be positive"),
 				 errhint("Give a lease length such as '30 seconds', or NULL for the queue's default.")));
-	deadline = after_interval(fcinfo, 3, now, "wait", false);
+	deadline = mq_time_after(fcinfo, 3, now, "wait", false);
 	if (deadline > now)
 	{
 		if (deadline - now > (int64) mq_max_wait * 1000)
@@ -422,19 +409,33 @@ mq_archive(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Move the lease end of message argument 1 to now + argument 2 (named what);
+ * *vt gets it.  False when there is no such message.  Waiters are woken only
+ * when the message becomes visible at once; a later vt is found by polling.
+ */
+static bool
+move_lease(FunctionCallInfo fcinfo, const char *what, TimestampTz *vt)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+	TimestampTz now = GetCurrentTimestamp();
+
+	*vt = mq_time_after(fcinfo, 2, now, what, false);
+	if (*vt == now)
+		mq_wake_at_commit(q);
+	return mq_storage_set_vt(q, msg_id, *vt);
+}
+
+/*
  * mq.nack(queue, msg_id, delay) returns bool: give the message back, visible
  * again after delay
  */
 Datum
 mq_nack(PG_FUNCTION_ARGS)
 {
-	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
-	int64		msg_id = msg_id_argument(fcinfo, 1);
-	TimestampTz vt = after_interval(fcinfo, 2, GetCurrentTimestamp(),
-									"delay", false);
+	TimestampTz vt;
 
-	mq_wake_at_commit(q);
-	PG_RETURN_BOOL(mq_storage_set_vt(q, msg_id, vt));
+	PG_RETURN_BOOL(move_lease(fcinfo, "delay", &vt));
 }
 
 /*
@@ -444,16 +445,11 @@ mq_nack(PG_FUNCTION_ARGS)
 Datum
 mq_set_vt(PG_FUNCTION_ARGS)
 {
-	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
-	int64		msg_id = msg_id_argument(fcinfo, 1);
 	TimestampTz vt;
 
 	if (PG_ARGISNULL(2))
 		null_argument("visibility_timeout");
-	vt = after_interval(fcinfo, 2, GetCurrentTimestamp(),
-						"visibility_timeout", false);
-	mq_wake_at_commit(q);
-	if (!mq_storage_set_vt(q, msg_id, vt))
+	if (!move_lease(fcinfo, "visibility_timeout", &vt))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(vt);
 }

@@ -36,6 +36,7 @@
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -115,6 +116,24 @@ void
 mq_forget_extension_owner(void)
 {
 	extension_owner = InvalidOid;
+}
+
+/*
+ * Prepare a statement of mq's own, with a generic plan (none of them needs
+ * a custom one), and keep it for the life of the backend or until the caller
+ * frees it.  The caller is connected to SPI.
+ */
+SPIPlanPtr
+mq_keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
 }
 
 /* Switch to the extension owner; the caller switches back with restore. */

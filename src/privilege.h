@@ -40,6 +40,7 @@ extern int	mq_privilege_bits(const char *name);
 
 extern Oid	mq_extension_owner(void);
 extern void mq_forget_extension_owner(void);
+extern SPIPlanPtr mq_keep_plan(const char *sql, int nargs, Oid *argtypes);
 extern int	mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values,
 									 const char *nulls, long count);
 extern int	mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes,

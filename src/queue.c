@@ -121,6 +121,29 @@ mq_require_primary(const char *what)
 		PreventCommandIfReadOnly(what);
 }
 
+/*
+ * Check name and copy it into key, a zero-padded buffer of
+ * MQ_NAME_MAXLEN + 1 bytes: the hash key of the queue and exchange caches.
+ */
+void
+mq_name_key(const char *kind, text *name, char *key)
+{
+	mq_check_name(kind, name);
+	memset(key, 0, MQ_NAME_MAXLEN + 1);
+	memcpy(key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+}
+
+/*
+ * Every function that changes queues refuses to run on a standby or in a
+ * read-only transaction; the check is two flags, the message needs more.
+ */
+void
+mq_require_primary_fn(FunctionCallInfo fcinfo)
+{
+	if (RecoveryInProgress() || XactReadOnly)
+		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
+}
+
 static void
 queue_cache_callback(Datum arg, Oid relid)
 {
@@ -187,7 +210,6 @@ MqQueue *
 mq_queue_lookup(text *name)
 {
 	char		key[MQ_NAME_MAXLEN + 1];
-	int			len;
 	MqQueue    *q;
 	bool		found;
 	Datum		arg;
@@ -198,10 +220,7 @@ mq_queue_lookup(text *name)
 	HeapTuple	tup;
 	TupleDesc	desc;
 
-	mq_check_name("queue", name);
-	len = VARSIZE_ANY_EXHDR(name);
-	memset(key, 0, sizeof(key));
-	memcpy(key, VARDATA_ANY(name), len);
+	mq_name_key("queue", name, key);
 
 	if (!queue_cache_valid)
 		queue_cache_reset();
@@ -216,21 +235,14 @@ mq_queue_lookup(text *name)
 	if (lookup_plan == NULL)
 	{
 		Oid			argtype = TEXTOID;
-		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT queue_id, visibility_timeout, archive,"
+		lookup_plan = mq_keep_plan("SELECT queue_id, visibility_timeout, archive,"
 						   " max_receives, dead_letter_queue_id, message_ttl,"
 						   " max_length, overflow OPERATOR(pg_catalog.=) 'drop_head',"
 						   " fifo, dedup_window, notify, owner"
 						   " FROM mq._queue"
 						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 						   1, &argtype);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		lookup_plan = plan;
 	}
 	arg = PointerGetDatum(name);
 	ret = mq_execute_plan_as_owner(lookup_plan, &arg, &argnull, 1);

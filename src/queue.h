@@ -9,6 +9,7 @@
 #define MQ_QUEUE_H
 
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/timestamp.h"
 
 #include "privilege.h"
@@ -66,6 +67,8 @@ typedef struct MqQueue
 
 extern void mq_check_name(const char *kind, text *name);
 extern void mq_require_primary(const char *what);
+extern void mq_require_primary_fn(FunctionCallInfo fcinfo);
+extern void mq_name_key(const char *kind, text *name, char *key);
 extern MqQueue *mq_queue_lookup(text *name);
 
 #endif							/* MQ_QUEUE_H */

@@ -644,9 +644,7 @@ exchange_by_name(text *exchange)
 	char		key[MQ_NAME_MAXLEN + 1];
 	ExchangeName *xn;
 
-	mq_check_name("exchange", exchange);
-	memset(key, 0, sizeof(key));
-	memcpy(key, VARDATA_ANY(exchange), VARSIZE_ANY_EXHDR(exchange));
+	mq_name_key("exchange", exchange, key);
 	if (!routing_valid)
 		routing_load();
 	xn = hash_search(exchanges_by_name, key, HASH_FIND, NULL);
@@ -716,18 +714,13 @@ count_unroutable(text *exchange)
 	if (unroutable_plan == NULL)
 	{
 		Oid			argtype = TEXTOID;
-		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("UPDATE mq._exchange_stats s"
-						   " SET unroutable = s.unroutable OPERATOR(pg_catalog.+) 1"
-						   " FROM mq._exchange e"
-						   " WHERE e.exchange_id OPERATOR(pg_catalog.=) s.exchange_id"
-						   " AND e.exchange_name OPERATOR(pg_catalog.=) $1",
-						   1, &argtype);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		unroutable_plan = plan;
+		unroutable_plan = mq_keep_plan("UPDATE mq._exchange_stats s"
+									   " SET unroutable = s.unroutable OPERATOR(pg_catalog.+) 1"
+									   " FROM mq._exchange e"
+									   " WHERE e.exchange_id OPERATOR(pg_catalog.=) s.exchange_id"
+									   " AND e.exchange_name OPERATOR(pg_catalog.=) $1",
+									   1, &argtype);
 	}
 	ret = mq_execute_plan_as_owner(unroutable_plan, &arg, NULL, 0);
 	if (ret != SPI_OK_UPDATE)
@@ -813,30 +806,12 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 static text *
 exchange_argument(FunctionCallInfo fcinfo)
 {
-	if (RecoveryInProgress() || XactReadOnly)
-		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
+	mq_require_primary_fn(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("exchange name must not be null")));
 	return PG_GETARG_TEXT_PP(0);
-}
-
-static TimestampTz
-publish_vt(FunctionCallInfo fcinfo, int argno, TimestampTz now)
-{
-	TimestampTz vt = now;
-
-	if (!PG_ARGISNULL(argno))
-		vt = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													 TimestampTzGetDatum(now),
-													 PG_GETARG_DATUM(argno)));
-	if (vt < now)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("delay must be zero or positive"),
-				 errhint("Give an interval such as '30 seconds'.")));
-	return vt;
 }
 
 /*
@@ -863,7 +838,7 @@ mq_publish(PG_FUNCTION_ARGS)
 								PG_GETARG_JSONB_P(2),
 								PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
 								!PG_ARGISNULL(4) && PG_GETARG_BOOL(4),
-								now, publish_vt(fcinfo, 5, now),
+								now, mq_time_after(fcinfo, 5, now, "delay", false),
 								PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
 								PG_ARGISNULL(7) ? NULL : PG_GETARG_TEXT_P(7),
 								PG_ARGISNULL(8) ? NULL : PG_GETARG_TEXT_P(8)));
@@ -928,7 +903,7 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("routing_keys and bodies must not contain null elements")));
-	vt = publish_vt(fcinfo, 5, now);
+	vt = mq_time_after(fcinfo, 5, now, "delay", false);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	for (i = 0; i < n; i++)

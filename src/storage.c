@@ -481,16 +481,8 @@ storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 		Oid			argtypes[8];
 		int			nargs = 0;
 		char	   *sql = statement_sql(q, kind, &nargs, argtypes);
-		SPIPlanPtr	plan;
-
 		/* every statement here has a good generic plan: never replan */
-		plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		q->plans[kind] = plan;
+		q->plans[kind] = mq_keep_plan(sql, nargs, argtypes);
 	}
 
 	ret = mq_execute_plan_as_owner(q->plans[kind], values, nulls, 0);
@@ -842,11 +834,12 @@ mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 	return msg_id;
 }
 
-/* Element i of a batch array, or NULL. */
+/* Element i of a batch column, or NULL. */
 static Pointer
-batch_element(Datum *elems, bool *nulls, int i)
+batch_element(MqBatchColumn *col, int i)
 {
-	return (elems == NULL || nulls[i]) ? NULL : DatumGetPointer(elems[i]);
+	return (col->array == NULL || col->nulls[i]) ? NULL :
+		DatumGetPointer(col->values[i]);
 }
 
 /*
@@ -965,29 +958,16 @@ storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 					 Tuplestorestate *out, TupleDesc outdesc)
 {
 	Relation	rel = storage_open_table(q);
-	Datum	   *bodies,
-			   *headers = NULL,
-			   *groups = NULL;
-	bool	   *bnulls,
-			   *hnulls = NULL,
-			   *gnulls = NULL;
+	int			n = batch->n;
 	int64	   *ids;
-	int			n,
-				i;
+	int			i;
 
 	if (rel == NULL)
 		return false;
-	deconstruct_array(batch->bodies, JSONBOID, -1, false, TYPALIGN_INT,
-					  &bodies, &bnulls, &n);
-	if (batch->headers)
-		deconstruct_array(batch->headers, JSONBOID, -1, false, TYPALIGN_INT,
-						  &headers, &hnulls, &n);
-	if (batch->group_keys)
-		deconstruct_array(batch->group_keys, TEXTOID, -1, false, TYPALIGN_INT,
-						  &groups, &gnulls, &n);
 	ids = palloc(sizeof(int64) * n);
-	storage_insert_rows(q, rel, n, now, vt, priority, bodies, headers, hnulls,
-						groups, gnulls, ids);
+	storage_insert_rows(q, rel, n, now, vt, priority, batch->bodies.values,
+						batch->headers.values, batch->headers.nulls,
+						batch->group_keys.values, batch->group_keys.nulls, ids);
 	for (i = 0; i < n; i++)
 	{
 		Datum		id = Int64GetDatum(ids[i]);
@@ -1005,43 +985,24 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 {
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	int			n = ArrayGetNItems(ARR_NDIM(batch->bodies),
-								   ARR_DIMS(batch->bodies));
+	int			n = batch->n;
 
 	storage_connect();
-	if (batch->dedup_keys != NULL)
+	if (batch->dedup_keys.array != NULL)
 	{
 		/* with dedup keys: one idempotent send per message, in order */
-		Datum	   *bodies,
-				   *headers = NULL,
-				   *keys,
-				   *groups = NULL;
-		bool	   *bnulls,
-				   *hnulls = NULL,
-				   *knulls,
-				   *gnulls = NULL;
 		int			i;
 
-		deconstruct_array(batch->bodies, JSONBOID, -1, false, TYPALIGN_INT,
-						  &bodies, &bnulls, &n);
-		deconstruct_array(batch->dedup_keys, TEXTOID, -1, false, TYPALIGN_INT,
-						  &keys, &knulls, &n);
-		if (batch->headers != NULL)
-			deconstruct_array(batch->headers, JSONBOID, -1, false,
-							  TYPALIGN_INT, &headers, &hnulls, &n);
-		if (batch->group_keys != NULL)
-			deconstruct_array(batch->group_keys, TEXTOID, -1, false,
-							  TYPALIGN_INT, &groups, &gnulls, &n);
 		for (i = 0; i < n; i++)
 		{
 			Datum		id;
 			bool		isnull = false;
 
 			id = Int64GetDatum(storage_send_one(q, now, vt, priority,
-												(text *) batch_element(groups, gnulls, i),
-												(text *) batch_element(keys, knulls, i),
-												(Jsonb *) batch_element(headers, hnulls, i),
-												DatumGetJsonbP(bodies[i])));
+												(text *) batch_element(&batch->group_keys, i),
+												(text *) batch_element(&batch->dedup_keys, i),
+												(Jsonb *) batch_element(&batch->headers, i),
+												DatumGetJsonbP(batch->bodies.values[i])));
 			tuplestore_putvalues(out, outdesc, &id, &isnull);
 		}
 		SPI_finish();
@@ -1057,12 +1018,12 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
 	values[2] = Int32GetDatum(priority);
-	values[3] = PointerGetDatum(batch->group_keys);
-	values[4] = PointerGetDatum(batch->headers);
-	values[5] = PointerGetDatum(batch->bodies);
-	if (batch->group_keys == NULL)
+	values[3] = PointerGetDatum(batch->group_keys.array);
+	values[4] = PointerGetDatum(batch->headers.array);
+	values[5] = PointerGetDatum(batch->bodies.array);
+	if (batch->group_keys.array == NULL)
 		nulls[3] = 'n';
-	if (batch->headers == NULL)
+	if (batch->headers.array == NULL)
 		nulls[4] = 'n';
 	storage_execute(q, MQ_PLAN_SEND_BATCH, values, nulls,
 					SPI_OK_INSERT_RETURNING);

@@ -14,13 +14,22 @@
 
 #include "queue.h"
 
-/* Batch inputs for mq_storage_send_batch(); any array but bodies may be NULL */
+/* One column of a batch: the array (NULL if not given) and its elements */
+typedef struct MqBatchColumn
+{
+	ArrayType  *array;
+	Datum	   *values;
+	bool	   *nulls;
+} MqBatchColumn;
+
+/* Batch inputs for mq_storage_send_batch(), checked and deconstructed once */
 typedef struct MqBatch
 {
-	ArrayType  *bodies;
-	ArrayType  *headers;
-	ArrayType  *dedup_keys;
-	ArrayType  *group_keys;
+	int			n;
+	MqBatchColumn bodies;
+	MqBatchColumn headers;
+	MqBatchColumn dedup_keys;
+	MqBatchColumn group_keys;
 } MqBatch;
 
 extern int64 mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt,
