@@ -19,3 +19,6 @@ EXTRA_CLEAN = test/results test/regression.diffs test/regression.out output_iso
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on every header: the structs are shared
+$(OBJS): $(wildcard src/*.h)

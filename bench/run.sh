@@ -13,7 +13,11 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 RUNS=${BENCH_RUNS:-3}
 CLIENTS=${BENCH_CLIENTS:-"4 16"}
 BENCH=$MQ_ROOT/bench
+# run only some cases, e.g. BENCH_CASES="consume consume_batch100"
+CASES=${BENCH_CASES:-all}
 OUT=$BENCH/results.csv
+# a partial run leaves the committed results alone
+if [ "$CASES" != all ]; then OUT=/tmp/mq-bench-results.csv; fi
 PGBENCH=$PG_BIN/pgbench
 
 install_packages build-essential postgresql-15 postgresql-server-dev-15 \
@@ -50,11 +54,14 @@ run() {
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
+wanted() { [ "$CASES" = all ] || [[ " $CASES " == *" $1 "* ]]; }
+
 echo "case,clients,a,a_tps,b,b_tps,ratio" > "$OUT"
 # compare CASE A B CLIENTS [PREP]: A and B alternate, RUNS times each
 compare() {
 	local name=$1 a=$2 b=$3 clients=$4 prep=${5:-}
 	local ta=() tb=() i
+	wanted "$name" || return 0
 	for i in $(seq "$RUNS"); do
 		# A and B use different tables: one preparation serves both
 		if [ -n "$prep" ]; then $prep; fi
@@ -88,10 +95,11 @@ for c in $CLIENTS; do
 	compare consume_batch100 mq_consume100 raw_consume100 "$c" fill_deep
 	compare topic_1000_vs_10 mq_topic1000 mq_topic10 "$c"
 	compare pgq_peer mq_send pgq_insert "$c"
-	idle_readers "$c"
+	if wanted idle_readers; then idle_readers "$c"; fi
 done
 compare batch10000 mq_batch10000 raw_batch10000 1
 
+if wanted wake_latency; then
 say "wake latency: a blocked reader, a sender committing every 5 ms, 1000 trials"
 q "SELECT mq.purge_queue('lat')" >/dev/null
 for i in $(seq 1000); do
@@ -108,6 +116,7 @@ psql -X -q -At -d bench -f /tmp/mq-bench-lat-writer.sql >/dev/null
 wait $reader
 sort -n /tmp/mq-bench-lat.out | awk '{ a[NR] = $1 } END {
 	printf "wake_latency_ms,1,p50,%.3f,p99,%.3f,\n", a[int(NR * 0.5)], a[int(NR * 0.99)] }' | tee -a "$OUT"
+fi
 
 say "writing bench/results.md and bench/throughput.png"
-bash "$BENCH/report.sh" "$OUT"
+if [ "$CASES" = all ]; then bash "$BENCH/report.sh" "$OUT"; fi

@@ -62,6 +62,7 @@ typedef struct MqQueue
 	MqAcl		acl;			/* owner and grants */
 	Oid			relid;			/* storage.c: message table, once looked up */
 	Oid			seqid;			/* storage.c: its msg_id sequence */
+	Oid			order_index;	/* storage.c: its delivery-order index */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 

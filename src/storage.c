@@ -53,6 +53,8 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -69,7 +71,10 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "storage.h"
@@ -524,11 +529,38 @@ storage_count(MqQueue *q, int64 dead_lettered, int64 expired, int64 dropped)
 	storage_execute(q, MQ_PLAN_STATS, values, NULL, SPI_OK_UPDATE);
 }
 
+/* Is there a dedup window, so that removed keys must be remembered? */
+static bool
+has_dedup_window(MqQueue *q)
+{
+	return q->dedup_window.time != 0 || q->dedup_window.day != 0 ||
+		q->dedup_window.month != 0;
+}
+
 /*
- * Remember the dedup keys of messages that were just acked (or popped, or
- * archived), with their ids, so that a send of the same key within
- * dedup_window is still a no-op.  Columns idcol and keycol of the current
- * SPI result hold them.  The caller is connected to SPI.
+ * Remember n dedup keys (text) of messages that were just acked (or popped,
+ * or archived), with their ids (bigint), so that a send of the same key
+ * within dedup_window is still a no-op.  The caller is connected to SPI.
+ */
+static void
+remember_keys(MqQueue *q, TimestampTz now, Datum *keys, Datum *ids, int n)
+{
+	Datum		values[3];
+
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1,
+												false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[2] = TimestampTzGetDatum(now);
+	storage_execute(q, MQ_PLAN_REMEMBER_KEYS, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * remember_keys() for the rows of the current SPI result: columns idcol and
+ * keycol hold ids and keys.  Leaves that result to the caller.
  */
 static void
 storage_remember_keys(MqQueue *q, TimestampTz now, int idcol, int keycol)
@@ -539,10 +571,8 @@ storage_remember_keys(MqQueue *q, TimestampTz now, int idcol, int keycol)
 	Datum	   *ids;
 	int			nkeys = 0;
 	uint64		i;
-	Datum		values[3];
 
-	if (n == 0 || (q->dedup_window.time == 0 && q->dedup_window.day == 0 &&
-				   q->dedup_window.month == 0))
+	if (n == 0 || !has_dedup_window(q))
 		return;
 
 	keys = palloc(sizeof(Datum) * n);
@@ -569,16 +599,7 @@ storage_remember_keys(MqQueue *q, TimestampTz now, int idcol, int keycol)
 								   idcol, &isnull);
 		nkeys++;
 	}
-	if (nkeys == 0)
-		return;
-
-	values[0] = PointerGetDatum(construct_array(keys, nkeys, TEXTOID, -1,
-												false, TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_array(ids, nkeys, INT8OID, 8,
-												FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	values[2] = TimestampTzGetDatum(now);
-	storage_execute(q, MQ_PLAN_REMEMBER_KEYS, values, NULL, SPI_OK_INSERT);
+	remember_keys(q, now, keys, ids, nkeys);
 	SPI_tuptable = tuptable;	/* let the caller read its result on */
 	SPI_processed = n;
 }
@@ -1032,6 +1053,301 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 }
 
 /*
+ * Leases, pops and acks without SQL.
+ *
+ * The statements above pay, per call, for SPI, the plan cache's checks and
+ * executor start-up, which is most of the cost of taking or acking one
+ * message.  In a READ COMMITTED transaction the common cases go through the
+ * table and index access methods instead, with the same guarantees:
+ *
+ * A lease walks the delivery-order index with a fresh snapshot and updates
+ * each visible candidate with table_tuple_update(wait = false).  The update
+ * is the lock: it succeeds only on the newest version of the row, and only
+ * when no other transaction holds or changes it.  A row that another reader
+ * is leasing (or acking, or has just leased and committed since our
+ * snapshot) gives TM_BeingModified or TM_Updated and is skipped, as SKIP
+ * LOCKED skips it; so two readers never both get a row.  Unlike SELECT ...
+ * FOR UPDATE, a lease writes one WAL record per message, not two (the lock
+ * and the update).
+ *
+ * Only what the statements do plainly is done here: FIFO queues, REPEATABLE
+ * READ and SERIALIZABLE transactions and tables with triggers take the SQL
+ * path, and a lease that meets a candidate past max_receives or message_ttl
+ * stops there and lets the SQL statement dead-letter it and go on.
+ */
+
+/* May q be read and acked here without SQL? */
+static bool
+storage_direct_ok(MqQueue *q)
+{
+	return !IsolationUsesXactSnapshot() && !q->fifo;
+}
+
+/*
+ * The delivery-order index of rel, the message table of q, or InvalidOid
+ * if it is missing.  The OID is kept, and checked against the table's index
+ * list on every call (REINDEX CONCURRENTLY replaces it).
+ */
+static Oid
+storage_order_index(MqQueue *q, Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	char	   *name;
+
+	if (OidIsValid(q->order_index) && list_member_oid(indexes, q->order_index))
+		return q->order_index;
+	q->order_index = InvalidOid;
+	name = psprintf("q_%d_order", q->id);
+	foreach(lc, indexes)
+	{
+		char	   *relname = get_rel_name(lfirst_oid(lc));
+
+		if (relname != NULL && strcmp(relname, name) == 0)
+			q->order_index = lfirst_oid(lc);
+	}
+	return q->order_index;
+}
+
+/* A varlena to hand out: TOAST pointers fetched, so it outlives the row. */
+static Datum
+storage_detoast(Datum value, bool isnull)
+{
+	if (!isnull && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
+		return PointerGetDatum(detoast_external_attr((struct varlena *)
+													 DatumGetPointer(value)));
+	return value;
+}
+
+/*
+ * Lease (or pop) up to qty messages of q without SQL, appending them to out
+ * in delivery order.  Returns how many; *more is set when the SQL statement
+ * must go on: the table cannot be used directly, or a candidate is past its
+ * limits and must be dead-lettered.  Dedup keys of popped messages go to
+ * keys[] and ids[] (room for qty), their count to *nkeys.
+ */
+static uint64
+storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+					int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
+					int *nkeys)
+{
+	Relation	rel = storage_open_table(q);
+	Relation	index;
+	Oid			indexid;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	TupleTableSlot *newslot;
+	CommandId	cid;
+	EState	   *estate = NULL;
+	ResultRelInfo *rri = NULL;
+	uint64		delivered = 0;
+
+	*more = false;
+	*nkeys = 0;
+	if (rel == NULL)
+	{
+		*more = true;
+		return 0;
+	}
+	indexid = storage_order_index(q, rel);
+	if (!OidIsValid(indexid))
+	{
+		table_close(rel, RowExclusiveLock);
+		*more = true;
+		return 0;
+	}
+
+	/* see what committed up to now, and what this transaction did */
+	CommandCounterIncrement();
+	cid = GetCurrentCommandId(true);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	index = index_open(indexid, RowExclusiveLock);
+	scan = index_beginscan(rel, index, snapshot, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	newslot = table_slot_create(rel, NULL);
+
+	while (delivered < qty &&
+		   index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		TM_FailureData tmfd;
+		TM_Result	result;
+		Datum	   *values;
+		bool	   *isnull;
+		Datum		outvalues[9];
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		/* msg_id, read_ct, enqueued_at, vt, priority, group_key, dedup_key, headers, body */
+		slot_getallattrs(slot);
+		values = slot->tts_values;
+		isnull = slot->tts_isnull;
+		if (DatumGetTimestampTz(values[3]) > now)
+			continue;			/* leased or delayed */
+		if ((q->max_receives > 0 && DatumGetInt32(values[1]) >= q->max_receives) ||
+			DatumGetTimestampTz(values[2]) <= cutoff)
+		{
+			*more = true;		/* a dead letter: the SQL statement moves it */
+			break;
+		}
+
+		if (pop)
+			result = table_tuple_delete(rel, &slot->tts_tid, cid, snapshot,
+										InvalidSnapshot, false, &tmfd, false);
+		else
+		{
+			LockTupleMode lockmode;
+#if PG_VERSION_NUM >= 160000
+			TU_UpdateIndexes update_indexes;
+#else
+			bool		update_indexes;
+#endif
+
+			ExecClearTuple(newslot);
+			memcpy(newslot->tts_values, values, sizeof(Datum) * 9);
+			memcpy(newslot->tts_isnull, isnull, sizeof(bool) * 9);
+			newslot->tts_values[1] = Int32GetDatum(DatumGetInt32(values[1]) + 1);
+			newslot->tts_values[3] = TimestampTzGetDatum(vt);
+			ExecStoreVirtualTuple(newslot);
+			result = table_tuple_update(rel, &slot->tts_tid, newslot, cid,
+										snapshot, InvalidSnapshot, false,
+										&tmfd, &lockmode, &update_indexes);
+#if PG_VERSION_NUM >= 160000
+			if (result == TM_Ok && update_indexes != TU_None)
+#else
+			if (result == TM_Ok && update_indexes)
+#endif
+			{
+				/* not a HOT update: the new version needs index entries */
+				if (estate == NULL)
+				{
+					estate = CreateExecutorState();
+					rri = makeNode(ResultRelInfo);
+					InitResultRelInfo(rri, rel, 1, NULL, 0);
+					ExecOpenIndices(rri, false);
+				}
+				ResetPerTupleExprContext(estate);
+				(void) ExecInsertIndexTuples(rri, newslot, estate, false, false,
+											 NULL, NIL
+#if PG_VERSION_NUM >= 160000
+											 ,update_indexes == TU_Summarizing
+#endif
+					);
+			}
+		}
+		/* held, changed or removed by another transaction: skip it */
+		if (result != TM_Ok)
+			continue;
+
+		memcpy(outvalues, values, sizeof(Datum) * 5);
+		for (i = 5; i < 9; i++)	/* group_key, dedup_key, headers, body */
+			outvalues[i] = storage_detoast(values[i], isnull[i]);
+		outvalues[1] = Int32GetDatum(DatumGetInt32(values[1]) + 1);
+		if (!pop)
+			outvalues[3] = TimestampTzGetDatum(vt);
+		tuplestore_putvalues(out, outdesc, outvalues, isnull);
+		if (pop && !isnull[6])
+		{
+			keys[*nkeys] = outvalues[6];
+			ids[*nkeys] = values[0];
+			(*nkeys)++;
+		}
+		delivered++;
+	}
+
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(newslot);
+	if (estate != NULL)
+	{
+		ExecCloseIndices(rri);
+		FreeExecutorState(estate);
+	}
+	index_close(index, NoLock);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return delivered;
+}
+
+/*
+ * Delete message msg_id of q without SQL.  Returns 1 if deleted, 0 if there
+ * is no such message, -1 if the SQL statement must do it.  *key gets its
+ * dedup key (or NULL).  Like DELETE in READ COMMITTED, waits for a
+ * transaction that holds the row and, when that one changed it, deletes
+ * the new version.
+ */
+static int
+storage_delete_direct(MqQueue *q, int64 msg_id, text **key)
+{
+	Relation	rel = storage_open_table(q);
+	Relation	index;
+	Oid			indexid;
+	TupleTableSlot *slot;
+	ScanKeyData scankey;
+	CommandId	cid;
+	int			deleted = 0;
+
+	*key = NULL;
+	if (rel == NULL)
+		return -1;
+	indexid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(indexid))
+	{
+		table_close(rel, RowExclusiveLock);
+		return -1;
+	}
+
+	CommandCounterIncrement();
+	cid = GetCurrentCommandId(true);
+	index = index_open(indexid, RowExclusiveLock);
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(msg_id));
+	for (;;)
+	{
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
+		TM_FailureData tmfd;
+		TM_Result	result;
+		bool		found;
+
+		index_rescan(scan, &scankey, 1, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		index_endscan(scan);
+		if (!found)
+		{
+			UnregisterSnapshot(snapshot);
+			break;
+		}
+		result = table_tuple_delete(rel, &slot->tts_tid, cid, snapshot,
+									InvalidSnapshot, true, &tmfd, false);
+		UnregisterSnapshot(snapshot);
+		if (result == TM_Ok)
+		{
+			bool		isnull;
+			Datum		k = slot_getattr(slot, 7, &isnull);
+
+			if (!isnull)
+				*key = DatumGetTextPCopy(k);
+			deleted = 1;
+			break;
+		}
+		/* changed by a transaction that committed meanwhile: look again */
+		if (result != TM_Updated)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return deleted;
+}
+
+/*
  * Lease (or, for pop, take) up to qty visible messages.  Candidates past
  * max_receives or message_ttl are dead-lettered on the way; when that leaves
  * the answer short, look again.
@@ -1043,15 +1359,35 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 	Datum		values[5];
 	uint64		delivered = 0;
 	bool		dead = has_dead_letters(q);
+	TimestampTz cutoff = q->has_ttl ? time_before(now, &q->message_ttl) :
+		DT_NOBEGIN;
+
+	if (storage_direct_ok(q))
+	{
+		bool		more;
+		bool		pop = (kind == MQ_PLAN_POP);
+		Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		int			nkeys;
+
+		delivered = storage_take_direct(q, pop, now, vt, qty, cutoff, out,
+										outdesc, &more, keys, ids, &nkeys);
+		if (nkeys > 0 && has_dedup_window(q))
+		{
+			storage_connect();
+			remember_keys(q, now, keys, ids, nkeys);
+			SPI_finish();
+		}
+		if (!more || delivered >= qty)
+			return delivered;
+	}
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
 	if (dead)
 	{
 		values[3] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
-		values[4] = TimestampTzGetDatum(q->has_ttl ?
-										time_before(now, &q->message_ttl) :
-										DT_NOBEGIN);
+		values[4] = TimestampTzGetDatum(cutoff);
 	}
 
 	storage_connect();
@@ -1100,6 +1436,26 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id)
 {
 	Datum		values[2];
 	uint64		n;
+
+	if (!q->archive && storage_direct_ok(q))
+	{
+		text	   *key;
+		int			deleted = storage_delete_direct(q, msg_id, &key);
+
+		if (deleted >= 0)
+		{
+			if (key != NULL && has_dedup_window(q))
+			{
+				Datum		k = PointerGetDatum(key);
+				Datum		id = Int64GetDatum(msg_id);
+
+				storage_connect();
+				remember_keys(q, now, &k, &id, 1);
+				SPI_finish();
+			}
+			return deleted > 0;
+		}
+	}
 
 	storage_connect();
 	if (q->archive)
