@@ -39,6 +39,9 @@ int			mq_notify_interval = 100;
 int			mq_max_message_size = 1024 * 1024;
 int			mq_max_headers_size = 64 * 1024;
 
+/* how long a scan hint is trusted after a scan from the start; 0: off */
+int			mq_scan_hint_max_age = 250;
+
 void
 mq_define_gucs(void)
 {
@@ -114,6 +117,15 @@ mq_define_gucs(void)
 							64 * 1024, 1, MaxAllocSize / 2,
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.scan_hint_max_age",
+							"How long a read trusts the shared hint of where a queue's live messages begin.",
+							"After this long since the last scan from the start of the queue, the next read scans from the start. 0 turns the hints off.",
+							&mq_scan_hint_max_age,
+							250, 0, 3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mq");

@@ -16,6 +16,7 @@ extern int	mq_maintenance_interval;
 extern int	mq_notify_interval;
 extern int	mq_max_message_size;
 extern int	mq_max_headers_size;
+extern int	mq_scan_hint_max_age;
 
 extern void mq_define_gucs(void);
 

@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 
 #include "guc.h"
+#include "hint.h"
 #include "wait.h"
 #include "worker.h"
 
@@ -41,5 +42,6 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	mq_wait_init();
+	mq_hint_init();
 	mq_register_launcher();
 }

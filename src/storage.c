@@ -77,6 +77,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "hint.h"
 #include "storage.h"
 
 /* the columns of mq.message, in order, from a message table aliased q */
@@ -506,6 +507,28 @@ result_int64(uint64 row, int col)
 	return isnull ? -1 : DatumGetInt64(d);
 }
 
+/*
+ * Rows at or after (priority, msg_id) were just inserted into q's table:
+ * readers must not start past them (hint.c).
+ */
+static void
+storage_inserted(MqQueue *q, int32 priority, int64 msg_id)
+{
+	MqKey		key;
+
+	key.priority = priority;
+	key.msg_id = msg_id;
+	mq_hint_lower(q->id, &key);
+}
+
+/* Dead letters of q were just moved into its dead-letter queue, if any. */
+static void
+storage_dead_lettered_into(MqQueue *q)
+{
+	if (q->dead_letter_queue_id != 0)
+		mq_hint_reset(q->dead_letter_queue_id);
+}
+
 /* now minus an interval */
 static TimestampTz
 time_before(TimestampTz now, Interval *iv)
@@ -523,6 +546,7 @@ storage_count(MqQueue *q, int64 dead_lettered, int64 expired, int64 dropped)
 
 	if (dead_lettered == 0 && expired == 0 && dropped == 0)
 		return;
+	storage_dead_lettered_into(q);
 	values[0] = Int64GetDatum(dead_lettered);
 	values[1] = Int64GetDatum(expired);
 	values[2] = Int64GetDatum(dropped);
@@ -795,7 +819,9 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 			return msg_id;
 		}
 		storage_execute(q, MQ_PLAN_SEND, values, nulls, SPI_OK_INSERT_RETURNING);
-		return result_int64(0, 1);
+		msg_id = result_int64(0, 1);
+		storage_inserted(q, priority, msg_id);
+		return msg_id;
 	}
 
 	/*
@@ -819,6 +845,7 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 		if (SPI_processed == 0)
 			continue;			/* someone else's message has the key */
 		msg_id = result_int64(0, 1);
+		storage_inserted(q, priority, msg_id);
 
 		/*
 		 * The first look ran before a concurrent ack of the same key could
@@ -962,6 +989,9 @@ storage_insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 		}
 	}
 
+	/* ids come from the sequence in order: ids[0] is the first */
+	if (n > 0)
+		storage_inserted(q, priority, ids[0]);
 	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 	if (bistate)
@@ -1048,6 +1078,15 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 		nulls[4] = 'n';
 	storage_execute(q, MQ_PLAN_SEND_BATCH, values, nulls,
 					SPI_OK_INSERT_RETURNING);
+	if (SPI_processed > 0)
+	{
+		int64		first = PG_INT64_MAX;
+		uint64		i;
+
+		for (i = 0; i < SPI_processed; i++)
+			first = Min(first, result_int64(i, 1));
+		storage_inserted(q, priority, first);
+	}
 	storage_put_ids(out, outdesc);
 	SPI_finish();
 }
@@ -1120,6 +1159,36 @@ storage_detoast(Datum value, bool isnull)
 }
 
 /*
+ * Is the row that index entry tid leads to gone for good: no version of it
+ * visible now, nor inserted or deleted by a transaction in progress?  (A
+ * dirty snapshot sees exactly those.)  If not, *key gets its position.
+ * *fetch and *slot are made on first use.
+ */
+static bool
+storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
+					  TupleTableSlot **slot, ItemPointer tid, MqKey *key)
+{
+	SnapshotData dirty;
+	ItemPointerData t = *tid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		isnull;
+
+	if (*fetch == NULL)
+	{
+		*fetch = table_index_fetch_begin(rel);
+		*slot = table_slot_create(rel, NULL);
+	}
+	InitDirtySnapshot(dirty);
+	if (!table_index_fetch_tuple(*fetch, &t, &dirty, *slot, &call_again,
+								 &all_dead))
+		return true;
+	key->priority = DatumGetInt32(slot_getattr(*slot, 5, &isnull));
+	key->msg_id = DatumGetInt64(slot_getattr(*slot, 1, &isnull));
+	return false;
+}
+
+/*
  * Lease (or pop) up to qty messages of q without SQL, appending them to out
  * in delivery order.  Returns how many; *more is set when the SQL statement
  * must go on: the table cannot be used directly, or a candidate is past its
@@ -1143,6 +1212,13 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	EState	   *estate = NULL;
 	ResultRelInfo *rri = NULL;
 	uint64		delivered = 0;
+	MqHintRead	hint;
+	MqKey		first;
+	bool		have_first = false;
+	bool		may_move_hint;
+	IndexFetchTableData *fetch = NULL;
+	TupleTableSlot *dirtyslot = NULL;
+	int			range;
 
 	*more = false;
 	*nkeys = 0;
@@ -1159,18 +1235,52 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		return 0;
 	}
 
+	/*
+	 * The hint first, then the snapshot: see hint.c.  Rows that this
+	 * transaction deleted look dead for good but come back if it rolls
+	 * back; so a transaction that wrote anything before this call uses the
+	 * hint but does not move it.
+	 */
+	mq_hint_read(q->id, now, &hint);
+	may_move_hint = !TransactionIdIsValid(GetTopTransactionIdIfAny());
+
 	/* see what committed up to now, and what this transaction did */
 	CommandCounterIncrement();
 	cid = GetCurrentCommandId(true);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	index = index_open(indexid, RowExclusiveLock);
-	scan = index_beginscan(rel, index, snapshot, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
 	slot = table_slot_create(rel, NULL);
 	newslot = table_slot_create(rel, NULL);
 
-	while (delivered < qty &&
-		   index_getnext_slot(scan, ForwardScanDirection, slot))
+	/*
+	 * From the hint (p, m) the rest of the delivery order is two ranges of
+	 * the index: priority = p and msg_id >= m, then priority < p.  Without
+	 * a hint, one range: all of it.
+	 */
+	for (range = 0; range < (hint.usable ? 2 : 1) && delivered < qty && !*more;
+		 range++)
+	{
+		ScanKeyData scankeys[2];
+		int			nscankeys = 0;
+
+		if (hint.usable && range == 0)
+		{
+			ScanKeyInit(&scankeys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+						Int32GetDatum(hint.key.priority));
+			ScanKeyInit(&scankeys[1], 2, BTGreaterEqualStrategyNumber,
+						F_INT8GE, Int64GetDatum(hint.key.msg_id));
+			nscankeys = 2;
+		}
+		else if (hint.usable)
+		{
+			ScanKeyInit(&scankeys[0], 1, BTLessStrategyNumber, F_INT4LT,
+						Int32GetDatum(hint.key.priority));
+			nscankeys = 1;
+		}
+		scan = index_beginscan(rel, index, snapshot, nscankeys, 0);
+		index_rescan(scan, scankeys, nscankeys, NULL, 0);
+
+	for (;;)
 	{
 		TM_FailureData tmfd;
 		TM_Result	result;
@@ -1178,12 +1288,31 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		bool	   *isnull;
 		Datum		outvalues[9];
 		int			i;
+		ItemPointer tid;
 
+		if (delivered >= qty)
+			break;
 		CHECK_FOR_INTERRUPTS();
+		if ((tid = index_getnext_tid(scan, ForwardScanDirection)) == NULL)
+			break;
+		if (!index_fetch_heap(scan, slot))
+		{
+			/* the new hint goes no further than a row that may come back */
+			if (!have_first)
+				have_first = !storage_dead_for_good(rel, &fetch, &dirtyslot,
+													tid, &first);
+			continue;
+		}
 		/* msg_id, read_ct, enqueued_at, vt, priority, group_key, dedup_key, headers, body */
 		slot_getallattrs(slot);
 		values = slot->tts_values;
 		isnull = slot->tts_isnull;
+		if (!have_first)
+		{
+			first.priority = DatumGetInt32(values[4]);
+			first.msg_id = DatumGetInt64(values[0]);
+			have_first = true;
+		}
 		if (DatumGetTimestampTz(values[3]) > now)
 			continue;			/* leased or delayed */
 		if ((q->max_receives > 0 && DatumGetInt32(values[1]) >= q->max_receives) ||
@@ -1257,7 +1386,21 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		delivered++;
 	}
 
-	index_endscan(scan);
+		index_endscan(scan);
+	}
+
+	/*
+	 * Every entry before first is dead for good.  (A scan that met no live
+	 * entry keeps the old hint: rows that mq does not announce, such as
+	 * mq.redrive()'s, then still come after it if they are new.)
+	 */
+	if (have_first && may_move_hint)
+		mq_hint_store(q->id, &hint, &first, now);
+
+	if (fetch != NULL)
+		table_index_fetch_end(fetch);
+	if (dirtyslot != NULL)
+		ExecDropSingleTupleTableSlot(dirtyslot);
 	ExecDropSingleTupleTableSlot(slot);
 	ExecDropSingleTupleTableSlot(newslot);
 	if (estate != NULL)

@@ -1,0 +1,245 @@
+/*-------------------------------------------------------------------------
+ *
+ * hint.c
+ *	  Shared per-queue hints of where the live messages begin in the
+ *	  delivery-order index.
+ *
+ * A queue table is a stream of deletes at its head: every ack leaves a dead
+ * tuple and a dead index entry there.  Vacuum and index-entry killing clean
+ * them up only once the deleting transactions are old enough (and, with
+ * synchronous_commit = off, once their commit records are flushed), so at a
+ * few thousand acks per second each lease would start by walking thousands
+ * of dead entries to find the first live one.  That walk, not the update,
+ * was most of the cost of a lease.
+ *
+ * So each queue has a hint in shared memory: a key (priority, msg_id) such
+ * that every index entry before it is dead for good, its row deleted by a
+ * committed transaction (or inserted by an aborted one).  A direct lease
+ * (storage.c) starts its scan at the hint, and computes a new one on the
+ * way: the first entry whose row is visible, or may still become visible
+ * (its inserting or deleting transaction is in progress).  Committed
+ * deletes never come back, so a hint stays true for the rows that existed
+ * when it was made.  New rows are the danger: a row inserted before the
+ * hint would be skipped.  Therefore:
+ *
+ *	- every insert into a queue table by mq calls mq_hint_lower() with the
+ *	  first key it inserted, after its index entries exist and before it
+ *	  commits;
+ *	- a reader reads the hint's generation before it scans and stores its
+ *	  new hint only if no lowering since then was to a key before the new
+ *	  hint (a ring of the last lowerings says; when the ring has wrapped,
+ *	  it does not store).  A lowering that the scan may have missed thus
+ *	  cancels the store, and one that came before the scan started is found
+ *	  by the scan, which starts at or before it;
+ *	- inserts mq cannot see (a dead-letter move by SQL, mq.redrive(), a
+ *	  user's own INSERT) are caught because a hint is trusted for at most
+ *	  mq.scan_hint_max_age (250 ms) after the last scan from the start of
+ *	  the index: then the next lease scans from the start again.
+ *
+ * The table is a fixed array of slots hashed by (database, queue); a queue
+ * whose slot holds another queue takes it over, with no hint.  Without
+ * shared_preload_libraries there is no table and every lease scans from
+ * the start, as a SQL statement would.  Nothing here is durable: after a
+ * restart (or on a promoted standby) the hints start empty.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "hint.h"
+
+#define MQ_HINT_SLOTS 1024
+#define MQ_HINT_RING 32
+/* how long a hint is trusted after the last scan from the start */
+
+typedef struct MqHint
+{
+	slock_t		mutex;
+	Oid			dbid;
+	int32		queue_id;
+	bool		valid;
+	MqKey		key;
+	TimestampTz full_scan_at;
+	uint64		gen;			/* lowerings, resets and takeovers so far */
+	MqKey		lowered[MQ_HINT_RING];	/* key of lowering gen, at gen % RING */
+} MqHint;
+
+static MqHint *mq_hints = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* the key before every key */
+static const MqKey mq_key_first = {PG_INT32_MAX, PG_INT64_MIN};
+
+static void
+mq_hint_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(mul_size(MQ_HINT_SLOTS, sizeof(MqHint)));
+}
+
+static void
+mq_hint_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	mq_hints = ShmemInitStruct("mq hints", mul_size(MQ_HINT_SLOTS, sizeof(MqHint)),
+							   &found);
+	if (!found)
+	{
+		int			i;
+
+		memset(mq_hints, 0, mul_size(MQ_HINT_SLOTS, sizeof(MqHint)));
+		for (i = 0; i < MQ_HINT_SLOTS; i++)
+			SpinLockInit(&mq_hints[i].mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Called from _PG_init when preloading. */
+void
+mq_hint_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = mq_hint_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = mq_hint_shmem_startup;
+}
+
+/* Does a come before b in delivery order? */
+bool
+mq_key_before(const MqKey *a, const MqKey *b)
+{
+	if (a->priority != b->priority)
+		return a->priority > b->priority;
+	return a->msg_id < b->msg_id;
+}
+
+static MqHint *
+hint_slot(int32 queue_id)
+{
+	uint32		h = hash_combine(hash_uint32((uint32) MyDatabaseId),
+								 hash_uint32((uint32) queue_id));
+
+	return &mq_hints[h % MQ_HINT_SLOTS];
+}
+
+/* Record a lowering (or a reset: key mq_key_first).  Holds the mutex. */
+static void
+hint_lowered(MqHint *h, const MqKey *key)
+{
+	h->gen++;
+	h->lowered[h->gen % MQ_HINT_RING] = *key;
+	if (h->valid && mq_key_before(key, &h->key))
+	{
+		h->key = *key;
+		if (key->msg_id == PG_INT64_MIN)
+			h->valid = false;
+	}
+}
+
+/*
+ * Before a scan: where to start, and the generation to store against.  A
+ * queue that does not own its slot takes it over, without a hint.
+ */
+void
+mq_hint_read(int32 queue_id, TimestampTz now, MqHintRead *hr)
+{
+	MqHint	   *h;
+
+	hr->usable = false;
+	hr->full = true;
+	hr->gen = 0;
+	if (mq_hints == NULL)
+		return;
+	h = hint_slot(queue_id);
+	SpinLockAcquire(&h->mutex);
+	if (h->dbid != MyDatabaseId || h->queue_id != queue_id)
+	{
+		h->dbid = MyDatabaseId;
+		h->queue_id = queue_id;
+		h->valid = false;
+		hint_lowered(h, &mq_key_first);
+	}
+	hr->gen = h->gen;
+	if (h->valid && mq_scan_hint_max_age > 0 &&
+		!TimestampDifferenceExceeds(h->full_scan_at, now, mq_scan_hint_max_age))
+	{
+		hr->usable = true;
+		hr->full = false;
+		hr->key = h->key;
+	}
+	SpinLockRelease(&h->mutex);
+}
+
+/*
+ * After a scan that started at hr (or at the start, if !hr->usable): every
+ * entry before *first is dead for good.  Store it as the hint unless a
+ * lowering since the scan began may have put a row before it.
+ */
+void
+mq_hint_store(int32 queue_id, const MqHintRead *hr, const MqKey *first,
+			  TimestampTz now)
+{
+	MqHint	   *h;
+	uint64		g;
+	bool		ok = true;
+
+	if (mq_hints == NULL)
+		return;
+	h = hint_slot(queue_id);
+	SpinLockAcquire(&h->mutex);
+	if (h->dbid != MyDatabaseId || h->queue_id != queue_id ||
+		h->gen - hr->gen >= MQ_HINT_RING)
+		ok = false;
+	for (g = hr->gen + 1; ok && g <= h->gen; g++)
+		if (mq_key_before(&h->lowered[g % MQ_HINT_RING], first))
+			ok = false;
+	if (ok)
+	{
+		h->valid = true;
+		h->key = *first;
+		if (hr->full)
+			h->full_scan_at = now;
+	}
+	SpinLockRelease(&h->mutex);
+}
+
+/*
+ * A row with this key was just put into the queue's table (its index
+ * entries exist; its transaction has not committed).
+ */
+void
+mq_hint_lower(int32 queue_id, const MqKey *key)
+{
+	MqHint	   *h;
+
+	if (mq_hints == NULL)
+		return;
+	h = hint_slot(queue_id);
+	SpinLockAcquire(&h->mutex);
+	if (h->dbid == MyDatabaseId && h->queue_id == queue_id)
+		hint_lowered(h, key);
+	SpinLockRelease(&h->mutex);
+}
+
+/* Rows were put into the queue's table at unknown keys. */
+void
+mq_hint_reset(int32 queue_id)
+{
+	mq_hint_lower(queue_id, &mq_key_first);
+}

@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * hint.h
+ *	  Shared per-queue hints of where the live messages begin in the
+ *	  delivery-order index.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_HINT_H
+#define MQ_HINT_H
+
+#include "datatype/timestamp.h"
+
+/* A position in delivery order: priority descending, then msg_id */
+typedef struct MqKey
+{
+	int32		priority;
+	int64		msg_id;
+} MqKey;
+
+/* What a reader saw of its queue's hint before it scanned */
+typedef struct MqHintRead
+{
+	bool		usable;			/* start the scan at key */
+	bool		full;			/* a scan from the start is due */
+	MqKey		key;
+	uint64		gen;			/* for mq_hint_store() */
+} MqHintRead;
+
+extern void mq_hint_init(void);
+extern void mq_hint_read(int32 queue_id, TimestampTz now, MqHintRead *hr);
+extern void mq_hint_store(int32 queue_id, const MqHintRead *hr,
+						  const MqKey *first, TimestampTz now);
+extern void mq_hint_lower(int32 queue_id, const MqKey *key);
+extern void mq_hint_reset(int32 queue_id);
+extern bool mq_key_before(const MqKey *a, const MqKey *b);
+
+#endif							/* MQ_HINT_H */
