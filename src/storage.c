@@ -36,6 +36,12 @@
  * never handed out again.  mq_storage_sweep() does the same for messages
  * nobody reads (mq.maintain()).
  *
+ * In READ COMMITTED, leases, pops and acks of non-FIFO queues skip SQL:
+ * they walk the delivery-order index and update or delete through the
+ * table access method (see "Leases, pops and acks without SQL" below), and
+ * a lease starts its walk at the queue's shared scan hint (hint.c) instead
+ * of at the dead head of the table.  Every insert here tells hint.c.
+ *
  * FIFO queues only offer the head of each message group: a message whose
  * group has an earlier message (in flight, delayed or visible) is not a
  * candidate.  So a group has at most one message in flight, in send order.
@@ -1188,6 +1194,111 @@ storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
 	return false;
 }
 
+/* What the rows of one direct lease or pop share */
+typedef struct DirectTake
+{
+	Relation	rel;
+	CommandId	cid;
+	Snapshot	snapshot;
+	TupleTableSlot *newslot;	/* the leased version */
+	EState	   *estate;			/* for index entries, made on first use */
+	ResultRelInfo *rri;
+} DirectTake;
+
+/*
+ * Take the row in slot: lease it until vt, or delete it for pop.  Never
+ * waits: a row that another transaction holds or changed since our
+ * snapshot gives something other than TM_Ok.
+ */
+static TM_Result
+storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
+				 TimestampTz vt)
+{
+	TM_FailureData tmfd;
+	TM_Result	result;
+	LockTupleMode lockmode;
+#if PG_VERSION_NUM >= 160000
+	TU_UpdateIndexes update_indexes;
+#else
+	bool		update_indexes;
+#endif
+
+	if (pop)
+		return table_tuple_delete(dt->rel, &slot->tts_tid, dt->cid,
+								  dt->snapshot, InvalidSnapshot, false,
+								  &tmfd, false);
+
+	ExecClearTuple(dt->newslot);
+	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * 9);
+	memcpy(dt->newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * 9);
+	dt->newslot->tts_values[1] =
+		Int32GetDatum(DatumGetInt32(slot->tts_values[1]) + 1);
+	dt->newslot->tts_values[3] = TimestampTzGetDatum(vt);
+	ExecStoreVirtualTuple(dt->newslot);
+	result = table_tuple_update(dt->rel, &slot->tts_tid, dt->newslot, dt->cid,
+								dt->snapshot, InvalidSnapshot, false, &tmfd,
+								&lockmode, &update_indexes);
+#if PG_VERSION_NUM >= 160000
+	if (result != TM_Ok || update_indexes == TU_None)
+		return result;
+#else
+	if (result != TM_Ok || !update_indexes)
+		return result;
+#endif
+
+	/* not a HOT update: the new version needs index entries */
+	if (dt->estate == NULL)
+	{
+		dt->estate = CreateExecutorState();
+		dt->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(dt->rri, dt->rel, 1, NULL, 0);
+		ExecOpenIndices(dt->rri, false);
+	}
+	ResetPerTupleExprContext(dt->estate);
+	(void) ExecInsertIndexTuples(dt->rri, dt->newslot, dt->estate, false,
+								 false, NULL, NIL
+#if PG_VERSION_NUM >= 160000
+								 ,update_indexes == TU_Summarizing
+#endif
+		);
+	return TM_Ok;
+}
+
+/*
+ * Start a scan of range number range of the delivery order.  From the hint
+ * (p, m) the rest of the order is two ranges of the index: priority = p
+ * and msg_id >= m, then priority < p.  Without a hint, one range: all of
+ * it.  Returns NULL when there is no such range.
+ */
+static IndexScanDesc
+storage_begin_range(DirectTake *dt, Relation index, const MqHintRead *hint,
+					int range)
+{
+	ScanKeyData scankeys[2];
+	int			nscankeys = 0;
+	IndexScanDesc scan;
+
+	if (range >= (hint->usable ? 2 : 1))
+		return NULL;
+	if (hint->usable && range == 0)
+	{
+		ScanKeyInit(&scankeys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+					Int32GetDatum(hint->key.priority));
+		ScanKeyInit(&scankeys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
+					Int64GetDatum(hint->key.msg_id));
+		nscankeys = 2;
+	}
+	else if (hint->usable)
+	{
+		ScanKeyInit(&scankeys[0], 1, BTLessStrategyNumber, F_INT4LT,
+					Int32GetDatum(hint->key.priority));
+		nscankeys = 1;
+	}
+	scan = index_beginscan(dt->rel, index, dt->snapshot, nscankeys, 0);
+	index_rescan(scan, scankeys, nscankeys, NULL, 0);
+	return scan;
+}
+
 /*
  * Lease (or pop) up to qty messages of q without SQL, appending them to out
  * in delivery order.  Returns how many; *more is set when the SQL statement
@@ -1201,16 +1312,11 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
 					int *nkeys)
 {
-	Relation	rel = storage_open_table(q);
+	DirectTake	dt = {0};
 	Relation	index;
 	Oid			indexid;
-	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	TupleTableSlot *newslot;
-	CommandId	cid;
-	EState	   *estate = NULL;
-	ResultRelInfo *rri = NULL;
 	uint64		delivered = 0;
 	MqHintRead	hint;
 	MqKey		first;
@@ -1222,15 +1328,15 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 	*more = false;
 	*nkeys = 0;
-	if (rel == NULL)
+	if ((dt.rel = storage_open_table(q)) == NULL)
 	{
 		*more = true;
 		return 0;
 	}
-	indexid = storage_order_index(q, rel);
+	indexid = storage_order_index(q, dt.rel);
 	if (!OidIsValid(indexid))
 	{
-		table_close(rel, RowExclusiveLock);
+		table_close(dt.rel, RowExclusiveLock);
 		*more = true;
 		return 0;
 	}
@@ -1246,146 +1352,73 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 	/* see what committed up to now, and what this transaction did */
 	CommandCounterIncrement();
-	cid = GetCurrentCommandId(true);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	dt.cid = GetCurrentCommandId(true);
+	dt.snapshot = RegisterSnapshot(GetLatestSnapshot());
 	index = index_open(indexid, RowExclusiveLock);
-	slot = table_slot_create(rel, NULL);
-	newslot = table_slot_create(rel, NULL);
+	slot = table_slot_create(dt.rel, NULL);
+	dt.newslot = table_slot_create(dt.rel, NULL);
 
-	/*
-	 * From the hint (p, m) the rest of the delivery order is two ranges of
-	 * the index: priority = p and msg_id >= m, then priority < p.  Without
-	 * a hint, one range: all of it.
-	 */
-	for (range = 0; range < (hint.usable ? 2 : 1) && delivered < qty && !*more;
+	for (range = 0;
+		 delivered < qty && !*more &&
+		 (scan = storage_begin_range(&dt, index, &hint, range)) != NULL;
 		 range++)
 	{
-		ScanKeyData scankeys[2];
-		int			nscankeys = 0;
-
-		if (hint.usable && range == 0)
-		{
-			ScanKeyInit(&scankeys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
-						Int32GetDatum(hint.key.priority));
-			ScanKeyInit(&scankeys[1], 2, BTGreaterEqualStrategyNumber,
-						F_INT8GE, Int64GetDatum(hint.key.msg_id));
-			nscankeys = 2;
-		}
-		else if (hint.usable)
-		{
-			ScanKeyInit(&scankeys[0], 1, BTLessStrategyNumber, F_INT4LT,
-						Int32GetDatum(hint.key.priority));
-			nscankeys = 1;
-		}
-		scan = index_beginscan(rel, index, snapshot, nscankeys, 0);
-		index_rescan(scan, scankeys, nscankeys, NULL, 0);
-
-	for (;;)
-	{
-		TM_FailureData tmfd;
-		TM_Result	result;
-		Datum	   *values;
-		bool	   *isnull;
-		Datum		outvalues[9];
-		int			i;
 		ItemPointer tid;
 
-		if (delivered >= qty)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		if ((tid = index_getnext_tid(scan, ForwardScanDirection)) == NULL)
-			break;
-		if (!index_fetch_heap(scan, slot))
+		while (delivered < qty &&
+			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 		{
-			/* the new hint goes no further than a row that may come back */
-			if (!have_first)
-				have_first = !storage_dead_for_good(rel, &fetch, &dirtyslot,
-													tid, &first);
-			continue;
-		}
-		/* msg_id, read_ct, enqueued_at, vt, priority, group_key, dedup_key, headers, body */
-		slot_getallattrs(slot);
-		values = slot->tts_values;
-		isnull = slot->tts_isnull;
-		if (!have_first)
-		{
-			first.priority = DatumGetInt32(values[4]);
-			first.msg_id = DatumGetInt64(values[0]);
-			have_first = true;
-		}
-		if (DatumGetTimestampTz(values[3]) > now)
-			continue;			/* leased or delayed */
-		if ((q->max_receives > 0 && DatumGetInt32(values[1]) >= q->max_receives) ||
-			DatumGetTimestampTz(values[2]) <= cutoff)
-		{
-			*more = true;		/* a dead letter: the SQL statement moves it */
-			break;
-		}
+			Datum	   *values = slot->tts_values;
+			bool	   *isnull = slot->tts_isnull;
+			Datum		outvalues[9];
+			int			i;
 
-		if (pop)
-			result = table_tuple_delete(rel, &slot->tts_tid, cid, snapshot,
-										InvalidSnapshot, false, &tmfd, false);
-		else
-		{
-			LockTupleMode lockmode;
-#if PG_VERSION_NUM >= 160000
-			TU_UpdateIndexes update_indexes;
-#else
-			bool		update_indexes;
-#endif
-
-			ExecClearTuple(newslot);
-			memcpy(newslot->tts_values, values, sizeof(Datum) * 9);
-			memcpy(newslot->tts_isnull, isnull, sizeof(bool) * 9);
-			newslot->tts_values[1] = Int32GetDatum(DatumGetInt32(values[1]) + 1);
-			newslot->tts_values[3] = TimestampTzGetDatum(vt);
-			ExecStoreVirtualTuple(newslot);
-			result = table_tuple_update(rel, &slot->tts_tid, newslot, cid,
-										snapshot, InvalidSnapshot, false,
-										&tmfd, &lockmode, &update_indexes);
-#if PG_VERSION_NUM >= 160000
-			if (result == TM_Ok && update_indexes != TU_None)
-#else
-			if (result == TM_Ok && update_indexes)
-#endif
+			CHECK_FOR_INTERRUPTS();
+			if (!index_fetch_heap(scan, slot))
 			{
-				/* not a HOT update: the new version needs index entries */
-				if (estate == NULL)
-				{
-					estate = CreateExecutorState();
-					rri = makeNode(ResultRelInfo);
-					InitResultRelInfo(rri, rel, 1, NULL, 0);
-					ExecOpenIndices(rri, false);
-				}
-				ResetPerTupleExprContext(estate);
-				(void) ExecInsertIndexTuples(rri, newslot, estate, false, false,
-											 NULL, NIL
-#if PG_VERSION_NUM >= 160000
-											 ,update_indexes == TU_Summarizing
-#endif
-					);
+				/* the new hint goes no further than a row that may come back */
+				if (!have_first)
+					have_first = !storage_dead_for_good(dt.rel, &fetch,
+														&dirtyslot, tid,
+														&first);
+				continue;
 			}
-		}
-		/* held, changed or removed by another transaction: skip it */
-		if (result != TM_Ok)
-			continue;
+			/* msg_id, read_ct, enqueued_at, vt, priority, group_key, dedup_key, headers, body */
+			slot_getallattrs(slot);
+			if (!have_first)
+			{
+				first.priority = DatumGetInt32(values[4]);
+				first.msg_id = DatumGetInt64(values[0]);
+				have_first = true;
+			}
+			if (DatumGetTimestampTz(values[3]) > now)
+				continue;		/* leased or delayed */
+			if ((q->max_receives > 0 &&
+				 DatumGetInt32(values[1]) >= q->max_receives) ||
+				DatumGetTimestampTz(values[2]) <= cutoff)
+			{
+				*more = true;	/* a dead letter: the SQL statement moves it */
+				break;
+			}
+			/* held, changed or removed by another transaction: skip it */
+			if (storage_take_row(&dt, slot, pop, vt) != TM_Ok)
+				continue;
 
-		memcpy(outvalues, values, sizeof(Datum) * 5);
-		for (i = 5; i < 9; i++)	/* group_key, dedup_key, headers, body */
-			outvalues[i] = storage_detoast(values[i], isnull[i]);
-		outvalues[1] = Int32GetDatum(DatumGetInt32(values[1]) + 1);
-		if (!pop)
-			outvalues[3] = TimestampTzGetDatum(vt);
-		tuplestore_putvalues(out, outdesc, outvalues, isnull);
-		if (pop && !isnull[6])
-		{
-			keys[*nkeys] = outvalues[6];
-			ids[*nkeys] = values[0];
-			(*nkeys)++;
+			memcpy(outvalues, values, sizeof(Datum) * 5);
+			for (i = 5; i < 9; i++) /* group_key, dedup_key, headers, body */
+				outvalues[i] = storage_detoast(values[i], isnull[i]);
+			outvalues[1] = Int32GetDatum(DatumGetInt32(values[1]) + 1);
+			if (!pop)
+				outvalues[3] = TimestampTzGetDatum(vt);
+			tuplestore_putvalues(out, outdesc, outvalues, isnull);
+			if (pop && !isnull[6])
+			{
+				keys[*nkeys] = outvalues[6];
+				ids[*nkeys] = values[0];
+				(*nkeys)++;
+			}
+			delivered++;
 		}
-		delivered++;
-	}
-
 		index_endscan(scan);
 	}
 
@@ -1402,15 +1435,15 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	if (dirtyslot != NULL)
 		ExecDropSingleTupleTableSlot(dirtyslot);
 	ExecDropSingleTupleTableSlot(slot);
-	ExecDropSingleTupleTableSlot(newslot);
-	if (estate != NULL)
+	ExecDropSingleTupleTableSlot(dt.newslot);
+	if (dt.estate != NULL)
 	{
-		ExecCloseIndices(rri);
-		FreeExecutorState(estate);
+		ExecCloseIndices(dt.rri);
+		FreeExecutorState(dt.estate);
 	}
 	index_close(index, NoLock);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, NoLock);
+	UnregisterSnapshot(dt.snapshot);
+	table_close(dt.rel, NoLock);
 	CommandCounterIncrement();
 	return delivered;
 }
