@@ -93,6 +93,7 @@ for c in $CLIENTS; do
 	compare batch100 mq_batch100 raw_batch100 "$c"
 	compare consume mq_consume raw_consume "$c" "$FILL"
 	compare consume_batch100 mq_consume100 raw_consume100 "$c" fill_deep
+	compare mixed mq_mixed raw_mixed "$c" "$FILL"
 	compare topic_1000_vs_10 mq_topic1000 mq_topic10 "$c"
 	compare pgq_peer mq_send pgq_insert "$c"
 	if wanted idle_readers; then idle_readers "$c"; fi
