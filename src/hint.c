@@ -59,7 +59,6 @@
 
 #define MQ_HINT_SLOTS 1024
 #define MQ_HINT_RING 32
-/* how long a hint is trusted after the last scan from the start */
 
 typedef struct MqHint
 {

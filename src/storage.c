@@ -85,6 +85,7 @@
 
 #include "hint.h"
 #include "storage.h"
+#include "wait.h"
 
 /* the columns of mq.message, in order, from a message table aliased q */
 #define MESSAGE_COLUMNS \
@@ -527,12 +528,20 @@ storage_inserted(MqQueue *q, int32 priority, int64 msg_id)
 	mq_hint_lower(q->id, &key);
 }
 
-/* Dead letters of q were just moved into its dead-letter queue, if any. */
+/*
+ * Dead letters of q were just moved into its dead-letter queue, if any:
+ * readers must look from its start, and waiting ones (and, for a queue
+ * with notify, listeners) hear of it at commit.
+ */
 static void
 storage_dead_lettered_into(MqQueue *q)
 {
 	if (q->dead_letter_queue_id != 0)
+	{
 		mq_hint_reset(q->dead_letter_queue_id);
+		/* the worker NOTIFYs only if that queue asked for it */
+		mq_wake_queue_at_commit(q->dead_letter_queue_id, true);
+	}
 }
 
 /* now minus an interval */

@@ -297,6 +297,12 @@ mq_xact_callback(XactEvent event, void *arg)
 void
 mq_wake_at_commit(MqQueue *q)
 {
+	mq_wake_queue_at_commit(q->id, q->notify);
+}
+
+void
+mq_wake_queue_at_commit(int32 queue_id, bool notify)
+{
 	int			i;
 
 	if (mq_shared == NULL)
@@ -307,9 +313,9 @@ mq_wake_at_commit(MqQueue *q)
 		callbacks_registered = true;
 	}
 	for (i = 0; i < npending; i++)
-		if (pending[i].queue_id == q->id)
+		if (pending[i].queue_id == queue_id)
 		{
-			pending[i].notify |= q->notify;
+			pending[i].notify |= notify;
 			return;
 		}
 	if (npending == maxpending)
@@ -319,8 +325,8 @@ mq_wake_at_commit(MqQueue *q)
 			MemoryContextAlloc(TopMemoryContext, sizeof(PendingWake) * maxpending) :
 			repalloc(pending, sizeof(PendingWake) * maxpending);
 	}
-	pending[npending].queue_id = q->id;
-	pending[npending].notify = q->notify;
+	pending[npending].queue_id = queue_id;
+	pending[npending].notify = notify;
 	npending++;
 }
 

@@ -20,6 +20,9 @@ extern bool mq_wait_available(void);
 /* at commit of this transaction, wake q's readers (and queue its NOTIFY) */
 extern void mq_wake_at_commit(MqQueue *q);
 
+/* the same by queue id; notify: queue a NOTIFY too */
+extern void mq_wake_queue_at_commit(int32 queue_id, bool notify);
+
 /*
  * Wait for a message on q: lease with attempt() until it returns true or
  * the deadline passes.  Sleeps on the latch between attempts, without an

@@ -78,6 +78,49 @@ $reader->finish;
 is($out, "got committed\n", 'the commit wakes the reader with its message');
 cmp_ok(time() - $start, '<', 30, 'the reader returns long before its wait ends');
 
+# a reader waiting on a dead-letter queue is woken by the move of a message
+# into it (by a read of the source queue or by the worker's sweep), not by
+# polling: its poll interval is longer than the time it is given
+$node->safe_psql('postgres', q{
+	SELECT mq.create_queue('w_dlq', notify => true);
+	SELECT mq.create_queue('w_src', max_receives => 1, dead_letter_queue => 'w_dlq');
+});
+my $dlq_listener = $node->background_psql('postgres');
+$dlq_listener->query_safe('LISTEN "mq.w_dlq"');
+($out, $err) = ('', '');
+$reader = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+	  '-c', "SET mq.poll_interval = '20s'",
+	  '-c', "SELECT 'got ' || (body->>'n') FROM mq.read('w_dlq', 1, '1 minute', wait => '60 seconds')" ],
+	'>', \$out, '2>', \$err);
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%mq.read(''w_dlq''%' AND wait_event = 'Extension'
+	AND pid <> pg_backend_pid()}),
+	'a reader waits on the dead-letter queue');
+$start = time();
+$node->safe_psql('postgres', q{
+	SELECT mq.send('w_src', '{"n": "poison"}');
+	SELECT count(*) FROM mq.read('w_src', 1, '1 millisecond');
+	SELECT pg_sleep(0.01);
+	SELECT count(*) FROM mq.read('w_src', 1);
+});
+$reader->finish;
+is($out, "got poison\n", 'the dead letter reaches the waiting reader');
+cmp_ok(time() - $start, '<', 10,
+	'the move wakes the reader (its poll interval is 20 s)');
+my $dlq_heard = 0;
+foreach (1 .. 600)
+{
+	if ($dlq_listener->query_safe('SELECT 1') =~ /Asynchronous notification "mq\.w_dlq"/)
+	{
+		$dlq_heard = 1;
+		last;
+	}
+	usleep(100_000);
+}
+ok($dlq_heard, 'a listener on a notify dead-letter queue hears the move');
+$dlq_listener->quit;
+
 # notify => true: the worker sends NOTIFY "mq.<queue>"
 $node->safe_psql('postgres', "SELECT mq.create_queue('n', notify => true)");
 my $listener = $node->background_psql('postgres');
