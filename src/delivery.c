@@ -55,6 +55,7 @@ PG_FUNCTION_INFO_V1(mq_nack);
 PG_FUNCTION_INFO_V1(mq_set_vt);
 PG_FUNCTION_INFO_V1(mq_archive);
 PG_FUNCTION_INFO_V1(mq_sweep);
+PG_FUNCTION_INFO_V1(mq_announce);
 
 /* Raise the error for a NULL where a value is required. */
 static void
@@ -477,4 +478,18 @@ mq_sweep(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(expired);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
 													  values, nulls)));
+}
+
+/*
+ * mq._announce(queue text): messages were just put into the queue by SQL
+ * (mq.redrive()), after their rows and index entries exist.  Readers stop
+ * trusting the queue's scan hint, and waiting ones are woken at commit.
+ */
+Datum
+mq_announce(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
+
+	mq_storage_announce(q);
+	PG_RETURN_VOID();
 }

@@ -1704,6 +1704,18 @@ mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
 }
 
 /*
+ * Rows were put into q's table by SQL that mq does not see (mq.redrive()):
+ * readers must look from the start of the queue, and waiting ones (and, for
+ * a queue with notify, listeners) hear of it at commit.
+ */
+void
+mq_storage_announce(MqQueue *q)
+{
+	mq_hint_reset(q->id);
+	mq_wake_queue_at_commit(q->id, true);
+}
+
+/*
  * Move every message of q that is past max_receives (and visible) or past
  * message_ttl (and not leased) to where its dead letters go.  Counts go to
  * *dead_lettered and *expired.

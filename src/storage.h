@@ -50,5 +50,6 @@ extern void mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids,
 extern bool mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt);
 extern void mq_storage_sweep(MqQueue *q, TimestampTz now,
 							 int64 *dead_lettered, int64 *expired);
+extern void mq_storage_announce(MqQueue *q);
 
 #endif							/* MQ_STORAGE_H */

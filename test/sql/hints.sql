@@ -63,6 +63,16 @@ SELECT pg_sleep(0.05);
 SELECT count(*) >= 0 AS ran FROM mq.maintain();  -- unless the worker got there first
 SELECT body FROM mq.read('h_dlq', 1);
 
+-- messages that mq.redrive() moves in land before the target's hint
+SELECT mq.purge_queue('h');
+SELECT mq.purge_queue('h_dlq');
+SELECT count(*) FROM mq.send_batch('h', ARRAY['{"n": 12}', '{"n": 13}']::jsonb[]);
+SELECT mq.ack('h', msg_id) FROM mq.read('h', 1);
+SELECT body FROM mq.read('h', 1);
+SELECT mq.send('h_dlq', '{"n": "redriven"}', priority => 6) IS NOT NULL AS sent;
+SELECT mq.redrive('h_dlq', 'h');
+SELECT body FROM mq.read('h', 1);
+
 -- sends through an exchange move the hint too
 SELECT mq.purge_queue('h');
 SELECT count(*) FROM mq.send_batch('h', ARRAY['{"n": 10}', '{"n": 11}']::jsonb[]);

@@ -80,7 +80,8 @@ cmp_ok(time() - $start, '<', 30, 'the reader returns long before its wait ends')
 
 # a reader waiting on a dead-letter queue is woken by the move of a message
 # into it (by a read of the source queue or by the worker's sweep), not by
-# polling: its poll interval is longer than the time it is given
+# polling: its poll interval (10 s, the most there is) is longer than the
+# time it is given
 $node->safe_psql('postgres', q{
 	SELECT mq.create_queue('w_dlq', notify => true);
 	SELECT mq.create_queue('w_src', max_receives => 1, dead_letter_queue => 'w_dlq');
@@ -90,7 +91,7 @@ $dlq_listener->query_safe('LISTEN "mq.w_dlq"');
 ($out, $err) = ('', '');
 $reader = IPC::Run::start(
 	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
-	  '-c', "SET mq.poll_interval = '20s'",
+	  '-c', "SET mq.poll_interval = '10s'",
 	  '-c', "SELECT 'got ' || (body->>'n') FROM mq.read('w_dlq', 1, '1 minute', wait => '60 seconds')" ],
 	'>', \$out, '2>', \$err);
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
@@ -106,8 +107,9 @@ $node->safe_psql('postgres', q{
 });
 $reader->finish;
 is($out, "got poison\n", 'the dead letter reaches the waiting reader');
-cmp_ok(time() - $start, '<', 10,
-	'the move wakes the reader (its poll interval is 20 s)');
+is($err, '', 'the reader had no error (its poll interval was set)');
+cmp_ok(time() - $start, '<', 5,
+	'the move wakes the reader (its poll interval is 10 s)');
 my $dlq_heard = 0;
 foreach (1 .. 600)
 {
@@ -120,6 +122,28 @@ foreach (1 .. 600)
 }
 ok($dlq_heard, 'a listener on a notify dead-letter queue hears the move');
 $dlq_listener->quit;
+
+# mq.redrive() wakes a reader waiting on the target queue, too
+($out, $err) = ('', '');
+$reader = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+	  '-c', "SET mq.poll_interval = '10s'",
+	  '-c', "SELECT 'got ' || (body->>'n') FROM mq.read('w_src', 1, '1 minute', wait => '60 seconds')" ],
+	'>', \$out, '2>', \$err);
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%mq.read(''w_src''%' AND wait_event = 'Extension'
+	AND pid <> pg_backend_pid()}),
+	'a reader waits on the redrive target');
+$start = time();
+is($node->safe_psql('postgres', q{
+	SELECT mq.send('w_dlq', '{"n": "redriven"}') IS NOT NULL;
+	SELECT mq.redrive('w_dlq', 'w_src');
+}), "t\n1", 'redrive moves the message that nobody holds');
+$reader->finish;
+is($out, "got redriven\n", 'the redriven message reaches the waiting reader');
+is($err, '', 'the reader had no error (its poll interval was set)');
+cmp_ok(time() - $start, '<', 5,
+	'the redrive wakes the reader (its poll interval is 10 s)');
 
 # notify => true: the worker sends NOTIFY "mq.<queue>"
 $node->safe_psql('postgres', "SELECT mq.create_queue('n', notify => true)");

@@ -1,0 +1,75 @@
+# ALTER EXTENSION mq UPDATE: a database made with 0.1.0 keeps its queues and
+# messages, and ends with the same objects as one made with the new version.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'mq'
+mq.maintenance_interval = 0
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE old; CREATE DATABASE fresh');
+
+my $latest = $node->safe_psql('postgres',
+	"SELECT default_version FROM pg_available_extensions WHERE name = 'mq'");
+
+$node->safe_psql('old', q{
+	CREATE EXTENSION mq VERSION '0.1.0';
+	SELECT mq.create_queue('dlq');
+	SELECT mq.create_queue('orders', max_receives => 1, dead_letter_queue => 'dlq');
+	SELECT mq.send('orders', '{"n": 1}');
+	SELECT mq.send('orders', '{"n": 2}');
+	SELECT count(*) FROM mq.read('orders', 1, '1 millisecond');
+	SELECT pg_sleep(0.01);
+});
+$node->safe_psql('old', 'ALTER EXTENSION mq UPDATE');
+is($node->safe_psql('old', "SELECT extversion FROM pg_extension WHERE extname = 'mq'"),
+	$latest, "the update reaches the default version ($latest)");
+$node->safe_psql('fresh', 'CREATE EXTENSION mq');
+
+# the extension's own objects, as both databases have them
+my $objects = q{
+	SELECT string_agg(o, E'\n' ORDER BY o) FROM (
+		SELECT format('function %s %s %s %s %s %s', p.oid::regprocedure, p.prokind,
+					  p.prosecdef, p.provolatile, p.proconfig, md5(p.prosrc))
+		FROM pg_proc p WHERE p.pronamespace = 'mq'::regnamespace
+		UNION ALL
+		SELECT format('acl %s %s', p.oid::regprocedure, p.proacl)
+		FROM pg_proc p WHERE p.pronamespace = 'mq'::regnamespace
+		UNION ALL
+		SELECT format('relation %s %s %s', c.relname, c.relkind, c.relacl)
+		FROM pg_class c WHERE c.relnamespace = 'mq'::regnamespace
+		  AND c.relname !~ '^[qad]_[0-9]+'
+		UNION ALL
+		SELECT format('column %s.%s %s', c.relname, a.attname,
+					  format_type(a.atttypid, a.atttypmod))
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		WHERE c.relnamespace = 'mq'::regnamespace AND a.attnum > 0
+		  AND NOT a.attisdropped AND c.relname !~ '^[qad]_[0-9]+'
+		UNION ALL
+		SELECT format('type %s', t.oid::regtype)
+		FROM pg_type t WHERE t.typnamespace = 'mq'::regnamespace
+		  AND t.typname !~ '^_?[qad]_[0-9]+'
+	) s(o)};
+my $fresh = $node->safe_psql('fresh', $objects);
+is($node->safe_psql('old', $objects), $fresh,
+	'an updated database has the same functions, privileges, relations and types as a new one');
+like($fresh, qr/function mq\._announce\(text\)/, 'the comparison sees the new function');
+
+# what was there still works, and the updated redrive works
+is($node->safe_psql('old', q{SELECT body->>'n' FROM mq.read('orders', 1)}), '2',
+	'a message sent before the update is read after it (the other went to dlq)');
+is($node->safe_psql('old', q{SELECT mq.redrive('dlq', 'orders')}), '1',
+	'mq.redrive() of the updated extension');
+is($node->safe_psql('old', q{SELECT body->>'n' FROM mq.read('orders', 1)}), '1',
+	'the redriven message is read');
+is($node->safe_psql('old', q{SELECT has_function_privilege('public', 'mq._announce(text)', 'execute')}),
+	'f', 'mq._announce() is not open to PUBLIC');
+
+$node->stop;
+done_testing();
