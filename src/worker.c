@@ -204,12 +204,14 @@ mq_launcher_main(Datum main_arg)
 
 /*
  * Run one unit of work in its own transaction.  Returns false when the
- * extension is not (or no longer) installed.  Errors are logged, not fatal.
+ * extension is not (or no longer) installed.  Errors are logged, not fatal;
+ * *done (if given) says whether the work committed.
  */
 static bool
-run_unit(const char *activity, void (*work) (void))
+run_unit(const char *activity, void (*work) (void), bool *done)
 {
 	volatile bool present = true;
+	volatile bool committed = false;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	pgstat_report_activity(STATE_RUNNING, activity);
@@ -224,6 +226,7 @@ run_unit(const char *activity, void (*work) (void))
 			work();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		committed = true;
 	}
 	PG_CATCH();
 	{
@@ -235,6 +238,8 @@ run_unit(const char *activity, void (*work) (void))
 	PG_END_TRY();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	if (done != NULL)
+		*done = committed;
 	return present;
 }
 
@@ -315,13 +320,27 @@ mq_worker_main(Datum main_arg)
 			continue;
 		}
 
-		notify_ids = mq_take_pending_notifies(MyDatabaseId);
+		/*
+		 * Notifications are taken out of shared memory before they are sent;
+		 * those of a round that fails are kept and sent with the next round.
+		 */
+		{
+			List	   *taken = mq_take_pending_notifies(MyDatabaseId);
+
+			notify_ids = list_concat_unique_int(notify_ids, taken);
+			list_free(taken);
+		}
 		if (notify_ids != NIL)
 		{
-			if (!run_unit("sending notifications", do_notify))
+			bool		sent;
+
+			if (!run_unit("sending notifications", do_notify, &sent))
 				proc_exit(0);
-			list_free(notify_ids);
-			notify_ids = NIL;
+			if (sent)
+			{
+				list_free(notify_ids);
+				notify_ids = NIL;
+			}
 		}
 
 		now = GetCurrentTimestamp();
@@ -329,7 +348,7 @@ mq_worker_main(Datum main_arg)
 			next_maintenance = TimestampTzPlusMilliseconds(now, mq_notify_interval);
 		else if (now >= next_maintenance)
 		{
-			if (!run_unit("running mq.maintain()", do_maintain))
+			if (!run_unit("running mq.maintain()", do_maintain, NULL))
 				proc_exit(0);	/* no extension here: the launcher looks again */
 			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														   mq_maintenance_interval);

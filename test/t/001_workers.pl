@@ -162,6 +162,42 @@ foreach (1 .. 600)
 	usleep(100_000);
 }
 ok($heard, 'a listener hears "mq.n" after a send commits');
+
+# a NOTIFY round that fails is not lost: the worker sends it with the next
+# round.  The worker is made to fail by a lock on the queue catalog and a
+# lock_timeout (a database setting, which the restarted worker takes up).
+sub hear
+{
+	my ($session, $channel) = @_;
+	foreach (1 .. 600)
+	{
+		return 1
+		  if $session->query_safe('SELECT 1') =~ /Asynchronous notification "\Q$channel\E"/;
+		usleep(100_000);
+	}
+	return 0;
+}
+my $sender = $node->background_psql('postgres');
+$sender->query_safe(q{SELECT mq.send('n', '{}')});	# its queue cache is warm
+ok(hear($listener, 'mq.n'), 'the notification of the warming send comes');
+$node->safe_psql('postgres', q{ALTER DATABASE postgres SET lock_timeout = '100ms'});
+my $old_pid = $node->safe_psql('postgres', $worker_pid);
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($old_pid)");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM ($worker_pid) w WHERE pid <> $old_pid"),
+	'a new worker starts with lock_timeout set');
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe('LOCK TABLE mq._queue IN ACCESS EXCLUSIVE MODE');
+my $log_offset = -s $node->logfile;
+$sender->query_safe(q{SELECT mq.send('n', '{}')});
+ok($node->wait_for_log(qr/lock timeout[^\n]*\n[^\n]*(?:QUERY|CONTEXT):[^\n]*pg_notify/, $log_offset),
+	'the NOTIFY round fails while the catalog is locked');
+$locker->query_safe('COMMIT');
+$locker->quit;
+ok(hear($listener, 'mq.n'), 'the notification of the failed round is sent by a later one');
+$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET lock_timeout');
+$sender->quit;
 $listener->quit;
 
 # DROP EXTENSION stops the worker, CREATE EXTENSION brings it back
