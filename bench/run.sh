@@ -4,12 +4,12 @@
 # to bench/results.md, bench/results.csv and bench/throughput.png.
 #
 #   bash bench/run.sh            # as root (or with sudo), like scripts/test.sh
-#   BENCH_SECONDS=5 BENCH_RUNS=3 bash bench/run.sh
+#   BENCH_SECONDS=4 BENCH_RUNS=3 bash bench/run.sh   (the defaults)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 MQ_PORT=${BENCH_PORT:-54339}
 MQ_CLUSTER=/tmp/mq-bench-$MQ_PORT
-SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+SECONDS_PER_RUN=${BENCH_SECONDS:-4}
 RUNS=${BENCH_RUNS:-3}
 CLIENTS=${BENCH_CLIENTS:-"4 16"}
 BENCH=$MQ_ROOT/bench
