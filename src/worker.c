@@ -19,9 +19,19 @@
  *	- every mq.notify_interval it sends the NOTIFYs that commits queued for
  *	  its database (wait.c), one per queue at most.
  * Each unit of work is its own transaction; an error is logged and the
- * loop goes on.  SIGHUP reloads the configuration, SIGTERM ends the worker
- * (the postmaster restarts a killed worker after bgw_restart_time, and the
- * launcher would start it anyway).
+ * loop goes on.  SIGHUP reloads the configuration, SIGTERM ends the worker.
+ * The postmaster never restarts a worker (a worker of a dropped database
+ * would fail for ever); the launcher starts a new one MQ_RESTART_SECONDS
+ * after it saw the old one stop, if the database is still there.
+ *
+ * A worker stays connected, which would make DROP DATABASE, ALTER DATABASE
+ * RENAME or SET TABLESPACE, and CREATE DATABASE ... TEMPLATE of its database
+ * fail with "database is being accessed by other users".  So each worker
+ * notes its pid and database in shared memory, and a utility hook asks the
+ * workers of a database to leave (SIGTERM) before such a command, when the
+ * user owns that database.  The command itself waits up to 5 seconds for
+ * other sessions to end, and a worker started meanwhile blocks on the
+ * database's lock until the command is over.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +45,8 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -44,7 +56,11 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -67,7 +83,194 @@ typedef struct DatabaseWorker
 {
 	Oid			dboid;
 	BackgroundWorkerHandle *handle;
+	TimestampTz stopped_at;		/* when the launcher saw it stopped, or 0 */
 } DatabaseWorker;
+
+/* Which database each running worker serves (one slot per possible worker) */
+typedef struct WorkerSlot
+{
+	pid_t		pid;			/* 0: free */
+	Oid			dboid;
+} WorkerSlot;
+
+typedef struct WorkerSlots
+{
+	slock_t		mutex;
+	int			n;
+	WorkerSlot	slot[FLEXIBLE_ARRAY_MEMBER];
+} WorkerSlots;
+
+static WorkerSlots *worker_slots = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static Size
+worker_slots_size(void)
+{
+	return add_size(offsetof(WorkerSlots, slot),
+					mul_size(max_worker_processes, sizeof(WorkerSlot)));
+}
+
+static void
+worker_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(worker_slots_size());
+}
+
+static void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	worker_slots = ShmemInitStruct("mq workers", worker_slots_size(), &found);
+	if (!found)
+	{
+		SpinLockInit(&worker_slots->mutex);
+		worker_slots->n = max_worker_processes;
+		memset(worker_slots->slot, 0, sizeof(WorkerSlot) * worker_slots->n);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* on_shmem_exit: the worker's slot is free again */
+static void
+release_worker_slot(int code, Datum arg)
+{
+	WorkerSlot *slot = &worker_slots->slot[DatumGetInt32(arg)];
+
+	SpinLockAcquire(&worker_slots->mutex);
+	slot->pid = 0;
+	slot->dboid = InvalidOid;
+	SpinLockRelease(&worker_slots->mutex);
+}
+
+/* Note this worker, which serves dboid, in a free slot. */
+static void
+claim_worker_slot(Oid dboid)
+{
+	int			i;
+
+	SpinLockAcquire(&worker_slots->mutex);
+	for (i = 0; i < worker_slots->n; i++)
+	{
+		if (worker_slots->slot[i].pid == 0)
+		{
+			worker_slots->slot[i].pid = MyProcPid;
+			worker_slots->slot[i].dboid = dboid;
+			break;
+		}
+	}
+	SpinLockRelease(&worker_slots->mutex);
+	/* every worker is a background worker: there is a slot for each */
+	if (i == worker_slots->n)
+		elog(ERROR, "no free mq worker slot");
+	on_shmem_exit(release_worker_slot, Int32GetDatum(i));
+}
+
+/*
+ * Ask the workers serving the named database to leave, if the current user
+ * owns it, so that a command that needs the database to itself can run.
+ */
+static void
+make_way(const char *dbname)
+{
+	Oid			dboid;
+	pid_t		pids[8];
+	int			npids = 0;
+	int			i;
+
+	if (dbname == NULL)
+		return;
+	dboid = get_database_oid(dbname, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId)
+		return;
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(DatabaseRelationId, dboid, GetUserId()))
+		return;
+#else
+	if (!pg_database_ownercheck(dboid, GetUserId()))
+		return;
+#endif
+
+	SpinLockAcquire(&worker_slots->mutex);
+	for (i = 0; i < worker_slots->n && npids < lengthof(pids); i++)
+		if (worker_slots->slot[i].pid != 0 && worker_slots->slot[i].dboid == dboid)
+			pids[npids++] = worker_slots->slot[i].pid;
+	SpinLockRelease(&worker_slots->mutex);
+
+	for (i = 0; i < npids; i++)
+	{
+		elog(DEBUG1, "asking mq worker %d to leave database \"%s\"",
+			 (int) pids[i], dbname);
+		(void) kill(pids[i], SIGTERM);
+	}
+}
+
+/* The value of option name in a list of DefElems, or NULL. */
+static const char *
+option_string(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, name) == 0 && opt->arg != NULL)
+			return defGetString(opt);
+	}
+	return NULL;
+}
+
+/*
+ * Before DROP DATABASE, ALTER DATABASE RENAME / SET TABLESPACE, and CREATE
+ * DATABASE ... TEMPLATE, the database's workers leave.
+ */
+static void
+mq_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			make_way(((DropdbStmt *) parsetree)->dbname);
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+				make_way(((RenameStmt *) parsetree)->subname);
+			break;
+		case T_AlterDatabaseStmt:
+			if (option_string(((AlterDatabaseStmt *) parsetree)->options,
+							  "tablespace") != NULL)
+				make_way(((AlterDatabaseStmt *) parsetree)->dbname);
+			break;
+		case T_CreatedbStmt:
+			make_way(option_string(((CreatedbStmt *) parsetree)->options,
+								   "template"));
+			break;
+		default:
+			break;
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
 
 /* The common part of mq's worker definitions. */
 static void
@@ -91,6 +294,13 @@ mq_register_launcher(void)
 
 	init_worker(&worker, "mq_launcher_main", "mq launcher");
 	RegisterBackgroundWorker(&worker);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_shmem_startup;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = mq_process_utility;
 }
 
 /* The databases a worker may serve: those that accept connections. */
@@ -134,6 +344,8 @@ start_database_worker(Oid dboid)
 
 	init_worker(&worker, "mq_worker_main", "mq worker");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "mq worker for database %u", dboid);
+	/* the launcher starts a new one if the database is still there */
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
@@ -186,11 +398,25 @@ mq_launcher_main(Datum main_arg)
 				dw->dboid = dboid;
 				workers = lappend(workers, dw);	/* list in TopMemoryContext */
 			}
-			if (dw->handle != NULL &&
-				GetBackgroundWorkerPid(dw->handle, &pid) != BGWH_STOPPED)
-				continue;		/* running, or about to */
 			if (dw->handle != NULL)
+			{
+				TimestampTz now = GetCurrentTimestamp();
+
+				if (GetBackgroundWorkerPid(dw->handle, &pid) != BGWH_STOPPED)
+					continue;	/* running, or about to */
+
+				/*
+				 * Wait a little before a new one: the worker may have left
+				 * for a DROP DATABASE that is not over yet.
+				 */
+				if (dw->stopped_at == 0)
+					dw->stopped_at = now;
+				if (!TimestampDifferenceExceeds(dw->stopped_at, now,
+												MQ_RESTART_SECONDS * 1000))
+					continue;
 				pfree(dw->handle);
+			}
+			dw->stopped_at = 0;
 			dw->handle = start_database_worker(dboid);
 		}
 		list_free(dbs);
@@ -294,6 +520,7 @@ mq_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	claim_worker_slot(dboid);	/* before connecting, so DROP DATABASE sees us */
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("mq worker");
 

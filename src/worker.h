@@ -9,7 +9,7 @@
 #ifndef MQ_WORKER_H
 #define MQ_WORKER_H
 
-/* from _PG_init, when preloaded */
+/* from _PG_init, when preloaded: the launcher, and the hooks workers need */
 extern void mq_register_launcher(void);
 
 #endif							/* MQ_WORKER_H */

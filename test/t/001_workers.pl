@@ -200,6 +200,46 @@ $node->safe_psql('postgres', 'ALTER DATABASE postgres RESET lock_timeout');
 $sender->quit;
 $listener->quit;
 
+# commands that need a database to themselves make its worker leave first:
+# without that they fail with "database ... is being accessed by other users"
+$node->safe_psql('postgres', q{
+	CREATE DATABASE d1;
+	CREATE ROLE someone LOGIN;
+});
+$node->safe_psql('d1', 'CREATE EXTENSION mq');
+my $worker_in = sub {
+	my $db = shift;
+	return qq{SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE backend_type = 'mq worker' AND datname = '$db'};
+};
+ok($node->poll_query_until('postgres', $worker_in->('d1')), 'a worker serves d1');
+my $d1_worker = q{SELECT pid FROM pg_stat_activity
+	WHERE backend_type = 'mq worker' AND datname = 'd1'};
+my $d1_pid = $node->safe_psql('postgres', $d1_worker);
+my ($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP DATABASE d1',
+	extra_params => [ '-U', 'someone' ]);
+like($stderr, qr/must be owner of database d1/,
+	'a role that does not own the database cannot drop it ...');
+sleep(1);
+is($node->safe_psql('postgres', $d1_worker), $d1_pid,
+	'... and does not make its worker leave');
+is($node->psql('postgres', 'ALTER DATABASE d1 RENAME TO d2'), 0,
+	'ALTER DATABASE RENAME of a database with a worker');
+ok($node->poll_query_until('postgres', $worker_in->('d2')), 'a worker serves d2');
+is($node->psql('postgres', 'CREATE DATABASE d3 TEMPLATE d2'), 0,
+	'CREATE DATABASE ... TEMPLATE a database with a worker');
+ok($node->poll_query_until('postgres', $worker_in->('d2')), 'a worker serves d2 again');
+my $d2 = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'd2'");
+$log_offset = -s $node->logfile;
+is($node->psql('postgres', 'DROP DATABASE d2'), 0,
+	'DROP DATABASE of a database with a worker, without FORCE');
+# no worker of the dropped database is started again and again (the
+# postmaster used to restart it every 5 seconds, to fail each time)
+sleep(12);
+my $failures = () = slurp_file($node->logfile, $log_offset) =~ /database $d2 does not exist/g;
+cmp_ok($failures, '<=', 1, 'no worker keeps trying to connect to the dropped database');
+$node->safe_psql('postgres', 'DROP DATABASE d3; DROP ROLE someone');
+
 # DROP EXTENSION stops the worker, CREATE EXTENSION brings it back
 $node->safe_psql('postgres', 'DROP EXTENSION mq CASCADE');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM ($worker_pid) w"),
