@@ -419,6 +419,23 @@ mq_launcher_main(Datum main_arg)
 			dw->stopped_at = 0;
 			dw->handle = start_database_worker(dboid);
 		}
+
+		/* forget dropped databases whose worker is gone */
+		foreach(lc, workers)
+		{
+			DatabaseWorker *dw = lfirst(lc);
+			pid_t		pid;
+
+			if (list_member_oid(dbs, dw->dboid))
+				continue;
+			if (dw->handle != NULL &&
+				GetBackgroundWorkerPid(dw->handle, &pid) != BGWH_STOPPED)
+				continue;
+			if (dw->handle != NULL)
+				pfree(dw->handle);
+			pfree(dw);
+			workers = foreach_delete_current(workers, lc);
+		}
 		list_free(dbs);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
