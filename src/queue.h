@@ -63,6 +63,7 @@ typedef struct MqQueue
 	Oid			relid;			/* storage.c: message table, once looked up */
 	Oid			seqid;			/* storage.c: its msg_id sequence */
 	Oid			order_index;	/* storage.c: its delivery-order index */
+	Oid			group_index;	/* storage.c: its FIFO group index */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 

@@ -36,7 +36,7 @@
  * never handed out again.  mq_storage_sweep() does the same for messages
  * nobody reads (mq.maintain()).
  *
- * In READ COMMITTED, leases, pops and acks of non-FIFO queues skip SQL:
+ * In READ COMMITTED, leases, pops and acks skip SQL:
  * they walk the delivery-order index and update or delete through the
  * table access method (see "Leases, pops and acks without SQL" below), and
  * a lease starts its walk at the queue's shared scan hint (hint.c) instead
@@ -1124,43 +1124,48 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
  * FOR UPDATE, a lease writes one WAL record per message, not two (the lock
  * and the update).
  *
- * Only what the statements do plainly is done here: FIFO queues, REPEATABLE
- * READ and SERIALIZABLE transactions and tables with triggers take the SQL
- * path, and a lease that meets a candidate past max_receives or message_ttl
- * stops there and lets the SQL statement dead-letter it and go on.
+ * On a FIFO queue a candidate whose group has an earlier message that the
+ * snapshot sees (in flight, delayed, visible, or being acked) is passed
+ * over, as the statements' NOT EXISTS does, by a probe of the group index.
+ *
+ * Only what the statements do plainly is done here: REPEATABLE READ and
+ * SERIALIZABLE transactions take the SQL path, and a lease that meets a
+ * candidate past max_receives or message_ttl stops there and lets the SQL
+ * statement dead-letter it and go on.
  */
 
 /* May q be read and acked here without SQL? */
 static bool
 storage_direct_ok(MqQueue *q)
 {
-	return !IsolationUsesXactSnapshot() && !q->fifo;
+	return !IsolationUsesXactSnapshot();
 }
 
 /*
- * The delivery-order index of rel, the message table of q, or InvalidOid
- * if it is missing.  The OID is kept, and checked against the table's index
- * list on every call (REINDEX CONCURRENTLY replaces it).
+ * The index of rel, the message table of q, named q_<id>_<suffix>, or
+ * InvalidOid if it is missing.  The OID is kept in *cached, and checked
+ * against the table's index list on every call (REINDEX CONCURRENTLY
+ * replaces it).
  */
 static Oid
-storage_order_index(MqQueue *q, Relation rel)
+storage_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	char	   *name;
 
-	if (OidIsValid(q->order_index) && list_member_oid(indexes, q->order_index))
-		return q->order_index;
-	q->order_index = InvalidOid;
-	name = psprintf("q_%d_order", q->id);
+	if (OidIsValid(*cached) && list_member_oid(indexes, *cached))
+		return *cached;
+	*cached = InvalidOid;
+	name = psprintf("q_%d_%s", q->id, suffix);
 	foreach(lc, indexes)
 	{
 		char	   *relname = get_rel_name(lfirst_oid(lc));
 
 		if (relname != NULL && strcmp(relname, name) == 0)
-			q->order_index = lfirst_oid(lc);
+			*cached = lfirst_oid(lc);
 	}
-	return q->order_index;
+	return *cached;
 }
 
 /* A varlena to hand out: TOAST pointers fetched, so it outlives the row. */
@@ -1212,7 +1217,51 @@ typedef struct DirectTake
 	TupleTableSlot *newslot;	/* the leased version */
 	EState	   *estate;			/* for index entries, made on first use */
 	ResultRelInfo *rri;
+	Relation	group_index;	/* FIFO queues only */
+	TupleTableSlot *groupslot;
+	Snapshot	probe_snapshot; /* for group probes: snapshot or newer */
+	bool		probe_stale;	/* a take failed: probe with a new one */
 } DirectTake;
+
+/*
+ * Is there a message of group_key older than msg_id?  Then the message is
+ * not the head of its group and must wait (FIFO queues).  Rows this call
+ * leased or deleted still count: the snapshots see their old versions.
+ *
+ * The probe may use a newer snapshot than the walk of the delivery order:
+ * once a take has failed, other readers have leased or acked since our
+ * snapshot, and the heads it sees may be gone; with the old snapshot their
+ * successors would look blocked for the rest of a long walk.  Any snapshot
+ * at least as new as the walk's sees every older message that still exists
+ * (or is being leased or acked), so a group never has two in flight.
+ */
+static bool
+storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
+{
+	ScanKeyData scankeys[2];
+	IndexScanDesc scan;
+	bool		found;
+
+	if (dt->probe_stale)
+	{
+		if (dt->probe_snapshot != dt->snapshot)
+			UnregisterSnapshot(dt->probe_snapshot);
+		dt->probe_snapshot = RegisterSnapshot(GetLatestSnapshot());
+		dt->probe_stale = false;
+	}
+
+	ScanKeyEntryInitialize(&scankeys[0], 0, 1, BTEqualStrategyNumber,
+						   InvalidOid, dt->group_index->rd_indcollation[0],
+						   F_TEXTEQ, group_key);
+	ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTLessStrategyNumber,
+						   InvalidOid, dt->group_index->rd_indcollation[1],
+						   F_INT8LT, Int64GetDatum(msg_id));
+	scan = index_beginscan(dt->rel, dt->group_index, dt->probe_snapshot, 2, 0);
+	index_rescan(scan, scankeys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, dt->groupslot);
+	index_endscan(scan);
+	return found;
+}
 
 /*
  * Take the row in slot: lease it until vt, or delete it for pop.  Never
@@ -1334,6 +1383,7 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	IndexFetchTableData *fetch = NULL;
 	TupleTableSlot *dirtyslot = NULL;
 	int			range;
+	Oid			groupid;
 
 	*more = false;
 	*nkeys = 0;
@@ -1342,8 +1392,10 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		*more = true;
 		return 0;
 	}
-	indexid = storage_order_index(q, dt.rel);
-	if (!OidIsValid(indexid))
+	indexid = storage_index(q, dt.rel, "order", &q->order_index);
+	groupid = q->fifo ? storage_index(q, dt.rel, "group", &q->group_index) :
+		InvalidOid;
+	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
 	{
 		table_close(dt.rel, RowExclusiveLock);
 		*more = true;
@@ -1366,6 +1418,12 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	index = index_open(indexid, RowExclusiveLock);
 	slot = table_slot_create(dt.rel, NULL);
 	dt.newslot = table_slot_create(dt.rel, NULL);
+	if (q->fifo)
+	{
+		dt.group_index = index_open(groupid, RowExclusiveLock);
+		dt.groupslot = table_slot_create(dt.rel, NULL);
+		dt.probe_snapshot = dt.snapshot;
+	}
 
 	for (range = 0;
 		 delivered < qty && !*more &&
@@ -1402,6 +1460,9 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 			}
 			if (DatumGetTimestampTz(values[3]) > now)
 				continue;		/* leased or delayed */
+			if (q->fifo && !isnull[5] &&
+				storage_group_blocked(&dt, values[5], DatumGetInt64(values[0])))
+				continue;		/* not the head of its group */
 			if ((q->max_receives > 0 &&
 				 DatumGetInt32(values[1]) >= q->max_receives) ||
 				DatumGetTimestampTz(values[2]) <= cutoff)
@@ -1411,7 +1472,10 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 			}
 			/* held, changed or removed by another transaction: skip it */
 			if (storage_take_row(&dt, slot, pop, vt) != TM_Ok)
+			{
+				dt.probe_stale = true;
 				continue;
+			}
 
 			memcpy(outvalues, values, sizeof(Datum) * 5);
 			for (i = 5; i < 9; i++) /* group_key, dedup_key, headers, body */
@@ -1434,7 +1498,7 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	/*
 	 * Every entry before first is dead for good.  (A scan that met no live
 	 * entry keeps the old hint: rows that mq does not announce, such as
-	 * mq.redrive()'s, then still come after it if they are new.)
+	 * ones inserted by hand, then still come after it if they are new.)
 	 */
 	if (have_first && may_move_hint)
 		mq_hint_store(q->id, &hint, &first, now);
@@ -1449,6 +1513,13 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	{
 		ExecCloseIndices(dt.rri);
 		FreeExecutorState(dt.estate);
+	}
+	if (dt.group_index != NULL)
+	{
+		if (dt.probe_snapshot != dt.snapshot)
+			UnregisterSnapshot(dt.probe_snapshot);
+		ExecDropSingleTupleTableSlot(dt.groupslot);
+		index_close(dt.group_index, NoLock);
 	}
 	index_close(index, NoLock);
 	UnregisterSnapshot(dt.snapshot);

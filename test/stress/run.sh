@@ -99,6 +99,29 @@ id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'mixed'")
 check "senders of random priorities racing consumers: every message acked or read once" "t" \
 	"$(PGOPTIONS="-c mq.scan_hint_max_age=3600000" q "SELECT count(*) = count(DISTINCT msg_id) AND count(*) = (SELECT last_value FROM mq.q_${id}_msg_id_seq) FROM (SELECT msg_id FROM mq.a_$id UNION ALL SELECT msg_id FROM mq.read('mixed', 10000)) s")"
 
+# 6. FIFO leases and acks in separate transactions, 16 consumers, 10 groups:
+#    while a consumer holds a message, no other message of its group is
+#    leased (each consumer looks, holding its own, and notes what it sees).
+q "SELECT mq.create_queue('fifo16', fifo => true, visibility_timeout => '1 hour')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('fifo16', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, 2000) n), group_keys => ARRAY(SELECT 'g' || (n % 10) FROM generate_series(1, 2000) n))" >/dev/null
+id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'fifo16'")
+q "CREATE TABLE fifo16_seen (msg_id bigint, others bigint)"
+cat > "$dir/fifo16.sql" <<SQL
+SELECT coalesce((SELECT msg_id FROM mq.read('fifo16', 1)), 0) AS id \\gset
+\\if :id > 0
+INSERT INTO fifo16_seen SELECT :id, count(*) FROM mq.q_$id o
+	WHERE o.group_key = (SELECT group_key FROM mq.q_$id WHERE msg_id = :id)
+	AND o.msg_id <> :id AND o.read_ct > 0 AND o.vt > clock_timestamp();
+SELECT mq.ack('fifo16', :id);
+\\endif
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -t 250 -f "$dir/fifo16.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "fifo, lease and ack apart, 16 consumers: no error" 0 "$rc"
+check "fifo, lease and ack apart, 16 consumers: never two of a group leased at once" "0" \
+	"$(q "SELECT count(*) FILTER (WHERE others > 0) FROM fifo16_seen")"
+check "fifo, lease and ack apart, 16 consumers: every message taken once, or still there" "t" \
+	"$(q "SELECT count(*) = count(DISTINCT msg_id) AND count(*) + (SELECT count(*) FROM mq.q_$id) = 2000 FROM fifo16_seen")"
+
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
