@@ -70,6 +70,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -78,7 +79,9 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -1221,7 +1224,47 @@ typedef struct DirectTake
 	TupleTableSlot *groupslot;
 	Snapshot	probe_snapshot; /* for group probes: snapshot or newer */
 	bool		probe_stale;	/* a take failed: probe with a new one */
+	uint64		probe_gen;		/* how many probe snapshots there were */
+	HTAB	   *blocked;		/* BlockedGroup: groups known to be blocked */
+	MemoryContext blocked_cxt;	/* holds it and its keys */
 } DirectTake;
+
+/*
+ * A group in which a probe under probe snapshot number gen found a message
+ * older than msg_id.  Under the same snapshot every message of the group
+ * from msg_id on is blocked too (by that older one), so they are passed
+ * over without a probe: a queue of many messages in few blocked groups
+ * costs a walk, not a probe per message.  (Not "every later message the
+ * walk meets": with priorities the walk can meet a group's newer messages
+ * before its older ones.)  The cache only ever says "blocked", so a wrong
+ * entry could delay a message, never hand out two of a group.
+ */
+typedef struct BlockedGroup
+{
+	text	   *key;			/* hash key: the group key (a copy) */
+	uint64		gen;
+	int64		msg_id;			/* blocked from this message on */
+} BlockedGroup;
+
+/* group keys compare as bytes: group_key has the default collation, which is deterministic */
+static uint32
+group_key_hash(const void *key, Size keysize)
+{
+	const text *t = *(text *const *) key;
+
+	return DatumGetUInt32(hash_any((const unsigned char *) VARDATA_ANY(t),
+								   VARSIZE_ANY_EXHDR(t)));
+}
+
+static int
+group_key_match(const void *key1, const void *key2, Size keysize)
+{
+	const text *a = *(text *const *) key1;
+	const text *b = *(text *const *) key2;
+
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0 ? 0 : 1;
+}
 
 /*
  * Is there a message of group_key older than msg_id?  Then the message is
@@ -1241,6 +1284,8 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 	ScanKeyData scankeys[2];
 	IndexScanDesc scan;
 	bool		found;
+	text	   *key = DatumGetTextPP(group_key);
+	BlockedGroup *bg;
 
 	if (dt->probe_stale)
 	{
@@ -1248,6 +1293,13 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 			UnregisterSnapshot(dt->probe_snapshot);
 		dt->probe_snapshot = RegisterSnapshot(GetLatestSnapshot());
 		dt->probe_stale = false;
+		dt->probe_gen++;
+	}
+	if (dt->blocked != NULL)
+	{
+		bg = hash_search(dt->blocked, &key, HASH_FIND, NULL);
+		if (bg != NULL && bg->gen == dt->probe_gen && msg_id >= bg->msg_id)
+			return true;
 	}
 
 	ScanKeyEntryInitialize(&scankeys[0], 0, 1, BTEqualStrategyNumber,
@@ -1260,6 +1312,38 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 	index_rescan(scan, scankeys, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, dt->groupslot);
 	index_endscan(scan);
+
+	if (found)
+	{
+		bool		known;
+
+		if (dt->blocked == NULL)
+		{
+			HASHCTL		ctl;
+
+			dt->blocked_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"mq blocked groups",
+													ALLOCSET_SMALL_SIZES);
+			ctl.keysize = sizeof(text *);
+			ctl.entrysize = sizeof(BlockedGroup);
+			ctl.hash = group_key_hash;
+			ctl.match = group_key_match;
+			ctl.hcxt = dt->blocked_cxt;
+			dt->blocked = hash_create("mq blocked groups", 64, &ctl,
+									  HASH_ELEM | HASH_FUNCTION |
+									  HASH_COMPARE | HASH_CONTEXT);
+		}
+		bg = hash_search(dt->blocked, &key, HASH_ENTER, &known);
+		if (!known)
+		{
+			/* the entry holds the slot's pointer until it gets a copy */
+			bg->key = MemoryContextAlloc(dt->blocked_cxt, VARSIZE_ANY(key));
+			memcpy(bg->key, key, VARSIZE_ANY(key));
+		}
+		if (!known || bg->gen != dt->probe_gen || msg_id < bg->msg_id)
+			bg->msg_id = msg_id;
+		bg->gen = dt->probe_gen;
+	}
 	return found;
 }
 
@@ -1516,6 +1600,8 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	}
 	if (dt.group_index != NULL)
 	{
+		if (dt.blocked_cxt != NULL)
+			MemoryContextDelete(dt.blocked_cxt);	/* and the hash in it */
 		if (dt.probe_snapshot != dt.snapshot)
 			UnregisterSnapshot(dt.probe_snapshot);
 		ExecDropSingleTupleTableSlot(dt.groupslot);
