@@ -22,6 +22,38 @@ $node->safe_psql('postgres', 'CREATE EXTENSION mq');
 my $worker_pid = q{SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'mq worker' AND datname = 'postgres'};
 
+# A psql that blocks in mq.read(queue, wait => 60 s), with a poll interval
+# of 10 s (the most there is), once it is seen waiting.  It prints
+# "got <body->>n>".  Returns the IPC::Run handle; $$out and $$err fill in.
+sub waiting_reader
+{
+	my ($queue, $out, $err) = @_;
+	($$out, $$err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+		  '-c', "SET mq.poll_interval = '10s'",
+		  '-c', "SELECT 'got ' || (body->>'n') FROM mq.read('$queue', 1, '1 minute', wait => '60 seconds')" ],
+		'>', $out, '2>', $err);
+	ok($node->poll_query_until('postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE query LIKE '%mq.read(''$queue''%' AND wait_event = 'Extension'
+		AND pid <> pg_backend_pid()}),
+		"a reader waits on $queue");
+	return $h;
+}
+
+# Does the listening session hear channel within a minute?
+sub hear
+{
+	my ($session, $channel) = @_;
+	foreach (1 .. 600)
+	{
+		return 1
+		  if $session->query_safe('SELECT 1') =~ /Asynchronous notification "\Q$channel\E"/;
+		usleep(100_000);
+	}
+	return 0;
+}
+
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mq launcher'"),
 	'the launcher runs');
@@ -88,16 +120,7 @@ $node->safe_psql('postgres', q{
 });
 my $dlq_listener = $node->background_psql('postgres');
 $dlq_listener->query_safe('LISTEN "mq.w_dlq"');
-($out, $err) = ('', '');
-$reader = IPC::Run::start(
-	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
-	  '-c', "SET mq.poll_interval = '10s'",
-	  '-c', "SELECT 'got ' || (body->>'n') FROM mq.read('w_dlq', 1, '1 minute', wait => '60 seconds')" ],
-	'>', \$out, '2>', \$err);
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE query LIKE '%mq.read(''w_dlq''%' AND wait_event = 'Extension'
-	AND pid <> pg_backend_pid()}),
-	'a reader waits on the dead-letter queue');
+$reader = waiting_reader('w_dlq', \$out, \$err);
 $start = time();
 $node->safe_psql('postgres', q{
 	SELECT mq.send('w_src', '{"n": "poison"}');
@@ -110,30 +133,12 @@ is($out, "got poison\n", 'the dead letter reaches the waiting reader');
 is($err, '', 'the reader had no error (its poll interval was set)');
 cmp_ok(time() - $start, '<', 5,
 	'the move wakes the reader (its poll interval is 10 s)');
-my $dlq_heard = 0;
-foreach (1 .. 600)
-{
-	if ($dlq_listener->query_safe('SELECT 1') =~ /Asynchronous notification "mq\.w_dlq"/)
-	{
-		$dlq_heard = 1;
-		last;
-	}
-	usleep(100_000);
-}
-ok($dlq_heard, 'a listener on a notify dead-letter queue hears the move');
+ok(hear($dlq_listener, 'mq.w_dlq'),
+	'a listener on a notify dead-letter queue hears the move');
 $dlq_listener->quit;
 
 # mq.redrive() wakes a reader waiting on the target queue, too
-($out, $err) = ('', '');
-$reader = IPC::Run::start(
-	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
-	  '-c', "SET mq.poll_interval = '10s'",
-	  '-c', "SELECT 'got ' || (body->>'n') FROM mq.read('w_src', 1, '1 minute', wait => '60 seconds')" ],
-	'>', \$out, '2>', \$err);
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE query LIKE '%mq.read(''w_src''%' AND wait_event = 'Extension'
-	AND pid <> pg_backend_pid()}),
-	'a reader waits on the redrive target');
+$reader = waiting_reader('w_src', \$out, \$err);
 $start = time();
 is($node->safe_psql('postgres', q{
 	SELECT mq.send('w_dlq', '{"n": "redriven"}') IS NOT NULL;
@@ -150,33 +155,11 @@ $node->safe_psql('postgres', "SELECT mq.create_queue('n', notify => true)");
 my $listener = $node->background_psql('postgres');
 $listener->query_safe('LISTEN "mq.n"');
 $node->safe_psql('postgres', q{SELECT mq.send('n', '{}')});
-my $heard = 0;
-foreach (1 .. 600)
-{
-	my $out = $listener->query_safe('SELECT 1');
-	if ($out =~ /Asynchronous notification "mq\.n"/)
-	{
-		$heard = 1;
-		last;
-	}
-	usleep(100_000);
-}
-ok($heard, 'a listener hears "mq.n" after a send commits');
+ok(hear($listener, 'mq.n'), 'a listener hears "mq.n" after a send commits');
 
 # a NOTIFY round that fails is not lost: the worker sends it with the next
 # round.  The worker is made to fail by a lock on the queue catalog and a
 # lock_timeout (a database setting, which the restarted worker takes up).
-sub hear
-{
-	my ($session, $channel) = @_;
-	foreach (1 .. 600)
-	{
-		return 1
-		  if $session->query_safe('SELECT 1') =~ /Asynchronous notification "\Q$channel\E"/;
-		usleep(100_000);
-	}
-	return 0;
-}
 my $sender = $node->background_psql('postgres');
 $sender->query_safe(q{SELECT mq.send('n', '{}')});	# its queue cache is warm
 ok(hear($listener, 'mq.n'), 'the notification of the warming send comes');
