@@ -1246,7 +1246,10 @@ typedef struct BlockedGroup
 	int64		msg_id;			/* blocked from this message on */
 } BlockedGroup;
 
-/* group keys compare as bytes: group_key has the default collation, which is deterministic */
+/*
+ * Group keys compare as bytes, as texteq does: group_key has the database's
+ * default collation, which is deterministic.
+ */
 static uint32
 group_key_hash(const void *key, Size keysize)
 {
