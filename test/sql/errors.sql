@@ -140,6 +140,8 @@ SELECT count(*) FROM mq.ack('q', ARRAY[424242]::bigint[]);
 
 -- internal helpers refuse misuse
 SELECT mq._catalog_changed();
+SELECT mq._announce('no_such_queue');
+SELECT mq._announce(NULL) IS NULL AS strict;
 
 SELECT mq.drop_queue('q'), mq.drop_queue('dlq');
 

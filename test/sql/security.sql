@@ -56,6 +56,7 @@ SELECT mq.grant('secure', 'regress_mq_none', 'send');
 SELECT mq.redrive('secure', 'secure');
 SELECT mq.maintain();
 SELECT mq._sweep('secure');
+SELECT mq._announce('secure');
 -- a role may make its own queue, but not dead-letter into someone else's
 SELECT mq.create_queue('mine', dead_letter_queue => 'secure');
 SELECT mq.create_queue('mine');
