@@ -73,29 +73,20 @@ typedef struct MqHint
 } MqHint;
 
 static MqHint *mq_hints = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 /* the key before every key */
 static const MqKey mq_key_first = {PG_INT32_MAX, PG_INT64_MIN};
 
-static void
+void
 mq_hint_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(mul_size(MQ_HINT_SLOTS, sizeof(MqHint)));
 }
 
-static void
+void
 mq_hint_shmem_startup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	mq_hints = ShmemInitStruct("mq hints", mul_size(MQ_HINT_SLOTS, sizeof(MqHint)),
 							   &found);
 	if (!found)
@@ -106,17 +97,6 @@ mq_hint_shmem_startup(void)
 		for (i = 0; i < MQ_HINT_SLOTS; i++)
 			SpinLockInit(&mq_hints[i].mutex);
 	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/* Called from _PG_init when preloading. */
-void
-mq_hint_init(void)
-{
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = mq_hint_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = mq_hint_shmem_startup;
 }
 
 /* Does a come before b in delivery order? */

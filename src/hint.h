@@ -27,7 +27,8 @@ typedef struct MqHintRead
 	uint64		gen;			/* for mq_hint_store() */
 } MqHintRead;
 
-extern void mq_hint_init(void);
+extern void mq_hint_shmem_request(void);
+extern void mq_hint_shmem_startup(void);
 extern void mq_hint_read(int32 queue_id, TimestampTz now, MqHintRead *hr);
 extern void mq_hint_store(int32 queue_id, const MqHintRead *hr,
 						  const MqKey *first, TimestampTz now);

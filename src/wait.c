@@ -80,8 +80,6 @@ typedef struct MqShared
 #define NOTIFIES(s) ((MqPendingNotify *) &(s)->waiters[(s)->nslots])
 
 static MqShared *mq_shared = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* this backend's waiter slot, or -1 */
 static int	my_slot = -1;
@@ -106,24 +104,18 @@ mq_shmem_size(void)
 							 sizeof(MqWaiter) + sizeof(MqPendingNotify)));
 }
 
-static void
-mq_shmem_request(void)
+void
+mq_wait_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(mq_shmem_size());
 	RequestNamedLWLockTranche("mq", 1);
 }
 
-static void
-mq_shmem_startup(void)
+void
+mq_wait_shmem_startup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	mq_shared = ShmemInitStruct("mq", mq_shmem_size(), &found);
 	if (!found)
 	{
@@ -139,16 +131,6 @@ mq_shmem_startup(void)
 			NOTIFIES(mq_shared)[i].queue_id = 0;
 		}
 	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-mq_wait_init(void)
-{
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = mq_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = mq_shmem_startup;
 }
 
 bool

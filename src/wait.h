@@ -11,8 +11,9 @@
 
 #include "queue.h"
 
-/* set up from _PG_init, when preloaded */
-extern void mq_wait_init(void);
+/* shared memory, from mq.c's hooks when preloaded */
+extern void mq_wait_shmem_request(void);
+extern void mq_wait_shmem_startup(void);
 
 /* is the shared memory there (mq preloaded)? */
 extern bool mq_wait_available(void);

@@ -102,8 +102,6 @@ typedef struct WorkerSlots
 
 static WorkerSlots *worker_slots = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static Size
@@ -113,23 +111,17 @@ worker_slots_size(void)
 					mul_size(max_worker_processes, sizeof(WorkerSlot)));
 }
 
-static void
-worker_shmem_request(void)
+void
+mq_worker_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(worker_slots_size());
 }
 
-static void
-worker_shmem_startup(void)
+void
+mq_worker_shmem_startup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	worker_slots = ShmemInitStruct("mq workers", worker_slots_size(), &found);
 	if (!found)
 	{
@@ -137,7 +129,6 @@ worker_shmem_startup(void)
 		worker_slots->n = max_worker_processes;
 		memset(worker_slots->slot, 0, sizeof(WorkerSlot) * worker_slots->n);
 	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /* on_shmem_exit: the worker's slot is free again */
@@ -295,10 +286,6 @@ mq_register_launcher(void)
 	init_worker(&worker, "mq_launcher_main", "mq launcher");
 	RegisterBackgroundWorker(&worker);
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = worker_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = worker_shmem_startup;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = mq_process_utility;
 }

@@ -12,4 +12,8 @@
 /* from _PG_init, when preloaded: the launcher, and the hooks workers need */
 extern void mq_register_launcher(void);
 
+/* shared memory, from mq.c's hooks when preloaded */
+extern void mq_worker_shmem_request(void);
+extern void mq_worker_shmem_startup(void);
+
 #endif							/* MQ_WORKER_H */
