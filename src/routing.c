@@ -53,6 +53,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "delivery.h"
 #include "guc.h"
 #include "queue.h"
@@ -732,29 +733,28 @@ count_unroutable(text *exchange)
 static Jsonb *
 delivered_headers(Jsonb *headers, text *exchange, text *routing_key)
 {
-	JsonbParseState *state = NULL;
+	MqJsonbBuild b = {0};
 	JsonbValue	k,
 				v;
-	JsonbValue *res;
 	Jsonb	   *extra;
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	mq_jsonb_push(&b, WJB_BEGIN_OBJECT, NULL);
 	k.type = jbvString;
 	k.val.string.val = "x-exchange";
 	k.val.string.len = strlen("x-exchange");
-	pushJsonbValue(&state, WJB_KEY, &k);
+	mq_jsonb_push(&b, WJB_KEY, &k);
 	v.type = jbvString;
 	v.val.string.val = VARDATA_ANY(exchange);
 	v.val.string.len = VARSIZE_ANY_EXHDR(exchange);
-	pushJsonbValue(&state, WJB_VALUE, &v);
+	mq_jsonb_push(&b, WJB_VALUE, &v);
 	k.val.string.val = "x-routing-key";
 	k.val.string.len = strlen("x-routing-key");
-	pushJsonbValue(&state, WJB_KEY, &k);
+	mq_jsonb_push(&b, WJB_KEY, &k);
 	v.val.string.val = VARDATA_ANY(routing_key);
 	v.val.string.len = VARSIZE_ANY_EXHDR(routing_key);
-	pushJsonbValue(&state, WJB_VALUE, &v);
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	extra = JsonbValueToJsonb(res);
+	mq_jsonb_push(&b, WJB_VALUE, &v);
+	mq_jsonb_push(&b, WJB_END_OBJECT, NULL);
+	extra = mq_jsonb_finish(&b);
 	if (headers == NULL)
 		return extra;
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,

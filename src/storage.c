@@ -86,6 +86,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "hint.h"
 #include "storage.h"
 #include "wait.h"
@@ -932,9 +933,10 @@ storage_open_table(MqQueue *q)
 									 get_namespace_oid("mq", false));
 		if (!OidIsValid(q->relid))
 			elog(ERROR, "message table of queue \"%s\" is missing", q->name);
-		q->seqid = getIdentitySequence(q->relid, 1, false);
 	}
 	rel = table_open(q->relid, RowExclusiveLock);
+	if (!OidIsValid(q->seqid))
+		q->seqid = mq_identity_sequence(rel, 1);
 	if (rel->trigdesc != NULL)
 	{
 		table_close(rel, RowExclusiveLock);
@@ -998,12 +1000,7 @@ storage_insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 		for (i = 0; i < chunk; i++)
 		{
 			ResetPerTupleExprContext(estate);
-			(void) ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-										 NULL, NIL
-#if PG_VERSION_NUM >= 160000
-										 ,false
-#endif
-				);
+			mq_insert_index_tuples(rri, slots[i], estate, MQ_INDEX_ALL);
 		}
 	}
 
@@ -1199,7 +1196,7 @@ storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
 
 	if (*fetch == NULL)
 	{
-		*fetch = table_index_fetch_begin(rel);
+		*fetch = mq_index_fetch_begin(rel);
 		*slot = table_slot_create(rel, NULL);
 	}
 	InitDirtySnapshot(dirty);
@@ -1311,7 +1308,7 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 	ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTLessStrategyNumber,
 						   InvalidOid, dt->group_index->rd_indcollation[1],
 						   F_INT8LT, Int64GetDatum(msg_id));
-	scan = index_beginscan(dt->rel, dt->group_index, dt->probe_snapshot, 2, 0);
+	scan = mq_index_beginscan(dt->rel, dt->group_index, dt->probe_snapshot, 2);
 	index_rescan(scan, scankeys, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, dt->groupslot);
 	index_endscan(scan);
@@ -1361,17 +1358,11 @@ storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 {
 	TM_FailureData tmfd;
 	TM_Result	result;
-	LockTupleMode lockmode;
-#if PG_VERSION_NUM >= 160000
-	TU_UpdateIndexes update_indexes;
-#else
-	bool		update_indexes;
-#endif
+	MqIndexUpdate indexes;
 
 	if (pop)
-		return table_tuple_delete(dt->rel, &slot->tts_tid, dt->cid,
-								  dt->snapshot, InvalidSnapshot, false,
-								  &tmfd, false);
+		return mq_tuple_delete(dt->rel, &slot->tts_tid, dt->cid,
+							   dt->snapshot, false, &tmfd);
 
 	ExecClearTuple(dt->newslot);
 	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * 9);
@@ -1380,16 +1371,10 @@ storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 		Int32GetDatum(DatumGetInt32(slot->tts_values[1]) + 1);
 	dt->newslot->tts_values[3] = TimestampTzGetDatum(vt);
 	ExecStoreVirtualTuple(dt->newslot);
-	result = table_tuple_update(dt->rel, &slot->tts_tid, dt->newslot, dt->cid,
-								dt->snapshot, InvalidSnapshot, false, &tmfd,
-								&lockmode, &update_indexes);
-#if PG_VERSION_NUM >= 160000
-	if (result != TM_Ok || update_indexes == TU_None)
+	result = mq_tuple_update(dt->rel, &slot->tts_tid, dt->newslot, dt->cid,
+							 dt->snapshot, false, &tmfd, &indexes);
+	if (result != TM_Ok || indexes == MQ_INDEX_NONE)
 		return result;
-#else
-	if (result != TM_Ok || !update_indexes)
-		return result;
-#endif
 
 	/* not a HOT update: the new version needs index entries */
 	if (dt->estate == NULL)
@@ -1400,12 +1385,7 @@ storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 		ExecOpenIndices(dt->rri, false);
 	}
 	ResetPerTupleExprContext(dt->estate);
-	(void) ExecInsertIndexTuples(dt->rri, dt->newslot, dt->estate, false,
-								 false, NULL, NIL
-#if PG_VERSION_NUM >= 160000
-								 ,update_indexes == TU_Summarizing
-#endif
-		);
+	mq_insert_index_tuples(dt->rri, dt->newslot, dt->estate, indexes);
 	return TM_Ok;
 }
 
@@ -1439,7 +1419,7 @@ storage_begin_range(DirectTake *dt, Relation index, const MqHintRead *hint,
 					Int32GetDatum(hint->key.priority));
 		nscankeys = 1;
 	}
-	scan = index_beginscan(dt->rel, index, dt->snapshot, nscankeys, 0);
+	scan = mq_index_beginscan(dt->rel, index, dt->snapshot, nscankeys);
 	index_rescan(scan, scankeys, nscankeys, NULL, 0);
 	return scan;
 }
@@ -1638,7 +1618,7 @@ storage_delete_direct(MqQueue *q, int64 msg_id, text **key)
 	*key = NULL;
 	if (rel == NULL)
 		return -1;
-	indexid = RelationGetPrimaryKeyIndex(rel);
+	indexid = mq_primary_key_index(rel);
 	if (!OidIsValid(indexid))
 	{
 		table_close(rel, RowExclusiveLock);
@@ -1654,7 +1634,7 @@ storage_delete_direct(MqQueue *q, int64 msg_id, text **key)
 	for (;;)
 	{
 		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-		IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
+		IndexScanDesc scan = mq_index_beginscan(rel, index, snapshot, 1);
 		TM_FailureData tmfd;
 		TM_Result	result;
 		bool		found;
@@ -1667,8 +1647,8 @@ storage_delete_direct(MqQueue *q, int64 msg_id, text **key)
 			UnregisterSnapshot(snapshot);
 			break;
 		}
-		result = table_tuple_delete(rel, &slot->tts_tid, cid, snapshot,
-									InvalidSnapshot, true, &tmfd, false);
+		result = mq_tuple_delete(rel, &slot->tts_tid, cid, snapshot, true,
+								 &tmfd);
 		UnregisterSnapshot(snapshot);
 		if (result == TM_Ok)
 		{

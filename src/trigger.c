@@ -45,6 +45,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "delivery.h"
 #include "privilege.h"
 #include "queue.h"
@@ -196,31 +197,31 @@ row_to_jsonb(Relation rel, HeapTuple tuple, TriggerOptions *opts)
 }
 
 static void
-push_string(JsonbParseState **state, JsonbIteratorToken tok, const char *s)
+push_string(MqJsonbBuild *state, JsonbIteratorToken tok, const char *s)
 {
 	JsonbValue	v;
 
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
 	v.val.string.len = strlen(s);
-	pushJsonbValue(state, tok, &v);
+	mq_jsonb_push(state, tok, &v);
 }
 
 static void
-push_jsonb(JsonbParseState **state, Jsonb *j)
+push_jsonb(MqJsonbBuild *state, Jsonb *j)
 {
 	JsonbValue	v;
 
 	if (j == NULL)
 	{
 		v.type = jbvNull;
-		pushJsonbValue(state, WJB_VALUE, &v);
+		mq_jsonb_push(state, WJB_VALUE, &v);
 		return;
 	}
 	v.type = jbvBinary;
 	v.val.binary.data = &j->root;
 	v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-	pushJsonbValue(state, WJB_VALUE, &v);
+	mq_jsonb_push(state, WJB_VALUE, &v);
 }
 
 /* The column's value as text (NULL when NULL or no column). */
@@ -254,7 +255,7 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 	HeapTuple	newtup = NULL;
 	HeapTuple	oldtup = NULL;
 	HeapTuple	keytup;
-	JsonbParseState *state = NULL;
+	MqJsonbBuild state = {0};
 	Jsonb	   *body;
 	Jsonb	   *headers;
 	TimestampTz now = GetCurrentTimestamp();
@@ -294,7 +295,7 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 	}
 	parse_arguments(td, publish, &opts);
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	mq_jsonb_push(&state, WJB_BEGIN_OBJECT, NULL);
 	push_string(&state, WJB_KEY, "op");
 	push_string(&state, WJB_VALUE, op);
 	push_string(&state, WJB_KEY, "schema");
@@ -305,16 +306,18 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 	push_jsonb(&state, newtup ? row_to_jsonb(rel, newtup, &opts) : NULL);
 	push_string(&state, WJB_KEY, "old");
 	push_jsonb(&state, oldtup ? row_to_jsonb(rel, oldtup, &opts) : NULL);
-	body = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+	mq_jsonb_push(&state, WJB_END_OBJECT, NULL);
+	body = mq_jsonb_finish(&state);
 
-	state = NULL;
+	memset(&state, 0, sizeof(state));
 	snprintf(txid, sizeof(txid), "%u", GetTopTransactionId());
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	mq_jsonb_push(&state, WJB_BEGIN_OBJECT, NULL);
 	push_string(&state, WJB_KEY, "txid");
 	push_string(&state, WJB_VALUE, txid);
 	push_string(&state, WJB_KEY, "trigger_time");
 	push_string(&state, WJB_VALUE, timestamptz_to_str(now));
-	headers = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+	mq_jsonb_push(&state, WJB_END_OBJECT, NULL);
+	headers = mq_jsonb_finish(&state);
 
 	keytup = newtup ? newtup : oldtup;
 	if (publish)

@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "guc.h"
 #include "wait.h"
 
@@ -178,7 +179,7 @@ register_waiter(int32 queue_id)
 		{
 			w->dbid = MyDatabaseId;
 			w->queue_id = queue_id;
-			w->procno = MyProc->pgprocno;
+			w->procno = mq_my_procno();
 			pg_atomic_fetch_add_u32(&mq_shared->nwaiters, 1);
 			my_slot = i;
 			break;

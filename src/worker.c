@@ -66,6 +66,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "guc.h"
 #include "wait.h"
 #include "worker.h"
@@ -183,13 +184,8 @@ make_way(const char *dbname)
 	dboid = get_database_oid(dbname, true);
 	if (!OidIsValid(dboid) || dboid == MyDatabaseId)
 		return;
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(DatabaseRelationId, dboid, GetUserId()))
+	if (!mq_database_ownercheck(dboid, GetUserId()))
 		return;
-#else
-	if (!pg_database_ownercheck(dboid, GetUserId()))
-		return;
-#endif
 
 	SpinLockAcquire(&worker_slots->mutex);
 	for (i = 0; i < worker_slots->n && npids < lengthof(pids); i++)

@@ -118,12 +118,6 @@ SET statement_timeout = '200ms';
 SELECT mq.read('q', 1, '1 s', '30 s');
 RESET statement_timeout;
 
--- GUC bounds
-SET mq.max_batch_size = 0;
-SET mq.poll_interval = 0;
-SET mq.max_wait = '2h';
-SET mq.no_such_setting = 1;
-
 -- duplicate declaration: 42710
 SELECT mq.create_queue('q', max_receives => 3);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
