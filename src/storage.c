@@ -1114,15 +1114,14 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
  * message.  In a READ COMMITTED transaction the common cases go through the
  * table and index access methods instead, with the same guarantees:
  *
- * A lease walks the delivery-order index with a fresh snapshot and updates
- * each visible candidate with table_tuple_update(wait = false).  The update
- * is the lock: it succeeds only on the newest version of the row, and only
- * when no other transaction holds or changes it.  A row that another reader
- * is leasing (or acking, or has just leased and committed since our
- * snapshot) gives TM_BeingModified or TM_Updated and is skipped, as SKIP
- * LOCKED skips it; so two readers never both get a row.  Unlike SELECT ...
- * FOR UPDATE, a lease writes one WAL record per message, not two (the lock
- * and the update).
+ * A lease walks the delivery-order index with a fresh snapshot, locks
+ * each visible candidate without waiting (table_tuple_lock, LockWaitSkip)
+ * and updates it.  The lock succeeds only on the newest version of the row,
+ * and only when no other transaction holds or changes it.  A row that
+ * another reader is leasing (or acking, or has just leased and committed
+ * since our snapshot) gives TM_WouldBlock or TM_Updated and is skipped, as
+ * SKIP LOCKED skips it; so two readers never both get a row.  A pop deletes
+ * the row with table_tuple_delete(wait = false), which is its own lock.
  *
  * On a FIFO queue a candidate whose group has an earlier message that the
  * snapshot sees (in flight, delayed, visible, or being acked) is passed
@@ -1351,6 +1350,12 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
  * Take the row in slot: lease it until vt, or delete it for pop.  Never
  * waits: a row that another transaction holds or changed since our
  * snapshot gives something other than TM_Ok.
+ *
+ * A delete can be told not to wait.  An update cannot: heap_update()
+ * handles only wait = true for a row that another transaction holds (an
+ * assertion-enabled server stops at Assert(result != TM_BeingModified ||
+ * wait)).  So a lease first locks the row without waiting, as SKIP LOCKED
+ * does, and then updates it; holding the lock, the update never waits.
  */
 static TM_Result
 storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
@@ -1364,6 +1369,14 @@ storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 		return mq_tuple_delete(dt->rel, &slot->tts_tid, dt->cid,
 							   dt->snapshot, false, &tmfd);
 
+	result = table_tuple_lock(dt->rel, &slot->tts_tid, dt->snapshot, slot,
+							  dt->cid, LockTupleNoKeyExclusive, LockWaitSkip,
+							  0, &tmfd);
+	if (result != TM_Ok)
+		return result;
+	/* the lock stored the row in slot anew (the same version) */
+	slot_getallattrs(slot);
+
 	ExecClearTuple(dt->newslot);
 	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * 9);
 	memcpy(dt->newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * 9);
@@ -1372,7 +1385,7 @@ storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 	dt->newslot->tts_values[3] = TimestampTzGetDatum(vt);
 	ExecStoreVirtualTuple(dt->newslot);
 	result = mq_tuple_update(dt->rel, &slot->tts_tid, dt->newslot, dt->cid,
-							 dt->snapshot, false, &tmfd, &indexes);
+							 dt->snapshot, true, &tmfd, &indexes);
 	if (result != TM_Ok || indexes == MQ_INDEX_NONE)
 		return result;
 
