@@ -1,9 +1,8 @@
 EXTENSION = mq
-EXTVERSION = 0.1.0
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mq.control)
 
 MODULE_big = mq
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
-PG_CFLAGS = -Wall -Werror
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -14,7 +13,12 @@ REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
 ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 
-EXTRA_CLEAN = test/results test/regression.diffs test/regression.out output_iso
+# TAP suites (crash, replication, workers): each starts its own clusters
+TAP_TESTS = 1
+PROVE_TESTS = $(wildcard test/t/*.pl)
+
+EXTRA_CLEAN = results regression.diffs regression.out output_iso \
+	tmp_check tmp_check_iso log
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -22,3 +26,7 @@ include $(PGXS)
 
 # every object depends on every header: the structs are shared
 $(OBJS): $(wildcard src/*.h)
+
+# make dist: the source tarball PGXN takes
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(EXTENSION)-$(EXTVERSION).zip HEAD

@@ -18,10 +18,10 @@ CASES=${BENCH_CASES:-all}
 OUT=$BENCH/results.csv
 # a partial run leaves the committed results alone
 if [ "$CASES" != all ]; then OUT=/tmp/mq-bench-results.csv; fi
-PGBENCH=$PG_BIN/pgbench
 
-install_packages build-essential postgresql-15 postgresql-server-dev-15 \
-	postgresql-15-pgq3 gnuplot-nox
+use_postgres
+PGBENCH=$PG_BIN/pgbench
+install_packages build-essential "postgresql-$PG_MAJOR-pgq3" gnuplot-nox
 build_and_install
 MQ_EXTRA_CONF="shared_buffers = '1GB'
 synchronous_commit = off

@@ -7,7 +7,6 @@ set -euo pipefail
 MQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MQ_PORT=${MQ_PORT:-54329}
 MQ_CLUSTER=${MQ_CLUSTER:-/tmp/mq-cluster-$MQ_PORT}
-PG_BIN=/usr/lib/postgresql/15/bin
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -33,10 +32,43 @@ install_packages() {
 	as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 }
 
+# has_server PG_CONFIG: that pg_config belongs to a server with PGXS
+has_server() {
+	local bindir
+	bindir=$("$1" --bindir 2>/dev/null) && [ -x "$bindir/postgres" ] &&
+		[ -f "$("$1" --pgxs)" ]
+}
+
+# use_postgres: choose the PostgreSQL to build and test against.
+# PG_CONFIG=/path/to/pg_config picks any installation; without it, the
+# pg_config on PATH, and on a machine with none Debian's own PostgreSQL
+# (the distribution's default major version) is installed first.
+# Sets PG_CONFIG, PG_BIN (also first on PATH) and PG_MAJOR.
+use_postgres() {
+	if [ -z "${PG_CONFIG:-}" ]; then
+		PG_CONFIG=pg_config
+		has_server pg_config || install_packages postgresql postgresql-server-dev-all
+	fi
+	PG_CONFIG=$(command -v "$PG_CONFIG") || { echo "no pg_config: set PG_CONFIG" >&2; exit 1; }
+	PG_BIN=$("$PG_CONFIG" --bindir)
+	PG_MAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+	PATH=$PG_BIN:$PATH
+	export PG_CONFIG PG_BIN PG_MAJOR PATH
+	say "using PostgreSQL $PG_MAJOR ($PG_CONFIG)"
+}
+
+# is_debian_postgres: the chosen pg_config comes from Debian's packages
+is_debian_postgres() {
+	dpkg -S "$("$PG_CONFIG" --bindir)/postgres" >/dev/null 2>&1
+}
+
+# build_and_install [MAKE-VARIABLES...]: build mq and install it into the
+# chosen PostgreSQL; the test command adds -Werror and assertions
 build_and_install() {
 	say "building and installing mq"
-	make -C "$MQ_ROOT" -s
-	as_root make -C "$MQ_ROOT" -s install
+	make -C "$MQ_ROOT" -s clean PG_CONFIG="$PG_CONFIG"
+	make -C "$MQ_ROOT" -s PG_CONFIG="$PG_CONFIG" "$@"
+	as_root make -C "$MQ_ROOT" -s install PG_CONFIG="$PG_CONFIG"
 }
 
 # the throwaway cluster runs as the postgres user (initdb refuses root)

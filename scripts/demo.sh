@@ -3,7 +3,8 @@
 # cluster with mq preloaded, run a short demo, and stop the cluster.
 source "$(dirname "$0")/common.sh"
 
-install_packages build-essential postgresql-15 postgresql-server-dev-15
+use_postgres
+install_packages build-essential
 build_and_install
 start_cluster
 trap stop_cluster EXIT

@@ -4,7 +4,7 @@
 # "ok - ..." or "not ok - ..."; the outcome never depends on timing, only on
 # whether mq kept its promises.
 set -uo pipefail
-PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
+PGBENCH=${PGBENCH:-pgbench}	# scripts/test.sh puts the server's bindir first on PATH
 DB=mq_stress
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
