@@ -61,3 +61,69 @@ BEGIN
 	RETURN n;
 END;
 $$;
+
+/*
+ * Binding keys are at most 255 bytes, as routing keys are (routing.c): the
+ * bound keeps topic matching short.
+ */
+CREATE OR REPLACE FUNCTION mq._change_binding(source text, dest_kind text, destination text,
+								   binding_key text, arguments jsonb, add bool)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int := mq._exchange_id(source);
+	qid int;
+	xid int;
+	args jsonb;
+BEGIN
+	IF dest_kind = 'queue' THEN
+		qid := mq._queue_id(destination);
+	ELSE
+		xid := mq._exchange_id(destination);
+	END IF;
+	PERFORM mq._check_privilege('exchange', source, 'manage');
+	PERFORM mq._check_privilege(dest_kind, destination, 'manage');
+	IF binding_key IS NULL THEN
+		IF NOT add THEN
+			RETURN false;
+		END IF;
+		RAISE EXCEPTION 'binding_key must not be null'
+			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
+	END IF;
+	/* MQ_KEY_MAXLEN in routing.h: routing keys have the same limit */
+	IF add AND octet_length(binding_key) > 255 THEN
+		RAISE EXCEPTION 'binding key is too long'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The binding key is %s bytes long, more than the limit of 255.',
+								  octet_length(binding_key)),
+				  HINT = 'Routing and binding keys are at most 255 bytes, as in AMQP.';
+	END IF;
+	args := mq._binding_arguments(src, arguments);
+	IF add THEN
+		INSERT INTO mq._binding (source_id, queue_id, exchange_id, binding_key, arguments)
+			VALUES (src, qid, xid, binding_key, args)
+			ON CONFLICT DO NOTHING;
+		RETURN true;
+	END IF;
+	DELETE FROM mq._binding b
+		WHERE b.source_id = src
+		  AND b.queue_id IS NOT DISTINCT FROM qid
+		  AND b.exchange_id IS NOT DISTINCT FROM xid
+		  AND b.binding_key = _change_binding.binding_key
+		  AND b.arguments = args;
+	RETURN FOUND;
+END;
+$$;
+
+/*
+ * Internal functions are for mq's own SECURITY DEFINER functions, which run
+ * as the extension's owner: no other role needs them, and a role that could
+ * call them could probe other roles' queues.
+ */
+REVOKE EXECUTE ON FUNCTION mq._catalog_changed(), mq._check_privilege(text, text, text),
+	mq._has_privilege(text, text, text), mq._caller(), mq._check_name(text, text),
+	mq._require_primary(text), mq._queue_id(text), mq._exchange_id(text),
+	mq._binding_arguments(int, jsonb), mq._grantee(text), mq._topic_matches(text, text)
+	FROM PUBLIC;

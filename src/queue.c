@@ -219,6 +219,8 @@ mq_queue_lookup(text *name)
 	MqQueue		loaded;
 	HeapTuple	tup;
 	TupleDesc	desc;
+	MemoryContext caller = CurrentMemoryContext;
+	MqGrant    *grants;
 
 	mq_name_key("queue", name, key);
 
@@ -280,18 +282,26 @@ mq_queue_lookup(text *name)
 	loaded.fifo = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 	loaded.dedup_window = *DatumGetIntervalP(SPI_getbinval(tup, desc, 10, &isnull));
 	loaded.notify = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+	/* in the caller's memory: the cache's may be reset below */
 	mq_load_acl(&loaded.acl, "queue", loaded.id,
 				DatumGetObjectId(SPI_getbinval(tup, desc, 12, &isnull)),
-				queue_cache_cxt);
+				caller);
 	SPI_finish();
 
-	/* the catalog read may have processed an invalidation */
+	/*
+	 * The catalog reads may have processed an invalidation, which resets
+	 * the cache and its memory: only now is the entry made, complete, with
+	 * its grants copied into the cache's memory.
+	 */
 	if (!queue_cache_valid)
 		queue_cache_reset();
-
+	grants = MemoryContextAlloc(queue_cache_cxt,
+								sizeof(MqGrant) * (loaded.acl.ngrants + 1));
+	memcpy(grants, loaded.acl.grants, sizeof(MqGrant) * loaded.acl.ngrants);
+	loaded.acl.grants = grants;
+	memcpy(loaded.name, key, sizeof(key));
 	q = hash_search(queue_cache, key, HASH_ENTER, &found);
 	Assert(!found);
-	memcpy(loaded.name, key, sizeof(key));
 	memcpy(q, &loaded, sizeof(MqQueue));
 	return q;
 }
@@ -339,6 +349,10 @@ mq_catalog_changed(PG_FUNCTION_ARGS)
 Datum
 mq_require_primary_sql(PG_FUNCTION_ARGS)
 {
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("function name must not be null")));
 	mq_require_primary(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_VOID();
 }

@@ -89,6 +89,7 @@ typedef struct Binding
 typedef struct TopicNode
 {
 	char	   *word;
+	int			hash_id;		/* '#' or below one: index in a walk's memo, else -1 */
 	List	   *children_list;	/* while building */
 	int			nchildren;		/* literal children, sorted by word */
 	struct TopicNode **children;
@@ -107,6 +108,7 @@ typedef struct Exchange
 	int			ndirect;		/* direct: bindings sorted by key */
 	Binding   **direct;
 	TopicNode  *topic;			/* topic: trie root */
+	int			topic_hash_nodes;	/* topic: nodes with a hash_id */
 	MqAcl		acl;			/* owner and grants */
 } Exchange;
 
@@ -118,6 +120,8 @@ typedef struct ExchangeName
 
 static MemoryContext routing_cxt = NULL;
 static bool routing_valid = false;
+static bool routing_callback_registered = false;
+static uint64 routing_generation = 0;	/* invalidations seen */
 static HTAB *exchanges_by_id = NULL;
 static HTAB *exchanges_by_name = NULL;
 static Oid	watched_relids[4];
@@ -128,11 +132,13 @@ routing_callback(Datum arg, Oid relid)
 {
 	int			i;
 
-	if (relid == InvalidOid)
-		routing_valid = false;
 	for (i = 0; i < lengthof(watched_relids); i++)
-		if (relid == watched_relids[i])
+		if (relid == InvalidOid || relid == watched_relids[i])
+		{
 			routing_valid = false;
+			routing_generation++;
+			break;
+		}
 }
 
 static int
@@ -205,6 +211,9 @@ topic_insert(TopicNode *root, Binding *b)
 		TopicNode  *next = NULL;
 		ListCell   *lc;
 
+		/* "#.#" matches what "#" matches */
+		if (i > 0 && strcmp(words[i], "#") == 0 && strcmp(words[i - 1], "#") == 0)
+			continue;
 		if (strcmp(words[i], "*") == 0)
 			slot = &node->star;
 		else if (strcmp(words[i], "#") == 0)
@@ -236,60 +245,108 @@ topic_insert(TopicNode *root, Binding *b)
 	node->bindings = lappend(node->bindings, b);
 }
 
-/* Turn every node's list of children into a sorted array. */
+/*
+ * Turn every node's list of children into a sorted array, and number the
+ * nodes at or below a '#' (below_hash) from *nhash on.
+ */
 static void
-topic_finish(TopicNode *node)
+topic_finish(TopicNode *node, bool below_hash, int *nhash)
 {
 	ListCell   *lc;
 	int			i = 0;
 
 	if (node == NULL)
 		return;
+	below_hash = below_hash || (node->word && strcmp(node->word, "#") == 0);
+	node->hash_id = below_hash ? (*nhash)++ : -1;
 	node->nchildren = list_length(node->children_list);
 	node->children = palloc(sizeof(TopicNode *) * (node->nchildren + 1));
 	foreach(lc, node->children_list)
 	{
 		node->children[i++] = lfirst(lc);
-		topic_finish(lfirst(lc));
+		topic_finish(lfirst(lc), below_hash, nhash);
 	}
 	qsort(node->children, node->nchildren, sizeof(TopicNode *), topic_node_cmp);
-	topic_finish(node->star);
-	topic_finish(node->hash);
+	topic_finish(node->star, below_hash, nhash);
+	topic_finish(node->hash, below_hash, nhash);
 }
 
-/* Collect into *out the bindings of the trie below node that match words[i..] */
-static void
-topic_match(TopicNode *node, char **words, int nwords, int i, List **out)
+/*
+ * One match of a routing key against a trie.  A state is (node, i): the
+ * words before i are matched by the path to node.  Without '#' a node is
+ * met only at i = its depth; below a '#' one node can be met at many i, by
+ * many paths, so those states are remembered (seen: hash_nodes x (nwords +
+ * 1) bits) and each is walked once.  The walk is then linear in the number
+ * of such states, whatever the pattern: "#.#.#.x" against 60 words does not
+ * backtrack.
+ */
+typedef struct TopicWalk
 {
-	if (i == nwords)
-	{
-		*out = list_concat(*out, node->bindings);
-		/* a trailing '#' matches zero words */
-		if (node->hash)
-			topic_match(node->hash, words, nwords, i, out);
-		return;
-	}
-	if (node->nchildren > 0)
-	{
-		TopicNode	key;
-		TopicNode  *keyp = &key;
-		TopicNode **found;
+	char	  **words;
+	int			nwords;
+	int			hash_nodes;
+	bits8	   *seen;			/* allocated at the first '#' */
+	List	   *out;			/* bindings that match (each once) */
+} TopicWalk;
 
-		key.word = words[i];
-		found = bsearch(&keyp, node->children, node->nchildren,
-						sizeof(TopicNode *), topic_node_cmp);
-		if (found)
-			topic_match(*found, words, nwords, i + 1, out);
+static void
+topic_walk(TopicWalk *w, TopicNode *node, int i)
+{
+	if (node->hash_id >= 0)
+	{
+		int			bit = node->hash_id * (w->nwords + 1) + i;
+
+		if (w->seen == NULL)
+			w->seen = palloc0((w->hash_nodes * (w->nwords + 1) + 7) / 8);
+		if (w->seen[bit / 8] & (1 << (bit % 8)))
+			return;
+		w->seen[bit / 8] |= 1 << (bit % 8);
 	}
-	if (node->star)
-		topic_match(node->star, words, nwords, i + 1, out);
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+
+	if (i == w->nwords)
+		w->out = list_concat(w->out, node->bindings);
+	else
+	{
+		if (node->nchildren > 0)
+		{
+			TopicNode	key;
+			TopicNode  *keyp = &key;
+			TopicNode **found;
+
+			key.word = w->words[i];
+			found = bsearch(&keyp, node->children, node->nchildren,
+							sizeof(TopicNode *), topic_node_cmp);
+			if (found)
+				topic_walk(w, *found, i + 1);
+		}
+		if (node->star)
+			topic_walk(w, node->star, i + 1);
+		/* a '#' takes one more word and stays */
+		if (node->word && strcmp(node->word, "#") == 0)
+			topic_walk(w, node, i + 1);
+	}
+	/* a '#' child starts by taking no word */
 	if (node->hash)
-	{
-		int			k;
+		topic_walk(w, node->hash, i);
+}
 
-		for (k = i; k <= nwords; k++)
-			topic_match(node->hash, words, nwords, k, out);
-	}
+/* The bindings of the trie at root (hash_nodes numbered) that match words. */
+static List *
+topic_match(TopicNode *root, int hash_nodes, char **words, int nwords)
+{
+	TopicWalk	w;
+
+	w.words = words;
+	w.nwords = nwords;
+	w.hash_nodes = hash_nodes;
+	w.seen = NULL;
+	w.out = NIL;
+	topic_walk(&w, root, 0);
+	if (w.seen)
+		pfree(w.seen);
+	return w.out;
 }
 
 /*
@@ -301,17 +358,16 @@ mq_topic_matches(const char *pattern, const char *key)
 {
 	TopicNode  *root = topic_node_new(NULL);
 	Binding		b;
-	List	   *out = NIL;
 	int			nwords;
 	char	  **words;
+	int			hash_nodes = 0;
 
 	memset(&b, 0, sizeof(b));
 	b.key = (char *) pattern;
 	topic_insert(root, &b);
-	topic_finish(root);
+	topic_finish(root, false, &hash_nodes);
 	words = split_words(key, &nwords);
-	topic_match(root, words, nwords, 0, &out);
-	return out != NIL;
+	return topic_match(root, hash_nodes, words, nwords) != NIL;
 }
 
 /* Parse the arguments of a headers binding. */
@@ -395,33 +451,40 @@ headers_match(Binding *b, Jsonb *headers)
 	return !any;
 }
 
-/* Read the catalog into fresh caches. */
+/*
+ * Read the catalog into a fresh cache and make it the current one.
+ *
+ * The cache is built in a context of its own under the caller's, and only
+ * moved under CacheMemoryContext and published once complete: an error
+ * halfway (a lock timeout on mq._binding, say) frees it with the caller's
+ * memory and leaves the old cache in place, still marked invalid, so that
+ * the next call tries again.  A half-built cache would route messages to
+ * fewer queues than their bindings say, silently.  An invalidation that
+ * arrives while the catalog is read leaves the new cache marked invalid
+ * too: this call uses it, the next one reads again.
+ */
 static void
 routing_load(void)
 {
 	HASHCTL		ctl;
 	MemoryContext old;
+	MemoryContext cxt;
+	HTAB	   *by_id;
+	HTAB	   *by_name;
+	uint64		generation;
 	int			ret;
 	uint64		i;
 	Oid			nsp;
 
-	if (routing_cxt == NULL)
+	if (!routing_callback_registered)
 	{
-		routing_cxt = AllocSetContextCreate(CacheMemoryContext,
-											"mq routing cache",
-											ALLOCSET_DEFAULT_SIZES);
 		CacheRegisterRelcacheCallback(routing_callback, (Datum) 0);
+		routing_callback_registered = true;
 	}
-	else
-		MemoryContextReset(routing_cxt);
-	exchanges_by_id = exchanges_by_name = NULL;
-	if (unroutable_plan != NULL)
-	{
-		SPI_freeplan(unroutable_plan);
-		unroutable_plan = NULL;
-	}
+	generation = routing_generation;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "mq routing cache",
+								ALLOCSET_DEFAULT_SIZES);
 
-	routing_valid = true;
 	nsp = get_namespace_oid("mq", false);
 	watched_relids[0] = get_relname_relid("_queue", nsp);
 	watched_relids[1] = get_relname_relid("_exchange", nsp);
@@ -431,15 +494,15 @@ routing_load(void)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int32);
 	ctl.entrysize = sizeof(Exchange);
-	ctl.hcxt = routing_cxt;
-	exchanges_by_id = hash_create("mq exchanges by id", 64, &ctl,
-								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.hcxt = cxt;
+	by_id = hash_create("mq exchanges by id", 64, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = MQ_NAME_MAXLEN + 1;
 	ctl.entrysize = sizeof(ExchangeName);
-	ctl.hcxt = routing_cxt;
-	exchanges_by_name = hash_create("mq exchanges by name", 64, &ctl,
-									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ctl.hcxt = cxt;
+	by_name = hash_create("mq exchanges by name", 64, &ctl,
+						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
@@ -449,7 +512,7 @@ routing_load(void)
 							  " FROM mq._exchange", 0, NULL, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	old = MemoryContextSwitchTo(routing_cxt);
+	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -463,7 +526,7 @@ routing_load(void)
 		bool		found;
 		char		key[MQ_NAME_MAXLEN + 1];
 
-		x = hash_search(exchanges_by_id, &id, HASH_ENTER, &found);
+		x = hash_search(by_id, &id, HASH_ENTER, &found);
 		memset(((char *) x) + sizeof(int32), 0, sizeof(Exchange) - sizeof(int32));
 		strlcpy(x->name, name, sizeof(x->name));
 		x->type = type[0];
@@ -473,7 +536,7 @@ routing_load(void)
 			x->topic = topic_node_new(NULL);
 		memset(key, 0, sizeof(key));
 		strlcpy(key, name, sizeof(key));
-		xn = hash_search(exchanges_by_name, key, HASH_ENTER, &found);
+		xn = hash_search(by_name, key, HASH_ENTER, &found);
 		xn->exchange = x;
 	}
 	MemoryContextSwitchTo(old);
@@ -483,9 +546,9 @@ routing_load(void)
 		HASH_SEQ_STATUS status;
 		Exchange   *x;
 
-		hash_seq_init(&status, exchanges_by_id);
+		hash_seq_init(&status, by_id);
 		while ((x = hash_seq_search(&status)) != NULL)
-			mq_load_acl(&x->acl, "exchange", x->id, x->acl.owner, routing_cxt);
+			mq_load_acl(&x->acl, "exchange", x->id, x->acl.owner, cxt);
 	}
 
 	ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
@@ -495,14 +558,14 @@ routing_load(void)
 							  0, NULL, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	old = MemoryContextSwitchTo(routing_cxt);
+	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int32		source = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		Exchange   *x = hash_search(exchanges_by_id, &source, HASH_FIND, NULL);
+		Exchange   *x = hash_search(by_id, &source, HASH_FIND, NULL);
 		Binding    *b = palloc0(sizeof(Binding));
 
 		if (x == NULL)
@@ -524,7 +587,7 @@ routing_load(void)
 		HASH_SEQ_STATUS status;
 		Exchange   *x;
 
-		hash_seq_init(&status, exchanges_by_id);
+		hash_seq_init(&status, by_id);
 		while ((x = hash_seq_search(&status)) != NULL)
 		{
 			if (x->type == 'd')
@@ -539,11 +602,25 @@ routing_load(void)
 				qsort(x->direct, x->ndirect, sizeof(Binding *), binding_key_cmp);
 			}
 			if (x->type == 't')
-				topic_finish(x->topic);
+				topic_finish(x->topic, false, &x->topic_hash_nodes);
 		}
 	}
 	MemoryContextSwitchTo(old);
 	SPI_finish();
+
+	/* complete: publish it */
+	MemoryContextSetParent(cxt, CacheMemoryContext);
+	if (routing_cxt != NULL)
+		MemoryContextDelete(routing_cxt);
+	routing_cxt = cxt;
+	exchanges_by_id = by_id;
+	exchanges_by_name = by_name;
+	if (unroutable_plan != NULL)
+	{
+		SPI_freeplan(unroutable_plan);
+		unroutable_plan = NULL;
+	}
+	routing_valid = (routing_generation == generation);
 }
 
 static Exchange *
@@ -565,8 +642,7 @@ matching_bindings(Exchange *x, const char *routing_key, char **words,
 		case 'f':
 			return x->bindings;
 		case 't':
-			topic_match(x->topic, words, nwords, 0, &out);
-			return out;
+			return topic_match(x->topic, x->topic_hash_nodes, words, nwords);
 		case 'h':
 			foreach(lc, x->bindings)
 				if (headers_match(lfirst(lc), headers))
@@ -680,6 +756,14 @@ mq_route(text *exchange, text *routing_key, Jsonb *headers)
 
 	x = exchange_by_name(exchange);
 	mq_acl_check(&x->acl, "exchange", x->name, GetUserId(), MQ_PRIV_PUBLISH);
+	if (strlen(rk) > MQ_KEY_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("routing key is too long"),
+				 errdetail("The routing key is %zu bytes long, more than the limit of %d.",
+						   strlen(rk), MQ_KEY_MAXLEN),
+				 errhint("Routing and binding keys are at most %d bytes, as in AMQP.",
+						 MQ_KEY_MAXLEN)));
 
 	words = split_words(rk, &nwords);
 	route_exchange(x, rk, words, nwords, headers, &visited, &queues);

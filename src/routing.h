@@ -13,6 +13,13 @@
 #include "utils/timestamp.h"
 
 /*
+ * Longest routing or binding key, in bytes: AMQP's limit (a shortstr).  It
+ * also bounds the words a topic match walks.  sql/ repeats it in
+ * mq._change_binding().
+ */
+#define MQ_KEY_MAXLEN 255
+
+/*
  * Route a message published to the named exchange with routing_key and
  * headers (may be NULL).  Returns the names (char *) of the queues it
  * reaches, each once, sorted; NIL when it is unroutable, even through the

@@ -136,6 +136,8 @@ SELECT count(*) FROM mq.ack('q', ARRAY[424242]::bigint[]);
 SELECT mq._catalog_changed();
 SELECT mq._announce('no_such_queue');
 SELECT mq._announce(NULL) IS NULL AS strict;
+SELECT mq._require_primary(NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 SELECT mq.drop_queue('q'), mq.drop_queue('dlq');
 

@@ -186,6 +186,34 @@ SELECT mq.drop_exchange('catchall');
 SELECT mq.drop_exchange('nope');
 SELECT mq.drop_exchange('nope', if_exists => true);
 
+-- hostile topic patterns: matching is linear in the key whatever the
+-- pattern (runs of '#' and '#'s between words used to backtrack for ever,
+-- deaf to cancellation); a statement timeout guards the test itself
+SET statement_timeout = '20s';
+SELECT mq._topic_matches('#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.x', repeat('a.', 60) || 'b') AS hash_run_x;
+SELECT mq._topic_matches('#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.b', repeat('a.', 60) || 'b') AS hash_run_b;
+SELECT mq._topic_matches('#.a.#.a.#.a.#.a.#.a.#.a.#.a.#.a.#.c', repeat('a.', 120) || 'b') AS hashes_between_c;
+SELECT mq._topic_matches('#.a.#.a.#.a.#.a.#.a.#.a.#.a.#.a.#.b', repeat('a.', 120) || 'b') AS hashes_between_b;
+SELECT mq._topic_matches('*.#.*.#.*.#.*.#.*', repeat('a.', 30) || 'b') AS stars_and_hashes;
+SELECT mq.create_exchange('hostile', 'topic'), mq.create_queue('hq1'), mq.create_queue('hq2');
+SELECT mq.bind('hostile', 'hq1', '#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.x');
+SELECT mq.bind('hostile', 'hq2', '#.a.#.a.#.a.#.a.#.a.#.a.#.a.#.a.#.x');
+SELECT mq.publish('hostile', repeat('a.', 60) || 'b', '{}') AS reached;
+SELECT mq.publish('hostile', repeat('a.', 60) || 'x', '{}') AS reached;
+SELECT (SELECT count(*) FROM mq.read('hq1', 10)) AS hq1, (SELECT count(*) FROM mq.read('hq2', 10)) AS hq2;
+RESET statement_timeout;
+-- routing and binding keys are at most 255 bytes (AMQP's limit): 22023
+SELECT mq.publish('hostile', repeat('a', 255), '{}') AS reached;
+SELECT mq.publish('hostile', repeat('a', 256), '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.publish_batch('hostile', ARRAY['a', repeat('a.', 128)], ARRAY['{}', '{}']::jsonb[]);
+SELECT mq.bind('hostile', 'hq1', repeat('a', 255)) AS bound;
+SELECT mq.bind('hostile', 'hq1', repeat('a', 256));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- (a longer key bound before 0.2.0 can still be unbound)
+SELECT mq.unbind('hostile', 'hq1', repeat('a', 256)) AS unbound;
+SELECT mq.drop_exchange('hostile', cascade => true), mq.drop_queue('hq1'), mq.drop_queue('hq2');
+
 -- drop with cascade removes bindings and alternate-exchange references
 SELECT mq.drop_exchange('catchall', cascade => true);
 SELECT exchange_name, alternate_exchange FROM mq.exchanges WHERE exchange_name = 'ae_mid';

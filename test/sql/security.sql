@@ -57,6 +57,21 @@ SELECT mq.redrive('secure', 'secure');
 SELECT mq.maintain();
 SELECT mq._sweep('secure');
 SELECT mq._announce('secure');
+-- mq's internal functions are not for PUBLIC (mq._require_primary(NULL)
+-- crashed the server); only mq's own SECURITY DEFINER functions call them
+SELECT mq._require_primary(NULL);
+SELECT mq._check_privilege('queue', 'secure', 'read');
+SELECT mq._has_privilege('queue', 'secure', 'read');
+SELECT mq._caller();
+SELECT mq._check_name('x', 'queue');
+SELECT mq._queue_id('secure');
+SELECT mq._exchange_id('secure_x');
+SELECT mq._binding_arguments(1, NULL);
+SELECT mq._grantee('public');
+SELECT mq._topic_matches('#', 'a');
+SELECT p.oid::regprocedure AS executable_by_public
+	FROM pg_proc p WHERE p.pronamespace = 'mq'::regnamespace
+	AND p.proname LIKE '\_%' AND has_function_privilege('regress_mq_none', p.oid, 'EXECUTE');
 -- a role may make its own queue, but not dead-letter into someone else's
 SELECT mq.create_queue('mine', dead_letter_queue => 'secure');
 SELECT mq.create_queue('mine');
