@@ -32,9 +32,23 @@ rm -rf "$MQ_ROOT"/regression.* "$MQ_ROOT"/results "$MQ_ROOT"/output_iso
 # (pipefail: a pipeline fails when make fails)
 if ! make -C "$MQ_ROOT" -s installcheck ISOLATION= TAP_TESTS= 2>&1 | tee -a "$log"; then status=1; fi
 if ! make -C "$MQ_ROOT" -s installcheck REGRESS= TAP_TESTS= 2>&1 | tee -a "$log"; then status=1; fi
-for f in "$MQ_ROOT"/regression.diffs "$MQ_ROOT"/output_iso/regression.diffs; do
-	if [ -f "$f" ]; then say "$f"; cat "$f"; fi
-done
+show_diffs() {
+	local f
+	for f in "$MQ_ROOT"/regression.diffs "$MQ_ROOT"/output_iso/regression.diffs; do
+		if [ -f "$f" ]; then say "$f"; cat "$f"; fi
+	done
+}
+show_diffs
+
+say "the same suites again on the SQL path (mq.direct_access = off)"
+# reads, acks and sends run their SQL statements, as in REPEATABLE READ
+# transactions, on queues with triggers, and for dead letters
+rm -rf "$MQ_ROOT"/regression.* "$MQ_ROOT"/results "$MQ_ROOT"/output_iso
+export PGOPTIONS="-c mq.direct_access=off"
+if ! make -C "$MQ_ROOT" -s installcheck ISOLATION= TAP_TESTS= 2>&1 | tee -a "$log"; then status=1; fi
+if ! make -C "$MQ_ROOT" -s installcheck REGRESS= TAP_TESTS= 2>&1 | tee -a "$log"; then status=1; fi
+unset PGOPTIONS
+show_diffs
 
 say "concurrency checks (test/stress/run.sh)"
 if ! bash "$MQ_ROOT/test/stress/run.sh" | tee -a "$checks"; then status=1; fi

@@ -42,6 +42,9 @@ int			mq_max_headers_size = 64 * 1024;
 /* how long a scan hint is trusted after a scan from the start; 0: off */
 int			mq_scan_hint_max_age = 250;
 
+/* off: sends, reads and acks always run their SQL statements */
+bool		mq_direct_access = true;
+
 void
 mq_define_gucs(void)
 {
@@ -127,6 +130,15 @@ mq_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("mq.direct_access",
+							 "Sends, reads and acks go through the table access methods where they can.",
+							 "Off makes every call run its SQL statement, the path REPEATABLE READ transactions and queues with triggers take: for tests and comparisons.",
+							 &mq_direct_access,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mq");
 }

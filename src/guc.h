@@ -17,6 +17,7 @@ extern int	mq_notify_interval;
 extern int	mq_max_message_size;
 extern int	mq_max_headers_size;
 extern int	mq_scan_hint_max_age;
+extern bool mq_direct_access;
 
 extern void mq_define_gucs(void);
 

@@ -87,6 +87,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "guc.h"
 #include "hint.h"
 #include "storage.h"
 #include "wait.h"
@@ -919,6 +920,7 @@ batch_element(MqBatchColumn *col, int i)
  *
  * storage_open_table() returns NULL when the table has triggers (somebody
  * added one to mq's table): then the SQL path runs, and the triggers with it.
+ * It does so too when mq.direct_access is off.
  */
 #define MQ_MULTI_INSERT_CHUNK 1000
 
@@ -927,6 +929,8 @@ storage_open_table(MqQueue *q)
 {
 	Relation	rel;
 
+	if (!mq_direct_access)
+		return NULL;
 	if (!OidIsValid(q->relid))
 	{
 		q->relid = get_relname_relid(psprintf("q_%d", q->id),

@@ -14,6 +14,7 @@ CREATE ROLE mq_guc_user;
 SET ROLE mq_guc_user;
 SET mq.max_message_size = '1kB';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET mq.direct_access = off;
 RESET ROLE;
 DROP ROLE mq_guc_user;
 -- mq's prefix is reserved: a misspelt setting is an error, not a silent no-op

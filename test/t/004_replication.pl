@@ -87,7 +87,8 @@ pop @ids unless $out =~ /\n\z/;
 cmp_ok(scalar(@ids), '>=', 500, 'the writer got commits before the failover');
 
 $standby->promote;
-$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()');
+ok($standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
+	'the promoted standby leaves recovery');
 my $list = join(',', @ids);
 is($standby->safe_psql('postgres', qq{
 	SELECT count(*) FROM mq.read('jobs', 10000, '1 hour')
