@@ -58,8 +58,8 @@ PG_FUNCTION_INFO_V1(mq_sweep);
 PG_FUNCTION_INFO_V1(mq_announce);
 
 /* Raise the error for a NULL where a value is required. */
-static void
-null_argument(const char *what)
+void
+mq_null_argument(const char *what)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -78,7 +78,7 @@ queue_argument(FunctionCallInfo fcinfo, int privs)
 
 	mq_require_primary_fn(fcinfo);
 	if (PG_ARGISNULL(0))
-		null_argument("queue name");
+		mq_null_argument("queue name");
 	q = mq_queue_lookup(PG_GETARG_TEXT_PP(0));
 	mq_acl_check(&q->acl, "queue", q->name, GetUserId(), privs);
 	return q;
@@ -89,7 +89,7 @@ static int64
 msg_id_argument(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
-		null_argument("msg_id");
+		mq_null_argument("msg_id");
 	return PG_GETARG_INT64(argno);
 }
 
@@ -111,15 +111,15 @@ mq_time_after(FunctionCallInfo fcinfo, int argno, TimestampTz now,
 	if (t < now || (positive && t == now))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be %s", what,
-						positive ? "positive" : "zero or positive"),
+				 positive ? errmsg("%s must be positive", what) :
+				 errmsg("%s must be zero or positive", what),
 				 errhint("Give an interval such as '30 seconds'.")));
 	return t;
 }
 
 /* Check that a count of messages is within 1 .. mq.max_batch_size. */
-static void
-check_count(int64 n, const char *what)
+void
+mq_check_count(int64 n, const char *what)
 {
 	if (n < 1)
 		ereport(ERROR,
@@ -173,8 +173,8 @@ mq_check_message(Jsonb *body, Jsonb *headers)
  * into col: one dimension (or empty), n elements when n >= 0, no NULL
  * elements unless allowed.  Returns the number of elements.
  */
-static int
-batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
+int
+mq_batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
 			 const char *what, int n, bool nulls_ok, MqBatchColumn *col)
 {
 	ArrayType  *a;
@@ -193,7 +193,8 @@ batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s has %d elements but bodies has %d", what, count, n),
-				 errhint("Pass one element per message, or NULL for none.")));
+				 nulls_ok ? errhint("Pass one element per message, or NULL for none.") :
+				 errhint("Pass one element per message.")));
 	if (!nulls_ok && array_contains_nulls(a))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -217,7 +218,7 @@ mq_send(PG_FUNCTION_ARGS)
 	Jsonb	   *body;
 
 	if (PG_ARGISNULL(1))
-		null_argument("message body");
+		mq_null_argument("message body");
 	body = PG_GETARG_JSONB_P(1);
 	mq_check_message(body, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	vt = mq_time_after(fcinfo, 3, now, "delay", false);
@@ -247,18 +248,18 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (PG_ARGISNULL(1))
-		null_argument("bodies");
-	batch.n = n = batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false,
+		mq_null_argument("bodies");
+	batch.n = n = mq_batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false,
 							   &batch.bodies);
-	check_count(n, "batch size");
+	mq_check_count(n, "batch size");
 	for (i = 0; i < n; i++)
 		mq_check_message(DatumGetJsonbP(batch.bodies.values[i]), NULL);
-	batch_column(fcinfo, 2, JSONBOID, "headers", n, true, &batch.headers);
+	mq_batch_column(fcinfo, 2, JSONBOID, "headers", n, true, &batch.headers);
 	for (i = 0; batch.headers.array && i < n; i++)
 		if (!batch.headers.nulls[i])
 			mq_check_message(NULL, DatumGetJsonbP(batch.headers.values[i]));
-	batch_column(fcinfo, 4, TEXTOID, "dedup_keys", n, true, &batch.dedup_keys);
-	batch_column(fcinfo, 5, TEXTOID, "group_keys", n, true, &batch.group_keys);
+	mq_batch_column(fcinfo, 4, TEXTOID, "dedup_keys", n, true, &batch.dedup_keys);
+	mq_batch_column(fcinfo, 5, TEXTOID, "group_keys", n, true, &batch.group_keys);
 	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
 	mq_wake_at_commit(q);
@@ -304,7 +305,7 @@ mq_read(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	LeaseArg	lease_arg;
 
-	check_count(qty, "qty");
+	mq_check_count(qty, "qty");
 	lease = PG_ARGISNULL(2) ? &q->visibility_timeout : PG_GETARG_INTERVAL_P(2);
 	if (DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 												TimestampTzGetDatum(now),
@@ -348,7 +349,7 @@ mq_pop(PG_FUNCTION_ARGS)
 	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		qty = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
 
-	check_count(qty, "qty");
+	mq_check_count(qty, "qty");
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	mq_storage_pop(q, GetCurrentTimestamp(), qty,
 				   rsinfo->setResult, rsinfo->setDesc);
@@ -373,11 +374,15 @@ msg_ids_argument(FunctionCallInfo fcinfo)
 	int			n;
 
 	if (PG_ARGISNULL(1))
-		null_argument("msg_ids");
+		mq_null_argument("msg_ids");
 	ids = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(ids) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("msg_ids must be a one-dimensional array")));
 	n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
 	if (n > 0)					/* an empty array acks nothing */
-		check_count(n, "number of msg_ids");
+		mq_check_count(n, "number of msg_ids");
 	return ids;
 }
 
@@ -449,7 +454,7 @@ mq_set_vt(PG_FUNCTION_ARGS)
 	TimestampTz vt;
 
 	if (PG_ARGISNULL(2))
-		null_argument("visibility_timeout");
+		mq_null_argument("visibility_timeout");
 	if (!move_lease(fcinfo, "visibility_timeout", &vt))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(vt);

@@ -264,9 +264,13 @@ sql_acl(FunctionCallInfo fcinfo, const char **kind, const char **name)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s name must not be null",
-						PG_ARGISNULL(0) ? "object" : text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+				 errmsg("object kind, name and privilege must not be null")));
 	k = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(k, "queue") != 0 && strcmp(k, "exchange") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid object kind"),
+				 errhint("Use \"queue\" or \"exchange\".")));
 	if (strcmp(k, "queue") == 0)
 	{
 		MqQueue    *q = mq_queue_lookup(PG_GETARG_TEXT_PP(1));

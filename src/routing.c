@@ -939,54 +939,23 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 	text	   *exchange = exchange_argument(fcinfo);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
-	Datum	   *keys,
-			   *bodies,
-			   *headers = NULL;
-	bool	   *knulls,
-			   *bnulls,
-			   *hnulls = NULL;
-	int			nkeys,
-				n,
-				nheaders,
+	MqBatchColumn keys,
+				bodies,
+				headers;
+	int			n,
 				i;
 	bool		mandatory = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 	int32		priority = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
 
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("routing_keys and bodies must not be null")));
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false,
-					  TYPALIGN_INT, &keys, &knulls, &nkeys);
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false,
-					  TYPALIGN_INT, &bodies, &bnulls, &n);
-	if (n < 1 || n > mq_max_batch_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch size %d is not between 1 and mq.max_batch_size (%d)",
-						n, mq_max_batch_size),
-				 errhint("Split the work into batches of at most %d messages.",
-						 mq_max_batch_size)));
-	if (nkeys != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("routing_keys has %d elements but bodies has %d", nkeys, n),
-				 errhint("Pass one routing key per message.")));
-	if (!PG_ARGISNULL(3))
-	{
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), JSONBOID, -1, false,
-						  TYPALIGN_INT, &headers, &hnulls, &nheaders);
-		if (nheaders != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("headers has %d elements but bodies has %d", nheaders, n),
-					 errhint("Pass one element per message, or NULL for none.")));
-	}
-	for (i = 0; i < n; i++)
-		if (knulls[i] || bnulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("routing_keys and bodies must not contain null elements")));
+	/* the same checks as mq.send_batch's (delivery.c) */
+	if (PG_ARGISNULL(1))
+		mq_null_argument("routing_keys");
+	if (PG_ARGISNULL(2))
+		mq_null_argument("bodies");
+	n = mq_batch_column(fcinfo, 2, JSONBOID, "bodies", -1, false, &bodies);
+	mq_check_count(n, "batch size");
+	mq_batch_column(fcinfo, 1, TEXTOID, "routing_keys", n, false, &keys);
+	mq_batch_column(fcinfo, 3, JSONBOID, "headers", n, true, &headers);
 	vt = mq_time_after(fcinfo, 5, now, "delay", false);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -994,13 +963,14 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 	{
 		Datum		reached;
 		bool		isnull = false;
-		Jsonb	   *h = (headers == NULL || hnulls[i]) ? NULL :
-			DatumGetJsonbP(headers[i]);
+		Jsonb	   *h = (headers.array == NULL || headers.nulls[i]) ? NULL :
+			DatumGetJsonbP(headers.values[i]);
 
-		reached = Int32GetDatum(mq_publish_message(exchange, DatumGetTextPP(keys[i]),
-											DatumGetJsonbP(bodies[i]), h,
-											mandatory, now, vt, priority,
-											NULL, NULL));
+		reached = Int32GetDatum(mq_publish_message(exchange,
+												   DatumGetTextPP(keys.values[i]),
+												   DatumGetJsonbP(bodies.values[i]), h,
+												   mandatory, now, vt, priority,
+												   NULL, NULL));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &reached, &isnull);
 	}
 	return (Datum) 0;

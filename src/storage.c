@@ -857,7 +857,12 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 		if (msg_id >= 0)
 			return msg_id;
 		if (attempt >= 10)
-			elog(ERROR, "could not settle dedup key of queue \"%s\"", q->name);
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not send to queue \"%s\" with a dedup key that other transactions keep changing",
+							q->name),
+					 errdetail("Ten tries met a message with the same key that was being sent and released at the same time."),
+					 errhint("Retry the transaction.")));
 
 		storage_make_room(q, now, 1);
 		storage_execute(q, MQ_PLAN_SEND_DEDUP, values, nulls,
@@ -936,7 +941,10 @@ storage_open_table(MqQueue *q)
 		q->relid = get_relname_relid(psprintf("q_%d", q->id),
 									 get_namespace_oid("mq", false));
 		if (!OidIsValid(q->relid))
-			elog(ERROR, "message table of queue \"%s\" is missing", q->name);
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("queue \"%s\" does not exist", q->name),
+					 errdetail("Its message table is gone: the queue was dropped meanwhile.")));
 	}
 	rel = table_open(q->relid, RowExclusiveLock);
 	if (!OidIsValid(q->seqid))

@@ -131,6 +131,8 @@ SELECT mq.drop_queue('dlq');
 -- acking or nacking an unknown id is not an error
 SELECT mq.ack('q', 424242), mq.nack('q', 424242), mq.set_vt('q', 424242, '1 s');
 SELECT count(*) FROM mq.ack('q', ARRAY[424242]::bigint[]);
+SELECT mq.ack('q', ARRAY[[1], [2]]::bigint[]);
+SELECT mq.archive('q', ARRAY[[1], [2]]::bigint[]);
 
 -- internal helpers refuse misuse
 SELECT mq._catalog_changed();

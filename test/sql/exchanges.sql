@@ -180,6 +180,8 @@ SELECT mq.publish('direct_x', 'k', '{}', delay => '-1 s');
 SELECT mq.publish_batch('direct_x', ARRAY['a'], ARRAY['{}', '{}']::jsonb[]);
 SELECT mq.publish_batch('direct_x', ARRAY[]::text[], ARRAY[]::jsonb[]);
 SELECT mq.publish_batch('direct_x', ARRAY[NULL], ARRAY['{}']::jsonb[]);
+SELECT mq.publish_batch('direct_x', ARRAY[['a'], ['b']], ARRAY[['{}'], ['{}']]::jsonb[]);
+SELECT mq.publish_batch('direct_x', ARRAY[['a'], ['b']], ARRAY['{}', '{}']::jsonb[]);
 SELECT mq.drop_exchange('e1');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT mq.drop_exchange('catchall');
