@@ -12,7 +12,7 @@
 source "$(dirname "$0")/common.sh"
 
 use_postgres
-install_packages build-essential libipc-run-perl python3-psycopg python3-psycopg2 \
+install_packages build-essential libipc-run-perl pgbouncer python3-psycopg python3-psycopg2 \
 	python3-sqlalchemy prometheus
 command -v node >/dev/null 2>&1 || install_packages nodejs npm
 build_and_install COPT="-Werror -DUSE_ASSERT_CHECKING"
