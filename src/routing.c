@@ -285,7 +285,7 @@ typedef struct TopicWalk
 	char	  **words;
 	int			nwords;
 	int			hash_nodes;
-	bits8	   *seen;			/* allocated at the first '#' */
+	uint8	   *seen;			/* allocated at the first '#' */
 	List	   *out;			/* bindings that match (each once) */
 } TopicWalk;
 

@@ -8,6 +8,16 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# a query's output without its trailing newline (BackgroundPsql keeps it
+# in some versions)
+sub out
+{
+	my ($psql, $sql) = @_;
+	my ($o, $failed) = $psql->query($sql);
+	$o =~ s/\s+\z// if defined $o;
+	return ($o, $failed);
+}
+
 my $node = PostgreSQL::Test::Cluster->new('main');
 $node->init;
 $node->append_conf('postgresql.conf', q{
@@ -29,7 +39,7 @@ $node->safe_psql('postgres', q{
 # publish must reload: before the fix it used the half-built cache, whose
 # exchanges had no bindings, and the message reached no queue.
 my $sa = $node->background_psql('postgres');
-is($sa->query_safe(q{SELECT mq.publish('ex', 'k', '{"n": 1}')}), '1',
+is((out($sa, q{SELECT mq.publish('ex', 'k', '{"n": 1}')}))[0], '1',
 	'a publish through a warm routing cache reaches its queue');
 $node->safe_psql('postgres', q{SELECT mq.bind('ex', 'rq2', 'k2')});
 my $locker = $node->background_psql('postgres');
@@ -48,9 +58,9 @@ like($sa->{stderr}, qr/publish failed: canceling statement due to lock timeout/,
 $sa->{stderr} = '';
 $locker->query_safe('COMMIT');
 $locker->quit;
-is($sa->query_safe(q{SELECT mq.publish('ex', 'k', '{"n": 3}')}), '1',
+is((out($sa, q{SELECT mq.publish('ex', 'k', '{"n": 3}')}))[0], '1',
 	'after the failed load the same session routes to the queue again');
-is($sa->query_safe(q{SELECT mq.publish('ex', 'k2', '{"n": 4}')}), '1',
+is((out($sa, q{SELECT mq.publish('ex', 'k2', '{"n": 4}')}))[0], '1',
 	'and sees the binding made meanwhile');
 $sa->quit;
 is($node->safe_psql('postgres',
@@ -77,12 +87,12 @@ $r->query_safe('BEGIN');
 $r->query_safe('SELECT 1');
 $node->safe_psql('postgres',
 	q{SELECT mq.alter_queue('x', visibility_timeout => '10 seconds')});
-my ($out, $failed) = $r->query(q{SELECT mq.send('y', '{"from": "r"}') > 0});
+my ($out, $failed) = out($r, q{SELECT mq.send('y', '{"from": "r"}') > 0});
 ok(!$failed && $out eq 't',
 	'a grantee sends to a queue looked up while an invalidation arrives')
   or diag($r->{stderr});
 $r->{stderr} = '';
-($out, $failed) = $r->query(q{SELECT mq.send('y', '{"from": "r"}') > 0});
+($out, $failed) = out($r, q{SELECT mq.send('y', '{"from": "r"}') > 0});
 ok(!$failed && $out eq 't', 'and again from the cached entry')
   or diag($r->{stderr});
 $r->query_safe('COMMIT');
