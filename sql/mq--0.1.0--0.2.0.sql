@@ -118,6 +118,38 @@ END;
 $$;
 
 /*
+ * 'public' means every role; any other spelling is a role's name ("Public"
+ * used to mean every role too).
+ */
+CREATE OR REPLACE FUNCTION mq._grantee(role text) RETURNS oid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r oid;
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role must not be null'
+			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use ''public'' for every role.';
+	END IF;
+	/* only the keyword: a role may be named "Public" or "PUBLIC" */
+	IF role = 'public' THEN
+		RETURN 0;
+	END IF;
+	SELECT a.oid INTO r FROM pg_authid a WHERE a.rolname = role;
+	IF NOT FOUND AND lower(role) = 'public' THEN
+		RAISE EXCEPTION 'role "%" does not exist', role
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Use ''public'' (in lower case) for every role.';
+	ELSIF NOT FOUND THEN
+		RAISE EXCEPTION 'role "%" does not exist', left(role, 64)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN r;
+END;
+$$;
+
+/*
  * Internal functions are for mq's own SECURITY DEFINER functions, which run
  * as the extension's owner: no other role needs them, and a role that could
  * call them could probe other roles' queues.

@@ -175,7 +175,7 @@ mq_check_message(Jsonb *body, Jsonb *headers)
  */
 int
 mq_batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
-			 const char *what, int n, bool nulls_ok, MqBatchColumn *col)
+				const char *what, int n, bool nulls_ok, MqBatchColumn *col)
 {
 	ArrayType  *a;
 	int			count;
@@ -250,7 +250,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		mq_null_argument("bodies");
 	batch.n = n = mq_batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false,
-							   &batch.bodies);
+								  &batch.bodies);
 	mq_check_count(n, "batch size");
 	for (i = 0; i < n; i++)
 		mq_check_message(DatumGetJsonbP(batch.bodies.values[i]), NULL);

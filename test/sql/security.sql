@@ -126,6 +126,17 @@ SET ROLE regress_mq_owner;
 SELECT mq.revoke('secure', 'public', 'all');
 SELECT mq.grant('secure', 'regress_mq_none', 'all');
 RESET ROLE;
+-- only 'public' means every role: "Public" is a role's name
+CREATE ROLE "Public";
+SET ROLE regress_mq_owner;
+SELECT mq.grant('secure', 'PUBLIC', 'send');
+SELECT mq.grant('secure', 'Public', 'send');
+RESET ROLE;
+SELECT object_name, grantee, privilege FROM mq.privileges WHERE grantee IN ('public', 'Public') ORDER BY 2;
+SET ROLE regress_mq_owner;
+SELECT mq.revoke('secure', 'Public', 'all');
+RESET ROLE;
+DROP ROLE "Public";
 SELECT object_name, grantee, privilege FROM mq.privileges WHERE grantee = 'regress_mq_none' ORDER BY 3;
 -- manage lets a role administer the queue
 SET ROLE regress_mq_none;
