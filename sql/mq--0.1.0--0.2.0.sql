@@ -149,13 +149,210 @@ BEGIN
 END;
 $$;
 
+/* the views show who owns a queue or an exchange */
+CREATE OR REPLACE VIEW mq.queues AS
+	SELECT q.queue_name, q.visibility_timeout, q.max_receives,
+		   d.queue_name AS dead_letter_queue, q.message_ttl, q.max_length,
+		   q.overflow, q.fifo, q.dedup_window, q.archive, q.retention,
+		   q.unlogged, q.notify, q.created_at, a.rolname AS owner
+	FROM mq._queue q LEFT JOIN mq._queue d
+		ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id
+		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) q.owner;
+
+CREATE OR REPLACE VIEW mq.exchanges AS
+	SELECT e.exchange_name, e.type, ae.exchange_name AS alternate_exchange,
+		   s.unroutable, e.created_at, a.rolname AS owner
+	FROM mq._exchange e
+		LEFT JOIN mq._exchange ae
+			ON ae.exchange_id OPERATOR(pg_catalog.=) e.alternate_exchange_id
+		LEFT JOIN mq._exchange_stats s
+			ON s.exchange_id OPERATOR(pg_catalog.=) e.exchange_id
+		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) e.owner;
+
 /*
- * Internal functions are for mq's own SECURITY DEFINER functions, which run
+ * Management functions record the role that called them (privilege.c):
+ * each is a C entry point, mq_manage(), in front of its former SECURITY
+ * DEFINER body, renamed mq._<name>() and closed to PUBLIC.  0.1.0 asked
+ * GetOuterUserId(), which is the session's role even inside a SECURITY
+ * DEFINER function or an index expression that ANALYZE evaluates as the
+ * table's owner: such code could grant itself another role's queues.
+ */
+ALTER FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text, bool,
+							   interval, bool, interval, bool, bool) RENAME TO _create_queue;
+ALTER FUNCTION mq.alter_queue(text, interval, int, text, interval, bigint, text, bool,
+							  interval, bool, interval, bool, bool) RENAME TO _alter_queue;
+ALTER FUNCTION mq.drop_queue(text, bool) RENAME TO _drop_queue;
+ALTER FUNCTION mq.purge_queue(text) RENAME TO _purge_queue;
+ALTER FUNCTION mq.redrive(text, text, bigint) RENAME TO _redrive;
+ALTER FUNCTION mq.maintain() RENAME TO _maintain;
+ALTER FUNCTION mq.metrics(text) RENAME TO _metrics;
+ALTER FUNCTION mq.metrics_all() RENAME TO _metrics_all;
+ALTER FUNCTION mq.metrics_prometheus() RENAME TO _metrics_prometheus;
+ALTER FUNCTION mq.create_exchange(text, text, text) RENAME TO _create_exchange;
+ALTER FUNCTION mq.drop_exchange(text, bool, bool) RENAME TO _drop_exchange;
+ALTER FUNCTION mq.bind(text, text, text, jsonb) RENAME TO _bind;
+ALTER FUNCTION mq.bind_exchange(text, text, text, jsonb) RENAME TO _bind_exchange;
+ALTER FUNCTION mq.unbind(text, text, text, jsonb) RENAME TO _unbind;
+ALTER FUNCTION mq.unbind_exchange(text, text, text, jsonb) RENAME TO _unbind_exchange;
+ALTER FUNCTION mq.grant(text, text, text) RENAME TO _grant;
+ALTER FUNCTION mq.revoke(text, text, text) RENAME TO _revoke;
+ALTER FUNCTION mq.grant_exchange(text, text, text) RENAME TO _grant_exchange;
+ALTER FUNCTION mq.revoke_exchange(text, text, text) RENAME TO _revoke_exchange;
+
+CREATE FUNCTION mq.create_queue(
+	queue text,
+	visibility_timeout interval DEFAULT '30 seconds',
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT 'reject_publish',
+	fifo bool DEFAULT false,
+	dedup_window interval DEFAULT '5 minutes',
+	archive bool DEFAULT false,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT false,
+	notify bool DEFAULT false)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.alter_queue(
+	queue text,
+	visibility_timeout interval DEFAULT NULL,
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT NULL,
+	fifo bool DEFAULT NULL,
+	dedup_window interval DEFAULT NULL,
+	archive bool DEFAULT NULL,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT NULL,
+	notify bool DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.drop_queue(queue text, if_exists bool DEFAULT false)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.purge_queue(queue text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.redrive(dead_letter_queue text, target text,
+						   max_messages bigint DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.maintain(
+	OUT queue_name text,
+	OUT dead_lettered bigint,
+	OUT expired bigint,
+	OUT archive_deleted bigint,
+	OUT dedup_keys_pruned bigint)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.metrics(queue text)
+RETURNS mq.queue_metrics AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.metrics_all()
+RETURNS SETOF mq.queue_metrics AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.metrics_prometheus()
+RETURNS text AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C STABLE;
+
+CREATE FUNCTION mq.create_exchange(exchange text, type text DEFAULT 'direct',
+								   alternate_exchange text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.drop_exchange(exchange text, if_exists bool DEFAULT false,
+								 cascade bool DEFAULT false)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
+						arguments jsonb DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.bind_exchange(source text, destination text,
+								 binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.unbind(exchange text, queue text, binding_key text DEFAULT '',
+						  arguments jsonb DEFAULT NULL)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.unbind_exchange(source text, destination text,
+								   binding_key text DEFAULT '', arguments jsonb DEFAULT NULL)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.grant(queue text, role text, privilege text)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.revoke(queue text, role text, privilege text)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.grant_exchange(exchange text, role text, privilege text)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.revoke_exchange(exchange text, role text, privilege text)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+
+REVOKE EXECUTE ON FUNCTION mq.maintain() FROM PUBLIC;
+
+/* bodies call bodies: a management function called from one would see mq's owner */
+CREATE OR REPLACE FUNCTION mq._metrics_all() RETURNS SETOF mq.queue_metrics
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT m.* FROM mq._queue q, LATERAL mq._metrics(q.queue_name) m
+	WHERE mq._has_privilege('queue', q.queue_name, 'any')
+	ORDER BY q.queue_name;
+$$;
+
+CREATE OR REPLACE FUNCTION mq._metrics_prometheus() RETURNS text
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	out text := '';
+	m record;
+	metric record;
+BEGIN
+	FOR metric IN SELECT * FROM (VALUES
+		(1, 'mq_queue_length', 'gauge', 'Messages in the queue (visible, leased or delayed).'),
+		(2, 'mq_queue_visible', 'gauge', 'Messages a read would get now.'),
+		(3, 'mq_queue_in_flight', 'gauge', 'Messages received and now leased.'),
+		(4, 'mq_queue_delayed', 'gauge', 'Messages not yet visible, never received.'),
+		(5, 'mq_queue_oldest_message_age_seconds', 'gauge', 'Age of the oldest message.'),
+		(6, 'mq_queue_archive_length', 'gauge', 'Messages in the archive.'),
+		(7, 'mq_queue_dead_lettered_total', 'counter', 'Messages dead-lettered for max_receives.'),
+		(8, 'mq_queue_expired_total', 'counter', 'Messages dead-lettered for message_ttl.'),
+		(9, 'mq_queue_dropped_total', 'counter', 'Messages dropped by overflow drop_head.')
+	) AS v(ord, name, type, help) ORDER BY ord
+	LOOP
+		out := out || format(E'# HELP %s %s\n# TYPE %s %s\n', metric.name, metric.help,
+							 metric.name, metric.type);
+		FOR m IN SELECT * FROM mq._metrics_all() LOOP
+			out := out || format(E'%s{queue="%s"} %s\n', metric.name, m.queue_name,
+				coalesce(CASE metric.ord
+					WHEN 1 THEN m.queue_length::text
+					WHEN 2 THEN m.visible::text
+					WHEN 3 THEN m.in_flight::text
+					WHEN 4 THEN m.delayed::text
+					WHEN 5 THEN coalesce(extract(epoch FROM m.oldest_msg_age), 0)::text
+					WHEN 6 THEN m.archive_length::text
+					WHEN 7 THEN m.dead_lettered::text
+					WHEN 8 THEN m.expired::text
+					WHEN 9 THEN m.dropped::text END, 'NaN'));
+		END LOOP;
+	END LOOP;
+	RETURN out;
+END;
+$$;
+
+/*
+ * Internal functions are for mq's own SECURITY DEFINER bodies, which run
  * as the extension's owner: no other role needs them, and a role that could
  * call them could probe other roles' queues.
  */
 REVOKE EXECUTE ON FUNCTION mq._catalog_changed(), mq._check_privilege(text, text, text),
 	mq._has_privilege(text, text, text), mq._caller(), mq._check_name(text, text),
 	mq._require_primary(text), mq._queue_id(text), mq._exchange_id(text),
-	mq._binding_arguments(int, jsonb), mq._grantee(text), mq._topic_matches(text, text)
+	mq._binding_arguments(int, jsonb), mq._grantee(text), mq._topic_matches(text, text),
+	mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
+					 interval, bool, interval, bool, bool),
+	mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,
+					interval, bool, interval, bool, bool),
+	mq._drop_queue(text, bool), mq._purge_queue(text), mq._redrive(text, text, bigint),
+	mq._maintain(), mq._metrics(text), mq._metrics_all(), mq._metrics_prometheus(),
+	mq._create_exchange(text, text, text), mq._drop_exchange(text, bool, bool),
+	mq._bind(text, text, text, jsonb), mq._bind_exchange(text, text, text, jsonb),
+	mq._unbind(text, text, text, jsonb), mq._unbind_exchange(text, text, text, jsonb),
+	mq._grant(text, text, text), mq._revoke(text, text, text),
+	mq._grant_exchange(text, text, text), mq._revoke_exchange(text, text, text)
 	FROM PUBLIC;

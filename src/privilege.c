@@ -20,8 +20,15 @@
  * After the check, the hot path runs its statements as the extension owner
  * (SetUserIdAndSecContext around SPI_execute_plan, as SECURITY DEFINER does
  * but only where needed); an error unwinds the change with the transaction.
- * The SQL-language management functions are SECURITY DEFINER with a fixed
- * search_path, and ask who called them with GetOuterUserId().
+ * The management functions (mq.create_queue(), mq.grant() and the rest)
+ * are C entry points, mq_manage(): each records the role that called it --
+ * the current user, as the hot path checks, so that a SECURITY DEFINER
+ * function or an index expression that calls mq counts as its owner, not
+ * as the session's user -- and then runs its body, mq._create_queue(),
+ * mq._grant() and so on: SQL of the extension's owner, SECURITY DEFINER with
+ * a fixed search_path, that PUBLIC may not call.  The bodies ask about the
+ * recorded role with mq._caller(), mq._check_privilege() and
+ * mq._has_privilege().
  *
  *-------------------------------------------------------------------------
  */
@@ -31,17 +38,22 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "privilege.h"
 #include "queue.h"
@@ -50,8 +62,12 @@
 PG_FUNCTION_INFO_V1(mq_check_privilege_sql);
 PG_FUNCTION_INFO_V1(mq_has_privilege_sql);
 PG_FUNCTION_INFO_V1(mq_caller_sql);
+PG_FUNCTION_INFO_V1(mq_manage);
 
 static Oid	extension_owner = InvalidOid;
+
+/* the role that called the management function now running, if any */
+static Oid	manage_caller = InvalidOid;
 
 int
 mq_privilege_bits(const char *name)
@@ -284,9 +300,78 @@ sql_acl(FunctionCallInfo fcinfo, const char **kind, const char **name)
 }
 
 /*
+ * The role that called the management function now running.  Outside one
+ * (only the extension's owner may call the bodies directly, and 0.1.0's
+ * SECURITY DEFINER functions run until ALTER EXTENSION UPDATE) it is the
+ * session's role, as 0.1.0 had it.
+ */
+static Oid
+caller(void)
+{
+	return OidIsValid(manage_caller) ? manage_caller : GetOuterUserId();
+}
+
+/* The body of management function fn: mq._<name>, with the same arguments. */
+static Oid
+manage_body(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	List	   *name;
+	Oid			body;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	name = list_make2(makeString(get_namespace_name(proc->pronamespace)),
+					  makeString(psprintf("_%s", NameStr(proc->proname))));
+	body = LookupFuncName(name, proc->pronargs, proc->proargtypes.values, false);
+	ReleaseSysCache(tup);
+	return body;
+}
+
+/*
+ * mq_manage: the C entry point of every management function.  It passes
+ * its call on to the body, a set-returning call included (the body fills
+ * in the caller's ReturnSetInfo), and records the current user as the
+ * caller while the body runs.  Calling the body through fmgr needs no
+ * EXECUTE privilege on it; its SECURITY DEFINER and search_path apply.
+ */
+Datum
+mq_manage(PG_FUNCTION_ARGS)
+{
+	FmgrInfo   *self = fcinfo->flinfo;
+	FmgrInfo   *body = self->fn_extra;
+	Oid			saved_caller = manage_caller;
+	Datum		result;
+
+	if (body == NULL)
+	{
+		body = MemoryContextAllocZero(self->fn_mcxt, sizeof(FmgrInfo));
+		fmgr_info_cxt(manage_body(self->fn_oid), body, self->fn_mcxt);
+		body->fn_expr = self->fn_expr;
+		self->fn_extra = body;
+	}
+
+	manage_caller = GetUserId();
+	fcinfo->flinfo = body;
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		fcinfo->flinfo = self;
+		manage_caller = saved_caller;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * mq._check_privilege(kind text, name text, privilege text) returns void:
- * for the SECURITY DEFINER management functions, so it asks about the
- * role that called them (GetOuterUserId).
+ * for the management functions' bodies, so it asks about the role that
+ * called the management function.
  */
 Datum
 mq_check_privilege_sql(PG_FUNCTION_ARGS)
@@ -295,7 +380,7 @@ mq_check_privilege_sql(PG_FUNCTION_ARGS)
 	const char *name;
 	const MqAcl *acl = sql_acl(fcinfo, &kind, &name);
 
-	mq_acl_check(acl, kind, name, GetOuterUserId(),
+	mq_acl_check(acl, kind, name, caller(),
 				 mq_privilege_bits(text_to_cstring(PG_GETARG_TEXT_PP(2))));
 	PG_RETURN_VOID();
 }
@@ -308,13 +393,13 @@ mq_has_privilege_sql(PG_FUNCTION_ARGS)
 	const char *name;
 	const MqAcl *acl = sql_acl(fcinfo, &kind, &name);
 
-	PG_RETURN_BOOL(mq_acl_allows(acl, GetOuterUserId(),
+	PG_RETURN_BOOL(mq_acl_allows(acl, caller(),
 								 mq_privilege_bits(text_to_cstring(PG_GETARG_TEXT_PP(2)))));
 }
 
-/* mq._caller() returns oid: the role that called mq (outside SECURITY DEFINER) */
+/* mq._caller() returns oid: the role that called the management function */
 Datum
 mq_caller_sql(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_OID(GetOuterUserId());
+	PG_RETURN_OID(caller());
 }

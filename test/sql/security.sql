@@ -270,6 +270,63 @@ SET ROLE regress_mq_none;
 SET mq.max_message_size = '10MB';
 RESET ROLE;
 
+-- the role that counts is the current user, as PostgreSQL's own checks
+-- have it: a SECURITY DEFINER function of another role, called by the
+-- queue's owner, acts as that role
+CREATE ROLE regress_mq_attacker;
+CREATE SCHEMA trap AUTHORIZATION regress_mq_attacker;
+SET ROLE regress_mq_attacker;
+GRANT USAGE ON SCHEMA trap TO PUBLIC;
+CREATE FUNCTION trap.run(stmt text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'done';
+END $$;
+CREATE FUNCTION trap.seen() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+	AS 'SELECT count(*) FROM mq.metrics_all()';
+RESET ROLE;
+SET ROLE regress_mq_owner;
+SELECT trap.run($$SELECT mq.grant('secure', 'regress_mq_attacker', 'all')$$);
+SELECT trap.run($$SELECT mq.revoke('secure', 'regress_mq_sender', 'send')$$);
+SELECT trap.run($$SELECT mq.grant_exchange('secure_x', 'regress_mq_attacker', 'all')$$);
+SELECT trap.run($$SELECT mq.alter_queue('secure', max_length => 1)$$);
+SELECT trap.run($$SELECT mq.purge_queue('secure')$$);
+SELECT trap.run($$SELECT mq.drop_queue('secure')$$);
+SELECT trap.run($$SELECT mq.metrics('secure')$$);
+SELECT trap.run($$SELECT mq.unbind('secure_x', 'secure')$$);
+SELECT trap.run($$SELECT mq.drop_exchange('secure_x')$$);
+SELECT trap.run($$SELECT mq.read('secure')$$);
+-- a queue it creates is its own, not the caller's
+SELECT trap.run($$SELECT mq.create_queue('trapped')$$);
+RESET ROLE;
+SELECT queue_name, owner FROM mq.queues WHERE queue_name = 'trapped';
+-- metrics_all() lists the queues of the role that counts
+SET ROLE regress_mq_owner;
+SELECT count(*) AS owner_sees, trap.seen() AS attacker_sees FROM mq.metrics_all();
+RESET ROLE;
+SELECT mq.drop_queue('trapped');
+
+-- an index expression that ANALYZE (here a superuser's; autovacuum's too)
+-- evaluates runs as the table's owner: it gets nothing either
+SET ROLE regress_mq_attacker;
+CREATE TABLE trap.t (x int);
+CREATE FUNCTION trap.sneaky(x int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	BEGIN
+		PERFORM mq.grant('secure', 'regress_mq_attacker', 'all');
+	EXCEPTION WHEN insufficient_privilege THEN
+		NULL;
+	END;
+	RETURN x;
+END $$;
+CREATE INDEX ON trap.t (trap.sneaky(x));
+INSERT INTO trap.t SELECT generate_series(1, 20);
+RESET ROLE;
+ANALYZE trap.t;
+SELECT count(*) AS attacker_grants FROM mq.privileges WHERE grantee = 'regress_mq_attacker';
+DROP SCHEMA trap CASCADE;
+DROP ROLE regress_mq_attacker;
+
 -- clean up
 DROP SCHEMA evil CASCADE;
 SELECT mq.drop_exchange('inj_x', cascade => true), mq.drop_exchange('secure_x', cascade => true);
