@@ -336,6 +336,187 @@ END;
 $$;
 
 /*
+ * Intervals are at most 100 years (queue.h), and mq.maintain() goes on to
+ * the next queue when one fails: a queue whose options put "now minus an
+ * interval" out of range stopped the timed work of every queue.  Names
+ * that are not valid are echoed clipped.
+ */
+CREATE OR REPLACE FUNCTION mq._queue_options(
+	queue text,
+	visibility_timeout interval,
+	max_receives int,
+	dead_letter_queue text,
+	message_ttl interval,
+	max_length bigint,
+	overflow text,
+	fifo bool,
+	dedup_window interval,
+	archive bool,
+	retention interval,
+	unlogged bool,
+	notify bool)
+RETURNS mq._queue
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r mq._queue;
+BEGIN
+	IF visibility_timeout IS NULL OR visibility_timeout <= interval '0' THEN
+		RAISE EXCEPTION 'visibility_timeout must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a lease length such as ''30 seconds''.';
+	END IF;
+	IF visibility_timeout > interval '100 years' THEN
+		RAISE EXCEPTION 'visibility_timeout must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a lease length such as ''30 seconds''.';
+	END IF;
+	IF max_receives < 0 THEN
+		RAISE EXCEPTION 'max_receives must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count, or 0 or NULL for no limit.';
+	END IF;
+	IF message_ttl < interval '0' THEN
+		RAISE EXCEPTION 'message_ttl must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL for no expiry.';
+	END IF;
+	IF message_ttl > interval '100 years' THEN
+		RAISE EXCEPTION 'message_ttl must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL for no expiry.';
+	END IF;
+	IF max_length < 0 THEN
+		RAISE EXCEPTION 'max_length must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count, or 0 or NULL for no limit.';
+	END IF;
+	IF overflow IS NULL OR overflow NOT IN ('reject_publish', 'drop_head') THEN
+		RAISE EXCEPTION 'invalid overflow behaviour "%"', left(overflow, 64)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''reject_publish'' or ''drop_head''.';
+	END IF;
+	IF dedup_window IS NULL OR dedup_window < interval '0' THEN
+		RAISE EXCEPTION 'dedup_window must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an interval such as ''5 minutes'', or 0 to forget keys at ack.';
+	END IF;
+	IF dedup_window > interval '100 years' THEN
+		RAISE EXCEPTION 'dedup_window must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an interval such as ''5 minutes'', or 0 to forget keys at ack.';
+	END IF;
+	IF retention < interval '0' THEN
+		RAISE EXCEPTION 'retention must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL to keep archived messages forever.';
+	END IF;
+	IF retention > interval '100 years' THEN
+		RAISE EXCEPTION 'retention must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL to keep archived messages forever.';
+	END IF;
+	IF fifo IS NULL OR archive IS NULL OR unlogged IS NULL OR notify IS NULL THEN
+		RAISE EXCEPTION 'fifo, archive, unlogged and notify must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+
+	r.queue_name := queue;
+	r.visibility_timeout := visibility_timeout;
+	r.max_receives := nullif(max_receives, 0);
+	r.message_ttl := nullif(message_ttl, interval '0');
+	r.max_length := nullif(max_length, 0);
+	r.overflow := overflow;
+	r.fifo := fifo;
+	r.dedup_window := dedup_window;
+	r.archive := archive;
+	r.retention := nullif(retention, interval '0');
+	r.unlogged := unlogged;
+	r.notify := notify;
+
+	IF dead_letter_queue IS NOT NULL AND dead_letter_queue <> '' THEN
+		IF dead_letter_queue = queue THEN
+			RAISE EXCEPTION 'queue "%" cannot be its own dead-letter queue', queue
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Create a separate queue for dead letters.';
+		END IF;
+		r.dead_letter_queue_id := mq._queue_id(dead_letter_queue);
+		/* dead letters are sends to that queue */
+		PERFORM mq._check_privilege('queue', dead_letter_queue, 'send');
+		/* follow the chain of dead-letter queues: it must not come back */
+		IF EXISTS (
+			WITH RECURSIVE chain(queue_id, depth) AS (
+				SELECT r.dead_letter_queue_id, 1
+				UNION ALL
+				SELECT q.dead_letter_queue_id, c.depth + 1
+				FROM chain c JOIN mq._queue q ON q.queue_id = c.queue_id
+				WHERE q.dead_letter_queue_id IS NOT NULL AND c.depth < 1000)
+			SELECT 1 FROM chain c JOIN mq._queue q ON q.queue_id = c.queue_id
+			WHERE q.queue_name = queue)
+		THEN
+			RAISE EXCEPTION 'dead-letter queue "%" would form a cycle with queue "%"',
+				dead_letter_queue, queue
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Dead letters must end in a queue without a dead-letter queue of its own.';
+		END IF;
+	END IF;
+	RETURN r;
+END;
+$$;
+
+
+CREATE OR REPLACE FUNCTION mq._maintain(
+	OUT queue_name text,
+	OUT dead_lettered bigint,
+	OUT expired bigint,
+	OUT archive_deleted bigint,
+	OUT dedup_keys_pruned bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.maintain()') IS NULL;
+	q mq._queue;
+	err text;
+	state text;
+BEGIN
+	FOR q IN SELECT * FROM mq._queue ORDER BY mq._queue.queue_name LOOP
+		queue_name := q.queue_name;
+		dead_lettered := 0;
+		expired := 0;
+		archive_deleted := 0;
+		dedup_keys_pruned := 0;
+		/* one queue's failure must not stop the others' maintenance */
+		BEGIN
+			IF q.max_receives IS NOT NULL OR q.message_ttl IS NOT NULL THEN
+				SELECT s.dead_lettered, s.expired INTO dead_lettered, expired
+					FROM mq._sweep(q.queue_name) s;
+			END IF;
+			IF q.retention IS NOT NULL THEN
+				EXECUTE format('DELETE FROM mq.%I WHERE archived_at < $1', 'a_' || q.queue_id)
+					USING clock_timestamp() - q.retention;
+				GET DIAGNOSTICS archive_deleted = ROW_COUNT;
+			END IF;
+			EXECUTE format('DELETE FROM mq.%I WHERE removed_at <= $1', 'd_' || q.queue_id)
+				USING clock_timestamp() - q.dedup_window;
+			GET DIAGNOSTICS dedup_keys_pruned = ROW_COUNT;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+			RAISE WARNING 'mq.maintain() skipped queue "%": %', q.queue_name, err
+				USING ERRCODE = state,
+					  HINT = 'Correct the queue''s options with mq.alter_queue(); the other queues were maintained.';
+			CONTINUE;
+		END;
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+
+
+/*
  * Internal functions are for mq's own SECURITY DEFINER bodies, which run
  * as the extension's owner: no other role needs them, and a role that could
  * call them could probe other roles' queues.

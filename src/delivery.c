@@ -105,9 +105,12 @@ mq_time_after(FunctionCallInfo fcinfo, int argno, TimestampTz now,
 	TimestampTz t = now;
 
 	if (!PG_ARGISNULL(argno))
+	{
+		mq_check_interval(PG_GETARG_INTERVAL_P(argno), what);
 		t = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 													TimestampTzGetDatum(now),
 													PG_GETARG_DATUM(argno)));
+	}
 	if (t < now || (positive && t == now))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -307,6 +310,7 @@ mq_read(PG_FUNCTION_ARGS)
 
 	mq_check_count(qty, "qty");
 	lease = PG_ARGISNULL(2) ? &q->visibility_timeout : PG_GETARG_INTERVAL_P(2);
+	mq_check_interval(lease, "visibility_timeout");
 	if (DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 												TimestampTzGetDatum(now),
 												IntervalPGetDatum(lease))) <= now)

@@ -76,6 +76,28 @@ mq_invalid_name(const char *kind, const char *name, int len, const char *why)
 					 MQ_NAME_MAXLEN)));
 }
 
+/* Is iv longer than MQ_MAX_INTERVAL_TEXT (100 years)? */
+bool
+mq_interval_too_long(Interval *iv)
+{
+	Interval	limit = {0};
+
+	limit.month = 100 * MONTHS_PER_YEAR;
+	return DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(iv),
+											IntervalPGetDatum(&limit)));
+}
+
+/* what (a delay, a lease) must not exceed the limit on intervals (22023) */
+void
+mq_check_interval(Interval *iv, const char *what)
+{
+	if (mq_interval_too_long(iv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most %s", what, MQ_MAX_INTERVAL_TEXT),
+				 errhint("Give an interval such as '30 seconds'.")));
+}
+
 /*
  * Check that name is a valid queue (or exchange) name; kind says which, for
  * the error message.

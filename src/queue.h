@@ -67,6 +67,15 @@ typedef struct MqQueue
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 } MqQueue;
 
+/*
+ * Intervals (queue options, delays, leases) are at most 100 years: far
+ * beyond any use, and far from where now plus or minus one leaves
+ * PostgreSQL's timestamps.
+ */
+#define MQ_MAX_INTERVAL_TEXT "100 years"
+extern bool mq_interval_too_long(Interval *iv);
+extern void mq_check_interval(Interval *iv, const char *what);
+
 extern void mq_check_name(const char *kind, text *name);
 extern void mq_require_primary(const char *what);
 extern void mq_require_primary_fn(FunctionCallInfo fcinfo);

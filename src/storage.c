@@ -549,10 +549,16 @@ storage_dead_lettered_into(MqQueue *q)
 	}
 }
 
-/* now minus an interval */
+/*
+ * now minus an interval of a queue's options.  One longer than mq allows
+ * (kept from 0.1.0, which did not check) reaches back to the beginning of
+ * time: nothing is that old.
+ */
 static TimestampTz
 time_before(TimestampTz now, Interval *iv)
 {
+	if (mq_interval_too_long(iv))
+		return DT_NOBEGIN;
 	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 												   TimestampTzGetDatum(now),
 												   IntervalPGetDatum(iv)));

@@ -160,3 +160,31 @@ SELECT queue_name, queue_length FROM mq.metrics('ro');   -- watching is fine
 SELECT count(*) FROM mq.queues;
 ROLLBACK;
 SELECT mq.drop_queue('ro');
+
+-- intervals are at most 100 years: beyond, now plus or minus one leaves
+-- PostgreSQL's timestamps (22023, never 22008)
+SELECT mq.create_queue('iv');
+SELECT mq.create_queue('iv2', visibility_timeout => '101 years');
+SELECT mq.create_queue('iv2', message_ttl => '178000000 years');
+SELECT mq.create_queue('iv2', dedup_window => '2147483647 days');
+SELECT mq.create_queue('iv2', retention => '1201 months');
+SELECT mq.alter_queue('iv', message_ttl => '178000000 years');
+SELECT mq.send('iv', '{}', delay => '178000000 years');
+SELECT mq.send_batch('iv', ARRAY['{}']::jsonb[], delay => '101 years');
+SELECT mq.read('iv', 1, '178000000 years');
+SELECT mq.read('iv', 1, '1 second', wait => '178000000 years');
+SELECT mq.send('iv', '{}') AS id \gset
+SELECT mq.nack('iv', :id, '178000000 years');
+SELECT mq.set_vt('iv', :id, '178000000 years');
+SELECT mq.create_exchange('iv_x');
+SELECT mq.publish('iv_x', 'k', '{}', delay => '178000000 years');
+SELECT mq.create_queue('iv2', message_ttl => '100 years', retention => '100 years');	-- the limit itself is fine
+-- a queue of 0.1.0, which did not check, does not stop the maintenance of
+-- the others: mq.maintain() warns and goes on; its messages can be read
+SELECT mq.create_queue('iv0', max_receives => 3);
+UPDATE mq._queue SET message_ttl = '178000000 years', dedup_window = '178000000 years',
+	retention = '178000000 years' WHERE queue_name = 'iv0';
+SELECT mq.send('iv0', '{}', dedup_key => 'k') > 0 AS sent;
+SELECT count(*) FROM mq.read('iv0');
+SELECT queue_name FROM mq.maintain() WHERE queue_name LIKE 'iv%' ORDER BY 1;
+SELECT mq.drop_queue('iv'), mq.drop_queue('iv0'), mq.drop_queue('iv2'), mq.drop_exchange('iv_x');
