@@ -336,6 +336,14 @@ END;
 $$;
 
 /*
+ * FIFO groups: a message of a group held back by an older one that a
+ * transaction in progress sends (storage.c), on the SQL path too.
+ */
+CREATE FUNCTION mq._group_has_older(queue_table oid, group_key text, msg_id bigint)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_group_has_older' LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION mq._group_has_older(oid, text, bigint) FROM PUBLIC;
+
+/*
  * Intervals are at most 100 years (queue.h), and mq.maintain() goes on to
  * the next queue when one fails: a queue whose options put "now minus an
  * interval" out of range stopped the timed work of every queue.  Names

@@ -43,8 +43,9 @@
  * of at the dead head of the table.  Every insert here tells hint.c.
  *
  * FIFO queues only offer the head of each message group: a message whose
- * group has an earlier message (in flight, delayed or visible) is not a
- * candidate.  So a group has at most one message in flight, in send order.
+ * group has an earlier message (in flight, delayed, visible, or sent by a
+ * transaction still in progress) is not a candidate.  So a group has at
+ * most one message in flight, in send order.
  *
  * Idempotent send: a unique index makes a second send of a key that is in
  * the queue a no-op (INSERT ... ON CONFLICT DO NOTHING: concurrent senders
@@ -91,6 +92,8 @@
 #include "hint.h"
 #include "storage.h"
 #include "wait.h"
+
+PG_FUNCTION_INFO_V1(mq_group_has_older);
 
 /* the columns of mq.message, in order, from a message table aliased q */
 #define MESSAGE_COLUMNS \
@@ -194,12 +197,9 @@ append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 	appendStringInfo(sql, " FROM mq.q_%d m WHERE m.vt OPERATOR(pg_catalog.<=) $1",
 					 q->id);
 	if (q->fifo)
-		appendStringInfo(sql,
-						 " AND (m.group_key IS NULL OR NOT EXISTS"
-						 " (SELECT 1 FROM mq.q_%d o"
-						 " WHERE o.group_key OPERATOR(pg_catalog.=) m.group_key"
-						 " AND o.msg_id OPERATOR(pg_catalog.<) m.msg_id))",
-						 q->id);
+		appendStringInfoString(sql,
+							   " AND (m.group_key IS NULL OR NOT"
+							   " mq._group_has_older(m.tableoid, m.group_key, m.msg_id))");
 	appendStringInfo(sql,
 					 " ORDER BY m.priority DESC, m.msg_id LIMIT $%d"
 					 " FOR UPDATE SKIP LOCKED", qty_param);
@@ -1141,9 +1141,9 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
  * SKIP LOCKED skips it; so two readers never both get a row.  A pop deletes
  * the row with table_tuple_delete(wait = false), which is its own lock.
  *
- * On a FIFO queue a candidate whose group has an earlier message that the
- * snapshot sees (in flight, delayed, visible, or being acked) is passed
- * over, as the statements' NOT EXISTS does, by a probe of the group index.
+ * On a FIFO queue a candidate whose group has an earlier message (in
+ * flight, delayed, visible, being acked, or being sent) is passed over by a
+ * probe of the group index, as the statements do with mq._group_has_older().
  *
  * Only what the statements do plainly is done here: REPEATABLE READ and
  * SERIALIZABLE transactions take the SQL path, and a lease that meets a
@@ -1236,9 +1236,8 @@ typedef struct DirectTake
 	ResultRelInfo *rri;
 	Relation	group_index;	/* FIFO queues only */
 	TupleTableSlot *groupslot;
-	Snapshot	probe_snapshot; /* for group probes: snapshot or newer */
-	bool		probe_stale;	/* a take failed: probe with a new one */
-	uint64		probe_gen;		/* how many probe snapshots there were */
+	bool		probe_stale;	/* a take failed: forget blocked groups */
+	uint64		probe_gen;		/* how many times they were forgotten */
 	HTAB	   *blocked;		/* BlockedGroup: groups known to be blocked */
 	MemoryContext blocked_cxt;	/* holds it and its keys */
 } DirectTake;
@@ -1284,31 +1283,110 @@ group_key_match(const void *key1, const void *key2, Size keysize)
 }
 
 /*
- * Is there a message of group_key older than msg_id?  Then the message is
- * not the head of its group and must wait (FIFO queues).  Rows this call
- * leased or deleted still count: the snapshots see their old versions.
+ * Does group_key have a message older than msg_id in rel?  Then the message
+ * is not the head of its group and must wait (FIFO queues).
  *
- * The probe may use a newer snapshot than the walk of the delivery order:
- * once a take has failed, other readers have leased or acked since our
- * snapshot, and the heads it sees may be gone; with the old snapshot their
- * successors would look blocked for the rest of a long walk.  Any snapshot
- * at least as new as the walk's sees every older message that still exists
- * (or is being leased or acked), so a group never has two in flight.
+ * The probe uses a dirty snapshot: it sees every message that exists now or
+ * is being sent, leased or acked by a transaction in progress.  Rows this
+ * transaction leased or deleted still count, as do the messages of a send
+ * not yet committed: the group's later messages wait for that send to end,
+ * or a reader would get one of them and, after the commit, the earlier
+ * message too while the later one was leased (two in flight, out of order).
+ * Whatever snapshot the walk of the delivery order uses sees no older
+ * message that the probe misses but messages acked since, which are gone.
+ */
+static bool
+group_has_older(Relation rel, Relation group_index, TupleTableSlot *slot,
+				Datum group_key, int64 msg_id)
+{
+	SnapshotData dirty;
+	ScanKeyData scankeys[2];
+	IndexScanDesc scan;
+	bool		found;
+
+	InitDirtySnapshot(dirty);
+	ScanKeyEntryInitialize(&scankeys[0], 0, 1, BTEqualStrategyNumber,
+						   InvalidOid, group_index->rd_indcollation[0],
+						   F_TEXTEQ, group_key);
+	ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTLessStrategyNumber,
+						   InvalidOid, group_index->rd_indcollation[1],
+						   F_INT8LT, Int64GetDatum(msg_id));
+	scan = mq_index_beginscan(rel, group_index, &dirty, 2);
+	index_rescan(scan, scankeys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/*
+ * mq._group_has_older(queue_table oid, group_key text, msg_id bigint)
+ * returns bool: group_has_older() for the SQL statements (REPEATABLE READ
+ * readers, leases that dead-letter), whose snapshots do not see sends in
+ * progress.  The group index is found once per statement.
+ */
+Datum
+mq_group_has_older(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid		   *indexid = fcinfo->flinfo->fn_extra;
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	bool		found;
+
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL || rel->rd_rel->relkind != RELKIND_RELATION ||
+		RelationGetNamespace(rel) != get_namespace_oid("mq", false) ||
+		strncmp(RelationGetRelationName(rel), "q_", 2) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation with OID %u is not the message table of a queue", relid)));
+	if (indexid == NULL)
+	{
+		char	   *name = psprintf("%s_group", RelationGetRelationName(rel));
+		List	   *indexes = RelationGetIndexList(rel);
+		ListCell   *lc;
+
+		indexid = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
+		foreach(lc, indexes)
+		{
+			char	   *relname = get_rel_name(lfirst_oid(lc));
+
+			if (relname != NULL && strcmp(relname, name) == 0)
+				*indexid = lfirst_oid(lc);
+		}
+		if (!OidIsValid(*indexid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" is not the message table of a FIFO queue",
+							RelationGetRelationName(rel))));
+		fcinfo->flinfo->fn_extra = indexid;
+	}
+	index = index_open(*indexid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	found = group_has_older(rel, index, slot, PG_GETARG_DATUM(1),
+							PG_GETARG_INT64(2));
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(found);
+}
+
+/*
+ * Is msg_id held back by an older message of its group (group_has_older)?
+ * The answers are remembered per group for the walk: a group blocked at
+ * msg_id is blocked for every later message until a take fails, which
+ * means other readers leased or acked meanwhile and the head may be gone.
  */
 static bool
 storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 {
-	ScanKeyData scankeys[2];
-	IndexScanDesc scan;
 	bool		found;
 	text	   *key = DatumGetTextPP(group_key);
 	BlockedGroup *bg;
 
 	if (dt->probe_stale)
 	{
-		if (dt->probe_snapshot != dt->snapshot)
-			UnregisterSnapshot(dt->probe_snapshot);
-		dt->probe_snapshot = RegisterSnapshot(GetLatestSnapshot());
 		dt->probe_stale = false;
 		dt->probe_gen++;
 	}
@@ -1319,16 +1397,8 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 			return true;
 	}
 
-	ScanKeyEntryInitialize(&scankeys[0], 0, 1, BTEqualStrategyNumber,
-						   InvalidOid, dt->group_index->rd_indcollation[0],
-						   F_TEXTEQ, group_key);
-	ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTLessStrategyNumber,
-						   InvalidOid, dt->group_index->rd_indcollation[1],
-						   F_INT8LT, Int64GetDatum(msg_id));
-	scan = mq_index_beginscan(dt->rel, dt->group_index, dt->probe_snapshot, 2);
-	index_rescan(scan, scankeys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, dt->groupslot);
-	index_endscan(scan);
+	found = group_has_older(dt->rel, dt->group_index, dt->groupslot,
+							group_key, msg_id);
 
 	if (found)
 	{
@@ -1520,7 +1590,6 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	{
 		dt.group_index = index_open(groupid, RowExclusiveLock);
 		dt.groupslot = table_slot_create(dt.rel, NULL);
-		dt.probe_snapshot = dt.snapshot;
 	}
 
 	for (range = 0;
@@ -1616,8 +1685,6 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	{
 		if (dt.blocked_cxt != NULL)
 			MemoryContextDelete(dt.blocked_cxt);	/* and the hash in it */
-		if (dt.probe_snapshot != dt.snapshot)
-			UnregisterSnapshot(dt.probe_snapshot);
 		ExecDropSingleTupleTableSlot(dt.groupslot);
 		index_close(dt.group_index, NoLock);
 	}
