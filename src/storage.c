@@ -746,24 +746,37 @@ storage_put_messages(Tuplestorestate *out, TupleDesc outdesc,
 }
 
 /*
- * Make room for n new messages in a queue with max_length: serialise the
- * senders of this queue for the rest of the transaction (an advisory lock of
- * our own kind, so it never meets a user's advisory lock), count, and either
- * refuse or drop the oldest messages.  The caller is connected to SPI.
+ * Serialise the senders of a queue with max_length for the rest of the
+ * transaction: an advisory lock of our own kind, so it never meets a user's
+ * advisory lock.
+ */
+static void
+storage_lock_senders(MqQueue *q)
+{
+	LOCKTAG		tag;
+
+	if (q->max_length == 0)
+		return;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) q->id,
+						 MQ_LOCKTAG_MAX_LENGTH);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Make room for n new messages in a queue with max_length: lock out the
+ * other senders, count, and either refuse or drop the oldest messages.  The
+ * caller is connected to SPI.
  */
 static void
 storage_make_room(MqQueue *q, TimestampTz now, int64 n)
 {
-	LOCKTAG		tag;
 	int64		length;
 	int64		excess;
 
 	if (q->max_length == 0)
 		return;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) q->id,
-						 MQ_LOCKTAG_MAX_LENGTH);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	storage_lock_senders(q);
 
 	storage_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
 	length = result_int64(0, 1);
@@ -856,7 +869,12 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 	 * us wait for its commit and then do nothing, and we look again.  The
 	 * loop ends: each turn either returns or finds that the key was released
 	 * (its message dead-lettered or purged) in between.
+	 *
+	 * On a bounded queue the senders' lock comes first: a concurrent sender
+	 * of the same key then commits before we look, and we find its message
+	 * instead of counting it against the room for a message we never add.
 	 */
+	storage_lock_senders(q);
 	for (attempt = 0;; attempt++)
 	{
 		msg_id = storage_find_key(q, MQ_PLAN_FIND_KEY, dedup_key, now);
