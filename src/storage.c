@@ -77,6 +77,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -85,6 +86,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -473,6 +475,34 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 			elog(ERROR, "invalid statement kind");
 	}
 	return sql.data;
+}
+
+/*
+ * Lock q's message table for the rest of the transaction, as a statement
+ * on it would, and check that it still exists: a drop_queue() that
+ * committed after we looked the queue up, or while we waited for the lock,
+ * has removed it.  Every entry point below calls this first, so a
+ * concurrent drop gives the usual error, never an internal one, and the
+ * plans kept for the queue never meet a missing table.
+ */
+static void
+storage_lock_queue(MqQueue *q)
+{
+	if (!OidIsValid(q->relid))
+		q->relid = get_relname_relid(psprintf("q_%d", q->id),
+									 get_namespace_oid("mq", false));
+	if (OidIsValid(q->relid))
+	{
+		LockRelationOid(q->relid, RowExclusiveLock);
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(q->relid)))
+			return;
+		UnlockRelationOid(q->relid, RowExclusiveLock);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("queue \"%s\" does not exist", q->name),
+			 errdetail("It was dropped while this call was under way."),
+			 errhint("Create it with mq.create_queue().")));
 }
 
 static void
@@ -924,6 +954,7 @@ mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 {
 	int64		msg_id;
 
+	storage_lock_queue(q);
 	storage_connect();
 	msg_id = storage_send_one(q, now, vt, priority, group_key, dedup_key,
 							  headers, body);
@@ -960,22 +991,13 @@ storage_open_table(MqQueue *q)
 
 	if (!mq_direct_access)
 		return NULL;
-	if (!OidIsValid(q->relid))
-	{
-		q->relid = get_relname_relid(psprintf("q_%d", q->id),
-									 get_namespace_oid("mq", false));
-		if (!OidIsValid(q->relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("queue \"%s\" does not exist", q->name),
-					 errdetail("Its message table is gone: the queue was dropped meanwhile.")));
-	}
-	rel = table_open(q->relid, RowExclusiveLock);
+	storage_lock_queue(q);
+	rel = table_open(q->relid, NoLock);
 	if (!OidIsValid(q->seqid))
 		q->seqid = mq_identity_sequence(rel, 1);
 	if (rel->trigdesc != NULL)
 	{
-		table_close(rel, RowExclusiveLock);
+		table_close(rel, NoLock);
 		return NULL;
 	}
 	return rel;
@@ -1089,6 +1111,7 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int			n = batch->n;
 
+	storage_lock_queue(q);
 	storage_connect();
 	if (batch->dedup_keys.array != NULL)
 	{
@@ -1583,7 +1606,7 @@ storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		InvalidOid;
 	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
 	{
-		table_close(dt.rel, RowExclusiveLock);
+		table_close(dt.rel, NoLock);
 		*more = true;
 		return 0;
 	}
@@ -1737,7 +1760,7 @@ storage_delete_direct(MqQueue *q, int64 msg_id, text **key)
 	indexid = mq_primary_key_index(rel);
 	if (!OidIsValid(indexid))
 	{
-		table_close(rel, RowExclusiveLock);
+		table_close(rel, NoLock);
 		return -1;
 	}
 
@@ -1803,6 +1826,7 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 	TimestampTz cutoff = q->has_ttl ? time_before(now, &q->message_ttl) :
 		DT_NOBEGIN;
 
+	storage_lock_queue(q);
 	if (storage_direct_ok(q))
 	{
 		bool		more;
@@ -1878,6 +1902,7 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id)
 	Datum		values[2];
 	uint64		n;
 
+	storage_lock_queue(q);
 	if (!q->archive && storage_direct_ok(q))
 	{
 		text	   *key;
@@ -1928,6 +1953,7 @@ mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids, bool archive,
 {
 	Datum		values[2];
 
+	storage_lock_queue(q);
 	values[0] = PointerGetDatum(ids);
 	values[1] = TimestampTzGetDatum(now);
 
@@ -1949,6 +1975,7 @@ mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
 	Datum		values[2];
 	uint64		n;
 
+	storage_lock_queue(q);
 	values[0] = Int64GetDatum(msg_id);
 	values[1] = TimestampTzGetDatum(vt);
 
@@ -1985,6 +2012,7 @@ mq_storage_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
 	*dead_lettered = *expired = 0;
 	if (!has_dead_letters(q))
 		return;
+	storage_lock_queue(q);
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
