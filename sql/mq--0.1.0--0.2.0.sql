@@ -336,6 +336,70 @@ END;
 $$;
 
 /*
+ * Roles that mq names (owners, grantees) have dependencies in pg_shdepend
+ * (roles.c): DROP ROLE refuses, from any database, while a role owns
+ * queues or exchanges or holds privileges on them; DROP OWNED and REASSIGN
+ * OWNED deal with mq's objects as with PostgreSQL's.
+ */
+CREATE FUNCTION mq._sync_role_dependencies() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'mq_sync_role_dependencies' LANGUAGE C;
+CREATE TRIGGER role_dependencies
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._queue
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._sync_role_dependencies();
+CREATE TRIGGER role_dependencies
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._exchange
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._sync_role_dependencies();
+CREATE TRIGGER role_dependencies
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._privilege
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._sync_role_dependencies();
+
+/* DROP OWNED BY roles, after PostgreSQL's part: their queues and exchanges, their privileges */
+CREATE FUNCTION mq._drop_owned(roles oid[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	name text;
+BEGIN
+	DELETE FROM mq._privilege p WHERE p.grantee = ANY (roles);
+	FOR name IN SELECT e.exchange_name FROM mq._exchange e
+				WHERE e.owner = ANY (roles) ORDER BY 1 LOOP
+		PERFORM mq._drop_exchange(name, true, true);
+	END LOOP;
+	/* a queue that is another's dead-letter queue goes after that one */
+	LOOP
+		SELECT q.queue_name INTO name FROM mq._queue q
+			WHERE q.owner = ANY (roles)
+			  AND NOT EXISTS (SELECT 1 FROM mq._queue u
+							  WHERE u.dead_letter_queue_id = q.queue_id)
+			ORDER BY 1 LIMIT 1;
+		EXIT WHEN NOT FOUND;
+		PERFORM mq._drop_queue(name, true);
+	END LOOP;
+	/* what is left is the dead-letter queue of another role's queue: say so */
+	FOR name IN SELECT q.queue_name FROM mq._queue q
+				WHERE q.owner = ANY (roles) ORDER BY 1 LIMIT 1 LOOP
+		PERFORM mq._drop_queue(name, false);
+	END LOOP;
+END;
+$$;
+
+/* REASSIGN OWNED BY roles TO new_owner, after PostgreSQL's part */
+CREATE FUNCTION mq._reassign_owned(roles oid[], new_owner oid) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	UPDATE mq._queue q SET owner = new_owner WHERE q.owner = ANY (roles);
+	UPDATE mq._exchange e SET owner = new_owner WHERE e.owner = ANY (roles);
+$$;
+
+REVOKE EXECUTE ON FUNCTION mq._sync_role_dependencies(), mq._drop_owned(oid[]),
+	mq._reassign_owned(oid[], oid) FROM PUBLIC;
+
+/* the dependencies of the roles that 0.1.0 recorded as owners and grantees */
+UPDATE mq._privilege SET grantee = grantee WHERE false;
+
+/*
  * FIFO groups: a message of a group held back by an older one that a
  * transaction in progress sends (storage.c), on the SQL path too.
  */

@@ -15,9 +15,12 @@
  *	hint.c		shared scan hints: where each queue's live messages begin
  *	worker.c	background workers: timed work and NOTIFYs
  *	privilege.c, trigger.c	per-queue privileges; row triggers that send
+ *	roles.c		roles that mq names: pg_shdepend, DROP/REASSIGN OWNED
  *
  * When preloaded, this file's hooks reserve and set up the shared memory of
- * wait.c, hint.c and worker.c in one place.
+ * wait.c, hint.c and worker.c in one place.  Its utility hook, installed
+ * whenever mq is loaded, passes the commands that concern mq to worker.c
+ * and roles.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,9 +30,11 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "tcop/utility.h"
 
 #include "guc.h"
 #include "hint.h"
+#include "roles.h"
 #include "wait.h"
 #include "worker.h"
 
@@ -39,6 +44,7 @@ void		_PG_init(void);
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /* mq's shared memory: waiters and pending NOTIFYs, scan hints, workers */
 static void
@@ -63,10 +69,36 @@ mq_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/*
+ * Utility commands that touch what mq keeps: databases its workers are
+ * connected to (worker.c), roles that own queues or hold privileges on them
+ * (roles.c).
+ */
+static void
+mq_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	mq_worker_before_utility(parsetree);
+	mq_roles_before_utility(parsetree);
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	mq_roles_after_utility(parsetree);
+}
+
 void
 _PG_init(void)
 {
 	mq_define_gucs();
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = mq_process_utility;
 
 	/*
 	 * Shared memory and workers only when preloaded; loaded on first use,

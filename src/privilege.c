@@ -53,6 +53,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "privilege.h"
@@ -186,6 +187,54 @@ mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	become_owner(&saved_user, &saved_context);
 	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, count);
 	SetUserIdAndSecContext(saved_user, saved_context);
+	return ret;
+}
+
+/*
+ * Run sql as the extension owner with the latest snapshot, read only (see
+ * roles.c).  The caller is connected to SPI.
+ */
+int
+mq_execute_latest_as_owner(const char *sql, int nargs, Oid *argtypes,
+						   Datum *values)
+{
+	Oid			saved_user;
+	int			saved_context;
+	SPIPlanPtr	plan;
+	int			ret;
+
+	become_owner(&saved_user, &saved_context);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+							   InvalidSnapshot, true, false, 0);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	return ret;
+}
+
+/*
+ * Run sql as the extension owner, and as a management function's body
+ * would run with the extension owner as its caller: for what mq does on
+ * PostgreSQL's behalf, once PostgreSQL has checked the permissions (DROP
+ * OWNED, REASSIGN OWNED).  The caller is connected to SPI.
+ */
+int
+mq_execute_as_manager(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			saved_caller = manage_caller;
+	int			ret;
+
+	manage_caller = mq_extension_owner();
+	PG_TRY();
+	{
+		ret = mq_execute_as_owner(sql, nargs, argtypes, values, NULL, 0);
+	}
+	PG_FINALLY();
+	{
+		manage_caller = saved_caller;
+	}
+	PG_END_TRY();
 	return ret;
 }
 

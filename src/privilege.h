@@ -45,5 +45,9 @@ extern int	mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values,
 									 const char *nulls, long count);
 extern int	mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes,
 								Datum *values, const char *nulls, long count);
+extern int	mq_execute_latest_as_owner(const char *sql, int nargs,
+									   Oid *argtypes, Datum *values);
+extern int	mq_execute_as_manager(const char *sql, int nargs, Oid *argtypes,
+								  Datum *values);
 
 #endif							/* MQ_PRIVILEGE_H */

@@ -103,7 +103,6 @@ typedef struct WorkerSlots
 
 static WorkerSlots *worker_slots = NULL;
 
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static Size
 worker_slots_size(void)
@@ -218,17 +217,15 @@ option_string(List *options, const char *name)
 }
 
 /*
- * Before DROP DATABASE, ALTER DATABASE RENAME / SET TABLESPACE, and CREATE
- * DATABASE ... TEMPLATE, the database's workers leave.
+ * From the utility hook (mq.c): before DROP DATABASE, ALTER DATABASE RENAME
+ * / SET TABLESPACE, and CREATE DATABASE ... TEMPLATE, the database's workers
+ * leave.  (There are workers only when mq is preloaded.)
  */
-static void
-mq_process_utility(PlannedStmt *pstmt, const char *queryString,
-				   bool readOnlyTree, ProcessUtilityContext context,
-				   ParamListInfo params, QueryEnvironment *queryEnv,
-				   DestReceiver *dest, QueryCompletion *qc)
+void
+mq_worker_before_utility(Node *parsetree)
 {
-	Node	   *parsetree = pstmt->utilityStmt;
-
+	if (worker_slots == NULL)
+		return;
 	switch (nodeTag(parsetree))
 	{
 		case T_DropdbStmt:
@@ -250,13 +247,6 @@ mq_process_utility(PlannedStmt *pstmt, const char *queryString,
 		default:
 			break;
 	}
-
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
 }
 
 /* The common part of mq's worker definitions. */
@@ -281,9 +271,6 @@ mq_register_launcher(void)
 
 	init_worker(&worker, "mq_launcher_main", "mq launcher");
 	RegisterBackgroundWorker(&worker);
-
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = mq_process_utility;
 }
 
 /* The databases a worker may serve: those that accept connections. */

@@ -9,8 +9,13 @@
 #ifndef MQ_WORKER_H
 #define MQ_WORKER_H
 
-/* from _PG_init, when preloaded: the launcher, and the hooks workers need */
+#include "nodes/nodes.h"
+
+/* from _PG_init, when preloaded: the launcher */
 extern void mq_register_launcher(void);
+
+/* from the utility hook: workers leave a database that is to change */
+extern void mq_worker_before_utility(Node *parsetree);
 
 /* shared memory, from mq.c's hooks when preloaded */
 extern void mq_worker_shmem_request(void);

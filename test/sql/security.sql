@@ -327,6 +327,52 @@ SELECT count(*) AS attacker_grants FROM mq.privileges WHERE grantee = 'regress_m
 DROP SCHEMA trap CASCADE;
 DROP ROLE regress_mq_attacker;
 
+-- roles that mq names: DROP ROLE refuses while a role owns queues or
+-- exchanges or holds privileges on them (pg_shdepend, as for tables);
+-- REASSIGN OWNED and DROP OWNED deal with mq's objects too
+CREATE ROLE regress_mq_leaver;
+CREATE ROLE regress_mq_heir;
+SET ROLE regress_mq_leaver;
+SELECT mq.create_queue('leaver_dlq');
+SELECT mq.create_queue('leaver_q', dead_letter_queue => 'leaver_dlq', max_receives => 3);
+SELECT mq.create_exchange('leaver_x');
+SELECT mq.bind('leaver_x', 'leaver_q');
+RESET ROLE;
+SELECT mq.grant('secure', 'regress_mq_leaver', 'send');
+SELECT refobjid::regrole AS role, deptype FROM pg_shdepend
+	WHERE classid = 'pg_class'::regclass AND objid = 'mq._queue'::regclass
+	  AND refobjid::regrole::text LIKE 'regress_mq_%' ORDER BY 1::text;
+DROP ROLE regress_mq_leaver;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP ROLE regress_mq_heir, regress_mq_leaver;	-- none is dropped
+SELECT count(*) AS roles_left FROM pg_roles WHERE rolname IN ('regress_mq_leaver', 'regress_mq_heir');
+REASSIGN OWNED BY regress_mq_leaver TO regress_mq_heir;
+SELECT queue_name, owner FROM mq.queues WHERE queue_name LIKE 'leaver%' ORDER BY 1;
+SELECT exchange_name, owner FROM mq.exchanges WHERE exchange_name LIKE 'leaver%';
+DROP ROLE regress_mq_leaver;	-- still holds a privilege
+DROP OWNED BY regress_mq_leaver;
+SELECT count(*) AS leaver_grants FROM mq.privileges WHERE grantee = 'regress_mq_leaver';
+DROP ROLE regress_mq_leaver;
+-- DROP OWNED drops the queues and exchanges, dead-letter queues last
+DROP OWNED BY regress_mq_heir;
+SELECT count(*) AS heir_queues FROM mq.queues WHERE owner = 'regress_mq_heir';
+SELECT count(*) AS heir_exchanges FROM mq.exchanges WHERE owner = 'regress_mq_heir';
+DROP ROLE regress_mq_heir;
+-- ... but not the dead-letter queue of another role's queue
+CREATE ROLE regress_mq_leaver;
+SET ROLE regress_mq_leaver;
+SELECT mq.create_queue('leaver_dlq');
+SELECT mq.grant('leaver_dlq', 'public', 'send');
+RESET ROLE;
+SELECT mq.create_queue('kept_q', dead_letter_queue => 'leaver_dlq', max_receives => 3);
+DROP OWNED BY regress_mq_leaver;
+SELECT mq.drop_queue('kept_q');
+DROP OWNED BY regress_mq_leaver;
+DROP ROLE regress_mq_leaver;
+SELECT count(*) AS dependencies_left FROM pg_shdepend
+	WHERE classid = 'pg_class'::regclass AND objid = 'mq._queue'::regclass
+	  AND refobjid::regrole::text IN ('regress_mq_leaver', 'regress_mq_heir');
+
 -- clean up
 DROP SCHEMA evil CASCADE;
 SELECT mq.drop_exchange('inj_x', cascade => true), mq.drop_exchange('secure_x', cascade => true);

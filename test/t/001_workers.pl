@@ -69,13 +69,19 @@ ok($node->poll_query_until('postgres',
 	"SELECT expired = 1 AND queue_length = 0 FROM mq.metrics('ttl')"),
 	'the worker expires a TTL message that nobody reads');
 
-# errors are logged and survived
+# errors are logged and survived: a queue that cannot be maintained is
+# skipped, with a warning, and the others are maintained
 my $pid = $node->safe_psql('postgres', $worker_pid);
 $node->safe_psql('postgres', q{
 	SELECT mq.create_queue('broken', max_receives => 1);
 	DROP TABLE mq.q_2 CASCADE;
+	SELECT mq.send('ttl', '{"n": 2}');
 });
-ok($node->wait_for_log(qr/relation "mq\.q_2" does not exist/), 'a failing round is logged');
+ok($node->wait_for_log(qr/mq\.maintain\(\) skipped queue "broken": queue "broken" does not exist/),
+	'a queue that fails is logged');
+ok($node->poll_query_until('postgres',
+	"SELECT expired = 2 AND queue_length = 0 FROM mq.metrics('ttl')"),
+	'the other queues are maintained meanwhile');
 $node->safe_psql('postgres', q{
 	DELETE FROM mq._queue_stats WHERE queue_id = 2;
 	DELETE FROM mq._queue WHERE queue_id = 2;

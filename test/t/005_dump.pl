@@ -28,6 +28,10 @@ $node->safe_psql('src', q{
 	SELECT mq.publish('events', 'orders.new', jsonb_build_object('n', n)) FROM generate_series(1, 5) n;
 	SELECT mq.send('orders', '{"k": 1}', dedup_key => 'k1');
 	SELECT mq.ack('orders', 1);
+	CREATE ROLE regress_owner;
+	SET ROLE regress_owner;
+	SELECT mq.create_queue('owned');
+	RESET ROLE;
 });
 my $dump = $node->basedir . '/src.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
@@ -53,6 +57,22 @@ is($node->safe_psql('dst', q{SELECT mq.create_queue('new'); SELECT queue_length 
 	"\n0", 'new queues can be created');
 is($node->safe_psql('dst', q{SELECT count(*) FROM mq.read('orders', 100)}), '7',
 	'messages can be read');
+
+# owners are restored, and so are their dependencies: the role cannot be
+# dropped, from any database, until DROP OWNED in both
+is($node->safe_psql('dst', q{SELECT owner FROM mq.queues WHERE queue_name = 'owned'}),
+	'regress_owner', 'owners are restored');
+my ($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP ROLE regress_owner');
+isnt($ret, 0, 'DROP ROLE of an owner of queues fails');
+like($stderr, qr/1 object in database src\n.*1 object in database dst/s,
+	'... naming both databases');
+$node->safe_psql('src', 'DROP OWNED BY regress_owner');
+($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP ROLE regress_owner');
+like($stderr, qr/1 object in database dst/, 'the restored dependency holds alone');
+$node->safe_psql('dst', 'DROP OWNED BY regress_owner');
+$node->safe_psql('postgres', 'DROP ROLE regress_owner');
+is($node->safe_psql('dst', q{SELECT count(*) FROM mq.queues WHERE queue_name = 'owned'}),
+	'0', 'DROP OWNED dropped the queue');
 
 $node->stop;
 done_testing();

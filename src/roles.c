@@ -1,0 +1,310 @@
+/*-------------------------------------------------------------------------
+ *
+ * roles.c
+ *	  Roles that own queues and exchanges or hold privileges on them:
+ *	  dependencies in pg_shdepend, DROP ROLE, DROP OWNED and REASSIGN OWNED.
+ *
+ * mq keeps owners and grantees as role oids in its own catalog (mq._queue,
+ * mq._exchange, mq._privilege), which PostgreSQL does not read.  So that a
+ * role that mq still names cannot be dropped from any database, and its
+ * oid never passes to a new role along with its queues, every role that
+ * mq names has a dependency in pg_shdepend, as PostgreSQL records them for
+ * the owners and grantees of its own objects.  They are recorded as
+ * privileges (SHARED_DEPENDENCY_ACL) on the catalog table mq._queue:
+ * pg_shdepend can only point at PostgreSQL's objects, and privileges are
+ * the kind that DROP OWNED passes to the object's class without dropping
+ * anything (an owner dependency would have it drop the table).  So DROP
+ * ROLE, from any database, refuses with "privileges for table mq._queue".
+ * mq._sync_role_dependencies() brings them in line with the catalog after
+ * every change of owners or grants.
+ *
+ * In a database with mq, the utility hook (mq.c) adds what DROP OWNED and
+ * REASSIGN OWNED do for PostgreSQL's objects: after PostgreSQL's part (and
+ * its permission checks), DROP OWNED BY r drops r's queues and exchanges
+ * and removes the privileges granted to r; REASSIGN OWNED BY r TO s makes
+ * s the owner of r's queues and exchanges.  Before DROP ROLE it names what
+ * mq still holds of the role, which PostgreSQL's message cannot.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/qunique.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "privilege.h"
+#include "roles.h"
+
+PG_FUNCTION_INFO_V1(mq_sync_role_dependencies);
+
+/* the lock that serialises the syncs of a database (an advisory lock's field4) */
+#define MQ_LOCKTAG_ROLES 0x6d72
+
+/* the roles that mq names, in this database */
+#define MQ_ROLES_SQL \
+	"SELECT owner FROM mq._queue" \
+	" UNION SELECT owner FROM mq._exchange" \
+	" UNION SELECT grantee FROM mq._privilege" \
+	" WHERE grantee OPERATOR(pg_catalog.<>) 0"
+
+/* the dependencies recorded for them: privileges on mq._queue */
+#define MQ_DEPENDENCIES_SQL \
+	"SELECT d.refobjid FROM pg_catalog.pg_shdepend d" \
+	" JOIN pg_catalog.pg_database b ON b.oid OPERATOR(pg_catalog.=) d.dbid" \
+	" WHERE b.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()" \
+	" AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	" AND d.objid OPERATOR(pg_catalog.=) $1 AND d.objsubid OPERATOR(pg_catalog.=) 0" \
+	" AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_authid'::pg_catalog.regclass" \
+	" AND d.deptype OPERATOR(pg_catalog.=) 'a'"
+
+/*
+ * The oids in the first column of the last SPI result, with extra (n of
+ * them) added, sorted and without duplicates, as updateAclDependencies()
+ * wants them.  Returns how many.
+ */
+static int
+result_roles(Oid *extra, int nextra, Oid **roles)
+{
+	int			n = 0;
+	uint64		i;
+
+	*roles = palloc(sizeof(Oid) * (SPI_processed + nextra + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i],
+									  SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			(*roles)[n++] = DatumGetObjectId(d);
+	}
+	if (nextra > 0)
+		memcpy(*roles + n, extra, sizeof(Oid) * nextra);
+	n += nextra;
+	if (n > 1)
+	{
+		qsort(*roles, n, sizeof(Oid), oid_cmp);
+		n = (int) qunique(*roles, n, sizeof(Oid), oid_cmp);
+	}
+	return n;
+}
+
+/*
+ * mq._sync_role_dependencies(): a statement trigger on mq._queue,
+ * mq._exchange and mq._privilege.  Record a dependency for every role that
+ * mq names and drop those of roles it no longer names; the roles in
+ * mq._queue's own ACL (privileges a superuser granted on the table) keep
+ * theirs.
+ *
+ * Calls are serialised by a lock of mq's own kind, held to the end of the
+ * transaction, and read with the latest snapshot: so each sees what the
+ * calls before it committed, whatever the isolation level, and never drops
+ * the dependency of a role that a concurrent change has just named.
+ */
+Datum
+mq_sync_role_dependencies(PG_FUNCTION_ARGS)
+{
+	Oid			catalog;
+	HeapTuple	tup;
+	Oid			owner;
+	Oid		   *acl_roles = NULL;
+	int			nacl = 0;
+	Oid		   *old_roles;
+	Oid		   *new_roles;
+	int			nold;
+	int			nnew;
+	Datum		relid;
+	Oid			argtype = OIDOID;
+	LOCKTAG		tag;
+	int			ret;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mq._sync_role_dependencies() must be called as a trigger")));
+
+	catalog = get_relname_relid("_queue", get_namespace_oid("mq", false));
+	if (!OidIsValid(catalog))
+		elog(ERROR, "mq catalog table mq._queue not found");
+	relid = ObjectIdGetDatum(catalog);
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 0, MQ_LOCKTAG_ROLES);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	/* the statement's own changes too */
+	CommandCounterIncrement();
+
+	tup = SearchSysCache1(RELOID, relid);
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", catalog);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	{
+		bool		isnull;
+		Datum		acl = SysCacheGetAttr(RELOID, tup, Anum_pg_class_relacl, &isnull);
+
+		if (!isnull)
+			nacl = aclmembers(DatumGetAclPCopy(acl), &acl_roles);
+	}
+	ReleaseSysCache(tup);
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	ret = mq_execute_latest_as_owner(MQ_DEPENDENCIES_SQL, 1, &argtype, &relid);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	nold = result_roles(NULL, 0, &old_roles);
+	ret = mq_execute_latest_as_owner(MQ_ROLES_SQL, 0, NULL, NULL);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	nnew = result_roles(acl_roles, nacl, &new_roles);
+
+	/* it frees both arrays, which live in SPI's memory */
+	updateAclDependencies(RelationRelationId, catalog, 0, owner,
+						  nold, old_roles, nnew, new_roles);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Does this database have mq, of a version with the role functions?  (The
+ * hook runs in every database, and 0.1.0 lacks them.)
+ */
+static bool
+database_has_mq(void)
+{
+	Oid			argtypes[2] = {OIDARRAYOID, OIDOID};
+
+	return IsTransactionState() && OidIsValid(get_extension_oid("mq", true)) &&
+		OidIsValid(LookupFuncName(list_make2(makeString("mq"),
+											 makeString("_reassign_owned")),
+								  2, argtypes, true));
+}
+
+/* The oids of a list of RoleSpecs; missing roles are left out if missing_ok. */
+static ArrayType *
+role_array(List *roles, bool missing_ok, int *n)
+{
+	Datum	   *oids = palloc(sizeof(Datum) * (list_length(roles) + 1));
+	ListCell   *lc;
+
+	*n = 0;
+	foreach(lc, roles)
+	{
+		RoleSpec   *spec = lfirst(lc);
+		Oid			role;
+
+		role = get_rolespec_oid(spec, missing_ok);
+		if (OidIsValid(role))
+			oids[(*n)++] = ObjectIdGetDatum(role);
+	}
+	return construct_array(oids, *n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+}
+
+/* Run one of mq's role statements as the extension owner, with roles as $1. */
+static void
+run_role_statement(const char *sql, int nargs, Datum *values)
+{
+	Oid			argtypes[2] = {OIDARRAYOID, OIDOID};
+	int			ret;
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	ret = mq_execute_as_manager(sql, nargs, argtypes, values);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	SPI_finish();
+}
+
+/*
+ * Before DROP ROLE: refuse, naming what mq holds of the role in this
+ * database, with the way out.  (In other databases pg_shdepend refuses.)
+ */
+void
+mq_roles_before_utility(Node *parsetree)
+{
+	DropRoleStmt *stmt;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropRoleStmt) || !database_has_mq())
+		return;
+	stmt = (DropRoleStmt *) parsetree;
+	foreach(lc, stmt->roles)
+	{
+		RoleSpec   *spec = lfirst(lc);
+		Oid			role;
+		Datum		value;
+		Oid			argtype = OIDOID;
+		int			ret;
+		char	   *objects = NULL;
+
+		if (spec->roletype != ROLESPEC_CSTRING)
+			continue;			/* PostgreSQL refuses CURRENT_USER and such */
+		role = get_role_oid(spec->rolename, true);
+		if (!OidIsValid(role))
+			continue;
+		value = ObjectIdGetDatum(role);
+		if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+		ret = mq_execute_as_owner("SELECT pg_catalog.string_agg(what, E'\\n' ORDER BY what) FROM ("
+								  " SELECT pg_catalog.format('owner of queue %s', queue_name) FROM mq._queue WHERE owner OPERATOR(pg_catalog.=) $1"
+								  " UNION ALL SELECT pg_catalog.format('owner of exchange %s', exchange_name) FROM mq._exchange WHERE owner OPERATOR(pg_catalog.=) $1"
+								  " UNION ALL SELECT pg_catalog.format('privileges on %s %s', object_type, object_name)"
+								  "  FROM (SELECT DISTINCT object_type, object_name FROM mq.privileges p"
+								  "   JOIN pg_catalog.pg_authid a ON a.rolname OPERATOR(pg_catalog.=) p.grantee"
+								  "   WHERE a.oid OPERATOR(pg_catalog.=) $1) g) s(what)",
+								  1, &argtype, &value, NULL, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed > 0)
+			objects = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (objects != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("role \"%s\" cannot be dropped because some objects depend on it",
+							spec->rolename),
+					 errdetail("%s", objects),
+					 errhint("Hand its queues and exchanges over with REASSIGN OWNED BY, or drop them and its privileges with DROP OWNED BY, in every database with mq.")));
+		SPI_finish();
+	}
+}
+
+/* After DROP OWNED and REASSIGN OWNED: the same for mq's objects. */
+void
+mq_roles_after_utility(Node *parsetree)
+{
+	Datum		values[2];
+	int			n;
+
+	if (IsA(parsetree, DropOwnedStmt) && database_has_mq())
+	{
+		values[0] = PointerGetDatum(role_array(((DropOwnedStmt *) parsetree)->roles,
+											   false, &n));
+		run_role_statement("SELECT mq._drop_owned($1)", 1, values);
+	}
+	else if (IsA(parsetree, ReassignOwnedStmt) && database_has_mq())
+	{
+		ReassignOwnedStmt *stmt = (ReassignOwnedStmt *) parsetree;
+
+		values[0] = PointerGetDatum(role_array(stmt->roles, false, &n));
+		values[1] = ObjectIdGetDatum(get_rolespec_oid(stmt->newrole, false));
+		run_role_statement("SELECT mq._reassign_owned($1, $2)", 2, values);
+	}
+}
