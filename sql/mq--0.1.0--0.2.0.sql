@@ -336,6 +336,142 @@ END;
 $$;
 
 /*
+ * Errors echo what was given clipped to 64 characters, as names are;
+ * binding arguments are at most 1 kB (they are part of a unique index).
+ */
+CREATE OR REPLACE FUNCTION mq._create_exchange(exchange text, type text DEFAULT 'direct',
+								   alternate_exchange text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.create_exchange()') IS NULL;
+	old mq._exchange;
+	ae int;
+	xid int;
+BEGIN
+	PERFORM mq._check_name(exchange, 'exchange');
+	IF type IS NULL THEN
+		RAISE EXCEPTION 'exchange type must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Use ''direct'', ''fanout'', ''topic'' or ''headers''.';
+	END IF;
+	IF type NOT IN ('direct', 'fanout', 'topic', 'headers') THEN
+		RAISE EXCEPTION 'invalid exchange type "%"', left(type, 64)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''direct'', ''fanout'', ''topic'' or ''headers''.';
+	END IF;
+	LOCK TABLE mq._exchange IN SHARE ROW EXCLUSIVE MODE;
+	IF alternate_exchange IS NOT NULL AND alternate_exchange <> exchange THEN
+		ae := mq._exchange_id(alternate_exchange);
+	END IF;
+
+	IF ae IS NOT NULL THEN
+		PERFORM mq._check_privilege('exchange', alternate_exchange, 'publish');
+	END IF;
+	SELECT * INTO old FROM mq._exchange e WHERE e.exchange_name = exchange;
+	IF FOUND THEN
+		PERFORM mq._check_privilege('exchange', exchange, 'any');
+		IF old.type = type AND old.alternate_exchange_id IS NOT DISTINCT FROM
+			coalesce(ae, CASE WHEN alternate_exchange = exchange THEN old.exchange_id END) THEN
+			RETURN;			/* same declaration */
+		END IF;
+		RAISE EXCEPTION 'exchange "%" already exists with different options', exchange
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = format('It is of type %s with alternate exchange %s.', old.type,
+								  coalesce((SELECT quote_ident(a.exchange_name) FROM mq._exchange a
+											WHERE a.exchange_id = old.alternate_exchange_id), 'none')),
+				  HINT = 'Drop it first, or declare it as it is.';
+	END IF;
+
+	INSERT INTO mq._exchange (exchange_name, type, alternate_exchange_id, owner)
+		VALUES (exchange, type, ae, mq._caller()) RETURNING exchange_id INTO xid;
+	IF alternate_exchange = exchange THEN
+		UPDATE mq._exchange e SET alternate_exchange_id = xid WHERE e.exchange_id = xid;
+	END IF;
+	INSERT INTO mq._exchange_stats (exchange_id) VALUES (xid);
+END;
+$$;
+
+
+CREATE OR REPLACE FUNCTION mq._change_grant(kind text, name text, role text, privilege text,
+								 give bool) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary(CASE WHEN give THEN 'mq.grant()' ELSE 'mq.revoke()' END) IS NULL;
+	oid_ int;
+	grantee_ oid;
+	privs text[];
+	valid text[] := CASE kind WHEN 'queue' THEN ARRAY['send', 'read', 'manage']
+							  ELSE ARRAY['publish', 'manage'] END;
+BEGIN
+	oid_ := CASE kind WHEN 'queue' THEN mq._queue_id(name) ELSE mq._exchange_id(name) END;
+	PERFORM mq._check_privilege(kind, name, 'manage');
+	grantee_ := mq._grantee(role);
+	IF privilege IS NULL THEN
+		RAISE EXCEPTION 'privilege must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = format('Use one of %s, or all.', array_to_string(valid, ', '));
+	ELSIF privilege = 'all' THEN
+		privs := valid;
+	ELSIF privilege = ANY (valid) THEN
+		privs := ARRAY[privilege];
+	ELSE
+		RAISE EXCEPTION 'invalid privilege "%" for %', left(privilege, 64),
+			CASE kind WHEN 'queue' THEN 'a queue' ELSE 'an exchange' END
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Use one of %s, or all.', array_to_string(valid, ', '));
+	END IF;
+	IF give THEN
+		INSERT INTO mq._privilege (object_type, object_id, grantee, privilege)
+			SELECT kind, oid_, grantee_, p FROM unnest(privs) p
+			ON CONFLICT DO NOTHING;
+	ELSE
+		DELETE FROM mq._privilege g
+			WHERE g.object_type = kind AND g.object_id = oid_
+			  AND g.grantee = grantee_ AND g.privilege = ANY (privs);
+	END IF;
+END;
+$$;
+
+
+CREATE OR REPLACE FUNCTION mq._binding_arguments(source int, arguments jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF arguments IS NULL THEN
+		RETURN '{}';
+	END IF;
+	IF jsonb_typeof(arguments) <> 'object' THEN
+		RAISE EXCEPTION 'binding arguments must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass arguments such as ''{"x-match": "any", "format": "pdf"}'', or NULL.';
+	END IF;
+	/* bindings are rows of a unique index, whose entries are at most 2.7 kB */
+	IF octet_length(arguments::text) > 1024 THEN
+		RAISE EXCEPTION 'binding arguments are too large'
+			USING ERRCODE = 'program_limit_exceeded',
+				  DETAIL = format('The arguments take %s bytes as text, more than the limit of 1024.',
+								  octet_length(arguments::text)),
+				  HINT = 'Match on a few short headers.';
+	END IF;
+	IF arguments ? 'x-match' AND (jsonb_typeof(arguments -> 'x-match') <> 'string' OR
+		arguments ->> 'x-match' NOT IN ('all', 'any', 'all-with-x', 'any-with-x')) THEN
+		RAISE EXCEPTION 'invalid x-match value %', left((arguments -> 'x-match')::text, 64)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use "all", "any", "all-with-x" or "any-with-x".';
+	END IF;
+	RETURN arguments;
+END;
+$$;
+
+
+/*
  * Roles that mq names (owners, grantees) have dependencies in pg_shdepend
  * (roles.c): DROP ROLE refuses, from any database, while a role owns
  * queues or exchanges or holds privileges on them; DROP OWNED and REASSIGN

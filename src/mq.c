@@ -34,6 +34,7 @@
 
 #include "guc.h"
 #include "hint.h"
+#include "privilege.h"
 #include "roles.h"
 #include "wait.h"
 #include "worker.h"
@@ -72,7 +73,7 @@ mq_shmem_startup(void)
 /*
  * Utility commands that touch what mq keeps: databases its workers are
  * connected to (worker.c), roles that own queues or hold privileges on them
- * (roles.c).
+ * (roles.c), LISTEN on a queue's channel (privilege.c).
  */
 static void
 mq_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -84,6 +85,7 @@ mq_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	mq_worker_before_utility(parsetree);
 	mq_roles_before_utility(parsetree);
+	mq_privilege_before_utility(parsetree);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);

@@ -85,7 +85,7 @@ mq_privilege_bits(const char *name)
 		return MQ_PRIV_ANY;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid privilege \"%s\"", name),
+			 errmsg("invalid privilege \"%.64s\"", name),
 			 errhint("Queues have the privileges send, read and manage; exchanges publish and manage.")));
 	return 0;
 }
@@ -415,6 +415,30 @@ mq_manage(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	return result;
+}
+
+/*
+ * From the utility hook: LISTEN on a queue's channel, "mq.<queue>", needs
+ * the read privilege on the queue, and the queue must exist (so nobody can
+ * listen to the channel of a queue before it is created).  LISTEN is open
+ * to every role in PostgreSQL, and a listener learns when messages arrive.
+ * NOTIFY cannot be checked as well (pg_notify() is a function), so any role
+ * can still send a queue's listeners a wakeup for nothing.
+ */
+void
+mq_privilege_before_utility(Node *parsetree)
+{
+	const char *channel;
+	MqQueue    *q;
+
+	if (!IsA(parsetree, ListenStmt))
+		return;
+	channel = ((ListenStmt *) parsetree)->conditionname;
+	if (strncmp(channel, "mq.", 3) != 0 || !IsTransactionState() ||
+		!OidIsValid(get_extension_oid("mq", true)))
+		return;
+	q = mq_queue_lookup(cstring_to_text(channel + 3));
+	mq_acl_check(&q->acl, "queue", q->name, GetUserId(), MQ_PRIV_READ);
 }
 
 /*

@@ -38,6 +38,9 @@ extern void mq_acl_check(const MqAcl *acl, const char *kind, const char *name,
 						 Oid role, int privs);
 extern int	mq_privilege_bits(const char *name);
 
+/* from the utility hook: LISTEN on a queue's channel needs read */
+extern void mq_privilege_before_utility(Node *parsetree);
+
 extern Oid	mq_extension_owner(void);
 extern void mq_forget_extension_owner(void);
 extern SPIPlanPtr mq_keep_plan(const char *sql, int nargs, Oid *argtypes);

@@ -265,6 +265,8 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s must be called as a trigger", fn)));
+	/* a temporary table can change in a read-only transaction; a queue not */
+	mq_require_primary(fn);
 	rel = td->tg_relation;
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))

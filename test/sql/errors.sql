@@ -188,3 +188,24 @@ SELECT mq.send('iv0', '{}', dedup_key => 'k') > 0 AS sent;
 SELECT count(*) FROM mq.read('iv0');
 SELECT queue_name FROM mq.maintain() WHERE queue_name LIKE 'iv%' ORDER BY 1;
 SELECT mq.drop_queue('iv'), mq.drop_queue('iv0'), mq.drop_queue('iv2'), mq.drop_exchange('iv_x');
+
+-- what an error echoes is clipped to 64 characters
+SELECT mq.create_exchange('clip_x', repeat('t', 10000));
+SELECT mq.create_queue('clip', overflow => repeat('o', 10000));
+SELECT mq.create_queue('clip');
+SELECT mq.grant('clip', 'public', repeat('p', 10000));
+SELECT mq.create_exchange('clip_h', 'headers');
+SELECT mq.bind('clip_h', 'clip', '', jsonb_build_object('x-match', repeat('m', 500)));
+-- binding arguments are at most 1 kB (54000), not an index error
+SELECT mq.bind('clip_h', 'clip', '', jsonb_build_object('a', repeat('m', 1100)));
+SELECT mq.bind('clip_h', 'clip', '', jsonb_build_object('a', repeat('m', 1000)));
+SELECT count(*) FROM mq.bindings WHERE source = 'clip_h';
+-- a trigger on a temporary table in a read-only transaction: mq's message
+CREATE TEMP TABLE ro_t (x int);
+CREATE TRIGGER ro_t AFTER INSERT ON ro_t FOR EACH ROW EXECUTE FUNCTION mq.send_trigger('clip');
+BEGIN READ ONLY;
+INSERT INTO ro_t VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+DROP TABLE ro_t;
+SELECT mq.drop_exchange('clip_h', cascade => true), mq.drop_queue('clip');

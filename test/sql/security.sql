@@ -327,6 +327,20 @@ SELECT count(*) AS attacker_grants FROM mq.privileges WHERE grantee = 'regress_m
 DROP SCHEMA trap CASCADE;
 DROP ROLE regress_mq_attacker;
 
+-- LISTEN on a queue's channel needs the read privilege (a listener learns
+-- when messages arrive), and the queue must exist
+SET ROLE regress_mq_sender;
+LISTEN "mq.secure";
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+LISTEN "mq.no_such_queue";
+LISTEN "mq.Bad Name";
+LISTEN not_an_mq_channel;		-- other channels are PostgreSQL's business
+RESET ROLE;
+SET ROLE regress_mq_reader;		-- read through regress_mq_team
+LISTEN "mq.secure";
+UNLISTEN *;
+RESET ROLE;
+
 -- roles that mq names: DROP ROLE refuses while a role owns queues or
 -- exchanges or holds privileges on them (pg_shdepend, as for tables);
 -- REASSIGN OWNED and DROP OWNED deal with mq's objects too
