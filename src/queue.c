@@ -194,13 +194,8 @@ queue_cache_reset(void)
 
 		hash_seq_init(&status, queue_cache);
 		while ((q = hash_seq_search(&status)) != NULL)
-		{
-			int			i;
-
-			for (i = 0; i < MQ_NUM_PLANS; i++)
-				if (q->plans[i] != NULL)
-					SPI_freeplan(q->plans[i]);
-		}
+			if (q->storage != NULL && q->release_storage != NULL)
+				q->release_storage(q->storage);
 		queue_cache = NULL;
 		/* the hash table and the grants live in here */
 		MemoryContextReset(queue_cache_cxt);
@@ -222,6 +217,18 @@ queue_cache_reset(void)
 	queue_cache_valid = true;
 	catalog_relid = get_relname_relid("_queue", get_namespace_oid("mq", false));
 	privilege_relid = get_relname_relid("_privilege", get_namespace_oid("mq", false));
+}
+
+/*
+ * The memory of the queue cache: storage keeps its part of entries there.
+ * It exists while there are entries (and is not reset here: the caller
+ * holds one).
+ */
+MemoryContext
+mq_queue_cache_context(void)
+{
+	Assert(queue_cache_cxt != NULL);
+	return queue_cache_cxt;
 }
 
 /*

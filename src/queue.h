@@ -17,31 +17,12 @@
 /* longest queue or exchange name */
 #define MQ_NAME_MAXLEN 48
 
-/* the statements storage.c prepares once per queue and keeps */
-typedef enum MqPlanKind
-{
-	MQ_PLAN_SEND,
-	MQ_PLAN_SEND_DEDUP,
-	MQ_PLAN_SEND_BATCH,
-	MQ_PLAN_FIND_KEY,
-	MQ_PLAN_RECENT_KEY,
-	MQ_PLAN_REMEMBER_KEYS,
-	MQ_PLAN_LEASE,
-	MQ_PLAN_POP,
-	MQ_PLAN_DELETE,
-	MQ_PLAN_DELETE_MANY,
-	MQ_PLAN_ARCHIVE_MANY,
-	MQ_PLAN_SET_VT,
-	MQ_PLAN_COUNT,
-	MQ_PLAN_DROP_HEAD,
-	MQ_PLAN_SWEEP,
-	MQ_PLAN_STATS,
-	MQ_NUM_PLANS
-} MqPlanKind;
+/* storage's part of a cached queue, opaque here (storage_int.h) */
+typedef struct MqStorage MqStorage;
 
 /*
  * A queue as a backend sees it: the catalog row's options that the hot path
- * needs, and the kept plans for its tables.  Entries live until the catalog
+ * needs, and storage's part (the kept plans for its tables).  Entries live until the catalog
  * changes (any INSERT/UPDATE/DELETE on mq._queue invalidates them all).
  */
 typedef struct MqQueue
@@ -60,11 +41,8 @@ typedef struct MqQueue
 	bool		archive;		/* ack moves to the archive table */
 	bool		notify;			/* NOTIFY "mq.<name>" after sends */
 	MqAcl		acl;			/* owner and grants */
-	Oid			relid;			/* storage.c: message table, once looked up */
-	Oid			seqid;			/* storage.c: its msg_id sequence */
-	Oid			order_index;	/* storage.c: its delivery-order index */
-	Oid			group_index;	/* storage.c: its FIFO group index */
-	SPIPlanPtr	plans[MQ_NUM_PLANS];
+	MqStorage  *storage;		/* storage's, made on first use, or NULL */
+	void		(*release_storage) (MqStorage *storage);	/* frees its plans */
 } MqQueue;
 
 /*
@@ -81,5 +59,6 @@ extern void mq_require_primary(const char *what);
 extern void mq_require_primary_fn(FunctionCallInfo fcinfo);
 extern void mq_name_key(const char *kind, text *name, char *key);
 extern MqQueue *mq_queue_lookup(text *name);
+extern MemoryContext mq_queue_cache_context(void);
 
 #endif							/* MQ_QUEUE_H */

@@ -1,0 +1,860 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_am.c
+ *	  Sends, leases, pops and acks through the table and index access
+ *	  methods, without SQL: table_multi_insert() with the executor's index
+ *	  insertion for sends without a dedup key, and a walk of the delivery
+ *	  order for takes in READ COMMITTED.  See src/README.md ("Storage").
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "guc.h"
+#include "hint.h"
+#include "storage_int.h"
+#include "wait.h"
+
+
+PG_FUNCTION_INFO_V1(mq_group_has_older);
+
+/*
+ * Messages without dedup keys go straight into the table with
+ * table_multi_insert() and the executor's index insertion, as COPY does:
+ * for a batch, one WAL record and one buffer lock per page of messages
+ * instead of one per message; for a single send, no plan and no executor
+ * start-up.  The caller has checked the messages and the privileges (the
+ * table's own are closed; this path does not consult them).
+ *
+ * mq_storage_open_table() returns NULL when the table has triggers (somebody
+ * added one to mq's table): then the SQL path runs, and the triggers with it.
+ * It does so too when mq.direct_access is off.
+ */
+#define MQ_MULTI_INSERT_CHUNK 1000
+
+/*
+ * Does rel have the layout of storage_int.h?  (A superuser may have altered
+ * the table; the statements, which name their columns, still work then.)
+ */
+static bool
+storage_layout_ok(Relation rel)
+{
+	static const Oid types[Natts_mq_message] = {
+		INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
+		TEXTOID, TEXTOID, JSONBOID, JSONBOID
+	};
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	if (desc->natts != Natts_mq_message)
+		return false;
+	for (i = 0; i < Natts_mq_message; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * q's message table, locked, for the direct path; NULL when the SQL path
+ * must run: mq.direct_access is off, the table has triggers (somebody
+ * added one: they must fire), or its layout is not storage_int.h's.
+ */
+Relation
+mq_storage_open_table(MqQueue *q)
+{
+	MqStorage  *st = mq_storage_state(q);
+	Relation	rel;
+
+	if (!mq_direct_access)
+		return NULL;
+	mq_storage_lock_queue(q);
+	rel = table_open(st->relid, NoLock);
+	/* checked every time: ALTER TABLE does not reset the queue cache */
+	if (rel->trigdesc != NULL || !storage_layout_ok(rel))
+	{
+		table_close(rel, NoLock);
+		return NULL;
+	}
+	if (!OidIsValid(st->seqid))
+		st->seqid = mq_identity_sequence(rel, Anum_mq_message_msg_id);
+	return rel;
+}
+
+/*
+ * Insert n messages into rel (from mq_storage_open_table), closing it; their
+ * ids go to ids[].  headers and groups may be NULL.
+ */
+void
+mq_storage_insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
+					TimestampTz vt, int32 priority, Datum *bodies,
+					Datum *headers, bool *hnulls, Datum *groups, bool *gnulls,
+					int64 *ids)
+{
+	int			nslots = Min(n, MQ_MULTI_INSERT_CHUNK);
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	BulkInsertState bistate = n > 1 ? GetBulkInsertState() : NULL;
+	CommandId	cid = GetCurrentCommandId(true);
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	int			i,
+				done;
+
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	for (i = 0; i < nslots; i++)
+		slots[i] = table_slot_create(rel, NULL);
+
+	for (done = 0; done < n; done += MQ_MULTI_INSERT_CHUNK)
+	{
+		int			chunk = Min(n - done, MQ_MULTI_INSERT_CHUNK);
+
+		for (i = 0; i < chunk; i++)
+		{
+			TupleTableSlot *slot = slots[i];
+			int			row = done + i;
+
+			ExecClearTuple(slot);
+			ids[row] = nextval_internal(mq_storage_state(q)->seqid, false);
+			slot->tts_values[MQ_COL(Anum_mq_message_msg_id)] = Int64GetDatum(ids[row]);
+			slot->tts_values[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(0);
+			slot->tts_values[MQ_COL(Anum_mq_message_enqueued_at)] = TimestampTzGetDatum(now);
+			slot->tts_values[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
+			slot->tts_values[MQ_COL(Anum_mq_message_priority)] = Int32GetDatum(priority);
+			slot->tts_values[MQ_COL(Anum_mq_message_group_key)] = groups ? groups[row] : (Datum) 0;
+			slot->tts_values[MQ_COL(Anum_mq_message_dedup_key)] = (Datum) 0;
+			slot->tts_values[MQ_COL(Anum_mq_message_headers)] = headers ? headers[row] : (Datum) 0;
+			slot->tts_values[MQ_COL(Anum_mq_message_body)] = bodies[row];
+			memset(slot->tts_isnull, 0, sizeof(bool) * Natts_mq_message);
+			slot->tts_isnull[MQ_COL(Anum_mq_message_group_key)] = groups == NULL || gnulls[row];
+			slot->tts_isnull[MQ_COL(Anum_mq_message_dedup_key)] = true;
+			slot->tts_isnull[MQ_COL(Anum_mq_message_headers)] = headers == NULL || hnulls[row];
+			ExecStoreVirtualTuple(slot);
+		}
+		table_multi_insert(rel, slots, chunk, cid, 0, bistate);
+		for (i = 0; i < chunk; i++)
+		{
+			ResetPerTupleExprContext(estate);
+			mq_insert_index_tuples(rri, slots[i], estate, MQ_INDEX_ALL);
+		}
+	}
+
+	/* ids come from the sequence in order: ids[0] is the first */
+	if (n > 0)
+		mq_storage_inserted(q, priority, ids[0]);
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	if (bistate)
+		FreeBulkInsertState(bistate);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+}
+
+/* A batch without dedup keys; false when the SQL path must do it. */
+bool
+mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
+					 int32 priority, MqBatch *batch,
+					 Tuplestorestate *out, TupleDesc outdesc)
+{
+	Relation	rel = mq_storage_open_table(q);
+	int			n = batch->n;
+	int64	   *ids;
+	int			i;
+
+	if (rel == NULL)
+		return false;
+	ids = palloc(sizeof(int64) * n);
+	mq_storage_insert_rows(q, rel, n, now, vt, priority, batch->bodies.values,
+						batch->headers.values, batch->headers.nulls,
+						batch->group_keys.values, batch->group_keys.nulls, ids);
+	for (i = 0; i < n; i++)
+	{
+		Datum		id = Int64GetDatum(ids[i]);
+		bool		isnull = false;
+
+		tuplestore_putvalues(out, outdesc, &id, &isnull);
+	}
+	return true;
+}
+
+/*
+ * Leases, pops and acks without SQL.
+ *
+ * The statements above pay, per call, for SPI, the plan cache's checks and
+ * executor start-up, which is most of the cost of taking or acking one
+ * message.  In a READ COMMITTED transaction the common cases go through the
+ * table and index access methods instead, with the same guarantees:
+ *
+ * A lease walks the delivery-order index with a fresh snapshot, locks
+ * each visible candidate without waiting (table_tuple_lock, LockWaitSkip)
+ * and updates it.  The lock succeeds only on the newest version of the row,
+ * and only when no other transaction holds or changes it.  A row that
+ * another reader is leasing (or acking, or has just leased and committed
+ * since our snapshot) gives TM_WouldBlock or TM_Updated and is skipped, as
+ * SKIP LOCKED skips it; so two readers never both get a row.  A pop deletes
+ * the row with table_tuple_delete(wait = false), which is its own lock.
+ *
+ * On a FIFO queue a candidate whose group has an earlier message (in
+ * flight, delayed, visible, being acked, or being sent) is passed over by a
+ * probe of the group index, as the statements do with mq._group_has_older().
+ *
+ * Only what the statements do plainly is done here: REPEATABLE READ and
+ * SERIALIZABLE transactions take the SQL path, and a lease that meets a
+ * candidate past max_receives or message_ttl stops there and lets the SQL
+ * statement dead-letter it and go on.
+ */
+
+/* May q be read and acked here without SQL? */
+bool
+mq_storage_direct_ok(MqQueue *q)
+{
+	return !IsolationUsesXactSnapshot();
+}
+
+/*
+ * The index of rel, the message table of q, named q_<id>_<suffix>, or
+ * InvalidOid if it is missing.  The OID is kept in *cached, and checked
+ * against the table's index list on every call (REINDEX CONCURRENTLY
+ * replaces it).
+ */
+static Oid
+storage_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	char	   *name;
+
+	if (OidIsValid(*cached) && list_member_oid(indexes, *cached))
+		return *cached;
+	*cached = InvalidOid;
+	name = psprintf("q_%d_%s", q->id, suffix);
+	foreach(lc, indexes)
+	{
+		char	   *relname = get_rel_name(lfirst_oid(lc));
+
+		if (relname != NULL && strcmp(relname, name) == 0)
+			*cached = lfirst_oid(lc);
+	}
+	return *cached;
+}
+
+/* A varlena to hand out: TOAST pointers fetched, so it outlives the row. */
+static Datum
+storage_detoast(Datum value, bool isnull)
+{
+	if (!isnull && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
+		return PointerGetDatum(detoast_external_attr((struct varlena *)
+													 DatumGetPointer(value)));
+	return value;
+}
+
+/*
+ * Is the row that index entry tid leads to gone for good: no version of it
+ * visible now, nor inserted or deleted by a transaction in progress?  (A
+ * dirty snapshot sees exactly those.)  If not, *key gets its position.
+ * *fetch and *slot are made on first use.
+ */
+static bool
+storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
+					  TupleTableSlot **slot, ItemPointer tid, MqKey *key)
+{
+	SnapshotData dirty;
+	ItemPointerData t = *tid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		isnull;
+
+	if (*fetch == NULL)
+	{
+		*fetch = mq_index_fetch_begin(rel);
+		*slot = table_slot_create(rel, NULL);
+	}
+	InitDirtySnapshot(dirty);
+	if (!table_index_fetch_tuple(*fetch, &t, &dirty, *slot, &call_again,
+								 &all_dead))
+		return true;
+	key->priority = DatumGetInt32(slot_getattr(*slot, Anum_mq_message_priority, &isnull));
+	key->msg_id = DatumGetInt64(slot_getattr(*slot, Anum_mq_message_msg_id, &isnull));
+	return false;
+}
+
+/* What the rows of one direct lease or pop share */
+typedef struct DirectTake
+{
+	Relation	rel;
+	CommandId	cid;
+	Snapshot	snapshot;
+	TupleTableSlot *newslot;	/* the leased version */
+	EState	   *estate;			/* for index entries, made on first use */
+	ResultRelInfo *rri;
+	Relation	group_index;	/* FIFO queues only */
+	TupleTableSlot *groupslot;
+	bool		probe_stale;	/* a take failed: forget blocked groups */
+	uint64		probe_gen;		/* how many times they were forgotten */
+	HTAB	   *blocked;		/* BlockedGroup: groups known to be blocked */
+	MemoryContext blocked_cxt;	/* holds it and its keys */
+} DirectTake;
+
+/*
+ * A group in which a probe under probe snapshot number gen found a message
+ * older than msg_id.  Under the same snapshot every message of the group
+ * from msg_id on is blocked too (by that older one), so they are passed
+ * over without a probe: a queue of many messages in few blocked groups
+ * costs a walk, not a probe per message.  (Not "every later message the
+ * walk meets": with priorities the walk can meet a group's newer messages
+ * before its older ones.)  The cache only ever says "blocked", so a wrong
+ * entry could delay a message, never hand out two of a group.
+ */
+typedef struct BlockedGroup
+{
+	text	   *key;			/* hash key: the group key (a copy) */
+	uint64		gen;
+	int64		msg_id;			/* blocked from this message on */
+} BlockedGroup;
+
+/*
+ * Group keys compare as bytes, as texteq does: group_key has the database's
+ * default collation, which is deterministic.
+ */
+static uint32
+group_key_hash(const void *key, Size keysize)
+{
+	const text *t = *(text *const *) key;
+
+	return DatumGetUInt32(hash_any((const unsigned char *) VARDATA_ANY(t),
+								   VARSIZE_ANY_EXHDR(t)));
+}
+
+static int
+group_key_match(const void *key1, const void *key2, Size keysize)
+{
+	const text *a = *(text *const *) key1;
+	const text *b = *(text *const *) key2;
+
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0 ? 0 : 1;
+}
+
+/*
+ * Does group_key have a message older than msg_id in rel?  Then the message
+ * is not the head of its group and must wait (FIFO queues).
+ *
+ * The probe uses a dirty snapshot: it sees every message that exists now or
+ * is being sent, leased or acked by a transaction in progress.  Rows this
+ * transaction leased or deleted still count, as do the messages of a send
+ * not yet committed: the group's later messages wait for that send to end,
+ * or a reader would get one of them and, after the commit, the earlier
+ * message too while the later one was leased (two in flight, out of order).
+ * Whatever snapshot the walk of the delivery order uses sees no older
+ * message that the probe misses but messages acked since, which are gone.
+ */
+static bool
+group_has_older(Relation rel, Relation group_index, TupleTableSlot *slot,
+				Datum group_key, int64 msg_id)
+{
+	SnapshotData dirty;
+	ScanKeyData scankeys[2];
+	IndexScanDesc scan;
+	bool		found;
+
+	InitDirtySnapshot(dirty);
+	ScanKeyEntryInitialize(&scankeys[0], 0, 1, BTEqualStrategyNumber,
+						   InvalidOid, group_index->rd_indcollation[0],
+						   F_TEXTEQ, group_key);
+	ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTLessStrategyNumber,
+						   InvalidOid, group_index->rd_indcollation[1],
+						   F_INT8LT, Int64GetDatum(msg_id));
+	scan = mq_index_beginscan(rel, group_index, &dirty, 2);
+	index_rescan(scan, scankeys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/*
+ * mq._group_has_older(queue_table oid, group_key text, msg_id bigint)
+ * returns bool: group_has_older() for the SQL statements (REPEATABLE READ
+ * readers, leases that dead-letter), whose snapshots do not see sends in
+ * progress.  The group index is found once per statement.
+ */
+Datum
+mq_group_has_older(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid		   *indexid = fcinfo->flinfo->fn_extra;
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	bool		found;
+
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL || rel->rd_rel->relkind != RELKIND_RELATION ||
+		RelationGetNamespace(rel) != get_namespace_oid("mq", false) ||
+		strncmp(RelationGetRelationName(rel), "q_", 2) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation with OID %u is not the message table of a queue", relid)));
+	if (indexid == NULL)
+	{
+		char	   *name = psprintf("%s_group", RelationGetRelationName(rel));
+		List	   *indexes = RelationGetIndexList(rel);
+		ListCell   *lc;
+
+		indexid = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
+		foreach(lc, indexes)
+		{
+			char	   *relname = get_rel_name(lfirst_oid(lc));
+
+			if (relname != NULL && strcmp(relname, name) == 0)
+				*indexid = lfirst_oid(lc);
+		}
+		if (!OidIsValid(*indexid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("table \"%s\" is not the message table of a FIFO queue",
+							RelationGetRelationName(rel))));
+		fcinfo->flinfo->fn_extra = indexid;
+	}
+	index = index_open(*indexid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	found = group_has_older(rel, index, slot, PG_GETARG_DATUM(1),
+							PG_GETARG_INT64(2));
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(found);
+}
+
+/*
+ * Is msg_id held back by an older message of its group (group_has_older)?
+ * The answers are remembered per group for the walk: a group blocked at
+ * msg_id is blocked for every later message until a take fails, which
+ * means other readers leased or acked meanwhile and the head may be gone.
+ */
+static bool
+storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
+{
+	bool		found;
+	text	   *key = DatumGetTextPP(group_key);
+	BlockedGroup *bg;
+
+	if (dt->probe_stale)
+	{
+		dt->probe_stale = false;
+		dt->probe_gen++;
+	}
+	if (dt->blocked != NULL)
+	{
+		bg = hash_search(dt->blocked, &key, HASH_FIND, NULL);
+		if (bg != NULL && bg->gen == dt->probe_gen && msg_id >= bg->msg_id)
+			return true;
+	}
+
+	found = group_has_older(dt->rel, dt->group_index, dt->groupslot,
+							group_key, msg_id);
+
+	if (found)
+	{
+		bool		known;
+
+		if (dt->blocked == NULL)
+		{
+			HASHCTL		ctl;
+
+			dt->blocked_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"mq blocked groups",
+													ALLOCSET_SMALL_SIZES);
+			ctl.keysize = sizeof(text *);
+			ctl.entrysize = sizeof(BlockedGroup);
+			ctl.hash = group_key_hash;
+			ctl.match = group_key_match;
+			ctl.hcxt = dt->blocked_cxt;
+			dt->blocked = hash_create("mq blocked groups", 64, &ctl,
+									  HASH_ELEM | HASH_FUNCTION |
+									  HASH_COMPARE | HASH_CONTEXT);
+		}
+		bg = hash_search(dt->blocked, &key, HASH_ENTER, &known);
+		if (!known)
+		{
+			/* the entry holds the slot's pointer until it gets a copy */
+			bg->key = MemoryContextAlloc(dt->blocked_cxt, VARSIZE_ANY(key));
+			memcpy(bg->key, key, VARSIZE_ANY(key));
+		}
+		if (!known || bg->gen != dt->probe_gen || msg_id < bg->msg_id)
+			bg->msg_id = msg_id;
+		bg->gen = dt->probe_gen;
+	}
+	return found;
+}
+
+/*
+ * Take the row in slot: lease it until vt, or delete it for pop.  Never
+ * waits: a row that another transaction holds or changed since our
+ * snapshot gives something other than TM_Ok.
+ *
+ * A delete can be told not to wait.  An update cannot: heap_update()
+ * handles only wait = true for a row that another transaction holds (an
+ * assertion-enabled server stops at Assert(result != TM_BeingModified ||
+ * wait)).  So a lease first locks the row without waiting, as SKIP LOCKED
+ * does, and then updates it; holding the lock, the update never waits.
+ */
+static TM_Result
+storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
+				 TimestampTz vt)
+{
+	TM_FailureData tmfd;
+	TM_Result	result;
+	MqIndexUpdate indexes;
+
+	if (pop)
+		return mq_tuple_delete(dt->rel, &slot->tts_tid, dt->cid,
+							   dt->snapshot, false, &tmfd);
+
+	result = table_tuple_lock(dt->rel, &slot->tts_tid, dt->snapshot, slot,
+							  dt->cid, LockTupleNoKeyExclusive, LockWaitSkip,
+							  0, &tmfd);
+	if (result != TM_Ok)
+		return result;
+	/* the lock stored the row in slot anew (the same version) */
+	slot_getallattrs(slot);
+
+	ExecClearTuple(dt->newslot);
+	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * 9);
+	memcpy(dt->newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * 9);
+	dt->newslot->tts_values[MQ_COL(Anum_mq_message_read_ct)] =
+		Int32GetDatum(DatumGetInt32(slot->tts_values[1]) + 1);
+	dt->newslot->tts_values[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
+	ExecStoreVirtualTuple(dt->newslot);
+	result = mq_tuple_update(dt->rel, &slot->tts_tid, dt->newslot, dt->cid,
+							 dt->snapshot, true, &tmfd, &indexes);
+	if (result != TM_Ok || indexes == MQ_INDEX_NONE)
+		return result;
+
+	/* not a HOT update: the new version needs index entries */
+	if (dt->estate == NULL)
+	{
+		dt->estate = CreateExecutorState();
+		dt->rri = makeNode(ResultRelInfo);
+		InitResultRelInfo(dt->rri, dt->rel, 1, NULL, 0);
+		ExecOpenIndices(dt->rri, false);
+	}
+	ResetPerTupleExprContext(dt->estate);
+	mq_insert_index_tuples(dt->rri, dt->newslot, dt->estate, indexes);
+	return TM_Ok;
+}
+
+/*
+ * Start a scan of range number range of the delivery order.  From the hint
+ * (p, m) the rest of the order is two ranges of the index: priority = p
+ * and msg_id >= m, then priority < p.  Without a hint, one range: all of
+ * it.  Returns NULL when there is no such range.
+ */
+static IndexScanDesc
+storage_begin_range(DirectTake *dt, Relation index, const MqHintRead *hint,
+					int range)
+{
+	ScanKeyData scankeys[2];
+	int			nscankeys = 0;
+	IndexScanDesc scan;
+
+	if (range >= (hint->usable ? 2 : 1))
+		return NULL;
+	if (hint->usable && range == 0)
+	{
+		ScanKeyInit(&scankeys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+					Int32GetDatum(hint->key.priority));
+		ScanKeyInit(&scankeys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
+					Int64GetDatum(hint->key.msg_id));
+		nscankeys = 2;
+	}
+	else if (hint->usable)
+	{
+		ScanKeyInit(&scankeys[0], 1, BTLessStrategyNumber, F_INT4LT,
+					Int32GetDatum(hint->key.priority));
+		nscankeys = 1;
+	}
+	scan = mq_index_beginscan(dt->rel, index, dt->snapshot, nscankeys);
+	index_rescan(scan, scankeys, nscankeys, NULL, 0);
+	return scan;
+}
+
+/*
+ * Lease (or pop) up to qty messages of q without SQL, appending them to out
+ * in delivery order.  Returns how many; *more is set when the SQL statement
+ * must go on: the table cannot be used directly, or a candidate is past its
+ * limits and must be dead-lettered.  Dedup keys of popped messages go to
+ * keys[] and ids[] (room for qty), their count to *nkeys.
+ */
+uint64
+mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+					int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
+					int *nkeys)
+{
+	DirectTake	dt = {0};
+	Relation	index;
+	Oid			indexid;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	uint64		delivered = 0;
+	MqHintRead	hint;
+	MqKey		first;
+	bool		have_first = false;
+	bool		may_move_hint;
+	IndexFetchTableData *fetch = NULL;
+	TupleTableSlot *dirtyslot = NULL;
+	int			range;
+	Oid			groupid;
+
+	*more = false;
+	*nkeys = 0;
+	if ((dt.rel = mq_storage_open_table(q)) == NULL)
+	{
+		*more = true;
+		return 0;
+	}
+	indexid = storage_index(q, dt.rel, "order", &mq_storage_state(q)->order_index);
+	groupid = q->fifo ? storage_index(q, dt.rel, "group", &mq_storage_state(q)->group_index) :
+		InvalidOid;
+	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
+	{
+		table_close(dt.rel, NoLock);
+		*more = true;
+		return 0;
+	}
+
+	/*
+	 * The hint first, then the snapshot: see hint.c.  Rows that this
+	 * transaction deleted look dead for good but come back if it rolls
+	 * back; so a transaction that wrote anything before this call uses the
+	 * hint but does not move it.
+	 */
+	mq_hint_read(q->id, now, &hint);
+	may_move_hint = !TransactionIdIsValid(GetTopTransactionIdIfAny());
+
+	/* see what committed up to now, and what this transaction did */
+	CommandCounterIncrement();
+	dt.cid = GetCurrentCommandId(true);
+	dt.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	index = index_open(indexid, RowExclusiveLock);
+	slot = table_slot_create(dt.rel, NULL);
+	dt.newslot = table_slot_create(dt.rel, NULL);
+	if (q->fifo)
+	{
+		dt.group_index = index_open(groupid, RowExclusiveLock);
+		dt.groupslot = table_slot_create(dt.rel, NULL);
+	}
+
+	for (range = 0;
+		 delivered < qty && !*more &&
+		 (scan = storage_begin_range(&dt, index, &hint, range)) != NULL;
+		 range++)
+	{
+		ItemPointer tid;
+
+		while (delivered < qty &&
+			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+		{
+			Datum	   *values = slot->tts_values;
+			bool	   *isnull = slot->tts_isnull;
+			Datum		outvalues[Natts_mq_message];
+			int			i;
+
+			CHECK_FOR_INTERRUPTS();
+			if (!index_fetch_heap(scan, slot))
+			{
+				/* the new hint goes no further than a row that may come back */
+				if (!have_first)
+					have_first = !storage_dead_for_good(dt.rel, &fetch,
+														&dirtyslot, tid,
+														&first);
+				continue;
+			}
+			slot_getallattrs(slot);
+			if (!have_first)
+			{
+				first.priority = DatumGetInt32(values[MQ_COL(Anum_mq_message_priority)]);
+				first.msg_id = DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)]);
+				have_first = true;
+			}
+			if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > now)
+				continue;		/* leased or delayed */
+			if (q->fifo && !isnull[MQ_COL(Anum_mq_message_group_key)] &&
+				storage_group_blocked(&dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
+				continue;		/* not the head of its group */
+			if ((q->max_receives > 0 &&
+				 DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) >= q->max_receives) ||
+				DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_enqueued_at)]) <= cutoff)
+			{
+				*more = true;	/* a dead letter: the SQL statement moves it */
+				break;
+			}
+			/* held, changed or removed by another transaction: skip it */
+			if (storage_take_row(&dt, slot, pop, vt) != TM_Ok)
+			{
+				dt.probe_stale = true;
+				continue;
+			}
+
+			/* the varlena columns (group_key on) outlive the row */
+			for (i = 0; i < Natts_mq_message; i++)
+				outvalues[i] = i < MQ_COL(Anum_mq_message_group_key) ? values[i] :
+					storage_detoast(values[i], isnull[i]);
+			outvalues[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
+			if (!pop)
+				outvalues[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
+			tuplestore_putvalues(out, outdesc, outvalues, isnull);
+			if (pop && !isnull[MQ_COL(Anum_mq_message_dedup_key)])
+			{
+				keys[*nkeys] = outvalues[MQ_COL(Anum_mq_message_dedup_key)];
+				ids[*nkeys] = values[MQ_COL(Anum_mq_message_msg_id)];
+				(*nkeys)++;
+			}
+			delivered++;
+		}
+		index_endscan(scan);
+	}
+
+	/*
+	 * Every entry before first is dead for good.  (A scan that met no live
+	 * entry keeps the old hint: rows that mq does not announce, such as
+	 * ones inserted by hand, then still come after it if they are new.)
+	 */
+	if (have_first && may_move_hint)
+		mq_hint_store(q->id, &hint, &first, now);
+
+	if (fetch != NULL)
+		table_index_fetch_end(fetch);
+	if (dirtyslot != NULL)
+		ExecDropSingleTupleTableSlot(dirtyslot);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecDropSingleTupleTableSlot(dt.newslot);
+	if (dt.estate != NULL)
+	{
+		ExecCloseIndices(dt.rri);
+		FreeExecutorState(dt.estate);
+	}
+	if (dt.group_index != NULL)
+	{
+		if (dt.blocked_cxt != NULL)
+			MemoryContextDelete(dt.blocked_cxt);	/* and the hash in it */
+		ExecDropSingleTupleTableSlot(dt.groupslot);
+		index_close(dt.group_index, NoLock);
+	}
+	index_close(index, NoLock);
+	UnregisterSnapshot(dt.snapshot);
+	table_close(dt.rel, NoLock);
+	CommandCounterIncrement();
+	return delivered;
+}
+
+/*
+ * Delete message msg_id of q without SQL.  Returns 1 if deleted, 0 if there
+ * is no such message, -1 if the SQL statement must do it.  *key gets its
+ * dedup key (or NULL).  Like DELETE in READ COMMITTED, waits for a
+ * transaction that holds the row and, when that one changed it, deletes
+ * the new version.
+ */
+int
+mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key)
+{
+	Relation	rel = mq_storage_open_table(q);
+	Relation	index;
+	Oid			indexid;
+	TupleTableSlot *slot;
+	ScanKeyData scankey;
+	CommandId	cid;
+	int			deleted = 0;
+
+	*key = NULL;
+	if (rel == NULL)
+		return -1;
+	indexid = mq_primary_key_index(rel);
+	if (!OidIsValid(indexid))
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+
+	CommandCounterIncrement();
+	cid = GetCurrentCommandId(true);
+	index = index_open(indexid, RowExclusiveLock);
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(msg_id));
+	for (;;)
+	{
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		IndexScanDesc scan = mq_index_beginscan(rel, index, snapshot, 1);
+		TM_FailureData tmfd;
+		TM_Result	result;
+		bool		found;
+
+		index_rescan(scan, &scankey, 1, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		index_endscan(scan);
+		if (!found)
+		{
+			UnregisterSnapshot(snapshot);
+			break;
+		}
+		result = mq_tuple_delete(rel, &slot->tts_tid, cid, snapshot, true,
+								 &tmfd);
+		UnregisterSnapshot(snapshot);
+		if (result == TM_Ok)
+		{
+			bool		isnull;
+			Datum		k = slot_getattr(slot, Anum_mq_message_dedup_key, &isnull);
+
+			if (!isnull)
+				*key = DatumGetTextPCopy(k);
+			deleted = 1;
+			break;
+		}
+		/* changed by a transaction that committed meanwhile: look again */
+		if (result != TM_Updated)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return deleted;
+}
+

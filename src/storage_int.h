@@ -1,0 +1,127 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_int.h
+ *	  Private to the storage files: the layout of a queue's tables, the
+ *	  statements kept per queue, and what the three files share.
+ *
+ *	storage.c		the mq_storage_* entry points and their policy: dedup,
+ *					max_length, dispatch of takes, acks, sweeps
+ *	storage_sql.c	the statements, one builder per kind, and running them
+ *	storage_am.c	the path through the table and index access methods:
+ *					inserts, leases, pops and acks without SQL
+ *
+ * The design is in src/README.md ("Storage").
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_STORAGE_INT_H
+#define MQ_STORAGE_INT_H
+
+#include "access/tupdesc.h"
+#include "executor/spi.h"
+#include "utils/rel.h"
+
+#include "storage.h"
+
+/*
+ * mq.q_<id>, the message table, as mq._create_storage() makes it; the
+ * composite type mq.message (what a read returns) has the same columns.
+ * mq.a_<id>, the archive, has them too, then archived_at.
+ */
+#define Anum_mq_message_msg_id		1
+#define Anum_mq_message_read_ct		2
+#define Anum_mq_message_enqueued_at 3
+#define Anum_mq_message_vt			4
+#define Anum_mq_message_priority	5
+#define Anum_mq_message_group_key	6
+#define Anum_mq_message_dedup_key	7
+#define Anum_mq_message_headers		8
+#define Anum_mq_message_body		9
+#define Natts_mq_message			9
+
+/*
+ * Leases, pops and sweeps of a queue with dead letters return the message
+ * columns and then why a row was moved (NULL: delivered).
+ */
+#define Anum_mq_dead_reason			(Natts_mq_message + 1)
+
+/* a column's index in a TupleTableSlot's tts_values and tts_isnull */
+#define MQ_COL(anum) ((anum) - 1)
+
+/* how many messages one sweep statement moves */
+#define MQ_SWEEP_BATCH 1000
+
+/* the statements storage prepares once per queue and keeps */
+typedef enum MqPlanKind
+{
+	MQ_PLAN_SEND,
+	MQ_PLAN_SEND_DEDUP,
+	MQ_PLAN_SEND_BATCH,
+	MQ_PLAN_FIND_KEY,
+	MQ_PLAN_RECENT_KEY,
+	MQ_PLAN_REMEMBER_KEYS,
+	MQ_PLAN_LEASE,
+	MQ_PLAN_POP,
+	MQ_PLAN_DELETE,
+	MQ_PLAN_DELETE_MANY,
+	MQ_PLAN_ARCHIVE_MANY,
+	MQ_PLAN_SET_VT,
+	MQ_PLAN_COUNT,
+	MQ_PLAN_DROP_HEAD,
+	MQ_PLAN_SWEEP,
+	MQ_PLAN_STATS,
+	MQ_NUM_PLANS
+} MqPlanKind;
+
+/*
+ * Storage's part of a cached queue (queue.h keeps it opaque): what it has
+ * looked up about the tables, and the kept plans.  It lives in the queue
+ * cache's memory and goes with the entry.
+ */
+struct MqStorage
+{
+	Oid			relid;			/* the message table, once looked up */
+	Oid			seqid;			/* its msg_id sequence */
+	Oid			order_index;	/* its delivery-order index */
+	Oid			group_index;	/* its FIFO group index */
+	SPIPlanPtr	plans[MQ_NUM_PLANS];
+};
+
+/* storage.c */
+extern MqStorage *mq_storage_state(MqQueue *q);
+extern void mq_storage_lock_queue(MqQueue *q);
+extern void mq_storage_inserted(MqQueue *q, int32 priority, int64 msg_id);
+extern TimestampTz mq_storage_time_before(TimestampTz now, Interval *iv);
+
+/* dead letters: a queue with max_receives or message_ttl */
+static inline bool
+mq_storage_has_dead_letters(MqQueue *q)
+{
+	return q->max_receives > 0 || q->has_ttl;
+}
+
+/* storage_sql.c */
+extern void mq_storage_connect(void);
+extern void mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values,
+							   const char *nulls, int expected);
+extern int64 mq_storage_result_int64(uint64 row, int col);
+
+/* storage_am.c */
+extern bool mq_storage_direct_ok(MqQueue *q);
+extern Relation mq_storage_open_table(MqQueue *q);
+extern void mq_storage_insert_rows(MqQueue *q, Relation rel, int n,
+								   TimestampTz now, TimestampTz vt,
+								   int32 priority, Datum *bodies,
+								   Datum *headers, bool *hnulls,
+								   Datum *groups, bool *gnulls, int64 *ids);
+extern bool mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
+									int32 priority, MqBatch *batch,
+									Tuplestorestate *out, TupleDesc outdesc);
+extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
+									 TimestampTz vt, int64 qty,
+									 TimestampTz cutoff, Tuplestorestate *out,
+									 TupleDesc outdesc, bool *more,
+									 Datum *keys, Datum *ids, int *nkeys);
+extern int	mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key);
+
+#endif							/* MQ_STORAGE_INT_H */

@@ -1,0 +1,453 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_sql.c
+ *	  The statements run against a queue's tables: one builder per kind,
+ *	  each prepared once per backend with a generic plan, kept in the
+ *	  queue's cache entry, and run as the extension owner with typed
+ *	  parameters.  User data is never SQL text; every operator and function
+ *	  is schema qualified.  See src/README.md ("Storage").
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "guc.h"
+#include "hint.h"
+#include "storage_int.h"
+#include "wait.h"
+
+
+/* the columns of mq.message, in order, from a message table aliased q */
+#define MESSAGE_COLUMNS \
+	"q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.priority, q.group_key," \
+	" q.dedup_key, q.headers, q.body"
+
+/* the same, from a CTE named d */
+#define DEAD_COLUMNS \
+	"d.msg_id, d.read_ct, d.enqueued_at, d.vt, d.priority, d.group_key," \
+	" d.dedup_key, d.headers, d.body"
+
+/* where the plan of a statement kind has the limits of a dead-letter check */
+typedef struct DeadParams
+{
+	int			now;			/* $n: the time of the move */
+	int			max_receives;	/* $n: int4, or 0 when not used */
+	int			cutoff;			/* $n: enqueued_at at or before it expired */
+} DeadParams;
+
+/*
+ * Append an INSERT that moves the rows of CTE d to where dead letters of q
+ * go: its dead-letter queue as new messages, or its archive.  Headers get an
+ * "x-death" entry (as RabbitMQ's) saying why, from where and when.
+ * reason is an SQL expression over d.
+ */
+static void
+append_dead_letter_insert(StringInfo sql, MqQueue *q, const char *reason,
+						  int now_param)
+{
+	char		death[1024];
+
+	snprintf(death, sizeof(death),
+			 "COALESCE(d.headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
+			 " pg_catalog.jsonb_build_object('x-death',"
+			 " pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object("
+			 "'reason', %s, 'queue', %s, 'count', d.read_ct, 'time', $%d,"
+			 " 'first_enqueued_at', d.enqueued_at, 'msg_id', d.msg_id))"
+			 " OPERATOR(pg_catalog.||) COALESCE(d.headers"
+			 " OPERATOR(pg_catalog.->) 'x-death', '[]'::pg_catalog.jsonb))",
+			 reason, quote_literal_cstr(q->name), now_param);
+
+	if (q->dead_letter_queue_id != 0)
+		appendStringInfo(sql,
+						 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+						 " group_key, headers, body)"
+						 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body"
+						 " FROM d",
+						 q->dead_letter_queue_id, now_param, now_param, death);
+	else
+		appendStringInfo(sql,
+						 "INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at,"
+						 " vt, priority, group_key, dedup_key, headers, body,"
+						 " archived_at)"
+						 " SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt,"
+						 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d"
+						 " FROM d",
+						 q->id, death, now_param);
+}
+
+/* The SQL expression saying why a row of d is dead. */
+static char *
+dead_reason(const DeadParams *dp)
+{
+	return psprintf("CASE WHEN d.enqueued_at OPERATOR(pg_catalog.<=) $%d"
+					" THEN 'expired' ELSE 'max_receives' END", dp->cutoff);
+}
+
+/*
+ * The candidates for a lease or pop: visible messages in delivery order
+ * (on a FIFO queue, only group heads), locked, at most $qty_param.  A
+ * SELECT to use as ARRAY(...) or a CTE.
+ */
+static void
+append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
+{
+	appendStringInfo(sql, "SELECT m.msg_id");
+	if (dead)
+		appendStringInfoString(sql,
+							   ", (m.read_ct OPERATOR(pg_catalog.>=) $4"
+							   " OR m.enqueued_at OPERATOR(pg_catalog.<=) $5)"
+							   " AS dead");
+	appendStringInfo(sql, " FROM mq.q_%d m WHERE m.vt OPERATOR(pg_catalog.<=) $1",
+					 q->id);
+	if (q->fifo)
+		appendStringInfoString(sql,
+							   " AND (m.group_key IS NULL OR NOT"
+							   " mq._group_has_older(m.tableoid, m.group_key, m.msg_id))");
+	appendStringInfo(sql,
+					 " ORDER BY m.priority DESC, m.msg_id LIMIT $%d"
+					 " FOR UPDATE SKIP LOCKED", qty_param);
+}
+
+/*
+ * The rows of table alias q whose ids the subquery gives.  Statements take
+ * their rows with "msg_id = ANY (ARRAY(subquery))" rather than a join, so
+ * that one generic plan serves every call: an index scan on the primary key
+ * however many rows the LIMIT asks for (a join's generic plan would hash
+ * the whole table).
+ */
+#define IDS_FROM(subquery) \
+	"q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(" subquery "))"
+
+/*
+ * Build the statement of the given kind for queue q, and its parameter
+ * types.
+ */
+static char *
+statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
+{
+	StringInfoData sql;
+	int			id = q->id;
+
+	initStringInfo(&sql);
+	switch (kind)
+	{
+		case MQ_PLAN_SEND:
+		case MQ_PLAN_SEND_DEDUP:
+			appendStringInfo(&sql,
+							 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+							 " group_key, dedup_key, headers, body)"
+							 " VALUES ($1, $2, $3, $4, $5, $6, $7)", id);
+			if (kind == MQ_PLAN_SEND_DEDUP)
+				appendStringInfoString(&sql,
+									   " ON CONFLICT (dedup_key)"
+									   " WHERE dedup_key IS NOT NULL DO NOTHING");
+			appendStringInfoString(&sql, " RETURNING msg_id");
+			*nargs = 7;
+			argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+			argtypes[2] = INT4OID;
+			argtypes[3] = argtypes[4] = TEXTOID;
+			argtypes[5] = argtypes[6] = JSONBOID;
+			break;
+
+		case MQ_PLAN_SEND_BATCH:
+			appendStringInfo(&sql,
+							 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+							 " group_key, headers, body)"
+							 " SELECT $1, $2, $3, u.g, u.h, u.b"
+							 " FROM ROWS FROM (pg_catalog.unnest($4),"
+							 " pg_catalog.unnest($5), pg_catalog.unnest($6))"
+							 " AS u(g, h, b) RETURNING msg_id", id);
+			*nargs = 6;
+			argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+			argtypes[2] = INT4OID;
+			argtypes[3] = TEXTARRAYOID;
+			argtypes[4] = argtypes[5] = JSONBARRAYOID;
+			break;
+
+		case MQ_PLAN_FIND_KEY:
+			/* the message with this key in the queue, or acked recently */
+			appendStringInfo(&sql,
+							 "SELECT msg_id FROM mq.q_%d"
+							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+							 " UNION ALL SELECT msg_id FROM mq.d_%d"
+							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+							 " AND removed_at OPERATOR(pg_catalog.>) $2 LIMIT 1",
+							 id, id);
+			*nargs = 2;
+			argtypes[0] = TEXTOID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_RECENT_KEY:
+			appendStringInfo(&sql,
+							 "SELECT msg_id FROM mq.d_%d"
+							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+							 " AND removed_at OPERATOR(pg_catalog.>) $2", id);
+			*nargs = 2;
+			argtypes[0] = TEXTOID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_REMEMBER_KEYS:
+			appendStringInfo(&sql,
+							 "INSERT INTO mq.d_%d AS k (dedup_key, msg_id, removed_at)"
+							 " SELECT u.k, u.i, $3 FROM ROWS FROM"
+							 " (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(k, i)"
+							 " ON CONFLICT (dedup_key) DO UPDATE"
+							 " SET msg_id = EXCLUDED.msg_id,"
+							 " removed_at = EXCLUDED.removed_at", id);
+			*nargs = 3;
+			argtypes[0] = TEXTARRAYOID;
+			argtypes[1] = INT8ARRAYOID;
+			argtypes[2] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_LEASE:
+		case MQ_PLAN_POP:
+			{
+				bool		pop = (kind == MQ_PLAN_POP);
+				bool		dead = mq_storage_has_dead_letters(q);
+				DeadParams	dp = {1, 4, 5};
+
+				/* $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff */
+				if (!dead)
+				{
+					StringInfoData cand;
+
+					initStringInfo(&cand);
+					append_candidates(&cand, q, 3, false);
+					if (pop)
+						appendStringInfo(&sql,
+										 "DELETE FROM mq.q_%d q"
+										 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
+										 " RETURNING q.msg_id,"
+										 " q.read_ct OPERATOR(pg_catalog.+) 1,"
+										 " q.enqueued_at, q.vt, q.priority,"
+										 " q.group_key, q.dedup_key, q.headers,"
+										 " q.body", id, cand.data);
+					else
+						appendStringInfo(&sql,
+										 "UPDATE mq.q_%d q SET vt = $2,"
+										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
+										 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
+										 " RETURNING " MESSAGE_COLUMNS, id, cand.data);
+					*nargs = 3;
+				}
+				else
+				{
+					appendStringInfoString(&sql, "WITH c AS (");
+					append_candidates(&sql, q, 3, true);
+					appendStringInfoString(&sql, ")");
+					if (pop)
+						appendStringInfo(&sql,
+										 ", l AS (DELETE FROM mq.q_%d q WHERE "
+										 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
+										 " RETURNING q.*)", id);
+					else
+						appendStringInfo(&sql,
+										 ", l AS (UPDATE mq.q_%d q SET vt = $2,"
+										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
+										 " WHERE "
+										 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
+										 " RETURNING q.*)", id);
+					appendStringInfo(&sql,
+									 ", d AS (DELETE FROM mq.q_%d q WHERE "
+									 IDS_FROM("SELECT c.msg_id FROM c WHERE c.dead")
+									 " RETURNING q.*), x AS (", id);
+					append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
+					appendStringInfo(&sql,
+									 ") SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
+									 " l.vt, l.priority, l.group_key, l.dedup_key,"
+									 " l.headers, l.body, NULL::pg_catalog.text FROM l"
+									 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
+									 pop ? " OPERATOR(pg_catalog.+) 1" : "",
+									 dead_reason(&dp));
+					*nargs = 5;
+					argtypes[3] = INT4OID;
+					argtypes[4] = TIMESTAMPTZOID;
+				}
+				argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+				argtypes[2] = INT8OID;
+			}
+			break;
+
+		case MQ_PLAN_DELETE:
+			appendStringInfo(&sql,
+							 "DELETE FROM mq.q_%d WHERE msg_id OPERATOR(pg_catalog.=) $1"
+							 " RETURNING msg_id, dedup_key", id);
+			*nargs = 1;
+			argtypes[0] = INT8OID;
+			break;
+
+		case MQ_PLAN_DELETE_MANY:
+			appendStringInfo(&sql,
+							 "DELETE FROM mq.q_%d"
+							 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1)"
+							 " RETURNING msg_id, dedup_key", id);
+			*nargs = 1;
+			argtypes[0] = INT8ARRAYOID;
+			break;
+
+		case MQ_PLAN_ARCHIVE_MANY:
+			appendStringInfo(&sql,
+							 "WITH d AS (DELETE FROM mq.q_%d"
+							 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING *)"
+							 " INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at, vt,"
+							 " priority, group_key, dedup_key, headers, body, archived_at)"
+							 " SELECT " DEAD_COLUMNS ", $2 FROM d"
+							 " RETURNING msg_id, dedup_key", id, id);
+			*nargs = 2;
+			argtypes[0] = INT8ARRAYOID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_SET_VT:
+			appendStringInfo(&sql,
+							 "UPDATE mq.q_%d SET vt = $2"
+							 " WHERE msg_id OPERATOR(pg_catalog.=) $1", id);
+			*nargs = 2;
+			argtypes[0] = INT8OID;
+			argtypes[1] = TIMESTAMPTZOID;
+			break;
+
+		case MQ_PLAN_COUNT:
+			appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM mq.q_%d", id);
+			*nargs = 0;
+			break;
+
+		case MQ_PLAN_DROP_HEAD:
+			/* the oldest messages that are not leased */
+			appendStringInfo(&sql,
+							 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
+							 " WHERE m.read_ct OPERATOR(pg_catalog.=) 0"
+							 " OR m.vt OPERATOR(pg_catalog.<=) $1"
+							 " ORDER BY m.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+							 " d AS (DELETE FROM mq.q_%d q WHERE "
+							 IDS_FROM("SELECT c.msg_id FROM c")
+							 " RETURNING q.*), x AS (", id, id);
+			append_dead_letter_insert(&sql, q, "'maxlen'", 1);
+			appendStringInfoString(&sql, ") SELECT pg_catalog.count(*) FROM d");
+			*nargs = 2;
+			argtypes[0] = TIMESTAMPTZOID;
+			argtypes[1] = INT8OID;
+			break;
+
+		case MQ_PLAN_SWEEP:
+			{
+				DeadParams	dp = {1, 2, 3};
+
+				/*
+				 * Past max_receives and visible, or past the TTL and not
+				 * leased (never read, or lease over).
+				 */
+				appendStringInfo(&sql,
+								 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
+								 " WHERE (m.vt OPERATOR(pg_catalog.<=) $1"
+								 " AND m.read_ct OPERATOR(pg_catalog.>=) $2)"
+								 " OR (m.enqueued_at OPERATOR(pg_catalog.<=) $3"
+								 " AND (m.vt OPERATOR(pg_catalog.<=) $1"
+								 " OR m.read_ct OPERATOR(pg_catalog.=) 0))"
+								 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
+								 " d AS (DELETE FROM mq.q_%d q WHERE "
+								 IDS_FROM("SELECT c.msg_id FROM c")
+								 " RETURNING q.*), x AS (", id, id);
+				append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
+				appendStringInfo(&sql, ") SELECT %s FROM d", dead_reason(&dp));
+				*nargs = 4;
+				argtypes[0] = TIMESTAMPTZOID;
+				argtypes[1] = INT4OID;
+				argtypes[2] = TIMESTAMPTZOID;
+				argtypes[3] = INT8OID;
+			}
+			break;
+
+		case MQ_PLAN_STATS:
+			appendStringInfo(&sql,
+							 "UPDATE mq._queue_stats SET"
+							 " dead_lettered = dead_lettered OPERATOR(pg_catalog.+) $1,"
+							 " expired = expired OPERATOR(pg_catalog.+) $2,"
+							 " dropped = dropped OPERATOR(pg_catalog.+) $3"
+							 " WHERE queue_id OPERATOR(pg_catalog.=) %d", id);
+			*nargs = 3;
+			argtypes[0] = argtypes[1] = argtypes[2] = INT8OID;
+			break;
+
+		case MQ_NUM_PLANS:
+			elog(ERROR, "invalid statement kind");
+	}
+	return sql.data;
+}
+
+void
+mq_storage_connect(void)
+{
+	int			ret;
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * Run statement kind of queue q, preparing and keeping its plan on first
+ * use.  The caller is connected to SPI.  Checks the SPI result code.
+ */
+void
+mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
+				int expected)
+{
+	int			ret;
+
+	if (mq_storage_state(q)->plans[kind] == NULL)
+	{
+		Oid			argtypes[8];
+		int			nargs = 0;
+		char	   *sql = statement_sql(q, kind, &nargs, argtypes);
+		/* every statement here has a good generic plan: never replan */
+		mq_storage_state(q)->plans[kind] = mq_keep_plan(sql, nargs, argtypes);
+	}
+
+	ret = mq_execute_plan_as_owner(mq_storage_state(q)->plans[kind], values, nulls, 0);
+	if (ret != expected)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+}
+
+/* The bigint in column col of result row row, or -1 when NULL. */
+int64
+mq_storage_result_int64(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								  col, &isnull);
+
+	return isnull ? -1 : DatumGetInt64(d);
+}
