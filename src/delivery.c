@@ -39,7 +39,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "delivery.h"
+#include "args.h"
 #include "guc.h"
 #include "queue.h"
 #include "storage.h"
@@ -58,14 +58,6 @@ PG_FUNCTION_INFO_V1(mq_sweep);
 PG_FUNCTION_INFO_V1(mq_announce);
 
 /* Raise the error for a NULL where a value is required. */
-void
-mq_null_argument(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-			 errmsg("%s must not be null", what)));
-}
-
 /*
  * The queue named by argument 0, which must not be NULL, on which the caller
  * must hold privs.  Every function here changes the queue, so it must run
@@ -94,121 +86,6 @@ msg_id_argument(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * now + the interval in argument argno (NULL counts as zero).  The interval
- * must not be negative, nor zero when positive is set; what names it in
- * errors.
- */
-TimestampTz
-mq_time_after(FunctionCallInfo fcinfo, int argno, TimestampTz now,
-			  const char *what, bool positive)
-{
-	TimestampTz t = now;
-
-	if (!PG_ARGISNULL(argno))
-	{
-		mq_check_interval(PG_GETARG_INTERVAL_P(argno), what);
-		t = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													TimestampTzGetDatum(now),
-													PG_GETARG_DATUM(argno)));
-	}
-	if (t < now || (positive && t == now))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 positive ? errmsg("%s must be positive", what) :
-				 errmsg("%s must be zero or positive", what),
-				 errhint("Give an interval such as '30 seconds'.")));
-	return t;
-}
-
-/* Check that a count of messages is within 1 .. mq.max_batch_size. */
-void
-mq_check_count(int64 n, const char *what)
-{
-	if (n < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at least 1", what)));
-	if (n > mq_max_batch_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s " INT64_FORMAT " exceeds mq.max_batch_size (%d)",
-						what, n, mq_max_batch_size),
-				 errhint("Split the work into batches of at most %d messages, or raise mq.max_batch_size.",
-						 mq_max_batch_size)));
-}
-
-/* Headers, if given, must be a JSON object, like AMQP's header table. */
-static Jsonb *
-headers_argument(Jsonb *headers)
-{
-	if (headers != NULL && !JB_ROOT_IS_OBJECT(headers))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("headers must be a JSON object"),
-				 errhint("Pass headers such as '{\"type\": \"order\"}', or NULL.")));
-	return headers;
-}
-
-void
-mq_check_message(Jsonb *body, Jsonb *headers)
-{
-	if (body != NULL && VARSIZE(body) > (Size) mq_max_message_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("message body is too large"),
-				 errdetail("The body takes %zu bytes; mq.max_message_size is %d.",
-						   (Size) VARSIZE(body), mq_max_message_size),
-				 errhint("Keep large payloads in a table and send their key, or raise mq.max_message_size.")));
-	if (headers == NULL)
-		return;
-	headers_argument(headers);
-	if (VARSIZE(headers) > (Size) mq_max_headers_size)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("message headers are too large"),
-				 errdetail("The headers take %zu bytes; mq.max_headers_size is %d.",
-						   (Size) VARSIZE(headers), mq_max_headers_size),
-				 errhint("Keep headers small, or raise mq.max_headers_size.")));
-}
-
-/*
- * Check a batch argument (argument argno, may be NULL) and deconstruct it
- * into col: one dimension (or empty), n elements when n >= 0, no NULL
- * elements unless allowed.  Returns the number of elements.
- */
-int
-mq_batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
-				const char *what, int n, bool nulls_ok, MqBatchColumn *col)
-{
-	ArrayType  *a;
-	int			count;
-
-	memset(col, 0, sizeof(*col));
-	if (PG_ARGISNULL(argno))
-		return 0;
-	a = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a one-dimensional array", what)));
-	count = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
-	if (n >= 0 && count != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d elements but bodies has %d", what, count, n),
-				 nulls_ok ? errhint("Pass one element per message, or NULL for none.") :
-				 errhint("Pass one element per message.")));
-	if (!nulls_ok && array_contains_nulls(a))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not contain null elements", what)));
-	col->array = a;
-	deconstruct_array(a, elmtype, -1, false, TYPALIGN_INT,
-					  &col->values, &col->nulls, &count);
-	return count;
-}
-
-/*
  * mq.send(queue, body, headers, delay, dedup_key, group_key, priority)
  * returns bigint
  */
@@ -226,7 +103,6 @@ mq_send(PG_FUNCTION_ARGS)
 	mq_check_message(body, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
-	mq_wake_at_commit(q);
 	PG_RETURN_INT64(mq_storage_send(q, now, vt,
 									PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
 									PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
@@ -265,7 +141,6 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	mq_batch_column(fcinfo, 5, TEXTOID, "group_keys", n, true, &batch.group_keys);
 	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
-	mq_wake_at_commit(q);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	mq_storage_send_batch(q, now, vt, PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
 						  &batch, rsinfo->setResult, rsinfo->setDesc);

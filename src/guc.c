@@ -12,8 +12,8 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
-#include "utils/memutils.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "guc.h"
 

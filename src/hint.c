@@ -99,15 +99,6 @@ mq_hint_shmem_startup(void)
 	}
 }
 
-/* Does a come before b in delivery order? */
-bool
-mq_key_before(const MqKey *a, const MqKey *b)
-{
-	if (a->priority != b->priority)
-		return a->priority > b->priority;
-	return a->msg_id < b->msg_id;
-}
-
 static MqHint *
 hint_slot(int32 queue_id)
 {

@@ -11,12 +11,7 @@
 
 #include "datatype/timestamp.h"
 
-/* A position in delivery order: priority descending, then msg_id */
-typedef struct MqKey
-{
-	int32		priority;
-	int64		msg_id;
-} MqKey;
+#include "order.h"
 
 /* What a reader saw of its queue's hint before it scanned */
 typedef struct MqHintRead
@@ -34,6 +29,5 @@ extern void mq_hint_store(int32 queue_id, const MqHintRead *hr,
 						  const MqKey *first, TimestampTz now);
 extern void mq_hint_lower(int32 queue_id, const MqKey *key);
 extern void mq_hint_reset(int32 queue_id);
-extern bool mq_key_before(const MqKey *a, const MqKey *b);
 
 #endif							/* MQ_HINT_H */

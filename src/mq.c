@@ -34,7 +34,7 @@
 
 #include "guc.h"
 #include "hint.h"
-#include "privilege.h"
+#include "manage.h"
 #include "roles.h"
 #include "wait.h"
 #include "worker.h"

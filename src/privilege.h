@@ -1,15 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * privilege.h
- *	  Per-queue and per-exchange privileges, and running SQL as the
- *	  extension's owner.
+ *	  Per-queue and per-exchange privileges.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef MQ_PRIVILEGE_H
 #define MQ_PRIVILEGE_H
 
-#include "executor/spi.h"
+#include "utils/memutils.h"
 
 #define MQ_PRIV_SEND	0x01
 #define MQ_PRIV_READ	0x02
@@ -37,20 +36,5 @@ extern bool mq_acl_allows(const MqAcl *acl, Oid role, int privs);
 extern void mq_acl_check(const MqAcl *acl, const char *kind, const char *name,
 						 Oid role, int privs);
 extern int	mq_privilege_bits(const char *name);
-
-/* from the utility hook: LISTEN on a queue's channel needs read */
-extern void mq_privilege_before_utility(Node *parsetree);
-
-extern Oid	mq_extension_owner(void);
-extern void mq_forget_extension_owner(void);
-extern SPIPlanPtr mq_keep_plan(const char *sql, int nargs, Oid *argtypes);
-extern int	mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values,
-									 const char *nulls, long count);
-extern int	mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes,
-								Datum *values, const char *nulls, long count);
-extern int	mq_execute_latest_as_owner(const char *sql, int nargs,
-									   Oid *argtypes, Datum *values);
-extern int	mq_execute_as_manager(const char *sql, int nargs, Oid *argtypes,
-								  Datum *values);
 
 #endif							/* MQ_PRIVILEGE_H */

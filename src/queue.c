@@ -41,7 +41,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "args.h"
 #include "queue.h"
+#include "spi.h"
 
 PG_FUNCTION_INFO_V1(mq_check_name_sql);
 PG_FUNCTION_INFO_V1(mq_queue_id_sql);
@@ -54,77 +56,6 @@ static bool queue_cache_valid = false;
 static Oid	catalog_relid = InvalidOid;
 static Oid	privilege_relid = InvalidOid;
 static SPIPlanPtr lookup_plan = NULL;
-
-/* how much of a bad name an error message shows */
-#define MQ_NAME_SHOWN 64
-
-/*
- * Raise the error for an invalid name.  The name is shown clipped, so that a
- * 10 kB name does not make a 10 kB error message.
- */
-static void
-mq_invalid_name(const char *kind, const char *name, int len, const char *why)
-{
-	int			shown = pg_mbcliplen(name, len, MQ_NAME_SHOWN);
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s name \"%.*s%s\"",
-					kind, shown, name, shown < len ? "..." : ""),
-			 errdetail("%s", why),
-			 errhint("Use 1 to %d letters, digits, underscores, dots or hyphens.",
-					 MQ_NAME_MAXLEN)));
-}
-
-/* Is iv longer than MQ_MAX_INTERVAL_TEXT (100 years)? */
-bool
-mq_interval_too_long(Interval *iv)
-{
-	Interval	limit = {0};
-
-	limit.month = 100 * MONTHS_PER_YEAR;
-	return DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(iv),
-											IntervalPGetDatum(&limit)));
-}
-
-/* what (a delay, a lease) must not exceed the limit on intervals (22023) */
-void
-mq_check_interval(Interval *iv, const char *what)
-{
-	if (mq_interval_too_long(iv))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at most %s", what, MQ_MAX_INTERVAL_TEXT),
-				 errhint("Give an interval such as '30 seconds'.")));
-}
-
-/*
- * Check that name is a valid queue (or exchange) name; kind says which, for
- * the error message.
- */
-void
-mq_check_name(const char *kind, text *name)
-{
-	const char *s = VARDATA_ANY(name);
-	int			len = VARSIZE_ANY_EXHDR(name);
-	int			i;
-
-	if (len == 0)
-		mq_invalid_name(kind, s, len, "The name is empty.");
-	if (len > MQ_NAME_MAXLEN)
-		mq_invalid_name(kind, s, len,
-						psprintf("The name is %d bytes long, more than the limit of %d.",
-								 len, MQ_NAME_MAXLEN));
-	for (i = 0; i < len; i++)
-	{
-		char		c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			mq_invalid_name(kind, s, len,
-							"The name contains a character that is not allowed.");
-	}
-}
 
 /*
  * Refuse to change queues on a standby (with a hint to go to the primary)
@@ -261,8 +192,7 @@ mq_queue_lookup(text *name)
 		return q;
 
 	/* not cached: read the catalog */
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	mq_spi_connect();
 	if (lookup_plan == NULL)
 	{
 		Oid			argtype = TEXTOID;

@@ -12,10 +12,8 @@
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
+#include "args.h"
 #include "privilege.h"
-
-/* longest queue or exchange name */
-#define MQ_NAME_MAXLEN 48
 
 /* storage's part of a cached queue, opaque here (storage_int.h) */
 typedef struct MqStorage MqStorage;
@@ -45,16 +43,6 @@ typedef struct MqQueue
 	void		(*release_storage) (MqStorage *storage);	/* frees its plans */
 } MqQueue;
 
-/*
- * Intervals (queue options, delays, leases) are at most 100 years: far
- * beyond any use, and far from where now plus or minus one leaves
- * PostgreSQL's timestamps.
- */
-#define MQ_MAX_INTERVAL_TEXT "100 years"
-extern bool mq_interval_too_long(Interval *iv);
-extern void mq_check_interval(Interval *iv, const char *what);
-
-extern void mq_check_name(const char *kind, text *name);
 extern void mq_require_primary(const char *what);
 extern void mq_require_primary_fn(FunctionCallInfo fcinfo);
 extern void mq_name_key(const char *kind, text *name, char *key);

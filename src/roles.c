@@ -51,8 +51,10 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "manage.h"
 #include "privilege.h"
 #include "roles.h"
+#include "spi.h"
 
 PG_FUNCTION_INFO_V1(mq_sync_role_dependencies);
 
@@ -165,8 +167,7 @@ mq_sync_role_dependencies(PG_FUNCTION_ARGS)
 	}
 	ReleaseSysCache(tup);
 
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	mq_spi_connect();
 	ret = mq_execute_latest_as_owner(MQ_DEPENDENCIES_SQL, 1, &argtype, &relid);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -225,8 +226,7 @@ run_role_statement(const char *sql, int nargs, Datum *values)
 	Oid			argtypes[2] = {OIDARRAYOID, OIDOID};
 	int			ret;
 
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	mq_spi_connect();
 	ret = mq_execute_as_manager(sql, nargs, argtypes, values);
 	if (ret < 0)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -261,8 +261,7 @@ mq_roles_before_utility(Node *parsetree)
 		if (!OidIsValid(role))
 			continue;
 		value = ObjectIdGetDatum(role);
-		if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+		mq_spi_connect();
 		ret = mq_execute_as_owner("SELECT pg_catalog.string_agg(what, E'\\n' ORDER BY what) FROM ("
 								  " SELECT pg_catalog.format('owner of queue %s', queue_name) FROM mq._queue WHERE owner OPERATOR(pg_catalog.=) $1"
 								  " UNION ALL SELECT pg_catalog.format('owner of exchange %s', exchange_name) FROM mq._exchange WHERE owner OPERATOR(pg_catalog.=) $1"

@@ -53,13 +53,13 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "args.h"
 #include "compat.h"
-#include "delivery.h"
 #include "guc.h"
 #include "queue.h"
 #include "routing.h"
+#include "spi.h"
 #include "storage.h"
-#include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_publish);
 PG_FUNCTION_INFO_V1(mq_publish_batch);
@@ -504,8 +504,7 @@ routing_load(void)
 	by_name = hash_create("mq exchanges by name", 64, &ctl,
 						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	mq_spi_connect();
 
 	ret = mq_execute_as_owner("SELECT exchange_id, exchange_name, type,"
 							  " coalesce(alternate_exchange_id, 0), owner"
@@ -794,8 +793,7 @@ count_unroutable(text *exchange)
 	Datum		arg = PointerGetDatum(exchange);
 	int			ret;
 
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	mq_spi_connect();
 	if (unroutable_plan == NULL)
 	{
 		Oid			argtype = TEXTOID;
@@ -879,7 +877,6 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 	{
 		MqQueue    *q = mq_queue_lookup(cstring_to_text(lfirst(lc)));
 
-		mq_wake_at_commit(q);
 		(void) mq_storage_send(q, now, vt, priority, group_key, dedup_key,
 							   delivered, body);
 	}

@@ -26,8 +26,8 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "nodes/parsenodes.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -255,22 +255,15 @@ storage_put_ids(Tuplestorestate *out, TupleDesc outdesc)
 
 typedef struct MessageOrder
 {
-	int32		priority;
-	int64		msg_id;
+	MqKey		key;
 	uint64		row;
 } MessageOrder;
 
 static int
 message_order_cmp(const void *a, const void *b)
 {
-	const MessageOrder *x = a;
-	const MessageOrder *y = b;
-
-	if (x->priority != y->priority)
-		return x->priority > y->priority ? -1 : 1;
-	if (x->msg_id != y->msg_id)
-		return x->msg_id < y->msg_id ? -1 : 1;
-	return 0;
+	return mq_key_cmp(&((const MessageOrder *) a)->key,
+					  &((const MessageOrder *) b)->key);
 }
 
 /*
@@ -311,9 +304,9 @@ storage_put_messages(Tuplestorestate *out, TupleDesc outdesc,
 				continue;
 			}
 		}
-		order[delivered].msg_id =
+		order[delivered].key.msg_id =
 			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], desc, Anum_mq_message_msg_id, &isnull));
-		order[delivered].priority =
+		order[delivered].key.priority =
 			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], desc, Anum_mq_message_priority, &isnull));
 		order[delivered].row = i;
 		delivered++;
@@ -501,6 +494,11 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 	}
 }
 
+/*
+ * Send one message to q.  Every sender (mq.send, mq.publish, the triggers)
+ * comes through here or mq_storage_send_batch(), which also note the queue
+ * for the wakeup of its readers at commit (wait.c).
+ */
 int64
 mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 				text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
@@ -508,7 +506,8 @@ mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 	int64		msg_id;
 
 	mq_storage_lock_queue(q);
-	mq_storage_connect();
+	mq_wake_at_commit(q);
+	mq_spi_connect();
 	msg_id = storage_send_one(q, now, vt, priority, group_key, dedup_key,
 							  headers, body);
 	SPI_finish();
@@ -533,7 +532,8 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	int			n = batch->n;
 
 	mq_storage_lock_queue(q);
-	mq_storage_connect();
+	mq_wake_at_commit(q);
+	mq_spi_connect();
 	if (batch->dedup_keys.array != NULL)
 	{
 		/* with dedup keys: one idempotent send per message, in order */
@@ -614,7 +614,7 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 										outdesc, &more, keys, ids, &nkeys);
 		if (nkeys > 0 && has_dedup_window(q))
 		{
-			mq_storage_connect();
+			mq_spi_connect();
 			remember_keys(q, now, keys, ids, nkeys);
 			SPI_finish();
 		}
@@ -630,7 +630,7 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 		values[4] = TimestampTzGetDatum(cutoff);
 	}
 
-	mq_storage_connect();
+	mq_spi_connect();
 	for (;;)
 	{
 		uint64		found;
@@ -690,7 +690,7 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id)
 				Datum		k = PointerGetDatum(key);
 				Datum		id = Int64GetDatum(msg_id);
 
-				mq_storage_connect();
+				mq_spi_connect();
 				remember_keys(q, now, &k, &id, 1);
 				SPI_finish();
 			}
@@ -698,7 +698,7 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id)
 		}
 	}
 
-	mq_storage_connect();
+	mq_spi_connect();
 	if (q->archive)
 	{
 		Datum		id = Int64GetDatum(msg_id);
@@ -732,7 +732,7 @@ mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids, bool archive,
 	values[0] = PointerGetDatum(ids);
 	values[1] = TimestampTzGetDatum(now);
 
-	mq_storage_connect();
+	mq_spi_connect();
 	if (archive)
 		mq_storage_execute(q, MQ_PLAN_ARCHIVE_MANY, values, NULL,
 						SPI_OK_INSERT_RETURNING);
@@ -754,7 +754,7 @@ mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
 	values[0] = Int64GetDatum(msg_id);
 	values[1] = TimestampTzGetDatum(vt);
 
-	mq_storage_connect();
+	mq_spi_connect();
 	mq_storage_execute(q, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE);
 	n = SPI_processed;
 	SPI_finish();
@@ -796,7 +796,7 @@ mq_storage_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
 									DT_NOBEGIN);
 	values[3] = Int64GetDatum(MQ_SWEEP_BATCH);
 
-	mq_storage_connect();
+	mq_spi_connect();
 	for (;;)
 	{
 		uint64		i;

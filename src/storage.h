@@ -14,14 +14,6 @@
 
 #include "queue.h"
 
-/* One column of a batch: the array (NULL if not given) and its elements */
-typedef struct MqBatchColumn
-{
-	ArrayType  *array;
-	Datum	   *values;
-	bool	   *nulls;
-} MqBatchColumn;
-
 /* Batch inputs for mq_storage_send_batch(), checked and deconstructed once */
 typedef struct MqBatch
 {

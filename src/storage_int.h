@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "utils/rel.h"
 
+#include "spi.h"
 #include "storage.h"
 
 /*
@@ -101,7 +102,6 @@ mq_storage_has_dead_letters(MqQueue *q)
 }
 
 /* storage_sql.c */
-extern void mq_storage_connect(void);
 extern void mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values,
 							   const char *nulls, int expected);
 extern int64 mq_storage_result_int64(uint64 row, int col);

@@ -26,8 +26,8 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "nodes/parsenodes.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -43,9 +43,9 @@
 #include "compat.h"
 #include "guc.h"
 #include "hint.h"
+#include "spi.h"
 #include "storage_int.h"
 #include "wait.h"
-
 
 /* the columns of mq.message, in order, from a message table aliased q */
 #define MESSAGE_COLUMNS \
@@ -134,7 +134,7 @@ append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 							   " AND (m.group_key IS NULL OR NOT"
 							   " mq._group_has_older(m.tableoid, m.group_key, m.msg_id))");
 	appendStringInfo(sql,
-					 " ORDER BY m.priority DESC, m.msg_id LIMIT $%d"
+					 " ORDER BY " MQ_ORDER_SQL("m") " LIMIT $%d"
 					 " FOR UPDATE SKIP LOCKED", qty_param);
 }
 
@@ -406,15 +406,6 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 			elog(ERROR, "invalid statement kind");
 	}
 	return sql.data;
-}
-
-void
-mq_storage_connect(void)
-{
-	int			ret;
-
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
 }
 
 /*

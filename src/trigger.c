@@ -45,13 +45,12 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "args.h"
 #include "compat.h"
-#include "delivery.h"
 #include "privilege.h"
 #include "queue.h"
 #include "routing.h"
 #include "storage.h"
-#include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_send_trigger);
 PG_FUNCTION_INFO_V1(mq_publish_trigger);
@@ -340,7 +339,6 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 
 		mq_acl_check(&q->acl, "queue", q->name, GetUserId(), MQ_PRIV_SEND);
 		mq_check_message(body, headers);
-		mq_wake_at_commit(q);
 		(void) mq_storage_send(q, now, now, 0,
 							   column_text(rel, keytup, opts.key_attnum),
 							   column_text(rel, keytup, opts.dedup_attnum),

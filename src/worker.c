@@ -68,6 +68,7 @@
 
 #include "compat.h"
 #include "guc.h"
+#include "spi.h"
 #include "wait.h"
 #include "worker.h"
 
@@ -461,8 +462,7 @@ do_maintain(void)
 {
 	int			ret;
 
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	mq_spi_connect();
 	ret = SPI_execute("SELECT pg_catalog.count(*) FROM mq.maintain()", false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -487,8 +487,7 @@ do_notify(void)
 		elems[i++] = Int32GetDatum(lfirst_int(lc));
 	ids = PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
 
-	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+	mq_spi_connect();
 	ret = SPI_execute_with_args("SELECT pg_catalog.pg_notify('mq.' OPERATOR(pg_catalog.||) queue_name, '')"
 								" FROM mq._queue"
 								" WHERE queue_id OPERATOR(pg_catalog.=) ANY ($1) AND notify",

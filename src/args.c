@@ -1,0 +1,221 @@
+/*-------------------------------------------------------------------------
+ *
+ * args.c
+ *	  Checks of the arguments of mq's SQL-callable functions, shared by
+ *	  every entry point (queues, exchanges, triggers): NULLs, names,
+ *	  counts, intervals, batch arrays and message sizes, each with one
+ *	  error text.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "args.h"
+#include "guc.h"
+
+/* how much of a bad name an error message shows */
+#define MQ_NAME_SHOWN 64
+
+/*
+ * Raise the error for an invalid name.  The name is shown clipped, so that a
+ * 10 kB name does not make a 10 kB error message.
+ */
+static void
+mq_invalid_name(const char *kind, const char *name, int len, const char *why)
+{
+	int			shown = pg_mbcliplen(name, len, MQ_NAME_SHOWN);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s name \"%.*s%s\"",
+					kind, shown, name, shown < len ? "..." : ""),
+			 errdetail("%s", why),
+			 errhint("Use 1 to %d letters, digits, underscores, dots or hyphens.",
+					 MQ_NAME_MAXLEN)));
+}
+
+/* Is iv longer than MQ_MAX_INTERVAL_TEXT (100 years)? */
+
+/*
+ * Check that name is a valid queue (or exchange) name; kind says which, for
+ * the error message.
+ */
+void
+mq_check_name(const char *kind, text *name)
+{
+	const char *s = VARDATA_ANY(name);
+	int			len = VARSIZE_ANY_EXHDR(name);
+	int			i;
+
+	if (len == 0)
+		mq_invalid_name(kind, s, len, "The name is empty.");
+	if (len > MQ_NAME_MAXLEN)
+		mq_invalid_name(kind, s, len,
+						psprintf("The name is %d bytes long, more than the limit of %d.",
+								 len, MQ_NAME_MAXLEN));
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			mq_invalid_name(kind, s, len,
+							"The name contains a character that is not allowed.");
+	}
+}
+
+void
+mq_null_argument(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("%s must not be null", what)));
+}
+
+void
+mq_check_count(int64 n, const char *what)
+{
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at least 1", what)));
+	if (n > mq_max_batch_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s " INT64_FORMAT " exceeds mq.max_batch_size (%d)",
+						what, n, mq_max_batch_size),
+				 errhint("Split the work into batches of at most %d messages, or raise mq.max_batch_size.",
+						 mq_max_batch_size)));
+}
+
+/* Headers, if given, must be a JSON object, like AMQP's header table. */
+
+bool
+mq_interval_too_long(Interval *iv)
+{
+	Interval	limit = {0};
+
+	limit.month = 100 * MONTHS_PER_YEAR;
+	return DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(iv),
+											IntervalPGetDatum(&limit)));
+}
+
+/* what (a delay, a lease) must not exceed the limit on intervals (22023) */
+
+void
+mq_check_interval(Interval *iv, const char *what)
+{
+	if (mq_interval_too_long(iv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most %s", what, MQ_MAX_INTERVAL_TEXT),
+				 errhint("Give an interval such as '30 seconds'.")));
+}
+
+/*
+ * now + the interval in argument argno (NULL counts as zero).  The interval
+ * must not be negative, nor zero when positive is set; what names it in
+ * errors.
+ */
+TimestampTz
+mq_time_after(FunctionCallInfo fcinfo, int argno, TimestampTz now,
+			  const char *what, bool positive)
+{
+	TimestampTz t = now;
+
+	if (!PG_ARGISNULL(argno))
+	{
+		mq_check_interval(PG_GETARG_INTERVAL_P(argno), what);
+		t = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													TimestampTzGetDatum(now),
+													PG_GETARG_DATUM(argno)));
+	}
+	if (t < now || (positive && t == now))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 positive ? errmsg("%s must be positive", what) :
+				 errmsg("%s must be zero or positive", what),
+				 errhint("Give an interval such as '30 seconds'.")));
+	return t;
+}
+
+/* Check that a count of messages is within 1 .. mq.max_batch_size. */
+
+static Jsonb *
+headers_argument(Jsonb *headers)
+{
+	if (headers != NULL && !JB_ROOT_IS_OBJECT(headers))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers must be a JSON object"),
+				 errhint("Pass headers such as '{\"type\": \"order\"}', or NULL.")));
+	return headers;
+}
+
+void
+mq_check_message(Jsonb *body, Jsonb *headers)
+{
+	if (body != NULL && VARSIZE(body) > (Size) mq_max_message_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message body is too large"),
+				 errdetail("The body takes %zu bytes; mq.max_message_size is %d.",
+						   (Size) VARSIZE(body), mq_max_message_size),
+				 errhint("Keep large payloads in a table and send their key, or raise mq.max_message_size.")));
+	if (headers == NULL)
+		return;
+	headers_argument(headers);
+	if (VARSIZE(headers) > (Size) mq_max_headers_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message headers are too large"),
+				 errdetail("The headers take %zu bytes; mq.max_headers_size is %d.",
+						   (Size) VARSIZE(headers), mq_max_headers_size),
+				 errhint("Keep headers small, or raise mq.max_headers_size.")));
+}
+
+/*
+ * Check a batch argument (argument argno, may be NULL) and deconstruct it
+ * into col: one dimension (or empty), n elements when n >= 0, no NULL
+ * elements unless allowed.  Returns the number of elements.
+ */
+int
+mq_batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
+				const char *what, int n, bool nulls_ok, MqBatchColumn *col)
+{
+	ArrayType  *a;
+	int			count;
+
+	memset(col, 0, sizeof(*col));
+	if (PG_ARGISNULL(argno))
+		return 0;
+	a = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", what)));
+	count = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	if (n >= 0 && count != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has %d elements but bodies has %d", what, count, n),
+				 nulls_ok ? errhint("Pass one element per message, or NULL for none.") :
+				 errhint("Pass one element per message.")));
+	if (!nulls_ok && array_contains_nulls(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain null elements", what)));
+	col->array = a;
+	deconstruct_array(a, elmtype, -1, false, TYPALIGN_INT,
+					  &col->values, &col->nulls, &count);
+	return count;
+}

@@ -1,0 +1,235 @@
+/*-------------------------------------------------------------------------
+ *
+ * manage.c
+ *	  The management functions' entry point, the privilege checks their
+ *	  bodies ask for, and LISTEN on a queue's channel.
+ *
+ * The management functions (mq.create_queue(), mq.grant() and the rest)
+ * are C entry points, mq_manage(): each records the role that called it --
+ * the current user, as the hot path checks, so that a SECURITY DEFINER
+ * function or an index expression that calls mq counts as its owner, not
+ * as the session's user -- and then runs its body, mq._create_queue(),
+ * mq._grant() and so on: SQL of the extension's owner, SECURITY DEFINER with
+ * a fixed search_path, that PUBLIC may not call.  The bodies ask about the
+ * recorded role with mq._caller(), mq._check_privilege() and
+ * mq._has_privilege().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "manage.h"
+#include "privilege.h"
+#include "queue.h"
+#include "routing.h"
+#include "spi.h"
+
+PG_FUNCTION_INFO_V1(mq_check_privilege_sql);
+PG_FUNCTION_INFO_V1(mq_has_privilege_sql);
+PG_FUNCTION_INFO_V1(mq_caller_sql);
+PG_FUNCTION_INFO_V1(mq_manage);
+
+/* the role that called the management function now running, if any */
+static Oid	manage_caller = InvalidOid;
+
+/*
+ * Run sql as the extension owner, and as a management function's body
+ * would run with the extension owner as its caller: for what mq does on
+ * PostgreSQL's behalf, once PostgreSQL has checked the permissions (DROP
+ * OWNED, REASSIGN OWNED).  The caller is connected to SPI.
+ */
+int
+mq_execute_as_manager(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			saved_caller = manage_caller;
+	int			ret;
+
+	manage_caller = mq_extension_owner();
+	PG_TRY();
+	{
+		ret = mq_execute_as_owner(sql, nargs, argtypes, values, NULL, 0);
+	}
+	PG_FINALLY();
+	{
+		manage_caller = saved_caller;
+	}
+	PG_END_TRY();
+	return ret;
+}
+
+/*
+ * The object and the acl that the SQL-level checks ask about; kind is
+ * 'queue' or 'exchange'.
+ */
+static const MqAcl *
+sql_acl(FunctionCallInfo fcinfo, const char **kind, const char **name)
+{
+	char	   *k;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("object kind, name and privilege must not be null")));
+	k = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(k, "queue") != 0 && strcmp(k, "exchange") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid object kind"),
+				 errhint("Use \"queue\" or \"exchange\".")));
+	if (strcmp(k, "queue") == 0)
+	{
+		MqQueue    *q = mq_queue_lookup(PG_GETARG_TEXT_PP(1));
+
+		*kind = "queue";
+		*name = q->name;
+		return &q->acl;
+	}
+	*kind = "exchange";
+	return mq_exchange_acl(PG_GETARG_TEXT_PP(1), name);
+}
+
+/*
+ * The role that called the management function now running.  Outside one
+ * (only the extension's owner may call the bodies directly, and 0.1.0's
+ * SECURITY DEFINER functions run until ALTER EXTENSION UPDATE) it is the
+ * session's role, as 0.1.0 had it.
+ */
+static Oid
+caller(void)
+{
+	return OidIsValid(manage_caller) ? manage_caller : GetOuterUserId();
+}
+
+/* The body of management function fn: mq._<name>, with the same arguments. */
+
+static Oid
+manage_body(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	List	   *name;
+	Oid			body;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	name = list_make2(makeString(get_namespace_name(proc->pronamespace)),
+					  makeString(psprintf("_%s", NameStr(proc->proname))));
+	body = LookupFuncName(name, proc->pronargs, proc->proargtypes.values, false);
+	ReleaseSysCache(tup);
+	return body;
+}
+
+/*
+ * mq_manage: the C entry point of every management function.  It passes
+ * its call on to the body, a set-returning call included (the body fills
+ * in the caller's ReturnSetInfo), and records the current user as the
+ * caller while the body runs.  Calling the body through fmgr needs no
+ * EXECUTE privilege on it; its SECURITY DEFINER and search_path apply.
+ */
+Datum
+mq_manage(PG_FUNCTION_ARGS)
+{
+	FmgrInfo   *self = fcinfo->flinfo;
+	FmgrInfo   *body = self->fn_extra;
+	Oid			saved_caller = manage_caller;
+	Datum		result;
+
+	if (body == NULL)
+	{
+		body = MemoryContextAllocZero(self->fn_mcxt, sizeof(FmgrInfo));
+		fmgr_info_cxt(manage_body(self->fn_oid), body, self->fn_mcxt);
+		body->fn_expr = self->fn_expr;
+		self->fn_extra = body;
+	}
+
+	manage_caller = GetUserId();
+	fcinfo->flinfo = body;
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		fcinfo->flinfo = self;
+		manage_caller = saved_caller;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * From the utility hook: LISTEN on a queue's channel, "mq.<queue>", needs
+ * the read privilege on the queue, and the queue must exist (so nobody can
+ * listen to the channel of a queue before it is created).  LISTEN is open
+ * to every role in PostgreSQL, and a listener learns when messages arrive.
+ * NOTIFY cannot be checked as well (pg_notify() is a function), so any role
+ * can still send a queue's listeners a wakeup for nothing.
+ */
+void
+mq_privilege_before_utility(Node *parsetree)
+{
+	const char *channel;
+	MqQueue    *q;
+
+	if (!IsA(parsetree, ListenStmt))
+		return;
+	channel = ((ListenStmt *) parsetree)->conditionname;
+	if (strncmp(channel, "mq.", 3) != 0 || !IsTransactionState() ||
+		!OidIsValid(get_extension_oid("mq", true)))
+		return;
+	q = mq_queue_lookup(cstring_to_text(channel + 3));
+	mq_acl_check(&q->acl, "queue", q->name, GetUserId(), MQ_PRIV_READ);
+}
+
+/*
+ * mq._check_privilege(kind text, name text, privilege text) returns void:
+ * for the management functions' bodies, so it asks about the role that
+ * called the management function.
+ */
+Datum
+mq_check_privilege_sql(PG_FUNCTION_ARGS)
+{
+	const char *kind;
+	const char *name;
+	const MqAcl *acl = sql_acl(fcinfo, &kind, &name);
+
+	mq_acl_check(acl, kind, name, caller(),
+				 mq_privilege_bits(text_to_cstring(PG_GETARG_TEXT_PP(2))));
+	PG_RETURN_VOID();
+}
+
+/* mq._has_privilege(kind text, name text, privilege text) returns bool */
+
+Datum
+mq_has_privilege_sql(PG_FUNCTION_ARGS)
+{
+	const char *kind;
+	const char *name;
+	const MqAcl *acl = sql_acl(fcinfo, &kind, &name);
+
+	PG_RETURN_BOOL(mq_acl_allows(acl, caller(),
+								 mq_privilege_bits(text_to_cstring(PG_GETARG_TEXT_PP(2)))));
+}
+
+/* mq._caller() returns oid: the role that called the management function */
+
+Datum
+mq_caller_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(caller());
+}

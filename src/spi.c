@@ -1,0 +1,149 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi.c
+ *	  mq's statements through SPI: a checked connect, plans prepared once
+ *	  and kept, and running them as the extension's owner.
+ *
+ * mq's tables (the catalog and every queue's tables) belong to the owner of
+ * the extension and are closed to everybody else.  After its own privilege
+ * check (privilege.c), mq runs its statements as that owner
+ * (SetUserIdAndSecContext around the SPI call, as SECURITY DEFINER does but
+ * only where needed); an error unwinds the change with the transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
+
+#include "spi.h"
+
+static Oid	extension_owner = InvalidOid;
+
+/* SPI_connect(), or an error */
+void
+mq_spi_connect(void)
+{
+	int			ret;
+
+	if ((ret = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+}
+
+Oid
+mq_extension_owner(void)
+{
+	if (!OidIsValid(extension_owner))
+	{
+		Oid			extoid = get_extension_oid("mq", false);
+		Relation	rel;
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		rel = table_open(ExtensionRelationId, AccessShareLock);
+		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(extoid));
+		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+		tup = systable_getnext(scan);
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "extension mq not found");
+		extension_owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	return extension_owner;
+}
+
+void
+mq_forget_extension_owner(void)
+{
+	extension_owner = InvalidOid;
+}
+
+/*
+ * Prepare a statement of mq's own, with a generic plan (none of them needs
+ * a custom one), and keep it for the life of the backend or until the caller
+ * frees it.  The caller is connected to SPI.
+ */
+SPIPlanPtr
+mq_keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/* Switch to the extension owner; the caller switches back with restore. */
+
+static void
+become_owner(Oid *saved_user, int *saved_context)
+{
+	GetUserIdAndSecContext(saved_user, saved_context);
+	SetUserIdAndSecContext(mq_extension_owner(),
+						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+int
+mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls,
+						 long count)
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			ret;
+
+	become_owner(&saved_user, &saved_context);
+	ret = SPI_execute_plan(plan, values, nulls, false, count);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	return ret;
+}
+
+int
+mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					const char *nulls, long count)
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			ret;
+
+	become_owner(&saved_user, &saved_context);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, count);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	return ret;
+}
+
+/*
+ * Run sql as the extension owner with the latest snapshot, read only (see
+ * roles.c).  The caller is connected to SPI.
+ */
+int
+mq_execute_latest_as_owner(const char *sql, int nargs, Oid *argtypes,
+						   Datum *values)
+{
+	Oid			saved_user;
+	int			saved_context;
+	SPIPlanPtr	plan;
+	int			ret;
+
+	become_owner(&saved_user, &saved_context);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+							   InvalidSnapshot, true, false, 0);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	return ret;
+}
