@@ -8,9 +8,8 @@
  *
  *	direct	the binding key equals the routing key (byte for byte)
  *	fanout	every binding
- *	topic	keys are words separated by '.' (empty words count; an empty key
- *			has no words); in a binding key '*' matches exactly one word and
- *			'#' zero or more words
+ *	topic	keys are words separated by '.'; in a binding key '*' matches
+ *			exactly one word and '#' zero or more words (topic.c)
  *	headers	binding arguments are compared with the message headers:
  *			x-match "all" (default) or "any" over the arguments not starting
  *			with "x-", or "all-with-x" / "any-with-x" over all but x-match;
@@ -27,7 +26,7 @@
  * thrown away when mq._exchange, mq._binding or mq._queue change (their
  * triggers invalidate the relcache entry of the table; see queue.c).  In
  * the cache direct bindings are sorted by key and topic bindings form a
- * trie of words whose children are sorted, so the cost of routing grows
+ * trie of words (topic.c), so the cost of routing grows
  * with the length of the routing key and the number of matches, not with
  * the number of bindings.
  *
@@ -60,10 +59,10 @@
 #include "routing.h"
 #include "spi.h"
 #include "storage.h"
+#include "topic.h"
 
 PG_FUNCTION_INFO_V1(mq_publish);
 PG_FUNCTION_INFO_V1(mq_publish_batch);
-PG_FUNCTION_INFO_V1(mq_topic_matches_sql);
 
 typedef enum MatchMode
 {
@@ -85,19 +84,6 @@ typedef struct Binding
 	Jsonb	  **arg_values;
 } Binding;
 
-/* a node of the topic trie: the words of binding keys, one per level */
-typedef struct TopicNode
-{
-	char	   *word;
-	int			hash_id;		/* '#' or below one: index in a walk's memo, else -1 */
-	List	   *children_list;	/* while building */
-	int			nchildren;		/* literal children, sorted by word */
-	struct TopicNode **children;
-	struct TopicNode *star;		/* '*' child */
-	struct TopicNode *hash;		/* '#' child */
-	List	   *bindings;		/* bindings whose key ends here */
-} TopicNode;
-
 typedef struct Exchange
 {
 	int32		id;				/* hash key */
@@ -107,8 +93,7 @@ typedef struct Exchange
 	List	   *bindings;		/* all (fanout, headers; direct while building) */
 	int			ndirect;		/* direct: bindings sorted by key */
 	Binding   **direct;
-	TopicNode  *topic;			/* topic: trie root */
-	int			topic_hash_nodes;	/* topic: nodes with a hash_id */
+	MqTopicNode *topic;			/* topic: trie of binding keys */
 	MqAcl		acl;			/* owner and grants */
 } Exchange;
 
@@ -145,229 +130,6 @@ static int
 binding_key_cmp(const void *a, const void *b)
 {
 	return strcmp((*(Binding *const *) a)->key, (*(Binding *const *) b)->key);
-}
-
-static int
-topic_node_cmp(const void *a, const void *b)
-{
-	return strcmp((*(TopicNode *const *) a)->word,
-				  (*(TopicNode *const *) b)->word);
-}
-
-/*
- * Split a key into words on '.'.  An empty key has no words; empty words
- * are kept ("a..b" has three).  The words are palloc'd copies.
- */
-static char **
-split_words(const char *key, int *nwords)
-{
-	int			n = 1;
-	const char *p;
-	char	  **words;
-	char	   *copy;
-	int			i = 0;
-
-	if (*key == '\0')
-	{
-		*nwords = 0;
-		return NULL;
-	}
-	for (p = key; *p; p++)
-		if (*p == '.')
-			n++;
-	words = palloc(sizeof(char *) * n);
-	copy = pstrdup(key);
-	words[i++] = copy;
-	for (; *copy; copy++)
-		if (*copy == '.')
-		{
-			*copy = '\0';
-			words[i++] = copy + 1;
-		}
-	*nwords = n;
-	return words;
-}
-
-static TopicNode *
-topic_node_new(const char *word)
-{
-	TopicNode  *node = palloc0(sizeof(TopicNode));
-
-	node->word = word ? pstrdup(word) : NULL;
-	return node;
-}
-
-static void
-topic_insert(TopicNode *root, Binding *b)
-{
-	int			nwords;
-	char	  **words = split_words(b->key, &nwords);
-	TopicNode  *node = root;
-	int			i;
-
-	for (i = 0; i < nwords; i++)
-	{
-		TopicNode **slot = NULL;
-		TopicNode  *next = NULL;
-		ListCell   *lc;
-
-		/* "#.#" matches what "#" matches */
-		if (i > 0 && strcmp(words[i], "#") == 0 && strcmp(words[i - 1], "#") == 0)
-			continue;
-		if (strcmp(words[i], "*") == 0)
-			slot = &node->star;
-		else if (strcmp(words[i], "#") == 0)
-			slot = &node->hash;
-		if (slot)
-		{
-			if (*slot == NULL)
-				*slot = topic_node_new(words[i]);
-			node = *slot;
-			continue;
-		}
-		foreach(lc, node->children_list)
-		{
-			TopicNode  *child = lfirst(lc);
-
-			if (strcmp(child->word, words[i]) == 0)
-			{
-				next = child;
-				break;
-			}
-		}
-		if (next == NULL)
-		{
-			next = topic_node_new(words[i]);
-			node->children_list = lappend(node->children_list, next);
-		}
-		node = next;
-	}
-	node->bindings = lappend(node->bindings, b);
-}
-
-/*
- * Turn every node's list of children into a sorted array, and number the
- * nodes at or below a '#' (below_hash) from *nhash on.
- */
-static void
-topic_finish(TopicNode *node, bool below_hash, int *nhash)
-{
-	ListCell   *lc;
-	int			i = 0;
-
-	if (node == NULL)
-		return;
-	below_hash = below_hash || (node->word && strcmp(node->word, "#") == 0);
-	node->hash_id = below_hash ? (*nhash)++ : -1;
-	node->nchildren = list_length(node->children_list);
-	node->children = palloc(sizeof(TopicNode *) * (node->nchildren + 1));
-	foreach(lc, node->children_list)
-	{
-		node->children[i++] = lfirst(lc);
-		topic_finish(lfirst(lc), below_hash, nhash);
-	}
-	qsort(node->children, node->nchildren, sizeof(TopicNode *), topic_node_cmp);
-	topic_finish(node->star, below_hash, nhash);
-	topic_finish(node->hash, below_hash, nhash);
-}
-
-/*
- * One match of a routing key against a trie.  A state is (node, i): the
- * words before i are matched by the path to node.  Without '#' a node is
- * met only at i = its depth; below a '#' one node can be met at many i, by
- * many paths, so those states are remembered (seen: hash_nodes x (nwords +
- * 1) bits) and each is walked once.  The walk is then linear in the number
- * of such states, whatever the pattern: "#.#.#.x" against 60 words does not
- * backtrack.
- */
-typedef struct TopicWalk
-{
-	char	  **words;
-	int			nwords;
-	int			hash_nodes;
-	uint8	   *seen;			/* allocated at the first '#' */
-	List	   *out;			/* bindings that match (each once) */
-} TopicWalk;
-
-static void
-topic_walk(TopicWalk *w, TopicNode *node, int i)
-{
-	if (node->hash_id >= 0)
-	{
-		int			bit = node->hash_id * (w->nwords + 1) + i;
-
-		if (w->seen == NULL)
-			w->seen = palloc0((w->hash_nodes * (w->nwords + 1) + 7) / 8);
-		if (w->seen[bit / 8] & (1 << (bit % 8)))
-			return;
-		w->seen[bit / 8] |= 1 << (bit % 8);
-	}
-	check_stack_depth();
-	CHECK_FOR_INTERRUPTS();
-
-	if (i == w->nwords)
-		w->out = list_concat(w->out, node->bindings);
-	else
-	{
-		if (node->nchildren > 0)
-		{
-			TopicNode	key;
-			TopicNode  *keyp = &key;
-			TopicNode **found;
-
-			key.word = w->words[i];
-			found = bsearch(&keyp, node->children, node->nchildren,
-							sizeof(TopicNode *), topic_node_cmp);
-			if (found)
-				topic_walk(w, *found, i + 1);
-		}
-		if (node->star)
-			topic_walk(w, node->star, i + 1);
-		/* a '#' takes one more word and stays */
-		if (node->word && strcmp(node->word, "#") == 0)
-			topic_walk(w, node, i + 1);
-	}
-	/* a '#' child starts by taking no word */
-	if (node->hash)
-		topic_walk(w, node->hash, i);
-}
-
-/* The bindings of the trie at root (hash_nodes numbered) that match words. */
-static List *
-topic_match(TopicNode *root, int hash_nodes, char **words, int nwords)
-{
-	TopicWalk	w;
-
-	w.words = words;
-	w.nwords = nwords;
-	w.hash_nodes = hash_nodes;
-	w.seen = NULL;
-	w.out = NIL;
-	topic_walk(&w, root, 0);
-	if (w.seen)
-		pfree(w.seen);
-	return w.out;
-}
-
-/*
- * Does key match pattern?  Builds a one-binding trie: for tests
- * (mq._topic_matches), and the reference for the cached tries.
- */
-bool
-mq_topic_matches(const char *pattern, const char *key)
-{
-	TopicNode  *root = topic_node_new(NULL);
-	Binding		b;
-	int			nwords;
-	char	  **words;
-	int			hash_nodes = 0;
-
-	memset(&b, 0, sizeof(b));
-	b.key = (char *) pattern;
-	topic_insert(root, &b);
-	topic_finish(root, false, &hash_nodes);
-	words = split_words(key, &nwords);
-	return topic_match(root, hash_nodes, words, nwords) != NIL;
 }
 
 /* Parse the arguments of a headers binding. */
@@ -532,7 +294,7 @@ routing_load(void)
 		x->alternate_id = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 		x->acl.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
 		if (x->type == 't')
-			x->topic = topic_node_new(NULL);
+			x->topic = mq_topic_new();
 		memset(key, 0, sizeof(key));
 		strlcpy(key, name, sizeof(key));
 		xn = hash_search(by_name, key, HASH_ENTER, &found);
@@ -576,7 +338,7 @@ routing_load(void)
 			parse_header_arguments(b, DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5,
 																	  &isnull)));
 		if (x->type == 't')
-			topic_insert(x->topic, b);
+			mq_topic_insert(x->topic, b->key, b);
 		else
 			x->bindings = lappend(x->bindings, b);
 	}
@@ -601,7 +363,7 @@ routing_load(void)
 				qsort(x->direct, x->ndirect, sizeof(Binding *), binding_key_cmp);
 			}
 			if (x->type == 't')
-				topic_finish(x->topic, false, &x->topic_hash_nodes);
+				mq_topic_finish(x->topic);
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -641,7 +403,7 @@ matching_bindings(Exchange *x, const char *routing_key, char **words,
 		case 'f':
 			return x->bindings;
 		case 't':
-			return topic_match(x->topic, x->topic_hash_nodes, words, nwords);
+			return mq_topic_match(x->topic, words, nwords);
 		case 'h':
 			foreach(lc, x->bindings)
 				if (headers_match(lfirst(lc), headers))
@@ -764,7 +526,7 @@ mq_route(text *exchange, text *routing_key, Jsonb *headers)
 				 errhint("Routing and binding keys are at most %d bytes, as in AMQP.",
 						 MQ_KEY_MAXLEN)));
 
-	words = split_words(rk, &nwords);
+	words = mq_split_words(rk, &nwords);
 	route_exchange(x, rk, words, nwords, headers, &visited, &queues);
 
 	/* unroutable: try the alternate exchanges, each at most once */
@@ -971,12 +733,4 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &reached, &isnull);
 	}
 	return (Datum) 0;
-}
-
-/* mq._topic_matches(pattern text, routing_key text) returns bool */
-Datum
-mq_topic_matches_sql(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(mq_topic_matches(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-									text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }

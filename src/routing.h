@@ -38,6 +38,5 @@ extern int	mq_publish_message(text *exchange, text *routing_key, Jsonb *body,
 							   text *group_key);
 
 /* Topic matching on its own, for tests: does key match pattern? */
-extern bool mq_topic_matches(const char *pattern, const char *key);
 
 #endif							/* MQ_ROUTING_H */
