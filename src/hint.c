@@ -2,45 +2,7 @@
  *
  * hint.c
  *	  Shared per-queue hints of where the live messages begin in the
- *	  delivery-order index.
- *
- * A queue table is a stream of deletes at its head: every ack leaves a dead
- * tuple and a dead index entry there.  Vacuum and index-entry killing clean
- * them up only once the deleting transactions are old enough (and, with
- * synchronous_commit = off, once their commit records are flushed), so at a
- * few thousand acks per second each lease would start by walking thousands
- * of dead entries to find the first live one.  That walk, not the update,
- * was most of the cost of a lease.
- *
- * So each queue has a hint in shared memory: a key (priority, msg_id) such
- * that every index entry before it is dead for good, its row deleted by a
- * committed transaction (or inserted by an aborted one).  A direct lease
- * (storage.c) starts its scan at the hint, and computes a new one on the
- * way: the first entry whose row is visible, or may still become visible
- * (its inserting or deleting transaction is in progress).  Committed
- * deletes never come back, so a hint stays true for the rows that existed
- * when it was made.  New rows are the danger: a row inserted before the
- * hint would be skipped.  Therefore:
- *
- *	- every insert into a queue table by mq calls mq_hint_lower() with the
- *	  first key it inserted, after its index entries exist and before it
- *	  commits;
- *	- a reader reads the hint's generation before it scans and stores its
- *	  new hint only if no lowering since then was to a key before the new
- *	  hint (a ring of the last lowerings says; when the ring has wrapped,
- *	  it does not store).  A lowering that the scan may have missed thus
- *	  cancels the store, and one that came before the scan started is found
- *	  by the scan, which starts at or before it;
- *	- inserts mq cannot see (a dead-letter move by SQL, mq.redrive(), a
- *	  user's own INSERT) are caught because a hint is trusted for at most
- *	  mq.scan_hint_max_age (250 ms) after the last scan from the start of
- *	  the index: then the next lease scans from the start again.
- *
- * The table is a fixed array of slots hashed by (database, queue); a queue
- * whose slot holds another queue takes it over, with no hint.  Without
- * shared_preload_libraries there is no table and every lease scans from
- * the start, as a SQL statement would.  Nothing here is durable: after a
- * restart (or on a promoted standby) the hints start empty.
+ *	  delivery-order index.  See src/README.md ("Scan hints").
  *
  *-------------------------------------------------------------------------
  */

@@ -213,28 +213,9 @@ mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 }
 
 /*
- * Leases, pops and acks without SQL.
- *
- * The statements above pay, per call, for SPI, the plan cache's checks and
- * executor start-up, which is most of the cost of taking or acking one
- * message.  In a READ COMMITTED transaction the common cases go through the
- * table and index access methods instead, with the same guarantees:
- *
- * A lease walks the delivery-order index with a fresh snapshot, locks
- * each visible candidate without waiting (table_tuple_lock, LockWaitSkip)
- * and updates it.  The lock succeeds only on the newest version of the row,
- * and only when no other transaction holds or changes it.  A row that
- * another reader is leasing (or acking, or has just leased and committed
- * since our snapshot) gives TM_WouldBlock or TM_Updated and is skipped, as
- * SKIP LOCKED skips it; so two readers never both get a row.  A pop deletes
- * the row with table_tuple_delete(wait = false), which is its own lock.
- *
- * On a FIFO queue a candidate whose group has an earlier message (in
- * flight, delayed, visible, being acked, or being sent) is passed over by a
- * probe of the group index, as the statements do with mq._group_has_older().
- *
- * Only what the statements do plainly is done here: REPEATABLE READ and
- * SERIALIZABLE transactions take the SQL path, and a lease that meets a
+ * Leases, pops and acks without SQL: see src/README.md ("Reads without
+ * SQL").  Only what the statements do plainly is done here: REPEATABLE READ
+ * and SERIALIZABLE transactions take the SQL path, and a lease that meets a
  * candidate past max_receives or message_ttl stops there and lets the SQL
  * statement dead-letter it and go on.
  */

@@ -2,37 +2,8 @@
  *
  * wait.c
  *	  Shared-memory waiters: blocked readers sleep on their latch until a
- *	  commit that sent to their queue wakes them; queued NOTIFYs.
- *
- * When mq is in shared_preload_libraries it keeps a fixed table of waiters
- * in shared memory (mq.max_waiters slots): (database, queue, pgprocno).  A
- * reader that finds its queue empty and may wait takes a slot, then loops:
- * reset its latch, try to lease, sleep on the latch.  A transaction that
- * sends to a queue notes the queue; at commit (a transaction callback) it
- * sets the latch of every waiter of that queue.  A commit is visible to
- * other backends before the callback runs, so a woken reader finds the
- * message; and because the reader resets its latch before it looks, no
- * wakeup is lost between the look and the sleep.  When nobody waits anywhere
- * (an atomic counter says so) a commit does no work at all, and a rolled-back
- * send wakes nobody.
- *
- * Messages can also become visible without a commit: a delay or a lease
- * runs out.  A sleeping reader therefore looks again at least every
- * mq.poll_interval.  Without preloading there is no shared memory, and
- * waiting falls back to that polling alone (with a NOTICE, once).
- *
- * While it sleeps a reader advertises no xmin, so a long wait never holds
- * back vacuum on the queue tables or anything else; the statement's own
- * snapshot is not used for the wait, each look takes a fresh one (READ
- * COMMITTED).  The flip side, documented in the README: a statement that
- * waits should read nothing else, because rows it could have seen may be
- * pruned while it sleeps.
- *
- * Queues declared with notify => true also get a NOTIFY "mq.<queue>", but
- * not from the producer's transaction: NOTIFY takes a cluster-wide lock at
- * commit and would serialise producers.  The commit only marks the queue in
- * a shared table of pending notifications; the database's background worker
- * (worker.c) sends them, at most one per queue per mq.notify_interval.
+ *	  commit that sent to their queue wakes them; queued NOTIFYs.  See
+ *	  src/README.md ("Wakeups").
  *
  *-------------------------------------------------------------------------
  */
