@@ -22,7 +22,7 @@ SELECT msg_id, read_ct, body FROM mq.read('orders', qty => 2);
 \set ECHO none
 \echo '-- 4. It processed them, so it acks them: they are gone.'
 \set ECHO queries
-SELECT mq.ack('orders', ARRAY[1, 3]::bigint[]) AS acked;
+SELECT mq.ack_batch('orders', ARRAY[1, 3]::bigint[]) AS acked;
 \set ECHO none
 \echo '-- 5. A second consumer takes the last message with a 1-second lease,'
 \echo '--    and crashes before it acks.  Meanwhile nobody else can see it:'

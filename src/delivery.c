@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(mq_ack_many);
 PG_FUNCTION_INFO_V1(mq_nack);
 PG_FUNCTION_INFO_V1(mq_set_vt);
 PG_FUNCTION_INFO_V1(mq_archive);
+PG_FUNCTION_INFO_V1(mq_archive_one);
 PG_FUNCTION_INFO_V1(mq_sweep);
 PG_FUNCTION_INFO_V1(mq_announce);
 
@@ -242,7 +243,17 @@ mq_ack(PG_FUNCTION_ARGS)
 	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		msg_id = msg_id_argument(fcinfo, 1);
 
-	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id));
+	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id, q->archive));
+}
+
+/* mq.archive(queue, msg_id) returns bool: archived (false: no such message) */
+Datum
+mq_archive_one(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+
+	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id, true));
 }
 
 /* The msg_ids array in argument 1, checked. */
@@ -279,7 +290,7 @@ mq_ack_many(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* mq.archive(queue, msg_ids) returns setof bigint: the ids archived */
+/* mq.archive_batch(queue, msg_ids) returns setof bigint: the ids archived */
 Datum
 mq_archive(PG_FUNCTION_ARGS)
 {

@@ -63,6 +63,8 @@
 
 PG_FUNCTION_INFO_V1(mq_publish);
 PG_FUNCTION_INFO_V1(mq_publish_batch);
+PG_FUNCTION_INFO_V1(mq_publish_0_3);
+PG_FUNCTION_INFO_V1(mq_publish_batch_0_3);
 
 typedef enum MatchMode
 {
@@ -658,11 +660,32 @@ exchange_argument(FunctionCallInfo fcinfo)
 }
 
 /*
- * mq.publish(exchange, routing_key, body, headers, mandatory, delay,
- * priority, dedup_key, group_key) returns int: the queues reached
+ * Where the options of mq.publish and mq.publish_batch are: 0.3.0 has
+ * send's options in send's order, then mandatory; 0.2.0 had them in
+ * another order and no key arrays in the batch form.  Each layout has its
+ * own C function, so an extension not yet updated keeps calling the one
+ * its SQL declares.  -1: not in this layout.
  */
-Datum
-mq_publish(PG_FUNCTION_ARGS)
+typedef struct PublishLayout
+{
+	int			headers;
+	int			delay;
+	int			dedup_key;
+	int			group_key;
+	int			priority;
+	int			mandatory;
+} PublishLayout;
+
+static const PublishLayout publish_0_2 = {3, 5, 7, 8, 6, 4};
+static const PublishLayout publish_batch_0_2 = {3, 5, -1, -1, 6, 4};
+static const PublishLayout publish_0_3 = {3, 4, 5, 6, 7, 8};
+
+#define ARG_OR_NULL(fcinfo, n) \
+	((n) < 0 || PG_ARGISNULL(n))
+
+/* mq.publish(): the queues reached */
+static int
+publish(FunctionCallInfo fcinfo, const PublishLayout *a)
 {
 	text	   *exchange = exchange_argument(fcinfo);
 	TimestampTz now = GetCurrentTimestamp();
@@ -677,22 +700,44 @@ mq_publish(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("message body must not be null")));
 
-	PG_RETURN_INT32(mq_publish_message(exchange, PG_GETARG_TEXT_PP(1),
-								PG_GETARG_JSONB_P(2),
-								PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
-								!PG_ARGISNULL(4) && PG_GETARG_BOOL(4),
-								now, mq_time_after(fcinfo, 5, now, "delay", false),
-								PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
-								PG_ARGISNULL(7) ? NULL : PG_GETARG_TEXT_P(7),
-								PG_ARGISNULL(8) ? NULL : PG_GETARG_TEXT_P(8)));
+	return mq_publish_message(exchange, PG_GETARG_TEXT_PP(1),
+							  PG_GETARG_JSONB_P(2),
+							  ARG_OR_NULL(fcinfo, a->headers) ? NULL : PG_GETARG_JSONB_P(a->headers),
+							  !ARG_OR_NULL(fcinfo, a->mandatory) && PG_GETARG_BOOL(a->mandatory),
+							  now, mq_time_after(fcinfo, a->delay, now, "delay", false),
+							  ARG_OR_NULL(fcinfo, a->priority) ? 0 : PG_GETARG_INT32(a->priority),
+							  ARG_OR_NULL(fcinfo, a->dedup_key) ? NULL : PG_GETARG_TEXT_P(a->dedup_key),
+							  ARG_OR_NULL(fcinfo, a->group_key) ? NULL : PG_GETARG_TEXT_P(a->group_key));
 }
 
 /*
- * mq.publish_batch(exchange, routing_keys, bodies, headers, mandatory,
- * delay, priority) returns setof int: for each message, the queues reached
+ * mq.publish(exchange, routing_key, body, headers, delay, dedup_key,
+ * group_key, priority, mandatory) returns int: the queues reached
  */
 Datum
-mq_publish_batch(PG_FUNCTION_ARGS)
+mq_publish_0_3(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(publish(fcinfo, &publish_0_3));
+}
+
+/* 0.2.0: mq.publish(exchange, routing_key, body, headers, mandatory, delay, priority, dedup_key, group_key) */
+Datum
+mq_publish(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(publish(fcinfo, &publish_0_2));
+}
+
+/* Element i of a batch column, or NULL. */
+static Pointer
+batch_element(MqBatchColumn *col, int i)
+{
+	return (col->array == NULL || col->nulls[i]) ? NULL :
+		DatumGetPointer(col->values[i]);
+}
+
+/* mq.publish_batch(): for each message, the queues reached */
+static Datum
+publish_batch(FunctionCallInfo fcinfo, const PublishLayout *a)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *exchange = exchange_argument(fcinfo);
@@ -700,11 +745,13 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 	TimestampTz vt;
 	MqBatchColumn keys,
 				bodies,
-				headers;
+				headers,
+				dedup_keys = {0},
+				group_keys = {0};
 	int			n,
 				i;
-	bool		mandatory = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
-	int32		priority = PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6);
+	bool		mandatory = !ARG_OR_NULL(fcinfo, a->mandatory) && PG_GETARG_BOOL(a->mandatory);
+	int32		priority = ARG_OR_NULL(fcinfo, a->priority) ? 0 : PG_GETARG_INT32(a->priority);
 
 	/* the same checks as mq.send_batch's (delivery.c) */
 	if (PG_ARGISNULL(1))
@@ -714,23 +761,44 @@ mq_publish_batch(PG_FUNCTION_ARGS)
 	n = mq_batch_column(fcinfo, 2, JSONBOID, "bodies", -1, false, &bodies);
 	mq_check_count(n, "batch size");
 	mq_batch_column(fcinfo, 1, TEXTOID, "routing_keys", n, false, &keys);
-	mq_batch_column(fcinfo, 3, JSONBOID, "headers", n, true, &headers);
-	vt = mq_time_after(fcinfo, 5, now, "delay", false);
+	mq_batch_column(fcinfo, a->headers, JSONBOID, "headers", n, true, &headers);
+	if (a->dedup_key >= 0)
+		mq_batch_column(fcinfo, a->dedup_key, TEXTOID, "dedup_keys", n, true, &dedup_keys);
+	if (a->group_key >= 0)
+		mq_batch_column(fcinfo, a->group_key, TEXTOID, "group_keys", n, true, &group_keys);
+	vt = mq_time_after(fcinfo, a->delay, now, "delay", false);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	for (i = 0; i < n; i++)
 	{
 		Datum		reached;
 		bool		isnull = false;
-		Jsonb	   *h = (headers.array == NULL || headers.nulls[i]) ? NULL :
-			DatumGetJsonbP(headers.values[i]);
 
 		reached = Int32GetDatum(mq_publish_message(exchange,
 												   DatumGetTextPP(keys.values[i]),
-												   DatumGetJsonbP(bodies.values[i]), h,
+												   DatumGetJsonbP(bodies.values[i]),
+												   (Jsonb *) batch_element(&headers, i),
 												   mandatory, now, vt, priority,
-												   NULL, NULL));
+												   (text *) batch_element(&dedup_keys, i),
+												   (text *) batch_element(&group_keys, i)));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &reached, &isnull);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * mq.publish_batch(exchange, routing_keys, bodies, headers, delay,
+ * dedup_keys, group_keys, priority, mandatory) returns setof int
+ */
+Datum
+mq_publish_batch_0_3(PG_FUNCTION_ARGS)
+{
+	return publish_batch(fcinfo, &publish_0_3);
+}
+
+/* 0.2.0: mq.publish_batch(exchange, routing_keys, bodies, headers, mandatory, delay, priority) */
+Datum
+mq_publish_batch(PG_FUNCTION_ARGS)
+{
+	return publish_batch(fcinfo, &publish_batch_0_2);
 }

@@ -672,13 +672,13 @@ mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
 }
 
 bool
-mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id)
+mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id, bool archive)
 {
 	Datum		values[2];
 	uint64		n;
 
 	mq_storage_lock_queue(q);
-	if (!q->archive && mq_storage_direct_ok(q))
+	if (!archive && mq_storage_direct_ok(q))
 	{
 		text	   *key;
 		int			deleted = mq_storage_delete_direct(q, msg_id, &key);
@@ -699,7 +699,7 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id)
 	}
 
 	mq_spi_connect();
-	if (q->archive)
+	if (archive)
 	{
 		Datum		id = Int64GetDatum(msg_id);
 

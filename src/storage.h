@@ -35,7 +35,8 @@ extern uint64 mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt,
 							   TupleDesc outdesc);
 extern uint64 mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
 							 Tuplestorestate *out, TupleDesc outdesc);
-extern bool mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id);
+extern bool mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id,
+						   bool archive);
 extern void mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids,
 								bool archive, Tuplestorestate *out,
 								TupleDesc outdesc);

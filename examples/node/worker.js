@@ -29,9 +29,9 @@ async function consume(client, queue, handle, { batch = 10, wait = '1 second', r
     for (const m of rows) {
       try {
         await handle(m.body);
-        await client.query('SELECT mq.ack($1, $2::bigint)', [queue, m.msg_id]);
+        await client.query('SELECT mq.ack($1, $2)', [queue, m.msg_id]);
       } catch (err) {
-        await client.query('SELECT mq.nack($1, $2::bigint, $3::interval)',
+        await client.query('SELECT mq.nack($1, $2, $3)',
           [queue, m.msg_id, `${retryDelay * m.read_ct} seconds`]);
       }
     }

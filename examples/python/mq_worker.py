@@ -40,10 +40,10 @@ def consume(conn, queue, handle, batch=10, wait="1 second", retry_delay=1.0):
                 handle(body)
             except Exception as exc:  # the work failed: give it back for later
                 print(f"message {msg_id} failed ({exc}), retry {read_ct}", file=sys.stderr)
-                conn.execute("SELECT mq.nack(%s, %s::bigint, %s::interval)",
+                conn.execute("SELECT mq.nack(%s, %s, %s::interval)",
                              (queue, msg_id, f"{retry_delay * read_ct} seconds"))
             else:
-                conn.execute("SELECT mq.ack(%s, %s::bigint)", (queue, msg_id))
+                conn.execute("SELECT mq.ack(%s, %s)", (queue, msg_id))
 
 
 if __name__ == "__main__":

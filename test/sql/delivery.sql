@@ -65,8 +65,8 @@ SELECT count(*) FROM mq.read('jobs', 10);
 SELECT mq.purge_queue('jobs');
 SELECT array_agg(id ORDER BY id) AS ids FROM mq.send_batch('jobs',
 	ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}']::jsonb[]) AS id \gset
-SELECT count(*) FROM mq.ack('jobs', (:'ids'::bigint[])[1:2] || ARRAY[-1]::bigint[]);
-SELECT count(*) FROM mq.ack('jobs', ARRAY[]::bigint[]);
+SELECT count(*) FROM mq.ack_batch('jobs', (:'ids'::bigint[])[1:2] || ARRAY[-1]::bigint[]);
+SELECT count(*) FROM mq.ack_batch('jobs', ARRAY[]::bigint[]);
 SELECT body FROM mq.read('jobs', 10);
 
 -- send_batch: ids come back in the order of the bodies; per-message headers and keys
@@ -108,7 +108,7 @@ SELECT count(*) FROM mq.send_batch('altered', ARRAY['{"t": 4}', '{"t": 5}']::jso
 SELECT mq.send('altered', '{"t": 6}') > 0 AS sent;
 SELECT count(*) AS with_default FROM :altered_table WHERE note = 'by hand';
 SELECT body FROM mq.read('altered', 10) ORDER BY msg_id;
-SELECT count(*) FROM mq.ack('altered', ARRAY(SELECT msg_id FROM :altered_table));
+SELECT count(*) FROM mq.ack_batch('altered', ARRAY(SELECT msg_id FROM :altered_table));
 SELECT mq.drop_queue('altered');
 -- a delayed batch
 SELECT mq.purge_queue('jobs');
@@ -127,7 +127,7 @@ SELECT queue_length FROM mq.metrics('jobs');
 
 -- archive moves messages to the archive table explicitly
 SELECT mq.send('jobs', '{"keep": 1}') AS k \gset
-SELECT array_agg(x) = ARRAY[:k]::bigint[] AS archived FROM mq.archive('jobs', ARRAY[:k, -7]::bigint[]) AS x;
+SELECT array_agg(x) = ARRAY[:k]::bigint[] AS archived FROM mq.archive_batch('jobs', ARRAY[:k, -7]::bigint[]) AS x;
 SELECT queue_length, archive_length FROM mq.metrics('jobs');
 -- on an archive queue, ack archives instead of deleting
 SELECT mq.create_queue('kept', archive => true);
@@ -135,7 +135,7 @@ SELECT mq.send('kept', '{"x": 1}') AS x \gset
 SELECT mq.send('kept', '{"x": 2}') AS y \gset
 SELECT count(*) FROM mq.read('kept', 2);
 SELECT mq.ack('kept', :x), mq.ack('kept', :x);
-SELECT count(*) FROM mq.ack('kept', ARRAY[:y]::bigint[]);
+SELECT count(*) FROM mq.ack_batch('kept', ARRAY[:y]::bigint[]);
 SELECT queue_length, archive_length FROM mq.metrics('kept');
 
 -- transactions: a rolled-back send leaves nothing; a rolled-back read or ack
@@ -168,6 +168,17 @@ SELECT count(*) FROM mq.read('jobs', 1, '1 minute', wait => '300 milliseconds');
 -- a wait of NULL or 0 does not wait
 SELECT count(*) FROM mq.read('jobs', 1, NULL, NULL);
 
+-- mq.ack has one signature: untyped parameters (as drivers send them) resolve
+SELECT mq.send('jobs', '{"t": "untyped"}') AS u \gset
+PREPARE ack_untyped(unknown, unknown) AS SELECT mq.ack($1, $2);
+EXECUTE ack_untyped('jobs', :u);
+EXECUTE ack_untyped('jobs', :u);
+DEALLOCATE ack_untyped;
+-- mq.archive of one message, and archive_batch
+SELECT mq.send('kept', '{"x": 3}') AS z \gset
+SELECT mq.archive('kept', :z), mq.archive('kept', :z);
+SELECT count(*) FROM mq.archive_batch('kept', ARRAY[:z, -1]::bigint[]);
+SELECT archive_length FROM mq.metrics('kept');
 -- metrics_all: one row per queue
 SELECT queue_name, queue_length FROM mq.metrics_all();
 SELECT mq.drop_queue('jobs'), mq.drop_queue('kept');

@@ -8,10 +8,10 @@ SELECT mq.send('nope', '{}');
 SELECT mq.read('nope');
 SELECT mq.pop('nope');
 SELECT mq.ack('nope', 1);
-SELECT mq.ack('nope', ARRAY[1]::bigint[]);
+SELECT mq.ack_batch('nope', ARRAY[1]::bigint[]);
 SELECT mq.nack('nope', 1);
 SELECT mq.set_vt('nope', 1, '1 s');
-SELECT mq.archive('nope', ARRAY[1]::bigint[]);
+SELECT mq.archive_batch('nope', ARRAY[1]::bigint[]);
 SELECT mq.send_batch('nope', ARRAY['{}']::jsonb[]);
 SELECT mq.purge_queue('nope');
 SELECT mq.alter_queue('nope', fifo => true);
@@ -47,11 +47,11 @@ SELECT mq.drop_queue(NULL);
 SELECT mq.read(NULL);
 SELECT mq.pop(NULL);
 SELECT mq.ack('q', NULL::bigint);
-SELECT mq.ack('q', NULL::bigint[]);
+SELECT mq.ack_batch('q', NULL::bigint[]);
 SELECT mq.nack('q', NULL);
 SELECT mq.set_vt('q', NULL, '1 s');
 SELECT mq.set_vt('q', 1, NULL);
-SELECT mq.archive('q', NULL);
+SELECT mq.archive_batch('q', NULL);
 SELECT mq.send_batch('q', NULL);
 SELECT mq.send_batch('q', ARRAY['{}', NULL]::jsonb[]);
 SELECT mq.create_queue('x', fifo => NULL);
@@ -88,8 +88,8 @@ SELECT mq.read('q', 4);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT mq.pop('q', 4);
 SELECT mq.send_batch('q', ARRAY['{}', '{}', '{}', '{}']::jsonb[]);
-SELECT mq.ack('q', ARRAY[1, 2, 3, 4]::bigint[]);
-SELECT mq.archive('q', ARRAY[1, 2, 3, 4]::bigint[]);
+SELECT mq.ack_batch('q', ARRAY[1, 2, 3, 4]::bigint[]);
+SELECT mq.archive_batch('q', ARRAY[1, 2, 3, 4]::bigint[]);
 SELECT count(*) FROM mq.send_batch('q', ARRAY['{}', '{}', '{}']::jsonb[]);
 RESET mq.max_batch_size;
 SELECT mq.send_batch('q', ARRAY[]::jsonb[]);
@@ -130,9 +130,9 @@ SELECT mq.drop_queue('dlq');
 
 -- acking or nacking an unknown id is not an error
 SELECT mq.ack('q', 424242), mq.nack('q', 424242), mq.set_vt('q', 424242, '1 s');
-SELECT count(*) FROM mq.ack('q', ARRAY[424242]::bigint[]);
-SELECT mq.ack('q', ARRAY[[1], [2]]::bigint[]);
-SELECT mq.archive('q', ARRAY[[1], [2]]::bigint[]);
+SELECT count(*) FROM mq.ack_batch('q', ARRAY[424242]::bigint[]);
+SELECT mq.ack_batch('q', ARRAY[[1], [2]]::bigint[]);
+SELECT mq.archive_batch('q', ARRAY[[1], [2]]::bigint[]);
 
 -- internal helpers refuse misuse
 SELECT mq._catalog_changed();

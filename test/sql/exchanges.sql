@@ -134,6 +134,16 @@ SELECT (SELECT count(*) FROM mq.read('q1', 10)) AS q1, (SELECT count(*) FROM mq.
 -- publish_batch
 SELECT * FROM mq.publish_batch('events', ARRAY['orders.eu.created', 'nothing', 'users.created'],
 							   ARRAY['{"b": 1}', '{"b": 2}', '{"b": 3}']::jsonb[]);
+-- with dedup and group keys, one per message, as send_batch takes them
+SELECT * FROM mq.publish_batch('direct_x', ARRAY['red', 'red', 'red'],
+							   ARRAY['{"b": 4}', '{"b": 5}', '{"b": 6}']::jsonb[],
+							   dedup_keys => ARRAY['d1', 'd1', NULL], group_keys => ARRAY['g', NULL, 'g']);
+SELECT body, group_key, dedup_key FROM mq.read('q1', 10) ORDER BY msg_id;
+SELECT mq.publish_batch('direct_x', ARRAY['red'], ARRAY['{}']::jsonb[], dedup_keys => ARRAY['a', 'b']);
+-- send's options in send's order, then mandatory (positional)
+SELECT mq.publish('direct_x', 'nobody', '{}', NULL, '0', NULL, NULL, 0, true);
+SELECT mq.publish('direct_x', 'red', '{"b": 7}', NULL, '0', NULL, NULL, 9, true) AS reached;
+SELECT priority, body FROM mq.read('q1', 10);
 
 -- the catalog views
 SELECT source, destination, destination_type, binding_key, arguments FROM mq.bindings

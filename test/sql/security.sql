@@ -38,10 +38,10 @@ SELECT mq.send_batch('secure', ARRAY['{}']::jsonb[]);
 SELECT mq.read('secure');
 SELECT mq.pop('secure');
 SELECT mq.ack('secure', 1);
-SELECT mq.ack('secure', ARRAY[1]::bigint[]);
+SELECT mq.ack_batch('secure', ARRAY[1]::bigint[]);
 SELECT mq.nack('secure', 1);
 SELECT mq.set_vt('secure', 1, '1 s');
-SELECT mq.archive('secure', ARRAY[1]::bigint[]);
+SELECT mq.archive_batch('secure', ARRAY[1]::bigint[]);
 SELECT mq.metrics('secure');
 SELECT count(*) FROM mq.metrics_all();
 SELECT mq.purge_queue('secure');
@@ -168,8 +168,8 @@ CREATE TEMP TABLE calls (call text);
 INSERT INTO calls VALUES
 	('mq.create_queue(%L)'), ('mq.alter_queue(%L, fifo => true)'), ('mq.drop_queue(%L)'),
 	('mq.purge_queue(%L)'), ('mq.send(%L, ''{}'')'), ('mq.send_batch(%L, ARRAY[''{}''::jsonb])'),
-	('mq.read(%L)'), ('mq.pop(%L)'), ('mq.ack(%L, 1)'), ('mq.ack(%L, ARRAY[1]::bigint[])'),
-	('mq.nack(%L, 1)'), ('mq.set_vt(%L, 1, ''1 s'')'), ('mq.archive(%L, ARRAY[1]::bigint[])'),
+	('mq.read(%L)'), ('mq.pop(%L)'), ('mq.ack(%L, 1)'), ('mq.ack_batch(%L, ARRAY[1]::bigint[])'),
+	('mq.nack(%L, 1)'), ('mq.set_vt(%L, 1, ''1 s'')'), ('mq.archive_batch(%L, ARRAY[1]::bigint[])'),
 	('mq.metrics(%L)'), ('mq.redrive(%L, ''inj'')'), ('mq.redrive(''inj'', %L)'),
 	('mq.grant(%L, ''public'', ''send'')'), ('mq.revoke(%L, ''public'', ''send'')'),
 	('mq.create_exchange(%L)'), ('mq.drop_exchange(%L)'), ('mq.bind(%L, ''inj'')'),
@@ -250,7 +250,7 @@ SELECT count(*) FROM mq.metrics_all();
 SELECT count(*) FROM mq.maintain();
 SELECT mq.ack('hijack', 1), mq.nack('hijack', 1), mq.set_vt('hijack', 1, '1 s') IS NULL;
 SELECT count(*) FROM mq.pop('hijack', 5);
-SELECT count(*) FROM mq.archive('hijack', ARRAY[1, 2]::bigint[]);
+SELECT count(*) FROM mq.archive_batch('hijack', ARRAY[1, 2]::bigint[]);
 SELECT mq.drop_queue('hijack');
 RESET search_path;
 

@@ -122,6 +122,19 @@ check "fifo, lease and ack apart, 16 consumers: never two of a group leased at o
 check "fifo, lease and ack apart, 16 consumers: every message taken once, or still there" "t" \
 	"$(q "SELECT count(*) = count(DISTINCT msg_id) AND count(*) + (SELECT count(*) FROM mq.q_$id) = 2000 FROM fifo16_seen")"
 
+# 7. Drivers that prepare statements with untyped parameters (pgbench -M
+#    prepared, node-postgres): mq.ack($1, $2) has one signature, so it
+#    resolves without casts; the batch forms are *_batch.
+q "SELECT mq.create_queue('untyped', visibility_timeout => '1 hour')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('untyped', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, 400) n))" >/dev/null
+cat > "$dir/untyped.sql" <<'SQL'
+\set id random(1, 400)
+SELECT mq.ack('untyped', :id);
+SELECT count(*) FROM mq.ack_batch('untyped', ARRAY[:id]::bigint[]);
+SQL
+if "$PGBENCH" -n -M prepared -c 4 -j 2 -t 50 -f "$dir/untyped.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; cat "$dir/out"; fi
+check "pgbench -M prepared: mq.ack with untyped parameters" 0 "$rc"
+
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -26,7 +26,7 @@ $node->safe_psql('postgres', q{
 	SELECT mq.send('leased', '{"n": 1}');
 	SELECT count(*) FROM mq.read('leased', 1, '3 seconds');
 	SELECT count(*) FROM mq.send_batch('durable', ARRAY(SELECT '{"acked": true}'::jsonb FROM generate_series(1, 10)));
-	SELECT count(*) FROM mq.ack('durable', ARRAY(SELECT generate_series(1, 10)::bigint));
+	SELECT count(*) FROM mq.ack_batch('durable', ARRAY(SELECT generate_series(1, 10)::bigint));
 	SELECT mq.create_queue('batched');
 	SELECT count(*) FROM mq.send_batch('batched', ARRAY(SELECT jsonb_build_object('b', g) FROM generate_series(1, 2500) g));
 });

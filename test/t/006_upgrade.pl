@@ -1,5 +1,6 @@
-# ALTER EXTENSION mq UPDATE: a database made with 0.1.0 keeps its queues and
-# messages, and ends with the same objects as one made with the new version.
+# ALTER EXTENSION mq UPDATE: a database made with 0.1.0 or 0.2.0 keeps its
+# queues and messages, and ends with the same objects as one made with the
+# new version; before the update the new library serves the old SQL.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -13,7 +14,7 @@ shared_preload_libraries = 'mq'
 mq.maintenance_interval = 0
 });
 $node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE old; CREATE DATABASE fresh');
+$node->safe_psql('postgres', 'CREATE DATABASE old; CREATE DATABASE fresh; CREATE DATABASE mid');
 
 my $latest = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'mq'");
@@ -70,6 +71,47 @@ is($node->safe_psql('old', q{SELECT body->>'n' FROM mq.read('orders', 1)}), '1',
 	'the redriven message is read');
 is($node->safe_psql('old', q{SELECT has_function_privilege('public', 'mq._announce(text)', 'execute')}),
 	'f', 'mq._announce() is not open to PUBLIC');
+
+# from 0.2.0: publish's options moved, ack's array form became ack_batch,
+# bind returns bool
+$node->safe_psql('mid', q{
+	CREATE EXTENSION mq VERSION '0.2.0';
+	SELECT mq.create_queue('jobs', archive => true);
+	SELECT mq.create_exchange('ex', 'fanout');
+	SELECT mq.bind('ex', 'jobs');
+	CREATE ROLE regress_worker;
+	SELECT mq.grant('jobs', 'regress_worker', 'read');
+	SELECT mq.send('jobs', '{"n": 1}');
+});
+# 0.2.0's SQL on the new library: publish(exchange, key, body, headers, mandatory, delay, priority, ...)
+is($node->safe_psql('mid', q{SELECT mq.publish('ex', 'k', '{"n": 2}', NULL, true, '0', 5)}), '1',
+	'0.2.0 publish with positional options works on the new library');
+is($node->safe_psql('mid', q{SELECT priority FROM mq.read('jobs', 10) WHERE body->>'n' = '2'}), '5',
+	'... and reads its options from their 0.2.0 places');
+is($node->safe_psql('mid', q{SELECT count(*) FROM mq.publish_batch('ex', ARRAY['k'], ARRAY['{"n": 3}'::jsonb], NULL, true)}),
+	'1', '0.2.0 publish_batch works on the new library');
+my ($ret, $stdout, $stderr) = $node->psql('mid',
+	q{PREPARE a(unknown, unknown) AS SELECT mq.ack($1, $2)});
+like($stderr, qr/is not unique/, '0.2.0: mq.ack with untyped parameters is ambiguous');
+$node->safe_psql('mid', 'ALTER EXTENSION mq UPDATE');
+is($node->safe_psql('mid', "SELECT extversion FROM pg_extension WHERE extname = 'mq'"),
+	$latest, "from 0.2.0 too the update reaches $latest");
+is($node->safe_psql('mid', $objects), $fresh,
+	'a database updated from 0.2.0 has the same objects as a new one');
+is($node->safe_psql('mid', q{SELECT queue_length FROM mq.metrics('jobs')}), '3',
+	'messages sent before the update are kept');
+is($node->safe_psql('mid', q{SELECT grantee || ':' || privilege FROM mq.privileges}),
+	'regress_worker:read', 'grants are kept');
+is($node->safe_psql('mid', q{PREPARE a(unknown, unknown) AS SELECT mq.ack($1, $2); EXECUTE a('jobs', 1)}),
+	't', 'mq.ack with untyped parameters resolves (one signature)');
+is($node->safe_psql('mid', q{SELECT count(*) FROM mq.ack_batch('jobs', ARRAY[2, 3]::bigint[])}), '2',
+	'mq.ack_batch replaces the array form');
+is($node->safe_psql('mid', q{SELECT archive_length FROM mq.metrics('jobs')}), '3',
+	'... and archives on an archive queue');
+is($node->safe_psql('mid', q{SELECT mq.publish('ex', 'k', '{}', NULL, '0', NULL, NULL, 7, true)}), '1',
+	'publish takes send\'s options in send\'s order, then mandatory');
+is($node->safe_psql('mid', q{SELECT priority FROM mq.read('jobs')}), '7', '... in their new places');
+is($node->safe_psql('mid', q{SELECT mq.bind('ex', 'jobs')}), 'f', 'bind says the binding was there');
 
 $node->stop;
 done_testing();
