@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bench/soak_report.sh [soak.csv]: the summary (bench/soak.md) and the plot
+# (bench/soak.png) of a soak run.  Needs psql (any server) for the numbers
+# and gnuplot for the plot; bench/soak.sh calls it at the end.
+set -euo pipefail
+BENCH=$(cd "$(dirname "$0")" && pwd)
+CSV=${1:-$BENCH/soak.csv}
+MD=$BENCH/soak.md
+PNG=$BENCH/soak.png
+
+# system,mode,second,tps,consume_p50_ms,consume_p99_ms,bytes,dead_tuples
+psql -X -q -At -v ON_ERROR_STOP=1 -d postgres <<SQL > "$MD"
+CREATE TEMP TABLE s (system text, mode text, second int, tps numeric, p50 numeric,
+					 p99 numeric, bytes bigint, dead bigint);
+\copy s FROM '$CSV' WITH (FORMAT csv, HEADER)
+\pset format unaligned
+\pset tuples_only on
+SELECT '| system | mode | tps (mean after warm-up) | worst window / normal mean | consume p50 ms | consume p99 ms | size after warm-up | size at end | dead tuples at end |';
+SELECT '| --- | --- | --- | --- | --- | --- | --- | --- | --- |';
+-- warm-up: the first minute, or the first half of a shorter run
+CREATE TEMP TABLE w AS SELECT least(60, max(second) / 2) AS warmup FROM s;
+WITH n AS (SELECT system, avg(tps) AS mean FROM s, w WHERE mode = 'normal' AND second > warmup GROUP BY system)
+SELECT format('| %s | %s | %s | %s | %s | %s | %s | %s | %s |', s.system, s.mode,
+			  round(avg(s.tps) FILTER (WHERE s.second > w.warmup)),
+			  round(min(s.tps) FILTER (WHERE s.second > w.warmup) / nullif(n.mean, 0), 2),
+			  round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.p50)::numeric, 2),
+			  round(percentile_cont(0.5) WITHIN GROUP (ORDER BY s.p99)::numeric, 2),
+			  pg_size_pretty(min(s.bytes) FILTER (WHERE s.second > w.warmup)),
+			  pg_size_pretty((array_agg(s.bytes ORDER BY s.second DESC))[1]),
+			  (array_agg(s.dead ORDER BY s.second DESC))[1])
+FROM s JOIN n USING (system), w
+GROUP BY s.system, s.mode, n.mean
+ORDER BY array_position(ARRAY['mq', 'raw', 'pgq'], s.system), s.mode;
+SQL
+
+if command -v gnuplot >/dev/null; then
+	dir=$(mktemp -d)
+	for sys in mq raw pgq; do
+		for mode in normal snapshot; do
+			awk -F, -v s="$sys" -v m="$mode" '$1 == s && $2 == m { print $3, $4, $7 / 1048576 }' "$CSV" \
+				> "$dir/$sys-$mode.dat"
+		done
+	done
+	gnuplot <<GP
+set terminal pngcairo size 1100,800 font ",10"
+set output "$PNG"
+set multiplot layout 2,1 title "mq soak: 4 clients, send 1 / read 1 + ack, 10,000-message backlog; dashed: another session holds a snapshot"
+set key outside right
+set xlabel "seconds"
+set ylabel "transactions/s"
+set yrange [0:*]
+plot "$dir/mq-normal.dat" using 1:2 with lines lw 2 lc 1 title "mq", \
+	 "$dir/mq-snapshot.dat" using 1:2 with lines lw 2 lc 1 dt 2 title "mq, snapshot held", \
+	 "$dir/raw-normal.dat" using 1:2 with lines lw 2 lc 2 title "raw SKIP LOCKED", \
+	 "$dir/raw-snapshot.dat" using 1:2 with lines lw 2 lc 2 dt 2 title "raw, snapshot held", \
+	 "$dir/pgq-normal.dat" using 1:2 with lines lw 2 lc 3 title "PgQ", \
+	 "$dir/pgq-snapshot.dat" using 1:2 with lines lw 2 lc 3 dt 2 title "PgQ, snapshot held"
+set ylabel "table + index size, MB"
+plot "$dir/mq-normal.dat" using 1:3 with lines lw 2 lc 1 title "mq", \
+	 "$dir/mq-snapshot.dat" using 1:3 with lines lw 2 lc 1 dt 2 title "mq, snapshot held", \
+	 "$dir/raw-normal.dat" using 1:3 with lines lw 2 lc 2 title "raw SKIP LOCKED", \
+	 "$dir/raw-snapshot.dat" using 1:3 with lines lw 2 lc 2 dt 2 title "raw, snapshot held", \
+	 "$dir/pgq-normal.dat" using 1:3 with lines lw 2 lc 3 title "PgQ", \
+	 "$dir/pgq-snapshot.dat" using 1:3 with lines lw 2 lc 3 dt 2 title "PgQ, snapshot held"
+unset multiplot
+GP
+	rm -rf "$dir"
+fi
+cat "$MD"
