@@ -32,7 +32,8 @@ build_and_install
 # durable settings, as users run it; autovacuum as shipped
 MQ_EXTRA_CONF="shared_buffers = '1GB'
 max_wal_size = '4GB'
-mq.maintenance_interval = 1000"
+mq.maintenance_interval = 1000
+${SOAK_EXTRA_CONF:-}"
 start_cluster
 work=$(mktemp -d)
 chmod 777 "$work"

@@ -40,7 +40,7 @@ int			mq_max_message_size = 1024 * 1024;
 int			mq_max_headers_size = 64 * 1024;
 
 /* how long a scan hint is trusted after a scan from the start; 0: off */
-int			mq_scan_hint_max_age = 250;
+int			mq_scan_hint_max_age = 60000;
 
 /* off: sends, reads and acks always run their SQL statements */
 bool		mq_direct_access = true;
@@ -126,7 +126,7 @@ mq_define_gucs(void)
 							"How long a read trusts the shared hint of where a queue's live messages begin.",
 							"After this long since the last scan from the start of the queue, the next read scans from the start. 0 turns the hints off.",
 							&mq_scan_hint_max_age,
-							250, 0, 3600 * 1000,
+							60000, 0, 3600 * 1000,
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -115,7 +115,6 @@ caller(void)
 }
 
 /* The body of management function fn: mq._<name>, with the same arguments. */
-
 static Oid
 manage_body(Oid fn)
 {

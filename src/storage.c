@@ -22,6 +22,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -46,6 +47,8 @@
 #include "storage_int.h"
 #include "wait.h"
 
+
+PG_FUNCTION_INFO_V1(mq_table_changed);
 
 /* advisory lock key (field4) that serialises sends to a bounded queue */
 #define MQ_LOCKTAG_MAX_LENGTH 0x6d71
@@ -771,6 +774,38 @@ mq_storage_announce(MqQueue *q)
 {
 	mq_hint_reset(q->id);
 	mq_wake_queue_at_commit(q->id, true);
+}
+
+/*
+ * mq._table_changed(): an AFTER INSERT OR UPDATE statement trigger on every
+ * message table.  Rows that mq's own statements write move the scan hint
+ * themselves (and the direct path fires no triggers); rows that somebody
+ * else writes -- an INSERT by hand, an UPDATE of a priority -- may land
+ * before the hint, so the hint is reset and waiting readers are woken at
+ * commit, as mq.redrive() does.  Without it the hints would have to be
+ * distrusted every few hundred milliseconds, and a scan from the start of
+ * a queue walks every dead entry a held snapshot keeps: that walk, not the
+ * dead rows themselves, made reads collapse behind a long transaction.
+ */
+Datum
+mq_table_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	int32		queue_id;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mq._table_changed() must be called as a trigger")));
+	if (mq_storage_own_statement)
+		return PointerGetDatum(NULL);
+	if (sscanf(RelationGetRelationName(td->tg_relation), "q_%d", &queue_id) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mq._table_changed() is for the message tables of queues")));
+	mq_hint_reset(queue_id);
+	mq_wake_queue_at_commit(queue_id, false);
+	return PointerGetDatum(NULL);
 }
 
 /*

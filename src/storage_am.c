@@ -88,10 +88,24 @@ storage_layout_ok(Relation rel)
 	return true;
 }
 
+/* Has rel a trigger that is not mq's own (somebody added one: it must fire)? */
+static bool
+storage_foreign_triggers(Relation rel)
+{
+	int			i;
+
+	if (rel->trigdesc == NULL)
+		return false;
+	for (i = 0; i < rel->trigdesc->numtriggers; i++)
+		if (strcmp(rel->trigdesc->triggers[i].tgname, MQ_TABLE_TRIGGER) != 0)
+			return true;
+	return false;
+}
+
 /*
  * q's message table, locked, for the direct path; NULL when the SQL path
- * must run: mq.direct_access is off, the table has triggers (somebody
- * added one: they must fire), or its layout is not storage_int.h's.
+ * must run: mq.direct_access is off, the table has triggers of somebody
+ * else's, or its layout is not storage_int.h's.
  */
 Relation
 mq_storage_open_table(MqQueue *q)
@@ -104,7 +118,7 @@ mq_storage_open_table(MqQueue *q)
 	mq_storage_lock_queue(q);
 	rel = table_open(st->relid, NoLock);
 	/* checked every time: ALTER TABLE does not reset the queue cache */
-	if (rel->trigdesc != NULL || !storage_layout_ok(rel))
+	if (storage_foreign_triggers(rel) || !storage_layout_ok(rel))
 	{
 		table_close(rel, NoLock);
 		return NULL;

@@ -105,6 +105,10 @@ mq_storage_has_dead_letters(MqQueue *q)
 extern void mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values,
 							   const char *nulls, int expected);
 extern int64 mq_storage_result_int64(uint64 row, int col);
+extern bool mq_storage_own_statement;
+
+/* the statement trigger on every message table (storage.c) */
+#define MQ_TABLE_TRIGGER "mq_table_changed"
 
 /* storage_am.c */
 extern bool mq_storage_direct_ok(MqQueue *q);

@@ -408,6 +408,9 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 	return sql.data;
 }
 
+/* true while one of mq's own statements runs (mq_table_changed) */
+bool		mq_storage_own_statement = false;
+
 /*
  * Run statement kind of queue q, preparing and keeping its plan on first
  * use.  The caller is connected to SPI.  Checks the SPI result code.
@@ -427,7 +430,17 @@ mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls
 		mq_storage_state(q)->plans[kind] = mq_keep_plan(sql, nargs, argtypes);
 	}
 
-	ret = mq_execute_plan_as_owner(mq_storage_state(q)->plans[kind], values, nulls, 0);
+	mq_storage_own_statement = true;
+	PG_TRY();
+	{
+		ret = mq_execute_plan_as_owner(mq_storage_state(q)->plans[kind],
+									   values, nulls, 0);
+	}
+	PG_FINALLY();
+	{
+		mq_storage_own_statement = false;
+	}
+	PG_END_TRY();
 	if (ret != expected)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 }
