@@ -319,8 +319,9 @@ typedef struct DirectTake
 	ResultRelInfo *rri;
 	Relation	group_index;	/* FIFO queues only */
 	TupleTableSlot *groupslot;
-	bool		probe_stale;	/* a take failed: forget blocked groups */
-	uint64		probe_gen;		/* how many times they were forgotten */
+	Snapshot	probe_snapshot; /* for group probes: snapshot or newer */
+	bool		probe_stale;	/* a take failed: probe with a new one */
+	uint64		probe_gen;		/* how many probe snapshots there were */
 	HTAB	   *blocked;		/* BlockedGroup: groups known to be blocked */
 	MemoryContext blocked_cxt;	/* holds it and its keys */
 } DirectTake;
@@ -366,35 +367,36 @@ group_key_match(const void *key1, const void *key2, Size keysize)
 }
 
 /*
- * Does group_key have a message older than msg_id in rel?  Then the message
- * is not the head of its group and must wait (FIFO queues).
+ * Does group_key have a message older than msg_id in rel, as snapshot sees
+ * it?  Then the message is not the head of its group and must wait (FIFO
+ * queues).
  *
- * The probe uses a dirty snapshot: it sees every message that exists now or
- * is being sent, leased or acked by a transaction in progress.  Rows this
- * transaction leased or deleted still count, as do the messages of a send
- * not yet committed: the group's later messages wait for that send to end,
- * or a reader would get one of them and, after the commit, the earlier
- * message too while the later one was leased (two in flight, out of order).
- * Whatever snapshot the walk of the delivery order uses sees no older
- * message that the probe misses but messages acked since, which are gone.
+ * Callers ask twice.  An MVCC snapshot at least as new as the walk's sees
+ * every older message that still exists, or is being leased or acked (rows
+ * this transaction leased or deleted still count: the snapshot sees their
+ * old versions).  A dirty snapshot also sees the messages of a send not yet
+ * committed: the group's later messages wait for that send to end, or a
+ * reader would get one of them and, after the commit, the earlier message
+ * too while the later one was leased (two in flight, out of order).  The
+ * dirty look alone is not enough: under 16 concurrent consumers it let a
+ * group's second message be leased while its first was still there
+ * (test/stress, check 6), so it only ever adds to what blocks.
  */
 static bool
 group_has_older(Relation rel, Relation group_index, TupleTableSlot *slot,
-				Datum group_key, int64 msg_id)
+				Snapshot snapshot, Datum group_key, int64 msg_id)
 {
-	SnapshotData dirty;
 	ScanKeyData scankeys[2];
 	IndexScanDesc scan;
 	bool		found;
 
-	InitDirtySnapshot(dirty);
 	ScanKeyEntryInitialize(&scankeys[0], 0, 1, BTEqualStrategyNumber,
 						   InvalidOid, group_index->rd_indcollation[0],
 						   F_TEXTEQ, group_key);
 	ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTLessStrategyNumber,
 						   InvalidOid, group_index->rd_indcollation[1],
 						   F_INT8LT, Int64GetDatum(msg_id));
-	scan = mq_index_beginscan(rel, group_index, &dirty, 2);
+	scan = mq_index_beginscan(rel, group_index, snapshot, 2);
 	index_rescan(scan, scankeys, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
@@ -403,9 +405,9 @@ group_has_older(Relation rel, Relation group_index, TupleTableSlot *slot,
 
 /*
  * mq._group_has_older(queue_table oid, group_key text, msg_id bigint)
- * returns bool: group_has_older() for the SQL statements (REPEATABLE READ
- * readers, leases that dead-letter), whose snapshots do not see sends in
- * progress.  The group index is found once per statement.
+ * returns bool: group_has_older() with a dirty snapshot, for the SQL
+ * statements (REPEATABLE READ readers, leases that dead-letter), whose own
+ * NOT EXISTS sees what their snapshot sees but not sends in progress.  The group index is found once per statement.
  */
 Datum
 mq_group_has_older(PG_FUNCTION_ARGS)
@@ -415,6 +417,7 @@ mq_group_has_older(PG_FUNCTION_ARGS)
 	Relation	rel;
 	Relation	index;
 	TupleTableSlot *slot;
+	SnapshotData dirty;
 	bool		found;
 
 	rel = try_relation_open(relid, AccessShareLock);
@@ -447,7 +450,8 @@ mq_group_has_older(PG_FUNCTION_ARGS)
 	}
 	index = index_open(*indexid, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	found = group_has_older(rel, index, slot, PG_GETARG_DATUM(1),
+	InitDirtySnapshot(dirty);
+	found = group_has_older(rel, index, slot, &dirty, PG_GETARG_DATUM(1),
 							PG_GETARG_INT64(2));
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, AccessShareLock);
@@ -470,6 +474,9 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 
 	if (dt->probe_stale)
 	{
+		if (dt->probe_snapshot != dt->snapshot)
+			UnregisterSnapshot(dt->probe_snapshot);
+		dt->probe_snapshot = RegisterSnapshot(GetLatestSnapshot());
 		dt->probe_stale = false;
 		dt->probe_gen++;
 	}
@@ -481,7 +488,15 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 	}
 
 	found = group_has_older(dt->rel, dt->group_index, dt->groupslot,
-							group_key, msg_id);
+							dt->probe_snapshot, group_key, msg_id);
+	if (!found)
+	{
+		SnapshotData dirty;
+
+		InitDirtySnapshot(dirty);
+		found = group_has_older(dt->rel, dt->group_index, dt->groupslot,
+								&dirty, group_key, msg_id);
+	}
 
 	if (found)
 	{
@@ -673,6 +688,7 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	{
 		dt.group_index = index_open(groupid, RowExclusiveLock);
 		dt.groupslot = table_slot_create(dt.rel, NULL);
+		dt.probe_snapshot = dt.snapshot;
 	}
 
 	for (range = 0;
@@ -772,6 +788,8 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		index_close(dt.group_index, NoLock);
 	}
 	index_close(index, NoLock);
+	if (dt.probe_snapshot != NULL && dt.probe_snapshot != dt.snapshot)
+		UnregisterSnapshot(dt.probe_snapshot);
 	UnregisterSnapshot(dt.snapshot);
 	table_close(dt.rel, NoLock);
 	CommandCounterIncrement();

@@ -130,9 +130,13 @@ append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 	appendStringInfo(sql, " FROM mq.q_%d m WHERE m.vt OPERATOR(pg_catalog.<=) $1",
 					 q->id);
 	if (q->fifo)
-		appendStringInfoString(sql,
-							   " AND (m.group_key IS NULL OR NOT"
-							   " mq._group_has_older(m.tableoid, m.group_key, m.msg_id))");
+		appendStringInfo(sql,
+						 " AND (m.group_key IS NULL OR (NOT EXISTS"
+						 " (SELECT 1 FROM mq.q_%d o"
+						 " WHERE o.group_key OPERATOR(pg_catalog.=) m.group_key"
+						 " AND o.msg_id OPERATOR(pg_catalog.<) m.msg_id)"
+						 " AND NOT mq._group_has_older(m.tableoid, m.group_key, m.msg_id)))",
+						 q->id);
 	appendStringInfo(sql,
 					 " ORDER BY " MQ_ORDER_SQL("m") " LIMIT $%d"
 					 " FOR UPDATE SKIP LOCKED", qty_param);
