@@ -564,10 +564,10 @@ storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 	slot_getallattrs(slot);
 
 	ExecClearTuple(dt->newslot);
-	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * 9);
-	memcpy(dt->newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * 9);
+	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * Natts_mq_message);
+	memcpy(dt->newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * Natts_mq_message);
 	dt->newslot->tts_values[MQ_COL(Anum_mq_message_read_ct)] =
-		Int32GetDatum(DatumGetInt32(slot->tts_values[1]) + 1);
+		Int32GetDatum(DatumGetInt32(slot->tts_values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
 	dt->newslot->tts_values[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
 	ExecStoreVirtualTuple(dt->newslot);
 	result = mq_tuple_update(dt->rel, &slot->tts_tid, dt->newslot, dt->cid,
