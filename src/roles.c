@@ -199,24 +199,17 @@ database_has_mq(void)
 								  2, argtypes, true));
 }
 
-/* The oids of a list of RoleSpecs; missing roles are left out if missing_ok. */
+/* The oids of a list of RoleSpecs (PostgreSQL has checked that they exist). */
 static ArrayType *
-role_array(List *roles, bool missing_ok, int *n)
+role_array(List *roles)
 {
 	Datum	   *oids = palloc(sizeof(Datum) * (list_length(roles) + 1));
 	ListCell   *lc;
+	int			n = 0;
 
-	*n = 0;
 	foreach(lc, roles)
-	{
-		RoleSpec   *spec = lfirst(lc);
-		Oid			role;
-
-		role = get_rolespec_oid(spec, missing_ok);
-		if (OidIsValid(role))
-			oids[(*n)++] = ObjectIdGetDatum(role);
-	}
-	return construct_array(oids, *n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+		oids[n++] = ObjectIdGetDatum(get_rolespec_oid(lfirst(lc), false));
+	return construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 }
 
 /* Run one of mq's role statements as the extension owner, with roles as $1. */
@@ -290,19 +283,17 @@ void
 mq_roles_after_utility(Node *parsetree)
 {
 	Datum		values[2];
-	int			n;
 
 	if (IsA(parsetree, DropOwnedStmt) && database_has_mq())
 	{
-		values[0] = PointerGetDatum(role_array(((DropOwnedStmt *) parsetree)->roles,
-											   false, &n));
+		values[0] = PointerGetDatum(role_array(((DropOwnedStmt *) parsetree)->roles));
 		run_role_statement("SELECT mq._drop_owned($1)", 1, values);
 	}
 	else if (IsA(parsetree, ReassignOwnedStmt) && database_has_mq())
 	{
 		ReassignOwnedStmt *stmt = (ReassignOwnedStmt *) parsetree;
 
-		values[0] = PointerGetDatum(role_array(stmt->roles, false, &n));
+		values[0] = PointerGetDatum(role_array(stmt->roles));
 		values[1] = ObjectIdGetDatum(get_rolespec_oid(stmt->newrole, false));
 		run_role_statement("SELECT mq._reassign_owned($1, $2)", 2, values);
 	}

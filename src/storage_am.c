@@ -103,9 +103,10 @@ storage_foreign_triggers(Relation rel)
 }
 
 /*
- * q's message table, locked, for the direct path; NULL when the SQL path
- * must run: mq.direct_access is off, the table has triggers of somebody
- * else's, or its layout is not storage_int.h's.
+ * q's message table for the direct path, which the entry point has locked
+ * (mq_storage_lock_queue); NULL when the SQL path must run:
+ * mq.direct_access is off, the table has triggers of somebody else's, or
+ * its layout is not storage_int.h's.
  */
 Relation
 mq_storage_open_table(MqQueue *q)
@@ -115,7 +116,7 @@ mq_storage_open_table(MqQueue *q)
 
 	if (!mq_direct_access)
 		return NULL;
-	mq_storage_lock_queue(q);
+	Assert(OidIsValid(st->relid));
 	rel = table_open(st->relid, NoLock);
 	/* checked every time: ALTER TABLE does not reset the queue cache */
 	if (storage_foreign_triggers(rel) || !storage_layout_ok(rel))
