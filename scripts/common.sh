@@ -32,11 +32,12 @@ install_packages() {
 	as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 }
 
-# has_server PG_CONFIG: that pg_config belongs to a server with PGXS
+# has_server PG_CONFIG: that pg_config belongs to a server with PGXS and its
+# server headers (Debian's postgresql-client ships pgxs.mk without them)
 has_server() {
 	local bindir
 	bindir=$("$1" --bindir 2>/dev/null) && [ -x "$bindir/postgres" ] &&
-		[ -f "$("$1" --pgxs)" ]
+		[ -f "$("$1" --pgxs)" ] && [ -f "$("$1" --includedir-server)/postgres.h" ]
 }
 
 # use_postgres: choose the PostgreSQL to build and test against.
@@ -47,7 +48,16 @@ has_server() {
 use_postgres() {
 	if [ -z "${PG_CONFIG:-}" ]; then
 		PG_CONFIG=pg_config
-		has_server pg_config || install_packages postgresql postgresql-server-dev-all
+		if ! has_server pg_config; then
+			# a server without its headers: add the headers of that version
+			local major
+			major=$(pg_config --version 2>/dev/null | sed -nE 's/^PostgreSQL ([0-9]+).*/\1/p' || true)
+			if [ -n "$major" ] && [ -x "/usr/lib/postgresql/$major/bin/postgres" ]; then
+				install_packages "postgresql-server-dev-$major"
+			else
+				install_packages postgresql postgresql-server-dev-all
+			fi
+		fi
 	fi
 	PG_CONFIG=$(command -v "$PG_CONFIG") || { echo "no pg_config: set PG_CONFIG" >&2; exit 1; }
 	PG_BIN=$("$PG_CONFIG" --bindir)
