@@ -155,9 +155,12 @@ typedef struct LeaseArg
 	ReturnSetInfo *rsinfo;
 } LeaseArg;
 
-/* One look for messages: lease what is visible now.  True if any. */
+/*
+ * One look for messages: lease what is visible now.  True if any; when the
+ * queue's rate limit held the read back, *not_before says until when.
+ */
 static bool
-try_lease(MqQueue *q, void *arg)
+try_lease(MqQueue *q, void *arg, TimestampTz *not_before)
 {
 	LeaseArg   *la = arg;
 	TimestampTz now = GetCurrentTimestamp();
@@ -167,7 +170,7 @@ try_lease(MqQueue *q, void *arg)
 												 TimestampTzGetDatum(now),
 												 IntervalPGetDatum(la->lease)));
 	return mq_storage_lease(q, now, vt, la->qty, la->rsinfo->setResult,
-							la->rsinfo->setDesc) > 0;
+							la->rsinfo->setDesc, not_before) > 0;
 }
 
 /*
@@ -217,7 +220,11 @@ mq_read(PG_FUNCTION_ARGS)
 	if (deadline > now)
 		mq_wait_for_messages(q, deadline, try_lease, &lease_arg);
 	else
-		(void) try_lease(q, &lease_arg);
+	{
+		TimestampTz not_before;
+
+		(void) try_lease(q, &lease_arg, &not_before);
+	}
 	return (Datum) 0;
 }
 

@@ -29,6 +29,9 @@ int			mq_poll_interval = 250;
 /* slots for blocked readers in shared memory */
 int			mq_max_waiters = 1024;
 
+/* rate buckets in shared memory (limits.c) */
+int			mq_max_rate_groups = 10000;
+
 /* how often the background worker runs mq.maintain(), in milliseconds */
 int			mq_maintenance_interval = 1000;
 
@@ -82,6 +85,16 @@ mq_define_gucs(void)
 							"Readers beyond this poll every mq.poll_interval.",
 							&mq_max_waiters,
 							1024, 16, 100000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("mq.max_rate_groups",
+							"Most rate buckets in shared memory: one per rate-limited queue and per group under group_rate_limit.",
+							"A bucket that has refilled to its burst makes room for a new one; with none, a new group waits.",
+							&mq_max_rate_groups,
+							10000, 16, 10000000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

@@ -20,10 +20,12 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "commands/extension.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
@@ -32,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "limit.h"
 #include "manage.h"
 #include "privilege.h"
 #include "queue.h"
@@ -42,6 +45,8 @@ PG_FUNCTION_INFO_V1(mq_check_privilege_sql);
 PG_FUNCTION_INFO_V1(mq_has_privilege_sql);
 PG_FUNCTION_INFO_V1(mq_caller_sql);
 PG_FUNCTION_INFO_V1(mq_manage);
+PG_FUNCTION_INFO_V1(mq_limits_available_sql);
+PG_FUNCTION_INFO_V1(mq_limit_stats);
 
 /* the role that called the management function now running, if any */
 static Oid	manage_caller = InvalidOid;
@@ -231,4 +236,35 @@ Datum
 mq_caller_sql(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_OID(caller());
+}
+
+/* mq._limits_available() returns bool: is the shared memory of rate limits there? */
+
+Datum
+mq_limits_available_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(mq_limits_available());
+}
+
+/*
+ * mq._limit_stats(queue_id int, OUT held_back bigint, OUT group_held_back
+ * bigint): reads the queue's rate limit held back, and groups its group
+ * rate limit held back, since the server started (for mq.metrics())
+ */
+
+Datum
+mq_limit_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	uint64		held_back;
+	uint64		group_held_back;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	mq_limits_stats(PG_GETARG_INT32(0), &held_back, &group_held_back);
+	values[0] = Int64GetDatum((int64) held_back);
+	values[1] = Int64GetDatum((int64) group_held_back);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

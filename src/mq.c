@@ -34,6 +34,7 @@
 
 #include "guc.h"
 #include "hint.h"
+#include "limit.h"
 #include "manage.h"
 #include "roles.h"
 #include "wait.h"
@@ -55,6 +56,7 @@ mq_shmem_request(void)
 		prev_shmem_request_hook();
 	mq_wait_shmem_request();
 	mq_hint_shmem_request();
+	mq_limits_shmem_request();
 	mq_worker_shmem_request();
 }
 
@@ -66,6 +68,7 @@ mq_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	mq_wait_shmem_startup();
 	mq_hint_shmem_startup();
+	mq_limits_shmem_startup();
 	mq_worker_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }

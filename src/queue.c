@@ -200,7 +200,9 @@ mq_queue_lookup(text *name)
 		lookup_plan = mq_keep_plan("SELECT queue_id, visibility_timeout, archive,"
 						   " max_receives, dead_letter_queue_id, message_ttl,"
 						   " max_length, overflow OPERATOR(pg_catalog.=) 'drop_head',"
-						   " fifo, dedup_window, notify, owner"
+						   " fifo, dedup_window, notify, owner,"
+						   " fair, group_concurrency, rate_limit, rate_interval,"
+						   " group_rate_limit"
 						   " FROM mq._queue"
 						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 						   1, &argtype);
@@ -241,6 +243,23 @@ mq_queue_lookup(text *name)
 	loaded.fifo = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 	loaded.dedup_window = *DatumGetIntervalP(SPI_getbinval(tup, desc, 10, &isnull));
 	loaded.notify = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+	loaded.fair = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+	loaded.group_concurrency = DatumGetInt32(SPI_getbinval(tup, desc, 14, &isnull));
+	if (isnull)
+		loaded.group_concurrency = 0;
+	loaded.rate.limit = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+	if (isnull)
+		loaded.rate.limit = 0;
+	{
+		Interval   *iv = DatumGetIntervalP(SPI_getbinval(tup, desc, 16, &isnull));
+
+		loaded.rate.interval_us = iv->time +
+			(iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY;
+	}
+	loaded.group_rate.limit = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
+	if (isnull)
+		loaded.group_rate.limit = 0;
+	loaded.group_rate.interval_us = loaded.rate.interval_us;
 	/* in the caller's memory: the cache's may be reset below */
 	mq_load_acl(&loaded.acl, "queue", loaded.id,
 				DatumGetObjectId(SPI_getbinval(tup, desc, 12, &isnull)),

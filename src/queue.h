@@ -13,6 +13,7 @@
 #include "utils/timestamp.h"
 
 #include "args.h"
+#include "limit.h"
 #include "privilege.h"
 
 /* storage's part of a cached queue, opaque here (storage_int.h) */
@@ -38,6 +39,10 @@ typedef struct MqQueue
 	Interval	dedup_window;
 	bool		archive;		/* ack moves to the archive table */
 	bool		notify;			/* NOTIFY "mq.<name>" after sends */
+	bool		fair;			/* reads serve groups in turn */
+	int32		group_concurrency;	/* most leased per group; 0: no limit */
+	MqRate		rate;			/* rate_limit per rate_interval; limit 0: none */
+	MqRate		group_rate;		/* group_rate_limit per rate_interval */
 	MqAcl		acl;			/* owner and grants */
 	MqStorage  *storage;		/* storage's, made on first use, or NULL */
 	void		(*release_storage) (MqStorage *storage);	/* frees its plans */
@@ -48,5 +53,12 @@ extern void mq_require_primary_fn(FunctionCallInfo fcinfo);
 extern void mq_name_key(const char *kind, text *name, char *key);
 extern MqQueue *mq_queue_lookup(text *name);
 extern MemoryContext mq_queue_cache_context(void);
+
+/* does a read of q go through the group gate (limit.c, storage_fair.c)? */
+static inline bool
+mq_queue_has_group_limits(const MqQueue *q)
+{
+	return q->group_concurrency > 0 || q->group_rate.limit > 0;
+}
 
 #endif							/* MQ_QUEUE_H */

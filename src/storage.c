@@ -590,21 +590,68 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 }
 
 /*
+ * Lease (or pop) up to qty messages of a queue with fair or group limits:
+ * always through a walk (storage_fair.c), which has no SQL form.  A walk
+ * that meets a message past its limits stops; the sweep dead-letters it
+ * (and every other one), and the walk goes on, passing over any that the
+ * sweep could not take (another transaction holds them).
+ */
+static uint64
+storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+					 TupleDesc outdesc)
+{
+	Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	uint64		delivered = 0;
+	bool		skip_dead = false;
+
+	for (;;)
+	{
+		int			nkeys;
+		bool		dead;
+		bool		more;
+		int64		dead_lettered;
+		int64		expired;
+
+		if (q->fair)
+			delivered += mq_storage_take_fair(q, pop, now, vt, qty - delivered,
+											  cutoff, out, outdesc, keys, ids,
+											  &nkeys, skip_dead, &dead, NULL);
+		else
+			delivered += mq_storage_take_direct(q, pop, now, vt, qty - delivered,
+												cutoff, out, outdesc, &more,
+												keys, ids, &nkeys, true,
+												skip_dead, &dead, NULL);
+		if (nkeys > 0 && has_dedup_window(q))
+		{
+			mq_spi_connect();
+			remember_keys(q, now, keys, ids, nkeys);
+			SPI_finish();
+		}
+		if (!dead || delivered >= qty)
+			break;
+		mq_storage_sweep(q, now, &dead_lettered, &expired);
+		skip_dead = true;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return delivered;
+}
+
+/*
  * Lease (or, for pop, take) up to qty visible messages.  Candidates past
  * max_receives or message_ttl are dead-lettered on the way; when that leaves
  * the answer short, look again.
  */
 static uint64
-storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
-			 int64 qty, Tuplestorestate *out, TupleDesc outdesc)
+storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
+				   int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+				   TupleDesc outdesc)
 {
 	Datum		values[5];
 	uint64		delivered = 0;
 	bool		dead = mq_storage_has_dead_letters(q);
-	TimestampTz cutoff = q->has_ttl ? mq_storage_time_before(now, &q->message_ttl) :
-		DT_NOBEGIN;
 
-	mq_storage_lock_queue(q);
 	if (mq_storage_direct_ok(q))
 	{
 		bool		more;
@@ -612,9 +659,11 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 		Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
 		Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
 		int			nkeys;
+		bool		dead_seen;
 
 		delivered = mq_storage_take_direct(q, pop, now, vt, qty, cutoff, out,
-										outdesc, &more, keys, ids, &nkeys);
+										outdesc, &more, keys, ids, &nkeys,
+										false, false, &dead_seen, NULL);
 		if (nkeys > 0 && has_dedup_window(q))
 		{
 			mq_spi_connect();
@@ -660,18 +709,63 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 	return delivered;
 }
 
+/*
+ * Take up to qty messages, as many as q's rate limit allows now (the rest
+ * of the tokens go back).  *not_before (if not NULL) gets when the rate
+ * limit has a token again if it held the read back, else 0.
+ */
+static uint64
+storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
+			 int64 qty, Tuplestorestate *out, TupleDesc outdesc,
+			 TimestampTz *not_before)
+{
+	TimestampTz cutoff = q->has_ttl ? mq_storage_time_before(now, &q->message_ttl) :
+		DT_NOBEGIN;
+	int64		allowed = qty;
+	uint64		delivered;
+
+	if (not_before != NULL)
+		*not_before = 0;
+	mq_storage_lock_queue(q);
+	if (q->rate.limit > 0)
+	{
+		TimestampTz next_at = 0;
+
+		allowed = mq_limits_take(q->id, 0, &q->rate, qty, now, &next_at);
+		if (allowed < qty)
+		{
+			mq_limits_count_held_back(q->id, false);
+			if (allowed == 0 && not_before != NULL)
+				*not_before = next_at;
+		}
+		if (allowed == 0)
+			return 0;
+	}
+	if (q->fair || mq_queue_has_group_limits(q))
+		delivered = storage_take_limited(q, kind == MQ_PLAN_POP, now, vt,
+										 allowed, cutoff, out, outdesc);
+	else
+		delivered = storage_take_plain(q, kind, now, vt, allowed, cutoff, out,
+									   outdesc);
+	if (delivered < (uint64) allowed)
+		mq_limits_give_back(q->id, 0, &q->rate, allowed - delivered);
+	return delivered;
+}
+
 uint64
 mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt, int64 qty,
-				 Tuplestorestate *out, TupleDesc outdesc)
+				 Tuplestorestate *out, TupleDesc outdesc,
+				 TimestampTz *not_before)
 {
-	return storage_take(q, MQ_PLAN_LEASE, now, vt, qty, out, outdesc);
+	return storage_take(q, MQ_PLAN_LEASE, now, vt, qty, out, outdesc,
+						not_before);
 }
 
 uint64
 mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
 			   Tuplestorestate *out, TupleDesc outdesc)
 {
-	return storage_take(q, MQ_PLAN_POP, now, now, qty, out, outdesc);
+	return storage_take(q, MQ_PLAN_POP, now, now, qty, out, outdesc, NULL);
 }
 
 bool

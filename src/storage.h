@@ -32,7 +32,7 @@ extern void mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 								  Tuplestorestate *out, TupleDesc outdesc);
 extern uint64 mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt,
 							   int64 qty, Tuplestorestate *out,
-							   TupleDesc outdesc);
+							   TupleDesc outdesc, TimestampTz *not_before);
 extern uint64 mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
 							 Tuplestorestate *out, TupleDesc outdesc);
 extern bool mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id,

@@ -111,17 +111,36 @@ storage_foreign_triggers(Relation rel)
 Relation
 mq_storage_open_table(MqQueue *q)
 {
+	if (!mq_direct_access)
+		return NULL;
+	return mq_storage_open_table_ext(q, false);
+}
+
+/*
+ * The same whatever mq.direct_access says; with required, an error instead
+ * of NULL (reads of queues with fairness or group limits, which have no
+ * SQL form).
+ */
+Relation
+mq_storage_open_table_ext(MqQueue *q, bool required)
+{
 	MqStorage  *st = mq_storage_state(q);
 	Relation	rel;
 
-	if (!mq_direct_access)
-		return NULL;
 	Assert(OidIsValid(st->relid));
 	rel = table_open(st->relid, NoLock);
 	/* checked every time: ALTER TABLE does not reset the queue cache */
 	if (storage_foreign_triggers(rel) || !storage_layout_ok(rel))
 	{
 		table_close(rel, NoLock);
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("queue \"%s\" cannot be read: its table has triggers or a changed layout",
+							q->name),
+					 errdetail("Reads of a queue with fair, group_concurrency or group_rate_limit go through mq's own walk, which fires no triggers."),
+					 errhint("Drop the triggers on mq.q_%d, or clear those options with mq.alter_queue().",
+							 q->id)));
 		return NULL;
 	}
 	if (!OidIsValid(st->seqid))
@@ -248,8 +267,8 @@ mq_storage_direct_ok(MqQueue *q)
  * against the table's index list on every call (REINDEX CONCURRENTLY
  * replaces it).
  */
-static Oid
-storage_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
+Oid
+mq_storage_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -270,8 +289,8 @@ storage_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
 }
 
 /* A varlena to hand out: TOAST pointers fetched, so it outlives the row. */
-static Datum
-storage_detoast(Datum value, bool isnull)
+Datum
+mq_storage_detoast(Datum value, bool isnull)
 {
 	if (!isnull && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
 		return PointerGetDatum(detoast_external_attr((struct varlena *)
@@ -309,23 +328,6 @@ storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
 	return false;
 }
 
-/* What the rows of one direct lease or pop share */
-typedef struct DirectTake
-{
-	Relation	rel;
-	CommandId	cid;
-	Snapshot	snapshot;
-	TupleTableSlot *newslot;	/* the leased version */
-	EState	   *estate;			/* for index entries, made on first use */
-	ResultRelInfo *rri;
-	Relation	group_index;	/* FIFO queues only */
-	TupleTableSlot *groupslot;
-	Snapshot	probe_snapshot; /* for group probes: snapshot or newer */
-	bool		probe_stale;	/* a take failed: probe with a new one */
-	uint64		probe_gen;		/* how many probe snapshots there were */
-	HTAB	   *blocked;		/* BlockedGroup: groups known to be blocked */
-	MemoryContext blocked_cxt;	/* holds it and its keys */
-} DirectTake;
 
 /*
  * A group in which a probe under probe snapshot number gen found a message
@@ -348,8 +350,8 @@ typedef struct BlockedGroup
  * Group keys compare as bytes, as texteq does: group_key has the database's
  * default collation, which is deterministic.
  */
-static uint32
-group_key_hash(const void *key, Size keysize)
+uint32
+mq_group_key_hash(const void *key, Size keysize)
 {
 	const text *t = *(text *const *) key;
 
@@ -357,8 +359,8 @@ group_key_hash(const void *key, Size keysize)
 								   VARSIZE_ANY_EXHDR(t)));
 }
 
-static int
-group_key_match(const void *key1, const void *key2, Size keysize)
+int
+mq_group_key_match(const void *key1, const void *key2, Size keysize)
 {
 	const text *a = *(text *const *) key1;
 	const text *b = *(text *const *) key2;
@@ -466,8 +468,8 @@ mq_group_has_older(PG_FUNCTION_ARGS)
  * msg_id is blocked for every later message until a take fails, which
  * means other readers leased or acked meanwhile and the head may be gone.
  */
-static bool
-storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
+bool
+mq_storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 {
 	bool		found;
 	text	   *key = DatumGetTextPP(group_key);
@@ -512,8 +514,8 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 													ALLOCSET_SMALL_SIZES);
 			ctl.keysize = sizeof(text *);
 			ctl.entrysize = sizeof(BlockedGroup);
-			ctl.hash = group_key_hash;
-			ctl.match = group_key_match;
+			ctl.hash = mq_group_key_hash;
+			ctl.match = mq_group_key_match;
 			ctl.hcxt = dt->blocked_cxt;
 			dt->blocked = hash_create("mq blocked groups", 64, &ctl,
 									  HASH_ELEM | HASH_FUNCTION |
@@ -544,8 +546,8 @@ storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
  * wait)).  So a lease first locks the row without waiting, as SKIP LOCKED
  * does, and then updates it; holding the lock, the update never waits.
  */
-static TM_Result
-storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
+TM_Result
+mq_storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 				 TimestampTz vt)
 {
 	TM_FailureData tmfd;
@@ -625,19 +627,115 @@ storage_begin_range(DirectTake *dt, Relation index, const MqHintRead *hint,
 }
 
 /*
+ * Set up dt for a walk of rel, q's message table: a snapshot that sees what
+ * committed up to now and what this transaction did, the slots, and on a
+ * FIFO queue its group index (groupid).
+ */
+void
+mq_storage_take_begin(DirectTake *dt, MqQueue *q, Relation rel, Oid groupid)
+{
+	memset(dt, 0, sizeof(*dt));
+	dt->rel = rel;
+	CommandCounterIncrement();
+	dt->cid = GetCurrentCommandId(true);
+	dt->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	dt->newslot = table_slot_create(rel, NULL);
+	if (q->fifo)
+	{
+		dt->group_index = index_open(groupid, RowExclusiveLock);
+		dt->groupslot = table_slot_create(rel, NULL);
+		dt->probe_snapshot = dt->snapshot;
+	}
+}
+
+/* Undo mq_storage_take_begin(), closing the table too */
+void
+mq_storage_take_end(DirectTake *dt)
+{
+	ExecDropSingleTupleTableSlot(dt->newslot);
+	if (dt->estate != NULL)
+	{
+		ExecCloseIndices(dt->rri);
+		FreeExecutorState(dt->estate);
+	}
+	if (dt->group_index != NULL)
+	{
+		if (dt->blocked_cxt != NULL)
+			MemoryContextDelete(dt->blocked_cxt);	/* and the hash in it */
+		ExecDropSingleTupleTableSlot(dt->groupslot);
+		index_close(dt->group_index, NoLock);
+	}
+	if (dt->probe_snapshot != NULL && dt->probe_snapshot != dt->snapshot)
+		UnregisterSnapshot(dt->probe_snapshot);
+	UnregisterSnapshot(dt->snapshot);
+	table_close(dt->rel, NoLock);
+	CommandCounterIncrement();
+}
+
+/* Is the message in slot (all attributes there) past its limits? */
+bool
+mq_storage_is_dead_letter(MqQueue *q, TupleTableSlot *slot, TimestampTz cutoff)
+{
+	Datum	   *values = slot->tts_values;
+
+	return (q->max_receives > 0 &&
+			DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) >= q->max_receives) ||
+		DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_enqueued_at)]) <= cutoff;
+}
+
+/*
+ * Append the message in slot, just taken, to out as the read returns it;
+ * a popped message's dedup key goes to keys[] and ids[].
+ */
+void
+mq_storage_put_taken(TupleTableSlot *slot, bool pop, TimestampTz vt,
+					 Tuplestorestate *out, TupleDesc outdesc, Datum *keys,
+					 Datum *ids, int *nkeys)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *isnull = slot->tts_isnull;
+	Datum		outvalues[Natts_mq_message];
+	int			i;
+
+	/* the varlena columns (group_key on) outlive the row */
+	for (i = 0; i < Natts_mq_message; i++)
+		outvalues[i] = i < MQ_COL(Anum_mq_message_group_key) ? values[i] :
+			mq_storage_detoast(values[i], isnull[i]);
+	outvalues[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
+	if (!pop)
+		outvalues[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
+	tuplestore_putvalues(out, outdesc, outvalues, isnull);
+	if (pop && !isnull[MQ_COL(Anum_mq_message_dedup_key)])
+	{
+		keys[*nkeys] = outvalues[MQ_COL(Anum_mq_message_dedup_key)];
+		ids[*nkeys] = values[MQ_COL(Anum_mq_message_msg_id)];
+		(*nkeys)++;
+	}
+}
+
+/*
  * Lease (or pop) up to qty messages of q without SQL, appending them to out
  * in delivery order.  Returns how many; *more is set when the SQL statement
  * must go on: the table cannot be used directly, or a candidate is past its
  * limits and must be dead-lettered.  Dedup keys of popped messages go to
  * keys[] and ids[] (room for qty), their count to *nkeys.
+ *
+ * gated (a queue with group_concurrency or group_rate_limit): the table is
+ * used whatever mq.direct_access says, each candidate of a group must pass
+ * the gate (storage_fair.c), and a candidate past its limits sets *dead
+ * (the caller sweeps and walks again) or, with skip_dead, is passed over.
+ * *next_at gets when a group rate limit that held a group back lets it go.
  */
 uint64
 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					int64 qty, TimestampTz cutoff, Tuplestorestate *out,
 					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
-					int *nkeys)
+					int *nkeys, bool gated, bool skip_dead, bool *dead,
+					TimestampTz *next_at)
 {
-	DirectTake	dt = {0};
+	DirectTake	dt;
+	MqGate	   *gate = NULL;
+	Relation	rel;
 	Relation	index;
 	Oid			indexid;
 	IndexScanDesc scan;
@@ -654,17 +752,21 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 	*more = false;
 	*nkeys = 0;
-	if ((dt.rel = mq_storage_open_table(q)) == NULL)
+	*dead = false;
+	rel = gated ? mq_storage_open_table_ext(q, true) : mq_storage_open_table(q);
+	if (rel == NULL)
 	{
 		*more = true;
 		return 0;
 	}
-	indexid = storage_index(q, dt.rel, "order", &mq_storage_state(q)->order_index);
-	groupid = q->fifo ? storage_index(q, dt.rel, "group", &mq_storage_state(q)->group_index) :
+	indexid = mq_storage_index(q, rel, "order", &mq_storage_state(q)->order_index);
+	groupid = q->fifo ? mq_storage_index(q, rel, "group", &mq_storage_state(q)->group_index) :
 		InvalidOid;
 	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
 	{
-		table_close(dt.rel, NoLock);
+		table_close(rel, NoLock);
+		if (gated)
+			mq_storage_missing_index(q, !OidIsValid(indexid) ? "order" : "group");
 		*more = true;
 		return 0;
 	}
@@ -678,22 +780,14 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	mq_hint_read(q->id, now, &hint);
 	may_move_hint = !TransactionIdIsValid(GetTopTransactionIdIfAny());
 
-	/* see what committed up to now, and what this transaction did */
-	CommandCounterIncrement();
-	dt.cid = GetCurrentCommandId(true);
-	dt.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	mq_storage_take_begin(&dt, q, rel, groupid);
+	if (gated)
+		gate = mq_gate_begin(q, rel, pop, now);
 	index = index_open(indexid, RowExclusiveLock);
-	slot = table_slot_create(dt.rel, NULL);
-	dt.newslot = table_slot_create(dt.rel, NULL);
-	if (q->fifo)
-	{
-		dt.group_index = index_open(groupid, RowExclusiveLock);
-		dt.groupslot = table_slot_create(dt.rel, NULL);
-		dt.probe_snapshot = dt.snapshot;
-	}
+	slot = table_slot_create(rel, NULL);
 
 	for (range = 0;
-		 delivered < qty && !*more &&
+		 delivered < qty && !*more && !*dead &&
 		 (scan = storage_begin_range(&dt, index, &hint, range)) != NULL;
 		 range++)
 	{
@@ -704,15 +798,14 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		{
 			Datum	   *values = slot->tts_values;
 			bool	   *isnull = slot->tts_isnull;
-			Datum		outvalues[Natts_mq_message];
-			int			i;
+			bool		grouped;
 
 			CHECK_FOR_INTERRUPTS();
 			if (!index_fetch_heap(scan, slot))
 			{
 				/* the new hint goes no further than a row that may come back */
 				if (!have_first)
-					have_first = !storage_dead_for_good(dt.rel, &fetch,
+					have_first = !storage_dead_for_good(rel, &fetch,
 														&dirtyslot, tid,
 														&first);
 				continue;
@@ -726,37 +819,35 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 			}
 			if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > now)
 				continue;		/* leased or delayed */
-			if (q->fifo && !isnull[MQ_COL(Anum_mq_message_group_key)] &&
-				storage_group_blocked(&dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
+			grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
+			if (q->fifo && grouped &&
+				mq_storage_group_blocked(&dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
 				continue;		/* not the head of its group */
-			if ((q->max_receives > 0 &&
-				 DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) >= q->max_receives) ||
-				DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_enqueued_at)]) <= cutoff)
+			if (mq_storage_is_dead_letter(q, slot, cutoff))
 			{
-				*more = true;	/* a dead letter: the SQL statement moves it */
+				if (skip_dead)
+					continue;
+				/* a dead letter: the SQL statement (or a sweep) moves it */
+				if (gate)
+					*dead = true;
+				else
+					*more = true;
 				break;
 			}
+			if (gate && grouped &&
+				!mq_gate_admit(gate, &dt, values[MQ_COL(Anum_mq_message_group_key)]))
+				continue;		/* its group is at a limit */
 			/* held, changed or removed by another transaction: skip it */
-			if (storage_take_row(&dt, slot, pop, vt) != TM_Ok)
+			if (mq_storage_take_row(&dt, slot, pop, vt) != TM_Ok)
 			{
+				if (gate && grouped)
+					mq_gate_untaken(gate, values[MQ_COL(Anum_mq_message_group_key)]);
 				dt.probe_stale = true;
 				continue;
 			}
-
-			/* the varlena columns (group_key on) outlive the row */
-			for (i = 0; i < Natts_mq_message; i++)
-				outvalues[i] = i < MQ_COL(Anum_mq_message_group_key) ? values[i] :
-					storage_detoast(values[i], isnull[i]);
-			outvalues[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
-			if (!pop)
-				outvalues[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
-			tuplestore_putvalues(out, outdesc, outvalues, isnull);
-			if (pop && !isnull[MQ_COL(Anum_mq_message_dedup_key)])
-			{
-				keys[*nkeys] = outvalues[MQ_COL(Anum_mq_message_dedup_key)];
-				ids[*nkeys] = values[MQ_COL(Anum_mq_message_msg_id)];
-				(*nkeys)++;
-			}
+			if (gate && grouped)
+				mq_gate_taken(gate, values[MQ_COL(Anum_mq_message_group_key)]);
+			mq_storage_put_taken(slot, pop, vt, out, outdesc, keys, ids, nkeys);
 			delivered++;
 		}
 		index_endscan(scan);
@@ -775,26 +866,21 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	if (dirtyslot != NULL)
 		ExecDropSingleTupleTableSlot(dirtyslot);
 	ExecDropSingleTupleTableSlot(slot);
-	ExecDropSingleTupleTableSlot(dt.newslot);
-	if (dt.estate != NULL)
-	{
-		ExecCloseIndices(dt.rri);
-		FreeExecutorState(dt.estate);
-	}
-	if (dt.group_index != NULL)
-	{
-		if (dt.blocked_cxt != NULL)
-			MemoryContextDelete(dt.blocked_cxt);	/* and the hash in it */
-		ExecDropSingleTupleTableSlot(dt.groupslot);
-		index_close(dt.group_index, NoLock);
-	}
 	index_close(index, NoLock);
-	if (dt.probe_snapshot != NULL && dt.probe_snapshot != dt.snapshot)
-		UnregisterSnapshot(dt.probe_snapshot);
-	UnregisterSnapshot(dt.snapshot);
-	table_close(dt.rel, NoLock);
-	CommandCounterIncrement();
+	if (gate)
+		mq_gate_end(gate, next_at);
+	mq_storage_take_end(&dt);
 	return delivered;
+}
+
+/* an index that mq made for q is gone: say how to get it back */
+void
+mq_storage_missing_index(MqQueue *q, const char *suffix)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("index mq.q_%d_%s of queue \"%s\" is missing", q->id, suffix, q->name),
+			 errhint("Turn the option that needs it off and on again with mq.alter_queue(), which makes it anew.")));
 }
 
 /*

@@ -17,9 +17,12 @@
 #ifndef MQ_STORAGE_INT_H
 #define MQ_STORAGE_INT_H
 
+#include "access/tableam.h"
 #include "access/tupdesc.h"
 #include "executor/spi.h"
+#include "utils/hsearch.h"
 #include "utils/rel.h"
+#include "utils/snapshot.h"
 
 #include "spi.h"
 #include "storage.h"
@@ -85,6 +88,8 @@ struct MqStorage
 	Oid			seqid;			/* its msg_id sequence */
 	Oid			order_index;	/* its delivery-order index */
 	Oid			group_index;	/* its FIFO group index */
+	Oid			fair_index;		/* a fair queue's (priority, group) index */
+	Oid			inflight_index; /* group_concurrency's (group, vt) index */
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 };
 
@@ -110,9 +115,53 @@ extern bool mq_storage_own_statement;
 /* the statement trigger on every message table (storage.c) */
 #define MQ_TABLE_TRIGGER "mq_table_changed"
 
+/*
+ * What the rows of one walk (a direct lease or pop, storage_am.c, or a fair
+ * walk, storage_fair.c) share
+ */
+typedef struct DirectTake
+{
+	Relation	rel;
+	CommandId	cid;
+	Snapshot	snapshot;
+	TupleTableSlot *newslot;	/* the leased version */
+	EState	   *estate;			/* for index entries, made on first use */
+	ResultRelInfo *rri;
+	Relation	group_index;	/* FIFO queues only */
+	TupleTableSlot *groupslot;
+	Snapshot	probe_snapshot; /* for group probes: snapshot or newer */
+	bool		probe_stale;	/* a take failed: probe with a new one */
+	uint64		probe_gen;		/* how many probe snapshots there were */
+	HTAB	   *blocked;		/* BlockedGroup: groups known to be blocked */
+	MemoryContext blocked_cxt;	/* holds it and its keys */
+} DirectTake;
+
+/* the gate of a queue with group limits (storage_fair.c) */
+typedef struct MqGate MqGate;
+
 /* storage_am.c */
 extern bool mq_storage_direct_ok(MqQueue *q);
 extern Relation mq_storage_open_table(MqQueue *q);
+extern Relation mq_storage_open_table_ext(MqQueue *q, bool required);
+extern Oid	mq_storage_index(MqQueue *q, Relation rel, const char *suffix,
+							 Oid *cached);
+extern void mq_storage_missing_index(MqQueue *q, const char *suffix);
+extern Datum mq_storage_detoast(Datum value, bool isnull);
+extern uint32 mq_group_key_hash(const void *key, Size keysize);
+extern int	mq_group_key_match(const void *key1, const void *key2, Size keysize);
+extern bool mq_storage_group_blocked(DirectTake *dt, Datum group_key,
+									 int64 msg_id);
+extern TM_Result mq_storage_take_row(DirectTake *dt, TupleTableSlot *slot,
+									 bool pop, TimestampTz vt);
+extern void mq_storage_take_begin(DirectTake *dt, MqQueue *q, Relation rel,
+								  Oid groupid);
+extern void mq_storage_take_end(DirectTake *dt);
+extern bool mq_storage_is_dead_letter(MqQueue *q, TupleTableSlot *slot,
+									  TimestampTz cutoff);
+extern void mq_storage_put_taken(TupleTableSlot *slot, bool pop,
+								 TimestampTz vt, Tuplestorestate *out,
+								 TupleDesc outdesc, Datum *keys, Datum *ids,
+								 int *nkeys);
 extern void mq_storage_insert_rows(MqQueue *q, Relation rel, int n,
 								   TimestampTz now, TimestampTz vt,
 								   int32 priority, Datum *bodies,
@@ -125,7 +174,23 @@ extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
 									 TimestampTz vt, int64 qty,
 									 TimestampTz cutoff, Tuplestorestate *out,
 									 TupleDesc outdesc, bool *more,
-									 Datum *keys, Datum *ids, int *nkeys);
+									 Datum *keys, Datum *ids, int *nkeys,
+									 bool gated, bool skip_dead, bool *dead,
+									 TimestampTz *next_at);
 extern int	mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key);
+
+/* storage_fair.c */
+extern MqGate *mq_gate_begin(MqQueue *q, Relation rel, bool pop,
+							 TimestampTz now);
+extern bool mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key);
+extern void mq_gate_taken(MqGate *gate, Datum group_key);
+extern void mq_gate_untaken(MqGate *gate, Datum group_key);
+extern void mq_gate_end(MqGate *gate, TimestampTz *next_at);
+extern uint64 mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now,
+								   TimestampTz vt, int64 qty,
+								   TimestampTz cutoff, Tuplestorestate *out,
+								   TupleDesc outdesc, Datum *keys, Datum *ids,
+								   int *nkeys, bool skip_dead, bool *dead,
+								   TimestampTz *next_at);
 
 #endif							/* MQ_STORAGE_INT_H */

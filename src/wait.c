@@ -306,21 +306,38 @@ mq_wait_for_messages(MqQueue *q, TimestampTz deadline, mq_attempt_fn attempt,
 
 	PG_TRY();
 	{
+		TimestampTz not_before = 0;
+
 		for (;;)
 		{
 			TimestampTz now;
+			TimestampTz wake_at;
 			long		secs;
 			int			usecs;
 			long		timeout;
 
 			ResetLatch(MyLatch);
-			if (attempt(q, arg))
-				break;
 			now = GetCurrentTimestamp();
+			if (now >= not_before)
+			{
+				not_before = 0;
+				if (attempt(q, arg, &not_before))
+					break;
+				now = GetCurrentTimestamp();
+			}
 			if (now >= deadline)
 				break;
-			TimestampDifference(now, deadline, &secs, &usecs);
-			timeout = Min(secs * 1000 + (usecs + 999) / 1000, mq_poll_interval);
+
+			/*
+			 * Held back by a rate limit: sleep until a token comes, however
+			 * many commits wake us (the loop goes back to sleep).  Else look
+			 * again at least every mq.poll_interval.
+			 */
+			wake_at = not_before > now ? Min(not_before, deadline) : deadline;
+			TimestampDifference(now, wake_at, &secs, &usecs);
+			timeout = secs * 1000 + (usecs + 999) / 1000;
+			if (not_before <= now)
+				timeout = Min(timeout, mq_poll_interval);
 
 			/* sleep without holding back anybody's horizon */
 			saved_xmin = MyProc->xmin;

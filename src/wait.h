@@ -27,9 +27,10 @@ extern void mq_wake_queue_at_commit(int32 queue_id, bool notify);
 /*
  * Wait for a message on q: lease with attempt() until it returns true or
  * the deadline passes.  Sleeps on the latch between attempts, without an
- * advertised xmin.
+ * advertised xmin.  An attempt that sets *not_before (a rate limit) is not
+ * followed by another one before that time, wakeups or not.
  */
-typedef bool (*mq_attempt_fn) (MqQueue *q, void *arg);
+typedef bool (*mq_attempt_fn) (MqQueue *q, void *arg, TimestampTz *not_before);
 extern void mq_wait_for_messages(MqQueue *q, TimestampTz deadline,
 								 mq_attempt_fn attempt, void *arg);
 

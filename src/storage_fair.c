@@ -1,0 +1,567 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_fair.c
+ *	  Reads of queues with fairness and group limits: the gate that holds
+ *	  back groups at their group_concurrency or group_rate_limit, and the
+ *	  walk of a fair queue from group to group.  See src/README.md
+ *	  ("Fairness and limits").
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "limit.h"
+#include "storage_int.h"
+
+/*
+ * The gate.  A group under group_concurrency is counted once per walk,
+ * holding the group's lock (limit.c): the walk counts the group's leased
+ * messages, leases at most what is left, and lets the lock go when it ends.
+ * The count uses a dirty snapshot on the index (group_key, vt), so it sees
+ * the leases of transactions still in progress (their new row versions) and
+ * messages being acked (their old versions): a reader that takes the lock
+ * after another one's walk counts that walk's leases whether or not it has
+ * committed, and one that rolled back counts nothing.  Two readers never
+ * count a group at the same time, so no group has more than its limit
+ * leased.  A group whose lock another reader holds is passed over (it is
+ * being served), never waited for.
+ */
+typedef struct GateGroup
+{
+	text	   *key;			/* hash key: the group key (a copy) */
+	uint64		hash;
+	bool		locked;			/* this walk holds the group's lock */
+	bool		closed;			/* no more of this group in this walk */
+	int64		room;			/* leases left under group_concurrency; -1: any */
+} GateGroup;
+
+struct MqGate
+{
+	MqQueue    *q;
+	Relation	rel;
+	Relation	inflight;		/* (group_key, vt), under group_concurrency */
+	TupleTableSlot *slot;
+	bool		pop;
+	TimestampTz now;
+	TimestampTz next_at;		/* when a held-back group gets a token */
+	bool		rate_held;		/* a group rate limit held a group back */
+	HTAB	   *groups;
+	MemoryContext cxt;
+};
+
+MqGate *
+mq_gate_begin(MqQueue *q, Relation rel, bool pop, TimestampTz now)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mq gate",
+											  ALLOCSET_SMALL_SIZES);
+	MqGate	   *gate = MemoryContextAllocZero(cxt, sizeof(MqGate));
+	HASHCTL		ctl;
+
+	gate->q = q;
+	gate->rel = rel;
+	gate->pop = pop;
+	gate->now = now;
+	gate->cxt = cxt;
+	if (q->group_concurrency > 0 && !pop)
+	{
+		Oid			indexid = mq_storage_index(q, rel, "inflight",
+											   &mq_storage_state(q)->inflight_index);
+
+		if (!OidIsValid(indexid))
+			mq_storage_missing_index(q, "inflight");
+		gate->inflight = index_open(indexid, AccessShareLock);
+		gate->slot = table_slot_create(rel, NULL);
+	}
+	ctl.keysize = sizeof(text *);
+	ctl.entrysize = sizeof(GateGroup);
+	ctl.hash = mq_group_key_hash;
+	ctl.match = mq_group_key_match;
+	ctl.hcxt = cxt;
+	gate->groups = hash_create("mq gate groups", 64, &ctl,
+							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+							   HASH_CONTEXT);
+	return gate;
+}
+
+/*
+ * How many messages of the group are leased now, counting up to limit:
+ * rows with vt after now that have been received, as a dirty snapshot sees
+ * them (leases and acks in progress count).
+ */
+static int64
+gate_in_flight(MqGate *gate, Datum group_key, int64 limit)
+{
+	ScanKeyData scankeys[2];
+	SnapshotData dirty;
+	IndexScanDesc scan;
+	int64		n = 0;
+
+	InitDirtySnapshot(dirty);
+	ScanKeyEntryInitialize(&scankeys[0], 0, 1, BTEqualStrategyNumber,
+						   InvalidOid, gate->inflight->rd_indcollation[0],
+						   F_TEXTEQ, group_key);
+	ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTGreaterStrategyNumber,
+						   InvalidOid, InvalidOid, F_TIMESTAMPTZ_GT,
+						   TimestampTzGetDatum(gate->now));
+	scan = mq_index_beginscan(gate->rel, gate->inflight, &dirty, 2);
+	index_rescan(scan, scankeys, 2, NULL, 0);
+	while (n < limit && index_getnext_slot(scan, ForwardScanDirection, gate->slot))
+	{
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (DatumGetInt32(slot_getattr(gate->slot, Anum_mq_message_read_ct, &isnull)) > 0)
+			n++;
+	}
+	index_endscan(scan);
+	return n;
+}
+
+/*
+ * May the walk take a message of this group?  Takes the group's token under
+ * group_rate_limit (given back by mq_gate_untaken() if the take fails).
+ */
+bool
+mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key)
+{
+	MqQueue    *q = gate->q;
+	text	   *key = DatumGetTextPP(group_key);
+	GateGroup  *g;
+	bool		found;
+
+	g = hash_search(gate->groups, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(gate->cxt);
+
+		g->key = palloc(VARSIZE_ANY(key));
+		memcpy(g->key, key, VARSIZE_ANY(key));
+		MemoryContextSwitchTo(old);
+		g->hash = mq_limits_group_hash(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+		g->locked = false;
+		g->closed = false;
+		g->room = -1;
+		if (gate->inflight != NULL)
+		{
+			if (!mq_group_lock_try(q->id, g->hash))
+				g->closed = true;	/* another reader is serving it */
+			else
+			{
+				g->locked = true;
+				g->room = q->group_concurrency -
+					gate_in_flight(gate, group_key, q->group_concurrency);
+				if (g->room <= 0)
+					g->closed = true;
+			}
+		}
+	}
+	if (g->closed)
+		return false;
+	if (q->group_rate.limit > 0)
+	{
+		TimestampTz next_at = 0;
+
+		if (mq_limits_take(q->id, g->hash, &q->group_rate, 1, gate->now,
+						   &next_at) == 0)
+		{
+			g->closed = true;
+			if (!gate->rate_held || next_at < gate->next_at)
+				gate->next_at = next_at;
+			gate->rate_held = true;
+			mq_limits_count_held_back(q->id, true);
+			return false;
+		}
+	}
+	return true;
+}
+
+static GateGroup *
+gate_group(MqGate *gate, Datum group_key)
+{
+	text	   *key = DatumGetTextPP(group_key);
+
+	return hash_search(gate->groups, &key, HASH_FIND, NULL);
+}
+
+/* a message of the group was taken: one lease less is left */
+void
+mq_gate_taken(MqGate *gate, Datum group_key)
+{
+	GateGroup  *g = gate_group(gate, group_key);
+
+	if (g != NULL && g->room > 0 && --g->room == 0)
+		g->closed = true;
+}
+
+/* the admitted message could not be taken: its token goes back */
+void
+mq_gate_untaken(MqGate *gate, Datum group_key)
+{
+	if (gate->q->group_rate.limit > 0 && gate_group(gate, group_key) != NULL)
+		mq_limits_give_back(gate->q->id, gate_group(gate, group_key)->hash,
+							&gate->q->group_rate, 1);
+}
+
+/*
+ * End of the walk: the group locks go (the leases are in the table now, for
+ * the next reader's count).  *next_at gets when a group held back by its
+ * rate limit gets a token (0 if none was).
+ */
+void
+mq_gate_end(MqGate *gate, TimestampTz *next_at)
+{
+	HASH_SEQ_STATUS status;
+	GateGroup  *g;
+
+	hash_seq_init(&status, gate->groups);
+	while ((g = hash_seq_search(&status)) != NULL)
+		if (g->locked)
+			mq_group_lock_release(gate->q->id, g->hash);
+	if (next_at != NULL)
+		*next_at = gate->rate_held ? gate->next_at : 0;
+	if (gate->inflight != NULL)
+	{
+		ExecDropSingleTupleTableSlot(gate->slot);
+		index_close(gate->inflight, AccessShareLock);
+	}
+	MemoryContextDelete(gate->cxt);
+}
+
+/*
+ * The fair walk.  The index q_<id>_fair is (priority DESC, group_key,
+ * msg_id): at each priority, from the highest down, the groups in key order
+ * and then the group of messages without a key form a ring.  A read goes
+ * round it from the group after the one served last (the queue's cursor,
+ * shared by all readers, limit.c) and takes one message per group per
+ * turn: the group's first visible message that passes the gate.  A group
+ * with nothing to take, at a limit, or whose message another reader holds,
+ * is passed over; a turn round the ring that takes nothing ends the
+ * priority, and the read goes on at the next lower one.  Each group visited
+ * costs one descent of the index, so a group's backlog does not make the
+ * others wait, nor does it slow the walk.
+ */
+
+/*
+ * A place in the ring of one priority: the start, after keyed group key,
+ * after the last keyed group (the group without a key comes next), or
+ * after the group without a key (the ring begins again).
+ */
+typedef enum FairPlace
+{
+	FAIR_START,
+	FAIR_AFTER_KEY,
+	FAIR_BEFORE_NULL,
+	FAIR_AFTER_NULL
+} FairPlace;
+
+/* a group of the ring: a key, or (key NULL) the group without a key */
+typedef struct FairGroup
+{
+	text	   *key;			/* a copy */
+} FairGroup;
+
+static bool
+fair_group_equal(const FairGroup *a, const FairGroup *b)
+{
+	if (a->key == NULL || b->key == NULL)
+		return a->key == NULL && b->key == NULL;
+	return VARSIZE_ANY_EXHDR(a->key) == VARSIZE_ANY_EXHDR(b->key) &&
+		memcmp(VARDATA_ANY(a->key), VARDATA_ANY(b->key), VARSIZE_ANY_EXHDR(a->key)) == 0;
+}
+
+/* is a slot's group key (isnull: none) that of group g? */
+static bool
+fair_in_group(const FairGroup *g, Datum value, bool isnull)
+{
+	text	   *t;
+
+	if (isnull || g->key == NULL)
+		return isnull && g->key == NULL;
+	t = DatumGetTextPP(value);
+	return VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(g->key) &&
+		memcmp(VARDATA_ANY(t), VARDATA_ANY(g->key), VARSIZE_ANY_EXHDR(t)) == 0;
+}
+
+/*
+ * Scan priority p of the fair index: the keyed groups after key (all of
+ * them if key is NULL), or with null_group the group without a key.
+ */
+static IndexScanDesc
+fair_scan(DirectTake *dt, Relation index, int32 p, text *key, bool null_group)
+{
+	ScanKeyData scankeys[2];
+	IndexScanDesc scan;
+
+	ScanKeyInit(&scankeys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(p));
+	if (null_group)
+		ScanKeyEntryInitialize(&scankeys[1], SK_ISNULL | SK_SEARCHNULL, 2,
+							   InvalidStrategy, InvalidOid, InvalidOid,
+							   InvalidOid, (Datum) 0);
+	else if (key == NULL)
+		ScanKeyEntryInitialize(&scankeys[1], SK_ISNULL | SK_SEARCHNOTNULL, 2,
+							   InvalidStrategy, InvalidOid, InvalidOid,
+							   InvalidOid, (Datum) 0);
+	else
+		ScanKeyEntryInitialize(&scankeys[1], 0, 2, BTGreaterStrategyNumber,
+							   InvalidOid, index->rd_indcollation[1],
+							   F_TEXT_GT, PointerGetDatum(key));
+	scan = mq_index_beginscan(dt->rel, index, dt->snapshot, 2);
+	index_rescan(scan, scankeys, 2, NULL, 0);
+	return scan;
+}
+
+/* the highest priority below *below (any, if !have_below) with a visible row */
+static bool
+fair_next_level(DirectTake *dt, Relation index, TupleTableSlot *slot,
+				bool have_below, int32 below, int32 *p)
+{
+	ScanKeyData scankey;
+	IndexScanDesc scan;
+	bool		found;
+	bool		isnull;
+
+	ScanKeyInit(&scankey, 1, BTLessStrategyNumber, F_INT4LT, Int32GetDatum(below));
+	scan = mq_index_beginscan(dt->rel, index, dt->snapshot, have_below ? 1 : 0);
+	index_rescan(scan, have_below ? &scankey : NULL, have_below ? 1 : 0, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+		*p = DatumGetInt32(slot_getattr(slot, Anum_mq_message_priority, &isnull));
+	index_endscan(scan);
+	return found;
+}
+
+static void
+fair_cursor_store(MqQueue *q, int32 p, const FairGroup *g)
+{
+	MqFairCursor c;
+
+	c.valid = true;
+	c.priority = p;
+	c.null_group = g->key == NULL;
+	c.len = 0;
+	if (g->key != NULL)
+	{
+		c.len = Min(VARSIZE_ANY_EXHDR(g->key), MQ_FAIR_KEY_MAX);
+		memcpy(c.key, VARDATA_ANY(g->key), c.len);
+	}
+	mq_fair_cursor_set(q->id, &c);
+}
+
+/*
+ * Lease (or pop) up to qty messages of fair queue q in turn order; see
+ * mq_storage_take_direct() for the arguments.  The walk is used whatever
+ * the isolation level and mq.direct_access (it has no SQL form).
+ */
+uint64
+mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+					 TupleDesc outdesc, Datum *keys, Datum *ids, int *nkeys,
+					 bool skip_dead, bool *dead, TimestampTz *next_at)
+{
+	DirectTake	dt;
+	Relation	rel = mq_storage_open_table_ext(q, true);
+	Relation	index;
+	Oid			indexid;
+	Oid			groupid = InvalidOid;
+	TupleTableSlot *slot;
+	MqGate	   *gate = NULL;
+	MqFairCursor cursor;
+	uint64		delivered = 0;
+	bool		have_level = false;
+	int32		p = 0;
+	MemoryContext walk_cxt;
+	MemoryContext old_cxt;
+
+	*nkeys = 0;
+	*dead = false;
+	indexid = mq_storage_index(q, rel, "fair", &mq_storage_state(q)->fair_index);
+	if (q->fifo)
+		groupid = mq_storage_index(q, rel, "group", &mq_storage_state(q)->group_index);
+	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
+	{
+		table_close(rel, NoLock);
+		mq_storage_missing_index(q, !OidIsValid(indexid) ? "fair" : "group");
+	}
+	mq_storage_take_begin(&dt, q, rel, groupid);
+	if (mq_queue_has_group_limits(q))
+		gate = mq_gate_begin(q, rel, pop, now);
+	index = index_open(indexid, RowExclusiveLock);
+	slot = table_slot_create(rel, NULL);
+	walk_cxt = AllocSetContextCreate(CurrentMemoryContext, "mq fair walk",
+									 ALLOCSET_SMALL_SIZES);
+	mq_fair_cursor_get(q->id, &cursor);
+
+	/* priority by priority, from the highest */
+	while (delivered < qty && !*dead &&
+		   fair_next_level(&dt, index, slot, have_level, p, &p))
+	{
+		FairPlace	place = FAIR_START;
+		text	   *after = NULL;	/* with FAIR_AFTER_KEY */
+		FairGroup	first = {NULL};	/* the group a turn began with */
+		bool		have_first = false;
+		uint64		turn_took = 0;
+		bool		level_done = false;
+
+		have_level = true;
+		MemoryContextReset(walk_cxt);
+		/* start after the group served last, if it was at this priority */
+		if (cursor.valid && cursor.priority == p)
+		{
+			if (cursor.null_group)
+				place = FAIR_AFTER_NULL;
+			else
+			{
+				place = FAIR_AFTER_KEY;
+				after = MemoryContextAlloc(walk_cxt, VARHDRSZ + cursor.len);
+				SET_VARSIZE(after, VARHDRSZ + cursor.len);
+				memcpy(VARDATA(after), cursor.key, cursor.len);
+			}
+		}
+		cursor.valid = false;	/* lower priorities begin at their start */
+
+		while (delivered < qty && !*dead && !level_done)
+		{
+			IndexScanDesc scan;
+			FairGroup	group = {NULL};
+			bool		in_group = false;
+			bool		jump = false;	/* done with the group: to the next */
+
+			if (place == FAIR_AFTER_NULL)
+			{
+				/* round the ring; one with no group at all ends the level */
+				if (!have_first)
+					break;
+				place = FAIR_START;
+				after = NULL;
+			}
+			scan = fair_scan(&dt, index, p, place == FAIR_AFTER_KEY ? after : NULL,
+							 place == FAIR_BEFORE_NULL);
+			while (!jump && index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				Datum	   *values;
+				bool	   *isnull;
+				bool		grouped;
+				Datum		gkey;
+				TM_Result	result;
+
+				CHECK_FOR_INTERRUPTS();
+				slot_getallattrs(slot);
+				values = slot->tts_values;
+				isnull = slot->tts_isnull;
+				grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
+				gkey = values[MQ_COL(Anum_mq_message_group_key)];
+				if (!in_group || !fair_in_group(&group, gkey, !grouped))
+				{
+					/* a group begins; coming back to a turn's first ends it */
+					if (grouped)
+					{
+						old_cxt = MemoryContextSwitchTo(walk_cxt);
+						group.key = DatumGetTextPCopy(gkey);
+						MemoryContextSwitchTo(old_cxt);
+					}
+					else
+						group.key = NULL;
+					in_group = true;
+					if (!have_first)
+					{
+						first = group;
+						have_first = true;
+					}
+					else if (fair_group_equal(&group, &first))
+					{
+						if (turn_took == 0)
+						{
+							level_done = true;	/* a whole turn took nothing */
+							break;
+						}
+						turn_took = 0;
+					}
+				}
+				if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > now)
+					continue;	/* leased or delayed: the group's next one */
+				if (q->fifo && grouped &&
+					mq_storage_group_blocked(&dt, gkey,
+											 DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
+				{
+					jump = true;	/* not the head of its group */
+					continue;
+				}
+				if (mq_storage_is_dead_letter(q, slot, cutoff))
+				{
+					if (skip_dead)
+						continue;
+					*dead = true;	/* the caller sweeps and walks again */
+					break;
+				}
+				if (gate && grouped && !mq_gate_admit(gate, &dt, gkey))
+				{
+					jump = true;	/* at a limit */
+					continue;
+				}
+				result = mq_storage_take_row(&dt, slot, pop, vt);
+				if (result == TM_SelfModified)
+				{
+					/* taken by this walk in an earlier turn */
+					if (gate && grouped)
+						mq_gate_untaken(gate, gkey);
+					continue;
+				}
+				jump = true;
+				if (result != TM_Ok)
+				{
+					/* another reader holds it: it is serving this group */
+					if (gate && grouped)
+						mq_gate_untaken(gate, gkey);
+					dt.probe_stale = true;
+					continue;
+				}
+				if (gate && grouped)
+					mq_gate_taken(gate, gkey);
+				mq_storage_put_taken(slot, pop, vt, out, outdesc, keys, ids, nkeys);
+				fair_cursor_store(q, p, &group);
+				delivered++;
+				turn_took++;
+			}
+			index_endscan(scan);
+
+			/* where the next visit starts */
+			if (jump && group.key != NULL)
+			{
+				place = FAIR_AFTER_KEY;
+				after = group.key;
+			}
+			else if (jump || place == FAIR_BEFORE_NULL)
+				place = FAIR_AFTER_NULL;
+			else
+				place = FAIR_BEFORE_NULL;	/* the keyed groups are done */
+		}
+	}
+
+	MemoryContextDelete(walk_cxt);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	if (gate)
+		mq_gate_end(gate, next_at);
+	else if (next_at)
+		*next_at = 0;
+	mq_storage_take_end(&dt);
+	return delivered;
+}
