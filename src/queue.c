@@ -162,6 +162,20 @@ mq_queue_cache_context(void)
 	return queue_cache_cxt;
 }
 
+/* a column of the catalog row by name; NULL (isnull) if it has none such */
+static Datum
+column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
+{
+	int			fnumber = SPI_fnumber(desc, name);
+
+	if (fnumber <= 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return SPI_getbinval(tup, desc, fnumber, isnull);
+}
+
 /*
  * Find a queue by name: validate the name, then look in the cache, then in
  * the catalog.  An unknown queue is an error.
@@ -181,6 +195,7 @@ mq_queue_lookup(text *name)
 	TupleDesc	desc;
 	MemoryContext caller = CurrentMemoryContext;
 	MqGrant    *grants;
+	Oid			owner;
 
 	mq_name_key("queue", name, key);
 
@@ -197,14 +212,14 @@ mq_queue_lookup(text *name)
 	{
 		Oid			argtype = TEXTOID;
 
-		lookup_plan = mq_keep_plan("SELECT queue_id, visibility_timeout, archive,"
-						   " max_receives, dead_letter_queue_id, message_ttl,"
-						   " max_length, overflow OPERATOR(pg_catalog.=) 'drop_head',"
-						   " fifo, dedup_window, notify, owner,"
-						   " fair, group_concurrency, rate_limit, rate_interval,"
-						   " group_rate_limit"
-						   " FROM mq._queue"
-						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+		/*
+		 * The whole row, read by column name: a library newer than the
+		 * extension's SQL (before ALTER EXTENSION UPDATE) finds the
+		 * options it knows of, and the kept plan sees columns that an
+		 * update adds (a revalidated plan expands * again).
+		 */
+		lookup_plan = mq_keep_plan("SELECT q.* FROM mq._queue q"
+						   " WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
 						   1, &argtype);
 	}
 	arg = PointerGetDatum(name);
@@ -220,50 +235,54 @@ mq_queue_lookup(text *name)
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	memset(&loaded, 0, sizeof(loaded));
-	loaded.id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-	loaded.visibility_timeout = *DatumGetIntervalP(SPI_getbinval(tup, desc, 2, &isnull));
-	loaded.archive = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-	loaded.max_receives = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	loaded.id = DatumGetInt32(column(tup, desc, "queue_id", &isnull));
+	loaded.visibility_timeout = *DatumGetIntervalP(column(tup, desc, "visibility_timeout", &isnull));
+	loaded.archive = DatumGetBool(column(tup, desc, "archive", &isnull));
+	loaded.max_receives = DatumGetInt32(column(tup, desc, "max_receives", &isnull));
 	if (isnull)
 		loaded.max_receives = 0;
-	loaded.dead_letter_queue_id = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	loaded.dead_letter_queue_id = DatumGetInt32(column(tup, desc, "dead_letter_queue_id", &isnull));
 	if (isnull)
 		loaded.dead_letter_queue_id = 0;
 	{
-		Datum		ttl = SPI_getbinval(tup, desc, 6, &isnull);
+		Datum		ttl = column(tup, desc, "message_ttl", &isnull);
 
 		loaded.has_ttl = !isnull;
 		if (!isnull)
 			loaded.message_ttl = *DatumGetIntervalP(ttl);
 	}
-	loaded.max_length = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	loaded.max_length = DatumGetInt64(column(tup, desc, "max_length", &isnull));
 	if (isnull)
 		loaded.max_length = 0;
-	loaded.drop_head = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
-	loaded.fifo = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
-	loaded.dedup_window = *DatumGetIntervalP(SPI_getbinval(tup, desc, 10, &isnull));
-	loaded.notify = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
-	loaded.fair = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
-	loaded.group_concurrency = DatumGetInt32(SPI_getbinval(tup, desc, 14, &isnull));
+	loaded.drop_head = strcmp(TextDatumGetCString(column(tup, desc, "overflow", &isnull)),
+							  "drop_head") == 0;
+	loaded.fifo = DatumGetBool(column(tup, desc, "fifo", &isnull));
+	loaded.dedup_window = *DatumGetIntervalP(column(tup, desc, "dedup_window", &isnull));
+	loaded.notify = DatumGetBool(column(tup, desc, "notify", &isnull));
+	/* 0.4.0's options: absent (NULL) before the update */
+	loaded.fair = DatumGetBool(column(tup, desc, "fair", &isnull));
+	if (isnull)
+		loaded.fair = false;
+	loaded.group_concurrency = DatumGetInt32(column(tup, desc, "group_concurrency", &isnull));
 	if (isnull)
 		loaded.group_concurrency = 0;
-	loaded.rate.limit = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
+	loaded.rate.limit = DatumGetInt32(column(tup, desc, "rate_limit", &isnull));
 	if (isnull)
 		loaded.rate.limit = 0;
 	{
-		Interval   *iv = DatumGetIntervalP(SPI_getbinval(tup, desc, 16, &isnull));
+		Datum		d = column(tup, desc, "rate_interval", &isnull);
+		Interval   *iv = isnull ? NULL : DatumGetIntervalP(d);
 
-		loaded.rate.interval_us = iv->time +
+		loaded.rate.interval_us = iv == NULL ? USECS_PER_SEC : iv->time +
 			(iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY;
 	}
-	loaded.group_rate.limit = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
+	loaded.group_rate.limit = DatumGetInt32(column(tup, desc, "group_rate_limit", &isnull));
 	if (isnull)
 		loaded.group_rate.limit = 0;
 	loaded.group_rate.interval_us = loaded.rate.interval_us;
+	owner = DatumGetObjectId(column(tup, desc, "owner", &isnull));
 	/* in the caller's memory: the cache's may be reset below */
-	mq_load_acl(&loaded.acl, "queue", loaded.id,
-				DatumGetObjectId(SPI_getbinval(tup, desc, 12, &isnull)),
-				caller);
+	mq_load_acl(&loaded.acl, "queue", loaded.id, owner, caller);
 	SPI_finish();
 
 	/*

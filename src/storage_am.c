@@ -879,7 +879,8 @@ mq_storage_missing_index(MqQueue *q, const char *suffix)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("index mq.q_%d_%s of queue \"%s\" is missing", q->id, suffix, q->name),
+			 errmsg("the %s index of queue \"%s\" is missing", suffix, q->name),
+			 errdetail("Index mq.q_%d_%s was dropped.", q->id, suffix),
 			 errhint("Turn the option that needs it off and on again with mq.alter_queue(), which makes it anew.")));
 }
 

@@ -253,7 +253,10 @@ mq_gate_end(MqGate *gate, TimestampTz *next_at)
  * turn: the group's first visible message that passes the gate.  A group
  * with nothing to take, at a limit, or whose message another reader holds,
  * is passed over; a turn round the ring that takes nothing ends the
- * priority, and the read goes on at the next lower one.  Each group visited
+ * priority, and the read goes on at the next lower one -- unless other
+ * readers held rows in that turn: then one more turn takes the rows after
+ * theirs, so that readers of a queue with few groups do not wait for each
+ * other.  Each group visited
  * costs one descent of the index, so a group's backlog does not make the
  * others wait, nor does it slow the walk.
  */
@@ -419,6 +422,9 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		bool		have_first = false;
 		uint64		turn_took = 0;
 		bool		level_done = false;
+		bool		greedy = false;	/* past rows other readers hold */
+		bool		wrapped = false;	/* went round from the end to the start */
+		uint64		turn_held = 0;	/* rows other readers held this turn */
 
 		have_level = true;
 		MemoryContextReset(walk_cxt);
@@ -435,7 +441,6 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 				memcpy(VARDATA(after), cursor.key, cursor.len);
 			}
 		}
-		cursor.valid = false;	/* lower priorities begin at their start */
 
 		while (delivered < qty && !*dead && !level_done)
 		{
@@ -446,9 +451,10 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 			if (place == FAIR_AFTER_NULL)
 			{
-				/* round the ring; one with no group at all ends the level */
-				if (!have_first)
+				/* round the ring; twice round without a group ends the level */
+				if (!have_first && wrapped)
 					break;
+				wrapped = true;
 				place = FAIR_START;
 				after = NULL;
 			}
@@ -487,12 +493,20 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					}
 					else if (fair_group_equal(&group, &first))
 					{
-						if (turn_took == 0)
+						/*
+						 * A whole turn took nothing: the priority is done,
+						 * unless other readers held what there was; then
+						 * go round once more taking the rows after theirs.
+						 */
+						if (turn_took == 0 && (greedy || turn_held == 0))
 						{
-							level_done = true;	/* a whole turn took nothing */
+							level_done = true;
 							break;
 						}
+						if (turn_took == 0)
+							greedy = true;
 						turn_took = 0;
+						turn_held = 0;
 					}
 				}
 				if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > now)
@@ -524,15 +538,20 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 						mq_gate_untaken(gate, gkey);
 					continue;
 				}
-				jump = true;
 				if (result != TM_Ok)
 				{
-					/* another reader holds it: it is serving this group */
+					/*
+					 * Another reader holds it: it is serving this group, so
+					 * serve the next one (or, greedy, take the next row).
+					 */
 					if (gate && grouped)
 						mq_gate_untaken(gate, gkey);
 					dt.probe_stale = true;
+					turn_held++;
+					jump = !greedy;
 					continue;
 				}
+				jump = true;
 				if (gate && grouped)
 					mq_gate_taken(gate, gkey);
 				mq_storage_put_taken(slot, pop, vt, out, outdesc, keys, ids, nkeys);

@@ -135,6 +135,64 @@ SQL
 if "$PGBENCH" -n -M prepared -c 4 -j 2 -t 50 -f "$dir/untyped.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; cat "$dir/out"; fi
 check "pgbench -M prepared: mq.ack with untyped parameters" 0 "$rc"
 
+# 8. group_concurrency = 3, leases and acks in separate transactions, 16
+#    consumers, 3 groups (9 leases for 16 consumers): while a consumer holds a message, at most 2 other
+#    messages of its group are leased (each consumer looks, holding its own,
+#    and notes what it sees); the limit is reached, and nothing is lost.
+q "SELECT mq.create_queue('gc16', group_concurrency => 3, visibility_timeout => '1 hour')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('gc16', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, 3000) n), group_keys => ARRAY(SELECT 'g' || (n % 3) FROM generate_series(1, 3000) n))" >/dev/null
+id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'gc16'")
+q "CREATE TABLE gc16_seen (msg_id bigint, others bigint)"
+cat > "$dir/gc16.sql" <<SQL
+SELECT coalesce((SELECT msg_id FROM mq.read('gc16', 1)), 0) AS id \\gset
+\\if :id > 0
+INSERT INTO gc16_seen SELECT :id, count(*) FROM mq.q_$id o
+	WHERE o.group_key = (SELECT group_key FROM mq.q_$id WHERE msg_id = :id)
+	AND o.msg_id <> :id AND o.read_ct > 0 AND o.vt > clock_timestamp();
+SELECT mq.ack('gc16', :id);
+\\endif
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -t 150 -f "$dir/gc16.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "group_concurrency 3, lease and ack apart, 16 consumers: no error" 0 "$rc"
+check "group_concurrency 3, lease and ack apart, 16 consumers: never more than 3 of a group leased, 3 reached" "2" \
+	"$(q "SELECT max(others) FROM gc16_seen")"
+check "group_concurrency 3, lease and ack apart, 16 consumers: every message taken once, or still there" "t" \
+	"$(q "SELECT count(*) = count(DISTINCT msg_id) AND count(*) + (SELECT count(*) FROM mq.q_$id) = 3000 FROM gc16_seen")"
+
+# 9. A fair queue where one group holds 99% of the backlog (3,000 messages,
+#    sent first) and 40 other groups one message each: under 16 consumers,
+#    every other group's message is among the first 2 x (41 groups + 16
+#    consumers) = 114 deliveries (README, "Fair queues": the bound).
+q "SELECT mq.create_queue('fair16', fair => true, visibility_timeout => '1 hour')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('fair16', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 3000)), group_keys => array_fill('big'::text, ARRAY[3000]))" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('fair16', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 40)), group_keys => ARRAY(SELECT 'small' || n FROM generate_series(1, 40) n))" >/dev/null
+q "CREATE SEQUENCE fair16_seq"
+q "CREATE TABLE fair16_seen (seq bigint, group_key text)"
+cat > "$dir/fair16.sql" <<'SQL'
+INSERT INTO fair16_seen SELECT nextval('fair16_seq'), group_key FROM mq.pop('fair16', 1);
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -t 20 -f "$dir/fair16.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "fair queue, 16 consumers: no error" 0 "$rc"
+check "fair queue, 16 consumers: each of 40 small groups served within 114 deliveries" "40" \
+	"$(q "SELECT count(DISTINCT group_key) FROM fair16_seen WHERE group_key <> 'big' AND seq <= 114")"
+
+# 10. rate_limit = 40 per second, 16 greedy consumers (half of them waiting
+#     reads) for 10 seconds: the deliveries are within 5% of 40 per second
+#     of the run plus the burst of 40.
+q "SELECT mq.create_queue('rate16', rate_limit => 40, visibility_timeout => '1 hour')" >/dev/null
+q "SELECT count(*) FROM mq.send_batch('rate16', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 2000)))" >/dev/null
+q "CREATE TABLE rate16_seen (msg_id bigint, at timestamptz)"
+cat > "$dir/rate16.sql" <<'SQL'
+INSERT INTO rate16_seen SELECT msg_id, clock_timestamp() FROM mq.read('rate16', 5);
+SQL
+cat > "$dir/rate16w.sql" <<'SQL'
+INSERT INTO rate16_seen SELECT msg_id, clock_timestamp() FROM mq.read('rate16', 5, wait => '500 ms');
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -T 10 -f "$dir/rate16.sql" -f "$dir/rate16w.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "rate limit, 16 greedy consumers for 10 s: no error" 0 "$rc"
+check "rate limit, 16 greedy consumers for 10 s: deliveries within 5% of 40/s plus the burst" "t" \
+	"$(q "SELECT abs(count(*) - (40 + 40 * extract(epoch FROM max(at) - min(at)))) <= 0.05 * (40 + 40 * extract(epoch FROM max(at) - min(at))) AND count(*) = count(DISTINCT msg_id) FROM rate16_seen")"
+
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

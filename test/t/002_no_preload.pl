@@ -34,5 +34,33 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres', 'SELECT count(*) FROM mq.maintain()'), '1',
 	'mq.maintain() can be called by hand');
 
+# rate limits need the shared memory: refused at create and alter
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT mq.create_queue('limited', rate_limit => 10)");
+like($err, qr/ERROR:  rate limits need mq in shared_preload_libraries.*HINT:  Add mq to shared_preload_libraries/s,
+	'create_queue refuses a rate limit without preloading');
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT mq.alter_queue('q', group_rate_limit => 10)");
+like($err, qr/ERROR:  rate limits need mq in shared_preload_libraries/,
+	'alter_queue refuses a group rate limit without preloading');
+# a rate-limited queue made while preloaded, read after a restart without it
+$node->safe_psql('postgres', q{
+	UPDATE mq._queue SET rate_limit = 10 WHERE queue_name = 'q';
+});
+($ret, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM mq.read('q')");
+like($err, qr/ERROR:  rate limits need mq in shared_preload_libraries/,
+	'a read of a rate-limited queue says why it cannot run, not lets it through');
+$node->safe_psql('postgres', "UPDATE mq._queue SET rate_limit = NULL WHERE queue_name = 'q'");
+
+# fair queues and group_concurrency work without it (each session keeps its
+# own turn order)
+$node->safe_psql('postgres',
+	"SELECT mq.create_queue('fair', fair => true, group_concurrency => 1)");
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM mq.send_batch('fair', ARRAY['{}', '{}', '{}']::jsonb[],
+									   group_keys => ARRAY['a', 'a', 'b']);
+	SELECT string_agg(group_key, ',' ORDER BY group_key) FROM mq.read('fair', 10);
+}), "3\na,b", 'fair queues and group_concurrency work without preloading');
+
 $node->stop;
 done_testing();

@@ -1,4 +1,4 @@
-# ALTER EXTENSION mq UPDATE: a database made with 0.1.0 or 0.2.0 keeps its
+# ALTER EXTENSION mq UPDATE: a database made with 0.1.0, 0.2.0 or 0.3.0 keeps its
 # queues and messages, and ends with the same objects as one made with the
 # new version; before the update the new library serves the old SQL.
 use strict;
@@ -112,6 +112,26 @@ is($node->safe_psql('mid', q{SELECT mq.publish('ex', 'k', '{}', NULL, '0', NULL,
 	'publish takes send\'s options in send\'s order, then mandatory');
 is($node->safe_psql('mid', q{SELECT priority FROM mq.read('jobs')}), '7', '... in their new places');
 is($node->safe_psql('mid', q{SELECT mq.bind('ex', 'jobs')}), 'f', 'bind says the binding was there');
+
+# from 0.3.0: five new queue options; existing queues have none of them and
+# keep their messages, and 0.3.0's SQL reads on the new library
+$node->safe_psql('postgres', 'CREATE DATABASE v3');
+$node->safe_psql('v3', q{
+	CREATE EXTENSION mq VERSION '0.3.0';
+	SELECT mq.create_queue('tenants', visibility_timeout => '1 hour');
+	SELECT count(*) FROM mq.send_batch('tenants', ARRAY['{}', '{}', '{}', '{}']::jsonb[],
+									   group_keys => ARRAY['a', 'a', 'a', 'b']);
+});
+is($node->safe_psql('v3', q{SELECT string_agg(group_key, ',' ORDER BY msg_id) FROM mq.read('tenants', 2)}),
+	'a,a', '0.3.0 SQL on the new library reads in age order');
+$node->safe_psql('v3', 'ALTER EXTENSION mq UPDATE');
+is($node->safe_psql('v3', $objects), $fresh,
+	'a database updated from 0.3.0 has the same objects as a new one');
+is($node->safe_psql('v3', q{SELECT fair, group_concurrency, rate_limit, rate_interval FROM mq.queues}),
+	'f|||00:00:01', 'an existing queue has none of the new options');
+$node->safe_psql('v3', q{SELECT mq.alter_queue('tenants', fair => true, group_concurrency => 2)});
+is($node->safe_psql('v3', q{SELECT string_agg(group_key, ',' ORDER BY msg_id) FROM mq.read('tenants', 10)}),
+	'b', 'after the update an existing queue takes the new options (fair, a at its limit of 2)');
 
 $node->stop;
 done_testing();
