@@ -224,4 +224,16 @@ mq_jsonb_finish(MqJsonbBuild *b)
 }
 #endif
 
+/*
+ * A hash table in shared memory of a fixed number of entries: PostgreSQL 19's
+ * ShmemInitHash() takes one size, earlier ones an initial and a maximum.
+ */
+#if PG_VERSION_NUM >= 190000
+#define mq_shmem_init_hash(name, nelems, info, flags) \
+	ShmemInitHash((name), (nelems), (info), (flags))
+#else
+#define mq_shmem_init_hash(name, nelems, info, flags) \
+	ShmemInitHash((name), (nelems), (nelems), (info), (flags))
+#endif
+
 #endif							/* MQ_COMPAT_H */

@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "guc.h"
 #include "limit.h"
 
@@ -123,12 +124,12 @@ mq_limits_shmem_startup(void)
 		limits_shared->lock = &(GetNamedLWLockTranche("mq limits"))->lock;
 	ctl.keysize = sizeof(BucketKey);
 	ctl.entrysize = sizeof(Bucket);
-	buckets = ShmemInitHash("mq rate buckets", mq_max_rate_groups,
-							mq_max_rate_groups, &ctl, HASH_ELEM | HASH_BLOBS);
+	buckets = mq_shmem_init_hash("mq rate buckets", mq_max_rate_groups, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
 	ctl.keysize = sizeof(QueueKey);
 	ctl.entrysize = sizeof(QueueState);
-	queues = ShmemInitHash("mq queue limits", MQ_LIMIT_QUEUES,
-						   MQ_LIMIT_QUEUES, &ctl, HASH_ELEM | HASH_BLOBS);
+	queues = mq_shmem_init_hash("mq queue limits", MQ_LIMIT_QUEUES, &ctl,
+								HASH_ELEM | HASH_BLOBS);
 }
 
 bool
