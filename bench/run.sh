@@ -87,6 +87,18 @@ FILL=fill
 fill_deep() { fill 80; }
 # send + consume keeps the queue's depth: it only has to be non-empty
 fill_small() { fill 5; }
+# queues of 10,000 groups: the queue measured and the plain one it is
+# compared with get 300,000 messages each, vacuumed
+fill_groups() {
+	local t
+	for t in "$1" gplain; do
+		q "SELECT bench_fill_groups('$t', 30)" >/dev/null
+		q "VACUUM ANALYZE mq.q_$(q "SELECT mq._queue_id('$t')")" >/dev/null
+	done
+}
+fill_gfair() { fill_groups gfair; }
+fill_gconc() { fill_groups gconc; }
+fill_grate() { fill_groups grate; }
 source "$BENCH/idle_readers.sh"
 
 say "pgbench, ${SECONDS_PER_RUN}s per run, median of $RUNS, A/B alternating"
@@ -98,6 +110,9 @@ for c in $CLIENTS; do
 	compare mixed mq_mixed raw_mixed "$c" fill_small
 	compare topic_1000_vs_10 mq_topic1000 mq_topic10 "$c"
 	compare pgq_peer mq_send pgq_insert "$c"
+	compare fair_10000_groups mq_gfair_consume mq_gplain_consume "$c" fill_gfair
+	compare group_concurrency mq_gconc_consume mq_gplain_consume "$c" fill_gconc
+	compare rate_below_limit mq_grate_consume mq_gplain_consume "$c" fill_grate
 	if wanted idle_readers; then idle_readers "$c"; fi
 done
 compare batch10000 mq_batch10000 raw_batch10000 1

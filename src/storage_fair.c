@@ -62,17 +62,22 @@ struct MqGate
 	TimestampTz now;
 	TimestampTz next_at;		/* when a held-back group gets a token */
 	bool		rate_held;		/* a group rate limit held a group back */
-	HTAB	   *groups;
-	MemoryContext cxt;
+	/* the groups met: a short array, or past MQ_GATE_LINEAR a hash table */
+	GateGroup  *groups;
+	int			ngroups;
+	int			maxgroups;
+	HTAB	   *hash;
+	MemoryContext cxt;			/* the caller's, where all of it lives */
 };
+
+/* most groups looked up linearly; a read of a few messages meets few */
+#define MQ_GATE_LINEAR 16
 
 MqGate *
 mq_gate_begin(MqQueue *q, Relation rel, bool pop, TimestampTz now)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mq gate",
-											  ALLOCSET_SMALL_SIZES);
-	MqGate	   *gate = MemoryContextAllocZero(cxt, sizeof(MqGate));
-	HASHCTL		ctl;
+	MemoryContext cxt = CurrentMemoryContext;
+	MqGate	   *gate = palloc0(sizeof(MqGate));
 
 	gate->q = q;
 	gate->rel = rel;
@@ -89,15 +94,69 @@ mq_gate_begin(MqQueue *q, Relation rel, bool pop, TimestampTz now)
 		gate->inflight = index_open(indexid, AccessShareLock);
 		gate->slot = table_slot_create(rel, NULL);
 	}
-	ctl.keysize = sizeof(text *);
-	ctl.entrysize = sizeof(GateGroup);
-	ctl.hash = mq_group_key_hash;
-	ctl.match = mq_group_key_match;
-	ctl.hcxt = cxt;
-	gate->groups = hash_create("mq gate groups", 64, &ctl,
-							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-							   HASH_CONTEXT);
 	return gate;
+}
+
+/*
+ * The gate's entry of a group key, or NULL; with create, a new entry (its
+ * key a copy, the rest zero) when there is none.
+ */
+static GateGroup *
+gate_find(MqGate *gate, text *key, bool create)
+{
+	GateGroup  *g;
+	bool		found;
+	int			i;
+
+	if (gate->hash == NULL)
+	{
+		for (i = 0; i < gate->ngroups; i++)
+			if (mq_group_key_match(&gate->groups[i].key, &key, sizeof(text *)) == 0)
+				return &gate->groups[i];
+		if (!create)
+			return NULL;
+		if (gate->ngroups < MQ_GATE_LINEAR)
+		{
+			if (gate->ngroups == gate->maxgroups)
+			{
+				gate->maxgroups = MQ_GATE_LINEAR;
+				gate->groups = MemoryContextAlloc(gate->cxt,
+												  sizeof(GateGroup) * MQ_GATE_LINEAR);
+			}
+			g = &gate->groups[gate->ngroups++];
+			memset(g, 0, sizeof(GateGroup));
+			g->key = MemoryContextAlloc(gate->cxt, VARSIZE_ANY(key));
+			memcpy(g->key, key, VARSIZE_ANY(key));
+			return g;
+		}
+		else
+		{
+			/* many groups: move them to a hash table */
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(text *);
+			ctl.entrysize = sizeof(GateGroup);
+			ctl.hash = mq_group_key_hash;
+			ctl.match = mq_group_key_match;
+			ctl.hcxt = gate->cxt;
+			gate->hash = hash_create("mq gate groups", 256, &ctl,
+									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+									 HASH_CONTEXT);
+			for (i = 0; i < gate->ngroups; i++)
+			{
+				g = hash_search(gate->hash, &gate->groups[i].key, HASH_ENTER, &found);
+				*g = gate->groups[i];
+			}
+		}
+	}
+	g = hash_search(gate->hash, &key, create ? HASH_ENTER : HASH_FIND, &found);
+	if (g != NULL && !found)
+	{
+		memset((char *) g + sizeof(text *), 0, sizeof(GateGroup) - sizeof(text *));
+		g->key = MemoryContextAlloc(gate->cxt, VARSIZE_ANY(key));
+		memcpy(g->key, key, VARSIZE_ANY(key));
+	}
+	return g;
 }
 
 /*
@@ -144,16 +203,11 @@ mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key)
 	MqQueue    *q = gate->q;
 	text	   *key = DatumGetTextPP(group_key);
 	GateGroup  *g;
-	bool		found;
 
-	g = hash_search(gate->groups, &key, HASH_ENTER, &found);
-	if (!found)
+	g = gate_find(gate, key, false);
+	if (g == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(gate->cxt);
-
-		g->key = palloc(VARSIZE_ANY(key));
-		memcpy(g->key, key, VARSIZE_ANY(key));
-		MemoryContextSwitchTo(old);
+		g = gate_find(gate, key, true);
 		g->hash = mq_limits_group_hash(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 		g->locked = false;
 		g->closed = false;
@@ -195,9 +249,7 @@ mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key)
 static GateGroup *
 gate_group(MqGate *gate, Datum group_key)
 {
-	text	   *key = DatumGetTextPP(group_key);
-
-	return hash_search(gate->groups, &key, HASH_FIND, NULL);
+	return gate_find(gate, DatumGetTextPP(group_key), false);
 }
 
 /* a message of the group was taken: one lease less is left */
@@ -229,11 +281,20 @@ mq_gate_end(MqGate *gate, TimestampTz *next_at)
 {
 	HASH_SEQ_STATUS status;
 	GateGroup  *g;
+	int			i;
 
-	hash_seq_init(&status, gate->groups);
-	while ((g = hash_seq_search(&status)) != NULL)
-		if (g->locked)
-			mq_group_lock_release(gate->q->id, g->hash);
+	if (gate->hash != NULL)
+	{
+		hash_seq_init(&status, gate->hash);
+		while ((g = hash_seq_search(&status)) != NULL)
+			if (g->locked)
+				mq_group_lock_release(gate->q->id, g->hash);
+		hash_destroy(gate->hash);
+	}
+	else
+		for (i = 0; i < gate->ngroups; i++)
+			if (gate->groups[i].locked)
+				mq_group_lock_release(gate->q->id, gate->groups[i].hash);
 	if (next_at != NULL)
 		*next_at = gate->rate_held ? gate->next_at : 0;
 	if (gate->inflight != NULL)
@@ -241,7 +302,10 @@ mq_gate_end(MqGate *gate, TimestampTz *next_at)
 		ExecDropSingleTupleTableSlot(gate->slot);
 		index_close(gate->inflight, AccessShareLock);
 	}
-	MemoryContextDelete(gate->cxt);
+	/* the keys go with the caller's memory */
+	if (gate->groups != NULL)
+		pfree(gate->groups);
+	pfree(gate);
 }
 
 /*

@@ -28,3 +28,20 @@ SELECT mq.bind('topic1000', 't' || (i % 10), 'k.' || i || '.*') FROM generate_se
 
 -- PgQ, the peer
 SELECT pgq.create_queue('pq');
+
+-- fairness and limits: 10,000 groups; a fair queue, one with
+-- group_concurrency, one rate-limited far above what is read, and a plain
+-- queue with the same messages to compare them with
+SELECT mq.create_queue('gplain', visibility_timeout => '1 hour');
+SELECT mq.create_queue('gfair', visibility_timeout => '1 hour', fair => true);
+SELECT mq.create_queue('gconc', visibility_timeout => '1 hour', group_concurrency => 4);
+SELECT mq.create_queue('grate', visibility_timeout => '1 hour', rate_limit => 10000000);
+CREATE FUNCTION bench_fill_groups(q text, n int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('TRUNCATE mq.%I', 'q_' || mq._queue_id(q));
+	FOR i IN 1 .. n LOOP
+		PERFORM count(*) FROM mq.send_batch(q, ARRAY(SELECT jsonb_build_object('n', g)
+			FROM generate_series(1, 10000) g),
+			group_keys => ARRAY(SELECT 'tenant-' || g FROM generate_series(1, 10000) g));
+	END LOOP;
+END $$;

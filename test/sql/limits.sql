@@ -115,6 +115,12 @@ SELECT msg_id, group_key FROM mq.read('l_gc', 20);
 ROLLBACK;
 SELECT msg_id, group_key FROM mq.read('l_gc', 20);
 SELECT groups_visible, groups_at_limit FROM mq.metrics('l_gc');
+-- one read meeting many groups (40, two messages each): one of each
+SELECT mq.create_queue('l_gc40', group_concurrency => 1, visibility_timeout => '1 hour');
+SELECT count(*) FROM mq.send_batch('l_gc40', array_fill('{}'::jsonb, ARRAY[80]),
+								   group_keys => ARRAY(SELECT 'g' || (n % 40) FROM generate_series(1, 80) n));
+SELECT count(*), count(DISTINCT group_key) FROM mq.read('l_gc40', 100);
+SELECT count(*) FROM mq.read('l_gc40', 100);
 -- the same in REPEATABLE READ and on the SQL path: the limit holds
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT mq.ack('l_gc', 2);

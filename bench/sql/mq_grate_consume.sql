@@ -1,0 +1,2 @@
+SELECT msg_id FROM mq.read('grate', 1) \gset
+SELECT mq.ack('grate', :msg_id::bigint);
