@@ -27,7 +27,10 @@ AS 'MODULE_PATHNAME', 'mq_limit_stats' LANGUAGE C STRICT VOLATILE;
 
 /*
  * The indexes the options need, made or dropped to match them:
- * q_<id>_fair (priority DESC, group_key, msg_id) for the walk from group to
+ * q_<id>_group (group_key, msg_id) for FIFO queues only (0.3.0 made it on
+ * every queue; a queue that is not FIFO loses it at its next alter_queue:
+ * an index fewer to write for sends with a group key and for leases that
+ * are not HOT), q_<id>_fair (priority DESC, group_key, msg_id) for the walk from group to
  * group of a fair queue, q_<id>_inflight (group_key, vt) for counting a
  * group's leased messages under group_concurrency (with it, a lease is no
  * longer a HOT update).
@@ -37,11 +40,20 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	group_index text := 'q_' || r.queue_id || '_group';
 	fair_index text := 'q_' || r.queue_id || '_fair';
 	inflight_index text := 'q_' || r.queue_id || '_inflight';
+	has_group bool := to_regclass(format('mq.%I', group_index)) IS NOT NULL;
 	has_fair bool := to_regclass(format('mq.%I', fair_index)) IS NOT NULL;
 	has_inflight bool := to_regclass(format('mq.%I', inflight_index)) IS NOT NULL;
 BEGIN
+	/* FIFO groups: is there an earlier message of this group? */
+	IF r.fifo AND NOT has_group THEN
+		EXECUTE format('CREATE INDEX %I ON mq.%I (group_key, msg_id) WHERE group_key IS NOT NULL',
+					   group_index, 'q_' || r.queue_id);
+	ELSIF NOT r.fifo AND has_group THEN
+		EXECUTE format('DROP INDEX mq.%I', group_index);
+	END IF;
 	IF r.fair AND NOT has_fair THEN
 		EXECUTE format('CREATE INDEX %I ON mq.%I (priority DESC, group_key, msg_id)',
 					   fair_index, 'q_' || r.queue_id);
@@ -457,9 +469,7 @@ BEGIN
 	/* idempotent send: a key is unique while its message is in the queue */
 	EXECUTE format('CREATE UNIQUE INDEX %I ON mq.%I (dedup_key) WHERE dedup_key IS NOT NULL',
 				   'q_' || r.queue_id || '_dedup', 'q_' || r.queue_id);
-	/* FIFO groups: is there an earlier message of this group? */
-	EXECUTE format('CREATE INDEX %I ON mq.%I (group_key, msg_id) WHERE group_key IS NOT NULL',
-				   'q_' || r.queue_id || '_group', 'q_' || r.queue_id);
+	/* the indexes that options need (FIFO groups, fair, group_concurrency) */
 	/* ... and for dedup_window after the message was acked */
 	EXECUTE format($ddl$
 		CREATE %sTABLE mq.%I (

@@ -42,6 +42,11 @@ SELECT mq.alter_queue('l_opts', fair => false, group_concurrency => 0, rate_limi
 SELECT fair, group_concurrency, rate_limit, rate_interval, group_rate_limit
 FROM mq.queues WHERE queue_name = 'l_opts';
 SELECT l_indexes('l_opts');
+-- the FIFO group index is there only while the queue is FIFO
+SELECT mq.alter_queue('l_opts', fifo => true);
+SELECT l_indexes('l_opts');
+SELECT mq.alter_queue('l_opts', fifo => false);
+SELECT l_indexes('l_opts');
 SELECT mq.alter_queue('l_opts', group_concurrency => -2);
 SELECT mq.alter_queue('l_opts', fifo => true, group_concurrency => 4);
 
