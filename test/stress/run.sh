@@ -19,6 +19,27 @@ check() {	# check NAME EXPECTED ACTUAL
 }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB -c "$1"; }
 
+# holders QUEUE GROUPS MESSAGES CLIENTS TRANSACTIONS: GROUPS groups of
+# MESSAGES messages; CLIENTS consumers each lease one message, then (holding
+# it, committed) count the other leased messages of its group into table
+# QUEUE_seen, then ack it, in separate transactions.  Sets $id and $rc.
+holders() {
+	local queue=$1 groups=$2 messages=$3 clients=$4 transactions=$5
+	q "SELECT count(*) FROM mq.send_batch('$queue', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, $messages) n), group_keys => ARRAY(SELECT 'g' || (n % $groups) FROM generate_series(1, $messages) n))" >/dev/null
+	id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = '$queue'")
+	q "CREATE TABLE ${queue}_seen (msg_id bigint, others bigint)"
+	cat > "$dir/$queue.sql" <<SQL
+SELECT coalesce((SELECT msg_id FROM mq.read('$queue', 1)), 0) AS id \\gset
+\\if :id > 0
+INSERT INTO ${queue}_seen SELECT :id, count(*) FROM mq.q_$id o
+	WHERE o.group_key = (SELECT group_key FROM mq.q_$id WHERE msg_id = :id)
+	AND o.msg_id <> :id AND o.read_ct > 0 AND o.vt > clock_timestamp();
+SELECT mq.ack('$queue', :id);
+\\endif
+SQL
+	if "$PGBENCH" -n -c "$clients" -j 2 -t "$transactions" -f "$dir/$queue.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+}
+
 psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 q "CREATE EXTENSION mq"
 
@@ -103,19 +124,7 @@ check "senders of random priorities racing consumers: every message acked or rea
 #    while a consumer holds a message, no other message of its group is
 #    leased (each consumer looks, holding its own, and notes what it sees).
 q "SELECT mq.create_queue('fifo16', fifo => true, visibility_timeout => '1 hour')" >/dev/null
-q "SELECT count(*) FROM mq.send_batch('fifo16', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, 2000) n), group_keys => ARRAY(SELECT 'g' || (n % 10) FROM generate_series(1, 2000) n))" >/dev/null
-id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'fifo16'")
-q "CREATE TABLE fifo16_seen (msg_id bigint, others bigint)"
-cat > "$dir/fifo16.sql" <<SQL
-SELECT coalesce((SELECT msg_id FROM mq.read('fifo16', 1)), 0) AS id \\gset
-\\if :id > 0
-INSERT INTO fifo16_seen SELECT :id, count(*) FROM mq.q_$id o
-	WHERE o.group_key = (SELECT group_key FROM mq.q_$id WHERE msg_id = :id)
-	AND o.msg_id <> :id AND o.read_ct > 0 AND o.vt > clock_timestamp();
-SELECT mq.ack('fifo16', :id);
-\\endif
-SQL
-if "$PGBENCH" -n -c 16 -j 2 -t 250 -f "$dir/fifo16.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+holders fifo16 10 2000 16 250
 check "fifo, lease and ack apart, 16 consumers: no error" 0 "$rc"
 check "fifo, lease and ack apart, 16 consumers: never two of a group leased at once" "0" \
 	"$(q "SELECT count(*) FILTER (WHERE others > 0) FROM fifo16_seen")"
@@ -136,23 +145,12 @@ if "$PGBENCH" -n -M prepared -c 4 -j 2 -t 50 -f "$dir/untyped.sql" $DB >"$dir/ou
 check "pgbench -M prepared: mq.ack with untyped parameters" 0 "$rc"
 
 # 8. group_concurrency = 3, leases and acks in separate transactions, 16
-#    consumers, 3 groups (9 leases for 16 consumers): while a consumer holds a message, at most 2 other
-#    messages of its group are leased (each consumer looks, holding its own,
-#    and notes what it sees); the limit is reached, and nothing is lost.
+#    consumers, 3 groups (9 leases for 16 consumers): while a consumer holds
+#    a message, at most 2 other messages of its group are leased (each
+#    consumer looks, holding its own, and notes what it sees); the limit is
+#    reached, and nothing is lost.
 q "SELECT mq.create_queue('gc16', group_concurrency => 3, visibility_timeout => '1 hour')" >/dev/null
-q "SELECT count(*) FROM mq.send_batch('gc16', ARRAY(SELECT jsonb_build_object('n', n) FROM generate_series(1, 3000) n), group_keys => ARRAY(SELECT 'g' || (n % 3) FROM generate_series(1, 3000) n))" >/dev/null
-id=$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'gc16'")
-q "CREATE TABLE gc16_seen (msg_id bigint, others bigint)"
-cat > "$dir/gc16.sql" <<SQL
-SELECT coalesce((SELECT msg_id FROM mq.read('gc16', 1)), 0) AS id \\gset
-\\if :id > 0
-INSERT INTO gc16_seen SELECT :id, count(*) FROM mq.q_$id o
-	WHERE o.group_key = (SELECT group_key FROM mq.q_$id WHERE msg_id = :id)
-	AND o.msg_id <> :id AND o.read_ct > 0 AND o.vt > clock_timestamp();
-SELECT mq.ack('gc16', :id);
-\\endif
-SQL
-if "$PGBENCH" -n -c 16 -j 2 -t 150 -f "$dir/gc16.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+holders gc16 3 3000 16 150
 check "group_concurrency 3, lease and ack apart, 16 consumers: no error" 0 "$rc"
 check "group_concurrency 3, lease and ack apart, 16 consumers: never more than 3 of a group leased, 3 reached" "2" \
 	"$(q "SELECT max(others) FROM gc16_seen")"
