@@ -893,7 +893,8 @@ mq_table_changed(PG_FUNCTION_ARGS)
 				 errmsg("mq._table_changed() must be called as a trigger")));
 	if (mq_storage_own_statement)
 		return PointerGetDatum(NULL);
-	if (sscanf(RelationGetRelationName(td->tg_relation), "q_%d", &queue_id) != 1)
+	if (RelationGetNamespace(td->tg_relation) != get_namespace_oid("mq", false) ||
+		sscanf(RelationGetRelationName(td->tg_relation), "q_%d", &queue_id) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mq._table_changed() is for the message tables of queues")));

@@ -97,6 +97,14 @@ SELECT mq.ack('h', msg_id) FROM mq.read('h', 1);
 UPDATE :h_table SET priority = 9, vt = clock_timestamp() WHERE body->>'n' = '15';
 SELECT body FROM mq.read('h', 1);
 
+-- the trigger function is for mq's message tables only
+SELECT mq._table_changed();
+CREATE TABLE q_1 (n int);
+CREATE TRIGGER t AFTER INSERT ON q_1 FOR EACH STATEMENT EXECUTE FUNCTION mq._table_changed();
+INSERT INTO q_1 VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE q_1;
+
 SELECT mq.drop_exchange('h_x', cascade => true);
 SELECT mq.drop_queue('h_src');
 SELECT mq.drop_queue('h_dlq');
