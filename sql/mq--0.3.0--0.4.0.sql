@@ -287,6 +287,12 @@ BEGIN
 						   notify, fair, group_concurrency, rate_limit,
 						   rate_interval, group_rate_limit);
 
+	IF EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_name = queue) THEN
+		RAISE EXCEPTION 'a stream named "%" exists', queue
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = 'Queues and streams share one namespace (a binding names either).',
+				  HINT = 'Choose another name for the queue.';
+	END IF;
 	SELECT * INTO old FROM mq._queue q WHERE q.queue_name = queue;
 	IF FOUND THEN
 		PERFORM mq._check_privilege('queue', queue, 'any');
@@ -666,3 +672,268 @@ BEGIN
 	RETURN out;
 END;
 $$;
+
+/*
+ * Streams, part one (README, "Streams"): partitioned, retained logs.  This
+ * part has the streams, appends with positions dense in commit order
+ * (stream.c) and replay without a group; consumer groups, retention and the
+ * rest come next.  Records live in segment tables mq.s_<id>_<segment>; only
+ * segment 1 exists so far.
+ */
+CREATE SEQUENCE mq._stream_id_seq AS int;
+CREATE TABLE mq._stream (
+	stream_id		int PRIMARY KEY DEFAULT nextval('mq._stream_id_seq'),
+	stream_name		text COLLATE "C" NOT NULL UNIQUE,
+	partitions		int NOT NULL CHECK (partitions > 0),
+	retention		interval NOT NULL,
+	retention_bytes	bigint,
+	unlogged		bool NOT NULL,
+	owner			oid NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE mq._stream_id_seq OWNED BY mq._stream.stream_id;
+CREATE TABLE mq._stream_segment (
+	stream_id		int NOT NULL REFERENCES mq._stream (stream_id) ON DELETE CASCADE,
+	segment			int NOT NULL,
+	opened_at		timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (stream_id, segment)
+);
+SELECT pg_catalog.pg_extension_config_dump('mq._stream', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._stream_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._stream_segment', '');
+
+CREATE TYPE mq.stream_position AS (partition int, position bigint);
+CREATE TYPE mq.stream_record AS (
+	partition	int,
+	position	bigint,
+	key			text,
+	headers		jsonb,
+	body		jsonb,
+	appended_at	timestamptz
+);
+
+CREATE VIEW mq.streams AS
+	SELECT s.stream_name AS stream, s.partitions, s.retention, s.retention_bytes,
+		   s.unlogged, s.created_at, a.rolname AS owner
+	FROM mq._stream s
+		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) s.owner;
+GRANT SELECT ON mq.streams TO PUBLIC;
+
+/* the options of a stream, checked; NULL where alter keeps */
+CREATE FUNCTION mq._stream_options(partitions int, retention interval, retention_bytes bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF partitions IS NOT NULL AND (partitions < 1 OR partitions > 1024) THEN
+		RAISE EXCEPTION 'partitions must be between 1 and 1024'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a few partitions per consumer you expect, such as 8.';
+	END IF;
+	IF retention IS NOT NULL AND (retention < interval '0' OR retention > interval '100 years') THEN
+		RAISE EXCEPTION 'retention must not be negative or over 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an interval such as ''7 days''.';
+	END IF;
+	IF retention_bytes < 0 THEN
+		RAISE EXCEPTION 'retention_bytes must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a size in bytes per partition, or 0 or NULL for no limit.';
+	END IF;
+END;
+$$;
+
+CREATE FUNCTION mq._create_stream(stream text, partitions int DEFAULT 1,
+								  retention interval DEFAULT '7 days',
+								  retention_bytes bigint DEFAULT NULL,
+								  unlogged bool DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.create_stream()') IS NULL;
+	old mq._stream;
+	sid int;
+	diff text;
+BEGIN
+	PERFORM mq._check_name(stream, 'stream');
+	IF partitions IS NULL OR retention IS NULL OR unlogged IS NULL THEN
+		RAISE EXCEPTION 'partitions, retention and unlogged must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM mq._stream_options(partitions, retention, retention_bytes);
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	IF EXISTS (SELECT 1 FROM mq._queue q WHERE q.queue_name = stream) THEN
+		RAISE EXCEPTION 'a queue named "%" exists', stream
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = 'Queues and streams share one namespace (a binding names either).',
+				  HINT = 'Choose another name for the stream.';
+	END IF;
+	SELECT * INTO old FROM mq._stream s WHERE s.stream_name = stream;
+	IF FOUND THEN
+		IF old.owner <> mq._caller() AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = mq._caller()) THEN
+			RAISE EXCEPTION 'permission denied for stream "%"', stream
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Only the stream''s owner and superusers manage it.';
+		END IF;
+		SELECT string_agg(o.name, ', ' ORDER BY o.ord) INTO diff
+		FROM (VALUES
+			(1, 'partitions', old.partitions IS DISTINCT FROM partitions),
+			(2, 'retention', old.retention IS DISTINCT FROM retention),
+			(3, 'retention_bytes', old.retention_bytes IS DISTINCT FROM nullif(retention_bytes, 0)),
+			(4, 'unlogged', old.unlogged IS DISTINCT FROM unlogged)
+		) AS o(ord, name, differs)
+		WHERE o.differs;
+		IF diff IS NULL THEN
+			RETURN;
+		END IF;
+		RAISE EXCEPTION 'stream "%" already exists with different options', stream
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = format('These options differ: %s.', diff),
+				  HINT = 'Use mq.alter_stream() to change the options of an existing stream.';
+	END IF;
+	INSERT INTO mq._stream (stream_name, partitions, retention, retention_bytes, unlogged, owner)
+	VALUES (stream, partitions, retention, nullif(retention_bytes, 0), unlogged, mq._caller())
+	RETURNING stream_id INTO sid;
+	INSERT INTO mq._stream_segment (stream_id, segment) VALUES (sid, 1);
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			partition	int NOT NULL,
+			position	bigint NOT NULL,
+			key			text,
+			headers		jsonb,
+			body		jsonb NOT NULL,
+			appended_at	timestamptz NOT NULL,
+			PRIMARY KEY (partition, position)
+		)$ddl$, CASE WHEN unlogged THEN 'UNLOGGED ' ELSE '' END, 's_' || sid || '_1');
+END;
+$$;
+
+/* the stream's row, for its owner or a superuser; else an error */
+CREATE FUNCTION mq._stream_managed(stream text) RETURNS mq._stream
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r mq._stream;
+BEGIN
+	PERFORM mq._check_name(stream, 'stream');
+	SELECT * INTO r FROM mq._stream s WHERE s.stream_name = stream;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stream "%" does not exist', stream
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with mq.create_stream().';
+	END IF;
+	IF r.owner <> mq._caller() AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = mq._caller()) THEN
+		RAISE EXCEPTION 'permission denied for stream "%"', stream
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = 'Only the stream''s owner and superusers manage it.';
+	END IF;
+	RETURN r;
+END;
+$$;
+
+CREATE FUNCTION mq._alter_stream(stream text, partitions int DEFAULT NULL,
+								 retention interval DEFAULT NULL,
+								 retention_bytes bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.alter_stream()') IS NULL;
+	r mq._stream;
+BEGIN
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	r := mq._stream_managed(stream);
+	PERFORM mq._stream_options(partitions, retention, retention_bytes);
+	IF partitions < r.partitions THEN
+		RAISE EXCEPTION 'the partitions of a stream can only grow'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('Stream "%s" has %s partitions.', stream, r.partitions),
+				  HINT = 'Keys map to partitions by their number: fewer would move them.';
+	END IF;
+	UPDATE mq._stream s SET
+		partitions = coalesce(_alter_stream.partitions, s.partitions),
+		retention = coalesce(_alter_stream.retention, s.retention),
+		retention_bytes = CASE WHEN _alter_stream.retention_bytes IS NULL THEN s.retention_bytes
+							   ELSE nullif(_alter_stream.retention_bytes, 0) END
+	WHERE s.stream_id = r.stream_id;
+END;
+$$;
+
+CREATE FUNCTION mq._drop_stream(stream text, if_exists bool DEFAULT false)
+RETURNS bool
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.drop_stream()') IS NULL;
+	r mq._stream;
+	seg int;
+BEGIN
+	PERFORM mq._check_name(stream, 'stream');
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	IF if_exists AND NOT EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_name = stream) THEN
+		RAISE NOTICE 'stream "%" does not exist, skipping', stream;
+		RETURN false;
+	END IF;
+	r := mq._stream_managed(stream);
+	FOR seg IN SELECT g.segment FROM mq._stream_segment g WHERE g.stream_id = r.stream_id LOOP
+		EXECUTE format('DROP TABLE IF EXISTS mq.%I', 's_' || r.stream_id || '_' || seg);
+	END LOOP;
+	DELETE FROM mq._stream s WHERE s.stream_id = r.stream_id;
+	RETURN true;
+END;
+$$;
+
+CREATE FUNCTION mq.create_stream(stream text, partitions int DEFAULT 1,
+								 retention interval DEFAULT '7 days',
+								 retention_bytes bigint DEFAULT NULL,
+								 unlogged bool DEFAULT false)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.alter_stream(stream text, partitions int DEFAULT NULL,
+								retention interval DEFAULT NULL,
+								retention_bytes bigint DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.drop_stream(stream text, if_exists bool DEFAULT false)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq.append(stream text, body jsonb, key text DEFAULT NULL,
+						  headers jsonb DEFAULT NULL)
+RETURNS mq.stream_position AS 'MODULE_PATHNAME', 'mq_append' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.append_batch(stream text, bodies jsonb[], keys text[] DEFAULT NULL,
+								headers jsonb[] DEFAULT NULL)
+RETURNS SETOF mq.stream_position AS 'MODULE_PATHNAME', 'mq_append_batch' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.read_stream(stream text, partition int, from_position bigint,
+							   max int DEFAULT 100)
+RETURNS SETOF mq.stream_record AS 'MODULE_PATHNAME', 'mq_read_stream' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.stream_partition(key text, partitions int)
+RETURNS int AS 'MODULE_PATHNAME', 'mq_stream_partition' LANGUAGE C IMMUTABLE STRICT;
+
+REVOKE EXECUTE ON FUNCTION mq._create_stream(text, int, interval, bigint, bool),
+	mq._alter_stream(text, int, interval, bigint), mq._drop_stream(text, bool),
+	mq._stream_managed(text), mq._stream_options(int, interval, bigint)
+	FROM PUBLIC;
+
+COMMENT ON FUNCTION mq.create_stream(text, int, interval, bigint, bool)
+	IS 'Create a stream: a partitioned, retained log (a no-op if it exists with the same options).';
+COMMENT ON FUNCTION mq.alter_stream(text, int, interval, bigint)
+	IS 'Change a stream''s options: partitions may only grow; NULL keeps, 0 clears retention_bytes.';
+COMMENT ON FUNCTION mq.drop_stream(text, bool) IS 'Drop a stream and its records.';
+COMMENT ON FUNCTION mq.append(text, jsonb, text, jsonb)
+	IS 'Append a record; returns its partition and position.';
+COMMENT ON FUNCTION mq.append_batch(text, jsonb[], text[], jsonb[])
+	IS 'Append records in one call; returns their partitions and positions in order.';
+COMMENT ON FUNCTION mq.read_stream(text, int, bigint, int)
+	IS 'Replay up to max records of a partition from a position, without a consumer group.';
+COMMENT ON FUNCTION mq.stream_partition(text, int)
+	IS 'The partition of a key: FNV-1a (32 bits) of its bytes modulo the partitions.';
+COMMENT ON VIEW mq.streams IS 'Every stream with its options and owner.';
+COMMENT ON TYPE mq.stream_position IS 'Where mq.append() put a record.';
+COMMENT ON TYPE mq.stream_record IS 'A record as mq.read_stream() returns it.';

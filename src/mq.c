@@ -37,6 +37,7 @@
 #include "limit.h"
 #include "manage.h"
 #include "roles.h"
+#include "stream.h"
 #include "wait.h"
 #include "worker.h"
 
@@ -57,6 +58,7 @@ mq_shmem_request(void)
 	mq_wait_shmem_request();
 	mq_hint_shmem_request();
 	mq_limits_shmem_request();
+	mq_stream_shmem_request();
 	mq_worker_shmem_request();
 }
 
@@ -69,6 +71,7 @@ mq_shmem_startup(void)
 	mq_wait_shmem_startup();
 	mq_hint_shmem_startup();
 	mq_limits_shmem_startup();
+	mq_stream_shmem_startup();
 	mq_worker_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }

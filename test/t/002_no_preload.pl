@@ -62,5 +62,11 @@ is($node->safe_psql('postgres', q{
 	SELECT string_agg(group_key, ',' ORDER BY group_key) FROM mq.read('fair', 10);
 }), "3\na,b", 'fair queues and group_concurrency work without preloading');
 
+# streams need the shared memory too
+$node->safe_psql('postgres', "SELECT mq.create_stream('log')");
+($ret, $out, $err) = $node->psql('postgres', "SELECT mq.append('log', '{}')");
+like($err, qr/ERROR:  streams need mq in shared_preload_libraries/,
+	'an append without preloading says why it cannot run');
+
 $node->stop;
 done_testing();

@@ -27,6 +27,8 @@ $node->safe_psql('postgres', q{
 	SELECT count(*) FROM mq.read('leased', 1, '3 seconds');
 	SELECT count(*) FROM mq.send_batch('durable', ARRAY(SELECT '{"acked": true}'::jsonb FROM generate_series(1, 10)));
 	SELECT count(*) FROM mq.ack_batch('durable', ARRAY(SELECT generate_series(1, 10)::bigint));
+	SELECT mq.create_stream('log');
+	SELECT count(*) FROM mq.append_batch('log', ARRAY(SELECT jsonb_build_object('r', g) FROM generate_series(1, 10) g));
 	SELECT mq.create_queue('batched');
 	SELECT count(*) FROM mq.send_batch('batched', ARRAY(SELECT jsonb_build_object('b', g) FROM generate_series(1, 2500) g));
 });
@@ -81,6 +83,12 @@ is($node->safe_psql('postgres', q{SELECT queue_length FROM mq.metrics('fast')}),
 	'an unlogged queue is emptied by a crash');
 is($node->safe_psql('postgres', q{SELECT mq.send('fast', '{}') > 0}), 't',
 	'and works again');
+
+# a stream: committed appends survive, and positions go on after them
+is($node->safe_psql('postgres', q{SELECT count(*), max(position) FROM mq.read_stream('log', 0, 0)}),
+	'10|9', 'a stream keeps its committed appends through a crash');
+is($node->safe_psql('postgres', q{SELECT position FROM mq.append('log', '{}')}), '10',
+	'and the next append takes the next position');
 
 $node->stop;
 done_testing();

@@ -70,6 +70,15 @@ is($standby->safe_psql('postgres',
 	'no mq workers run on the standby');
 is($standby->safe_psql('postgres', q{SELECT queue_length IS NULL FROM mq.metrics('fast')}), 't',
 	'an unlogged queue has no content on a standby: its length is unknown');
+$primary->safe_psql('postgres', q{
+	SELECT mq.create_stream('log');
+	SELECT count(*) FROM mq.append_batch('log', ARRAY['{"r": 1}', '{"r": 2}']::jsonb[]);
+});
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', q{SELECT string_agg(body->>'r', ',' ORDER BY position) FROM mq.read_stream('log', 0, 0)}),
+	'1,2', 'mq.read_stream works on the standby');
+($ret, $out, $err) = $standby->psql('postgres', "SELECT mq.append('log', '{}')");
+like($err, qr/cannot run on a standby/, 'mq.append refuses on the standby');
 
 # a writer, then the primary dies
 my ($fh, $script) = tempfile();

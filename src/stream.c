@@ -1,0 +1,704 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream.c
+ *	  Streams, part one: appends whose positions are dense in commit order,
+ *	  and replay (mq.read_stream).  See src/README.md ("Streams").
+ *
+ * A sequence does not give readers dense positions in commit order: the
+ * transaction that takes N may commit after the one that took N + 1, and a
+ * reader that saw N + 1 would go past N.  So positions come from shared
+ * memory.  Each partition has its next position; each backend lists the
+ * appends its transaction has in flight (stream, partition, first
+ * position).  An append takes its positions and lists them under one lock;
+ * the transaction callback takes them off the list at commit -- after the
+ * commit is visible to others (XACT_EVENT_COMMIT comes after the proc array
+ * is updated) -- or at abort.  A reader takes the readable end of the
+ * partition (the first position still in flight, or the next position)
+ * under the same lock and only then its snapshot: every position before the
+ * end belongs to an append that has ended, so the reader sees all of them
+ * that committed, and it returns none at or past the end.  Rolled-back
+ * appends leave gaps.  After a restart nothing is in flight and the next
+ * position is found again from the table on first use.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "args.h"
+#include "compat.h"
+#include "queue.h"
+#include "spi.h"
+#include "stream.h"
+
+PG_FUNCTION_INFO_V1(mq_append);
+PG_FUNCTION_INFO_V1(mq_append_batch);
+PG_FUNCTION_INFO_V1(mq_read_stream);
+PG_FUNCTION_INFO_V1(mq_stream_partition);
+
+/* partitions known to shared memory at once, in the cluster */
+#define MQ_STREAM_PARTITIONS 4096
+/* partitions one transaction may append to */
+#define MQ_STREAM_INFLIGHT 16
+
+typedef struct PartKey
+{
+	Oid			dbid;
+	int32		stream_id;
+	int32		partition;
+} PartKey;
+
+typedef struct PartState
+{
+	PartKey		key;
+	int64		next;			/* the next position to hand out */
+} PartState;
+
+/* an append in flight: its partition and first position (stream_id 0: free) */
+typedef struct InFlight
+{
+	PartKey		key;
+	int64		first;
+} InFlight;
+
+typedef struct StreamShared
+{
+	LWLock	   *lock;
+	int			nprocs;
+	InFlight	inflight[FLEXIBLE_ARRAY_MEMBER];	/* nprocs * MQ_STREAM_INFLIGHT */
+} StreamShared;
+
+static StreamShared *stream_shared = NULL;
+static HTAB *parts = NULL;
+static int	my_inflight = 0;	/* entries this backend has listed */
+static bool callback_registered = false;
+
+static int
+stream_nprocs(void)
+{
+	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
+}
+
+static Size
+stream_shmem_size(void)
+{
+	return add_size(offsetof(StreamShared, inflight),
+					mul_size(mul_size(stream_nprocs(), MQ_STREAM_INFLIGHT),
+							 sizeof(InFlight)));
+}
+
+void
+mq_stream_shmem_request(void)
+{
+	RequestAddinShmemSpace(stream_shmem_size());
+	RequestAddinShmemSpace(hash_estimate_size(MQ_STREAM_PARTITIONS, sizeof(PartState)));
+	RequestNamedLWLockTranche("mq streams", 1);
+}
+
+void
+mq_stream_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		ctl;
+
+	/* mq.c holds AddinShmemInitLock */
+	stream_shared = ShmemInitStruct("mq streams", stream_shmem_size(), &found);
+	if (!found)
+	{
+		stream_shared->lock = &(GetNamedLWLockTranche("mq streams"))->lock;
+		stream_shared->nprocs = stream_nprocs();
+		memset(stream_shared->inflight, 0,
+			   sizeof(InFlight) * stream_shared->nprocs * MQ_STREAM_INFLIGHT);
+	}
+	ctl.keysize = sizeof(PartKey);
+	ctl.entrysize = sizeof(PartState);
+	parts = mq_shmem_init_hash("mq stream partitions", MQ_STREAM_PARTITIONS, &ctl,
+							   HASH_ELEM | HASH_BLOBS);
+}
+
+/* this backend's part of the in-flight table */
+static InFlight *
+my_slots(void)
+{
+	int			procno = mq_my_procno();
+
+	if (procno < 0 || procno >= stream_shared->nprocs)
+		elog(ERROR, "process number %d out of range", procno);
+	return &stream_shared->inflight[procno * MQ_STREAM_INFLIGHT];
+}
+
+/* at the end of the transaction its appends are no longer in flight */
+static void
+stream_xact_callback(XactEvent event, void *arg)
+{
+	InFlight   *slots;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (my_inflight > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that appended to a stream"),
+						 errdetail("Readers would wait for its positions, or pass them, while it is prepared.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (my_inflight == 0 || stream_shared == NULL)
+				break;
+			slots = my_slots();
+			LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
+			memset(slots, 0, sizeof(InFlight) * MQ_STREAM_INFLIGHT);
+			LWLockRelease(stream_shared->lock);
+			my_inflight = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+/* A stream as a call needs it */
+typedef struct Stream
+{
+	int32		id;
+	int32		partitions;
+	int32		segment;		/* the newest, where appends go */
+	Oid			owner;
+	char		name[MQ_NAME_MAXLEN + 1];
+} Stream;
+
+static void
+stream_lookup(text *name, Stream *s)
+{
+	Oid			argtype = TEXTOID;
+	Datum		arg = PointerGetDatum(name);
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+
+	mq_name_key("stream", name, s->name);
+	mq_spi_connect();
+	if (mq_execute_as_owner("SELECT s.stream_id, s.partitions, s.owner,"
+							" (SELECT pg_catalog.max(g.segment) FROM mq._stream_segment g"
+							"  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
+							" FROM mq._stream s WHERE s.stream_name OPERATOR(pg_catalog.=) $1",
+							1, &argtype, &arg, NULL, 1) != SPI_OK_SELECT)
+		elog(ERROR, "stream look-up failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("stream \"%s\" does not exist", s->name),
+				 errhint("Create it with mq.create_stream().")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	s->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	s->partitions = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	s->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	s->segment = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	if (isnull)
+		s->segment = 1;
+	SPI_finish();
+
+	/* part one: the owner and superusers only (grants come with part two) */
+	if (GetUserId() != s->owner && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for stream \"%s\"", s->name),
+				 errhint("Only the stream's owner and superusers use it so far.")));
+}
+
+static void
+stream_require_shmem(void)
+{
+	if (stream_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("streams need mq in shared_preload_libraries"),
+				 errdetail("Positions are handed out in shared memory, which mq has only when preloaded."),
+				 errhint("Add mq to shared_preload_libraries in postgresql.conf and restart.")));
+}
+
+/* FNV-1a, 32 bits, of the key's bytes: the documented key -> partition map */
+static int32
+key_partition(const char *key, int len, int32 partitions)
+{
+	uint32		h = 2166136261u;
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		h ^= (unsigned char) key[i];
+		h *= 16777619u;
+	}
+	return (int32) (h % (uint32) partitions);
+}
+
+/* a record without a key: partitions in turn, from a place of this backend's */
+static int32
+no_key_partition(int32 partitions)
+{
+	static uint32 turn = 0;
+
+	if (turn == 0)
+		turn = (uint32) MyProcPid;
+	return (int32) (turn++ % (uint32) partitions);
+}
+
+/* the next position of a partition, from its table (on first use) */
+static int64
+stored_next(Stream *s, int32 partition)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(partition);
+	bool		isnull;
+	int64		next;
+	char	   *sql = psprintf("SELECT pg_catalog.max(position) FROM mq.s_%d_%d"
+							   " WHERE partition OPERATOR(pg_catalog.=) $1",
+							   s->id, s->segment);
+
+	mq_spi_connect();
+	if (mq_execute_latest_as_owner(sql, 1, &argtype, &arg) != SPI_OK_SELECT)
+		elog(ERROR, "stream position look-up failed");
+	next = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									   1, &isnull));
+	next = isnull ? 0 : next + 1;
+	SPI_finish();
+	return next;
+}
+
+static void
+part_key(PartKey *key, Stream *s, int32 partition)
+{
+	memset(key, 0, sizeof(*key));
+	key->dbid = MyDatabaseId;
+	key->stream_id = s->id;
+	key->partition = partition;
+}
+
+/*
+ * Make sure shared memory knows the partition: on its first use since the
+ * server started, its next position comes from its stored records.  (No
+ * append can be in flight for a partition that shared memory does not
+ * know, so the stored records are all there is.)
+ */
+static void
+part_ensure(Stream *s, int32 partition)
+{
+	PartKey		key;
+	PartState  *ps;
+	bool		found;
+	int64		next;
+
+	part_key(&key, s, partition);
+	LWLockAcquire(stream_shared->lock, LW_SHARED);
+	found = hash_search(parts, &key, HASH_FIND, NULL) != NULL;
+	LWLockRelease(stream_shared->lock);
+	if (found)
+		return;
+	next = stored_next(s, partition);
+	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
+	ps = hash_search(parts, &key, HASH_ENTER_NULL, &found);
+	if (ps == NULL)
+	{
+		LWLockRelease(stream_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many stream partitions in use (%d)", MQ_STREAM_PARTITIONS)));
+	}
+	if (!found)
+		ps->next = next;
+	LWLockRelease(stream_shared->lock);
+}
+
+/*
+ * Hand out n positions of a partition and list them as in flight for this
+ * transaction; returns the first.
+ */
+static int64
+take_positions(Stream *s, int32 partition, int n)
+{
+	PartKey		key;
+	PartState  *ps;
+	InFlight   *slots;
+	int64		first;
+	int			i;
+	int			free_slot = -1;
+
+	stream_require_shmem();
+	if (!callback_registered)
+	{
+		RegisterXactCallback(stream_xact_callback, NULL);
+		callback_registered = true;
+	}
+	part_ensure(s, partition);
+	part_key(&key, s, partition);
+	slots = my_slots();
+	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
+	ps = hash_search(parts, &key, HASH_FIND, NULL);
+	Assert(ps != NULL);			/* entries are never removed */
+	for (i = 0; i < MQ_STREAM_INFLIGHT; i++)
+	{
+		if (slots[i].key.stream_id == 0)
+		{
+			if (free_slot < 0)
+				free_slot = i;
+		}
+		else if (memcmp(&slots[i].key, &key, sizeof(key)) == 0)
+			break;				/* listed already, with a smaller first */
+	}
+	if (i == MQ_STREAM_INFLIGHT)
+	{
+		if (free_slot < 0)
+		{
+			LWLockRelease(stream_shared->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a transaction can append to at most %d stream partitions",
+							MQ_STREAM_INFLIGHT),
+					 errhint("Commit more often.")));
+		}
+		slots[free_slot].key = key;
+		slots[free_slot].first = ps->next;
+		my_inflight++;
+	}
+	first = ps->next;
+	ps->next += n;
+	LWLockRelease(stream_shared->lock);
+	return first;
+}
+
+/*
+ * The readable end of a partition: the first position still in flight, or
+ * the next one to hand out.
+ */
+static int64
+readable_end(Stream *s, int32 partition)
+{
+	PartKey		key;
+	PartState  *ps;
+	int64		end;
+	int			i;
+	int			n;
+
+	/*
+	 * A standby knows nothing of the primary's appends in flight: it reads
+	 * what has been replayed (part two brings the primary's readable ends
+	 * to standbys).
+	 */
+	if (RecoveryInProgress())
+		return PG_INT64_MAX;
+	stream_require_shmem();
+	part_ensure(s, partition);
+	part_key(&key, s, partition);
+	LWLockAcquire(stream_shared->lock, LW_SHARED);
+	ps = hash_search(parts, &key, HASH_FIND, NULL);
+	Assert(ps != NULL);
+	end = ps->next;
+	n = stream_shared->nprocs * MQ_STREAM_INFLIGHT;
+	for (i = 0; i < n; i++)
+	{
+		InFlight   *f = &stream_shared->inflight[i];
+
+		if (f->key.stream_id == key.stream_id && f->key.partition == partition &&
+			f->key.dbid == key.dbid && f->first < end)
+			end = f->first;
+	}
+	LWLockRelease(stream_shared->lock);
+	return end;
+}
+
+/* insert records: bodies[i] with keys and headers, at the positions given */
+static void
+insert_records(Stream *s, int n, int32 *partition, int64 *position,
+			   Datum *keys, bool *knulls, Datum *headers, bool *hnulls,
+			   Datum *bodies)
+{
+	Oid			argtypes[6] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+	JSONBARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
+	Datum		values[6];
+	Datum	   *pd = palloc(sizeof(Datum) * n);
+	Datum	   *qd = palloc(sizeof(Datum) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	bool	   *nonulls = palloc0(sizeof(bool) * n);
+	int			i;
+	char	   *sql;
+
+	for (i = 0; i < n; i++)
+	{
+		pd[i] = Int32GetDatum(partition[i]);
+		qd[i] = Int64GetDatum(position[i]);
+	}
+	values[0] = PointerGetDatum(construct_md_array(pd, nonulls, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_md_array(qd, nonulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_md_array(keys, knulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_md_array(headers, hnulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_md_array(bodies, nonulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+	values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+	sql = psprintf("INSERT INTO mq.s_%d_%d (partition, position, key, headers, body, appended_at)"
+				   " SELECT u.p, u.q, u.k, u.h, u.b, $6 FROM ROWS FROM"
+				   " (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+				   " pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(p, q, k, h, b)",
+				   s->id, s->segment);
+	mq_spi_connect();
+	if (mq_execute_as_owner(sql, 6, argtypes, values, NULL, 0) != SPI_OK_INSERT)
+		elog(ERROR, "stream append failed");
+	SPI_finish();
+}
+
+/* partition of record i: its key's, or the next in turn */
+static int32
+record_partition(Stream *s, Datum key, bool isnull)
+{
+	text	   *t;
+
+	if (isnull)
+		return no_key_partition(s->partitions);
+	t = DatumGetTextPP(key);
+	return key_partition(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), s->partitions);
+}
+
+/*
+ * Hand out the positions of n records (partition[] set), partition by
+ * partition, so that each partition's records get consecutive positions.
+ */
+static void
+take_all_positions(Stream *s, int n, int32 *partition, int64 *position)
+{
+	int			i,
+				j;
+	bool	   *done = palloc0(sizeof(bool) * n);
+
+	for (i = 0; i < n; i++)
+	{
+		int			count = 0;
+		int64		first;
+
+		if (done[i])
+			continue;
+		for (j = i; j < n; j++)
+			if (!done[j] && partition[j] == partition[i])
+				count++;
+		first = take_positions(s, partition[i], count);
+		for (j = i; j < n; j++)
+			if (!done[j] && partition[j] == partition[i])
+			{
+				position[j] = first++;
+				done[j] = true;
+			}
+	}
+}
+
+static Datum
+position_datum(FunctionCallInfo fcinfo, TupleDesc desc, int32 partition,
+			   int64 position)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = Int32GetDatum(partition);
+	values[1] = Int64GetDatum(position);
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+/* mq.append(stream, body, key, headers) returns mq.stream_position */
+Datum
+mq_append(PG_FUNCTION_ARGS)
+{
+	Stream		s;
+	TupleDesc	desc;
+	Datum		body;
+	Datum		key = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	bool		knull = PG_ARGISNULL(2);
+	Datum		headers = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	bool		hnull = PG_ARGISNULL(3);
+	int32		partition;
+	int64		position;
+
+	mq_require_primary_fn(fcinfo);
+	if (PG_ARGISNULL(0))
+		mq_null_argument("stream name");
+	if (PG_ARGISNULL(1))
+		mq_null_argument("record body");
+	body = PG_GETARG_DATUM(1);
+	mq_check_message(DatumGetJsonbP(body), hnull ? NULL : DatumGetJsonbP(headers));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	partition = record_partition(&s, key, knull);
+	take_all_positions(&s, 1, &partition, &position);
+	insert_records(&s, 1, &partition, &position, &key, &knull, &headers, &hnull, &body);
+	PG_RETURN_DATUM(position_datum(fcinfo, BlessTupleDesc(desc), partition, position));
+}
+
+/* mq.append_batch(stream, bodies, keys, headers) returns setof mq.stream_position */
+Datum
+mq_append_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Stream		s;
+	MqBatchColumn bodies;
+	MqBatchColumn keys;
+	MqBatchColumn headers;
+	int32	   *partition;
+	int64	   *position;
+	bool	   *knulls;
+	bool	   *hnulls;
+	Datum	   *kvals;
+	Datum	   *hvals;
+	int			n;
+	int			i;
+
+	mq_require_primary_fn(fcinfo);
+	if (PG_ARGISNULL(0))
+		mq_null_argument("stream name");
+	if (PG_ARGISNULL(1))
+		mq_null_argument("bodies");
+	n = mq_batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false, &bodies);
+	mq_check_count(n, "batch size");
+	mq_batch_column(fcinfo, 2, TEXTOID, "keys", n, true, &keys);
+	mq_batch_column(fcinfo, 3, JSONBOID, "headers", n, true, &headers);
+	for (i = 0; i < n; i++)
+		mq_check_message(DatumGetJsonbP(bodies.values[i]),
+						 headers.values && !headers.nulls[i] ?
+						 DatumGetJsonbP(headers.values[i]) : NULL);
+	stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+
+	partition = palloc(sizeof(int32) * n);
+	position = palloc(sizeof(int64) * n);
+	kvals = keys.values ? keys.values : palloc0(sizeof(Datum) * n);
+	hvals = headers.values ? headers.values : palloc0(sizeof(Datum) * n);
+	knulls = keys.nulls ? keys.nulls : palloc(sizeof(bool) * n);
+	hnulls = headers.nulls ? headers.nulls : palloc(sizeof(bool) * n);
+	if (!keys.nulls)
+		memset(knulls, true, sizeof(bool) * n);
+	if (!headers.nulls)
+		memset(hnulls, true, sizeof(bool) * n);
+	for (i = 0; i < n; i++)
+		partition[i] = record_partition(&s, kvals[i], knulls[i]);
+	take_all_positions(&s, n, partition, position);
+	insert_records(&s, n, partition, position, kvals, knulls, hvals, hnulls,
+				   bodies.values);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int32GetDatum(partition[i]);
+		values[1] = Int64GetDatum(position[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* mq.read_stream(stream, partition, from_position, max) returns setof mq.stream_record */
+Datum
+mq_read_stream(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Stream		s;
+	int32		partition;
+	int64		from;
+	int64		max = PG_ARGISNULL(3) ? 100 : PG_GETARG_INT32(3);
+	int64		end;
+	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[4];
+	char	   *sql;
+	uint64		i;
+
+	if (PG_ARGISNULL(0))
+		mq_null_argument("stream name");
+	if (PG_ARGISNULL(1))
+		mq_null_argument("partition");
+	if (PG_ARGISNULL(2))
+		mq_null_argument("from_position");
+	mq_check_count(max, "max");
+	partition = PG_GETARG_INT32(1);
+	from = PG_GETARG_INT64(2);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mq.read_stream() cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("Its snapshot may be older than the end it reads up to, and it would pass records."),
+				 errhint("Read streams in READ COMMITTED transactions.")));
+	stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	if (partition < 0 || partition >= s.partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream \"%s\" has no partition %d", s.name, partition),
+				 errhint("Partitions are numbered from 0 to %d.", s.partitions - 1)));
+	if (from < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_position must not be negative"),
+				 errhint("Positions start at 0.")));
+
+	/* the end first, then the snapshot (each SPI statement takes a new one) */
+	end = readable_end(&s, partition);
+	values[0] = Int32GetDatum(partition);
+	values[1] = Int64GetDatum(from);
+	values[2] = Int64GetDatum(end);
+	values[3] = Int64GetDatum(max);
+	sql = psprintf("SELECT partition, position, key, headers, body, appended_at"
+				   " FROM mq.s_%d_%d WHERE partition OPERATOR(pg_catalog.=) $1"
+				   " AND position OPERATOR(pg_catalog.>=) $2"
+				   " AND position OPERATOR(pg_catalog.<) $3"
+				   " ORDER BY position LIMIT $4", s.id, s.segment);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_spi_connect();
+	if (mq_execute_latest_as_owner(sql, 4, argtypes, values) != SPI_OK_SELECT)
+		elog(ERROR, "stream read failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		out[6];
+		bool		nulls[6];
+		int			c;
+
+		for (c = 0; c < 6; c++)
+		{
+			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+			if (!nulls[c] && (c >= 2 && c <= 4))
+				out[c] = PointerGetDatum(PG_DETOAST_DATUM_COPY(out[c]));
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* mq.stream_partition(key, partitions) returns int: the partition of a key */
+Datum
+mq_stream_partition(PG_FUNCTION_ARGS)
+{
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	int32		partitions = PG_GETARG_INT32(1);
+
+	if (partitions < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions must be positive")));
+	PG_RETURN_INT32(key_partition(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), partitions));
+}
