@@ -191,6 +191,28 @@ check "rate limit, 16 greedy consumers for 10 s: no error" 0 "$rc"
 check "rate limit, 16 greedy consumers for 10 s: deliveries within 5% of 40/s plus the burst" "t" \
 	"$(q "SELECT abs(count(*) - (40 + 40 * extract(epoch FROM max(at) - min(at)))) <= 0.05 * (40 + 40 * extract(epoch FROM max(at) - min(at))) AND count(*) = count(DISTINCT msg_id) FROM rate16_seen")"
 
+# 11. A stream, 16 clients: appends in transactions that commit out of order
+#     (each sleeps a little before its commit) and readers that go on from
+#     the last position they saw: no reader ever passes a position that
+#     later turns up (every committed position up to what a reader has seen
+#     was seen by it).
+q "SELECT mq.create_stream('st16')" >/dev/null
+q "CREATE TABLE st16_seen (reader int, position bigint)"
+cat > "$dir/st16a.sql" <<'SQL'
+BEGIN;
+SELECT mq.append('st16', '{}');
+SELECT pg_sleep(random() * 0.003);
+COMMIT;
+SQL
+cat > "$dir/st16r.sql" <<'SQL'
+SELECT coalesce(max(position) + 1, 0) AS f FROM st16_seen WHERE reader = :client_id \gset
+INSERT INTO st16_seen SELECT :client_id, position FROM mq.read_stream('st16', 0, :f, 50);
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -t 200 -f "$dir/st16a.sql" -f "$dir/st16r.sql" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "stream, appends committing out of order and readers, 16 clients: no error" 0 "$rc"
+check "stream, appends committing out of order and readers, 16 clients: no reader passed a position" "0" \
+	"$(q "SELECT count(*) FROM (SELECT reader, max(position) AS last, count(*) AS seen FROM st16_seen GROUP BY reader) r WHERE r.seen <> (SELECT count(*) FROM mq.read_stream('st16', 0, 0, 10000) x WHERE x.position <= r.last)")"
+
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
