@@ -866,6 +866,9 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION mq._stream_forget(stream_id int) RETURNS void
+AS 'MODULE_PATHNAME', 'mq_stream_forget' LANGUAGE C STRICT VOLATILE;
+
 CREATE FUNCTION mq._drop_stream(stream text, if_exists bool DEFAULT false)
 RETURNS bool
 LANGUAGE plpgsql
@@ -888,6 +891,7 @@ BEGIN
 		EXECUTE format('DROP TABLE IF EXISTS mq.%I', 's_' || r.stream_id || '_' || seg);
 	END LOOP;
 	DELETE FROM mq._stream s WHERE s.stream_id = r.stream_id;
+	PERFORM mq._stream_forget(r.stream_id);
 	RETURN true;
 END;
 $$;
@@ -918,7 +922,7 @@ RETURNS int AS 'MODULE_PATHNAME', 'mq_stream_partition' LANGUAGE C IMMUTABLE STR
 
 REVOKE EXECUTE ON FUNCTION mq._create_stream(text, int, interval, bigint, bool),
 	mq._alter_stream(text, int, interval, bigint), mq._drop_stream(text, bool),
-	mq._stream_managed(text), mq._stream_options(int, interval, bigint)
+	mq._stream_managed(text), mq._stream_options(int, interval, bigint), mq._stream_forget(int)
 	FROM PUBLIC;
 
 COMMENT ON FUNCTION mq.create_stream(text, int, interval, bigint, bool)

@@ -32,6 +32,9 @@ int			mq_max_waiters = 1024;
 /* rate buckets in shared memory (limits.c) */
 int			mq_max_rate_groups = 10000;
 
+/* stream partitions in shared memory (stream.c) */
+int			mq_max_stream_partitions = 4096;
+
 /* how often the background worker runs mq.maintain(), in milliseconds */
 int			mq_maintenance_interval = 1000;
 
@@ -95,6 +98,16 @@ mq_define_gucs(void)
 							"A bucket that has refilled to its burst makes room for a new one; with none, a new group waits.",
 							&mq_max_rate_groups,
 							10000, 16, 10000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("mq.max_stream_partitions",
+							"Most stream partitions that shared memory keeps positions for.",
+							"Every partition of every stream that has been appended to or read since the server started takes one.",
+							&mq_max_stream_partitions,
+							4096, 16, 1000000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

@@ -13,6 +13,7 @@ extern int	mq_max_wait;
 extern int	mq_poll_interval;
 extern int	mq_max_waiters;
 extern int	mq_max_rate_groups;
+extern int	mq_max_stream_partitions;
 extern int	mq_maintenance_interval;
 extern int	mq_notify_interval;
 extern int	mq_max_message_size;

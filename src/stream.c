@@ -45,6 +45,7 @@
 
 #include "args.h"
 #include "compat.h"
+#include "guc.h"
 #include "queue.h"
 #include "spi.h"
 #include "stream.h"
@@ -53,9 +54,8 @@ PG_FUNCTION_INFO_V1(mq_append);
 PG_FUNCTION_INFO_V1(mq_append_batch);
 PG_FUNCTION_INFO_V1(mq_read_stream);
 PG_FUNCTION_INFO_V1(mq_stream_partition);
+PG_FUNCTION_INFO_V1(mq_stream_forget);
 
-/* partitions known to shared memory at once, in the cluster */
-#define MQ_STREAM_PARTITIONS 4096
 /* partitions one transaction may append to */
 #define MQ_STREAM_INFLIGHT 16
 
@@ -90,6 +90,7 @@ static StreamShared *stream_shared = NULL;
 static HTAB *parts = NULL;
 static int	my_inflight = 0;	/* entries this backend has listed */
 static bool callback_registered = false;
+static List *to_forget = NIL;	/* streams dropped by this transaction */
 
 static int
 stream_nprocs(void)
@@ -109,7 +110,7 @@ void
 mq_stream_shmem_request(void)
 {
 	RequestAddinShmemSpace(stream_shmem_size());
-	RequestAddinShmemSpace(hash_estimate_size(MQ_STREAM_PARTITIONS, sizeof(PartState)));
+	RequestAddinShmemSpace(hash_estimate_size(mq_max_stream_partitions, sizeof(PartState)));
 	RequestNamedLWLockTranche("mq streams", 1);
 }
 
@@ -130,7 +131,7 @@ mq_stream_shmem_startup(void)
 	}
 	ctl.keysize = sizeof(PartKey);
 	ctl.entrysize = sizeof(PartState);
-	parts = mq_shmem_init_hash("mq stream partitions", MQ_STREAM_PARTITIONS, &ctl,
+	parts = mq_shmem_init_hash("mq stream partitions", mq_max_stream_partitions, &ctl,
 							   HASH_ELEM | HASH_BLOBS);
 }
 
@@ -144,6 +145,8 @@ my_slots(void)
 		elog(ERROR, "process number %d out of range", procno);
 	return &stream_shared->inflight[procno * MQ_STREAM_INFLIGHT];
 }
+
+static void forget_stream(int32 stream_id);
 
 /* at the end of the transaction its appends are no longer in flight */
 static void
@@ -164,6 +167,16 @@ stream_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			if (to_forget != NIL)
+			{
+				ListCell   *lc;
+
+				if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+					foreach(lc, to_forget)
+						forget_stream(lfirst_int(lc));
+				list_free(to_forget);
+				to_forget = NIL;
+			}
 			if (my_inflight == 0 || stream_shared == NULL)
 				break;
 			slots = my_slots();
@@ -317,13 +330,19 @@ part_ensure(Stream *s, int32 partition)
 		return;
 	next = stored_next(s, partition);
 	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
-	ps = hash_search(parts, &key, HASH_ENTER_NULL, &found);
+	ps = NULL;
+	if (hash_get_num_entries(parts) < mq_max_stream_partitions)
+		ps = hash_search(parts, &key, HASH_ENTER_NULL, &found);
+	else
+		ps = hash_search(parts, &key, HASH_FIND, &found);
 	if (ps == NULL)
 	{
 		LWLockRelease(stream_shared->lock);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many stream partitions in use (%d)", MQ_STREAM_PARTITIONS)));
+				 errmsg("too many stream partitions in use (mq.max_stream_partitions is %d)",
+						mq_max_stream_partitions),
+				 errhint("Raise mq.max_stream_partitions and restart the server.")));
 	}
 	if (!found)
 		ps->next = next;
@@ -701,4 +720,44 @@ mq_stream_partition(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("partitions must be positive")));
 	PG_RETURN_INT32(key_partition(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), partitions));
+}
+
+/* take the partitions of stream_id out of shared memory */
+static void
+forget_stream(int32 stream_id)
+{
+	HASH_SEQ_STATUS status;
+	PartState  *ps;
+
+	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, parts);
+	while ((ps = hash_seq_search(&status)) != NULL)
+		if (ps->key.dbid == MyDatabaseId && ps->key.stream_id == stream_id)
+			hash_search(parts, &ps->key, HASH_REMOVE, NULL);
+	LWLockRelease(stream_shared->lock);
+}
+
+/*
+ * mq._stream_forget(stream_id int): drop_stream's last step.  When the
+ * dropping transaction commits (its stream's tables are gone, and their
+ * appends in flight ended before that), the stream's partitions leave
+ * shared memory, so that dropped streams do not use up
+ * mq.max_stream_partitions.  A drop that rolls back forgets nothing.
+ */
+Datum
+mq_stream_forget(PG_FUNCTION_ARGS)
+{
+	MemoryContext old;
+
+	if (stream_shared == NULL)
+		PG_RETURN_VOID();
+	if (!callback_registered)
+	{
+		RegisterXactCallback(stream_xact_callback, NULL);
+		callback_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	to_forget = lappend_int(to_forget, PG_GETARG_INT32(0));
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
 }

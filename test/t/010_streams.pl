@@ -1,0 +1,55 @@
+# Streams' shared memory: mq.max_stream_partitions bounds the partitions it
+# knows; dropping a stream gives its partitions back (at commit, not in a
+# drop that rolls back), and a full table says so.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('streams');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'mq'
+mq.maintenance_interval = 0
+mq.max_stream_partitions = 16
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION mq');
+
+# 10 streams of 4 partitions, one after another: 40 partitions in all
+my $ok = 1;
+for my $i (1 .. 10)
+{
+	my ($ret, $out, $err) = $node->psql('postgres', qq{
+		SELECT mq.create_stream('s$i', partitions => 4);
+		SELECT count(*) FROM mq.append_batch('s$i', ARRAY['{}', '{}', '{}', '{}']::jsonb[],
+											 keys => ARRAY['a', 'b', 'c', 'd']);
+		SELECT count(*) FROM generate_series(0, 3) p, mq.read_stream('s$i', p, 0);
+		SELECT mq.drop_stream('s$i');
+	});
+	if ($ret != 0) { $ok = 0; diag($err); last; }
+}
+ok($ok, 'dropped streams give their partitions back to shared memory');
+
+# a drop that rolls back keeps them (and the positions go on)
+$node->safe_psql('postgres', q{
+	SELECT mq.create_stream('kept');
+	SELECT mq.append('kept', '{}');
+	BEGIN;
+	SELECT mq.drop_stream('kept');
+	ROLLBACK;
+});
+is($node->safe_psql('postgres', q{SELECT position FROM mq.append('kept', '{}')}), '1',
+	'a drop that rolled back forgets nothing');
+
+# a full table: the error names the setting
+$node->safe_psql('postgres', q{SELECT mq.create_stream('wide', partitions => 20)});
+my ($ret, $out, $err) = $node->psql('postgres', q{
+	SELECT count(*) FROM generate_series(0, 19) p, mq.read_stream('wide', p, 0)
+});
+like($err, qr/too many stream partitions in use \(mq.max_stream_partitions is 16\).*HINT:  Raise mq.max_stream_partitions/s,
+	'a full table of partitions is an error that names the setting');
+
+$node->stop;
+done_testing();
