@@ -116,6 +116,9 @@ for c in $CLIENTS; do
 	if wanted idle_readers; then idle_readers "$c"; fi
 done
 compare batch10000 mq_batch10000 raw_batch10000 1
+compare stream_append mq_append raw_insert 4
+compare stream_append mq_append raw_insert 16
+compare stream_batch10000 mq_append10000 raw_batch10000 1
 
 if wanted wake_latency; then
 say "wake latency: a blocked reader, a sender committing every 5 ms, 1000 trials"

@@ -191,6 +191,27 @@ stream_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * Statements kept per backend: the catalog look-up, and per segment table
+ * its insert and its read (named from ids, so a dropped stream's plans are
+ * never used again; they stay until the backend ends).
+ */
+typedef enum StreamPlanKind
+{
+	STREAM_PLAN_INSERT,
+	STREAM_PLAN_READ,
+	STREAM_NUM_PLANS
+} StreamPlanKind;
+
+typedef struct SegmentPlans
+{
+	int32		key[2];			/* stream id, segment */
+	SPIPlanPtr	plans[STREAM_NUM_PLANS];
+} SegmentPlans;
+
+static SPIPlanPtr lookup_plan = NULL;
+static HTAB *segment_plans = NULL;
+
 /* A stream as a call needs it */
 typedef struct Stream
 {
@@ -212,11 +233,13 @@ stream_lookup(text *name, Stream *s)
 
 	mq_name_key("stream", name, s->name);
 	mq_spi_connect();
-	if (mq_execute_as_owner("SELECT s.stream_id, s.partitions, s.owner,"
-							" (SELECT pg_catalog.max(g.segment) FROM mq._stream_segment g"
-							"  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
-							" FROM mq._stream s WHERE s.stream_name OPERATOR(pg_catalog.=) $1",
-							1, &argtype, &arg, NULL, 1) != SPI_OK_SELECT)
+	if (lookup_plan == NULL)
+		lookup_plan = mq_keep_plan("SELECT s.stream_id, s.partitions, s.owner,"
+								   " (SELECT pg_catalog.max(g.segment) FROM mq._stream_segment g"
+								   "  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
+								   " FROM mq._stream s WHERE s.stream_name OPERATOR(pg_catalog.=) $1",
+								   1, &argtype);
+	if (mq_execute_plan_as_owner(lookup_plan, &arg, NULL, 1) != SPI_OK_SELECT)
 		elog(ERROR, "stream look-up failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -239,6 +262,56 @@ stream_lookup(text *name, Stream *s)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for stream \"%s\"", s->name),
 				 errhint("Only the stream's owner and superusers use it so far.")));
+}
+
+/* the kept plan of a statement on the stream's newest segment (in SPI) */
+static SPIPlanPtr
+segment_plan(Stream *s, StreamPlanKind kind)
+{
+	int32		key[2] = {s->id, s->segment};
+	SegmentPlans *sp;
+	bool		found;
+
+	if (segment_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(key);
+		ctl.entrysize = sizeof(SegmentPlans);
+		ctl.hcxt = TopMemoryContext;
+		segment_plans = hash_create("mq stream plans", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	sp = hash_search(segment_plans, key, HASH_ENTER, &found);
+	if (!found)
+		memset(sp->plans, 0, sizeof(sp->plans));
+	if (sp->plans[kind] == NULL)
+	{
+		if (kind == STREAM_PLAN_INSERT)
+		{
+			Oid			argtypes[6] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+			JSONBARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
+
+			sp->plans[kind] = mq_keep_plan(psprintf(
+				"INSERT INTO mq.s_%d_%d (partition, position, key, headers, body, appended_at)"
+				" SELECT u.p, u.q, u.k, u.h, u.b, $6 FROM ROWS FROM"
+				" (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+				" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(p, q, k, h, b)",
+				s->id, s->segment), 6, argtypes);
+		}
+		else
+		{
+			Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
+
+			sp->plans[kind] = mq_keep_plan(psprintf(
+				"SELECT partition, position, key, headers, body, appended_at"
+				" FROM mq.s_%d_%d WHERE partition OPERATOR(pg_catalog.=) $1"
+				" AND position OPERATOR(pg_catalog.>=) $2"
+				" AND position OPERATOR(pg_catalog.<) $3"
+				" ORDER BY position LIMIT $4", s->id, s->segment), 4, argtypes);
+		}
+	}
+	return sp->plans[kind];
 }
 
 static void
@@ -453,8 +526,6 @@ insert_records(Stream *s, int n, int32 *partition, int64 *position,
 			   Datum *keys, bool *knulls, Datum *headers, bool *hnulls,
 			   Datum *bodies)
 {
-	Oid			argtypes[6] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	JSONBARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
 	Datum		values[6];
 	Datum	   *pd = palloc(sizeof(Datum) * n);
 	Datum	   *qd = palloc(sizeof(Datum) * n);
@@ -462,7 +533,6 @@ insert_records(Stream *s, int n, int32 *partition, int64 *position,
 	int			lbs[1] = {1};
 	bool	   *nonulls = palloc0(sizeof(bool) * n);
 	int			i;
-	char	   *sql;
 
 	for (i = 0; i < n; i++)
 	{
@@ -475,13 +545,9 @@ insert_records(Stream *s, int n, int32 *partition, int64 *position,
 	values[3] = PointerGetDatum(construct_md_array(headers, hnulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
 	values[4] = PointerGetDatum(construct_md_array(bodies, nonulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
 	values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
-	sql = psprintf("INSERT INTO mq.s_%d_%d (partition, position, key, headers, body, appended_at)"
-				   " SELECT u.p, u.q, u.k, u.h, u.b, $6 FROM ROWS FROM"
-				   " (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-				   " pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(p, q, k, h, b)",
-				   s->id, s->segment);
 	mq_spi_connect();
-	if (mq_execute_as_owner(sql, 6, argtypes, values, NULL, 0) != SPI_OK_INSERT)
+	if (mq_execute_plan_as_owner(segment_plan(s, STREAM_PLAN_INSERT), values,
+								 NULL, 0) != SPI_OK_INSERT)
 		elog(ERROR, "stream append failed");
 	SPI_finish();
 }
@@ -643,9 +709,7 @@ mq_read_stream(PG_FUNCTION_ARGS)
 	int64		from;
 	int64		max = PG_ARGISNULL(3) ? 100 : PG_GETARG_INT32(3);
 	int64		end;
-	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
 	Datum		values[4];
-	char	   *sql;
 	uint64		i;
 
 	if (PG_ARGISNULL(0))
@@ -681,15 +745,11 @@ mq_read_stream(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(from);
 	values[2] = Int64GetDatum(end);
 	values[3] = Int64GetDatum(max);
-	sql = psprintf("SELECT partition, position, key, headers, body, appended_at"
-				   " FROM mq.s_%d_%d WHERE partition OPERATOR(pg_catalog.=) $1"
-				   " AND position OPERATOR(pg_catalog.>=) $2"
-				   " AND position OPERATOR(pg_catalog.<) $3"
-				   " ORDER BY position LIMIT $4", s.id, s.segment);
-
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	mq_spi_connect();
-	if (mq_execute_latest_as_owner(sql, 4, argtypes, values) != SPI_OK_SELECT)
+	/* READ COMMITTED: the statement takes a new snapshot, after the end */
+	if (mq_execute_plan_as_owner(segment_plan(&s, STREAM_PLAN_READ), values,
+								 NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "stream read failed");
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -45,3 +45,6 @@ BEGIN
 			group_keys => ARRAY(SELECT 'tenant-' || g FROM generate_series(1, 10000) g));
 	END LOOP;
 END $$;
+
+-- streams (part one): appends to a stream of 4 partitions
+SELECT mq.create_stream('bstream', partitions => 4);

@@ -1,0 +1,1 @@
+SELECT * FROM mq.append('bstream', '{"order": 42, "item": "book", "qty": 1}', key => 'customer-' || (random() * 1000)::int);
