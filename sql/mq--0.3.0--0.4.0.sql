@@ -774,11 +774,7 @@ BEGIN
 	END IF;
 	SELECT * INTO old FROM mq._stream s WHERE s.stream_name = stream;
 	IF FOUND THEN
-		IF old.owner <> mq._caller() AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = mq._caller()) THEN
-			RAISE EXCEPTION 'permission denied for stream "%"', stream
-				USING ERRCODE = 'insufficient_privilege',
-					  HINT = 'Only the stream''s owner and superusers manage it.';
-		END IF;
+		PERFORM mq._stream_managed(stream);	/* the owner's or a superuser's */
 		SELECT string_agg(o.name, ', ' ORDER BY o.ord) INTO diff
 		FROM (VALUES
 			(1, 'partitions', old.partitions IS DISTINCT FROM partitions),

@@ -220,11 +220,7 @@ mq_read(PG_FUNCTION_ARGS)
 	if (deadline > now)
 		mq_wait_for_messages(q, deadline, try_lease, &lease_arg);
 	else
-	{
-		TimestampTz not_before;
-
-		(void) try_lease(q, &lease_arg, &not_before);
-	}
+		(void) try_lease(q, &lease_arg, NULL);
 	return (Datum) 0;
 }
 

@@ -440,22 +440,31 @@ mq_limits_count_held_back(int32 queue_id, bool group)
 	LWLockRelease(limits_shared->lock);
 }
 
-void
-mq_limits_stats(int32 queue_id, uint64 *held_back, uint64 *group_held_back)
+/* a copy of the queue's entry of the shared table; false if it has none */
+static bool
+queue_state_copy(int32 queue_id, QueueState *copy)
 {
 	QueueState *qs;
 
-	*held_back = *group_held_back = 0;
-	if (limits_shared == NULL)
-		return;
 	LWLockAcquire(limits_shared->lock, LW_SHARED);
 	qs = queue_state(queue_id, false);
 	if (qs != NULL)
-	{
-		*held_back = qs->held_back;
-		*group_held_back = qs->group_held_back;
-	}
+		*copy = *qs;
 	LWLockRelease(limits_shared->lock);
+	return qs != NULL;
+}
+
+void
+mq_limits_stats(int32 queue_id, uint64 *held_back, uint64 *group_held_back)
+{
+	QueueState	qs;
+
+	*held_back = *group_held_back = 0;
+	if (limits_shared != NULL && queue_state_copy(queue_id, &qs))
+	{
+		*held_back = qs.held_back;
+		*group_held_back = qs.group_held_back;
+	}
 }
 
 typedef struct LocalCursor
@@ -489,20 +498,14 @@ local_cursor(int32 queue_id)
 void
 mq_fair_cursor_get(int32 queue_id, MqFairCursor *cursor)
 {
-	QueueState *qs;
+	QueueState	qs;
 
 	if (limits_shared == NULL)
-	{
 		*cursor = local_cursor(queue_id)->cursor;
-		return;
-	}
-	LWLockAcquire(limits_shared->lock, LW_SHARED);
-	qs = queue_state(queue_id, false);
-	if (qs != NULL)
-		*cursor = qs->cursor;
+	else if (queue_state_copy(queue_id, &qs))
+		*cursor = qs.cursor;
 	else
 		cursor->valid = false;
-	LWLockRelease(limits_shared->lock);
 }
 
 void

@@ -610,19 +610,18 @@ storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	{
 		int			nkeys;
 		bool		dead;
-		bool		more;
 		int64		dead_lettered;
 		int64		expired;
 
 		if (q->fair)
 			delivered += mq_storage_take_fair(q, pop, now, vt, qty - delivered,
 											  cutoff, out, outdesc, keys, ids,
-											  &nkeys, skip_dead, &dead, NULL);
+											  &nkeys, skip_dead, &dead);
 		else
 			delivered += mq_storage_take_direct(q, pop, now, vt, qty - delivered,
-												cutoff, out, outdesc, &more,
+												cutoff, out, outdesc, &dead,
 												keys, ids, &nkeys, true,
-												skip_dead, &dead, NULL);
+												skip_dead);
 		if (nkeys > 0 && has_dedup_window(q))
 		{
 			mq_spi_connect();
@@ -659,11 +658,10 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 		Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
 		Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
 		int			nkeys;
-		bool		dead_seen;
 
 		delivered = mq_storage_take_direct(q, pop, now, vt, qty, cutoff, out,
 										outdesc, &more, keys, ids, &nkeys,
-										false, false, &dead_seen, NULL);
+										false, false);
 		if (nkeys > 0 && has_dedup_window(q))
 		{
 			mq_spi_connect();

@@ -721,17 +721,16 @@ mq_storage_put_taken(TupleTableSlot *slot, bool pop, TimestampTz vt,
  * keys[] and ids[] (room for qty), their count to *nkeys.
  *
  * gated (a queue with group_concurrency or group_rate_limit): the table is
- * used whatever mq.direct_access says, each candidate of a group must pass
- * the gate (storage_fair.c), and a candidate past its limits sets *dead
- * (the caller sweeps and walks again) or, with skip_dead, is passed over.
- * *next_at gets when a group rate limit that held a group back lets it go.
+ * used whatever mq.direct_access says (or the call fails), and each
+ * candidate of a group must pass the gate (storage_fair.c); *more then only
+ * means a dead letter, which the caller sweeps before it walks again.  With
+ * skip_dead, candidates past their limits are passed over instead.
  */
 uint64
 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					int64 qty, TimestampTz cutoff, Tuplestorestate *out,
 					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
-					int *nkeys, bool gated, bool skip_dead, bool *dead,
-					TimestampTz *next_at)
+					int *nkeys, bool gated, bool skip_dead)
 {
 	DirectTake	dt;
 	MqGate	   *gate = NULL;
@@ -752,7 +751,6 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 	*more = false;
 	*nkeys = 0;
-	*dead = false;
 	rel = gated ? mq_storage_open_table_ext(q, true) : mq_storage_open_table(q);
 	if (rel == NULL)
 	{
@@ -787,7 +785,7 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	slot = table_slot_create(rel, NULL);
 
 	for (range = 0;
-		 delivered < qty && !*more && !*dead &&
+		 delivered < qty && !*more &&
 		 (scan = storage_begin_range(&dt, index, &hint, range)) != NULL;
 		 range++)
 	{
@@ -828,10 +826,7 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 				if (skip_dead)
 					continue;
 				/* a dead letter: the SQL statement (or a sweep) moves it */
-				if (gate)
-					*dead = true;
-				else
-					*more = true;
+				*more = true;
 				break;
 			}
 			if (gate && grouped &&
@@ -868,7 +863,7 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, NoLock);
 	if (gate)
-		mq_gate_end(gate, next_at);
+		mq_gate_end(gate);
 	mq_storage_take_end(&dt);
 	return delivered;
 }

@@ -60,8 +60,6 @@ struct MqGate
 	TupleTableSlot *slot;
 	bool		pop;
 	TimestampTz now;
-	TimestampTz next_at;		/* when a held-back group gets a token */
-	bool		rate_held;		/* a group rate limit held a group back */
 	/* the groups met: a short array, or past MQ_GATE_LINEAR a hash table */
 	GateGroup  *groups;
 	int			ngroups;
@@ -204,13 +202,11 @@ mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key)
 	text	   *key = DatumGetTextPP(group_key);
 	GateGroup  *g;
 
-	g = gate_find(gate, key, false);
-	if (g == NULL)
+	g = gate_find(gate, key, true);
+	if (g->hash == 0)
 	{
-		g = gate_find(gate, key, true);
+		/* new (a group hash is never 0) */
 		g->hash = mq_limits_group_hash(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-		g->locked = false;
-		g->closed = false;
 		g->room = -1;
 		if (gate->inflight != NULL)
 		{
@@ -230,15 +226,10 @@ mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key)
 		return false;
 	if (q->group_rate.limit > 0)
 	{
-		TimestampTz next_at = 0;
-
 		if (mq_limits_take(q->id, g->hash, &q->group_rate, 1, gate->now,
-						   &next_at) == 0)
+						   NULL) == 0)
 		{
 			g->closed = true;
-			if (!gate->rate_held || next_at < gate->next_at)
-				gate->next_at = next_at;
-			gate->rate_held = true;
 			mq_limits_count_held_back(q->id, true);
 			return false;
 		}
@@ -277,7 +268,7 @@ mq_gate_untaken(MqGate *gate, Datum group_key)
  * rate limit gets a token (0 if none was).
  */
 void
-mq_gate_end(MqGate *gate, TimestampTz *next_at)
+mq_gate_end(MqGate *gate)
 {
 	HASH_SEQ_STATUS status;
 	GateGroup  *g;
@@ -295,8 +286,6 @@ mq_gate_end(MqGate *gate, TimestampTz *next_at)
 		for (i = 0; i < gate->ngroups; i++)
 			if (gate->groups[i].locked)
 				mq_group_lock_release(gate->q->id, gate->groups[i].hash);
-	if (next_at != NULL)
-		*next_at = gate->rate_held ? gate->next_at : 0;
 	if (gate->inflight != NULL)
 	{
 		ExecDropSingleTupleTableSlot(gate->slot);
@@ -441,7 +430,7 @@ uint64
 mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
 					 TupleDesc outdesc, Datum *keys, Datum *ids, int *nkeys,
-					 bool skip_dead, bool *dead, TimestampTz *next_at)
+					 bool skip_dead, bool *dead)
 {
 	DirectTake	dt;
 	Relation	rel = mq_storage_open_table_ext(q, true);
@@ -642,9 +631,7 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, NoLock);
 	if (gate)
-		mq_gate_end(gate, next_at);
-	else if (next_at)
-		*next_at = 0;
+		mq_gate_end(gate);
 	mq_storage_take_end(&dt);
 	return delivered;
 }

@@ -175,8 +175,7 @@ extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
 									 TimestampTz cutoff, Tuplestorestate *out,
 									 TupleDesc outdesc, bool *more,
 									 Datum *keys, Datum *ids, int *nkeys,
-									 bool gated, bool skip_dead, bool *dead,
-									 TimestampTz *next_at);
+									 bool gated, bool skip_dead);
 extern int	mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key);
 
 /* storage_fair.c */
@@ -185,12 +184,11 @@ extern MqGate *mq_gate_begin(MqQueue *q, Relation rel, bool pop,
 extern bool mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key);
 extern void mq_gate_taken(MqGate *gate, Datum group_key);
 extern void mq_gate_untaken(MqGate *gate, Datum group_key);
-extern void mq_gate_end(MqGate *gate, TimestampTz *next_at);
+extern void mq_gate_end(MqGate *gate);
 extern uint64 mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now,
 								   TimestampTz vt, int64 qty,
 								   TimestampTz cutoff, Tuplestorestate *out,
 								   TupleDesc outdesc, Datum *keys, Datum *ids,
-								   int *nkeys, bool skip_dead, bool *dead,
-								   TimestampTz *next_at);
+								   int *nkeys, bool skip_dead, bool *dead);
 
 #endif							/* MQ_STORAGE_INT_H */

@@ -91,7 +91,12 @@ static StreamShared *stream_shared = NULL;
 static HTAB *parts = NULL;
 static int	my_inflight = 0;	/* entries this backend has listed */
 static bool callback_registered = false;
-static List *to_forget = NIL;	/* streams dropped by this transaction */
+/*
+ * Streams dropped by this transaction, as pairs (stream id, nesting level
+ * of the drop), forgotten at commit; a rolled-back savepoint takes its own
+ * off the list.
+ */
+static List *to_forget = NIL;
 
 static int
 stream_nprocs(void)
@@ -173,7 +178,7 @@ stream_xact_callback(XactEvent event, void *arg)
 				ListCell   *lc;
 
 				if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
-					foreach(lc, to_forget)
+					for (lc = list_head(to_forget); lc != NULL; lc = lnext(to_forget, lnext(to_forget, lc)))
 						forget_stream(lfirst_int(lc));
 				list_free(to_forget);
 				to_forget = NIL;
@@ -211,6 +216,34 @@ typedef struct SegmentPlans
 
 static SPIPlanPtr lookup_plan = NULL;
 static HTAB *segment_plans = NULL;
+
+/* a rolled-back savepoint dropped nothing; a released one's drops move up */
+static void
+stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	List	   *kept = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (to_forget == NIL ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	for (lc = list_head(to_forget); lc != NULL; lc = lnext(to_forget, lnext(to_forget, lc)))
+	{
+		int			id = lfirst_int(lc);
+		int			at = lfirst_int(lnext(to_forget, lc));
+
+		if (at >= level && event == SUBXACT_EVENT_ABORT_SUB)
+			continue;
+		kept = lappend_int(lappend_int(kept, id), at >= level ? level - 1 : at);
+	}
+	list_free(to_forget);
+	to_forget = kept;
+	MemoryContextSwitchTo(old);
+}
 
 /* A stream as a call needs it */
 typedef struct Stream
@@ -441,6 +474,7 @@ take_positions(Stream *s, int32 partition, int n)
 	if (!callback_registered)
 	{
 		RegisterXactCallback(stream_xact_callback, NULL);
+		RegisterSubXactCallback(stream_subxact_callback, NULL);
 		callback_registered = true;
 	}
 	part_ensure(s, partition);
@@ -779,7 +813,8 @@ mq_stream_partition(PG_FUNCTION_ARGS)
 	if (partitions < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("partitions must be positive")));
+				 errmsg("partitions must be positive"),
+				 errhint("Pass the stream's number of partitions (mq.streams).")));
 	PG_RETURN_INT32(key_partition(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), partitions));
 }
 
@@ -815,10 +850,12 @@ mq_stream_forget(PG_FUNCTION_ARGS)
 	if (!callback_registered)
 	{
 		RegisterXactCallback(stream_xact_callback, NULL);
+		RegisterSubXactCallback(stream_subxact_callback, NULL);
 		callback_registered = true;
 	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	to_forget = lappend_int(to_forget, PG_GETARG_INT32(0));
+	to_forget = lappend_int(lappend_int(to_forget, PG_GETARG_INT32(0)),
+							GetCurrentTransactionNestLevel());
 	MemoryContextSwitchTo(old);
 	PG_RETURN_VOID();
 }

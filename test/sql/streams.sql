@@ -103,6 +103,7 @@ SET ROLE s_owner;
 SELECT mq.create_stream('s_mine');
 SELECT position FROM mq.append('s_mine', '{}');
 SET ROLE s_other;
+SELECT mq.create_stream('s_mine');
 SELECT mq.append('s_mine', '{}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT * FROM mq.read_stream('s_mine', 0, 0);
@@ -111,3 +112,20 @@ RESET ROLE;
 SELECT mq.drop_stream('s_mine');
 REVOKE CREATE ON SCHEMA public FROM s_owner;
 DROP ROLE s_owner, s_other;
+
+-- limits: at most 16 partitions per transaction; stream_partition's argument
+SELECT mq.create_stream('s_wide', partitions => 20);
+BEGIN;
+SELECT count(*) FROM mq.append_batch('s_wide', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 20)));
+ROLLBACK;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM mq.append_batch('s_wide', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 16)));
+SELECT mq.stream_partition('k', 0);
+-- a drop rolled back to a savepoint keeps the stream, and its positions
+BEGIN;
+SAVEPOINT a;
+SELECT mq.drop_stream('s_wide');
+ROLLBACK TO a;
+COMMIT;
+SELECT position FROM mq.append('s_wide', '{}', key => 'k');
+SELECT mq.drop_stream('s_wide');

@@ -1,6 +1,7 @@
-# Streams' shared memory: mq.max_stream_partitions bounds the partitions it
-# knows; dropping a stream gives its partitions back (at commit, not in a
-# drop that rolls back), and a full table says so.
+# Fixed tables in shared memory: mq.max_stream_partitions bounds the stream
+# partitions it knows (a dropped stream gives its back at commit, not in a
+# drop that rolls back; a full table says so), and mq.max_rate_groups the
+# rate buckets (with none to spare a group waits: never unlimited).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -13,6 +14,7 @@ $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'mq'
 mq.maintenance_interval = 0
 mq.max_stream_partitions = 16
+mq.max_rate_groups = 16
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION mq');
@@ -50,6 +52,19 @@ my ($ret, $out, $err) = $node->psql('postgres', q{
 });
 like($err, qr/too many stream partitions in use \(mq.max_stream_partitions is 16\).*HINT:  Raise mq.max_stream_partitions/s,
 	'a full table of partitions is an error that names the setting');
+
+# 40 groups under a limit of one message an hour each, 16 buckets: a bucket
+# that has given its token is not full, so it cannot make room; 16 groups
+# get their message, the other 24 wait
+$node->safe_psql('postgres', q{
+	SELECT mq.create_queue('tenants', group_rate_limit => 1, rate_interval => '1 hour');
+	SELECT count(*) FROM mq.send_batch('tenants', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 40)),
+									   group_keys => ARRAY(SELECT 't' || g FROM generate_series(1, 40) g));
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.read('tenants', 100)}), '16',
+	'a full table of rate buckets holds new groups back');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.read('tenants', 100)}), '0',
+	'... and keeps holding them and the others back');
 
 $node->stop;
 done_testing();
