@@ -122,10 +122,12 @@ ROLLBACK;
 SELECT count(*) FROM mq.append_batch('s_wide', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 16)));
 SELECT mq.stream_partition('k', 0);
 -- a drop rolled back to a savepoint keeps the stream, and its positions
+-- (records without a key start at a partition of the backend's, so compare)
+SELECT position AS before FROM mq.append('s_wide', '{}', key => 'k') \gset
 BEGIN;
 SAVEPOINT a;
 SELECT mq.drop_stream('s_wide');
 ROLLBACK TO a;
 COMMIT;
-SELECT position FROM mq.append('s_wide', '{}', key => 'k');
+SELECT position = :before + 1 AS next_position FROM mq.append('s_wide', '{}', key => 'k');
 SELECT mq.drop_stream('s_wide');
