@@ -34,6 +34,8 @@ int			mq_max_rate_groups = 10000;
 
 /* stream partitions in shared memory (stream.c) */
 int			mq_max_stream_partitions = 4096;
+int			mq_max_stream_consumers = 1024;
+int			mq_max_group_partitions = 16384;
 
 /* how often the background worker runs mq.maintain(), in milliseconds */
 int			mq_maintenance_interval = 1000;
@@ -108,6 +110,26 @@ mq_define_gucs(void)
 							"Every partition of every stream that has been appended to or read since the server started takes one.",
 							&mq_max_stream_partitions,
 							4096, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("mq.max_stream_consumers",
+							"Most consumers of stream consumer groups that shared memory keeps at once.",
+							"A consumer takes one from its first poll until its session times out.",
+							&mq_max_stream_consumers,
+							1024, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("mq.max_group_partitions",
+							"Most (consumer group, partition) pairs that shared memory keeps holders and positions for.",
+							"Every partition of every consumer group polled since the server started takes one.",
+							&mq_max_group_partitions,
+							16384, 16, 10000000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

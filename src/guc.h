@@ -14,6 +14,8 @@ extern int	mq_poll_interval;
 extern int	mq_max_waiters;
 extern int	mq_max_rate_groups;
 extern int	mq_max_stream_partitions;
+extern int	mq_max_stream_consumers;
+extern int	mq_max_group_partitions;
 extern int	mq_maintenance_interval;
 extern int	mq_notify_interval;
 extern int	mq_max_message_size;

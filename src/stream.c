@@ -50,6 +50,7 @@
 #include "queue.h"
 #include "spi.h"
 #include "stream.h"
+#include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_append);
 PG_FUNCTION_INFO_V1(mq_append_batch);
@@ -186,10 +187,35 @@ stream_xact_callback(XactEvent event, void *arg)
 			if (my_inflight == 0 || stream_shared == NULL)
 				break;
 			slots = my_slots();
-			LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
-			memset(slots, 0, sizeof(InFlight) * MQ_STREAM_INFLIGHT);
-			LWLockRelease(stream_shared->lock);
-			my_inflight = 0;
+			{
+				int32		woken[MQ_STREAM_INFLIGHT];
+				int			nwoken = 0;
+				int			i,
+							j;
+
+				for (i = 0; i < MQ_STREAM_INFLIGHT; i++)
+				{
+					if (slots[i].key.stream_id == 0)
+						continue;
+					for (j = 0; j < nwoken; j++)
+						if (woken[j] == slots[i].key.stream_id)
+							break;
+					if (j == nwoken)
+						woken[nwoken++] = slots[i].key.stream_id;
+				}
+				LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
+				memset(slots, 0, sizeof(InFlight) * MQ_STREAM_INFLIGHT);
+				LWLockRelease(stream_shared->lock);
+				my_inflight = 0;
+
+				/*
+				 * The appends are visible and no longer hold the readable
+				 * end back: wake the stream's waiting polls.
+				 */
+				if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+					for (j = 0; j < nwoken; j++)
+						mq_wake_key_now(MQ_STREAM_WAIT_KEY(woken[j]));
+			}
 			break;
 		default:
 			break;
@@ -245,18 +271,8 @@ stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	MemoryContextSwitchTo(old);
 }
 
-/* A stream as a call needs it */
-typedef struct Stream
-{
-	int32		id;
-	int32		partitions;
-	int32		segment;		/* the newest, where appends go */
-	Oid			owner;
-	char		name[MQ_NAME_MAXLEN + 1];
-} Stream;
-
-static void
-stream_lookup(text *name, Stream *s)
+void
+mq_stream_find(text *name, MqStream *s)
 {
 	Oid			argtype = TEXTOID;
 	Datum		arg = PointerGetDatum(name);
@@ -288,8 +304,13 @@ stream_lookup(text *name, Stream *s)
 	if (isnull)
 		s->segment = 1;
 	SPI_finish();
+}
 
-	/* part one: the owner and superusers only (grants come with part two) */
+void
+mq_stream_lookup(text *name, MqStream *s)
+{
+	mq_stream_find(name, s);
+	/* the owner and superusers only (grants come later) */
 	if (GetUserId() != s->owner && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -299,7 +320,7 @@ stream_lookup(text *name, Stream *s)
 
 /* the kept plan of a statement on the stream's newest segment (in SPI) */
 static SPIPlanPtr
-segment_plan(Stream *s, StreamPlanKind kind)
+segment_plan(MqStream *s, StreamPlanKind kind)
 {
 	int32		key[2] = {s->id, s->segment};
 	SegmentPlans *sp;
@@ -347,8 +368,14 @@ segment_plan(Stream *s, StreamPlanKind kind)
 	return sp->plans[kind];
 }
 
-static void
-stream_require_shmem(void)
+bool
+mq_stream_shmem_available(void)
+{
+	return stream_shared != NULL;
+}
+
+void
+mq_stream_require_shmem(void)
 {
 	if (stream_shared == NULL)
 		ereport(ERROR,
@@ -385,8 +412,8 @@ no_key_partition(int32 partitions)
 }
 
 /* the next position of a partition, from its table (on first use) */
-static int64
-stored_next(Stream *s, int32 partition)
+int64
+mq_stream_stored_next(MqStream *s, int32 partition)
 {
 	Oid			argtype = INT4OID;
 	Datum		arg = Int32GetDatum(partition);
@@ -407,7 +434,7 @@ stored_next(Stream *s, int32 partition)
 }
 
 static void
-part_key(PartKey *key, Stream *s, int32 partition)
+part_key(PartKey *key, MqStream *s, int32 partition)
 {
 	memset(key, 0, sizeof(*key));
 	key->dbid = MyDatabaseId;
@@ -422,7 +449,7 @@ part_key(PartKey *key, Stream *s, int32 partition)
  * know, so the stored records are all there is.)
  */
 static void
-part_ensure(Stream *s, int32 partition)
+part_ensure(MqStream *s, int32 partition)
 {
 	PartKey		key;
 	PartState  *ps;
@@ -435,7 +462,7 @@ part_ensure(Stream *s, int32 partition)
 	LWLockRelease(stream_shared->lock);
 	if (found)
 		return;
-	next = stored_next(s, partition);
+	next = mq_stream_stored_next(s, partition);
 	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
 	ps = NULL;
 	if (hash_get_num_entries(parts) < mq_max_stream_partitions)
@@ -461,7 +488,7 @@ part_ensure(Stream *s, int32 partition)
  * transaction; returns the first.
  */
 static int64
-take_positions(Stream *s, int32 partition, int n)
+take_positions(MqStream *s, int32 partition, int n)
 {
 	PartKey		key;
 	PartState  *ps;
@@ -470,7 +497,7 @@ take_positions(Stream *s, int32 partition, int n)
 	int			i;
 	int			free_slot = -1;
 
-	stream_require_shmem();
+	mq_stream_require_shmem();
 	if (!callback_registered)
 	{
 		RegisterXactCallback(stream_xact_callback, NULL);
@@ -518,8 +545,8 @@ take_positions(Stream *s, int32 partition, int n)
  * The readable end of a partition: the first position still in flight, or
  * the next one to hand out.
  */
-static int64
-readable_end(Stream *s, int32 partition)
+int64
+mq_stream_readable_end(MqStream *s, int32 partition)
 {
 	PartKey		key;
 	PartState  *ps;
@@ -534,7 +561,7 @@ readable_end(Stream *s, int32 partition)
 	 */
 	if (RecoveryInProgress())
 		return PG_INT64_MAX;
-	stream_require_shmem();
+	mq_stream_require_shmem();
 	part_ensure(s, partition);
 	part_key(&key, s, partition);
 	LWLockAcquire(stream_shared->lock, LW_SHARED);
@@ -556,7 +583,7 @@ readable_end(Stream *s, int32 partition)
 
 /* insert records: bodies[i] with keys and headers, at the positions given */
 static void
-insert_records(Stream *s, int n, int32 *partition, int64 *position,
+insert_records(MqStream *s, int n, int32 *partition, int64 *position,
 			   Datum *keys, bool *knulls, Datum *headers, bool *hnulls,
 			   Datum *bodies)
 {
@@ -588,7 +615,7 @@ insert_records(Stream *s, int n, int32 *partition, int64 *position,
 
 /* partition of record i: its key's, or the next in turn */
 static int32
-record_partition(Stream *s, Datum key, bool isnull)
+record_partition(MqStream *s, Datum key, bool isnull)
 {
 	text	   *t;
 
@@ -603,7 +630,7 @@ record_partition(Stream *s, Datum key, bool isnull)
  * partition, so that each partition's records get consecutive positions.
  */
 static void
-take_all_positions(Stream *s, int n, int32 *partition, int64 *position)
+take_all_positions(MqStream *s, int n, int32 *partition, int64 *position)
 {
 	int			i,
 				j;
@@ -645,7 +672,7 @@ position_datum(FunctionCallInfo fcinfo, TupleDesc desc, int32 partition,
 Datum
 mq_append(PG_FUNCTION_ARGS)
 {
-	Stream		s;
+	MqStream	s;
 	TupleDesc	desc;
 	Datum		body;
 	Datum		key = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
@@ -664,7 +691,7 @@ mq_append(PG_FUNCTION_ARGS)
 	mq_check_message(DatumGetJsonbP(body), hnull ? NULL : DatumGetJsonbP(headers));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s);
 	partition = record_partition(&s, key, knull);
 	take_all_positions(&s, 1, &partition, &position);
 	insert_records(&s, 1, &partition, &position, &key, &knull, &headers, &hnull, &body);
@@ -676,7 +703,7 @@ Datum
 mq_append_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Stream		s;
+	MqStream	s;
 	MqBatchColumn bodies;
 	MqBatchColumn keys;
 	MqBatchColumn headers;
@@ -702,7 +729,7 @@ mq_append_batch(PG_FUNCTION_ARGS)
 		mq_check_message(DatumGetJsonbP(bodies.values[i]),
 						 headers.values && !headers.nulls[i] ?
 						 DatumGetJsonbP(headers.values[i]) : NULL);
-	stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s);
 
 	partition = palloc(sizeof(int32) * n);
 	position = palloc(sizeof(int64) * n);
@@ -738,13 +765,11 @@ Datum
 mq_read_stream(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Stream		s;
+	MqStream	s;
 	int32		partition;
 	int64		from;
 	int64		max = PG_ARGISNULL(3) ? 100 : PG_GETARG_INT32(3);
 	int64		end;
-	Datum		values[4];
-	uint64		i;
 
 	if (PG_ARGISNULL(0))
 		mq_null_argument("stream name");
@@ -755,18 +780,9 @@ mq_read_stream(PG_FUNCTION_ARGS)
 	mq_check_count(max, "max");
 	partition = PG_GETARG_INT32(1);
 	from = PG_GETARG_INT64(2);
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("mq.read_stream() cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
-				 errdetail("Its snapshot may be older than the end it reads up to, and it would pass records."),
-				 errhint("Read streams in READ COMMITTED transactions.")));
-	stream_lookup(PG_GETARG_TEXT_PP(0), &s);
-	if (partition < 0 || partition >= s.partitions)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stream \"%s\" has no partition %d", s.name, partition),
-				 errhint("Partitions are numbered from 0 to %d.", s.partitions - 1)));
+	mq_stream_require_read_committed("mq.read_stream()");
+	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_check_partition(&s, partition);
 	if (from < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -774,18 +790,39 @@ mq_read_stream(PG_FUNCTION_ARGS)
 				 errhint("Positions start at 0.")));
 
 	/* the end first, then the snapshot (each SPI statement takes a new one) */
-	end = readable_end(&s, partition);
+	end = mq_stream_readable_end(&s, partition);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	(void) mq_stream_read(&s, partition, from, end, max, rsinfo->setResult,
+						  rsinfo->setDesc, NULL);
+	return (Datum) 0;
+}
+
+/*
+ * Put up to max records of a partition, from position from up to (not
+ * including) end, into ts; returns how many, and in *last (if not NULL) the
+ * position of the last one.  Run it in READ COMMITTED after taking end: the
+ * statement's snapshot is newer than the end.
+ */
+uint64
+mq_stream_read(MqStream *s, int32 partition, int64 from, int64 end, int64 max,
+			   Tuplestorestate *ts, TupleDesc desc, int64 *last)
+{
+	Datum		values[4];
+	uint64		i;
+	uint64		n;
+
+	if (from >= end)
+		return 0;
 	values[0] = Int32GetDatum(partition);
 	values[1] = Int64GetDatum(from);
 	values[2] = Int64GetDatum(end);
 	values[3] = Int64GetDatum(max);
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	mq_spi_connect();
-	/* READ COMMITTED: the statement takes a new snapshot, after the end */
-	if (mq_execute_plan_as_owner(segment_plan(&s, STREAM_PLAN_READ), values,
+	if (mq_execute_plan_as_owner(segment_plan(s, STREAM_PLAN_READ), values,
 								 NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "stream read failed");
-	for (i = 0; i < SPI_processed; i++)
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
 	{
 		Datum		out[6];
 		bool		nulls[6];
@@ -794,13 +831,39 @@ mq_read_stream(PG_FUNCTION_ARGS)
 		for (c = 0; c < 6; c++)
 		{
 			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+			/* key, headers, body: no toast pointers leave the call */
 			if (!nulls[c] && (c >= 2 && c <= 4))
 				out[c] = PointerGetDatum(PG_DETOAST_DATUM_COPY(out[c]));
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		/* the tuple store copies the values */
+		tuplestore_putvalues(ts, desc, out, nulls);
+		if (last != NULL && i == n - 1)
+			*last = DatumGetInt64(out[1]);
 	}
 	SPI_finish();
-	return (Datum) 0;
+	return n;
+}
+
+/* a stream read needs a new snapshot for each statement */
+void
+mq_stream_require_read_committed(const char *fn)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot run in a REPEATABLE READ or SERIALIZABLE transaction", fn),
+				 errdetail("Its snapshot may be older than the end it reads up to, and it would pass records."),
+				 errhint("Read streams in READ COMMITTED transactions.")));
+}
+
+void
+mq_stream_check_partition(MqStream *s, int32 partition)
+{
+	if (partition < 0 || partition >= s->partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream \"%s\" has no partition %d", s->name, partition),
+				 errhint("Partitions are numbered from 0 to %d.", s->partitions - 1)));
 }
 
 /* mq.stream_partition(key, partitions) returns int: the partition of a key */

@@ -1,15 +1,62 @@
 /*-------------------------------------------------------------------------
  *
  * stream.h
- *	  Streams: partitioned, retained logs (part one: appends and replay).
+ *	  Streams: partitioned, retained logs.  stream.c has appends with
+ *	  positions dense in commit order and replay; group.c has consumer
+ *	  groups on top of them.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef MQ_STREAM_H
 #define MQ_STREAM_H
 
+#include "access/tupdesc.h"
+#include "utils/tuplestore.h"
+
+#include "args.h"
+
 /* shared memory, from mq.c's hooks when preloaded */
 extern void mq_stream_shmem_request(void);
 extern void mq_stream_shmem_startup(void);
+
+/* A stream as a call needs it */
+typedef struct MqStream
+{
+	int32		id;
+	int32		partitions;
+	int32		segment;		/* the newest, where appends go */
+	Oid			owner;
+	char		name[MQ_NAME_MAXLEN + 1];
+} MqStream;
+
+/* look a stream up by name for the caller: an error if it may not use it */
+extern void mq_stream_lookup(text *name, MqStream *s);
+
+/* the same without the privilege check (for what any role may see) */
+extern void mq_stream_find(text *name, MqStream *s);
+
+extern bool mq_stream_shmem_available(void);
+
+/* errors: not preloaded; a snapshot per transaction; no such partition */
+extern void mq_stream_require_shmem(void);
+extern void mq_stream_require_read_committed(const char *fn);
+extern void mq_stream_check_partition(MqStream *s, int32 partition);
+
+/*
+ * The readable end of a partition (every position before it has ended:
+ * committed or rolled back); take it before the snapshot that reads.
+ */
+extern int64 mq_stream_readable_end(MqStream *s, int32 partition);
+
+/* one past the partition's greatest stored position (0 if none) */
+extern int64 mq_stream_stored_next(MqStream *s, int32 partition);
+
+/* records [from, end) of a partition, at most max, into ts */
+extern uint64 mq_stream_read(MqStream *s, int32 partition, int64 from,
+							 int64 end, int64 max, Tuplestorestate *ts,
+							 TupleDesc desc, int64 *last);
+
+/* wait.c's key for a stream's waiters (queues have positive ids) */
+#define MQ_STREAM_WAIT_KEY(stream_id) (-(stream_id))
 
 #endif							/* MQ_STREAM_H */

@@ -285,8 +285,7 @@ mq_wake_queue_at_commit(int32 queue_id, bool notify)
 }
 
 void
-mq_wait_for_messages(MqQueue *q, TimestampTz deadline, mq_attempt_fn attempt,
-					 void *arg)
+mq_wait_until(int32 key, TimestampTz deadline, mq_try_fn attempt, void *arg)
 {
 	static bool noticed = false;
 	volatile bool registered = false;
@@ -294,7 +293,7 @@ mq_wait_for_messages(MqQueue *q, TimestampTz deadline, mq_attempt_fn attempt,
 	volatile bool xmin_cleared = false;
 
 	if (mq_shared != NULL)
-		registered = register_waiter(q->id);
+		registered = register_waiter(key);
 	else if (!noticed)
 	{
 		ereport(NOTICE,
@@ -321,7 +320,7 @@ mq_wait_for_messages(MqQueue *q, TimestampTz deadline, mq_attempt_fn attempt,
 			if (now >= not_before)
 			{
 				not_before = 0;
-				if (attempt(q, arg, &not_before))
+				if (attempt(arg, &not_before))
 					break;
 				now = GetCurrentTimestamp();
 			}
@@ -359,6 +358,56 @@ mq_wait_for_messages(MqQueue *q, TimestampTz deadline, mq_attempt_fn attempt,
 			unregister_waiter();
 	}
 	PG_END_TRY();
+}
+
+/* mq_wait_for_messages's attempt, in mq_wait_until's shape */
+typedef struct QueueAttempt
+{
+	MqQueue    *q;
+	mq_attempt_fn attempt;
+	void	   *arg;
+} QueueAttempt;
+
+static bool
+queue_attempt(void *arg, TimestampTz *not_before)
+{
+	QueueAttempt *qa = (QueueAttempt *) arg;
+
+	return qa->attempt(qa->q, qa->arg, not_before);
+}
+
+void
+mq_wait_for_messages(MqQueue *q, TimestampTz deadline, mq_attempt_fn attempt,
+					 void *arg)
+{
+	QueueAttempt qa;
+
+	qa.q = q;
+	qa.attempt = attempt;
+	qa.arg = arg;
+	mq_wait_until(q->id, deadline, queue_attempt, &qa);
+}
+
+/*
+ * Wake the waiters of key in this database now (not at commit): for a
+ * caller whose commit has just become visible.
+ */
+void
+mq_wake_key_now(int32 key)
+{
+	int			i;
+
+	if (mq_shared == NULL || pg_atomic_read_u32(&mq_shared->nwaiters) == 0)
+		return;
+	LWLockAcquire(mq_shared->lock, LW_SHARED);
+	for (i = 0; i < mq_shared->nslots; i++)
+	{
+		MqWaiter   *w = &mq_shared->waiters[i];
+
+		if (w->procno >= 0 && w->dbid == MyDatabaseId && w->queue_id == key)
+			SetLatch(&GetPGProcByNumber(w->procno)->procLatch);
+	}
+	LWLockRelease(mq_shared->lock);
 }
 
 List *

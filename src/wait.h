@@ -34,6 +34,17 @@ typedef bool (*mq_attempt_fn) (MqQueue *q, void *arg, TimestampTz *not_before);
 extern void mq_wait_for_messages(MqQueue *q, TimestampTz deadline,
 								 mq_attempt_fn attempt, void *arg);
 
+/*
+ * The same for any key (queues: their id; streams: MQ_STREAM_WAIT_KEY):
+ * attempt() until it returns true or the deadline passes.
+ */
+typedef bool (*mq_try_fn) (void *arg, TimestampTz *not_before);
+extern void mq_wait_until(int32 key, TimestampTz deadline, mq_try_fn attempt,
+						  void *arg);
+
+/* wake the waiters of key now (for a commit that is already visible) */
+extern void mq_wake_key_now(int32 key);
+
 /* for the worker: take the NOTIFYs pending for this database */
 extern List *mq_take_pending_notifies(Oid dbid);
 

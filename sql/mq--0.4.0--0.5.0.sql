@@ -1,0 +1,326 @@
+/* mq 0.4.0 -> 0.5.0: stream consumer groups (README, "Streams") */
+\echo Use "ALTER EXTENSION mq UPDATE TO '0.5.0'" to load this file. \quit
+
+/*
+ * Consumer groups of streams.  Members, holders and fetch positions live in
+ * shared memory (group.c); committed positions are inserted rows, never
+ * updated: the row with the greatest (epoch, position) of a (group,
+ * partition) is its position, and mq.seek() inserts one of a new epoch.
+ */
+CREATE SEQUENCE mq._stream_group_id_seq AS int;
+CREATE TABLE mq._stream_group (
+	group_id		int PRIMARY KEY DEFAULT nextval('mq._stream_group_id_seq'),
+	stream_id		int NOT NULL REFERENCES mq._stream (stream_id) ON DELETE CASCADE,
+	group_name		text COLLATE "C" NOT NULL,
+	start			text NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (stream_id, group_name)
+);
+ALTER SEQUENCE mq._stream_group_id_seq OWNED BY mq._stream_group.group_id;
+CREATE TABLE mq._stream_commit (
+	group_id		int NOT NULL,
+	partition		int NOT NULL,
+	epoch			bigint NOT NULL,
+	position		bigint NOT NULL,
+	consumer		text,
+	committed_at	timestamptz NOT NULL
+);
+CREATE INDEX ON mq._stream_commit (group_id, partition, epoch, position);
+SELECT pg_catalog.pg_extension_config_dump('mq._stream_group', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._stream_group_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._stream_commit', '');
+
+CREATE FUNCTION mq.stream_end(stream text, partition int) RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_stream_end' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION mq.partition_holder(stream text, consumer_group text, partition int,
+									OUT consumer text, OUT held_until timestamptz)
+AS 'MODULE_PATHNAME', 'mq_partition_holder' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION mq._group_reset(stream text, group_id int, partition int) RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_group_reset' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION mq._group_forget(group_id int) RETURNS void
+AS 'MODULE_PATHNAME', 'mq_group_forget' LANGUAGE C STRICT VOLATILE;
+
+/*
+ * The position of a partition that starts at to_end ('earliest' or
+ * 'latest') or at the first record appended at or after at.
+ */
+CREATE FUNCTION mq._start_position(r mq._stream, partition int, to_end text, at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	stop bigint;
+	found bigint;
+	seg int;
+BEGIN
+	IF to_end = 'earliest' THEN
+		RETURN 0;
+	END IF;
+	stop := mq.stream_end(r.stream_name, partition);
+	IF to_end = 'latest' THEN
+		RETURN stop;
+	END IF;
+	FOR seg IN SELECT g.segment FROM mq._stream_segment g
+			   WHERE g.stream_id = r.stream_id ORDER BY g.segment LOOP
+		EXECUTE format('SELECT min(position) FROM mq.%I WHERE partition = $1 AND appended_at >= $2',
+					   's_' || r.stream_id || '_' || seg)
+			INTO found USING partition, at;
+		IF found IS NOT NULL THEN
+			RETURN least(found, stop);
+		END IF;
+	END LOOP;
+	RETURN stop;
+END;
+$$;
+
+/* 'earliest', 'latest' or a timestamp: the timestamp, NULL for the others */
+CREATE FUNCTION mq._start_time(start text) RETURNS timestamptz
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF start IS NULL THEN
+		RAISE EXCEPTION 'start must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Give ''earliest'', ''latest'' or a timestamp.';
+	END IF;
+	IF start IN ('earliest', 'latest') THEN
+		RETURN NULL;
+	END IF;
+	BEGIN
+		RETURN start::timestamptz;
+	EXCEPTION WHEN data_exception THEN
+		RAISE EXCEPTION 'start must be ''earliest'', ''latest'' or a timestamp'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('"%s" is none of them.', start),
+				  HINT = 'Give a timestamp such as ''2026-12-01 12:00:00+00''.';
+	END;
+END;
+$$;
+
+CREATE FUNCTION mq._create_consumer_group(stream text, consumer_group text,
+										  start text DEFAULT 'latest')
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.create_consumer_group()') IS NULL;
+	r mq._stream;
+	gid int;
+	old_start text;
+	at timestamptz;
+	p int;
+BEGIN
+	r := mq._stream_managed(stream);
+	PERFORM mq._check_name(consumer_group, 'consumer group');
+	at := mq._start_time(start);
+	INSERT INTO mq._stream_group AS g (stream_id, group_name, start)
+	VALUES (r.stream_id, consumer_group, start)
+	ON CONFLICT (stream_id, group_name) DO NOTHING
+	RETURNING g.group_id INTO gid;
+	IF gid IS NULL THEN
+		SELECT g.start INTO old_start FROM mq._stream_group g
+		WHERE g.stream_id = r.stream_id AND g.group_name = consumer_group;
+		IF old_start IS DISTINCT FROM start THEN
+			RAISE EXCEPTION 'consumer group "%" of stream "%" already exists with start "%"',
+							consumer_group, stream, old_start
+				USING ERRCODE = 'duplicate_object',
+					  HINT = 'Use mq.seek() to move the positions of an existing group.';
+		END IF;
+		RETURN;
+	END IF;
+	FOR p IN 0 .. r.partitions - 1 LOOP
+		INSERT INTO mq._stream_commit (group_id, partition, epoch, position, consumer, committed_at)
+		VALUES (gid, p, 0, mq._start_position(r, p, CASE WHEN at IS NULL THEN start END, at),
+				NULL, now());
+	END LOOP;
+END;
+$$;
+
+CREATE FUNCTION mq._drop_consumer_group(stream text, consumer_group text)
+RETURNS bool
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.drop_consumer_group()') IS NULL;
+	r mq._stream;
+	gid int;
+BEGIN
+	r := mq._stream_managed(stream);
+	PERFORM mq._check_name(consumer_group, 'consumer group');
+	DELETE FROM mq._stream_group g
+	WHERE g.stream_id = r.stream_id AND g.group_name = consumer_group
+	RETURNING g.group_id INTO gid;
+	IF gid IS NULL THEN
+		RETURN false;
+	END IF;
+	DELETE FROM mq._stream_commit c WHERE c.group_id = gid;
+	PERFORM mq._group_forget(gid);
+	RETURN true;
+END;
+$$;
+
+CREATE FUNCTION mq._seek(stream text, consumer_group text, partition int DEFAULT NULL,
+						 "position" bigint DEFAULT NULL, at timestamptz DEFAULT NULL,
+						 to_end text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.seek()') IS NULL;
+	r mq._stream;
+	gid int;
+	p int;
+	e bigint;
+	target bigint;
+	stop bigint;
+BEGIN
+	r := mq._stream_managed(stream);
+	PERFORM mq._check_name(consumer_group, 'consumer group');
+	SELECT g.group_id INTO gid FROM mq._stream_group g
+	WHERE g.stream_id = r.stream_id AND g.group_name = consumer_group;
+	IF gid IS NULL THEN
+		RAISE EXCEPTION 'consumer group "%" of stream "%" does not exist', consumer_group, stream
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with mq.create_consumer_group().';
+	END IF;
+	IF num_nonnulls("position", at, to_end) <> 1 THEN
+		RAISE EXCEPTION 'mq.seek() needs exactly one of position, at and to_end'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'For example mq.seek(''s'', ''g'', to_end => ''earliest'').';
+	END IF;
+	IF to_end NOT IN ('earliest', 'latest') THEN
+		RAISE EXCEPTION 'to_end must be ''earliest'' or ''latest'''
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('"%s" is neither.', to_end),
+				  HINT = 'Use at => a timestamp to seek to a time.';
+	END IF;
+	IF "position" < 0 THEN
+		RAISE EXCEPTION 'position must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Positions start at 0.';
+	END IF;
+	IF partition < 0 OR partition >= r.partitions THEN
+		RAISE EXCEPTION 'stream "%" has no partition %', stream, partition
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Partitions are numbered from 0 to %s; NULL seeks them all.',
+								r.partitions - 1);
+	END IF;
+	FOR p IN coalesce(partition, 0) .. coalesce(partition, r.partitions - 1) LOOP
+		/* fence the partition first: a holder starts again after this commits */
+		e := mq._group_reset(stream, gid, p);
+		IF "position" IS NOT NULL THEN
+			stop := mq.stream_end(stream, p);
+			IF "position" > stop THEN
+				RAISE EXCEPTION 'position % is past the end of partition % of stream "%"',
+								"position", p, stream
+					USING ERRCODE = 'invalid_parameter_value',
+						  DETAIL = format('The partition ends at %s.', stop),
+						  HINT = 'Use to_end => ''latest'' to skip to the end.';
+			END IF;
+			target := "position";
+		ELSE
+			target := mq._start_position(r, p, to_end, at);
+		END IF;
+		INSERT INTO mq._stream_commit (group_id, partition, epoch, "position", consumer, committed_at)
+		VALUES (gid, p, e, target, NULL, now());
+	END LOOP;
+END;
+$$;
+
+/* a dropped stream takes its consumer groups along */
+CREATE OR REPLACE FUNCTION mq._drop_stream(stream text, if_exists bool DEFAULT false)
+RETURNS bool
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.drop_stream()') IS NULL;
+	r mq._stream;
+	seg int;
+	gid int;
+BEGIN
+	PERFORM mq._check_name(stream, 'stream');
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	IF if_exists AND NOT EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_name = stream) THEN
+		RAISE NOTICE 'stream "%" does not exist, skipping', stream;
+		RETURN false;
+	END IF;
+	r := mq._stream_managed(stream);
+	FOR gid IN SELECT g.group_id FROM mq._stream_group g WHERE g.stream_id = r.stream_id LOOP
+		DELETE FROM mq._stream_commit c WHERE c.group_id = gid;
+		PERFORM mq._group_forget(gid);
+	END LOOP;
+	FOR seg IN SELECT g.segment FROM mq._stream_segment g WHERE g.stream_id = r.stream_id LOOP
+		EXECUTE format('DROP TABLE IF EXISTS mq.%I', 's_' || r.stream_id || '_' || seg);
+	END LOOP;
+	DELETE FROM mq._stream s WHERE s.stream_id = r.stream_id;
+	PERFORM mq._stream_forget(r.stream_id);
+	RETURN true;
+END;
+$$;
+
+CREATE FUNCTION mq.create_consumer_group(stream text, consumer_group text,
+										 start text DEFAULT 'latest')
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.drop_consumer_group(stream text, consumer_group text)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.seek(stream text, consumer_group text, partition int DEFAULT NULL,
+						"position" bigint DEFAULT NULL, at timestamptz DEFAULT NULL,
+						to_end text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.poll(stream text, consumer_group text, consumer text,
+						max int DEFAULT 100, wait interval DEFAULT '0',
+						session_timeout interval DEFAULT '30 seconds')
+RETURNS SETOF mq.stream_record AS 'MODULE_PATHNAME', 'mq_poll' LANGUAGE C VOLATILE;
+CREATE FUNCTION mq.commit(stream text, consumer_group text, consumer text,
+						  partition int, "position" bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_commit' LANGUAGE C VOLATILE;
+
+CREATE VIEW mq.consumer_groups AS
+	SELECT s.stream_name AS stream, g.group_name AS consumer_group, p.partition,
+		   coalesce(c.position, 0) AS committed_position, e.end_position,
+		   GREATEST(e.end_position OPERATOR(pg_catalog.-) coalesce(c.position, 0), 0) AS lag,
+		   h.consumer, h.held_until
+	FROM mq._stream_group g
+		JOIN mq._stream s ON s.stream_id OPERATOR(pg_catalog.=) g.stream_id
+		CROSS JOIN LATERAL pg_catalog.generate_series(0, s.partitions OPERATOR(pg_catalog.-) 1) AS p(partition)
+		LEFT JOIN LATERAL (
+			SELECT c.position FROM mq._stream_commit c
+			WHERE c.group_id OPERATOR(pg_catalog.=) g.group_id
+			  AND c.partition OPERATOR(pg_catalog.=) p.partition
+			ORDER BY c.epoch DESC, c.position DESC LIMIT 1) c ON true
+		CROSS JOIN LATERAL mq.stream_end(s.stream_name, p.partition) AS e(end_position)
+		CROSS JOIN LATERAL mq.partition_holder(s.stream_name, g.group_name, p.partition) AS h;
+GRANT SELECT ON mq.consumer_groups TO PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION mq._create_consumer_group(text, text, text),
+	mq._drop_consumer_group(text, text), mq._seek(text, text, int, bigint, timestamptz, text),
+	mq._group_reset(text, int, int), mq._group_forget(int),
+	mq._start_position(mq._stream, int, text, timestamptz), mq._start_time(text)
+	FROM PUBLIC;
+
+COMMENT ON FUNCTION mq.create_consumer_group(text, text, text)
+	IS 'Create a consumer group of a stream, starting at ''earliest'', ''latest'' or a timestamp.';
+COMMENT ON FUNCTION mq.drop_consumer_group(text, text)
+	IS 'Drop a consumer group and its committed positions; false if there was none.';
+COMMENT ON FUNCTION mq.seek(text, text, int, bigint, timestamptz, text)
+	IS 'Move a group''s committed positions (one partition, or all) to a position, a time or an end.';
+COMMENT ON FUNCTION mq.poll(text, text, text, int, interval, interval)
+	IS 'Records for a consumer of a group from the partitions it holds, after those it was given.';
+COMMENT ON FUNCTION mq.commit(text, text, text, int, bigint)
+	IS 'Commit a group''s position of a partition (the next to read) in the caller''s transaction.';
+COMMENT ON FUNCTION mq.stream_end(text, int)
+	IS 'The end of a partition: the position its next committed record will have.';
+COMMENT ON FUNCTION mq.partition_holder(text, text, int)
+	IS 'The live consumer of a group that holds a partition, and until when.';
+COMMENT ON VIEW mq.consumer_groups
+	IS 'Every consumer group''s partitions: committed position, end, lag and live holder.';
