@@ -1,4 +1,4 @@
-# ALTER EXTENSION mq UPDATE: a database made with 0.1.0, 0.2.0 or 0.3.0 keeps its
+# ALTER EXTENSION mq UPDATE: a database made with 0.1.0, 0.2.0, 0.3.0 or 0.4.0 keeps its
 # queues and messages, and ends with the same objects as one made with the
 # new version; before the update the new library serves the old SQL.
 use strict;
@@ -45,17 +45,17 @@ my $objects = q{
 		UNION ALL
 		SELECT format('relation %s %s %s', c.relname, c.relkind, c.relacl)
 		FROM pg_class c WHERE c.relnamespace = 'mq'::regnamespace
-		  AND c.relname !~ '^[qad]_[0-9]+'
+		  AND c.relname !~ '^[qads]_[0-9]+'
 		UNION ALL
 		SELECT format('column %s.%s %s', c.relname, a.attname,
 					  format_type(a.atttypid, a.atttypmod))
 		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 		WHERE c.relnamespace = 'mq'::regnamespace AND a.attnum > 0
-		  AND NOT a.attisdropped AND c.relname !~ '^[qad]_[0-9]+'
+		  AND NOT a.attisdropped AND c.relname !~ '^[qads]_[0-9]+'
 		UNION ALL
 		SELECT format('type %s', t.oid::regtype)
 		FROM pg_type t WHERE t.typnamespace = 'mq'::regnamespace
-		  AND t.typname !~ '^_?[qad]_[0-9]+'
+		  AND t.typname !~ '^_?[qads]_[0-9]+'
 	) s(o)};
 my $fresh = $node->safe_psql('fresh', $objects);
 is($node->safe_psql('old', $objects), $fresh,
@@ -132,6 +132,30 @@ is($node->safe_psql('v3', q{SELECT fair, group_concurrency, rate_limit, rate_int
 $node->safe_psql('v3', q{SELECT mq.alter_queue('tenants', fair => true, group_concurrency => 2)});
 is($node->safe_psql('v3', q{SELECT string_agg(group_key, ',' ORDER BY msg_id) FROM mq.read('tenants', 10)}),
 	'b', 'after the update an existing queue takes the new options (fair, a at its limit of 2)');
+
+# from 0.4.0: consumer groups; a stream made before the update keeps its
+# records and positions, and a group on it reads them
+$node->safe_psql('postgres', 'CREATE DATABASE v4');
+$node->safe_psql('v4', q{
+	CREATE EXTENSION mq VERSION '0.4.0';
+	SELECT mq.create_stream('log', partitions => 2);
+	SELECT count(*) FROM mq.append_batch('log', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}']::jsonb[],
+										 keys => ARRAY['a', 'b', 'a']);
+});
+is($node->safe_psql('v4', q{SELECT count(*) FROM generate_series(0, 1) p, mq.read_stream('log', p, 0)}),
+	'3', '0.4.0 SQL on the new library replays the stream');
+$node->safe_psql('v4', 'ALTER EXTENSION mq UPDATE');
+is($node->safe_psql('v4', $objects), $fresh,
+	'a database updated from 0.4.0 has the same objects as a new one');
+$node->safe_psql('v4', q{SELECT mq.create_consumer_group('log', 'g', 'earliest')});
+my $replayed = $node->safe_psql('v4', q{SELECT string_agg(body->>'n', ',' ORDER BY partition, position)
+	FROM generate_series(0, 1) p, mq.read_stream('log', p, 0)});
+is($node->safe_psql('v4', q{SELECT string_agg(body->>'n', ',' ORDER BY partition, position)
+	FROM mq.poll('log', 'g', 'c')}), $replayed,
+	'a group on a stream from before the update reads its records');
+my $before = $node->safe_psql('v4', q{SELECT count(*) FROM mq.read_stream('log', mq.stream_partition('b', 2), 0)});
+is($node->safe_psql('v4', q{SELECT position FROM mq.append('log', '{"n": 4}', key => 'b')}), $before,
+	'and positions go on after the update');
 
 $node->stop;
 done_testing();
