@@ -213,6 +213,45 @@ check "stream, appends committing out of order and readers, 16 clients: no error
 check "stream, appends committing out of order and readers, 16 clients: no reader passed a position" "0" \
 	"$(q "SELECT count(*) FROM (SELECT reader, max(position) AS last, count(*) AS seen FROM st16_seen GROUP BY reader) r WHERE r.seen <> (SELECT count(*) FROM mq.read_stream('st16', 0, 0, 10000) x WHERE x.position <= r.last)")"
 
+# 12. A consumer group of 16 consumers on 8 partitions, appends going on:
+#     each transaction polls, writes its results and commits its positions
+#     (a commit refused by fencing rolls the whole batch back).  At the end
+#     every record has exactly one result: no record was processed by two
+#     holders, none was skipped.
+q "SELECT mq.create_stream('sg16', partitions => 8)" >/dev/null
+q "SELECT count(*) FROM mq.append_batch('sg16', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 2000)))" >/dev/null
+q "SELECT mq.create_consumer_group('sg16', 'g', 'earliest')" >/dev/null
+q "CREATE TABLE sg16_done (partition int, position bigint)"
+q "CREATE TABLE sg16_fenced (n int)"
+q "CREATE PROCEDURE sg16_consume(me text, wait interval) LANGUAGE plpgsql AS \$\$
+DECLARE ps int[]; qs bigint[];
+BEGIN
+	SELECT array_agg(partition), array_agg(position) INTO ps, qs
+	FROM mq.poll('sg16', 'g', me, 5, wait => wait, session_timeout => '1 s');
+	IF ps IS NOT NULL THEN
+		INSERT INTO sg16_done SELECT p, q FROM unnest(ps, qs) AS u(p, q);
+		PERFORM mq.commit('sg16', 'g', me, p, max(q) + 1) FROM unnest(ps, qs) AS u(p, q) GROUP BY p;
+	END IF;
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+	INSERT INTO sg16_fenced VALUES (1);
+END \$\$"
+cat > "$dir/sg16c.sql" <<'SQL'
+CALL sg16_consume('c' || :client_id, '0');
+SQL
+cat > "$dir/sg16a.sql" <<'SQL'
+SELECT count(*) FROM mq.append_batch('sg16', ARRAY['{}', '{}', '{}']::jsonb[]);
+SQL
+if "$PGBENCH" -n -c 16 -j 2 -t 150 -f "$dir/sg16c.sql@4" -f "$dir/sg16a.sql@1" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+check "consumer group, 16 consumers on 8 partitions, appends going on: no error" 0 "$rc"
+# what is left: one consumer, once the others' sessions have ended
+sleep 2
+for i in $(seq 1 100); do
+	q "CALL sg16_consume('drain', '200 ms')"
+	[ "$(q "SELECT sum(lag) FROM mq.consumer_groups WHERE stream = 'sg16'")" = "0" ] && break
+done
+check "consumer group, 16 consumers on 8 partitions, appends going on: every record processed exactly once" "t" \
+	"$(q "SELECT count(*) = count(DISTINCT (partition, position)) AND count(*) = (SELECT sum(end_position) FROM mq.consumer_groups WHERE stream = 'sg16') FROM sg16_done")"
+
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
