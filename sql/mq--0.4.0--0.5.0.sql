@@ -114,7 +114,7 @@ DECLARE
 	at timestamptz;
 	p int;
 BEGIN
-	r := mq._stream_managed(stream);
+	r := mq._stream_managed(stream, 'read');
 	PERFORM mq._check_name(consumer_group, 'consumer group');
 	at := mq._start_time(start);
 	INSERT INTO mq._stream_group AS g (stream_id, group_name, start)
@@ -182,7 +182,7 @@ DECLARE
 	target bigint;
 	stop bigint;
 BEGIN
-	r := mq._stream_managed(stream);
+	r := mq._stream_managed(stream, 'read');
 	PERFORM mq._check_name(consumer_group, 'consumer group');
 	SELECT g.group_id INTO gid FROM mq._stream_group g
 	WHERE g.stream_id = r.stream_id AND g.group_name = consumer_group;
@@ -235,6 +235,164 @@ BEGIN
 END;
 $$;
 
+
+/*
+ * Privileges on streams, in mq._privilege as for queues: send (append),
+ * read (read_stream, poll, commit, create_consumer_group, seek) and manage
+ * (alter, drop, drop_consumer_group, grants).  mq.grant and mq.revoke take
+ * a queue's or a stream's name (they share one namespace).
+ */
+ALTER TABLE mq._privilege DROP CONSTRAINT _privilege_object_type_check;
+ALTER TABLE mq._privilege ADD CONSTRAINT _privilege_object_type_check
+	CHECK (object_type IN ('queue', 'exchange', 'stream'));
+
+CREATE OR REPLACE FUNCTION mq._change_grant(kind text, name text, role text, privilege text,
+								 give bool) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary(CASE WHEN give THEN 'mq.grant()' ELSE 'mq.revoke()' END) IS NULL;
+	oid_ int;
+	grantee_ oid;
+	privs text[];
+	valid text[] := CASE kind WHEN 'exchange' THEN ARRAY['publish', 'manage']
+							  ELSE ARRAY['send', 'read', 'manage'] END;
+BEGIN
+	IF kind = 'stream' THEN
+		PERFORM mq._check_privilege(kind, name, 'manage');
+		SELECT s.stream_id INTO oid_ FROM mq._stream s WHERE s.stream_name = name;
+	ELSE
+		oid_ := CASE kind WHEN 'queue' THEN mq._queue_id(name) ELSE mq._exchange_id(name) END;
+		PERFORM mq._check_privilege(kind, name, 'manage');
+	END IF;
+	grantee_ := mq._grantee(role);
+	IF privilege IS NULL THEN
+		RAISE EXCEPTION 'privilege must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = format('Use one of %s, or all.', array_to_string(valid, ', '));
+	ELSIF privilege = 'all' THEN
+		privs := valid;
+	ELSIF privilege = ANY (valid) THEN
+		privs := ARRAY[privilege];
+	ELSE
+		RAISE EXCEPTION 'invalid privilege "%" for %', left(privilege, 64),
+			CASE kind WHEN 'queue' THEN 'a queue' WHEN 'stream' THEN 'a stream' ELSE 'an exchange' END
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Use one of %s, or all.', array_to_string(valid, ', '));
+	END IF;
+	IF give THEN
+		INSERT INTO mq._privilege (object_type, object_id, grantee, privilege)
+			SELECT kind, oid_, grantee_, p FROM unnest(privs) p
+			ON CONFLICT DO NOTHING;
+	ELSE
+		DELETE FROM mq._privilege g
+			WHERE g.object_type = kind AND g.object_id = oid_
+			  AND g.grantee = grantee_ AND g.privilege = ANY (privs);
+	END IF;
+END;
+$$;
+
+/* 'stream' for a stream's name, else 'queue' */
+CREATE FUNCTION mq._grant_kind(name text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_name = name)
+				THEN 'stream' ELSE 'queue' END
+$$;
+CREATE OR REPLACE FUNCTION mq._grant(queue text, role text, privilege text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mq._change_grant(mq._grant_kind(queue), queue, role, privilege, true) $$;
+CREATE OR REPLACE FUNCTION mq._revoke(queue text, role text, privilege text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mq._change_grant(mq._grant_kind(queue), queue, role, privilege, false) $$;
+REVOKE EXECUTE ON FUNCTION mq._grant_kind(text) FROM PUBLIC;
+
+CREATE OR REPLACE VIEW mq.privileges AS
+	SELECT p.object_type, coalesce(q.queue_name, e.exchange_name, s.stream_name) AS object_name,
+		   CASE WHEN p.grantee = 0 THEN 'public' ELSE a.rolname::text END AS grantee,
+		   p.privilege
+	FROM mq._privilege p
+		LEFT JOIN mq._queue q ON p.object_type OPERATOR(pg_catalog.=) 'queue'
+			AND q.queue_id OPERATOR(pg_catalog.=) p.object_id
+		LEFT JOIN mq._exchange e ON p.object_type OPERATOR(pg_catalog.=) 'exchange'
+			AND e.exchange_id OPERATOR(pg_catalog.=) p.object_id
+		LEFT JOIN mq._stream s ON p.object_type OPERATOR(pg_catalog.=) 'stream'
+			AND s.stream_id OPERATOR(pg_catalog.=) p.object_id
+		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) p.grantee;
+
+/* the stream's row, for a caller that holds privilege on it; else an error */
+DROP FUNCTION mq._stream_managed(text);
+CREATE FUNCTION mq._stream_managed(stream text, privilege text DEFAULT 'manage')
+RETURNS mq._stream
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r mq._stream;
+BEGIN
+	PERFORM mq._check_name(stream, 'stream');
+	SELECT * INTO r FROM mq._stream s WHERE s.stream_name = stream;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stream "%" does not exist', stream
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with mq.create_stream().';
+	END IF;
+	PERFORM mq._check_privilege('stream', stream, privilege);
+	RETURN r;
+END;
+$$;
+
+/* streams' owners are roles mq names, as queues' are (roles.c) */
+CREATE TRIGGER role_dependencies
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._stream
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._sync_role_dependencies();
+UPDATE mq._stream SET owner = owner WHERE false;
+
+CREATE OR REPLACE FUNCTION mq._drop_owned(roles oid[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	name text;
+BEGIN
+	DELETE FROM mq._privilege p WHERE p.grantee = ANY (roles);
+	FOR name IN SELECT s.stream_name FROM mq._stream s
+				WHERE s.owner = ANY (roles) ORDER BY 1 LOOP
+		PERFORM mq._drop_stream(name, true);
+	END LOOP;
+	FOR name IN SELECT e.exchange_name FROM mq._exchange e
+				WHERE e.owner = ANY (roles) ORDER BY 1 LOOP
+		PERFORM mq._drop_exchange(name, true, true);
+	END LOOP;
+	/* a queue that is another's dead-letter queue goes after that one */
+	LOOP
+		SELECT q.queue_name INTO name FROM mq._queue q
+			WHERE q.owner = ANY (roles)
+			  AND NOT EXISTS (SELECT 1 FROM mq._queue u
+							  WHERE u.dead_letter_queue_id = q.queue_id)
+			ORDER BY 1 LIMIT 1;
+		EXIT WHEN NOT FOUND;
+		PERFORM mq._drop_queue(name, true);
+	END LOOP;
+	/* what is left is the dead-letter queue of another role's queue: say so */
+	FOR name IN SELECT q.queue_name FROM mq._queue q
+				WHERE q.owner = ANY (roles) ORDER BY 1 LIMIT 1 LOOP
+		PERFORM mq._drop_queue(name, false);
+	END LOOP;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION mq._reassign_owned(roles oid[], new_owner oid) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	UPDATE mq._queue q SET owner = new_owner WHERE q.owner = ANY (roles);
+	UPDATE mq._exchange e SET owner = new_owner WHERE e.owner = ANY (roles);
+	UPDATE mq._stream s SET owner = new_owner WHERE s.owner = ANY (roles);
+$$;
+
 /* a dropped stream takes its consumer groups along */
 CREATE OR REPLACE FUNCTION mq._drop_stream(stream text, if_exists bool DEFAULT false)
 RETURNS bool
@@ -262,6 +420,7 @@ BEGIN
 	FOR seg IN SELECT g.segment FROM mq._stream_segment g WHERE g.stream_id = r.stream_id LOOP
 		EXECUTE format('DROP TABLE IF EXISTS mq.%I', 's_' || r.stream_id || '_' || seg);
 	END LOOP;
+	DELETE FROM mq._privilege p WHERE p.object_type = 'stream' AND p.object_id = r.stream_id;
 	DELETE FROM mq._stream s WHERE s.stream_id = r.stream_id;
 	PERFORM mq._stream_forget(r.stream_id);
 	RETURN true;
@@ -305,7 +464,8 @@ GRANT SELECT ON mq.consumer_groups TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION mq._create_consumer_group(text, text, text),
 	mq._drop_consumer_group(text, text), mq._seek(text, text, int, bigint, timestamptz, text),
 	mq._group_reset(text, int, int), mq._group_forget(int),
-	mq._start_position(mq._stream, int, text, timestamptz), mq._start_time(text)
+	mq._start_position(mq._stream, int, text, timestamptz), mq._start_time(text),
+	mq._stream_managed(text, text)
 	FROM PUBLIC;
 
 COMMENT ON FUNCTION mq.create_consumer_group(text, text, text)

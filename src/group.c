@@ -65,6 +65,7 @@
 #include "compat.h"
 #include "group.h"
 #include "guc.h"
+#include "privilege.h"
 #include "queue.h"
 #include "spi.h"
 #include "stream.h"
@@ -312,7 +313,7 @@ group_find(text *stream, text *group, ConsumerGroup *g, bool checked)
 	bool		isnull;
 
 	if (checked)
-		mq_stream_lookup(stream, &g->s);
+		mq_stream_lookup(stream, &g->s, MQ_PRIV_READ);
 	else
 		mq_stream_find(stream, &g->s);
 	mq_name_key("consumer group", group, g->name);
@@ -941,7 +942,7 @@ mq_group_reset(PG_FUNCTION_ARGS)
 	int64		epoch;
 
 	mq_stream_require_shmem();
-	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &g.s);
+	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &g.s, MQ_PRIV_READ);
 	g.id = PG_GETARG_INT32(1);
 	strlcpy(g.name, "", sizeof(g.name));
 	mq_stream_check_partition(&g.s, partition);

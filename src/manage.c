@@ -40,6 +40,7 @@
 #include "queue.h"
 #include "routing.h"
 #include "spi.h"
+#include "stream.h"
 
 PG_FUNCTION_INFO_V1(mq_check_privilege_sql);
 PG_FUNCTION_INFO_V1(mq_has_privilege_sql);
@@ -90,11 +91,27 @@ sql_acl(FunctionCallInfo fcinfo, const char **kind, const char **name)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("object kind, name and privilege must not be null")));
 	k = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (strcmp(k, "queue") != 0 && strcmp(k, "exchange") != 0)
+	if (strcmp(k, "queue") != 0 && strcmp(k, "exchange") != 0 &&
+		strcmp(k, "stream") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid object kind"),
-				 errhint("Use \"queue\" or \"exchange\".")));
+				 errhint("Use \"queue\", \"exchange\" or \"stream\".")));
+	if (strcmp(k, "stream") == 0)
+	{
+		MqStream   *s = palloc(sizeof(MqStream));
+		MqAcl	   *acl = palloc(sizeof(MqAcl));
+
+		MemoryContext cxt = CurrentMemoryContext;
+
+		mq_stream_find(PG_GETARG_TEXT_PP(1), s);
+		mq_spi_connect();
+		mq_load_acl(acl, "stream", s->id, s->owner, cxt);
+		SPI_finish();
+		*kind = "stream";
+		*name = s->name;
+		return acl;
+	}
 	if (strcmp(k, "queue") == 0)
 	{
 		MqQueue    *q = mq_queue_lookup(PG_GETARG_TEXT_PP(1));

@@ -144,5 +144,5 @@ mq_acl_check(const MqAcl *acl, const char *kind, const char *name, Oid role,
 					   GetUserNameFromId(role, false), privilege_names(privs),
 					   kind, name),
 			 errhint("The owner of the %s or a superuser can grant it with mq.grant%s().",
-					 kind, strcmp(kind, "queue") == 0 ? "" : "_exchange")));
+					 kind, strcmp(kind, "exchange") == 0 ? "_exchange" : "")));
 }

@@ -68,6 +68,13 @@ PG_FUNCTION_INFO_V1(mq_sync_role_dependencies);
 	" UNION SELECT grantee FROM mq._privilege" \
 	" WHERE grantee OPERATOR(pg_catalog.<>) 0"
 
+/* streams (0.4.0 on) name their owners too */
+static bool
+has_streams(void)
+{
+	return OidIsValid(get_relname_relid("_stream", get_namespace_oid("mq", false)));
+}
+
 /* the dependencies recorded for them: privileges on mq._queue */
 #define MQ_DEPENDENCIES_SQL \
 	"SELECT d.refobjid FROM pg_catalog.pg_shdepend d" \
@@ -172,7 +179,9 @@ mq_sync_role_dependencies(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	nold = result_roles(NULL, 0, &old_roles);
-	ret = mq_execute_latest_as_owner(MQ_ROLES_SQL, 0, NULL, NULL);
+	ret = mq_execute_latest_as_owner(has_streams() ?
+									 MQ_ROLES_SQL " UNION SELECT owner FROM mq._stream" :
+									 MQ_ROLES_SQL, 0, NULL, NULL);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	nnew = result_roles(acl_roles, nacl, &new_roles);
@@ -255,13 +264,16 @@ mq_roles_before_utility(Node *parsetree)
 			continue;
 		value = ObjectIdGetDatum(role);
 		mq_spi_connect();
-		ret = mq_execute_as_owner("SELECT pg_catalog.string_agg(what, E'\\n' ORDER BY what) FROM ("
-								  " SELECT pg_catalog.format('owner of queue %s', queue_name) FROM mq._queue WHERE owner OPERATOR(pg_catalog.=) $1"
-								  " UNION ALL SELECT pg_catalog.format('owner of exchange %s', exchange_name) FROM mq._exchange WHERE owner OPERATOR(pg_catalog.=) $1"
-								  " UNION ALL SELECT pg_catalog.format('privileges on %s %s', object_type, object_name)"
+		ret = mq_execute_as_owner(psprintf("SELECT pg_catalog.string_agg(what, E'\\n' ORDER BY what) FROM ("
+								  " SELECT pg_catalog.format('owner of queue %%s', queue_name) FROM mq._queue WHERE owner OPERATOR(pg_catalog.=) $1"
+								  " UNION ALL SELECT pg_catalog.format('owner of exchange %%s', exchange_name) FROM mq._exchange WHERE owner OPERATOR(pg_catalog.=) $1"
+								  "%s"
+								  " UNION ALL SELECT pg_catalog.format('privileges on %%s %%s', object_type, object_name)"
 								  "  FROM (SELECT DISTINCT object_type, object_name FROM mq.privileges p"
 								  "   JOIN pg_catalog.pg_authid a ON a.rolname OPERATOR(pg_catalog.=) p.grantee"
 								  "   WHERE a.oid OPERATOR(pg_catalog.=) $1) g) s(what)",
+								  has_streams() ?
+								  " UNION ALL SELECT pg_catalog.format('owner of stream %s', stream_name) FROM mq._stream WHERE owner OPERATOR(pg_catalog.=) $1" : ""),
 								  1, &argtype, &value, NULL, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -273,7 +285,7 @@ mq_roles_before_utility(Node *parsetree)
 					 errmsg("role \"%s\" cannot be dropped because some objects depend on it",
 							spec->rolename),
 					 errdetail("%s", objects),
-					 errhint("Hand its queues and exchanges over with REASSIGN OWNED BY, or drop them and its privileges with DROP OWNED BY, in every database with mq.")));
+					 errhint("Hand its queues, exchanges and streams over with REASSIGN OWNED BY, or drop them and its privileges with DROP OWNED BY, in every database with mq.")));
 		SPI_finish();
 	}
 }

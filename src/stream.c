@@ -47,6 +47,7 @@
 #include "args.h"
 #include "compat.h"
 #include "guc.h"
+#include "privilege.h"
 #include "queue.h"
 #include "spi.h"
 #include "stream.h"
@@ -307,15 +308,22 @@ mq_stream_find(text *name, MqStream *s)
 }
 
 void
-mq_stream_lookup(text *name, MqStream *s)
+mq_stream_lookup(text *name, MqStream *s, int privs)
 {
+	Oid			role = GetUserId();
+
 	mq_stream_find(name, s);
-	/* the owner and superusers only (grants come later) */
-	if (GetUserId() != s->owner && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for stream \"%s\"", s->name),
-				 errhint("Only the stream's owner and superusers use it so far.")));
+	/* owners and superusers hold every privilege: no grants to read */
+	if (role != s->owner && !superuser())
+	{
+		MqAcl		acl;
+		MemoryContext cxt = CurrentMemoryContext;
+
+		mq_spi_connect();
+		mq_load_acl(&acl, "stream", s->id, s->owner, cxt);
+		SPI_finish();
+		mq_acl_check(&acl, "stream", s->name, role, privs);
+	}
 }
 
 /* the kept plan of a statement on the stream's newest segment (in SPI) */
@@ -691,7 +699,7 @@ mq_append(PG_FUNCTION_ARGS)
 	mq_check_message(DatumGetJsonbP(body), hnull ? NULL : DatumGetJsonbP(headers));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s, MQ_PRIV_SEND);
 	partition = record_partition(&s, key, knull);
 	take_all_positions(&s, 1, &partition, &position);
 	insert_records(&s, 1, &partition, &position, &key, &knull, &headers, &hnull, &body);
@@ -729,7 +737,7 @@ mq_append_batch(PG_FUNCTION_ARGS)
 		mq_check_message(DatumGetJsonbP(bodies.values[i]),
 						 headers.values && !headers.nulls[i] ?
 						 DatumGetJsonbP(headers.values[i]) : NULL);
-	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s, MQ_PRIV_SEND);
 
 	partition = palloc(sizeof(int32) * n);
 	position = palloc(sizeof(int64) * n);
@@ -781,7 +789,7 @@ mq_read_stream(PG_FUNCTION_ARGS)
 	partition = PG_GETARG_INT32(1);
 	from = PG_GETARG_INT64(2);
 	mq_stream_require_read_committed("mq.read_stream()");
-	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s, MQ_PRIV_READ);
 	mq_stream_check_partition(&s, partition);
 	if (from < 0)
 		ereport(ERROR,

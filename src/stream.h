@@ -29,8 +29,8 @@ typedef struct MqStream
 	char		name[MQ_NAME_MAXLEN + 1];
 } MqStream;
 
-/* look a stream up by name for the caller: an error if it may not use it */
-extern void mq_stream_lookup(text *name, MqStream *s);
+/* look a stream up for the caller: an error unless it holds privs (MQ_PRIV_*) */
+extern void mq_stream_lookup(text *name, MqStream *s, int privs);
 
 /* the same without the privilege check (for what any role may see) */
 extern void mq_stream_find(text *name, MqStream *s);

@@ -48,3 +48,41 @@ END $$;
 
 -- streams (part one): appends to a stream of 4 partitions
 SELECT mq.create_stream('bstream', partitions => 4);
+
+-- stream consumption against PgQ's batch cycle: each client is a consumer
+-- group of its own on a stream (mq) and a consumer of its own on a queue
+-- (PgQ), reading in batches of 100 from 1,500,000 records (mq) and 600,000
+-- events (PgQ, which is slower): enough that no client runs dry in a run
+-- (bench/run.sh checks); before each run pair every group and every PgQ
+-- consumer goes back to the start
+SELECT mq.create_stream('bcons', partitions => 4);
+SELECT count(*) FROM generate_series(1, 150) b,
+	LATERAL (SELECT count(*) FROM mq.append_batch('bcons',
+		ARRAY(SELECT jsonb_build_object('order', b * 10000 + i, 'item', 'book', 'qty', 1)
+			  FROM generate_series(1, 10000) i),
+		keys => ARRAY(SELECT 'customer-' || i FROM generate_series(1, 10000) i))) a;
+SELECT mq.create_consumer_group('bcons', 'bg' || c, 'earliest') FROM generate_series(0, 15) c;
+SELECT pgq.create_queue('pc');
+SELECT pgq.set_queue_config('pc', 'ticker_max_count', '100');
+SELECT pgq.register_consumer('pc', 'pc' || c) FROM generate_series(0, 15) c;
+CREATE PROCEDURE bench_fill_pgq(batches int) LANGUAGE plpgsql AS $$
+BEGIN
+	FOR b IN 1 .. batches LOOP
+		PERFORM pgq.insert_event('pc', 'order',
+			jsonb_build_object('order', b * 100 + i, 'item', 'book', 'qty', 1)::text)
+		FROM generate_series(1, 100) i;
+		COMMIT;
+		PERFORM pgq.ticker('pc');
+		COMMIT;
+	END LOOP;
+END $$;
+CREATE TABLE bench_pgq_start (tick_id bigint);
+INSERT INTO bench_pgq_start SELECT max(t.tick_id) FROM pgq.tick t JOIN pgq.queue q
+	ON q.queue_id = t.tick_queue WHERE q.queue_name = 'pc';
+CALL bench_fill_pgq(6000);
+CREATE PROCEDURE bench_rewind_consumers() LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM mq.seek('bcons', 'bg' || c, to_end => 'earliest') FROM generate_series(0, 15) c;
+	PERFORM pgq.register_consumer_at('pc', 'pc' || c, (SELECT tick_id FROM bench_pgq_start))
+	FROM generate_series(0, 15) c;
+END $$;

@@ -180,8 +180,45 @@ SELECT mq.drop_consumer_group('g_owned', 'mine');
 -- the view shows every group, as mq.streams shows every stream
 SELECT stream, consumer_group, committed_position, end_position, consumer
 FROM mq.consumer_groups WHERE stream = 'g_owned';
+-- grants: send appends; read replays, polls, commits, makes groups and seeks;
+-- manage drops groups and grants (mq.grant takes a stream's name)
+SELECT mq.grant('g_owned', 'g_other', 'send');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET ROLE g_owner;
+SELECT mq.grant('g_owned', 'g_other', 'publish');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.grant('g_owned', 'g_other', 'send');
+SELECT object_type, object_name, grantee, privilege FROM mq.privileges WHERE object_name = 'g_owned';
+SET ROLE g_other;
+SELECT * FROM mq.append('g_owned', '{"a": 2}', key => 'x');
+SELECT count(*) FROM mq.read_stream('g_owned', 0, 0);
+SET ROLE g_owner;
+SELECT mq.grant('g_owned', 'g_other', 'read');
+SET ROLE g_other;
+SELECT count(*) FROM mq.read_stream('g_owned', 0, 0);
+SELECT mq.create_consumer_group('g_owned', 'theirs', 'earliest');
+SELECT partition, position, body FROM mq.poll('g_owned', 'theirs', 't1');
+SELECT mq.commit('g_owned', 'theirs', 't1', 0, 2);
+SELECT mq.seek('g_owned', 'theirs', 0, 1);
+SELECT mq.drop_consumer_group('g_owned', 'theirs');
+SELECT mq.alter_stream('g_owned', partitions => 2);
+SET ROLE g_owner;
+SELECT mq.revoke('g_owned', 'g_other', 'all');
+SET ROLE g_other;
+SELECT * FROM mq.poll('g_owned', 'theirs', 't1');
 RESET ROLE;
-SELECT mq.drop_stream('g_owned');
+SELECT count(*) FROM mq.privileges WHERE object_name = 'g_owned';
+-- the owner of a stream cannot be dropped; REASSIGN OWNED and DROP OWNED
+-- deal with its streams
+DROP ROLE g_owner;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT mq.grant('g_owned', 'g_other', 'read');
+DROP ROLE g_other;
+REASSIGN OWNED BY g_owner TO g_other;
+SELECT stream, owner FROM mq.streams WHERE stream = 'g_owned';
+DROP OWNED BY g_other;
+SELECT count(*) FROM mq.streams WHERE stream = 'g_owned';
+SELECT count(*) FROM mq.privileges WHERE object_name = 'g_owned';
 REVOKE CREATE ON SCHEMA mq FROM g_owner;
 DROP ROLE g_owner, g_other;
 
