@@ -57,7 +57,7 @@ say "client examples (examples/python, examples/node) against the server"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_examples WITH (FORCE)" -c "CREATE DATABASE mq_examples"
 psql -X -q -d mq_examples -c "CREATE EXTENSION mq"
 if (cd "$MQ_ROOT/examples/python" && PGDATABASE=mq_examples /usr/bin/python3 -m unittest -v test_examples); then
-	echo "ok - python examples (psycopg worker, SQLAlchemy outbox)" | tee -a "$checks"
+	echo "ok - python examples (psycopg worker, stream consumer-group worker, SQLAlchemy outbox)" | tee -a "$checks"
 else
 	echo "not ok - python examples" | tee -a "$checks"; status=1
 fi

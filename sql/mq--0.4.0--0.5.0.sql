@@ -427,6 +427,81 @@ BEGIN
 END;
 $$;
 
+/* the Prometheus text gains the streams */
+CREATE OR REPLACE FUNCTION mq._metrics_prometheus() RETURNS text
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	out text := '';
+	m record;
+	metric record;
+BEGIN
+	FOR metric IN SELECT * FROM (VALUES
+		(1, 'mq_queue_length', 'gauge', 'Messages in the queue (visible, leased or delayed).'),
+		(2, 'mq_queue_visible', 'gauge', 'Messages a read would get now.'),
+		(3, 'mq_queue_in_flight', 'gauge', 'Messages received and now leased.'),
+		(4, 'mq_queue_delayed', 'gauge', 'Messages not yet visible, never received.'),
+		(5, 'mq_queue_oldest_message_age_seconds', 'gauge', 'Age of the oldest message.'),
+		(6, 'mq_queue_archive_length', 'gauge', 'Messages in the archive.'),
+		(7, 'mq_queue_dead_lettered_total', 'counter', 'Messages dead-lettered for max_receives.'),
+		(8, 'mq_queue_expired_total', 'counter', 'Messages dead-lettered for message_ttl.'),
+		(9, 'mq_queue_dropped_total', 'counter', 'Messages dropped by overflow drop_head.'),
+		(10, 'mq_queue_groups_visible', 'gauge', 'Groups (group_key) with visible messages.'),
+		(11, 'mq_queue_groups_at_limit', 'gauge', 'Groups with group_concurrency messages leased.'),
+		(12, 'mq_queue_rate_limited_reads_total', 'counter', 'Reads the rate_limit held back (since the server started).'),
+		(13, 'mq_queue_group_rate_limited_total', 'counter', 'Groups a group_rate_limit held back in reads (since the server started).')
+	) AS v(ord, name, type, help) ORDER BY ord
+	LOOP
+		out := out || format(E'# HELP %s %s\n# TYPE %s %s\n', metric.name, metric.help,
+							 metric.name, metric.type);
+		FOR m IN SELECT * FROM mq._metrics_all() LOOP
+			out := out || format(E'%s{queue="%s"} %s\n', metric.name, m.queue_name,
+				coalesce(CASE metric.ord
+					WHEN 1 THEN m.queue_length::text
+					WHEN 2 THEN m.visible::text
+					WHEN 3 THEN m.in_flight::text
+					WHEN 4 THEN m.delayed::text
+					WHEN 5 THEN coalesce(extract(epoch FROM m.oldest_msg_age), 0)::text
+					WHEN 6 THEN m.archive_length::text
+					WHEN 7 THEN m.dead_lettered::text
+					WHEN 8 THEN m.expired::text
+					WHEN 9 THEN m.dropped::text
+					WHEN 10 THEN m.groups_visible::text
+					WHEN 11 THEN m.groups_at_limit::text
+					WHEN 12 THEN m.rate_limited_reads::text
+					WHEN 13 THEN m.group_rate_limited::text END, 'NaN'));
+		END LOOP;
+	END LOOP;
+	/* streams the caller holds a privilege on: ends, and each group's lag */
+	out := out || E'# HELP mq_stream_end_position The position the next record of a partition will have.\n'
+			   || E'# TYPE mq_stream_end_position gauge\n';
+	FOR m IN SELECT s.stream_name, p.partition, mq.stream_end(s.stream_name, p.partition) AS end_position
+			 FROM mq._stream s, generate_series(0, s.partitions - 1) AS p(partition)
+			 WHERE mq._has_privilege('stream', s.stream_name, 'any')
+			 ORDER BY 1, 2 LOOP
+		out := out || format(E'mq_stream_end_position{stream="%s",partition="%s"} %s\n',
+							 m.stream_name, m.partition, m.end_position);
+	END LOOP;
+	FOR metric IN SELECT * FROM (VALUES
+		(1, 'mq_stream_group_committed_position', 'The committed position of a consumer group''s partition.'),
+		(2, 'mq_stream_group_lag', 'Records of a partition after a consumer group''s committed position.')
+	) AS v(ord, name, help) ORDER BY ord
+	LOOP
+		out := out || format(E'# HELP %s %s\n# TYPE %s gauge\n', metric.name, metric.help, metric.name);
+		FOR m IN SELECT c.* FROM mq.consumer_groups c
+				 WHERE mq._has_privilege('stream', c.stream, 'any')
+				 ORDER BY c.stream, c.consumer_group, c.partition LOOP
+			out := out || format(E'%s{stream="%s",group="%s",partition="%s"} %s\n', metric.name,
+								 m.stream, m.consumer_group, m.partition,
+								 CASE metric.ord WHEN 1 THEN m.committed_position ELSE m.lag END);
+		END LOOP;
+	END LOOP;
+	RETURN out;
+END;
+$$;
+
 CREATE FUNCTION mq.create_consumer_group(stream text, consumer_group text,
 										 start text DEFAULT 'latest')
 RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 import mq_worker
+import stream_worker
 from outbox_sqlalchemy import Base, Order, place_order
 
 
@@ -66,6 +67,82 @@ class WorkerTest(unittest.TestCase):
         body, reason = self.conn.execute(
             "SELECT body, headers->'x-death'->0->>'reason' FROM mq.read('py_dead')").fetchone()
         self.assertEqual((body, reason), ({"poison": True}, "max_receives"))
+
+
+class StreamWorkerTest(unittest.TestCase):
+    """Two workers of one group share the partitions; one that fails in the
+    middle of a batch writes nothing of it, and in the end every record has
+    exactly one result."""
+
+    def setUp(self):
+        self.conn = connect()
+        self.conn.execute("SELECT mq.drop_stream('py_clicks', if_exists => true)")
+        self.conn.execute("SELECT mq.create_stream('py_clicks', partitions => 4)")
+        self.conn.execute("SELECT mq.create_consumer_group('py_clicks', 'counters', 'earliest')")
+        self.conn.execute("DROP TABLE IF EXISTS py_click_results")
+        self.conn.execute("CREATE TABLE py_click_results (partition int, position bigint, worker text)")
+
+    def tearDown(self):
+        self.conn.execute("SELECT mq.drop_stream('py_clicks', if_exists => true)")
+        self.conn.execute("DROP TABLE IF EXISTS py_click_results")
+        self.conn.close()
+
+    def test_two_workers_exactly_once(self):
+        failed = []
+
+        def handler(name):
+            def handle(cur, record):
+                partition, position, key, body = record
+                cur.execute("INSERT INTO py_click_results VALUES (%s, %s, %s)",
+                            (partition, position, name))
+                if name == "w2" and not failed:
+                    failed.append(body)
+                    raise RuntimeError("the worker fails mid-batch")
+            return handle
+
+        stream_worker.stopping = False
+        threads, conns = [], []
+        for name in ("w1", "w2"):
+            c = connect()
+            conns.append(c)
+
+            def run(c=c, name=name):
+                while not stream_worker.stopping:
+                    try:
+                        stream_worker.consume(c, "py_clicks", "counters", name, handler(name),
+                                              batch=20, wait="200 milliseconds")
+                    except RuntimeError:
+                        pass  # the batch rolled back: poll again
+            t = threading.Thread(target=run)
+            t.start()
+            threads.append(t)
+        # both have joined (two partitions each) before the records come
+        deadline = time.time() + 30
+        while time.time() < deadline and self.conn.execute(
+                "SELECT count(DISTINCT consumer) FROM mq.consumer_groups"
+                " WHERE stream = 'py_clicks'").fetchone()[0] < 2:
+            time.sleep(0.05)
+        positions = stream_worker.append(
+            self.conn, "py_clicks", [(f"user-{i % 10}", {"n": i}) for i in range(200)])
+        self.assertEqual(len(positions), 200)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            lag = self.conn.execute("SELECT sum(lag) FROM mq.consumer_groups"
+                                    " WHERE stream = 'py_clicks'").fetchone()[0]
+            if lag == 0:
+                break
+            time.sleep(0.1)
+        stream_worker.stopping = True
+        for t in threads:
+            t.join(10)
+        for c in conns:
+            c.close()
+        self.assertEqual(len(failed), 1, "one batch failed")
+        total, distinct, workers = self.conn.execute(
+            "SELECT count(*), count(DISTINCT (partition, position)), count(DISTINCT worker)"
+            " FROM py_click_results").fetchone()
+        self.assertEqual((total, distinct), (200, 200), "every record's result, once")
+        self.assertEqual(workers, 2, "both workers took part")
 
 
 class OutboxTest(unittest.TestCase):

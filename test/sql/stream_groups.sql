@@ -160,6 +160,9 @@ SELECT mq.stream_end('g_events', 4), mq.stream_end('g_events', 0);
 SELECT mq.stream_end('g_events', 9);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT consumer FROM mq.partition_holder('g_events', 'from_now', 4);
+-- the Prometheus text: partitions' ends, groups' committed positions and lag
+SELECT line FROM regexp_split_to_table(mq.metrics_prometheus(), E'\n') AS line
+WHERE line ~ '^(# TYPE )?mq_stream' AND line !~ 'from_(past|time)';
 
 -- only the stream's owner (and superusers) use its groups
 CREATE ROLE g_owner;
