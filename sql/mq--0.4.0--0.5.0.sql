@@ -427,6 +427,111 @@ BEGIN
 END;
 $$;
 
+
+/*
+ * Retention by segments.  A stream's records are in segment tables
+ * mq.s_<stream>_<segment>; appends go to the newest.  The worker, after
+ * mq.maintain(), runs mq._maintain_streams(): it opens a new segment when
+ * the newest holds records and was opened more than retention / 8 ago (or
+ * is bigger than an eighth of retention_bytes times the partitions), and
+ * drops the oldest segments whose successor was opened more than retention
+ * ago (or while the stream's segments are bigger than retention_bytes times
+ * the partitions), oldest first, never the newest, each under a lock taken
+ * without waiting: a segment that a reader holds stays until the next run,
+ * and the segments kept stay contiguous.  No record row is ever updated or
+ * deleted.  A retention of 0 keeps records for ever.
+ */
+CREATE FUNCTION mq.stream_start(stream text, partition int) RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_stream_start' LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION mq._create_segment(r mq._stream, segment int) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			partition	int NOT NULL,
+			position	bigint NOT NULL,
+			key			text,
+			headers		jsonb,
+			body		jsonb NOT NULL,
+			appended_at	timestamptz NOT NULL,
+			PRIMARY KEY (partition, position)
+		)$ddl$, CASE WHEN r.unlogged THEN 'UNLOGGED ' ELSE '' END,
+		's_' || r.stream_id || '_' || segment);
+	INSERT INTO mq._stream_segment (stream_id, segment) VALUES (r.stream_id, segment);
+END;
+$$;
+
+CREATE FUNCTION mq._segment_size(stream_id int, segment int) RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(pg_total_relation_size(to_regclass(format('mq.%I', 's_' || stream_id || '_' || segment))), 0)
+$$;
+
+CREATE FUNCTION mq._maintain_streams() RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r mq._stream;
+	newest int;
+	newest_opened timestamptz;
+	has_rows bool;
+	seg record;
+	total bigint;
+	size bigint;
+	dropped int := 0;
+	bytes_limit bigint;
+BEGIN
+	IF pg_is_in_recovery() THEN
+		RETURN 0;
+	END IF;
+	FOR r IN SELECT * FROM mq._stream s ORDER BY s.stream_id LOOP
+		SELECT g.segment, g.opened_at INTO newest, newest_opened
+		FROM mq._stream_segment g WHERE g.stream_id = r.stream_id
+		ORDER BY g.segment DESC LIMIT 1;
+		CONTINUE WHEN newest IS NULL;
+		bytes_limit := r.retention_bytes * r.partitions;
+		EXECUTE format('SELECT EXISTS (SELECT 1 FROM mq.%I)', 's_' || r.stream_id || '_' || newest)
+			INTO has_rows;
+		IF has_rows AND ((r.retention > interval '0' AND newest_opened < now() - r.retention / 8)
+						 OR mq._segment_size(r.stream_id, newest) > bytes_limit / 8) THEN
+			PERFORM mq._create_segment(r, newest + 1);
+			newest := newest + 1;
+		END IF;
+		SELECT sum(mq._segment_size(r.stream_id, g.segment)) INTO total
+		FROM mq._stream_segment g WHERE g.stream_id = r.stream_id;
+		FOR seg IN SELECT g.segment,
+						  (SELECT min(n.opened_at) FROM mq._stream_segment n
+						   WHERE n.stream_id = g.stream_id AND n.segment > g.segment) AS next_opened
+				   FROM mq._stream_segment g
+				   WHERE g.stream_id = r.stream_id AND g.segment < newest
+				   ORDER BY g.segment LOOP
+			EXIT WHEN NOT coalesce((r.retention > interval '0' AND seg.next_opened < now() - r.retention)
+								   OR total > bytes_limit, false);
+			BEGIN
+				EXECUTE format('LOCK TABLE mq.%I IN ACCESS EXCLUSIVE MODE NOWAIT',
+							   's_' || r.stream_id || '_' || seg.segment);
+			EXCEPTION WHEN lock_not_available THEN
+				EXIT;		/* a reader holds it: next time */
+			END;
+			size := mq._segment_size(r.stream_id, seg.segment);
+			EXECUTE format('DROP TABLE mq.%I', 's_' || r.stream_id || '_' || seg.segment);
+			DELETE FROM mq._stream_segment g
+			WHERE g.stream_id = r.stream_id AND g.segment = seg.segment;
+			total := total - size;
+			dropped := dropped + 1;
+		END LOOP;
+	END LOOP;
+	RETURN dropped;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION mq._create_segment(mq._stream, int), mq._segment_size(int, int),
+	mq._maintain_streams() FROM PUBLIC;
+
 /* the Prometheus text gains the streams */
 CREATE OR REPLACE FUNCTION mq._metrics_prometheus() RETURNS text
 LANGUAGE plpgsql STABLE
@@ -434,6 +539,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	section text;
 	out text := '';
 	m record;
 	metric record;
@@ -475,28 +581,35 @@ BEGIN
 		END LOOP;
 	END LOOP;
 	/* streams the caller holds a privilege on: ends, and each group's lag */
-	out := out || E'# HELP mq_stream_end_position The position the next record of a partition will have.\n'
-			   || E'# TYPE mq_stream_end_position gauge\n';
+	section := '';
 	FOR m IN SELECT s.stream_name, p.partition, mq.stream_end(s.stream_name, p.partition) AS end_position
 			 FROM mq._stream s, generate_series(0, s.partitions - 1) AS p(partition)
 			 WHERE mq._has_privilege('stream', s.stream_name, 'any')
 			 ORDER BY 1, 2 LOOP
-		out := out || format(E'mq_stream_end_position{stream="%s",partition="%s"} %s\n',
-							 m.stream_name, m.partition, m.end_position);
+		section := section || format(E'mq_stream_end_position{stream="%s",partition="%s"} %s\n',
+									 m.stream_name, m.partition, m.end_position);
 	END LOOP;
+	IF section <> '' THEN
+		out := out || E'# HELP mq_stream_end_position The position the next record of a partition will have.\n'
+				   || E'# TYPE mq_stream_end_position gauge\n' || section;
+	END IF;
 	FOR metric IN SELECT * FROM (VALUES
 		(1, 'mq_stream_group_committed_position', 'The committed position of a consumer group''s partition.'),
 		(2, 'mq_stream_group_lag', 'Records of a partition after a consumer group''s committed position.')
 	) AS v(ord, name, help) ORDER BY ord
 	LOOP
-		out := out || format(E'# HELP %s %s\n# TYPE %s gauge\n', metric.name, metric.help, metric.name);
+		section := '';
 		FOR m IN SELECT c.* FROM mq.consumer_groups c
 				 WHERE mq._has_privilege('stream', c.stream, 'any')
 				 ORDER BY c.stream, c.consumer_group, c.partition LOOP
-			out := out || format(E'%s{stream="%s",group="%s",partition="%s"} %s\n', metric.name,
-								 m.stream, m.consumer_group, m.partition,
-								 CASE metric.ord WHEN 1 THEN m.committed_position ELSE m.lag END);
+			section := section || format(E'%s{stream="%s",group="%s",partition="%s"} %s\n', metric.name,
+										 m.stream, m.consumer_group, m.partition,
+										 CASE metric.ord WHEN 1 THEN m.committed_position ELSE m.lag END);
 		END LOOP;
+		IF section <> '' THEN
+			out := out || format(E'# HELP %s %s\n# TYPE %s gauge\n', metric.name, metric.help,
+								 metric.name) || section;
+		END IF;
 	END LOOP;
 	RETURN out;
 END;
@@ -522,8 +635,10 @@ RETURNS void AS 'MODULE_PATHNAME', 'mq_commit' LANGUAGE C VOLATILE;
 CREATE VIEW mq.consumer_groups AS
 	SELECT s.stream_name AS stream, g.group_name AS consumer_group, p.partition,
 		   coalesce(c.position, 0) AS committed_position, e.end_position,
-		   GREATEST(e.end_position OPERATOR(pg_catalog.-) coalesce(c.position, 0), 0) AS lag,
-		   h.consumer, h.held_until
+		   GREATEST(e.end_position OPERATOR(pg_catalog.-)
+					GREATEST(coalesce(c.position, 0), b.start_position), 0) AS lag,
+		   h.consumer, h.held_until, b.start_position,
+		   GREATEST(b.start_position OPERATOR(pg_catalog.-) coalesce(c.position, 0), 0) AS skipped
 	FROM mq._stream_group g
 		JOIN mq._stream s ON s.stream_id OPERATOR(pg_catalog.=) g.stream_id
 		CROSS JOIN LATERAL pg_catalog.generate_series(0, s.partitions OPERATOR(pg_catalog.-) 1) AS p(partition)
@@ -533,6 +648,7 @@ CREATE VIEW mq.consumer_groups AS
 			  AND c.partition OPERATOR(pg_catalog.=) p.partition
 			ORDER BY c.epoch DESC, c.position DESC LIMIT 1) c ON true
 		CROSS JOIN LATERAL mq.stream_end(s.stream_name, p.partition) AS e(end_position)
+		CROSS JOIN LATERAL mq.stream_start(s.stream_name, p.partition) AS b(start_position)
 		CROSS JOIN LATERAL mq.partition_holder(s.stream_name, g.group_name, p.partition) AS h;
 GRANT SELECT ON mq.consumer_groups TO PUBLIC;
 
@@ -555,6 +671,8 @@ COMMENT ON FUNCTION mq.commit(text, text, text, int, bigint)
 	IS 'Commit a group''s position of a partition (the next to read) in the caller''s transaction.';
 COMMENT ON FUNCTION mq.stream_end(text, int)
 	IS 'The end of a partition: the position its next committed record will have.';
+COMMENT ON FUNCTION mq.stream_start(text, int)
+	IS 'The first position of a partition that retention has kept (its end if none).';
 COMMENT ON FUNCTION mq.partition_holder(text, text, int)
 	IS 'The live consumer of a group that holds a partition, and until when.';
 COMMENT ON VIEW mq.consumer_groups

@@ -77,6 +77,7 @@ PG_FUNCTION_INFO_V1(mq_group_reset);
 PG_FUNCTION_INFO_V1(mq_group_forget);
 PG_FUNCTION_INFO_V1(mq_partition_holder);
 PG_FUNCTION_INFO_V1(mq_stream_end);
+PG_FUNCTION_INFO_V1(mq_stream_start);
 
 #define MQ_CONSUMER_MAXLEN 128
 
@@ -1040,4 +1041,25 @@ mq_stream_end(PG_FUNCTION_ARGS)
 	if (group_shared == NULL || RecoveryInProgress())
 		PG_RETURN_INT64(mq_stream_stored_next(&s, partition));
 	PG_RETURN_INT64(mq_stream_readable_end(&s, partition));
+}
+
+/*
+ * mq.stream_start(stream text, partition int) returns bigint: the first
+ * position of a partition that retention has kept (its end when it keeps
+ * none).
+ */
+Datum
+mq_stream_start(PG_FUNCTION_ARGS)
+{
+	MqStream	s;
+	int32		partition = PG_GETARG_INT32(1);
+	int64		end;
+
+	mq_stream_find(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_check_partition(&s, partition);
+	if (group_shared == NULL || RecoveryInProgress())
+		end = mq_stream_stored_next(&s, partition);
+	else
+		end = mq_stream_readable_end(&s, partition);
+	PG_RETURN_INT64(mq_stream_earliest(&s, partition, end));
 }

@@ -27,11 +27,13 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -41,6 +43,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -286,6 +289,8 @@ mq_stream_find(text *name, MqStream *s)
 	if (lookup_plan == NULL)
 		lookup_plan = mq_keep_plan("SELECT s.stream_id, s.partitions, s.owner,"
 								   " (SELECT pg_catalog.max(g.segment) FROM mq._stream_segment g"
+								   "  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id),"
+								   " (SELECT pg_catalog.min(g.segment) FROM mq._stream_segment g"
 								   "  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
 								   " FROM mq._stream s WHERE s.stream_name OPERATOR(pg_catalog.=) $1",
 								   1, &argtype);
@@ -304,6 +309,9 @@ mq_stream_find(text *name, MqStream *s)
 	s->segment = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	if (isnull)
 		s->segment = 1;
+	s->first_segment = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	if (isnull)
+		s->first_segment = s->segment;
 	SPI_finish();
 }
 
@@ -326,11 +334,11 @@ mq_stream_lookup(text *name, MqStream *s, int privs)
 	}
 }
 
-/* the kept plan of a statement on the stream's newest segment (in SPI) */
+/* the kept plan of a statement on one segment of the stream (in SPI) */
 static SPIPlanPtr
-segment_plan(MqStream *s, StreamPlanKind kind)
+segment_plan(MqStream *s, int32 segment, StreamPlanKind kind)
 {
-	int32		key[2] = {s->id, s->segment};
+	int32		key[2] = {s->id, segment};
 	SegmentPlans *sp;
 	bool		found;
 
@@ -359,7 +367,7 @@ segment_plan(MqStream *s, StreamPlanKind kind)
 				" SELECT u.p, u.q, u.k, u.h, u.b, $6 FROM ROWS FROM"
 				" (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
 				" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(p, q, k, h, b)",
-				s->id, s->segment), 6, argtypes);
+				s->id, segment), 6, argtypes);
 		}
 		else
 		{
@@ -370,7 +378,7 @@ segment_plan(MqStream *s, StreamPlanKind kind)
 				" FROM mq.s_%d_%d WHERE partition OPERATOR(pg_catalog.=) $1"
 				" AND position OPERATOR(pg_catalog.>=) $2"
 				" AND position OPERATOR(pg_catalog.<) $3"
-				" ORDER BY position LIMIT $4", s->id, s->segment), 4, argtypes);
+				" ORDER BY position LIMIT $4", s->id, segment), 4, argtypes);
 		}
 	}
 	return sp->plans[kind];
@@ -420,25 +428,86 @@ no_key_partition(int32 partitions)
 }
 
 /* the next position of a partition, from its table (on first use) */
-int64
-mq_stream_stored_next(MqStream *s, int32 partition)
+/*
+ * Lock a segment table for reading, if it is still there: the worker drops
+ * old segments under a lock it takes without waiting, so a segment that a
+ * reader has locked stays until the reader's transaction ends.
+ */
+static bool
+lock_segment(MqStream *s, int32 segment)
+{
+	char		relname[NAMEDATALEN];
+	Oid			relid;
+
+	snprintf(relname, sizeof(relname), "s_%d_%d", s->id, segment);
+	relid = get_relname_relid(relname, get_namespace_oid("mq", false));
+	if (!OidIsValid(relid))
+		return false;
+	LockRelationOid(relid, AccessShareLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+	{
+		/* dropped while we waited */
+		UnlockRelationOid(relid, AccessShareLock);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The greatest (max) or least (min) position of a partition over the
+ * stream's segments; has_value false when none has a record of it.
+ */
+static int64
+segments_aggregate(MqStream *s, int32 partition, bool max, bool *has_value)
 {
 	Oid			argtype = INT4OID;
 	Datum		arg = Int32GetDatum(partition);
-	bool		isnull;
-	int64		next;
-	char	   *sql = psprintf("SELECT pg_catalog.max(position) FROM mq.s_%d_%d"
-							   " WHERE partition OPERATOR(pg_catalog.=) $1",
-							   s->id, s->segment);
+	int64		result = 0;
+	int32		seg;
 
+	*has_value = false;
 	mq_spi_connect();
-	if (mq_execute_latest_as_owner(sql, 1, &argtype, &arg) != SPI_OK_SELECT)
-		elog(ERROR, "stream position look-up failed");
-	next = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									   1, &isnull));
-	next = isnull ? 0 : next + 1;
+	for (seg = s->first_segment; seg <= s->segment; seg++)
+	{
+		bool		isnull;
+		int64		v;
+
+		if (!lock_segment(s, seg))
+			continue;
+		if (mq_execute_latest_as_owner(psprintf("SELECT pg_catalog.%s(position) FROM mq.s_%d_%d"
+												" WHERE partition OPERATOR(pg_catalog.=) $1",
+												max ? "max" : "min", s->id, seg),
+									   1, &argtype, &arg) != SPI_OK_SELECT)
+			elog(ERROR, "stream position look-up failed");
+		v = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
+		if (isnull)
+			continue;
+		if (!*has_value || (max ? v > result : v < result))
+			result = v;
+		*has_value = true;
+	}
 	SPI_finish();
-	return next;
+	return result;
+}
+
+int64
+mq_stream_stored_next(MqStream *s, int32 partition)
+{
+	bool		found;
+	int64		last = segments_aggregate(s, partition, true, &found);
+
+	return found ? last + 1 : 0;
+}
+
+/* the first position of a partition that retention has kept (its end if none) */
+int64
+mq_stream_earliest(MqStream *s, int32 partition, int64 end)
+{
+	bool		found;
+	int64		first = segments_aggregate(s, partition, false, &found);
+
+	return found ? Min(first, end) : end;
 }
 
 static void
@@ -615,7 +684,7 @@ insert_records(MqStream *s, int n, int32 *partition, int64 *position,
 	values[4] = PointerGetDatum(construct_md_array(bodies, nonulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
 	values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
 	mq_spi_connect();
-	if (mq_execute_plan_as_owner(segment_plan(s, STREAM_PLAN_INSERT), values,
+	if (mq_execute_plan_as_owner(segment_plan(s, s->segment, STREAM_PLAN_INSERT), values,
 								 NULL, 0) != SPI_OK_INSERT)
 		elog(ERROR, "stream append failed");
 	SPI_finish();
@@ -811,13 +880,33 @@ mq_read_stream(PG_FUNCTION_ARGS)
  * position of the last one.  Run it in READ COMMITTED after taking end: the
  * statement's snapshot is newer than the end.
  */
+/* a record of a read, kept until the read has all its segments' records */
+typedef struct ReadRow
+{
+	int64		position;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+} ReadRow;
+
+static int
+cmp_read_rows(const void *a, const void *b)
+{
+	int64		pa = ((const ReadRow *) a)->position;
+	int64		pb = ((const ReadRow *) b)->position;
+
+	return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
 uint64
 mq_stream_read(MqStream *s, int32 partition, int64 from, int64 end, int64 max,
 			   Tuplestorestate *ts, TupleDesc desc, int64 *last)
 {
 	Datum		values[4];
+	uint64		n = 0;
 	uint64		i;
-	uint64		n;
+	ReadRow    *rows = NULL;
+	uint64		nrows = 0;
+	int32		seg;
 
 	if (from >= end)
 		return 0;
@@ -826,11 +915,41 @@ mq_stream_read(MqStream *s, int32 partition, int64 from, int64 end, int64 max,
 	values[2] = Int64GetDatum(end);
 	values[3] = Int64GetDatum(max);
 	mq_spi_connect();
-	if (mq_execute_plan_as_owner(segment_plan(s, STREAM_PLAN_READ), values,
-								 NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "stream read failed");
-	n = SPI_processed;
-	for (i = 0; i < n; i++)
+
+	/*
+	 * Each segment's first max records after from; the records of a
+	 * partition are mostly in one segment, but an append that looked the
+	 * stream up just before the worker opened a new segment puts its
+	 * records in the old one, so the segments' records are merged.
+	 */
+	for (seg = s->first_segment; seg <= s->segment; seg++)
+	{
+		uint64		k;
+
+		if (!lock_segment(s, seg))
+			continue;
+		if (mq_execute_plan_as_owner(segment_plan(s, seg, STREAM_PLAN_READ), values,
+									 NULL, 0) != SPI_OK_SELECT)
+			elog(ERROR, "stream read failed");
+		if (SPI_processed == 0)
+			continue;
+		rows = rows == NULL ? palloc(sizeof(ReadRow) * SPI_processed) :
+			repalloc(rows, sizeof(ReadRow) * (nrows + SPI_processed));
+		for (k = 0; k < SPI_processed; k++)
+		{
+			bool		isnull;
+
+			rows[nrows].tuple = SPI_tuptable->vals[k];
+			rows[nrows].desc = SPI_tuptable->tupdesc;
+			rows[nrows].position = DatumGetInt64(SPI_getbinval(rows[nrows].tuple,
+															   rows[nrows].desc, 2, &isnull));
+			nrows++;
+		}
+	}
+	if (nrows > 1 && s->first_segment < s->segment)
+		qsort(rows, nrows, sizeof(ReadRow), cmp_read_rows);
+
+	for (i = 0; i < nrows && (int64) i < max; i++)
 	{
 		Datum		out[6];
 		bool		nulls[6];
@@ -838,15 +957,16 @@ mq_stream_read(MqStream *s, int32 partition, int64 from, int64 end, int64 max,
 
 		for (c = 0; c < 6; c++)
 		{
-			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+			out[c] = SPI_getbinval(rows[i].tuple, rows[i].desc, c + 1, &nulls[c]);
 			/* key, headers, body: no toast pointers leave the call */
 			if (!nulls[c] && (c >= 2 && c <= 4))
 				out[c] = PointerGetDatum(PG_DETOAST_DATUM_COPY(out[c]));
 		}
 		/* the tuple store copies the values */
 		tuplestore_putvalues(ts, desc, out, nulls);
-		if (last != NULL && i == n - 1)
-			*last = DatumGetInt64(out[1]);
+		if (last != NULL)
+			*last = rows[i].position;
+		n++;
 	}
 	SPI_finish();
 	return n;

@@ -25,6 +25,7 @@ typedef struct MqStream
 	int32		id;
 	int32		partitions;
 	int32		segment;		/* the newest, where appends go */
+	int32		first_segment;	/* the oldest kept (segments are contiguous) */
 	Oid			owner;
 	char		name[MQ_NAME_MAXLEN + 1];
 } MqStream;
@@ -50,6 +51,9 @@ extern int64 mq_stream_readable_end(MqStream *s, int32 partition);
 
 /* one past the partition's greatest stored position (0 if none) */
 extern int64 mq_stream_stored_next(MqStream *s, int32 partition);
+
+/* the first position of a partition retention has kept (end if none) */
+extern int64 mq_stream_earliest(MqStream *s, int32 partition, int64 end);
 
 /* records [from, end) of a partition, at most max, into ts */
 extern uint64 mq_stream_read(MqStream *s, int32 partition, int64 from,

@@ -15,7 +15,8 @@
  *
  * A worker loops:
  *	- every mq.maintenance_interval (unless 0) it runs mq.maintain(): dead
- *	  letters, TTL expiry, archive retention, dedup-key pruning;
+ *	  letters, TTL expiry, archive retention, dedup-key pruning; then
+ *	  mq._maintain_streams(): streams' segments opened and dropped;
  *	- every mq.notify_interval it sends the NOTIFYs that commits queued for
  *	  its database (wait.c), one per queue at most.
  * Each unit of work is its own transaction; an error is logged and the
@@ -469,6 +470,27 @@ do_maintain(void)
 	SPI_finish();
 }
 
+/* streams' segments: rotation and retention (0.5.0 on) */
+static void
+do_maintain_streams(void)
+{
+	int			ret;
+	bool		isnull;
+
+	mq_spi_connect();
+	ret = SPI_execute("SELECT pg_catalog.to_regprocedure('mq._maintain_streams()') IS NOT NULL",
+					  true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	{
+		ret = SPI_execute("SELECT mq._maintain_streams()", false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	}
+	SPI_finish();
+}
+
 static List *notify_ids = NIL;
 
 static void
@@ -563,6 +585,7 @@ mq_worker_main(Datum main_arg)
 		{
 			if (!run_unit("running mq.maintain()", do_maintain, NULL))
 				proc_exit(0);	/* no extension here: the launcher looks again */
+			(void) run_unit("maintaining streams", do_maintain_streams, NULL);
 			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														   mq_maintenance_interval);
 		}
