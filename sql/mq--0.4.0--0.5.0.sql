@@ -439,7 +439,9 @@ $$;
  * the partitions), oldest first, never the newest, each under a lock taken
  * without waiting: a segment that a reader holds stays until the next run,
  * and the segments kept stay contiguous.  No record row is ever updated or
- * deleted.  A retention of 0 keeps records for ever.
+ * deleted.  A retention of 0 keeps records for ever.  It also deletes the
+ * committed positions that newer ones supersede (mq._stream_commit is
+ * insert-only otherwise).
  */
 CREATE FUNCTION mq.stream_start(stream text, partition int) RETURNS bigint
 AS 'MODULE_PATHNAME', 'mq_stream_start' LANGUAGE C STRICT VOLATILE;
@@ -526,6 +528,11 @@ BEGIN
 			dropped := dropped + 1;
 		END LOOP;
 	END LOOP;
+	/* committed positions that a newer one of their partition supersedes */
+	DELETE FROM mq._stream_commit c
+	WHERE EXISTS (SELECT 1 FROM mq._stream_commit n
+				  WHERE n.group_id = c.group_id AND n.partition = c.partition
+					AND (n.epoch, n.position) > (c.epoch, c.position));
 	RETURN dropped;
 END;
 $$;

@@ -62,6 +62,14 @@ GROUP BY partition ORDER BY partition;
 SELECT partition, committed_position, start_position, end_position, lag, skipped
 FROM mq.consumer_groups WHERE stream = 'r_log' ORDER BY partition;
 SELECT partition, position, body->>'n' AS n FROM mq.poll('r_log', 'slow', 'c1') ORDER BY 1, 2;
+SELECT mq.commit('r_log', 'slow', 'c1', 0, 6), mq.commit('r_log', 'slow', 'c1', 0, 8),
+	   mq.commit('r_log', 'slow', 'c1', 1, 7);
+-- superseded commits go: one row per (group, partition) is left
+SELECT count(*) AS commit_rows FROM mq._stream_commit c JOIN mq._stream_group g USING (group_id)
+WHERE g.group_name = 'slow';
+SELECT mq._maintain_streams() >= 0 AS maintained;
+SELECT c.partition, count(*), max(c.position) FROM mq._stream_commit c
+JOIN mq._stream_group g USING (group_id) WHERE g.group_name = 'slow' GROUP BY 1 ORDER BY 1;
 SELECT mq.stream_start('r_log', 0), mq.stream_end('r_log', 0);
 -- a new group from 'earliest' starts at position 0, which is gone: it reads
 -- from the first kept
