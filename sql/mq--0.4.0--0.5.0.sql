@@ -622,6 +622,12 @@ BEGIN
 END;
 $$;
 
+/* change data capture into a stream (trigger.c) */
+CREATE FUNCTION mq.append_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'mq_append_trigger' LANGUAGE C;
+COMMENT ON FUNCTION mq.append_trigger()
+	IS 'Trigger: append each changed row to a stream, keyed by a column (arguments: stream [, key column]).';
+
 CREATE FUNCTION mq.create_consumer_group(stream text, consumer_group text,
 										 start text DEFAULT 'latest')
 RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;

@@ -745,17 +745,33 @@ position_datum(FunctionCallInfo fcinfo, TupleDesc desc, int32 partition,
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
+/*
+ * Append one record for the caller (send privilege), as mq.append does;
+ * sets its partition and position.  key and headers may be NULL.
+ */
+void
+mq_stream_append_one(text *stream, Jsonb *body, text *key, Jsonb *headers,
+					 int32 *partition, int64 *position)
+{
+	MqStream	s;
+	Datum		keyd = key ? PointerGetDatum(key) : (Datum) 0;
+	bool		knull = key == NULL;
+	Datum		headersd = headers ? PointerGetDatum(headers) : (Datum) 0;
+	bool		hnull = headers == NULL;
+	Datum		bodyd = PointerGetDatum(body);
+
+	mq_check_message(body, headers);
+	mq_stream_lookup(stream, &s, MQ_PRIV_SEND);
+	*partition = record_partition(&s, keyd, knull);
+	take_all_positions(&s, 1, partition, position);
+	insert_records(&s, 1, partition, position, &keyd, &knull, &headersd, &hnull, &bodyd);
+}
+
 /* mq.append(stream, body, key, headers) returns mq.stream_position */
 Datum
 mq_append(PG_FUNCTION_ARGS)
 {
-	MqStream	s;
 	TupleDesc	desc;
-	Datum		body;
-	Datum		key = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	bool		knull = PG_ARGISNULL(2);
-	Datum		headers = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-	bool		hnull = PG_ARGISNULL(3);
 	int32		partition;
 	int64		position;
 
@@ -764,14 +780,12 @@ mq_append(PG_FUNCTION_ARGS)
 		mq_null_argument("stream name");
 	if (PG_ARGISNULL(1))
 		mq_null_argument("record body");
-	body = PG_GETARG_DATUM(1);
-	mq_check_message(DatumGetJsonbP(body), hnull ? NULL : DatumGetJsonbP(headers));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s, MQ_PRIV_SEND);
-	partition = record_partition(&s, key, knull);
-	take_all_positions(&s, 1, &partition, &position);
-	insert_records(&s, 1, &partition, &position, &key, &knull, &headers, &hnull, &body);
+	mq_stream_append_one(PG_GETARG_TEXT_PP(0), PG_GETARG_JSONB_P(1),
+						 PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
+						 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
+						 &partition, &position);
 	PG_RETURN_DATUM(position_datum(fcinfo, BlessTupleDesc(desc), partition, position));
 }
 

@@ -14,6 +14,7 @@
 #include "utils/tuplestore.h"
 
 #include "args.h"
+#include "utils/jsonb.h"
 
 /* shared memory, from mq.c's hooks when preloaded */
 extern void mq_stream_shmem_request(void);
@@ -59,6 +60,11 @@ extern int64 mq_stream_earliest(MqStream *s, int32 partition, int64 end);
 extern uint64 mq_stream_read(MqStream *s, int32 partition, int64 from,
 							 int64 end, int64 max, Tuplestorestate *ts,
 							 TupleDesc desc, int64 *last);
+
+/* append one record for the caller (send privilege): mq.append's work */
+extern void mq_stream_append_one(text *stream, Jsonb *body, text *key,
+								 Jsonb *headers, int32 *partition,
+								 int64 *position);
 
 /* wait.c's key for a stream's waiters (queues have positive ids) */
 #define MQ_STREAM_WAIT_KEY(stream_id) (-(stream_id))

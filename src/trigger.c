@@ -2,12 +2,15 @@
  *
  * trigger.c
  *	  Trigger functions that turn row changes into messages (the
- *	  transactional outbox): mq.send_trigger and mq.publish_trigger.
+ *	  transactional outbox): mq.send_trigger, mq.publish_trigger and
+ *	  mq.append_trigger (change data capture into a stream).
  *
  *	CREATE TRIGGER orders_outbox AFTER INSERT OR UPDATE OR DELETE ON orders
  *		FOR EACH ROW EXECUTE FUNCTION mq.send_trigger('orders_events');
  *	CREATE TRIGGER orders_events AFTER INSERT OR UPDATE OR DELETE ON orders
  *		FOR EACH ROW EXECUTE FUNCTION mq.publish_trigger('events', 'shop.orders');
+ *	CREATE TRIGGER orders_log AFTER INSERT OR UPDATE OR DELETE ON orders
+ *		FOR EACH ROW EXECUTE FUNCTION mq.append_trigger('orders_log', 'customer_id');
  *
  * Each changed row becomes one message with body
  *	{"op": "insert"|"update"|"delete"|"truncate", "schema": ..., "table": ...,
@@ -18,8 +21,11 @@
  *
  * Further trigger arguments are options, name=value:
  *	columns=a,b		only these columns in "new" and "old"
- *	key=col			the column's value becomes the message's group_key
+ *	key=col			the column's value becomes the message's group_key (a
+ *					stream record's key; append_trigger also takes the
+ *					column's bare name as its second argument)
  *	dedup_key=col	the column's value becomes the message's dedup_key
+ *					(not for streams)
  * A wrong or missing argument is an error at the first row, naming it.
  *
  * The message is sent in the transaction that changed the row, so it
@@ -51,9 +57,24 @@
 #include "queue.h"
 #include "routing.h"
 #include "storage.h"
+#include "stream.h"
 
 PG_FUNCTION_INFO_V1(mq_send_trigger);
 PG_FUNCTION_INFO_V1(mq_publish_trigger);
+PG_FUNCTION_INFO_V1(mq_append_trigger);
+
+/* what a trigger makes of a row change */
+typedef enum TriggerKind
+{
+	TRIGGER_SEND,
+	TRIGGER_PUBLISH,
+	TRIGGER_APPEND
+} TriggerKind;
+
+static const char *const trigger_fn[] = {
+	"mq.send_trigger()", "mq.publish_trigger()", "mq.append_trigger()"
+};
+static const char *const trigger_target[] = {"queue", "exchange", "stream"};
 
 typedef struct TriggerOptions
 {
@@ -84,12 +105,15 @@ column_attnum(Relation rel, const char *name, const char *fn)
 	return 0;
 }
 
-/* Read the trigger's arguments; publish says whether a prefix may come. */
+/*
+ * Read the trigger's arguments: a publish trigger may have a prefix second,
+ * an append trigger the key column.
+ */
 static void
-parse_arguments(TriggerData *td, bool publish, TriggerOptions *opts)
+parse_arguments(TriggerData *td, TriggerKind kind, TriggerOptions *opts)
 {
 	Trigger    *tg = td->tg_trigger;
-	const char *fn = publish ? "mq.publish_trigger()" : "mq.send_trigger()";
+	const char *fn = trigger_fn[kind];
 	int			i;
 
 	memset(opts, 0, sizeof(*opts));
@@ -97,9 +121,9 @@ parse_arguments(TriggerData *td, bool publish, TriggerOptions *opts)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s needs the %s name as its first argument", fn,
-						publish ? "exchange" : "queue"),
-				 errhint("Create the trigger with EXECUTE FUNCTION %s('name').",
-						 publish ? "mq.publish_trigger" : "mq.send_trigger")));
+						trigger_target[kind]),
+				 errhint("Create the trigger with EXECUTE FUNCTION %.*s('name').",
+						 (int) strlen(fn) - 2, fn)));
 	opts->target = tg->tgargs[0];
 
 	for (i = 1; i < tg->tgnargs; i++)
@@ -109,14 +133,21 @@ parse_arguments(TriggerData *td, bool publish, TriggerOptions *opts)
 
 		if (eq == NULL)
 		{
-			if (publish && i == 1)
+			if (kind == TRIGGER_PUBLISH && i == 1)
 			{
 				opts->prefix = arg;
+				continue;
+			}
+			if (kind == TRIGGER_APPEND && i == 1)
+			{
+				opts->key_attnum = column_attnum(td->tg_relation, arg, fn);
 				continue;
 			}
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid argument \"%s\" of %s", arg, fn),
+					 kind == TRIGGER_APPEND ?
+					 errhint("Options are name=value: columns=a,b, key=column.") :
 					 errhint("Options are name=value: columns=a,b, key=column, dedup_key=column.")));
 		}
 		*eq = '\0';
@@ -138,12 +169,14 @@ parse_arguments(TriggerData *td, bool publish, TriggerOptions *opts)
 		}
 		else if (strcmp(arg, "key") == 0)
 			opts->key_attnum = column_attnum(td->tg_relation, eq + 1, fn);
-		else if (strcmp(arg, "dedup_key") == 0)
+		else if (strcmp(arg, "dedup_key") == 0 && kind != TRIGGER_APPEND)
 			opts->dedup_attnum = column_attnum(td->tg_relation, eq + 1, fn);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown option \"%s\" of %s", arg, fn),
+					 kind == TRIGGER_APPEND ?
+					 errhint("Options are name=value: columns=a,b, key=column.") :
 					 errhint("Options are name=value: columns=a,b, key=column, dedup_key=column.")));
 	}
 }
@@ -242,12 +275,12 @@ column_text(Relation rel, HeapTuple tuple, int attnum)
 	return cstring_to_text(OidOutputFunctionCall(typoutput, d));
 }
 
-/* Build the message of one trigger event and hand it to send. */
+/* Build the message of one trigger event and hand it on. */
 static Datum
-trigger_common(FunctionCallInfo fcinfo, bool publish)
+trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	const char *fn = publish ? "mq.publish_trigger()" : "mq.send_trigger()";
+	const char *fn = trigger_fn[kind];
 	TriggerOptions opts;
 	Relation	rel;
 	const char *op;
@@ -294,7 +327,7 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 			oldtup = td->tg_trigtuple;
 		}
 	}
-	parse_arguments(td, publish, &opts);
+	parse_arguments(td, kind, &opts);
 
 	mq_jsonb_push(&state, WJB_BEGIN_OBJECT, NULL);
 	push_string(&state, WJB_KEY, "op");
@@ -321,7 +354,16 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 	headers = mq_jsonb_finish(&state);
 
 	keytup = newtup ? newtup : oldtup;
-	if (publish)
+	if (kind == TRIGGER_APPEND)
+	{
+		int32		partition;
+		int64		position;
+
+		mq_stream_append_one(cstring_to_text(opts.target), body,
+							 column_text(rel, keytup, opts.key_attnum), headers,
+							 &partition, &position);
+	}
+	else if (kind == TRIGGER_PUBLISH)
 	{
 		const char *prefix = opts.prefix ? opts.prefix :
 			psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
@@ -355,12 +397,19 @@ trigger_common(FunctionCallInfo fcinfo, bool publish)
 Datum
 mq_send_trigger(PG_FUNCTION_ARGS)
 {
-	return trigger_common(fcinfo, false);
+	return trigger_common(fcinfo, TRIGGER_SEND);
 }
 
 /* mq.publish_trigger(exchange [, routing_key_prefix] [, option=value ...]) */
 Datum
 mq_publish_trigger(PG_FUNCTION_ARGS)
 {
-	return trigger_common(fcinfo, true);
+	return trigger_common(fcinfo, TRIGGER_PUBLISH);
+}
+
+/* mq.append_trigger(stream [, key_column] [, option=value ...]) */
+Datum
+mq_append_trigger(PG_FUNCTION_ARGS)
+{
+	return trigger_common(fcinfo, TRIGGER_APPEND);
 }

@@ -225,6 +225,42 @@ SELECT count(*) FROM mq.privileges WHERE object_name = 'g_owned';
 REVOKE CREATE ON SCHEMA mq FROM g_owner;
 DROP ROLE g_owner, g_other;
 
+-- change data capture: mq.append_trigger(stream [, key column]) appends each
+-- changed row in the changing transaction, keyed by the column
+SELECT mq.create_stream('g_cdc', partitions => 2);
+SELECT mq.create_consumer_group('g_cdc', 'audit', 'earliest');
+CREATE TABLE g_accounts (id int PRIMARY KEY, owner text, balance int);
+CREATE TRIGGER g_accounts_cdc AFTER INSERT OR UPDATE OR DELETE ON g_accounts
+	FOR EACH ROW EXECUTE FUNCTION mq.append_trigger('g_cdc', 'owner');
+INSERT INTO g_accounts VALUES (1, 'ann', 10), (2, 'bob', 20);
+UPDATE g_accounts SET balance = 15 WHERE id = 1;
+BEGIN;
+DELETE FROM g_accounts WHERE id = 2;
+ROLLBACK;
+DELETE FROM g_accounts WHERE id = 2;
+SELECT partition = mq.stream_partition(key, 2) AS keyed, key, body->>'op' AS op,
+	   body->'new' AS new, body->'old' AS old, headers ? 'txid' AS has_txid
+FROM mq.poll('g_cdc', 'audit', 'a1') ORDER BY key, position;
+-- its errors: no stream name, an unknown column or option, a missing stream
+CREATE TABLE g_bad (a int);
+CREATE TRIGGER g_bad1 AFTER INSERT ON g_bad FOR EACH ROW EXECUTE FUNCTION mq.append_trigger();
+INSERT INTO g_bad VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TRIGGER g_bad1 ON g_bad;
+CREATE TRIGGER g_bad2 AFTER INSERT ON g_bad FOR EACH ROW EXECUTE FUNCTION mq.append_trigger('g_cdc', 'nope');
+INSERT INTO g_bad VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TRIGGER g_bad2 ON g_bad;
+CREATE TRIGGER g_bad3 AFTER INSERT ON g_bad FOR EACH ROW EXECUTE FUNCTION mq.append_trigger('g_cdc', 'a', 'dedup_key=a');
+INSERT INTO g_bad VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TRIGGER g_bad3 ON g_bad;
+CREATE TRIGGER g_bad4 AFTER INSERT ON g_bad FOR EACH ROW EXECUTE FUNCTION mq.append_trigger('g_nowhere');
+INSERT INTO g_bad VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE g_bad, g_accounts;
+SELECT mq.drop_stream('g_cdc');
+
 -- drop: a group, then the stream with the rest
 SELECT mq.drop_consumer_group('g_events', 'from_time');
 SELECT mq.drop_consumer_group('g_events', 'from_time');
