@@ -393,6 +393,94 @@ AS $$
 	UPDATE mq._stream s SET owner = new_owner WHERE s.owner = ANY (roles);
 $$;
 
+
+/*
+ * A stream can be the destination of a binding: mq.bind(exchange, name)
+ * takes a queue's or a stream's name (one namespace).  A message routed to
+ * a stream is appended with the publish's group_key as the record's key.
+ */
+ALTER TABLE mq._binding ADD COLUMN stream_id int REFERENCES mq._stream (stream_id) ON DELETE CASCADE;
+ALTER TABLE mq._binding DROP CONSTRAINT _binding_check;
+ALTER TABLE mq._binding ADD CONSTRAINT _binding_check
+	CHECK (num_nonnulls(queue_id, exchange_id, stream_id) = 1);
+DROP INDEX mq._binding_unique;
+CREATE UNIQUE INDEX _binding_unique ON mq._binding
+	(source_id, coalesce(queue_id, 0), coalesce(exchange_id, 0), coalesce(stream_id, 0),
+	 binding_key, arguments);
+CREATE INDEX _binding_stream ON mq._binding (stream_id);
+
+CREATE OR REPLACE FUNCTION mq._change_binding(source text, dest_kind text, destination text,
+								   binding_key text, arguments jsonb, add bool)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int := mq._exchange_id(source);
+	qid int;
+	xid int;
+	sid int;
+	args jsonb;
+BEGIN
+	IF dest_kind = 'queue' THEN
+		/* a stream's name binds the stream */
+		SELECT s.stream_id INTO sid FROM mq._stream s WHERE s.stream_name = destination;
+		IF sid IS NOT NULL THEN
+			dest_kind := 'stream';
+		ELSE
+			qid := mq._queue_id(destination);
+		END IF;
+	ELSE
+		xid := mq._exchange_id(destination);
+	END IF;
+	PERFORM mq._check_privilege('exchange', source, 'manage');
+	PERFORM mq._check_privilege(dest_kind, destination, 'manage');
+	IF binding_key IS NULL THEN
+		IF NOT add THEN
+			RETURN false;
+		END IF;
+		RAISE EXCEPTION 'binding_key must not be null'
+			USING ERRCODE = 'null_value_not_allowed', HINT = 'Use '''' for no key.';
+	END IF;
+	/* MQ_KEY_MAXLEN in routing.h: routing keys have the same limit */
+	IF add AND octet_length(binding_key) > 255 THEN
+		RAISE EXCEPTION 'binding key is too long'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The binding key is %s bytes long, more than the limit of 255.',
+								  octet_length(binding_key)),
+				  HINT = 'Routing and binding keys are at most 255 bytes, as in AMQP.';
+	END IF;
+	args := mq._binding_arguments(src, arguments);
+	IF add THEN
+		INSERT INTO mq._binding (source_id, queue_id, exchange_id, stream_id, binding_key, arguments)
+			VALUES (src, qid, xid, sid, binding_key, args)
+			ON CONFLICT DO NOTHING;
+		RETURN FOUND;			/* false: the binding was there already */
+	END IF;
+	DELETE FROM mq._binding b
+		WHERE b.source_id = src
+		  AND b.queue_id IS NOT DISTINCT FROM qid
+		  AND b.exchange_id IS NOT DISTINCT FROM xid
+		  AND b.stream_id IS NOT DISTINCT FROM sid
+		  AND b.binding_key = _change_binding.binding_key
+		  AND b.arguments = args;
+	RETURN FOUND;
+END;
+$$;
+
+CREATE OR REPLACE VIEW mq.bindings AS
+	SELECT s.exchange_name AS source,
+		   coalesce(q.queue_name, d.exchange_name, t.stream_name) AS destination,
+		   CASE WHEN b.queue_id IS NOT NULL THEN 'queue'
+				WHEN b.stream_id IS NOT NULL THEN 'stream' ELSE 'exchange' END
+			   AS destination_type,
+		   b.binding_key, b.arguments
+	FROM mq._binding b
+		JOIN mq._exchange s ON s.exchange_id OPERATOR(pg_catalog.=) b.source_id
+		LEFT JOIN mq._queue q ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id
+		LEFT JOIN mq._exchange d ON d.exchange_id OPERATOR(pg_catalog.=) b.exchange_id
+		LEFT JOIN mq._stream t ON t.stream_id OPERATOR(pg_catalog.=) b.stream_id;
+
 /* a dropped stream takes its consumer groups along */
 CREATE OR REPLACE FUNCTION mq._drop_stream(stream text, if_exists bool DEFAULT false)
 RETURNS bool

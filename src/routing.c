@@ -59,6 +59,7 @@
 #include "routing.h"
 #include "spi.h"
 #include "storage.h"
+#include "stream.h"
 #include "topic.h"
 
 PG_FUNCTION_INFO_V1(mq_publish);
@@ -78,7 +79,8 @@ typedef struct Binding
 {
 	char	   *key;			/* binding key */
 	char	   *queue;			/* destination queue, or NULL */
-	int32		exchange_id;	/* destination exchange, when queue is NULL */
+	char	   *stream;			/* destination stream, or NULL */
+	int32		exchange_id;	/* destination exchange, when both are NULL */
 	/* headers exchanges */
 	MatchMode	mode;
 	int			nargs;
@@ -314,11 +316,23 @@ routing_load(void)
 			mq_load_acl(&x->acl, "exchange", x->id, x->acl.owner, cxt);
 	}
 
-	ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
-							  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments"
-							  " FROM mq._binding b LEFT JOIN mq._queue q"
-							  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id",
-							  0, NULL, NULL, NULL, 0);
+	/* bindings to streams: from 0.5.0 on */
+	if (get_attnum(watched_relids[2], "stream_id") != InvalidAttrNumber)
+		ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
+								  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments,"
+								  " t.stream_name"
+								  " FROM mq._binding b LEFT JOIN mq._queue q"
+								  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id"
+								  " LEFT JOIN mq._stream t"
+								  " ON t.stream_id OPERATOR(pg_catalog.=) b.stream_id",
+								  0, NULL, NULL, NULL, 0);
+	else
+		ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
+								  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments,"
+								  " NULL::pg_catalog.text"
+								  " FROM mq._binding b LEFT JOIN mq._queue q"
+								  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id",
+								  0, NULL, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	old = MemoryContextSwitchTo(cxt);
@@ -334,6 +348,7 @@ routing_load(void)
 		if (x == NULL)
 			continue;			/* cannot happen: foreign key */
 		b->queue = SPI_getvalue(tup, desc, 2);
+		b->stream = SPI_getvalue(tup, desc, 6);
 		b->exchange_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		b->key = SPI_getvalue(tup, desc, 4);
 		if (x->type == 'h')
@@ -443,11 +458,12 @@ matching_bindings(Exchange *x, const char *routing_key, char **words,
 
 /*
  * Route through x and the exchanges bound to it, adding queue names to
- * *queues.  *visited holds the ids of the exchanges seen in this publish.
+ * *queues and stream names to *streams.  *visited holds the ids of the
+ * exchanges seen in this publish.
  */
 static void
 route_exchange(Exchange *x, const char *routing_key, char **words, int nwords,
-			   Jsonb *headers, List **visited, List **queues)
+			   Jsonb *headers, List **visited, List **queues, List **streams)
 {
 	ListCell   *lc;
 
@@ -460,13 +476,15 @@ route_exchange(Exchange *x, const char *routing_key, char **words, int nwords,
 
 		if (b->queue != NULL)
 			*queues = lappend(*queues, b->queue);
+		else if (b->stream != NULL)
+			*streams = lappend(*streams, b->stream);
 		else
 		{
 			Exchange   *dest = exchange_by_id(b->exchange_id);
 
 			if (dest)
 				route_exchange(dest, routing_key, words, nwords, headers,
-							   visited, queues);
+							   visited, queues, streams);
 		}
 	}
 }
@@ -505,8 +523,22 @@ mq_exchange_acl(text *exchange, const char **name)
 	return &x->acl;
 }
 
+/* names sorted, each once */
+static List *
+unique_names(List *names)
+{
+	List	   *unique = NIL;
+	ListCell   *lc;
+
+	list_sort(names, name_cmp);
+	foreach(lc, names)
+		if (unique == NIL || strcmp(llast(unique), lfirst(lc)) != 0)
+			unique = lappend(unique, lfirst(lc));
+	return unique;
+}
+
 List *
-mq_route(text *exchange, text *routing_key, Jsonb *headers)
+mq_route(text *exchange, text *routing_key, Jsonb *headers, List **streams_out)
 {
 	Exchange   *x;
 	char	   *rk = text_to_cstring(routing_key);
@@ -514,8 +546,7 @@ mq_route(text *exchange, text *routing_key, Jsonb *headers)
 	int			nwords;
 	List	   *visited = NIL;
 	List	   *queues = NIL;
-	List	   *unique = NIL;
-	ListCell   *lc;
+	List	   *streams = NIL;
 
 	x = exchange_by_name(exchange);
 	mq_acl_check(&x->acl, "exchange", x->name, GetUserId(), MQ_PRIV_PUBLISH);
@@ -529,25 +560,22 @@ mq_route(text *exchange, text *routing_key, Jsonb *headers)
 						 MQ_KEY_MAXLEN)));
 
 	words = mq_split_words(rk, &nwords);
-	route_exchange(x, rk, words, nwords, headers, &visited, &queues);
+	route_exchange(x, rk, words, nwords, headers, &visited, &queues, &streams);
 
 	/* unroutable: try the alternate exchanges, each at most once */
-	while (queues == NIL && x->alternate_id != 0)
+	while (queues == NIL && streams == NIL && x->alternate_id != 0)
 	{
 		List	   *seen = NIL;
 
 		x = exchange_by_id(x->alternate_id);
 		if (x == NULL || list_member_int(visited, x->id))
 			break;
-		route_exchange(x, rk, words, nwords, headers, &seen, &queues);
+		route_exchange(x, rk, words, nwords, headers, &seen, &queues, &streams);
 		visited = lappend_int(visited, x->id);
 	}
 
-	list_sort(queues, name_cmp);
-	foreach(lc, queues)
-		if (unique == NIL || strcmp(llast(unique), lfirst(lc)) != 0)
-			unique = lappend(unique, lfirst(lc));
-	return unique;
+	*streams_out = unique_names(streams);
+	return unique_names(queues);
 }
 
 /* Count an unroutable message against its exchange. */
@@ -618,13 +646,14 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 			text *dedup_key, text *group_key)
 {
 	List	   *queues;
+	List	   *streams;
 	Jsonb	   *delivered;
 	ListCell   *lc;
 
 	mq_check_message(body, headers);
-	queues = mq_route(exchange, routing_key, headers);
+	queues = mq_route(exchange, routing_key, headers, &streams);
 
-	if (queues == NIL)
+	if (queues == NIL && streams == NIL)
 	{
 		if (mandatory)
 			ereport(ERROR,
@@ -644,7 +673,20 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 		(void) mq_storage_send(q, now, vt, priority, group_key, dedup_key,
 							   delivered, body);
 	}
-	return list_length(queues);
+
+	/*
+	 * A stream bound to the exchange gets a record, keyed by the group key.
+	 * Publishing needs no privilege on it: whoever bound it decided.
+	 */
+	foreach(lc, streams)
+	{
+		int32		partition;
+		int64		position;
+
+		mq_stream_append_one(cstring_to_text(lfirst(lc)), body, group_key, delivered,
+							 0, &partition, &position);
+	}
+	return list_length(queues) + list_length(streams);
 }
 
 /* Shared argument checks of publish and publish_batch. */

@@ -25,7 +25,8 @@
  * reaches, each once, sorted; NIL when it is unroutable, even through the
  * alternate exchanges.  An unknown exchange is an error.
  */
-extern List *mq_route(text *exchange, text *routing_key, Jsonb *headers);
+extern List *mq_route(text *exchange, text *routing_key, Jsonb *headers,
+					  List **streams);
 
 /* The owner and grants of an exchange (an error if unknown); its name. */
 #include "privilege.h"

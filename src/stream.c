@@ -746,12 +746,13 @@ position_datum(FunctionCallInfo fcinfo, TupleDesc desc, int32 partition,
 }
 
 /*
- * Append one record for the caller (send privilege), as mq.append does;
- * sets its partition and position.  key and headers may be NULL.
+ * Append one record, as mq.append does, for a caller that holds privs on
+ * the stream (0: none needed); sets its partition and position.  key and
+ * headers may be NULL.
  */
 void
 mq_stream_append_one(text *stream, Jsonb *body, text *key, Jsonb *headers,
-					 int32 *partition, int64 *position)
+					 int privs, int32 *partition, int64 *position)
 {
 	MqStream	s;
 	Datum		keyd = key ? PointerGetDatum(key) : (Datum) 0;
@@ -761,7 +762,10 @@ mq_stream_append_one(text *stream, Jsonb *body, text *key, Jsonb *headers,
 	Datum		bodyd = PointerGetDatum(body);
 
 	mq_check_message(body, headers);
-	mq_stream_lookup(stream, &s, MQ_PRIV_SEND);
+	if (privs != 0)
+		mq_stream_lookup(stream, &s, privs);
+	else
+		mq_stream_find(stream, &s);
 	*partition = record_partition(&s, keyd, knull);
 	take_all_positions(&s, 1, partition, position);
 	insert_records(&s, 1, partition, position, &keyd, &knull, &headersd, &hnull, &bodyd);
@@ -785,7 +789,7 @@ mq_append(PG_FUNCTION_ARGS)
 	mq_stream_append_one(PG_GETARG_TEXT_PP(0), PG_GETARG_JSONB_P(1),
 						 PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 						 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
-						 &partition, &position);
+						 MQ_PRIV_SEND, &partition, &position);
 	PG_RETURN_DATUM(position_datum(fcinfo, BlessTupleDesc(desc), partition, position));
 }
 

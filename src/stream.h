@@ -61,9 +61,9 @@ extern uint64 mq_stream_read(MqStream *s, int32 partition, int64 from,
 							 int64 end, int64 max, Tuplestorestate *ts,
 							 TupleDesc desc, int64 *last);
 
-/* append one record for the caller (send privilege): mq.append's work */
+/* append one record for a caller holding privs (0: none needed) */
 extern void mq_stream_append_one(text *stream, Jsonb *body, text *key,
-								 Jsonb *headers, int32 *partition,
+								 Jsonb *headers, int privs, int32 *partition,
 								 int64 *position);
 
 /* wait.c's key for a stream's waiters (queues have positive ids) */

@@ -361,7 +361,7 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 
 		mq_stream_append_one(cstring_to_text(opts.target), body,
 							 column_text(rel, keytup, opts.key_attnum), headers,
-							 &partition, &position);
+							 MQ_PRIV_SEND, &partition, &position);
 	}
 	else if (kind == TRIGGER_PUBLISH)
 	{

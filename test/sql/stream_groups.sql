@@ -261,6 +261,35 @@ INSERT INTO g_bad VALUES (1);
 DROP TABLE g_bad, g_accounts;
 SELECT mq.drop_stream('g_cdc');
 
+-- a stream as the destination of a binding: a published message becomes a
+-- record keyed by its group_key, with the exchange's headers
+SELECT mq.create_stream('g_feed', partitions => 2);
+SELECT mq.create_consumer_group('g_feed', 'all', 'earliest');
+SELECT mq.create_queue('g_copy');
+SELECT mq.create_exchange('g_events', 'topic');
+SELECT mq.bind('g_events', 'g_feed', 'orders.#');
+SELECT mq.bind('g_events', 'g_feed', 'orders.#');	-- there already
+SELECT mq.bind('g_events', 'g_copy', 'orders.eu.*');
+SELECT source, destination, destination_type, binding_key FROM mq.bindings
+WHERE source = 'g_events' ORDER BY destination;
+SELECT mq.publish('g_events', 'orders.eu.created', '{"id": 1}', group_key => 'cust-1');
+SELECT mq.publish('g_events', 'orders.us.created', '{"id": 2}', mandatory => true);
+SELECT mq.publish('g_events', 'users.created', '{"id": 3}');
+SELECT * FROM mq.publish_batch('g_events', ARRAY['orders.us.paid', 'orders.eu.paid'],
+	ARRAY['{"id": 4}', '{"id": 5}']::jsonb[], group_keys => ARRAY['cust-2', 'cust-2']);
+SELECT key, body, headers->>'x-routing-key' AS routing_key,
+	   partition = coalesce(mq.stream_partition(key, 2), partition) AS keyed
+FROM mq.poll('g_feed', 'all', 'c1') ORDER BY body->>'id';
+SELECT body FROM mq.read('g_copy');
+SELECT mq.unbind('g_events', 'g_feed', 'orders.#');
+SELECT mq.publish('g_events', 'orders.us.created', '{"id": 6}');
+-- dropping the stream drops its bindings
+SELECT mq.bind('g_events', 'g_feed', 'x');
+SELECT mq.drop_stream('g_feed');
+SELECT count(*) FROM mq.bindings WHERE destination = 'g_feed';
+SELECT mq.drop_exchange('g_events', cascade => true);
+SELECT mq.drop_queue('g_copy');
+
 -- drop: a group, then the stream with the rest
 SELECT mq.drop_consumer_group('g_events', 'from_time');
 SELECT mq.drop_consumer_group('g_events', 'from_time');
