@@ -290,6 +290,15 @@ SELECT count(*) FROM mq.bindings WHERE destination = 'g_feed';
 SELECT mq.drop_exchange('g_events', cascade => true);
 SELECT mq.drop_queue('g_copy');
 
+-- a transaction that polled records cannot be prepared (a later rollback
+-- would not give them again)
+SELECT count(*) FROM mq.append('g_events', '{"prep": 1}', key => 'k1');
+BEGIN;
+SELECT count(*) FROM mq.poll('g_events', 'from_start', 'c1');
+PREPARE TRANSACTION 'g_prep';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM mq.poll('g_events', 'from_start', 'c1');
+
 -- drop: a group, then the stream with the rest
 SELECT mq.drop_consumer_group('g_events', 'from_time');
 SELECT mq.drop_consumer_group('g_events', 'from_time');
