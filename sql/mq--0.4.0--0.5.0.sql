@@ -481,6 +481,14 @@ CREATE OR REPLACE VIEW mq.bindings AS
 		LEFT JOIN mq._exchange d ON d.exchange_id OPERATOR(pg_catalog.=) b.exchange_id
 		LEFT JOIN mq._stream t ON t.stream_id OPERATOR(pg_catalog.=) b.stream_id;
 
+/* every change of streams or segments drops the backends' stream caches */
+CREATE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._stream
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+CREATE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._stream_segment
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+
 /* a dropped stream takes its consumer groups along */
 CREATE OR REPLACE FUNCTION mq._drop_stream(stream text, if_exists bool DEFAULT false)
 RETURNS bool

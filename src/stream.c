@@ -40,6 +40,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -234,6 +235,7 @@ stream_xact_callback(XactEvent event, void *arg)
 typedef enum StreamPlanKind
 {
 	STREAM_PLAN_INSERT,
+	STREAM_PLAN_INSERT_ONE,
 	STREAM_PLAN_READ,
 	STREAM_NUM_PLANS
 } StreamPlanKind;
@@ -275,6 +277,59 @@ stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * The backend's cache of streams by name, dropped whenever mq._stream or
+ * mq._stream_segment changes (their triggers invalidate the relcache
+ * entry; a rotation or a drop by the worker reaches us at our next
+ * transaction or lock).  A look-up that misses reads the catalog.
+ */
+typedef struct StreamCacheEntry
+{
+	char		name[MQ_NAME_MAXLEN + 1];	/* hash key */
+	MqStream	s;
+} StreamCacheEntry;
+
+static HTAB *stream_cache = NULL;
+static bool stream_cache_valid = false;
+static Oid	stream_relids[2] = {InvalidOid, InvalidOid};
+
+static void
+stream_cache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == stream_relids[0] || relid == stream_relids[1])
+		stream_cache_valid = false;
+}
+
+static void
+stream_cache_prepare(void)
+{
+	static bool registered = false;
+	HASHCTL		ctl;
+	Oid			nsp;
+
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(stream_cache_callback, (Datum) 0);
+		registered = true;
+	}
+	if (stream_cache != NULL && stream_cache_valid)
+		return;
+	if (stream_cache != NULL)
+		hash_destroy(stream_cache);
+	ctl.keysize = MQ_NAME_MAXLEN + 1;
+	ctl.entrysize = sizeof(StreamCacheEntry);
+	ctl.hcxt = TopMemoryContext;
+	stream_cache = hash_create("mq stream cache", 16, &ctl,
+							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	nsp = get_namespace_oid("mq", false);
+	stream_relids[0] = get_relname_relid("_stream", nsp);
+	stream_relids[1] = get_relname_relid("_stream_segment", nsp);
+	/* before 0.5.0 no trigger tells of changes: no cache then */
+	if (!OidIsValid(get_relname_relid("_stream_commit", nsp)))
+		stream_relids[0] = InvalidOid;
+	stream_cache_valid = true;
+}
+
 void
 mq_stream_find(text *name, MqStream *s)
 {
@@ -283,8 +338,17 @@ mq_stream_find(text *name, MqStream *s)
 	bool		isnull;
 	HeapTuple	tup;
 	TupleDesc	desc;
+	StreamCacheEntry *cached;
+	bool		found;
 
 	mq_name_key("stream", name, s->name);
+	stream_cache_prepare();
+	cached = hash_search(stream_cache, s->name, HASH_FIND, NULL);
+	if (cached != NULL)
+	{
+		*s = cached->s;
+		return;
+	}
 	mq_spi_connect();
 	if (lookup_plan == NULL)
 		lookup_plan = mq_keep_plan("SELECT s.stream_id, s.partitions, s.owner,"
@@ -313,6 +377,13 @@ mq_stream_find(text *name, MqStream *s)
 	if (isnull)
 		s->first_segment = s->segment;
 	SPI_finish();
+
+	/* only a cache that no change invalidated meanwhile keeps the entry */
+	if (stream_cache_valid && stream_relids[0] != InvalidOid)
+	{
+		cached = hash_search(stream_cache, s->name, HASH_ENTER, &found);
+		cached->s = *s;
+	}
 }
 
 void
@@ -357,7 +428,16 @@ segment_plan(MqStream *s, int32 segment, StreamPlanKind kind)
 		memset(sp->plans, 0, sizeof(sp->plans));
 	if (sp->plans[kind] == NULL)
 	{
-		if (kind == STREAM_PLAN_INSERT)
+		if (kind == STREAM_PLAN_INSERT_ONE)
+		{
+			Oid			argtypes[6] = {INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
+			TIMESTAMPTZOID};
+
+			sp->plans[kind] = mq_keep_plan(psprintf(
+				"INSERT INTO mq.s_%d_%d (partition, position, key, headers, body, appended_at)"
+				" VALUES ($1, $2, $3, $4, $5, $6)", s->id, segment), 6, argtypes);
+		}
+		else if (kind == STREAM_PLAN_INSERT)
 		{
 			Oid			argtypes[6] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
 			JSONBARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
@@ -665,12 +745,34 @@ insert_records(MqStream *s, int n, int32 *partition, int64 *position,
 			   Datum *bodies)
 {
 	Datum		values[6];
-	Datum	   *pd = palloc(sizeof(Datum) * n);
-	Datum	   *qd = palloc(sizeof(Datum) * n);
+	Datum	   *pd;
+	Datum	   *qd;
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
-	bool	   *nonulls = palloc0(sizeof(bool) * n);
+	bool	   *nonulls;
 	int			i;
+
+	/* one record: a plain insert, no arrays */
+	if (n == 1)
+	{
+		char		nulls[6] = {' ', ' ', knulls[0] ? 'n' : ' ', hnulls[0] ? 'n' : ' ', ' ', ' '};
+
+		values[0] = Int32GetDatum(partition[0]);
+		values[1] = Int64GetDatum(position[0]);
+		values[2] = keys[0];
+		values[3] = headers[0];
+		values[4] = bodies[0];
+		values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+		mq_spi_connect();
+		if (mq_execute_plan_as_owner(segment_plan(s, s->segment, STREAM_PLAN_INSERT_ONE),
+									 values, nulls, 0) != SPI_OK_INSERT)
+			elog(ERROR, "stream append failed");
+		SPI_finish();
+		return;
+	}
+	pd = palloc(sizeof(Datum) * n);
+	qd = palloc(sizeof(Datum) * n);
+	nonulls = palloc0(sizeof(bool) * n);
 
 	for (i = 0; i < n; i++)
 	{

@@ -100,5 +100,35 @@ $r->quit;
 is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.read('y', 10)}), '2',
 	'both sends committed');
 
+# The stream cache: a session appends through its cached stream; another
+# drops the stream and makes a new one of the same name, and then opens a
+# new segment of it (the worker's rotation); the first session's next
+# appends go to the new stream's newest segment, not to the dropped one.
+$node->safe_psql('postgres', q{SELECT mq.create_stream('cs')});
+my $c = $node->background_psql('postgres');
+($out, $failed) = out($c, q{SELECT position FROM mq.append('cs', '{"n": 1}')});
+is($out, '0', 'a session appends to a stream (and caches it)');
+$node->safe_psql('postgres', q{
+	SELECT mq.drop_stream('cs');
+	SELECT mq.create_stream('cs');
+});
+($out, $failed) = out($c, q{SELECT position FROM mq.append('cs', '{"n": 2}')});
+ok(!$failed && $out eq '0', 'after a drop and create elsewhere it appends to the new stream')
+  or diag($c->{stderr});
+$c->{stderr} = '';
+$node->safe_psql('postgres', q{
+	SELECT mq._create_segment(s, 2) FROM mq._stream s WHERE stream_name = 'cs';
+});
+($out, $failed) = out($c, q{SELECT position FROM mq.append('cs', '{"n": 3}')});
+ok(!$failed && $out eq '1', 'and positions go on')
+  or diag($c->{stderr});
+$c->quit;
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(body->>'n', ',' ORDER BY position) FROM mq.read_stream('cs', 0, 0)}), '2,3',
+	'both records are in the new stream');
+my $sid = $node->safe_psql('postgres', q{SELECT stream_id FROM mq._stream WHERE stream_name = 'cs'});
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM mq.s_${sid}_2}), '1',
+	'the second went to the newest segment');
+
 $node->stop;
 done_testing();
