@@ -79,6 +79,22 @@ is($standby->safe_psql('postgres', q{SELECT string_agg(body->>'r', ',' ORDER BY 
 	'1,2', 'mq.read_stream works on the standby');
 ($ret, $out, $err) = $standby->psql('postgres', "SELECT mq.append('log', '{}')");
 like($err, qr/cannot run on a standby/, 'mq.append refuses on the standby');
+# a consumer group commits on the primary (synchronously replicated)
+$primary->safe_psql('postgres', q{
+	SELECT mq.create_consumer_group('log', 'g', 'earliest');
+	BEGIN;
+	SELECT count(*) FROM mq.poll('log', 'g', 'c1');
+	SELECT mq.commit('log', 'g', 'c1', 0, 2);
+	COMMIT;
+});
+is($standby->safe_psql('postgres', q{SELECT committed_position, end_position, lag FROM mq.consumer_groups}),
+	'2|2|0', 'mq.consumer_groups on the standby shows the committed position');
+foreach my $call ("mq.poll('log', 'g', 'c2')", "mq.commit('log', 'g', 'c1', 0, 2)",
+				  "mq.seek('log', 'g', to_end => 'earliest')")
+{
+	($ret, $out, $err) = $standby->psql('postgres', "SELECT * FROM $call");
+	like($err, qr/cannot run on a standby/, "$call refuses on the standby");
+}
 
 # a writer, then the primary dies
 my ($fh, $script) = tempfile();
@@ -111,6 +127,10 @@ is($standby->safe_psql('postgres', q{
 ok($standby->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mq worker' AND datname = 'postgres'"),
 	'the workers start on the new primary');
+is($standby->safe_psql('postgres', q{
+	SELECT position FROM mq.append('log', '{"r": 3}');
+	SELECT string_agg(body->>'r', ',') FROM mq.poll('log', 'g', 'c2');}),
+	"2\n3", 'on the new primary positions go on and the group resumes at its committed position');
 
 $standby->stop;
 done_testing();
