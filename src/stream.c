@@ -661,12 +661,26 @@ take_positions(MqStream *s, int32 partition, int n)
 		RegisterSubXactCallback(stream_subxact_callback, NULL);
 		callback_registered = true;
 	}
-	part_ensure(s, partition);
 	part_key(&key, s, partition);
 	slots = my_slots();
 	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
 	ps = hash_search(parts, &key, HASH_FIND, NULL);
-	Assert(ps != NULL);			/* entries are never removed */
+	if (ps == NULL)
+	{
+		/* first use since the server started: load it, then look again */
+		LWLockRelease(stream_shared->lock);
+		part_ensure(s, partition);
+		LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
+		ps = hash_search(parts, &key, HASH_FIND, NULL);
+	}
+	if (ps == NULL)
+	{
+		/* a drop of the stream committed just now and forgot it */
+		LWLockRelease(stream_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("stream \"%s\" was dropped", s->name)));
+	}
 	for (i = 0; i < MQ_STREAM_INFLIGHT; i++)
 	{
 		if (slots[i].key.stream_id == 0)
