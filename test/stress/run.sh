@@ -252,6 +252,52 @@ done
 check "consumer group, 16 consumers on 8 partitions, appends going on: every record processed exactly once" "t" \
 	"$(q "SELECT count(*) = count(DISTINCT (partition, position)) AND count(*) = (SELECT sum(end_position) FROM mq.consumer_groups WHERE stream = 'sg16') FROM sg16_done")"
 
+# 13. The same while segments switch under it: a loop opens a new segment
+#     every few milliseconds (the worker's rotation, forced by ageing the
+#     newest), so appends, polls and commits race the switches (an append
+#     that looked the stream up before a switch writes into the old
+#     segment).  Every record is still processed exactly once.
+q "SELECT mq.create_stream('sg13', partitions => 4, retention => '8 days')" >/dev/null
+q "SELECT mq.create_consumer_group('sg13', 'g', 'earliest')" >/dev/null
+q "CREATE TABLE sg13_done (partition int, position bigint)"
+q "CREATE PROCEDURE sg13_consume(me text, wait interval) LANGUAGE plpgsql AS \$\$
+DECLARE ps int[]; qs bigint[];
+BEGIN
+	SELECT array_agg(partition), array_agg(position) INTO ps, qs
+	FROM mq.poll('sg13', 'g', me, 5, wait => wait, session_timeout => '1 s');
+	IF ps IS NOT NULL THEN
+		INSERT INTO sg13_done SELECT p, q FROM unnest(ps, qs) AS u(p, q);
+		PERFORM mq.commit('sg13', 'g', me, p, max(q) + 1) FROM unnest(ps, qs) AS u(p, q) GROUP BY p;
+	END IF;
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+	NULL;
+END \$\$"
+cat > "$dir/sg13c.sql" <<'SQL'
+CALL sg13_consume('c' || :client_id, '0');
+SQL
+cat > "$dir/sg13a.sql" <<'SQL'
+SELECT count(*) FROM mq.append_batch('sg13', ARRAY['{}', '{}', '{}']::jsonb[]);
+SQL
+cat > "$dir/sg13r.sql" <<'SQL'
+UPDATE mq._stream_segment SET opened_at = now() - interval '2 days'
+WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13')
+  AND segment = (SELECT max(segment) FROM mq._stream_segment
+				 WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13'));
+SELECT mq._maintain_streams();
+SQL
+"$PGBENCH" -n -c 1 -T 8 -f "$dir/sg13r.sql" $DB >"$dir/rot" 2>&1 &
+rotator=$!
+if "$PGBENCH" -n -c 16 -j 2 -t 150 -f "$dir/sg13c.sql@4" -f "$dir/sg13a.sql@1" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
+wait $rotator
+check "consumer group while segments switch, 16 clients: no error" 0 "$rc"
+sleep 2
+for i in $(seq 1 100); do
+	q "CALL sg13_consume('drain', '200 ms')"
+	[ "$(q "SELECT sum(lag) FROM mq.consumer_groups WHERE stream = 'sg13'")" = "0" ] && break
+done
+check "consumer group while segments switch, 16 clients: many switches, every record processed exactly once" "t t" \
+	"$(q "SELECT count(*) > 10 FROM mq._stream_segment WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13')") $(q "SELECT count(*) = count(DISTINCT (partition, position)) AND count(*) = (SELECT sum(end_position) FROM mq.consumer_groups WHERE stream = 'sg13') FROM sg13_done")"
+
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
