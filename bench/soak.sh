@@ -6,6 +6,9 @@
 # queues bloat.  The same load runs on mq, on a raw SKIP LOCKED table of the
 # same shape, and on PgQ (insert_event; next_batch / get_batch_events /
 # finish_batch with a ticker), one after the other on one throwaway cluster.
+# SOAK_SYSTEMS=stream runs it on an mq stream instead: a send is an append, a
+# consume a poll of one record and its commit (one consumer group, each
+# client a consumer; retention 1 minute, so segments come and go).
 #
 #   bash bench/soak.sh               # 10 minutes per run: 6 runs, about 1 hour
 #   SOAK_SECONDS=120 bash bench/soak.sh   # the quick mode: about 13 minutes
@@ -24,6 +27,7 @@ SYSTEMS=${SOAK_SYSTEMS:-"mq raw pgq"}
 WINDOW=10
 BENCH=$MQ_ROOT/bench
 OUT=${SOAK_OUT:-$BENCH/soak.csv}
+export SOAK_MD SOAK_PNG
 
 use_postgres
 PGBENCH=$PG_BIN/pgbench
@@ -68,6 +72,18 @@ UPDATE raw SET vt = clock_timestamp() + interval '30 seconds', read_ct = read_ct
 	RETURNING msg_id \aset
 DELETE FROM raw WHERE msg_id = :msg_id;
 SQL
+cat > "$work/stream_send.sql" <<'SQL'
+SELECT * FROM mq.append('soaks', '{"order": 42, "note": "a message of the soak benchmark"}');
+SQL
+cat > "$work/stream_consume.sql" <<'SQL'
+BEGIN;
+SELECT coalesce(max(partition), -1) AS p, coalesce(max(position), -1) AS pos
+	FROM mq.poll('soaks', 'g', 'c' || :client_id, 1) \gset
+\if :p >= 0
+SELECT mq.commit('soaks', 'g', 'c' || :client_id, :p, :pos + 1);
+\endif
+COMMIT;
+SQL
 cat > "$work/pgq_send.sql" <<'SQL'
 SELECT pgq.insert_event('soakq', 'order', '{"order": 42, "note": "a message of the soak benchmark"}');
 SQL
@@ -95,7 +111,15 @@ prepare() {
 			q "SELECT mq.drop_queue('soak', if_exists => true)" >/dev/null
 			q "SELECT mq.create_queue('soak', visibility_timeout => '30 seconds')" >/dev/null
 			q "SELECT count(*) FROM mq.send_batch('soak', ARRAY(SELECT '{\"order\": 42, \"note\": \"a message of the soak benchmark\"}'::jsonb FROM generate_series(1, 10000)))" >/dev/null
-			tables="'mq.q_$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'soak'")'"
+			tables="relid::regclass::text IN ('mq.q_$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'soak'")')"
+			;;
+		stream)
+			q "SELECT mq.drop_stream('soaks', if_exists => true)" >/dev/null
+			q "SELECT mq.create_stream('soaks', partitions => 4, retention => '1 minute')" >/dev/null
+			q "SELECT count(*) FROM mq.append_batch('soaks', ARRAY(SELECT '{\"order\": 42, \"note\": \"a message of the soak benchmark\"}'::jsonb FROM generate_series(1, 10000)))" >/dev/null
+			q "SELECT mq.create_consumer_group('soaks', 'g', 'earliest')" >/dev/null
+			# its segments come and go: every table of the stream, and the commits
+			tables="(schemaname = 'mq' AND (relname LIKE 's\\_$(q "SELECT stream_id FROM mq._stream WHERE stream_name = 'soaks'")\\_%' OR relname = '_stream_commit'))"
 			;;
 		raw)
 			q "DROP TABLE IF EXISTS raw" >/dev/null
@@ -106,7 +130,7 @@ prepare() {
 			q "CREATE INDEX ON raw (priority DESC, msg_id)"
 			q "INSERT INTO raw (enqueued_at, vt, body) SELECT clock_timestamp(), clock_timestamp(),
 				'{\"order\": 42, \"note\": \"a message of the soak benchmark\"}' FROM generate_series(1, 10000)"
-			tables="'raw'"
+			tables="relid::regclass::text IN ('raw')"
 			;;
 		pgq)
 			q "SELECT pgq.drop_queue('soakq', true) FROM pgq.queue WHERE queue_name = 'soakq'" >/dev/null
@@ -114,10 +138,10 @@ prepare() {
 			q "SELECT pgq.register_consumer('soakq', 'c')" >/dev/null
 			q "SELECT count(pgq.insert_event('soakq', 'order', '{\"order\": 42}')) FROM generate_series(1, 10000)" >/dev/null
 			q "SELECT pgq.ticker('soakq')" >/dev/null
-			tables=$(q "SELECT string_agg(quote_literal(format('%I.%I', n.nspname, c.relname)), ',')
+			tables="relid::regclass::text IN ($(q "SELECT string_agg(quote_literal(format('%I.%I', n.nspname, c.relname)), ',')
 				FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 				WHERE n.nspname = 'pgq' AND c.relkind = 'r'
-				  AND (c.relname LIKE 'event_%' OR c.relname IN ('subscription', 'tick'))")
+				  AND (c.relname LIKE 'event_%' OR c.relname IN ('subscription', 'tick'))"))"
 			;;
 	esac
 	q "VACUUM ANALYZE" >/dev/null
@@ -130,7 +154,7 @@ sample() {
 	while sleep "$WINDOW"; do
 		t=$((t + WINDOW))
 		q "SELECT '$system,$mode,$t,' || sum(pg_total_relation_size(relid)) || ',' || sum(n_dead_tup)
-			FROM pg_stat_user_tables WHERE relid::regclass::text IN ($tables)" >> "$work/sizes.csv" || true
+			FROM pg_stat_user_tables WHERE $tables" >> "$work/sizes.csv" || true
 	done
 }
 

@@ -5,8 +5,8 @@
 set -euo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 CSV=${1:-$BENCH/soak.csv}
-MD=$BENCH/soak.md
-PNG=$BENCH/soak.png
+MD=${SOAK_MD:-$BENCH/soak.md}
+PNG=${SOAK_PNG:-$BENCH/soak.png}
 
 # system,mode,second,tps,consume_p50_ms,consume_p99_ms,bytes,dead_tuples
 psql -X -q -At -v ON_ERROR_STOP=1 -d postgres <<SQL > "$MD"

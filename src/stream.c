@@ -508,6 +508,38 @@ no_key_partition(int32 partitions)
 }
 
 /* the next position of a partition, from its table (on first use) */
+static SPIPlanPtr segments_plan = NULL;
+
+/*
+ * The stream's segments as the catalog has them now (in SPI).  A reader
+ * calls it after taking the readable end: every append before the end has
+ * committed, and so has the opening of the segment it wrote into, which a
+ * new snapshot therefore sees -- the backend's cache may not yet.
+ */
+static void
+refresh_segments(MqStream *s)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(s->id);
+	bool		isnull;
+	int32		first,
+				last;
+
+	if (segments_plan == NULL)
+		segments_plan = mq_keep_plan("SELECT pg_catalog.min(segment), pg_catalog.max(segment)"
+									 " FROM mq._stream_segment"
+									 " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+									 1, &argtype);
+	if (mq_execute_plan_as_owner(segments_plan, &arg, NULL, 1) != SPI_OK_SELECT)
+		elog(ERROR, "stream segment look-up failed");
+	first = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		return;
+	last = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	s->first_segment = first;
+	s->segment = last;
+}
+
 /*
  * Lock a segment table for reading, if it is still there: the worker drops
  * old segments under a lock it takes without waiting, so a segment that a
@@ -547,6 +579,7 @@ segments_aggregate(MqStream *s, int32 partition, bool max, bool *has_value)
 
 	*has_value = false;
 	mq_spi_connect();
+	refresh_segments(s);
 	for (seg = s->first_segment; seg <= s->segment; seg++)
 	{
 		bool		isnull;
@@ -1049,6 +1082,7 @@ mq_stream_read(MqStream *s, int32 partition, int64 from, int64 end, int64 max,
 	values[2] = Int64GetDatum(end);
 	values[3] = Int64GetDatum(max);
 	mq_spi_connect();
+	refresh_segments(s);
 
 	/*
 	 * Each segment's first max records after from; the records of a

@@ -223,11 +223,11 @@ q "SELECT count(*) FROM mq.append_batch('sg16', ARRAY(SELECT '{}'::jsonb FROM ge
 q "SELECT mq.create_consumer_group('sg16', 'g', 'earliest')" >/dev/null
 q "CREATE TABLE sg16_done (partition int, position bigint)"
 q "CREATE TABLE sg16_fenced (n int)"
-q "CREATE PROCEDURE sg16_consume(me text, wait interval) LANGUAGE plpgsql AS \$\$
+q "CREATE PROCEDURE sg16_consume(me text, wait interval, n int DEFAULT 5) LANGUAGE plpgsql AS \$\$
 DECLARE ps int[]; qs bigint[];
 BEGIN
 	SELECT array_agg(partition), array_agg(position) INTO ps, qs
-	FROM mq.poll('sg16', 'g', me, 5, wait => wait, session_timeout => '1 s');
+	FROM mq.poll('sg16', 'g', me, n, wait => wait, session_timeout => '1 s');
 	IF ps IS NOT NULL THEN
 		INSERT INTO sg16_done SELECT p, q FROM unnest(ps, qs) AS u(p, q);
 		PERFORM mq.commit('sg16', 'g', me, p, max(q) + 1) FROM unnest(ps, qs) AS u(p, q) GROUP BY p;
@@ -246,11 +246,11 @@ check "consumer group, 16 consumers on 8 partitions, appends going on: no error"
 # what is left: one consumer, once the others' sessions have ended
 sleep 2
 for i in $(seq 1 100); do
-	q "CALL sg16_consume('drain', '200 ms')"
+	q "CALL sg16_consume('drain', '200 ms', 1000)"
 	[ "$(q "SELECT sum(lag) FROM mq.consumer_groups WHERE stream = 'sg16'")" = "0" ] && break
 done
 check "consumer group, 16 consumers on 8 partitions, appends going on: every record processed exactly once" "t" \
-	"$(q "SELECT count(*) = count(DISTINCT (partition, position)) AND count(*) = (SELECT sum(end_position) FROM mq.consumer_groups WHERE stream = 'sg16') FROM sg16_done")"
+	"$(q "SELECT CASE WHEN count(*) = count(DISTINCT (partition, position)) AND count(*) = e THEN 't' ELSE format('f (%s results, %s distinct, %s appended)', count(*), count(DISTINCT (partition, position)), e) END FROM sg16_done, (SELECT sum(end_position) AS e FROM mq.consumer_groups WHERE stream = 'sg16') x GROUP BY e")"
 
 # 13. The same while segments switch under it: a loop opens a new segment
 #     every few milliseconds (the worker's rotation, forced by ageing the
@@ -260,11 +260,11 @@ check "consumer group, 16 consumers on 8 partitions, appends going on: every rec
 q "SELECT mq.create_stream('sg13', partitions => 4, retention => '8 days')" >/dev/null
 q "SELECT mq.create_consumer_group('sg13', 'g', 'earliest')" >/dev/null
 q "CREATE TABLE sg13_done (partition int, position bigint)"
-q "CREATE PROCEDURE sg13_consume(me text, wait interval) LANGUAGE plpgsql AS \$\$
+q "CREATE PROCEDURE sg13_consume(me text, wait interval, n int DEFAULT 5) LANGUAGE plpgsql AS \$\$
 DECLARE ps int[]; qs bigint[];
 BEGIN
 	SELECT array_agg(partition), array_agg(position) INTO ps, qs
-	FROM mq.poll('sg13', 'g', me, 5, wait => wait, session_timeout => '1 s');
+	FROM mq.poll('sg13', 'g', me, n, wait => wait, session_timeout => '1 s');
 	IF ps IS NOT NULL THEN
 		INSERT INTO sg13_done SELECT p, q FROM unnest(ps, qs) AS u(p, q);
 		PERFORM mq.commit('sg13', 'g', me, p, max(q) + 1) FROM unnest(ps, qs) AS u(p, q) GROUP BY p;
@@ -292,11 +292,11 @@ wait $rotator
 check "consumer group while segments switch, 16 clients: no error" 0 "$rc"
 sleep 2
 for i in $(seq 1 100); do
-	q "CALL sg13_consume('drain', '200 ms')"
+	q "CALL sg13_consume('drain', '200 ms', 1000)"
 	[ "$(q "SELECT sum(lag) FROM mq.consumer_groups WHERE stream = 'sg13'")" = "0" ] && break
 done
 check "consumer group while segments switch, 16 clients: many switches, every record processed exactly once" "t t" \
-	"$(q "SELECT count(*) > 10 FROM mq._stream_segment WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13')") $(q "SELECT count(*) = count(DISTINCT (partition, position)) AND count(*) = (SELECT sum(end_position) FROM mq.consumer_groups WHERE stream = 'sg13') FROM sg13_done")"
+	"$(q "SELECT count(*) > 10 FROM mq._stream_segment WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13')") $(q "SELECT CASE WHEN count(*) = count(DISTINCT (partition, position)) AND count(*) = e THEN 't' ELSE format('f (%s results, %s distinct, %s appended)', count(*), count(DISTINCT (partition, position)), e) END FROM sg13_done, (SELECT sum(end_position) AS e FROM mq.consumer_groups WHERE stream = 'sg13') x GROUP BY e")"
 
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
