@@ -539,6 +539,21 @@ $$;
  * committed positions that newer ones supersede (mq._stream_commit is
  * insert-only otherwise).
  */
+/*
+ * Readable ends for standbys: the primary's worker writes a partition's
+ * readable end here whenever it moves (every mq.notify_interval at most);
+ * a standby reads up to the greatest one it has replayed.  Pruned by
+ * mq._maintain_streams(); not dumped (a restored stream is read as
+ * replayed until the worker writes again).
+ */
+CREATE TABLE mq._stream_end (
+	stream_id		int NOT NULL,
+	partition		int NOT NULL,
+	end_position	bigint NOT NULL,
+	published_at	timestamptz NOT NULL
+);
+CREATE INDEX ON mq._stream_end (stream_id, partition, end_position);
+
 CREATE FUNCTION mq.stream_start(stream text, partition int) RETURNS bigint
 AS 'MODULE_PATHNAME', 'mq_stream_start' LANGUAGE C STRICT VOLATILE;
 
@@ -624,6 +639,12 @@ BEGIN
 			dropped := dropped + 1;
 		END LOOP;
 	END LOOP;
+	/* readable ends that newer ones supersede, and those of dropped streams */
+	DELETE FROM mq._stream_end e
+	WHERE EXISTS (SELECT 1 FROM mq._stream_end n
+				  WHERE n.stream_id = e.stream_id AND n.partition = e.partition
+					AND n.end_position > e.end_position)
+	   OR NOT EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_id = e.stream_id);
 	/* committed positions that a newer one of their partition supersedes */
 	DELETE FROM mq._stream_commit c
 	WHERE EXISTS (SELECT 1 FROM mq._stream_commit n

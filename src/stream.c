@@ -77,6 +77,7 @@ typedef struct PartState
 {
 	PartKey		key;
 	int64		next;			/* the next position to hand out */
+	int64		published;		/* the readable end last written for standbys */
 } PartState;
 
 /* an append in flight: its partition and first position (stream_id 0: free) */
@@ -159,6 +160,7 @@ my_slots(void)
 }
 
 static void forget_stream(int32 stream_id);
+static int64 published_end(MqStream *s, int32 partition, int64 otherwise);
 
 /* at the end of the transaction its appends are no longer in flight */
 static void
@@ -653,6 +655,8 @@ part_ensure(MqStream *s, int32 partition)
 	if (found)
 		return;
 	next = mq_stream_stored_next(s, partition);
+	/* never below an end standbys were told of (its last positions may have rolled back) */
+	next = Max(next, published_end(s, partition, 0));
 	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
 	ps = NULL;
 	if (hash_get_num_entries(parts) < mq_max_stream_partitions)
@@ -669,7 +673,10 @@ part_ensure(MqStream *s, int32 partition)
 				 errhint("Raise mq.max_stream_partitions and restart the server.")));
 	}
 	if (!found)
+	{
 		ps->next = next;
+		ps->published = -1;
+	}
 	LWLockRelease(stream_shared->lock);
 }
 
@@ -745,6 +752,178 @@ take_positions(MqStream *s, int32 partition, int n)
 	return first;
 }
 
+static SPIPlanPtr published_plan = NULL;
+
+/*
+ * The greatest readable end the primary's worker wrote for a partition
+ * (mq._stream_end, 0.5.0 on), or otherwise.
+ */
+static int64
+published_end(MqStream *s, int32 partition, int64 otherwise)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2];
+	bool		isnull;
+	int64		end = otherwise;
+
+	if (!OidIsValid(get_relname_relid("_stream_end", get_namespace_oid("mq", false))))
+		return otherwise;
+	args[0] = Int32GetDatum(s->id);
+	args[1] = Int32GetDatum(partition);
+	mq_spi_connect();
+	if (published_plan == NULL)
+		published_plan = mq_keep_plan("SELECT pg_catalog.max(end_position) FROM mq._stream_end"
+									  " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+									  " AND partition OPERATOR(pg_catalog.=) $2",
+									  2, argtypes);
+	if (mq_execute_plan_as_owner(published_plan, args, NULL, 1) != SPI_OK_SELECT)
+		elog(ERROR, "stream end look-up failed");
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			end = DatumGetInt64(d);
+	}
+	SPI_finish();
+	return end;
+}
+
+/* a partition's readable end as the worker computes it for standbys */
+typedef struct EndEntry
+{
+	PartKey		key;
+	int64		end;
+	int64		published;
+} EndEntry;
+
+/*
+ * The partitions of this database whose readable end moved since the
+ * worker last wrote it (palloc'd; *n of them).  One pass over the slots of
+ * appends in flight.
+ */
+static EndEntry *
+moved_ends(int *n)
+{
+	HASH_SEQ_STATUS status;
+	PartState  *ps;
+	EndEntry   *all;
+	int			nall = 0;
+	int			max;
+	int			i,
+				j,
+				k;
+	EndEntry   *moved;
+
+	*n = 0;
+	if (stream_shared == NULL)
+		return NULL;
+	LWLockAcquire(stream_shared->lock, LW_SHARED);
+	max = hash_get_num_entries(parts);
+	all = palloc(sizeof(EndEntry) * Max(max, 1));
+	hash_seq_init(&status, parts);
+	while ((ps = hash_seq_search(&status)) != NULL)
+	{
+		if (ps->key.dbid != MyDatabaseId || nall >= max)
+			continue;
+		all[nall].key = ps->key;
+		all[nall].end = ps->next;
+		all[nall].published = ps->published;
+		nall++;
+	}
+	k = stream_shared->nprocs * MQ_STREAM_INFLIGHT;
+	for (i = 0; i < k && nall > 0; i++)
+	{
+		InFlight   *f = &stream_shared->inflight[i];
+
+		if (f->key.stream_id == 0 || f->key.dbid != MyDatabaseId)
+			continue;
+		for (j = 0; j < nall; j++)
+			if (all[j].key.stream_id == f->key.stream_id &&
+				all[j].key.partition == f->key.partition)
+			{
+				if (f->first < all[j].end)
+					all[j].end = f->first;
+				break;
+			}
+	}
+	LWLockRelease(stream_shared->lock);
+	moved = palloc(sizeof(EndEntry) * Max(nall, 1));
+	for (j = 0; j < nall; j++)
+		if (all[j].end != all[j].published)
+			moved[(*n)++] = all[j];
+	pfree(all);
+	return moved;
+}
+
+/* has a readable end moved since the worker last wrote it? */
+bool
+mq_stream_ends_moved(void)
+{
+	int			n;
+	EndEntry   *moved = moved_ends(&n);
+
+	if (moved)
+		pfree(moved);
+	return n > 0;
+}
+
+/*
+ * For the worker, in a transaction: write the readable ends that moved into
+ * mq._stream_end, so that standbys read up to them.  An end is computed
+ * before the insert, so every append before it has ended when the row
+ * commits, and a standby replays their commits before the row's.
+ */
+void
+mq_stream_publish_ends(void)
+{
+	int			n;
+	EndEntry   *moved = moved_ends(&n);
+	Datum	   *sids;
+	Datum	   *pids;
+	Datum	   *ends;
+	Datum		values[3];
+	Oid			argtypes[3] = {INT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+	int			i;
+
+	if (n == 0)
+		return;
+	if (!OidIsValid(get_relname_relid("_stream_end", get_namespace_oid("mq", false))))
+		return;
+	sids = palloc(sizeof(Datum) * n);
+	pids = palloc(sizeof(Datum) * n);
+	ends = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		sids[i] = Int32GetDatum(moved[i].key.stream_id);
+		pids[i] = Int32GetDatum(moved[i].key.partition);
+		ends[i] = Int64GetDatum(moved[i].end);
+	}
+	values[0] = PointerGetDatum(construct_array(sids, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(pids, n, INT4OID, 4, true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(ends, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	mq_spi_connect();
+	/* a stream dropped meanwhile has no row in mq._stream: none for it */
+	if (mq_execute_as_owner("INSERT INTO mq._stream_end (stream_id, partition, end_position, published_at)"
+							" SELECT u.s, u.p, u.e, pg_catalog.now()"
+							" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+							"  pg_catalog.unnest($3)) AS u(s, p, e)"
+							" WHERE EXISTS (SELECT 1 FROM mq._stream t"
+							"  WHERE t.stream_id OPERATOR(pg_catalog.=) u.s)",
+							3, argtypes, values, NULL, 0) != SPI_OK_INSERT)
+		elog(ERROR, "stream end publication failed");
+	SPI_finish();
+
+	LWLockAcquire(stream_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < n; i++)
+	{
+		PartState  *ps = hash_search(parts, &moved[i].key, HASH_FIND, NULL);
+
+		if (ps != NULL && ps->published < moved[i].end)
+			ps->published = moved[i].end;
+	}
+	LWLockRelease(stream_shared->lock);
+}
+
 /*
  * The readable end of a partition: the first position still in flight, or
  * the next one to hand out.
@@ -760,17 +939,24 @@ mq_stream_readable_end(MqStream *s, int32 partition)
 
 	/*
 	 * A standby knows nothing of the primary's appends in flight: it reads
-	 * what has been replayed (part two brings the primary's readable ends
-	 * to standbys).
+	 * up to the end the primary's worker last wrote into mq._stream_end
+	 * (every append before it had ended, and its commit was replayed
+	 * before that row's), or all it has replayed where none was written.
 	 */
 	if (RecoveryInProgress())
-		return PG_INT64_MAX;
+		return published_end(s, partition, PG_INT64_MAX);
 	mq_stream_require_shmem();
 	part_ensure(s, partition);
 	part_key(&key, s, partition);
 	LWLockAcquire(stream_shared->lock, LW_SHARED);
 	ps = hash_search(parts, &key, HASH_FIND, NULL);
-	Assert(ps != NULL);
+	if (ps == NULL)
+	{
+		LWLockRelease(stream_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("stream \"%s\" was dropped", s->name)));
+	}
 	end = ps->next;
 	n = stream_shared->nprocs * MQ_STREAM_INFLIGHT;
 	for (i = 0; i < n; i++)

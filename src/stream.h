@@ -66,6 +66,10 @@ extern void mq_stream_append_one(text *stream, Jsonb *body, text *key,
 								 Jsonb *headers, int privs, int32 *partition,
 								 int64 *position);
 
+/* for the worker: readable ends for standbys (mq._stream_end) */
+extern bool mq_stream_ends_moved(void);
+extern void mq_stream_publish_ends(void);
+
 /* wait.c's key for a stream's waiters (queues have positive ids) */
 #define MQ_STREAM_WAIT_KEY(stream_id) (-(stream_id))
 

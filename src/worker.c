@@ -18,7 +18,8 @@
  *	  letters, TTL expiry, archive retention, dedup-key pruning; then
  *	  mq._maintain_streams(): streams' segments opened and dropped;
  *	- every mq.notify_interval it sends the NOTIFYs that commits queued for
- *	  its database (wait.c), one per queue at most.
+ *	  its database (wait.c), one per queue at most, and writes the streams'
+ *	  readable ends that moved into mq._stream_end, for standbys (stream.c).
  * Each unit of work is its own transaction; an error is logged and the
  * loop goes on.  SIGHUP reloads the configuration, SIGTERM ends the worker.
  * The postmaster never restarts a worker (a worker of a dropped database
@@ -71,6 +72,7 @@
 #include "guc.h"
 #include "spi.h"
 #include "wait.h"
+#include "stream.h"
 #include "worker.h"
 
 PGDLLEXPORT void mq_launcher_main(Datum main_arg);
@@ -577,6 +579,10 @@ mq_worker_main(Datum main_arg)
 				notify_ids = NIL;
 			}
 		}
+
+		/* streams' readable ends, for standbys (stream.c) */
+		if (mq_stream_ends_moved())
+			(void) run_unit("publishing stream ends", mq_stream_publish_ends, NULL);
 
 		now = GetCurrentTimestamp();
 		if (mq_maintenance_interval == 0)

@@ -75,8 +75,28 @@ $primary->safe_psql('postgres', q{
 	SELECT count(*) FROM mq.append_batch('log', ARRAY['{"r": 1}', '{"r": 2}']::jsonb[]);
 });
 $primary->wait_for_catchup($standby);
+ok($standby->poll_query_until('postgres',
+	q{SELECT string_agg(body->>'r', ',' ORDER BY position) FROM mq.read_stream('log', 0, 0)}, '1,2'),
+	'mq.read_stream works on the standby');
+# positions in commit order on the standby too: while the append that holds
+# position 2 is in progress on the primary, the standby does not return 3,
+# which committed after it; the primary's worker tells it the readable end
+my $inflight = $primary->background_psql('postgres');
+$inflight->query_safe(q{BEGIN});
+$inflight->query_safe(q{SELECT mq.append('log', '{"r": "slow"}')});
+$primary->safe_psql('postgres', q{SELECT mq.append('log', '{"r": "fast"}')});
+$primary->wait_for_catchup($standby);
+ok($standby->poll_query_until('postgres',
+	q{SELECT count(*) FROM mq._stream_end e JOIN mq._stream s USING (stream_id)
+	  WHERE s.stream_name = 'log' AND e.end_position = 2}, '1'),
+	'the primary wrote the readable end for standbys');
 is($standby->safe_psql('postgres', q{SELECT string_agg(body->>'r', ',' ORDER BY position) FROM mq.read_stream('log', 0, 0)}),
-	'1,2', 'mq.read_stream works on the standby');
+	'1,2', 'the standby does not pass the position still in flight on the primary');
+$inflight->query_safe(q{COMMIT});
+$inflight->quit;
+ok($standby->poll_query_until('postgres',
+	q{SELECT string_agg(body->>'r', ',' ORDER BY position) FROM mq.read_stream('log', 0, 0)}, '1,2,slow,fast'),
+	'once it commits the standby reads both, in position order');
 ($ret, $out, $err) = $standby->psql('postgres', "SELECT mq.append('log', '{}')");
 like($err, qr/cannot run on a standby/, 'mq.append refuses on the standby');
 # a consumer group commits on the primary (synchronously replicated)
@@ -87,8 +107,8 @@ $primary->safe_psql('postgres', q{
 	SELECT mq.commit('log', 'g', 'c1', 0, 2);
 	COMMIT;
 });
-is($standby->safe_psql('postgres', q{SELECT committed_position, end_position, lag FROM mq.consumer_groups}),
-	'2|2|0', 'mq.consumer_groups on the standby shows the committed position');
+ok($standby->poll_query_until('postgres', q{SELECT committed_position, end_position, lag FROM mq.consumer_groups},
+	'2|4|2'), 'mq.consumer_groups on the standby shows the committed position and the end');
 foreach my $call ("mq.poll('log', 'g', 'c2')", "mq.commit('log', 'g', 'c1', 0, 2)",
 				  "mq.seek('log', 'g', to_end => 'earliest')")
 {
@@ -129,8 +149,8 @@ ok($standby->poll_query_until('postgres',
 	'the workers start on the new primary');
 is($standby->safe_psql('postgres', q{
 	SELECT position FROM mq.append('log', '{"r": 3}');
-	SELECT string_agg(body->>'r', ',') FROM mq.poll('log', 'g', 'c2');}),
-	"2\n3", 'on the new primary positions go on and the group resumes at its committed position');
+	SELECT string_agg(body->>'r', ',' ORDER BY position) FROM mq.poll('log', 'g', 'c2');}),
+	"4\nslow,fast,3", 'on the new primary positions go on and the group resumes at its committed position');
 
 $standby->stop;
 done_testing();
