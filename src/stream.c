@@ -681,6 +681,19 @@ part_ensure(MqStream *s, int32 partition)
 }
 
 /*
+ * A partition gone from shared memory: its stream's drop committed.  Called
+ * with the lock held; does not return.
+ */
+static void
+stream_was_dropped(MqStream *s)
+{
+	LWLockRelease(stream_shared->lock);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("stream \"%s\" was dropped", s->name)));
+}
+
+/*
  * Hand out n positions of a partition and list them as in flight for this
  * transaction; returns the first.
  */
@@ -714,13 +727,7 @@ take_positions(MqStream *s, int32 partition, int n)
 		ps = hash_search(parts, &key, HASH_FIND, NULL);
 	}
 	if (ps == NULL)
-	{
-		/* a drop of the stream committed just now and forgot it */
-		LWLockRelease(stream_shared->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("stream \"%s\" was dropped", s->name)));
-	}
+		stream_was_dropped(s);	/* just now: its drop forgot it */
 	for (i = 0; i < MQ_STREAM_INFLIGHT; i++)
 	{
 		if (slots[i].key.stream_id == 0)
@@ -951,12 +958,7 @@ mq_stream_readable_end(MqStream *s, int32 partition)
 	LWLockAcquire(stream_shared->lock, LW_SHARED);
 	ps = hash_search(parts, &key, HASH_FIND, NULL);
 	if (ps == NULL)
-	{
-		LWLockRelease(stream_shared->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("stream \"%s\" was dropped", s->name)));
-	}
+		stream_was_dropped(s);
 	end = ps->next;
 	n = stream_shared->nprocs * MQ_STREAM_INFLIGHT;
 	for (i = 0; i < n; i++)

@@ -213,6 +213,41 @@ check "stream, appends committing out of order and readers, 16 clients: no error
 check "stream, appends committing out of order and readers, 16 clients: no reader passed a position" "0" \
 	"$(q "SELECT count(*) FROM (SELECT reader, max(position) AS last, count(*) AS seen FROM st16_seen GROUP BY reader) r WHERE r.seen <> (SELECT count(*) FROM mq.read_stream('st16', 0, 0, 10000) x WHERE x.position <= r.last)")"
 
+# group_consumer STREAM: a procedure STREAM_consume(me, wait, n) that polls up
+# to n records of group g for consumer me, writes them into STREAM_done and
+# commits their positions, in one transaction; a commit refused by fencing
+# rolls the batch back (and counts it in STREAM_fenced).
+group_consumer() {
+	local s=$1
+	q "CREATE TABLE ${s}_done (partition int, position bigint)"
+	q "CREATE TABLE ${s}_fenced (n int)"
+	q "CREATE PROCEDURE ${s}_consume(me text, wait interval, n int DEFAULT 5) LANGUAGE plpgsql AS \$\$
+DECLARE ps int[]; qs bigint[];
+BEGIN
+	SELECT array_agg(partition), array_agg(position) INTO ps, qs
+	FROM mq.poll('$s', 'g', me, n, wait => wait, session_timeout => '1 s');
+	IF ps IS NOT NULL THEN
+		INSERT INTO ${s}_done SELECT p, q FROM unnest(ps, qs) AS u(p, q);
+		PERFORM mq.commit('$s', 'g', me, p, max(q) + 1) FROM unnest(ps, qs) AS u(p, q) GROUP BY p;
+	END IF;
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+	INSERT INTO ${s}_fenced VALUES (1);
+END \$\$"
+}
+# drain STREAM: one consumer takes what is left (the others' sessions ended)
+drain() {
+	for i in $(seq 1 100); do
+		q "CALL $1_consume('drain', '200 ms', 1000)"
+		[ "$(q "SELECT sum(lag) FROM mq.consumer_groups WHERE stream = '$1'")" = "0" ] && break
+	done
+}
+# exactly_once STREAM: t when every record appended has exactly one result
+exactly_once() {
+	q "SELECT CASE WHEN count(*) = count(DISTINCT (partition, position)) AND count(*) = e THEN 't'
+		ELSE format('f (%s results, %s distinct, %s appended)', count(*), count(DISTINCT (partition, position)), e) END
+		FROM $1_done, (SELECT sum(end_position) AS e FROM mq.consumer_groups WHERE stream = '$1') x GROUP BY e"
+}
+
 # 12. A consumer group of 16 consumers on 8 partitions, appends going on:
 #     each transaction polls, writes its results and commits its positions
 #     (a commit refused by fencing rolls the whole batch back).  At the end
@@ -221,20 +256,7 @@ check "stream, appends committing out of order and readers, 16 clients: no reade
 q "SELECT mq.create_stream('sg16', partitions => 8)" >/dev/null
 q "SELECT count(*) FROM mq.append_batch('sg16', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 2000)))" >/dev/null
 q "SELECT mq.create_consumer_group('sg16', 'g', 'earliest')" >/dev/null
-q "CREATE TABLE sg16_done (partition int, position bigint)"
-q "CREATE TABLE sg16_fenced (n int)"
-q "CREATE PROCEDURE sg16_consume(me text, wait interval, n int DEFAULT 5) LANGUAGE plpgsql AS \$\$
-DECLARE ps int[]; qs bigint[];
-BEGIN
-	SELECT array_agg(partition), array_agg(position) INTO ps, qs
-	FROM mq.poll('sg16', 'g', me, n, wait => wait, session_timeout => '1 s');
-	IF ps IS NOT NULL THEN
-		INSERT INTO sg16_done SELECT p, q FROM unnest(ps, qs) AS u(p, q);
-		PERFORM mq.commit('sg16', 'g', me, p, max(q) + 1) FROM unnest(ps, qs) AS u(p, q) GROUP BY p;
-	END IF;
-EXCEPTION WHEN object_not_in_prerequisite_state THEN
-	INSERT INTO sg16_fenced VALUES (1);
-END \$\$"
+group_consumer sg16
 cat > "$dir/sg16c.sql" <<'SQL'
 CALL sg16_consume('c' || :client_id, '0');
 SQL
@@ -245,12 +267,9 @@ if "$PGBENCH" -n -c 16 -j 2 -t 150 -f "$dir/sg16c.sql@4" -f "$dir/sg16a.sql@1" $
 check "consumer group, 16 consumers on 8 partitions, appends going on: no error" 0 "$rc"
 # what is left: one consumer, once the others' sessions have ended
 sleep 2
-for i in $(seq 1 100); do
-	q "CALL sg16_consume('drain', '200 ms', 1000)"
-	[ "$(q "SELECT sum(lag) FROM mq.consumer_groups WHERE stream = 'sg16'")" = "0" ] && break
-done
+drain sg16
 check "consumer group, 16 consumers on 8 partitions, appends going on: every record processed exactly once" "t" \
-	"$(q "SELECT CASE WHEN count(*) = count(DISTINCT (partition, position)) AND count(*) = e THEN 't' ELSE format('f (%s results, %s distinct, %s appended)', count(*), count(DISTINCT (partition, position)), e) END FROM sg16_done, (SELECT sum(end_position) AS e FROM mq.consumer_groups WHERE stream = 'sg16') x GROUP BY e")"
+	"$(exactly_once sg16)"
 
 # 13. The same while segments switch under it: a loop opens a new segment
 #     every few milliseconds (the worker's rotation, forced by ageing the
@@ -259,19 +278,7 @@ check "consumer group, 16 consumers on 8 partitions, appends going on: every rec
 #     segment).  Every record is still processed exactly once.
 q "SELECT mq.create_stream('sg13', partitions => 4, retention => '8 days')" >/dev/null
 q "SELECT mq.create_consumer_group('sg13', 'g', 'earliest')" >/dev/null
-q "CREATE TABLE sg13_done (partition int, position bigint)"
-q "CREATE PROCEDURE sg13_consume(me text, wait interval, n int DEFAULT 5) LANGUAGE plpgsql AS \$\$
-DECLARE ps int[]; qs bigint[];
-BEGIN
-	SELECT array_agg(partition), array_agg(position) INTO ps, qs
-	FROM mq.poll('sg13', 'g', me, n, wait => wait, session_timeout => '1 s');
-	IF ps IS NOT NULL THEN
-		INSERT INTO sg13_done SELECT p, q FROM unnest(ps, qs) AS u(p, q);
-		PERFORM mq.commit('sg13', 'g', me, p, max(q) + 1) FROM unnest(ps, qs) AS u(p, q) GROUP BY p;
-	END IF;
-EXCEPTION WHEN object_not_in_prerequisite_state THEN
-	NULL;
-END \$\$"
+group_consumer sg13
 cat > "$dir/sg13c.sql" <<'SQL'
 CALL sg13_consume('c' || :client_id, '0');
 SQL
@@ -291,12 +298,9 @@ if "$PGBENCH" -n -c 16 -j 2 -t 150 -f "$dir/sg13c.sql@4" -f "$dir/sg13a.sql@1" $
 wait $rotator
 check "consumer group while segments switch, 16 clients: no error" 0 "$rc"
 sleep 2
-for i in $(seq 1 100); do
-	q "CALL sg13_consume('drain', '200 ms', 1000)"
-	[ "$(q "SELECT sum(lag) FROM mq.consumer_groups WHERE stream = 'sg13'")" = "0" ] && break
-done
+drain sg13
 check "consumer group while segments switch, 16 clients: many switches, every record processed exactly once" "t t" \
-	"$(q "SELECT count(*) > 10 FROM mq._stream_segment WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13')") $(q "SELECT CASE WHEN count(*) = count(DISTINCT (partition, position)) AND count(*) = e THEN 't' ELSE format('f (%s results, %s distinct, %s appended)', count(*), count(DISTINCT (partition, position)), e) END FROM sg13_done, (SELECT sum(end_position) AS e FROM mq.consumer_groups WHERE stream = 'sg13') x GROUP BY e")"
+	"$(q "SELECT count(*) > 10 FROM mq._stream_segment WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13')") $(exactly_once sg13)"
 
 psql -X -q -d postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "stress: $passed passed, $failed failed"
