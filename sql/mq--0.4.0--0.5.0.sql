@@ -17,7 +17,16 @@ CREATE TABLE mq._stream_group (
 	UNIQUE (stream_id, group_name)
 );
 ALTER SEQUENCE mq._stream_group_id_seq OWNED BY mq._stream_group.group_id;
-CREATE TABLE mq._stream_commit (
+
+/*
+ * Two tables take the commits in turn, by the clock (minute by minute:
+ * mq._commit_table()); the worker folds the one not in turn into the other
+ * -- its newest row per (group, partition) copied, then TRUNCATE, under a
+ * lock taken without waiting -- so they stay small without a DELETE, also
+ * while a long transaction holds the xmin horizon.  mq._stream_commit, the
+ * union of both, is what everything reads.
+ */
+CREATE TABLE mq._stream_commit_0 (
 	group_id		int NOT NULL,
 	partition		int NOT NULL,
 	epoch			bigint NOT NULL,
@@ -25,10 +34,57 @@ CREATE TABLE mq._stream_commit (
 	consumer		text,
 	committed_at	timestamptz NOT NULL
 );
-CREATE INDEX ON mq._stream_commit (group_id, partition, epoch, position);
+CREATE INDEX ON mq._stream_commit_0 (group_id, partition, epoch, position);
+CREATE TABLE mq._stream_commit_1 (LIKE mq._stream_commit_0 INCLUDING ALL);
+CREATE VIEW mq._stream_commit AS
+	SELECT * FROM mq._stream_commit_0 UNION ALL SELECT * FROM mq._stream_commit_1;
 SELECT pg_catalog.pg_extension_config_dump('mq._stream_group', '');
 SELECT pg_catalog.pg_extension_config_dump('mq._stream_group_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('mq._stream_commit', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._stream_commit_0', '');
+SELECT pg_catalog.pg_extension_config_dump('mq._stream_commit_1', '');
+
+/* the commit table in turn now: 0 or 1, by the minute (group.c agrees) */
+CREATE FUNCTION mq._commit_table() RETURNS int
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT (floor(extract(epoch FROM clock_timestamp() - timestamptz '2000-01-01 00:00:00+00') / 60)::bigint % 2)::int
+$$;
+
+/*
+ * Fold commit table t (0 or 1; NULL: both, one after the other) into the
+ * other: its newest row per (group, partition) of groups that still exist
+ * is copied, then it is truncated -- under ACCESS EXCLUSIVE taken without
+ * waiting, so no commit can still be writing into it; returns whether it
+ * could.  A commit that lands in it after the fold is folded next time.
+ */
+CREATE FUNCTION mq._compact_commits(t int DEFAULT NULL) RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src int;
+	ok bool := true;
+BEGIN
+	FOREACH src IN ARRAY CASE WHEN t IS NULL THEN ARRAY[0, 1] ELSE ARRAY[t] END LOOP
+		BEGIN
+			EXECUTE format('LOCK TABLE mq.%I IN ACCESS EXCLUSIVE MODE NOWAIT', '_stream_commit_' || src);
+		EXCEPTION WHEN lock_not_available THEN
+			ok := false;
+			CONTINUE;
+		END;
+		EXECUTE format($q$
+			INSERT INTO mq.%I
+			SELECT DISTINCT ON (c.group_id, c.partition) c.*
+			FROM mq.%I c
+			WHERE EXISTS (SELECT 1 FROM mq._stream_group g WHERE g.group_id = c.group_id)
+			ORDER BY c.group_id, c.partition, c.epoch DESC, c.position DESC$q$,
+			'_stream_commit_' || (1 - src), '_stream_commit_' || src);
+		EXECUTE format('TRUNCATE mq.%I', '_stream_commit_' || src);
+	END LOOP;
+	RETURN ok;
+END;
+$$;
 
 CREATE FUNCTION mq.stream_end(stream text, partition int) RETURNS bigint
 AS 'MODULE_PATHNAME', 'mq_stream_end' LANGUAGE C STRICT VOLATILE;
@@ -133,7 +189,7 @@ BEGIN
 		RETURN;
 	END IF;
 	FOR p IN 0 .. r.partitions - 1 LOOP
-		INSERT INTO mq._stream_commit (group_id, partition, epoch, position, consumer, committed_at)
+		INSERT INTO mq._stream_commit_0 (group_id, partition, epoch, position, consumer, committed_at)
 		VALUES (gid, p, 0, mq._start_position(r, p, CASE WHEN at IS NULL THEN start END, at),
 				NULL, now());
 	END LOOP;
@@ -159,7 +215,8 @@ BEGIN
 	IF gid IS NULL THEN
 		RETURN false;
 	END IF;
-	DELETE FROM mq._stream_commit c WHERE c.group_id = gid;
+	DELETE FROM mq._stream_commit_0 c WHERE c.group_id = gid;
+	DELETE FROM mq._stream_commit_1 c WHERE c.group_id = gid;
 	PERFORM mq._group_forget(gid);
 	RETURN true;
 END;
@@ -229,7 +286,7 @@ BEGIN
 		ELSE
 			target := mq._start_position(r, p, to_end, at);
 		END IF;
-		INSERT INTO mq._stream_commit (group_id, partition, epoch, "position", consumer, committed_at)
+		INSERT INTO mq._stream_commit_0 (group_id, partition, epoch, "position", consumer, committed_at)
 		VALUES (gid, p, e, target, NULL, now());
 	END LOOP;
 END;
@@ -510,7 +567,8 @@ BEGIN
 	END IF;
 	r := mq._stream_managed(stream);
 	FOR gid IN SELECT g.group_id FROM mq._stream_group g WHERE g.stream_id = r.stream_id LOOP
-		DELETE FROM mq._stream_commit c WHERE c.group_id = gid;
+		DELETE FROM mq._stream_commit_0 c WHERE c.group_id = gid;
+		DELETE FROM mq._stream_commit_1 c WHERE c.group_id = gid;
 		PERFORM mq._group_forget(gid);
 	END LOOP;
 	FOR seg IN SELECT g.segment FROM mq._stream_segment g WHERE g.stream_id = r.stream_id LOOP
@@ -535,9 +593,8 @@ $$;
  * the partitions), oldest first, never the newest, each under a lock taken
  * without waiting: a segment that a reader holds stays until the next run,
  * and the segments kept stay contiguous.  No record row is ever updated or
- * deleted.  A retention of 0 keeps records for ever.  It also deletes the
- * committed positions that newer ones supersede (mq._stream_commit is
- * insert-only otherwise).
+ * deleted.  A retention of 0 keeps records for ever.  It also folds the
+ * commit table not in turn into the other (mq._compact_commits).
  */
 /*
  * Readable ends for standbys: the primary's worker writes a partition's
@@ -645,16 +702,13 @@ BEGIN
 				  WHERE n.stream_id = e.stream_id AND n.partition = e.partition
 					AND n.end_position > e.end_position)
 	   OR NOT EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_id = e.stream_id);
-	/* committed positions that a newer one of their partition supersedes */
-	DELETE FROM mq._stream_commit c
-	WHERE EXISTS (SELECT 1 FROM mq._stream_commit n
-				  WHERE n.group_id = c.group_id AND n.partition = c.partition
-					AND (n.epoch, n.position) > (c.epoch, c.position));
+	/* the commit table not in turn folds into the other */
+	PERFORM mq._compact_commits(1 - mq._commit_table());
 	RETURN dropped;
 END;
 $$;
 REVOKE EXECUTE ON FUNCTION mq._create_segment(mq._stream, int), mq._segment_size(int, int),
-	mq._maintain_streams() FROM PUBLIC;
+	mq._maintain_streams(), mq._commit_table(), mq._compact_commits(int) FROM PUBLIC;
 
 /* the Prometheus text gains the streams */
 CREATE OR REPLACE FUNCTION mq._metrics_prometheus() RETURNS text

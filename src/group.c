@@ -13,8 +13,10 @@
  * P / C partitions, and a partition keeps its holder whenever that holder is
  * still under its share (so a join or a leave moves only what it must).
  *
- * A committed position is an inserted row of mq._stream_commit (group,
- * partition, epoch, position), never an update: the position of a
+ * A committed position is an inserted row (group, partition, epoch,
+ * position), never an update, in one of two tables that take the commits
+ * in turn by the minute (the worker folds the other into it and truncates
+ * it; mq._stream_commit is their union): the position of a
  * partition is that of its row with the greatest (epoch, position), so a
  * commit never moves a position back and a late commit of a lower position
  * changes nothing; mq.seek() inserts a row of a new epoch to move it
@@ -311,7 +313,7 @@ typedef struct ConsumerGroup
 static SPIPlanPtr group_plan = NULL;
 static SPIPlanPtr committed_plan = NULL;
 static SPIPlanPtr epochs_plan = NULL;
-static SPIPlanPtr commit_plan = NULL;
+static SPIPlanPtr commit_plans[2] = {NULL, NULL};
 
 static void
 group_find(text *stream, text *group, ConsumerGroup *g, bool checked)
@@ -915,18 +917,21 @@ mq_commit(PG_FUNCTION_ARGS)
 		Oid			argtypes[5] = {INT4OID, INT4OID, INT8OID, INT8OID, TEXTOID};
 		Datum		args[5];
 
+		/* the table in turn this minute (mq._commit_table() agrees) */
+		int			t = (int) ((GetCurrentTimestamp() / USECS_PER_MINUTE) % 2);
+
 		args[0] = Int32GetDatum(g.id);
 		args[1] = Int32GetDatum(partition);
 		args[2] = Int64GetDatum(epoch);
 		args[3] = Int64GetDatum(position);
 		args[4] = CStringGetTextDatum(consumer);
 		mq_spi_connect();
-		if (commit_plan == NULL)
-			commit_plan = mq_keep_plan("INSERT INTO mq._stream_commit"
-									   " (group_id, partition, epoch, position, consumer, committed_at)"
-									   " VALUES ($1, $2, $3, $4, $5, pg_catalog.now())",
-									   5, argtypes);
-		if (mq_execute_plan_as_owner(commit_plan, args, NULL, 0) != SPI_OK_INSERT)
+		if (commit_plans[t] == NULL)
+			commit_plans[t] = mq_keep_plan(psprintf("INSERT INTO mq._stream_commit_%d"
+													" (group_id, partition, epoch, position, consumer, committed_at)"
+													" VALUES ($1, $2, $3, $4, $5, pg_catalog.now())", t),
+										   5, argtypes);
+		if (mq_execute_plan_as_owner(commit_plans[t], args, NULL, 0) != SPI_OK_INSERT)
 			elog(ERROR, "stream commit failed");
 		SPI_finish();
 	}
