@@ -8,7 +8,7 @@
 # finish_batch with a ticker), one after the other on one throwaway cluster.
 # SOAK_SYSTEMS=stream runs it on an mq stream instead: a send is an append, a
 # consume a poll of one record and its commit (one consumer group, each
-# client a consumer; retention 1 minute, so segments come and go).
+# client a consumer; retention 30 seconds, so segments come and go).
 #
 #   bash bench/soak.sh               # 10 minutes per run: 6 runs, about 1 hour
 #   SOAK_SECONDS=120 bash bench/soak.sh   # the quick mode: about 13 minutes
@@ -115,7 +115,7 @@ prepare() {
 			;;
 		stream)
 			q "SELECT mq.drop_stream('soaks', if_exists => true)" >/dev/null
-			q "SELECT mq.create_stream('soaks', partitions => 4, retention => '1 minute')" >/dev/null
+			q "SELECT mq.create_stream('soaks', partitions => 4, retention => '30 seconds')" >/dev/null
 			q "SELECT count(*) FROM mq.append_batch('soaks', ARRAY(SELECT '{\"order\": 42, \"note\": \"a message of the soak benchmark\"}'::jsonb FROM generate_series(1, 10000)))" >/dev/null
 			q "SELECT mq.create_consumer_group('soaks', 'g', 'earliest')" >/dev/null
 			# its segments come and go: every table of the stream, and the commits

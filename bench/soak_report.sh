@@ -30,38 +30,40 @@ SELECT format('| %s | %s | %s | %s | %s | %s | %s | %s | %s |', s.system, s.mode
 			  (array_agg(s.dead ORDER BY s.second DESC))[1])
 FROM s JOIN n USING (system), w
 GROUP BY s.system, s.mode, n.mean
-ORDER BY array_position(ARRAY['mq', 'raw', 'pgq'], s.system), s.mode;
+ORDER BY array_position(ARRAY['mq', 'raw', 'pgq', 'stream'], s.system), s.mode;
 SQL
 
 if command -v gnuplot >/dev/null; then
 	dir=$(mktemp -d)
-	for sys in mq raw pgq; do
+	# the systems the run has, in their usual order, and their labels
+	declare -A label=([mq]="mq" [raw]="raw SKIP LOCKED" [pgq]="PgQ" [stream]="mq stream")
+	systems=()
+	for sys in mq raw pgq stream; do
+		grep -q "^$sys," "$CSV" && systems+=("$sys")
+	done
+	tps_plot= size_plot= color=1
+	for sys in "${systems[@]}"; do
 		for mode in normal snapshot; do
 			awk -F, -v s="$sys" -v m="$mode" '$1 == s && $2 == m { print $3, $4, $7 / 1048576 }' "$CSV" \
 				> "$dir/$sys-$mode.dat"
+			dash=$([ "$mode" = snapshot ] && echo " dt 2" || echo "")
+			title=${label[$sys]}$([ "$mode" = snapshot ] && echo ", snapshot held" || echo "")
+			tps_plot+="${tps_plot:+, }\"$dir/$sys-$mode.dat\" using 1:2 with lines lw 2 lc $color$dash title \"$title\""
+			size_plot+="${size_plot:+, }\"$dir/$sys-$mode.dat\" using 1:3 with lines lw 2 lc $color$dash title \"$title\""
 		done
+		color=$((color + 1))
 	done
 	gnuplot <<GP
 set terminal pngcairo size 1100,800 font ",10"
 set output "$PNG"
-set multiplot layout 2,1 title "mq soak: 4 clients, send 1 / read 1 + ack, 10,000-message backlog; dashed: another session holds a snapshot"
+set multiplot layout 2,1 title "mq soak: 4 clients, send 1 / consume 1, 10,000-message backlog; dashed: another session holds a snapshot"
 set key outside right
 set xlabel "seconds"
 set ylabel "transactions/s"
 set yrange [0:*]
-plot "$dir/mq-normal.dat" using 1:2 with lines lw 2 lc 1 title "mq", \
-	 "$dir/mq-snapshot.dat" using 1:2 with lines lw 2 lc 1 dt 2 title "mq, snapshot held", \
-	 "$dir/raw-normal.dat" using 1:2 with lines lw 2 lc 2 title "raw SKIP LOCKED", \
-	 "$dir/raw-snapshot.dat" using 1:2 with lines lw 2 lc 2 dt 2 title "raw, snapshot held", \
-	 "$dir/pgq-normal.dat" using 1:2 with lines lw 2 lc 3 title "PgQ", \
-	 "$dir/pgq-snapshot.dat" using 1:2 with lines lw 2 lc 3 dt 2 title "PgQ, snapshot held"
+plot $tps_plot
 set ylabel "table + index size, MB"
-plot "$dir/mq-normal.dat" using 1:3 with lines lw 2 lc 1 title "mq", \
-	 "$dir/mq-snapshot.dat" using 1:3 with lines lw 2 lc 1 dt 2 title "mq, snapshot held", \
-	 "$dir/raw-normal.dat" using 1:3 with lines lw 2 lc 2 title "raw SKIP LOCKED", \
-	 "$dir/raw-snapshot.dat" using 1:3 with lines lw 2 lc 2 dt 2 title "raw, snapshot held", \
-	 "$dir/pgq-normal.dat" using 1:3 with lines lw 2 lc 3 title "PgQ", \
-	 "$dir/pgq-snapshot.dat" using 1:3 with lines lw 2 lc 3 dt 2 title "PgQ, snapshot held"
+plot $size_plot
 unset multiplot
 GP
 	rm -rf "$dir"

@@ -591,8 +591,9 @@ $$;
  * drops the oldest segments whose successor was opened more than retention
  * ago (or while the stream's segments are bigger than retention_bytes times
  * the partitions), oldest first, never the newest, each under a lock taken
- * without waiting: a segment that a reader holds stays until the next run,
- * and the segments kept stay contiguous.  No record row is ever updated or
+ * without waiting (a segment that a reader holds stays until the next run;
+ * once twice overdue the lock waits up to 100 ms for the readers in
+ * progress), so the segments kept stay contiguous.  No record row is ever updated or
  * deleted.  A retention of 0 keeps records for ever.  It also folds the
  * commit table not in turn into the other (mq._compact_commits).
  */
@@ -686,7 +687,23 @@ BEGIN
 				EXECUTE format('LOCK TABLE mq.%I IN ACCESS EXCLUSIVE MODE NOWAIT',
 							   's_' || r.stream_id || '_' || seg.segment);
 			EXCEPTION WHEN lock_not_available THEN
-				EXIT;		/* a reader holds it: next time */
+				/*
+				 * A reader holds it: next time.  But polls lock every
+				 * segment they read, so under a steady load some poll
+				 * nearly always holds it; once the segment is twice
+				 * overdue, wait for the readers in progress, at most
+				 * 100 ms (new readers queue behind for as long).
+				 */
+				EXIT WHEN NOT coalesce((r.retention > interval '0'
+										AND seg.next_opened < now() - 2 * r.retention)
+									   OR total > 2 * bytes_limit, false);
+				BEGIN
+					PERFORM set_config('lock_timeout', '100ms', true);
+					EXECUTE format('LOCK TABLE mq.%I IN ACCESS EXCLUSIVE MODE',
+								   's_' || r.stream_id || '_' || seg.segment);
+				EXCEPTION WHEN lock_not_available THEN
+					EXIT;
+				END;
 			END;
 			size := mq._segment_size(r.stream_id, seg.segment);
 			EXECUTE format('DROP TABLE mq.%I', 's_' || r.stream_id || '_' || seg.segment);
