@@ -272,8 +272,8 @@ check "consumer group, 16 consumers on 8 partitions, appends going on: every rec
 	"$(exactly_once sg16)"
 
 # 13. The same while segments switch under it: a loop opens a new segment
-#     every few milliseconds (the worker's rotation, forced by ageing the
-#     newest), so appends, polls and commits race the switches (an append
+#     (the worker's rotation, forced by ageing the newest) 40 times while
+#     16 clients append, poll and commit, so they race the switches (an append
 #     that looked the stream up before a switch writes into the old
 #     segment).  Every record is still processed exactly once.
 q "SELECT mq.create_stream('sg13', partitions => 4, retention => '8 days')" >/dev/null
@@ -286,13 +286,15 @@ cat > "$dir/sg13a.sql" <<'SQL'
 SELECT count(*) FROM mq.append_batch('sg13', ARRAY['{}', '{}', '{}']::jsonb[]);
 SQL
 cat > "$dir/sg13r.sql" <<'SQL'
+SELECT count(*) FROM mq.append('sg13', '{"by": "rotator"}');
 UPDATE mq._stream_segment SET opened_at = now() - interval '2 days'
 WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13')
   AND segment = (SELECT max(segment) FROM mq._stream_segment
 				 WHERE stream_id = (SELECT stream_id FROM mq._stream WHERE stream_name = 'sg13'));
 SELECT mq._maintain_streams();
 SQL
-"$PGBENCH" -n -c 1 -T 8 -f "$dir/sg13r.sql" $DB >"$dir/rot" 2>&1 &
+# 40 switches (each run appends a record first, so the newest is never empty)
+"$PGBENCH" -n -c 1 -t 40 -f "$dir/sg13r.sql" $DB >"$dir/rot" 2>&1 &
 rotator=$!
 if "$PGBENCH" -n -c 16 -j 2 -t 150 -f "$dir/sg13c.sql@4" -f "$dir/sg13a.sql@1" $DB >"$dir/out" 2>&1; then rc=0; else rc=$?; fi
 wait $rotator
