@@ -48,7 +48,8 @@ for my $i (1 .. 40)
 my $kept = $node->safe_psql('postgres', q{SELECT count(*) FROM generate_series(0, 1) p, mq.read_stream('ticks', p, 0, 10000)});
 cmp_ok($kept, '<', 2000, 'retention dropped old records while a snapshot was held');
 cmp_ok($kept, '>', 0, 'and kept the recent ones');
-cmp_ok($max_segments, '<=', 12, "the stream stayed within a bounded number of segments ($max_segments)");
+# a segment every retention / 8, kept until twice overdue at most under load
+cmp_ok($max_segments, '<=', 20, "the stream stayed within a bounded number of segments ($max_segments)");
 cmp_ok($max_rows, '<', 2000, "and never kept everything ($max_rows records at most)");
 is($node->safe_psql('postgres', qq{SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables
 	WHERE schemaname = 'mq' AND relname LIKE 's\\_${stream_id}\\_%'}), '0',
