@@ -589,6 +589,23 @@ consumer_key(text *consumer, char *key)
 		elog(ERROR, "consumer name contains a zero byte");
 }
 
+/*
+ * The arguments poll and commit share: on a primary; stream, group and
+ * consumer not NULL; the consumer's name as a key.
+ */
+static void
+consumer_arguments(FunctionCallInfo fcinfo, char *consumer)
+{
+	mq_require_primary_fn(fcinfo);
+	if (PG_ARGISNULL(0))
+		mq_null_argument("stream name");
+	if (PG_ARGISNULL(1))
+		mq_null_argument("consumer group");
+	if (PG_ARGISNULL(2))
+		mq_null_argument("consumer");
+	consumer_key(PG_GETARG_TEXT_PP(2), consumer);
+}
+
 /* what a poll needs between its attempts */
 typedef struct PollArg
 {
@@ -778,14 +795,7 @@ mq_poll(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	TimestampTz session_end;
 
-	mq_require_primary_fn(fcinfo);
-	if (PG_ARGISNULL(0))
-		mq_null_argument("stream name");
-	if (PG_ARGISNULL(1))
-		mq_null_argument("consumer group");
-	if (PG_ARGISNULL(2))
-		mq_null_argument("consumer");
-	consumer_key(PG_GETARG_TEXT_PP(2), pa.consumer);
+	consumer_arguments(fcinfo, pa.consumer);
 	pa.max = PG_ARGISNULL(3) ? 100 : PG_GETARG_INT32(3);
 	mq_check_count(pa.max, "max");
 	deadline = mq_time_after(fcinfo, 4, now, "wait", false);
@@ -842,18 +852,11 @@ mq_commit(PG_FUNCTION_ARGS)
 	char		holder[MQ_CONSUMER_MAXLEN + 1];
 	TimestampTz now = GetCurrentTimestamp();
 
-	mq_require_primary_fn(fcinfo);
-	if (PG_ARGISNULL(0))
-		mq_null_argument("stream name");
-	if (PG_ARGISNULL(1))
-		mq_null_argument("consumer group");
-	if (PG_ARGISNULL(2))
-		mq_null_argument("consumer");
+	consumer_arguments(fcinfo, consumer);
 	if (PG_ARGISNULL(3))
 		mq_null_argument("partition");
 	if (PG_ARGISNULL(4))
 		mq_null_argument("position");
-	consumer_key(PG_GETARG_TEXT_PP(2), consumer);
 	partition = PG_GETARG_INT32(3);
 	position = PG_GETARG_INT64(4);
 	mq_stream_require_shmem();

@@ -15,6 +15,8 @@ shared_preload_libraries = 'mq'
 mq.maintenance_interval = 0
 mq.max_stream_partitions = 16
 mq.max_rate_groups = 16
+mq.max_stream_consumers = 16
+mq.max_group_partitions = 16
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION mq');
@@ -65,6 +67,35 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.read('tenants', 100)})
 	'a full table of rate buckets holds new groups back');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.read('tenants', 100)}), '0',
 	'... and keeps holding them and the others back');
+
+# consumer groups' tables: 16 consumers, 16 (group, partition) pairs; full,
+# each is an error that names its setting, and a dropped group gives back
+$node->safe_psql('postgres', q{
+	SELECT mq.drop_stream(s) FROM mq.streams s(s);
+});
+$node->safe_psql('postgres', q{
+	SELECT mq.create_stream('members', partitions => 4);
+	SELECT mq.create_consumer_group('members', 'g');
+});
+my $members_ok = 1;
+for my $c (1 .. 16)
+{
+	my ($r, $o, $e) = $node->psql('postgres', qq{SELECT count(*) FROM mq.poll('members', 'g', 'c$c')});
+	if ($r != 0) { $members_ok = 0; diag($e); last; }
+}
+ok($members_ok, '16 consumers fit in mq.max_stream_consumers = 16');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT count(*) FROM mq.poll('members', 'g', 'c17')});
+like($err, qr/too many stream consumers \(mq.max_stream_consumers is 16\).*HINT:  Raise mq.max_stream_consumers/s,
+	'a full table of consumers is an error that names the setting');
+$node->safe_psql('postgres', q{SELECT mq.create_stream('many', partitions => 20);
+	SELECT mq.create_consumer_group('many', 'g', 'earliest')});
+($ret, $out, $err) = $node->psql('postgres', q{SELECT count(*) FROM mq.poll('many', 'g', 'x')});
+like($err, qr/too many consumer group partitions in use \(mq.max_group_partitions is 16\).*HINT:  Raise mq.max_group_partitions/s,
+	'a full table of group partitions is an error that names the setting');
+$node->safe_psql('postgres', q{SELECT mq.drop_consumer_group('members', 'g');
+	SELECT mq.create_consumer_group('members', 'h')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.poll('members', 'h', 'c1')}), '0',
+	'a dropped group gives its consumers and partitions back');
 
 $node->stop;
 done_testing();
