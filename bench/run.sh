@@ -130,6 +130,10 @@ rewind() {
 }
 compare stream_consume100 mq_poll100 pgq_batch100 4 rewind
 compare stream_consume100 mq_poll100 pgq_batch100 16 rewind
+# the cost of a group's cycle does not depend on how many groups read: one
+# client cycling over 10 groups (a random one each transaction) against the
+# same client reading one group (bg0, mq_poll100 with client_id 0)
+compare stream_groups_10_vs_1 mq_poll100_g10 mq_poll100 1 rewind
 
 if wanted wake_latency; then
 say "wake latency: a blocked reader, a sender committing every 5 ms, 1000 trials"

@@ -24,11 +24,14 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -44,6 +47,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -246,6 +250,7 @@ typedef struct SegmentPlans
 {
 	int32		key[2];			/* stream id, segment */
 	SPIPlanPtr	plans[STREAM_NUM_PLANS];
+	Oid			relid;			/* the segment table, once looked up */
 } SegmentPlans;
 
 static SPIPlanPtr lookup_plan = NULL;
@@ -407,9 +412,9 @@ mq_stream_lookup(text *name, MqStream *s, int privs)
 	}
 }
 
-/* the kept plan of a statement on one segment of the stream (in SPI) */
-static SPIPlanPtr
-segment_plan(MqStream *s, int32 segment, StreamPlanKind kind)
+/* the backend's entry of one segment of the stream: its plans and table */
+static SegmentPlans *
+segment_entry(MqStream *s, int32 segment)
 {
 	int32		key[2] = {s->id, segment};
 	SegmentPlans *sp;
@@ -427,7 +432,19 @@ segment_plan(MqStream *s, int32 segment, StreamPlanKind kind)
 	}
 	sp = hash_search(segment_plans, key, HASH_ENTER, &found);
 	if (!found)
+	{
 		memset(sp->plans, 0, sizeof(sp->plans));
+		sp->relid = InvalidOid;
+	}
+	return sp;
+}
+
+/* the kept plan of a statement on one segment of the stream (in SPI) */
+static SPIPlanPtr
+segment_plan(MqStream *s, int32 segment, StreamPlanKind kind)
+{
+	SegmentPlans *sp = segment_entry(s, segment);
+
 	if (sp->plans[kind] == NULL)
 	{
 		if (kind == STREAM_PLAN_INSERT_ONE)
@@ -973,6 +990,87 @@ mq_stream_readable_end(MqStream *s, int32 partition)
 	return end;
 }
 
+/*
+ * Insert one record straight into the newest segment through the table
+ * access method and the executor's index insertion, as queue sends do
+ * (storage_am.c): no plan, no executor start-up.  False when the statement
+ * must do it: mq.direct_access is off, the table is not there under its
+ * name (a drop; the statement then says what happened), or somebody gave it
+ * triggers or another layout.
+ */
+static bool
+insert_one_direct(MqStream *s, int32 partition, int64 position, Datum key,
+				  bool knull, Datum headers, bool hnull, Datum body)
+{
+	static const Oid types[6] = {INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
+	TIMESTAMPTZOID};
+	SegmentPlans *sp = segment_entry(s, s->segment);
+	char		relname[NAMEDATALEN];
+	Relation	rel;
+	TupleDesc	desc;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	int			i;
+
+	if (!mq_direct_access)
+		return false;
+	snprintf(relname, sizeof(relname), "s_%d_%d", s->id, s->segment);
+	if (!OidIsValid(sp->relid))
+		sp->relid = get_relname_relid(relname, get_namespace_oid("mq", false));
+	if (!OidIsValid(sp->relid))
+		return false;
+	rel = try_table_open(sp->relid, RowExclusiveLock);
+	if (rel == NULL)
+	{
+		sp->relid = InvalidOid;
+		return false;
+	}
+	desc = RelationGetDescr(rel);
+	if (strcmp(RelationGetRelationName(rel), relname) != 0 ||
+		rel->trigdesc != NULL || desc->natts != 6)
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+	for (i = 0; i < 6; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i])
+		{
+			table_close(rel, RowExclusiveLock);
+			return false;
+		}
+	}
+
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = table_slot_create(rel, NULL);
+	ExecClearTuple(slot);
+	slot->tts_values[0] = Int32GetDatum(partition);
+	slot->tts_values[1] = Int64GetDatum(position);
+	slot->tts_values[2] = key;
+	slot->tts_values[3] = headers;
+	slot->tts_values[4] = body;
+	slot->tts_values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+	memset(slot->tts_isnull, 0, sizeof(bool) * 6);
+	slot->tts_isnull[2] = knull;
+	slot->tts_isnull[3] = hnull;
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	mq_insert_index_tuples(rri, slot, estate, MQ_INDEX_ALL);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	/* the lock stays until the transaction ends, as the statement's would */
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	return true;
+}
+
 /* insert records: bodies[i] with keys and headers, at the positions given */
 static void
 insert_records(MqStream *s, int n, int32 *partition, int64 *position,
@@ -992,6 +1090,9 @@ insert_records(MqStream *s, int n, int32 *partition, int64 *position,
 	{
 		char		nulls[6] = {' ', ' ', knulls[0] ? 'n' : ' ', hnulls[0] ? 'n' : ' ', ' ', ' '};
 
+		if (insert_one_direct(s, partition[0], position[0], keys[0], knulls[0],
+							  headers[0], hnulls[0], bodies[0]))
+			return;
 		values[0] = Int32GetDatum(partition[0]);
 		values[1] = Int64GetDatum(position[0]);
 		values[2] = keys[0];

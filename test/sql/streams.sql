@@ -131,3 +131,24 @@ ROLLBACK TO a;
 COMMIT;
 SELECT position = :before + 1 AS next_position FROM mq.append('s_wide', '{}', key => 'k');
 SELECT mq.drop_stream('s_wide');
+
+-- a single append goes into the segment table without SQL; a table that
+-- somebody gave a trigger gets the statement instead, and the trigger fires
+SELECT mq.create_stream('s_trig');
+SELECT 'mq.s_' || stream_id || '_' || (SELECT max(segment) FROM mq._stream_segment g
+	WHERE g.stream_id = s.stream_id) AS seg FROM mq._stream s WHERE stream_name = 's_trig' \gset
+CREATE TABLE s_trig_seen (body jsonb);
+CREATE FUNCTION s_trig_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO s_trig_seen VALUES (NEW.body);
+	RETURN NEW;
+END;
+$$;
+SELECT position FROM mq.append('s_trig', '{"n": 1}');
+CREATE TRIGGER note AFTER INSERT ON :seg FOR EACH ROW EXECUTE FUNCTION s_trig_note();
+SELECT position FROM mq.append('s_trig', '{"n": 2}');
+SELECT * FROM s_trig_seen;
+SELECT position, body FROM mq.read_stream('s_trig', 0, 0);
+SELECT mq.drop_stream('s_trig');
+DROP TABLE s_trig_seen;
+DROP FUNCTION s_trig_note();
