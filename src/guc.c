@@ -53,6 +53,12 @@ int			mq_scan_hint_max_age = 60000;
 /* off: sends, reads and acks always run their SQL statements */
 bool		mq_direct_access = true;
 
+/* the worker compacts queue tables with this many dead rows (0: never) */
+int			mq_compact_threshold = 100000;
+
+/* ... that hold at most this many messages */
+int			mq_compact_max_rows = 100000;
+
 void
 mq_define_gucs(void)
 {
@@ -187,6 +193,24 @@ mq_define_gucs(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.compact_threshold",
+							"Dead row versions in a queue's table at which the worker compacts it.",
+							"The table is compacted when the statistics count at least this many dead rows and no fewer dead than live ones. 0 turns the worker's compaction off.",
+							&mq_compact_threshold,
+							100000, 0, PG_INT32_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.compact_max_rows",
+							"Most messages a queue may hold for the worker to compact its table.",
+							"Compaction copies every message under the table's exclusive lock: this bounds how long the queue waits for it.",
+							&mq_compact_max_rows,
+							100000, 1, PG_INT32_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mq");
 }

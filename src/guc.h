@@ -22,6 +22,8 @@ extern int	mq_max_message_size;
 extern int	mq_max_headers_size;
 extern int	mq_scan_hint_max_age;
 extern bool mq_direct_access;
+extern int	mq_compact_threshold;
+extern int	mq_compact_max_rows;
 
 extern void mq_define_gucs(void);
 

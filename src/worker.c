@@ -68,6 +68,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compact.h"
 #include "compat.h"
 #include "guc.h"
 #include "spi.h"
@@ -493,6 +494,101 @@ do_maintain_streams(void)
 	SPI_finish();
 }
 
+/*
+ * Compaction of queue tables (compact.c): listed in one transaction, each
+ * compacted in one of its own, so that a compaction holds no other lock
+ * while it waits for its table's.  The lock is taken without waiting; a
+ * table at twice the threshold waits for it up to MQ_COMPACT_WAIT_MS (the
+ * sessions that come after the request wait behind it), and a queue whose
+ * wait failed waits again only after MQ_COMPACT_BACKOFF_MS: a transaction
+ * that holds the queue for long must not stall its other sessions every run.
+ * A compaction that failed with an error (its copy over 1 GB, say) is not
+ * tried again on that queue for MQ_COMPACT_ERROR_BACKOFF_MS.
+ */
+#define MQ_COMPACT_WAIT_MS 100
+#define MQ_COMPACT_BACKOFF_MS 10000
+#define MQ_COMPACT_ERROR_BACKOFF_MS 60000
+#define MQ_COMPACT_BACKOFFS 32
+
+static List *compact_ids = NIL;
+static List *compact_overdue = NIL;
+static int32 compact_current;
+static int	compact_wait;
+static bool compact_done;
+static struct
+{
+	int32		queue_id;
+	TimestampTz until;
+	bool		failed;			/* an error: no compaction at all until then */
+}			compact_backoff[MQ_COMPACT_BACKOFFS];
+static int	compact_backoff_next = 0;
+
+static void
+compact_back_off(int32 queue_id, TimestampTz now, bool failed)
+{
+	compact_backoff[compact_backoff_next].queue_id = queue_id;
+	compact_backoff[compact_backoff_next].until =
+		TimestampTzPlusMilliseconds(now, failed ? MQ_COMPACT_ERROR_BACKOFF_MS : MQ_COMPACT_BACKOFF_MS);
+	compact_backoff[compact_backoff_next].failed = failed;
+	compact_backoff_next = (compact_backoff_next + 1) % MQ_COMPACT_BACKOFFS;
+}
+
+static void
+do_list_compactions(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	compact_ids = mq_compact_candidates(&compact_overdue);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+do_compact_one(void)
+{
+	compact_done = mq_compact_queue_id(compact_current, compact_wait);
+}
+
+static void
+compact_queues(void)
+{
+	ListCell   *lc;
+
+	if (mq_compact_threshold <= 0)
+		return;
+	if (!run_unit("listing queues to compact", do_list_compactions, NULL))
+		return;
+	foreach(lc, compact_ids)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		bool		committed;
+		bool		skip = false;
+		int			i;
+
+		compact_current = lfirst_int(lc);
+		compact_wait = list_member_int(compact_overdue, compact_current) ?
+			MQ_COMPACT_WAIT_MS : 0;
+		for (i = 0; i < MQ_COMPACT_BACKOFFS; i++)
+			if (compact_backoff[i].queue_id == compact_current &&
+				compact_backoff[i].until > now)
+			{
+				compact_wait = 0;
+				if (compact_backoff[i].failed)
+					skip = true;
+			}
+		if (skip)
+			continue;
+		compact_done = false;
+		(void) run_unit("compacting a queue table", do_compact_one, &committed);
+		if (!committed)
+			compact_back_off(compact_current, now, true);
+		else if (compact_wait > 0 && !compact_done)
+			compact_back_off(compact_current, now, false);
+	}
+	list_free(compact_ids);
+	list_free(compact_overdue);
+	compact_ids = compact_overdue = NIL;
+}
+
 static List *notify_ids = NIL;
 
 static void
@@ -592,6 +688,7 @@ mq_worker_main(Datum main_arg)
 			if (!run_unit("running mq.maintain()", do_maintain, NULL))
 				proc_exit(0);	/* no extension here: the launcher looks again */
 			(void) run_unit("maintaining streams", do_maintain_streams, NULL);
+			compact_queues();
 			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														   mq_maintenance_interval);
 		}

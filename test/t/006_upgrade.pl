@@ -1,4 +1,4 @@
-# ALTER EXTENSION mq UPDATE: a database made with 0.1.0, 0.2.0, 0.3.0 or 0.4.0 keeps its
+# ALTER EXTENSION mq UPDATE: a database made with 0.1.0, 0.2.0, 0.3.0, 0.4.0 or 0.5.0 keeps its
 # queues and messages, and ends with the same objects as one made with the
 # new version; before the update the new library serves the old SQL.
 use strict;
@@ -156,6 +156,23 @@ is($node->safe_psql('v4', q{SELECT string_agg(body->>'n', ',' ORDER BY partition
 my $before = $node->safe_psql('v4', q{SELECT count(*) FROM mq.read_stream('log', mq.stream_partition('b', 2), 0)});
 is($node->safe_psql('v4', q{SELECT position FROM mq.append('log', '{"n": 4}', key => 'b')}), $before,
 	'and positions go on after the update');
+
+# from 0.5.0: mq.compact_queue; a queue made before the update keeps its
+# messages and leases through a compaction
+$node->safe_psql('postgres', 'CREATE DATABASE v5');
+$node->safe_psql('v5', q{
+	CREATE EXTENSION mq VERSION '0.5.0';
+	SELECT mq.create_queue('q5');
+	SELECT count(*) FROM mq.send_batch('q5', ARRAY['{"n": 1}', '{"n": 2}', '{"n": 3}']::jsonb[]);
+	SELECT count(*) FROM mq.read('q5', 1, '1 hour');
+});
+$node->safe_psql('v5', 'ALTER EXTENSION mq UPDATE');
+is($node->safe_psql('v5', $objects), $fresh,
+	'a database updated from 0.5.0 has the same objects as a new one');
+is($node->safe_psql('v5', q{SELECT mq.compact_queue('q5')}), '3',
+	'a queue from before the update is compacted');
+is($node->safe_psql('v5', q{SELECT string_agg(body->>'n', ',') FROM mq.read('q5', 10)}), '2,3',
+	'and keeps its messages and its lease');
 
 $node->stop;
 done_testing();
