@@ -10,3 +10,5 @@
  */
 CREATE FUNCTION mq.compact_queue(queue text) RETURNS bigint
 AS 'MODULE_PATHNAME', 'mq_compact_queue' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.compact_queue(text) IS
+	'Rewrite a queue''s table without its dead row versions (copy, TRUNCATE, copy back); returns how many messages it kept.';
