@@ -121,18 +121,13 @@ compact_locked(int32 queue_id, Oid relid, int64 max_rows)
 {
 	Relation	rel = table_open(relid, NoLock);
 	Oid			rowtype = RelationGetForm(rel)->reltype;
-	bool		foreign = false;
+	bool		foreign = mq_storage_foreign_triggers(rel);
 	int64		kept;
 	Datum		rows;
 	bool		isnull;
 	char	   *sql;
 	Oid			argtype;
-	int			i;
 
-	if (rel->trigdesc != NULL)
-		for (i = 0; i < rel->trigdesc->numtriggers; i++)
-			if (strcmp(rel->trigdesc->triggers[i].tgname, MQ_TABLE_TRIGGER) != 0)
-				foreign = true;
 	table_close(rel, NoLock);
 	if (foreign)
 		return -1;
@@ -225,7 +220,8 @@ mq_compact_queue(PG_FUNCTION_ARGS)
  * The queues whose tables hold at least mq.compact_threshold dead row
  * versions, no fewer than their live rows, and at most mq.compact_max_rows
  * live ones (the statistics' estimates: the counts themselves would walk
- * the dead versions).
+ * the dead versions), and have no triggers of somebody else's: the worker
+ * would take their lock, only to pass them by.
  */
 List *
 mq_compact_candidates(List **overdue)
@@ -250,6 +246,9 @@ mq_compact_candidates(List **overdue)
 							" WHERE pg_catalog.pg_stat_get_dead_tuples(c.oid) OPERATOR(pg_catalog.>=) $1"
 							" AND pg_catalog.pg_stat_get_dead_tuples(c.oid) OPERATOR(pg_catalog.>=) pg_catalog.pg_stat_get_live_tuples(c.oid)"
 							" AND pg_catalog.pg_stat_get_live_tuples(c.oid) OPERATOR(pg_catalog.<=) $2"
+							" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t"
+							" WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid"
+							" AND t.tgname OPERATOR(pg_catalog.<>) '" MQ_TABLE_TRIGGER "')"
 							" ORDER BY q.queue_id",
 							2, argtypes, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "compaction: the look-up of queues failed");

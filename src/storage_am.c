@@ -89,8 +89,8 @@ storage_layout_ok(Relation rel)
 }
 
 /* Has rel a trigger that is not mq's own (somebody added one: it must fire)? */
-static bool
-storage_foreign_triggers(Relation rel)
+bool
+mq_storage_foreign_triggers(Relation rel)
 {
 	int			i;
 
@@ -130,7 +130,7 @@ mq_storage_open_table_ext(MqQueue *q, bool required)
 	Assert(OidIsValid(st->relid));
 	rel = table_open(st->relid, NoLock);
 	/* checked every time: ALTER TABLE does not reset the queue cache */
-	if (storage_foreign_triggers(rel) || !storage_layout_ok(rel))
+	if (mq_storage_foreign_triggers(rel) || !storage_layout_ok(rel))
 	{
 		table_close(rel, NoLock);
 		if (required)

@@ -141,6 +141,7 @@ typedef struct MqGate MqGate;
 
 /* storage_am.c */
 extern bool mq_storage_direct_ok(MqQueue *q);
+extern bool mq_storage_foreign_triggers(Relation rel);
 extern Relation mq_storage_open_table(MqQueue *q);
 extern Relation mq_storage_open_table_ext(MqQueue *q, bool required);
 extern Oid	mq_storage_index(MqQueue *q, Relation rel, const char *suffix,
