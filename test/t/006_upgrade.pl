@@ -1,4 +1,4 @@
-# ALTER EXTENSION mq UPDATE: a database made with 0.1.0, 0.2.0, 0.3.0, 0.4.0 or 0.5.0 keeps its
+# ALTER EXTENSION mq UPDATE: a database made with 0.1.0, 0.2.0, 0.3.0, 0.4.0, 0.5.0 or 0.6.0 keeps its
 # queues and messages, and ends with the same objects as one made with the
 # new version; before the update the new library serves the old SQL.
 use strict;
@@ -173,6 +173,24 @@ is($node->safe_psql('v5', q{SELECT mq.compact_queue('q5')}), '3',
 	'a queue from before the update is compacted');
 is($node->safe_psql('v5', q{SELECT string_agg(body->>'n', ',') FROM mq.read('q5', 10)}), '2,3',
 	'and keeps its messages and its lease');
+
+# from 0.6.0: a queue's table made before the update leaves half of each
+# page it writes from then on free, as a new one does
+$node->safe_psql('postgres', 'CREATE DATABASE v6');
+$node->safe_psql('v6', q{
+	CREATE EXTENSION mq VERSION '0.6.0';
+	SELECT mq.create_queue('q6');
+	SELECT count(*) FROM mq.send_batch('q6', ARRAY['{"n": 1}', '{"n": 2}']::jsonb[]);
+});
+my $q6 = q{SELECT c.reloptions FROM pg_class c, mq._queue q
+	WHERE q.queue_name = 'q6' AND c.oid = ('mq.q_' || q.queue_id)::regclass};
+is($node->safe_psql('v6', $q6), '{fillfactor=80}', 'a 0.6.0 queue table is filled to 80 %');
+$node->safe_psql('v6', 'ALTER EXTENSION mq UPDATE');
+is($node->safe_psql('v6', $objects), $fresh,
+	'a database updated from 0.6.0 has the same objects as a new one');
+is($node->safe_psql('v6', $q6), '{fillfactor=50}', 'and is filled to half after the update');
+is($node->safe_psql('v6', q{SELECT string_agg(body->>'n', ',') FROM mq.read('q6', 10)}), '1,2',
+	'and keeps its messages');
 
 $node->stop;
 done_testing();
