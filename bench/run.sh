@@ -37,6 +37,13 @@ psql -X -q -d postgres -c "CREATE DATABASE bench"
 q "CREATE EXTENSION mq; CREATE EXTENSION pgq"
 say "setting up queues, equivalent raw tables, exchanges, PgQ"
 psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$BENCH/sql/setup.sql" >/dev/null
+# BENCH_FILLFACTOR=80: every queue table filled as before 0.7.0, to measure
+# what the fillfactor costs (the fills write their pages with it)
+if [ -n "${BENCH_FILLFACTOR:-}" ]; then
+	[[ $BENCH_FILLFACTOR =~ ^[0-9]+$ ]] || { echo "BENCH_FILLFACTOR: a number from 10 to 100" >&2; exit 2; }
+	q "SELECT format('ALTER TABLE mq.%I SET (fillfactor = %s);', 'q_' || queue_id, ${BENCH_FILLFACTOR})
+		FROM mq._queue" | psql -X -q -v ON_ERROR_STOP=1 -d bench >/dev/null
+fi
 
 # run SCRIPT CLIENTS: one pgbench run, prints tps
 run() {
@@ -116,6 +123,19 @@ for c in $CLIENTS; do
 	if wanted idle_readers; then idle_readers "$c"; fi
 done
 compare batch10000 mq_batch10000 raw_batch10000 1
+# depth scaling: the mixed load (send 1, read 1 + ack, so the depth stays)
+# over 10,000, 1,000,000 and 5,000,000 messages, each depth filled once (a
+# fill of 5 million takes a minute or two); mq's rate at a depth against
+# its rate at 10,000 is in BENCHMARKS.md
+fill_depth() {
+	if [ "${DEPTH_FILLED:-}" != "$1" ]; then fill "$1"; DEPTH_FILLED=$1; fi
+}
+fill_depth_10k() { fill_depth 1; }
+fill_depth_1m() { fill_depth 100; }
+fill_depth_5m() { fill_depth 500; }
+compare depth_10k mq_mixed raw_mixed 4 fill_depth_10k
+compare depth_1m mq_mixed raw_mixed 4 fill_depth_1m
+compare depth_5m mq_mixed raw_mixed 4 fill_depth_5m
 compare stream_append mq_append raw_insert 4
 compare stream_append mq_append raw_insert 16
 compare stream_batch10000 mq_append10000 raw_batch10000 1
