@@ -13,6 +13,10 @@
 #   bash bench/soak.sh               # 10 minutes per run: 6 runs, about 1 hour
 #   SOAK_SECONDS=120 bash bench/soak.sh   # the quick mode: about 13 minutes
 #
+# A snapshot run goes on for SOAK_TAIL seconds (60) after the snapshot ends,
+# with the same load: those windows are the mode "released", and show
+# whether the clean-up of what the snapshot kept makes a storm.
+#
 # Every 10 s window gets: transactions per second, the latency p50/p99 of
 # the consume transactions (read, then ack; PgQ: one batch), and the size
 # (table + indexes) and n_dead_tup of the system's tables.  Results go to
@@ -22,6 +26,7 @@ source "$(dirname "$0")/../scripts/common.sh"
 MQ_PORT=${SOAK_PORT:-54349}
 MQ_CLUSTER=/tmp/mq-soak-$MQ_PORT
 DURATION=${SOAK_SECONDS:-600}
+TAIL=${SOAK_TAIL:-60}
 CLIENTS=${SOAK_CLIENTS:-4}
 SYSTEMS=${SOAK_SYSTEMS:-"mq raw pgq"}
 WINDOW=10
@@ -163,19 +168,23 @@ for system in $SYSTEMS; do
 	for mode in normal snapshot; do
 		say "$system, $mode: $DURATION s of $CLIENTS clients"
 		prepare "$system"
+		length=$DURATION
 		if [ "$mode" = snapshot ]; then
-			# another session's snapshot, held for the whole run
+			# another session's snapshot, held for the whole run; the session
+			# ends it itself when the run's DURATION is over, and the load
+			# goes on for TAIL seconds
 			psql -X -q -d soak -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
-				-c "SELECT count(*) FROM pg_class" -c "SELECT pg_sleep($DURATION + 30)" \
+				-c "SELECT count(*) FROM pg_class" -c "SELECT pg_sleep($DURATION + 1)" \
 				>/dev/null 2>&1 &
 			holder=$!
 			sleep 1
+			length=$((DURATION + TAIL))
 		fi
 		: > "$work/sizes.csv"
 		sample "$system" "$mode" &
 		sampler=$!
 		rm -f "$work"/log.*
-		(cd "$work" && "$PGBENCH" -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" \
+		(cd "$work" && "$PGBENCH" -n -M prepared -c "$CLIENTS" -j 2 -T "$length" \
 			-l --log-prefix="$work/log" \
 			-f "$work/${system}_send.sql@1" -f "$work/${system}_consume.sql@1" soak \
 			> "$work/pgbench.out" 2>&1) || { echo "pgbench failed:"; tail -5 "$work/pgbench.out"; }
@@ -199,11 +208,13 @@ for system in $SYSTEMS; do
 			SELECT (w + 1) * $WINDOW, round(count(*) / $WINDOW.0),
 				   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY latency) FILTER (WHERE script = 1) / 1000)::numeric, 2),
 				   round((percentile_cont(0.99) WITHIN GROUP (ORDER BY latency) FILTER (WHERE script = 1) / 1000)::numeric, 2)
-			FROM t WHERE (w + 1) * $WINDOW <= $DURATION GROUP BY w ORDER BY w" > "$work/windows.csv"
+			FROM t WHERE (w + 1) * $WINDOW <= $length GROUP BY w ORDER BY w" > "$work/windows.csv"
 		join -t, -j1 <(sort -t, -k1,1 "$work/windows.csv") \
 			<(cut -d, -f3- "$work/sizes.csv" | sort -t, -k1,1) |
-			sort -t, -k1,1n | sed "s/^/$system,$mode,/" >> "$OUT"
-		grep -c "^$system,$mode," "$OUT" | sed "s/^/windows: /"
+			sort -t, -k1,1n |
+			awk -F, -v OFS=, -v s="$system" -v m="$mode" -v d="$DURATION" \
+				'{ print s, (m == "snapshot" && $1 > d ? "released" : m), $0 }' >> "$OUT"
+		grep -c "^$system,\($mode\|released\)," "$OUT" | sed "s/^/windows: /"
 	done
 done
 
