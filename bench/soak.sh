@@ -10,8 +10,8 @@
 # consume a poll of one record and its commit (one consumer group, each
 # client a consumer; retention 30 seconds, so segments come and go).
 #
-#   bash bench/soak.sh               # 10 minutes per run: 6 runs, about 1 hour
-#   SOAK_SECONDS=120 bash bench/soak.sh   # the quick mode: about 13 minutes
+#   bash bench/soak.sh               # 10 minutes per run (+1 after each snapshot): about 65 min
+#   SOAK_SECONDS=120 bash bench/soak.sh   # the quick mode: about 16 minutes
 #
 # SOAK_BACKLOG (10000) is the number of messages waiting when a run starts.
 #
