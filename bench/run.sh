@@ -40,7 +40,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$BENCH/sql/setup.sql" >/dev/null
 # BENCH_FILLFACTOR=80: every queue table filled as before 0.7.0, to measure
 # what the fillfactor costs (the fills write their pages with it)
 if [ -n "${BENCH_FILLFACTOR:-}" ]; then
-	[[ $BENCH_FILLFACTOR =~ ^[0-9]+$ ]] || { echo "BENCH_FILLFACTOR: a number from 10 to 100" >&2; exit 2; }
+	[[ $BENCH_FILLFACTOR =~ ^[0-9]+$ ]] || { echo "BENCH_FILLFACTOR: a whole number (PostgreSQL takes 10 to 100)" >&2; exit 2; }
 	q "SELECT format('ALTER TABLE mq.%I SET (fillfactor = %s);', 'q_' || queue_id, ${BENCH_FILLFACTOR})
 		FROM mq._queue" | psql -X -q -v ON_ERROR_STOP=1 -d bench >/dev/null
 fi

@@ -131,19 +131,22 @@ batches() {
 		FROM generate_series(1, ($BACKLOG + 9999) / 10000) b) batch"
 }
 
+# the message of every send in the backlogs
+MSG='{"order": 42, "note": "a message of the soak benchmark"}'
+
 # prepare SYSTEM: empty it and fill the backlog
 prepare() {
 	case $1 in
 		mq)
 			q "SELECT mq.drop_queue('soak', if_exists => true)" >/dev/null
 			q "SELECT mq.create_queue('soak', visibility_timeout => '30 seconds')" >/dev/null
-			q "SELECT sum(n) FROM $(batches), LATERAL (SELECT count(*) AS n FROM mq.send_batch('soak', ARRAY(SELECT '{\"order\": 42, \"note\": \"a message of the soak benchmark\"}'::jsonb FROM generate_series(1, size)))) s" >/dev/null
+			q "SELECT sum(n) FROM $(batches), LATERAL (SELECT count(*) AS n FROM mq.send_batch('soak', ARRAY(SELECT '$MSG'::jsonb FROM generate_series(1, size)))) s" >/dev/null
 			tables="relid::regclass::text IN ('mq.q_$(q "SELECT queue_id FROM mq._queue WHERE queue_name = 'soak'")')"
 			;;
 		stream)
 			q "SELECT mq.drop_stream('soaks', if_exists => true)" >/dev/null
 			q "SELECT mq.create_stream('soaks', partitions => 4, retention => '30 seconds')" >/dev/null
-			q "SELECT sum(n) FROM $(batches), LATERAL (SELECT count(*) AS n FROM mq.append_batch('soaks', ARRAY(SELECT '{\"order\": 42, \"note\": \"a message of the soak benchmark\"}'::jsonb FROM generate_series(1, size)))) s" >/dev/null
+			q "SELECT sum(n) FROM $(batches), LATERAL (SELECT count(*) AS n FROM mq.append_batch('soaks', ARRAY(SELECT '$MSG'::jsonb FROM generate_series(1, size)))) s" >/dev/null
 			q "SELECT mq.create_consumer_group('soaks', 'g', 'earliest')" >/dev/null
 			# its segments come and go: every table of the stream, and the commits
 			tables="(schemaname = 'mq' AND (relname LIKE 's\\_$(q "SELECT stream_id FROM mq._stream WHERE stream_name = 'soaks'")\\_%' OR relname = '_stream_commit'))"
@@ -156,7 +159,7 @@ prepare() {
 				dedup_key text, headers jsonb, body jsonb NOT NULL) WITH (fillfactor = 80)"
 			q "CREATE INDEX ON raw (priority DESC, msg_id)"
 			q "INSERT INTO raw (enqueued_at, vt, body) SELECT clock_timestamp(), clock_timestamp(),
-				'{\"order\": 42, \"note\": \"a message of the soak benchmark\"}' FROM generate_series(1, $BACKLOG)"
+				'$MSG' FROM generate_series(1, $BACKLOG)"
 			tables="relid::regclass::text IN ('raw')"
 			;;
 		pgq)
@@ -191,10 +194,11 @@ sample() {
 # windows, on one clock, into OUT
 run_set() {
 	local system=$1 set=${*:2} m length=$DURATION held=
+	local -A tables_of
 	for m in $set; do
 		say "$system, ${m%%:*} (database ${m#*:}): $DURATION s of $CLIENTS clients"
 		DB=${m#*:} prepare "$system"
-		echo "$tables" > "$work/tables.${m%%:*}"
+		tables_of[${m%%:*}]=$tables
 		if [ "${m%%:*}" = snapshot ]; then held=${m#*:}; fi
 	done
 	if [ -n "$held" ]; then
@@ -211,7 +215,7 @@ run_set() {
 	local samplers=() benches=()
 	rm -f "$work"/log.* "$work"/sizes.*
 	for m in $set; do
-		DB=${m#*:} tables=$(cat "$work/tables.${m%%:*}") sample "$system" "${m%%:*}" &
+		DB=${m#*:} tables=${tables_of[${m%%:*}]} sample "$system" "${m%%:*}" &
 		samplers+=($!)
 	done
 	for m in $set; do

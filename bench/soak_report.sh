@@ -73,7 +73,8 @@ if command -v gnuplot >/dev/null; then
 		done
 		color=$((color + 1))
 	done
-	# where the snapshot ended: the last window before the first "released"
+	# where the snapshot ended: the last window (10 s, as bench/soak.sh
+	# makes them) before the first "released"
 	released=$(awk -F, '$2 == "released" && (!m || $3 < m) { m = $3 } END { if (m) print m - 10 }' "$CSV")
 	marker=
 	if [ -n "$released" ]; then
