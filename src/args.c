@@ -4,23 +4,30 @@
  *	  Checks of the arguments of mq's SQL-callable functions, shared by
  *	  every entry point (queues, exchanges, triggers): NULLs, names,
  *	  counts, intervals, batch arrays and message sizes, each with one
- *	  error text.
+ *	  error text; and the check that refuses changes on a standby or in a
+ *	  read-only transaction.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "args.h"
 #include "guc.h"
+
+PG_FUNCTION_INFO_V1(mq_require_primary_sql);
 
 /* how much of a bad name an error message shows */
 #define MQ_NAME_SHOWN 64
@@ -218,4 +225,56 @@ mq_batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
 	deconstruct_array(a, elmtype, -1, false, TYPALIGN_INT,
 					  &col->values, &col->nulls, &count);
 	return count;
+}
+
+/*
+ * Refuse to change queues on a standby (with a hint to go to the primary)
+ * or in a read-only transaction.  what names the function.
+ */
+void
+mq_require_primary(const char *what)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run on a standby", what),
+				 errdetail("The server is in recovery: on a standby queues can be watched (mq.metrics(), the views) but not changed."),
+				 errhint("Connect to the primary server.")));
+	if (XactReadOnly)
+		PreventCommandIfReadOnly(what);
+}
+
+/*
+ * Check name and copy it into key, a zero-padded buffer of
+ * MQ_NAME_MAXLEN + 1 bytes: the hash key of the queue and exchange caches.
+ */
+void
+mq_name_key(const char *kind, text *name, char *key)
+{
+	mq_check_name(kind, name);
+	memset(key, 0, MQ_NAME_MAXLEN + 1);
+	memcpy(key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+}
+
+/*
+ * Every function that changes queues refuses to run on a standby or in a
+ * read-only transaction; the check is two flags, the message needs more.
+ */
+void
+mq_require_primary_fn(FunctionCallInfo fcinfo)
+{
+	if (RecoveryInProgress() || XactReadOnly)
+		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
+}
+
+/* mq._require_primary(what text) returns void */
+Datum
+mq_require_primary_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("function name must not be null")));
+	mq_require_primary(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }

@@ -61,4 +61,15 @@ extern int	mq_batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
 							const char *what, int n, bool nulls_ok,
 							MqBatchColumn *col);
 
+/*
+ * Refuse to change anything on a standby (with a hint to go to the
+ * primary) or in a read-only transaction; what, or the called function,
+ * names it (25006)
+ */
+extern void mq_require_primary(const char *what);
+extern void mq_require_primary_fn(FunctionCallInfo fcinfo);
+
+/* check a name and copy it, zero padded, into a MQ_NAME_MAXLEN + 1 key */
+extern void mq_name_key(const char *kind, text *name, char *key);
+
 #endif							/* MQ_ARGS_H */

@@ -68,7 +68,6 @@
 #include "group.h"
 #include "guc.h"
 #include "privilege.h"
-#include "queue.h"
 #include "spi.h"
 #include "stream.h"
 #include "wait.h"

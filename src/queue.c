@@ -48,7 +48,6 @@
 PG_FUNCTION_INFO_V1(mq_check_name_sql);
 PG_FUNCTION_INFO_V1(mq_queue_id_sql);
 PG_FUNCTION_INFO_V1(mq_catalog_changed);
-PG_FUNCTION_INFO_V1(mq_require_primary_sql);
 
 static HTAB *queue_cache = NULL;
 static MemoryContext queue_cache_cxt = NULL;
@@ -56,46 +55,6 @@ static bool queue_cache_valid = false;
 static Oid	catalog_relid = InvalidOid;
 static Oid	privilege_relid = InvalidOid;
 static SPIPlanPtr lookup_plan = NULL;
-
-/*
- * Refuse to change queues on a standby (with a hint to go to the primary)
- * or in a read-only transaction.  what names the function.
- */
-void
-mq_require_primary(const char *what)
-{
-	if (RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("%s cannot run on a standby", what),
-				 errdetail("The server is in recovery: on a standby queues can be watched (mq.metrics(), the views) but not changed."),
-				 errhint("Connect to the primary server.")));
-	if (XactReadOnly)
-		PreventCommandIfReadOnly(what);
-}
-
-/*
- * Check name and copy it into key, a zero-padded buffer of
- * MQ_NAME_MAXLEN + 1 bytes: the hash key of the queue and exchange caches.
- */
-void
-mq_name_key(const char *kind, text *name, char *key)
-{
-	mq_check_name(kind, name);
-	memset(key, 0, MQ_NAME_MAXLEN + 1);
-	memcpy(key, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-}
-
-/*
- * Every function that changes queues refuses to run on a standby or in a
- * read-only transaction; the check is two flags, the message needs more.
- */
-void
-mq_require_primary_fn(FunctionCallInfo fcinfo)
-{
-	if (RecoveryInProgress() || XactReadOnly)
-		mq_require_primary(psprintf("mq.%s()", get_func_name(fcinfo->flinfo->fn_oid)));
-}
 
 static void
 queue_cache_callback(Datum arg, Oid relid)
@@ -340,16 +299,4 @@ mq_catalog_changed(PG_FUNCTION_ARGS)
 				 errmsg("mq._catalog_changed() must be called as a trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
-}
-
-/* mq._require_primary(what text) returns void */
-Datum
-mq_require_primary_sql(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("function name must not be null")));
-	mq_require_primary(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	PG_RETURN_VOID();
 }

@@ -48,9 +48,6 @@ typedef struct MqQueue
 	void		(*release_storage) (MqStorage *storage);	/* frees its plans */
 } MqQueue;
 
-extern void mq_require_primary(const char *what);
-extern void mq_require_primary_fn(FunctionCallInfo fcinfo);
-extern void mq_name_key(const char *kind, text *name, char *key);
 extern MqQueue *mq_queue_lookup(text *name);
 extern MemoryContext mq_queue_cache_context(void);
 

@@ -56,7 +56,6 @@
 #include "compat.h"
 #include "guc.h"
 #include "privilege.h"
-#include "queue.h"
 #include "spi.h"
 #include "stream.h"
 #include "wait.h"
