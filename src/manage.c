@@ -34,11 +34,11 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "limit.h"
+#include "queue_limit.h"
 #include "manage.h"
 #include "privilege.h"
 #include "queue.h"
-#include "routing.h"
+#include "exchange.h"
 #include "spi.h"
 #include "stream.h"
 

@@ -33,8 +33,8 @@
 #include "tcop/utility.h"
 
 #include "guc.h"
-#include "hint.h"
-#include "limit.h"
+#include "queue_hint.h"
+#include "queue_limit.h"
 #include "manage.h"
 #include "roles.h"
 #include "group.h"

@@ -1,26 +1,25 @@
 /*-------------------------------------------------------------------------
  *
- * queue.c
- *	  Queue names, the queue catalog and the per-backend queue cache.
+ * delivery.c
+ *	  The SQL-callable hot path: send, send_batch, read, pop, ack, nack,
+ *	  set_vt and archive.
  *
- * A queue is a row in mq._queue plus two tables named from its id:
- * mq.q_<id> (the messages) and mq.a_<id> (the archive).  Creating, altering
- * and dropping queues is rare and done in SQL (mq--*.sql); this file gives
- * the hot path a cheap way from a queue name to its id, options and kept
- * plans.
+ * Each function checks its arguments (NULLs, ranges, batch sizes) before it
+ * touches anything, finds the queue through the per-backend cache
+ * (queue.c), reads the clock once, and hands the work to storage.c.
  *
- * Each backend keeps a hash table of the queues it has used.  A statement
- * trigger on mq._queue calls CacheInvalidateRelcache() on the catalog for
- * every change, and our relcache callback marks the whole cache stale; the
- * next lookup throws it away (freeing the kept plans) and starts afresh.
- * Invalidation is transactional, so a rolled-back create or drop never
- * leaves a stale entry, and other backends see a change as soon as they
- * process the committed invalidation (at their next transaction start or
- * lock acquisition).
+ * Lease times use the clock at the moment of the call (clock_timestamp()
+ * semantics), not the start of the transaction, so a long transaction that
+ * reads late still gets a full lease.
  *
- * Names are validated here, before they are used anywhere: 1 to 48
- * characters of [A-Za-z0-9_.-].  User text never becomes SQL text: tables
- * are named from the queue id.
+ * A read with wait > 0 sleeps on its latch until a commit that sent to the
+ * queue wakes it, or a delay or lease may have run out (wait.c); cancel and
+ * statement_timeout interrupt it.  Each look runs with a fresh snapshot,
+ * which only READ COMMITTED gives; in REPEATABLE READ or SERIALIZABLE a wait
+ * could never see a new message, so it is refused.
+ *
+ * Every call that makes a message visible (send, nack, set_vt) asks for the
+ * queue's waiters to be woken when the transaction commits.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,275 +27,367 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
-#include "executor/spi.h"
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "args.h"
+#include "guc.h"
 #include "queue.h"
-#include "spi.h"
+#include "queue.h"
+#include "wait.h"
 
-PG_FUNCTION_INFO_V1(mq_check_name_sql);
-PG_FUNCTION_INFO_V1(mq_queue_id_sql);
-PG_FUNCTION_INFO_V1(mq_catalog_changed);
+PG_FUNCTION_INFO_V1(mq_send);
+PG_FUNCTION_INFO_V1(mq_send_batch);
+PG_FUNCTION_INFO_V1(mq_read);
+PG_FUNCTION_INFO_V1(mq_pop);
+PG_FUNCTION_INFO_V1(mq_ack);
+PG_FUNCTION_INFO_V1(mq_ack_many);
+PG_FUNCTION_INFO_V1(mq_nack);
+PG_FUNCTION_INFO_V1(mq_set_vt);
+PG_FUNCTION_INFO_V1(mq_archive);
+PG_FUNCTION_INFO_V1(mq_archive_one);
+PG_FUNCTION_INFO_V1(mq_sweep);
+PG_FUNCTION_INFO_V1(mq_announce);
 
-static HTAB *queue_cache = NULL;
-static MemoryContext queue_cache_cxt = NULL;
-static bool queue_cache_valid = false;
-static Oid	catalog_relid = InvalidOid;
-static Oid	privilege_relid = InvalidOid;
-static SPIPlanPtr lookup_plan = NULL;
-
-static void
-queue_cache_callback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == catalog_relid || relid == privilege_relid)
-		queue_cache_valid = false;
-}
-
-/* Throw away every cached queue and its kept plans, and start afresh. */
-static void
-queue_cache_reset(void)
-{
-	HASHCTL		ctl;
-
-	if (queue_cache_cxt == NULL)
-	{
-		queue_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
-												"mq queue cache",
-												ALLOCSET_DEFAULT_SIZES);
-		CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
-	}
-
-	if (queue_cache != NULL)
-	{
-		HASH_SEQ_STATUS status;
-		MqQueue    *q;
-
-		hash_seq_init(&status, queue_cache);
-		while ((q = hash_seq_search(&status)) != NULL)
-			if (q->storage != NULL && q->release_storage != NULL)
-				q->release_storage(q->storage);
-		queue_cache = NULL;
-		/* the hash table and the grants live in here */
-		MemoryContextReset(queue_cache_cxt);
-	}
-	mq_forget_extension_owner();
-	if (lookup_plan != NULL)
-	{
-		SPI_freeplan(lookup_plan);
-		lookup_plan = NULL;
-	}
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = MQ_NAME_MAXLEN + 1;
-	ctl.entrysize = sizeof(MqQueue);
-	ctl.hcxt = queue_cache_cxt;
-	queue_cache = hash_create("mq queue cache", 64, &ctl,
-							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
-	queue_cache_valid = true;
-	catalog_relid = get_relname_relid("_queue", get_namespace_oid("mq", false));
-	privilege_relid = get_relname_relid("_privilege", get_namespace_oid("mq", false));
-}
-
+/* Raise the error for a NULL where a value is required. */
 /*
- * The memory of the queue cache: storage keeps its part of entries there.
- * It exists while there are entries (and is not reset here: the caller
- * holds one).
+ * The queue named by argument 0, which must not be NULL, on which the caller
+ * must hold privs.  Every function here changes the queue, so it must run
+ * on a primary, read-write.
  */
-MemoryContext
-mq_queue_cache_context(void)
+static MqQueue *
+queue_argument(FunctionCallInfo fcinfo, int privs)
 {
-	Assert(queue_cache_cxt != NULL);
-	return queue_cache_cxt;
-}
-
-/* a column of the catalog row by name; NULL (isnull) if it has none such */
-static Datum
-column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
-{
-	int			fnumber = SPI_fnumber(desc, name);
-
-	if (fnumber <= 0)
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	return SPI_getbinval(tup, desc, fnumber, isnull);
-}
-
-/*
- * Find a queue by name: validate the name, then look in the cache, then in
- * the catalog.  An unknown queue is an error.
- */
-MqQueue *
-mq_queue_lookup(text *name)
-{
-	char		key[MQ_NAME_MAXLEN + 1];
 	MqQueue    *q;
-	bool		found;
-	Datum		arg;
-	char		argnull = ' ';
-	int			ret;
-	bool		isnull;
-	MqQueue		loaded;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	MemoryContext caller = CurrentMemoryContext;
-	MqGrant    *grants;
-	Oid			owner;
 
-	mq_name_key("queue", name, key);
-
-	if (!queue_cache_valid)
-		queue_cache_reset();
-
-	q = hash_search(queue_cache, key, HASH_FIND, NULL);
-	if (q != NULL)
-		return q;
-
-	/* not cached: read the catalog */
-	mq_spi_connect();
-	if (lookup_plan == NULL)
-	{
-		Oid			argtype = TEXTOID;
-
-		/*
-		 * The whole row, read by column name: a library newer than the
-		 * extension's SQL (before ALTER EXTENSION UPDATE) finds the
-		 * options it knows of, and the kept plan sees columns that an
-		 * update adds (a revalidated plan expands * again).
-		 */
-		lookup_plan = mq_keep_plan("SELECT q.* FROM mq._queue q"
-						   " WHERE q.queue_name OPERATOR(pg_catalog.=) $1",
-						   1, &argtype);
-	}
-	arg = PointerGetDatum(name);
-	ret = mq_execute_plan_as_owner(lookup_plan, &arg, &argnull, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("queue \"%s\" does not exist", key),
-				 errhint("Create it with mq.create_queue().")));
-
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	memset(&loaded, 0, sizeof(loaded));
-	loaded.id = DatumGetInt32(column(tup, desc, "queue_id", &isnull));
-	loaded.visibility_timeout = *DatumGetIntervalP(column(tup, desc, "visibility_timeout", &isnull));
-	loaded.archive = DatumGetBool(column(tup, desc, "archive", &isnull));
-	loaded.max_receives = DatumGetInt32(column(tup, desc, "max_receives", &isnull));
-	if (isnull)
-		loaded.max_receives = 0;
-	loaded.dead_letter_queue_id = DatumGetInt32(column(tup, desc, "dead_letter_queue_id", &isnull));
-	if (isnull)
-		loaded.dead_letter_queue_id = 0;
-	{
-		Datum		ttl = column(tup, desc, "message_ttl", &isnull);
-
-		loaded.has_ttl = !isnull;
-		if (!isnull)
-			loaded.message_ttl = *DatumGetIntervalP(ttl);
-	}
-	loaded.max_length = DatumGetInt64(column(tup, desc, "max_length", &isnull));
-	if (isnull)
-		loaded.max_length = 0;
-	loaded.drop_head = strcmp(TextDatumGetCString(column(tup, desc, "overflow", &isnull)),
-							  "drop_head") == 0;
-	loaded.fifo = DatumGetBool(column(tup, desc, "fifo", &isnull));
-	loaded.dedup_window = *DatumGetIntervalP(column(tup, desc, "dedup_window", &isnull));
-	loaded.notify = DatumGetBool(column(tup, desc, "notify", &isnull));
-	/* 0.4.0's options: absent (NULL) before the update */
-	loaded.fair = DatumGetBool(column(tup, desc, "fair", &isnull));
-	if (isnull)
-		loaded.fair = false;
-	loaded.group_concurrency = DatumGetInt32(column(tup, desc, "group_concurrency", &isnull));
-	if (isnull)
-		loaded.group_concurrency = 0;
-	loaded.rate.limit = DatumGetInt32(column(tup, desc, "rate_limit", &isnull));
-	if (isnull)
-		loaded.rate.limit = 0;
-	{
-		Datum		d = column(tup, desc, "rate_interval", &isnull);
-		Interval   *iv = isnull ? NULL : DatumGetIntervalP(d);
-
-		loaded.rate.interval_us = iv == NULL ? USECS_PER_SEC : iv->time +
-			(iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY;
-	}
-	loaded.group_rate.limit = DatumGetInt32(column(tup, desc, "group_rate_limit", &isnull));
-	if (isnull)
-		loaded.group_rate.limit = 0;
-	loaded.group_rate.interval_us = loaded.rate.interval_us;
-	owner = DatumGetObjectId(column(tup, desc, "owner", &isnull));
-	/* in the caller's memory: the cache's may be reset below */
-	mq_load_acl(&loaded.acl, "queue", loaded.id, owner, caller);
-	SPI_finish();
-
-	/*
-	 * The catalog reads may have processed an invalidation, which resets
-	 * the cache and its memory: only now is the entry made, complete, with
-	 * its grants copied into the cache's memory.
-	 */
-	if (!queue_cache_valid)
-		queue_cache_reset();
-	grants = MemoryContextAlloc(queue_cache_cxt,
-								sizeof(MqGrant) * (loaded.acl.ngrants + 1));
-	memcpy(grants, loaded.acl.grants, sizeof(MqGrant) * loaded.acl.ngrants);
-	loaded.acl.grants = grants;
-	memcpy(loaded.name, key, sizeof(key));
-	q = hash_search(queue_cache, key, HASH_ENTER, &found);
-	Assert(!found);
-	memcpy(q, &loaded, sizeof(MqQueue));
+	mq_require_primary_fn(fcinfo);
+	if (PG_ARGISNULL(0))
+		mq_null_argument("queue name");
+	q = mq_queue_lookup(PG_GETARG_TEXT_PP(0));
+	mq_acl_check(&q->acl, "queue", q->name, GetUserId(), privs);
 	return q;
 }
 
-/* mq._check_name(name text, kind text) returns void */
-Datum
-mq_check_name_sql(PG_FUNCTION_ARGS)
+/* The message id in argument argno, which must not be NULL. */
+static int64
+msg_id_argument(FunctionCallInfo fcinfo, int argno)
 {
-	char	   *kind = PG_ARGISNULL(1) ? "queue" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (PG_ARGISNULL(argno))
+		mq_null_argument("msg_id");
+	return PG_GETARG_INT64(argno);
+}
 
-	if (PG_ARGISNULL(0))
+/*
+ * mq.send(queue, body, headers, delay, dedup_key, group_key, priority)
+ * returns bigint
+ */
+Datum
+mq_send(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	Jsonb	   *body;
+
+	if (PG_ARGISNULL(1))
+		mq_null_argument("message body");
+	body = PG_GETARG_JSONB_P(1);
+	mq_check_message(body, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
+	vt = mq_time_after(fcinfo, 3, now, "delay", false);
+
+	PG_RETURN_INT64(mq_storage_send(q, now, vt,
+									PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
+									PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
+									PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_P(4),
+									PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+									body));
+}
+
+/*
+ * mq.send_batch(queue, bodies, headers, delay, dedup_keys, group_keys,
+ * priority) returns setof bigint, the new ids in the order of bodies
+ */
+Datum
+mq_send_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+	MqBatch		batch;
+	int			n;
+	int			i;
+
+	if (PG_ARGISNULL(1))
+		mq_null_argument("bodies");
+	batch.n = n = mq_batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false,
+								  &batch.bodies);
+	mq_check_count(n, "batch size");
+	for (i = 0; i < n; i++)
+		mq_check_message(DatumGetJsonbP(batch.bodies.values[i]), NULL);
+	mq_batch_column(fcinfo, 2, JSONBOID, "headers", n, true, &batch.headers);
+	for (i = 0; batch.headers.array && i < n; i++)
+		if (!batch.headers.nulls[i])
+			mq_check_message(NULL, DatumGetJsonbP(batch.headers.values[i]));
+	mq_batch_column(fcinfo, 4, TEXTOID, "dedup_keys", n, true, &batch.dedup_keys);
+	mq_batch_column(fcinfo, 5, TEXTOID, "group_keys", n, true, &batch.group_keys);
+	vt = mq_time_after(fcinfo, 3, now, "delay", false);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_send_batch(q, now, vt, PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
+						  &batch, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+typedef struct LeaseArg
+{
+	Interval   *lease;
+	int64		qty;
+	ReturnSetInfo *rsinfo;
+} LeaseArg;
+
+/*
+ * One look for messages: lease what is visible now.  True if any; when the
+ * queue's rate limit held the read back, *not_before says until when.
+ */
+static bool
+try_lease(MqQueue *q, void *arg, TimestampTz *not_before)
+{
+	LeaseArg   *la = arg;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz vt;
+
+	vt = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												 TimestampTzGetDatum(now),
+												 IntervalPGetDatum(la->lease)));
+	return mq_storage_lease(q, now, vt, la->qty, la->rsinfo->setResult,
+							la->rsinfo->setDesc, not_before) > 0;
+}
+
+/*
+ * mq.read(queue, qty, visibility_timeout, wait) returns setof mq.message
+ */
+Datum
+mq_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	int64		qty = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
+	Interval   *lease;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz deadline;
+	LeaseArg	lease_arg;
+
+	mq_check_count(qty, "qty");
+	lease = PG_ARGISNULL(2) ? &q->visibility_timeout : PG_GETARG_INTERVAL_P(2);
+	mq_check_interval(lease, "visibility_timeout");
+	if (DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												TimestampTzGetDatum(now),
+												IntervalPGetDatum(lease))) <= now)
 		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s name must not be null", kind)));
-	mq_check_name(kind, PG_GETARG_TEXT_PP(0));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visibility_timeout must be positive"),
+				 errhint("Give a lease length such as '30 seconds', or NULL for the queue's default.")));
+	deadline = mq_time_after(fcinfo, 3, now, "wait", false);
+	if (deadline > now)
+	{
+		if (deadline - now > (int64) mq_max_wait * 1000)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait exceeds mq.max_wait (%d ms)", mq_max_wait),
+					 errhint("Wait at most mq.max_wait, and call mq.read() again in a loop.")));
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("mq.read() cannot wait inside a REPEATABLE READ or SERIALIZABLE transaction"),
+					 errdetail("Such a transaction never sees messages committed after it started."),
+					 errhint("Read with wait => '0', or wait in a READ COMMITTED transaction.")));
+	}
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	lease_arg.lease = lease;
+	lease_arg.qty = qty;
+	lease_arg.rsinfo = rsinfo;
+	if (deadline > now)
+		mq_wait_for_messages(q, deadline, try_lease, &lease_arg);
+	else
+		(void) try_lease(q, &lease_arg, NULL);
+	return (Datum) 0;
+}
+
+/* mq.pop(queue, qty) returns setof mq.message: read and delete at once */
+Datum
+mq_pop(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	int64		qty = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
+
+	mq_check_count(qty, "qty");
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_pop(q, GetCurrentTimestamp(), qty,
+				   rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/* mq.ack(queue, msg_id) returns bool: false when there is no such message */
+Datum
+mq_ack(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+
+	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id, q->archive));
+}
+
+/* mq.archive(queue, msg_id) returns bool: archived (false: no such message) */
+Datum
+mq_archive_one(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+
+	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id, true));
+}
+
+/* The msg_ids array in argument 1, checked. */
+static ArrayType *
+msg_ids_argument(FunctionCallInfo fcinfo)
+{
+	ArrayType  *ids;
+	int			n;
+
+	if (PG_ARGISNULL(1))
+		mq_null_argument("msg_ids");
+	ids = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(ids) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("msg_ids must be a one-dimensional array")));
+	n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+	if (n > 0)					/* an empty array acks nothing */
+		mq_check_count(n, "number of msg_ids");
+	return ids;
+}
+
+/* mq.ack(queue, msg_ids) returns setof bigint: the ids that were acked */
+Datum
+mq_ack_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	ArrayType  *ids = msg_ids_argument(fcinfo);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_ack_many(q, GetCurrentTimestamp(), ids, q->archive,
+						rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/* mq.archive_batch(queue, msg_ids) returns setof bigint: the ids archived */
+Datum
+mq_archive(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	ArrayType  *ids = msg_ids_argument(fcinfo);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	mq_storage_ack_many(q, GetCurrentTimestamp(), ids, true,
+						rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/*
+ * Move the lease end of message argument 1 to now + argument 2 (named what);
+ * *vt gets it.  False when there is no such message.  Waiters are woken only
+ * when the message becomes visible at once; a later vt is found by polling.
+ */
+static bool
+move_lease(FunctionCallInfo fcinfo, const char *what, TimestampTz *vt)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
+	int64		msg_id = msg_id_argument(fcinfo, 1);
+	TimestampTz now = GetCurrentTimestamp();
+
+	*vt = mq_time_after(fcinfo, 2, now, what, false);
+	if (*vt == now)
+		mq_wake_at_commit(q);
+	return mq_storage_set_vt(q, msg_id, *vt);
+}
+
+/*
+ * mq.nack(queue, msg_id, delay) returns bool: give the message back, visible
+ * again after delay
+ */
+Datum
+mq_nack(PG_FUNCTION_ARGS)
+{
+	TimestampTz vt;
+
+	PG_RETURN_BOOL(move_lease(fcinfo, "delay", &vt));
+}
+
+/*
+ * mq.set_vt(queue, msg_id, visibility_timeout) returns timestamptz: the new
+ * lease end, or NULL when there is no such message
+ */
+Datum
+mq_set_vt(PG_FUNCTION_ARGS)
+{
+	TimestampTz vt;
+
+	if (PG_ARGISNULL(2))
+		mq_null_argument("visibility_timeout");
+	if (!move_lease(fcinfo, "visibility_timeout", &vt))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(vt);
+}
+
+/*
+ * mq._sweep(queue, OUT dead_lettered bigint, OUT expired bigint): move the
+ * messages of a queue that are past max_receives or message_ttl to where its
+ * dead letters go, whether or not anybody reads the queue.  Called by
+ * mq.maintain().
+ */
+Datum
+mq_sweep(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_MANAGE);
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		dead_lettered;
+	int64		expired;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	mq_storage_sweep(q, GetCurrentTimestamp(), &dead_lettered, &expired);
+	values[0] = Int64GetDatum(dead_lettered);
+	values[1] = Int64GetDatum(expired);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
+													  values, nulls)));
+}
+
+/*
+ * mq._announce(queue text): messages were just put into the queue by SQL
+ * (mq.redrive()), after their rows and index entries exist.  Readers stop
+ * trusting the queue's scan hint, and waiting ones are woken at commit.
+ */
+Datum
+mq_announce(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
+
+	mq_storage_announce(q);
 	PG_RETURN_VOID();
-}
-
-/* mq._queue_id(queue text) returns int: the id, or an error */
-Datum
-mq_queue_id_sql(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("queue name must not be null")));
-	PG_RETURN_INT32(mq_queue_lookup(PG_GETARG_TEXT_PP(0))->id);
-}
-
-/* statement trigger on mq._queue: every change invalidates the caches */
-Datum
-mq_catalog_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("mq._catalog_changed() must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
 }

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * queue.h
- *	  Queue names, the queue catalog and the per-backend queue cache.
+ *	  Queues as the rest of mq sees them: the cached catalog entry
+ *	  (queue_catalog.c) and the operations on a queue's messages (the
+ *	  queue_* files; what only they share is in queue_int.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -10,10 +12,13 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "args.h"
-#include "limit.h"
+#include "queue_limit.h"
 #include "privilege.h"
 
 /* storage's part of a cached queue, opaque here (storage_int.h) */
@@ -57,5 +62,38 @@ mq_queue_has_group_limits(const MqQueue *q)
 {
 	return q->group_concurrency > 0 || q->group_rate.limit > 0;
 }
+
+/* the operations on a queue's messages (queue_insert.c, queue_lease.c,
+ * queue_ack.c, queue_sweep.c, queue_table.c) */
+/* Batch inputs for mq_storage_send_batch(), checked and deconstructed once */
+typedef struct MqBatch
+{
+	int			n;
+	MqBatchColumn bodies;
+	MqBatchColumn headers;
+	MqBatchColumn dedup_keys;
+	MqBatchColumn group_keys;
+} MqBatch;
+
+extern int64 mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt,
+							 int32 priority, text *group_key, text *dedup_key,
+							 Jsonb *headers, Jsonb *body);
+extern void mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
+								  int32 priority, MqBatch *batch,
+								  Tuplestorestate *out, TupleDesc outdesc);
+extern uint64 mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt,
+							   int64 qty, Tuplestorestate *out,
+							   TupleDesc outdesc, TimestampTz *not_before);
+extern uint64 mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
+							 Tuplestorestate *out, TupleDesc outdesc);
+extern bool mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id,
+						   bool archive);
+extern void mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids,
+								bool archive, Tuplestorestate *out,
+								TupleDesc outdesc);
+extern bool mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt);
+extern void mq_storage_sweep(MqQueue *q, TimestampTz now,
+							 int64 *dead_lettered, int64 *expired);
+extern void mq_storage_announce(MqQueue *q);
 
 #endif							/* MQ_QUEUE_H */

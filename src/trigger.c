@@ -55,8 +55,8 @@
 #include "compat.h"
 #include "privilege.h"
 #include "queue.h"
-#include "routing.h"
-#include "storage.h"
+#include "exchange.h"
+#include "queue.h"
 #include "stream.h"
 
 PG_FUNCTION_INFO_V1(mq_send_trigger);

@@ -68,7 +68,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "compact.h"
+#include "queue_compact.h"
 #include "compat.h"
 #include "guc.h"
 #include "spi.h"

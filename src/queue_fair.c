@@ -27,8 +27,8 @@
 #include "utils/snapmgr.h"
 
 #include "compat.h"
-#include "limit.h"
-#include "storage_int.h"
+#include "queue_limit.h"
+#include "queue_int.h"
 
 /*
  * The gate.  A group under group_concurrency is counted once per walk,

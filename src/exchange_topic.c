@@ -17,7 +17,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
-#include "topic.h"
+#include "exchange_topic.h"
 
 PG_FUNCTION_INFO_V1(mq_topic_matches_sql);
 

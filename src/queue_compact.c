@@ -35,12 +35,12 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
-#include "compact.h"
+#include "queue_compact.h"
 #include "guc.h"
-#include "hint.h"
+#include "queue_hint.h"
 #include "queue.h"
 #include "spi.h"
-#include "storage_int.h"
+#include "queue_int.h"
 
 PG_FUNCTION_INFO_V1(mq_compact_queue);
 

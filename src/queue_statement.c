@@ -42,9 +42,9 @@
 
 #include "compat.h"
 #include "guc.h"
-#include "hint.h"
+#include "queue_hint.h"
 #include "spi.h"
-#include "storage_int.h"
+#include "queue_int.h"
 #include "wait.h"
 
 /* the columns of mq.message, in order, from a message table aliased q */
@@ -411,9 +411,6 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 	}
 	return sql.data;
 }
-
-/* true while one of mq's own statements runs (mq_table_changed) */
-bool		mq_storage_own_statement = false;
 
 /*
  * Run statement kind of queue q, preparing and keeping its plan on first

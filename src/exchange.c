@@ -56,11 +56,11 @@
 #include "compat.h"
 #include "guc.h"
 #include "queue.h"
-#include "routing.h"
+#include "exchange.h"
 #include "spi.h"
-#include "storage.h"
+#include "queue.h"
 #include "stream.h"
-#include "topic.h"
+#include "exchange_topic.h"
 
 PG_FUNCTION_INFO_V1(mq_publish);
 PG_FUNCTION_INFO_V1(mq_publish_batch);

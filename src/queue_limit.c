@@ -37,7 +37,7 @@
 
 #include "compat.h"
 #include "guc.h"
-#include "limit.h"
+#include "queue_limit.h"
 
 /* queues with a rate limit or a fair turn order at once, per cluster */
 #define MQ_LIMIT_QUEUES 1024

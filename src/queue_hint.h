@@ -11,7 +11,7 @@
 
 #include "datatype/timestamp.h"
 
-#include "order.h"
+#include "queue_order.h"
 
 /* What a reader saw of its queue's hint before it scanned */
 typedef struct MqHintRead

@@ -1,22 +1,31 @@
 /*-------------------------------------------------------------------------
  *
- * storage_int.h
- *	  Private to the storage files: the layout of a queue's tables, the
- *	  statements kept per queue, and what the three files share.
+ * queue_int.h
+ *	  Private to the queue files: the layout of a queue's tables, the
+ *	  statements kept per queue, and what the files share.  From the bottom
+ *	  up (each calls only those above it in this list):
  *
- *	storage.c		the mq_storage_* entry points and their policy: dedup,
- *					max_length, dispatch of takes, acks, sweeps
- *	storage_sql.c	the statements, one builder per kind, and running them
- *	storage_am.c	the path through the table and index access methods:
- *					inserts, leases, pops and acks without SQL
+ *	queue_table.c		storage's state of a cached queue, the table and
+ *						its indexes, when the access-method path may run
+ *	queue_statement.c	the statements, one builder per kind, and running
+ *						them
+ *	queue_take.c		taking one row of a walk through the access methods:
+ *						locks, FIFO group probes, what a taken row becomes
+ *	queue_result.c		results out in delivery order, dedup keys
+ *						remembered, counters of what left a queue
+ *	queue_fair.c		the gate of group limits and the fair walk
+ *	queue_insert.c, queue_lease.c, queue_ack.c, queue_sweep.c
+ *						the operations (queue.h), each with its policy and
+ *						its two paths: statements or access methods
  *
  * The design is in src/README.md ("Storage").
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MQ_STORAGE_INT_H
-#define MQ_STORAGE_INT_H
+#ifndef MQ_QUEUE_INT_H
+#define MQ_QUEUE_INT_H
 
+#include "access/genam.h"
 #include "access/tableam.h"
 #include "access/tupdesc.h"
 #include "executor/spi.h"
@@ -24,8 +33,10 @@
 #include "utils/rel.h"
 #include "utils/snapshot.h"
 
+#include "queue.h"
+#include "queue_hint.h"
+#include "queue_order.h"
 #include "spi.h"
-#include "storage.h"
 
 /*
  * mq.q_<id>, the message table, as mq._create_storage() makes it; the
@@ -93,24 +104,12 @@ struct MqStorage
 	SPIPlanPtr	plans[MQ_NUM_PLANS];
 };
 
-/* storage.c */
-extern MqStorage *mq_storage_state(MqQueue *q);
-extern void mq_storage_lock_queue(MqQueue *q);
-extern void mq_storage_inserted(MqQueue *q, int32 priority, int64 msg_id);
-extern TimestampTz mq_storage_time_before(TimestampTz now, Interval *iv);
-
 /* dead letters: a queue with max_receives or message_ttl */
 static inline bool
 mq_storage_has_dead_letters(MqQueue *q)
 {
 	return q->max_receives > 0 || q->has_ttl;
 }
-
-/* storage_sql.c */
-extern void mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values,
-							   const char *nulls, int expected);
-extern int64 mq_storage_result_int64(uint64 row, int col);
-extern bool mq_storage_own_statement;
 
 /* the statement trigger on every message table (storage.c) */
 #define MQ_TABLE_TRIGGER "mq_table_changed"
@@ -139,7 +138,11 @@ typedef struct DirectTake
 /* the gate of a queue with group limits (storage_fair.c) */
 typedef struct MqGate MqGate;
 
-/* storage_am.c */
+/* queue_table.c: storage's state, the table and its indexes */
+extern MqStorage *mq_storage_state(MqQueue *q);
+extern void mq_storage_lock_queue(MqQueue *q);
+extern void mq_storage_inserted(MqQueue *q, int32 priority, int64 msg_id);
+extern TimestampTz mq_storage_time_before(TimestampTz now, Interval *iv);
 extern bool mq_storage_direct_ok(MqQueue *q);
 extern bool mq_storage_foreign_triggers(Relation rel);
 extern Relation mq_storage_open_table(MqQueue *q);
@@ -148,12 +151,25 @@ extern Oid	mq_storage_index(MqQueue *q, Relation rel, const char *suffix,
 							 Oid *cached);
 extern void mq_storage_missing_index(MqQueue *q, const char *suffix);
 extern Datum mq_storage_detoast(Datum value, bool isnull);
+extern bool mq_storage_own_statement;
+
+/* queue_statement.c: the kept statements */
+extern void mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values,
+							   const char *nulls, int expected);
+extern int64 mq_storage_result_int64(uint64 row, int col);
+
+/* queue_take.c: taking rows of a walk through the access methods */
+extern bool mq_storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
+									 TupleTableSlot **slot, ItemPointer tid,
+									 MqKey *key);
 extern uint32 mq_group_key_hash(const void *key, Size keysize);
 extern int	mq_group_key_match(const void *key1, const void *key2, Size keysize);
 extern bool mq_storage_group_blocked(DirectTake *dt, Datum group_key,
 									 int64 msg_id);
 extern TM_Result mq_storage_take_row(DirectTake *dt, TupleTableSlot *slot,
 									 bool pop, TimestampTz vt);
+extern IndexScanDesc mq_storage_begin_range(DirectTake *dt, Relation index,
+											const MqHintRead *hint, int range);
 extern void mq_storage_take_begin(DirectTake *dt, MqQueue *q, Relation rel,
 								  Oid groupid);
 extern void mq_storage_take_end(DirectTake *dt);
@@ -163,23 +179,20 @@ extern void mq_storage_put_taken(TupleTableSlot *slot, bool pop,
 								 TimestampTz vt, Tuplestorestate *out,
 								 TupleDesc outdesc, Datum *keys, Datum *ids,
 								 int *nkeys);
-extern void mq_storage_insert_rows(MqQueue *q, Relation rel, int n,
-								   TimestampTz now, TimestampTz vt,
-								   int32 priority, Datum *bodies,
-								   Datum *headers, bool *hnulls,
-								   Datum *groups, bool *gnulls, int64 *ids);
-extern bool mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
-									int32 priority, MqBatch *batch,
-									Tuplestorestate *out, TupleDesc outdesc);
-extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
-									 TimestampTz vt, int64 qty,
-									 TimestampTz cutoff, Tuplestorestate *out,
-									 TupleDesc outdesc, bool *more,
-									 Datum *keys, Datum *ids, int *nkeys,
-									 bool gated, bool skip_dead);
-extern int	mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key);
 
-/* storage_fair.c */
+/* queue_result.c: results out, dedup keys remembered, counters */
+extern void mq_storage_put_ids(Tuplestorestate *out, TupleDesc outdesc);
+extern uint64 mq_storage_put_messages(Tuplestorestate *out, TupleDesc outdesc,
+									  int64 *dead_lettered, int64 *expired);
+extern bool mq_storage_has_dedup_window(MqQueue *q);
+extern void mq_storage_remember_keys(MqQueue *q, TimestampTz now, Datum *keys,
+									 Datum *ids, int n);
+extern void mq_storage_remember_result_keys(MqQueue *q, TimestampTz now,
+											int idcol, int keycol);
+extern void mq_storage_count(MqQueue *q, int64 dead_lettered, int64 expired,
+							 int64 dropped);
+
+/* queue_fair.c: the gate of group limits and the fair walk */
 extern MqGate *mq_gate_begin(MqQueue *q, Relation rel, bool pop,
 							 TimestampTz now);
 extern bool mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key);
@@ -192,4 +205,25 @@ extern uint64 mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now,
 								   TupleDesc outdesc, Datum *keys, Datum *ids,
 								   int *nkeys, bool skip_dead, bool *dead);
 
-#endif							/* MQ_STORAGE_INT_H */
+/* queue_insert.c */
+extern void mq_storage_insert_rows(MqQueue *q, Relation rel, int n,
+								   TimestampTz now, TimestampTz vt,
+								   int32 priority, Datum *bodies,
+								   Datum *headers, bool *hnulls,
+								   Datum *groups, bool *gnulls, int64 *ids);
+extern bool mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
+									int32 priority, MqBatch *batch,
+									Tuplestorestate *out, TupleDesc outdesc);
+
+/* queue_lease.c */
+extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
+									 TimestampTz vt, int64 qty,
+									 TimestampTz cutoff, Tuplestorestate *out,
+									 TupleDesc outdesc, bool *more,
+									 Datum *keys, Datum *ids, int *nkeys,
+									 bool gated, bool skip_dead);
+
+/* queue_ack.c */
+extern int	mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key);
+
+#endif							/* MQ_QUEUE_INT_H */

@@ -17,7 +17,7 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
-#include "hint.h"
+#include "queue_hint.h"
 
 #define MQ_HINT_SLOTS 1024
 #define MQ_HINT_RING 32

@@ -1,0 +1,380 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue_lease.c
+ *	  Leases (mq.read) and pops: which path a take goes (the walk of the
+ *	  delivery-order index in READ COMMITTED, the fair walk for fair queues
+ *	  and queues with group limits, the statements otherwise) and the walk
+ *	  itself, starting at the queue's scan hint.  See src/README.md
+ *	  ("Storage", "Reads without SQL", "Scan hints").
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "guc.h"
+#include "queue_hint.h"
+#include "queue_int.h"
+#include "wait.h"
+
+/*
+ * Lease (or pop) up to qty messages of a queue with fair or group limits:
+ * always through a walk (storage_fair.c), which has no SQL form.  A walk
+ * that meets a message past its limits stops; the sweep dead-letters it
+ * (and every other one), and the walk goes on, passing over any that the
+ * sweep could not take (another transaction holds them).
+ */
+static uint64
+storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+					 TupleDesc outdesc)
+{
+	Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	uint64		delivered = 0;
+	bool		skip_dead = false;
+
+	for (;;)
+	{
+		int			nkeys;
+		bool		dead;
+		int64		dead_lettered;
+		int64		expired;
+
+		if (q->fair)
+			delivered += mq_storage_take_fair(q, pop, now, vt, qty - delivered,
+											  cutoff, out, outdesc, keys, ids,
+											  &nkeys, skip_dead, &dead);
+		else
+			delivered += mq_storage_take_direct(q, pop, now, vt, qty - delivered,
+												cutoff, out, outdesc, &dead,
+												keys, ids, &nkeys, true,
+												skip_dead);
+		if (nkeys > 0 && mq_storage_has_dedup_window(q))
+		{
+			mq_spi_connect();
+			mq_storage_remember_keys(q, now, keys, ids, nkeys);
+			SPI_finish();
+		}
+		if (!dead || delivered >= qty)
+			break;
+		mq_storage_sweep(q, now, &dead_lettered, &expired);
+		skip_dead = true;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return delivered;
+}
+
+/*
+ * Lease (or, for pop, take) up to qty visible messages.  Candidates past
+ * max_receives or message_ttl are dead-lettered on the way; when that leaves
+ * the answer short, look again.
+ */
+static uint64
+storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
+				   int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+				   TupleDesc outdesc)
+{
+	Datum		values[5];
+	uint64		delivered = 0;
+	bool		dead = mq_storage_has_dead_letters(q);
+
+	if (mq_storage_direct_ok(q))
+	{
+		bool		more;
+		bool		pop = (kind == MQ_PLAN_POP);
+		Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		int			nkeys;
+
+		delivered = mq_storage_take_direct(q, pop, now, vt, qty, cutoff, out,
+										outdesc, &more, keys, ids, &nkeys,
+										false, false);
+		if (nkeys > 0 && mq_storage_has_dedup_window(q))
+		{
+			mq_spi_connect();
+			mq_storage_remember_keys(q, now, keys, ids, nkeys);
+			SPI_finish();
+		}
+		if (!more || delivered >= qty)
+			return delivered;
+	}
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = TimestampTzGetDatum(vt);
+	if (dead)
+	{
+		values[3] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
+		values[4] = TimestampTzGetDatum(cutoff);
+	}
+
+	mq_spi_connect();
+	for (;;)
+	{
+		uint64		found;
+		uint64		got;
+		int64		dead_lettered = 0;
+		int64		expired = 0;
+
+		values[2] = Int64GetDatum(qty - delivered);
+		mq_storage_execute(q, kind, values, NULL,
+						!dead ? (kind == MQ_PLAN_POP ? SPI_OK_DELETE_RETURNING :
+								 SPI_OK_UPDATE_RETURNING) : SPI_OK_SELECT);
+		found = SPI_processed;
+		got = mq_storage_put_messages(out, outdesc, &dead_lettered, &expired);
+		if (kind == MQ_PLAN_POP)
+			mq_storage_remember_result_keys(q, now, Anum_mq_message_msg_id, Anum_mq_message_dedup_key);
+		mq_storage_count(q, dead_lettered, expired, 0);
+		delivered += got;
+		/* stop when full, or when nothing was dead-lettered this turn */
+		if (delivered >= qty || found == got)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	return delivered;
+}
+
+/*
+ * Take up to qty messages, as many as q's rate limit allows now (the rest
+ * of the tokens go back).  *not_before (if not NULL) gets when the rate
+ * limit has a token again if it held the read back, else 0.
+ */
+static uint64
+storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
+			 int64 qty, Tuplestorestate *out, TupleDesc outdesc,
+			 TimestampTz *not_before)
+{
+	TimestampTz cutoff = q->has_ttl ? mq_storage_time_before(now, &q->message_ttl) :
+		DT_NOBEGIN;
+	int64		allowed = qty;
+	uint64		delivered;
+
+	if (not_before != NULL)
+		*not_before = 0;
+	mq_storage_lock_queue(q);
+	if (q->rate.limit > 0)
+	{
+		TimestampTz next_at = 0;
+
+		allowed = mq_limits_take(q->id, 0, &q->rate, qty, now, &next_at);
+		if (allowed < qty)
+		{
+			mq_limits_count_held_back(q->id, false);
+			if (allowed == 0 && not_before != NULL)
+				*not_before = next_at;
+		}
+		if (allowed == 0)
+			return 0;
+	}
+	if (q->fair || mq_queue_has_group_limits(q))
+		delivered = storage_take_limited(q, kind == MQ_PLAN_POP, now, vt,
+										 allowed, cutoff, out, outdesc);
+	else
+		delivered = storage_take_plain(q, kind, now, vt, allowed, cutoff, out,
+									   outdesc);
+	if (delivered < (uint64) allowed)
+		mq_limits_give_back(q->id, 0, &q->rate, allowed - delivered);
+	return delivered;
+}
+
+uint64
+mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt, int64 qty,
+				 Tuplestorestate *out, TupleDesc outdesc,
+				 TimestampTz *not_before)
+{
+	return storage_take(q, MQ_PLAN_LEASE, now, vt, qty, out, outdesc,
+						not_before);
+}
+
+uint64
+mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
+			   Tuplestorestate *out, TupleDesc outdesc)
+{
+	return storage_take(q, MQ_PLAN_POP, now, now, qty, out, outdesc, NULL);
+}
+
+/*
+ * Lease (or pop) up to qty messages of q without SQL, appending them to out
+ * in delivery order.  Returns how many; *more is set when the SQL statement
+ * must go on: the table cannot be used directly, or a candidate is past its
+ * limits and must be dead-lettered.  Dedup keys of popped messages go to
+ * keys[] and ids[] (room for qty), their count to *nkeys.
+ *
+ * gated (a queue with group_concurrency or group_rate_limit): the table is
+ * used whatever mq.direct_access says (or the call fails), and each
+ * candidate of a group must pass the gate (storage_fair.c); *more then only
+ * means a dead letter, which the caller sweeps before it walks again.  With
+ * skip_dead, candidates past their limits are passed over instead.
+ */
+uint64
+mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+					int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
+					int *nkeys, bool gated, bool skip_dead)
+{
+	DirectTake	dt;
+	MqGate	   *gate = NULL;
+	Relation	rel;
+	Relation	index;
+	Oid			indexid;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	uint64		delivered = 0;
+	MqHintRead	hint;
+	MqKey		first;
+	bool		have_first = false;
+	bool		may_move_hint;
+	IndexFetchTableData *fetch = NULL;
+	TupleTableSlot *dirtyslot = NULL;
+	int			range;
+	Oid			groupid;
+
+	*more = false;
+	*nkeys = 0;
+	rel = gated ? mq_storage_open_table_ext(q, true) : mq_storage_open_table(q);
+	if (rel == NULL)
+	{
+		*more = true;
+		return 0;
+	}
+	indexid = mq_storage_index(q, rel, "order", &mq_storage_state(q)->order_index);
+	groupid = q->fifo ? mq_storage_index(q, rel, "group", &mq_storage_state(q)->group_index) :
+		InvalidOid;
+	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
+	{
+		table_close(rel, NoLock);
+		if (gated)
+			mq_storage_missing_index(q, !OidIsValid(indexid) ? "order" : "group");
+		*more = true;
+		return 0;
+	}
+
+	/*
+	 * The hint first, then the snapshot: see hint.c.  Rows that this
+	 * transaction deleted look dead for good but come back if it rolls
+	 * back; so a transaction that wrote anything before this call uses the
+	 * hint but does not move it.
+	 */
+	mq_hint_read(q->id, now, &hint);
+	may_move_hint = !TransactionIdIsValid(GetTopTransactionIdIfAny());
+
+	mq_storage_take_begin(&dt, q, rel, groupid);
+	if (gated)
+		gate = mq_gate_begin(q, rel, pop, now);
+	index = index_open(indexid, RowExclusiveLock);
+	slot = table_slot_create(rel, NULL);
+
+	for (range = 0;
+		 delivered < qty && !*more &&
+		 (scan = mq_storage_begin_range(&dt, index, &hint, range)) != NULL;
+		 range++)
+	{
+		ItemPointer tid;
+
+		while (delivered < qty &&
+			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+		{
+			Datum	   *values = slot->tts_values;
+			bool	   *isnull = slot->tts_isnull;
+			bool		grouped;
+
+			CHECK_FOR_INTERRUPTS();
+			if (!index_fetch_heap(scan, slot))
+			{
+				/* the new hint goes no further than a row that may come back */
+				if (!have_first)
+					have_first = !mq_storage_dead_for_good(rel, &fetch,
+														&dirtyslot, tid,
+														&first);
+				continue;
+			}
+			slot_getallattrs(slot);
+			if (!have_first)
+			{
+				first.priority = DatumGetInt32(values[MQ_COL(Anum_mq_message_priority)]);
+				first.msg_id = DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)]);
+				have_first = true;
+			}
+			if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > now)
+				continue;		/* leased or delayed */
+			grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
+			if (q->fifo && grouped &&
+				mq_storage_group_blocked(&dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
+				continue;		/* not the head of its group */
+			if (mq_storage_is_dead_letter(q, slot, cutoff))
+			{
+				if (skip_dead)
+					continue;
+				/* a dead letter: the SQL statement (or a sweep) moves it */
+				*more = true;
+				break;
+			}
+			if (gate && grouped &&
+				!mq_gate_admit(gate, &dt, values[MQ_COL(Anum_mq_message_group_key)]))
+				continue;		/* its group is at a limit */
+			/* held, changed or removed by another transaction: skip it */
+			if (mq_storage_take_row(&dt, slot, pop, vt) != TM_Ok)
+			{
+				if (gate && grouped)
+					mq_gate_untaken(gate, values[MQ_COL(Anum_mq_message_group_key)]);
+				dt.probe_stale = true;
+				continue;
+			}
+			if (gate && grouped)
+				mq_gate_taken(gate, values[MQ_COL(Anum_mq_message_group_key)]);
+			mq_storage_put_taken(slot, pop, vt, out, outdesc, keys, ids, nkeys);
+			delivered++;
+		}
+		index_endscan(scan);
+	}
+
+	/*
+	 * Every entry before first is dead for good.  (A scan that met no live
+	 * entry keeps the old hint: rows that mq does not announce, such as
+	 * ones inserted by hand, then still come after it if they are new.)
+	 */
+	if (have_first && may_move_hint)
+		mq_hint_store(q->id, &hint, &first, now);
+
+	if (fetch != NULL)
+		table_index_fetch_end(fetch);
+	if (dirtyslot != NULL)
+		ExecDropSingleTupleTableSlot(dirtyslot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	if (gate)
+		mq_gate_end(gate);
+	mq_storage_take_end(&dt);
+	return delivered;
+}
