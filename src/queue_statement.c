@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * storage_sql.c
+ * queue_statement.c
  *	  The statements run against a queue's tables: one builder per kind,
  *	  each prepared once per backend with a generic plan, kept in the
  *	  queue's cache entry, and run as the extension owner with typed
@@ -152,6 +152,349 @@ append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 #define IDS_FROM(subquery) \
 	"q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(" subquery "))"
 
+/* INSERT of one message (ON CONFLICT DO NOTHING with a dedup key) */
+static void
+build_send(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+		   Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+					 " group_key, dedup_key, headers, body)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7)", id);
+	if (kind == MQ_PLAN_SEND_DEDUP)
+		appendStringInfoString(sql,
+							   " ON CONFLICT (dedup_key)"
+							   " WHERE dedup_key IS NOT NULL DO NOTHING");
+	appendStringInfoString(sql, " RETURNING msg_id");
+	*nargs = 7;
+	argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+	argtypes[2] = INT4OID;
+	argtypes[3] = argtypes[4] = TEXTOID;
+	argtypes[5] = argtypes[6] = JSONBOID;
+}
+
+/* INSERT of a batch of messages without dedup keys */
+static void
+build_send_batch(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+				 Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+					 " group_key, headers, body)"
+					 " SELECT $1, $2, $3, u.g, u.h, u.b"
+					 " FROM ROWS FROM (pg_catalog.unnest($4),"
+					 " pg_catalog.unnest($5), pg_catalog.unnest($6))"
+					 " AS u(g, h, b) RETURNING msg_id", id);
+	*nargs = 6;
+	argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+	argtypes[2] = INT4OID;
+	argtypes[3] = TEXTARRAYOID;
+	argtypes[4] = argtypes[5] = JSONBARRAYOID;
+}
+
+/* the message with a dedup key in the queue, or acked recently */
+static void
+build_find_key(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+			   Oid *argtypes)
+{
+	int			id = q->id;
+
+	/* the message with this key in the queue, or acked recently */
+	appendStringInfo(sql,
+					 "SELECT msg_id FROM mq.q_%d"
+					 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+					 " UNION ALL SELECT msg_id FROM mq.d_%d"
+					 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+					 " AND removed_at OPERATOR(pg_catalog.>) $2 LIMIT 1",
+					 id, id);
+	*nargs = 2;
+	argtypes[0] = TEXTOID;
+	argtypes[1] = TIMESTAMPTZOID;
+}
+
+/* a dedup key acked within dedup_window */
+static void
+build_recent_key(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+				 Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "SELECT msg_id FROM mq.d_%d"
+					 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
+					 " AND removed_at OPERATOR(pg_catalog.>) $2", id);
+	*nargs = 2;
+	argtypes[0] = TEXTOID;
+	argtypes[1] = TIMESTAMPTZOID;
+}
+
+/* remember the dedup keys of removed messages */
+static void
+build_remember_keys(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+					Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "INSERT INTO mq.d_%d AS k (dedup_key, msg_id, removed_at)"
+					 " SELECT u.k, u.i, $3 FROM ROWS FROM"
+					 " (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(k, i)"
+					 " ON CONFLICT (dedup_key) DO UPDATE"
+					 " SET msg_id = EXCLUDED.msg_id,"
+					 " removed_at = EXCLUDED.removed_at", id);
+	*nargs = 3;
+	argtypes[0] = TEXTARRAYOID;
+	argtypes[1] = INT8ARRAYOID;
+	argtypes[2] = TIMESTAMPTZOID;
+}
+
+/*
+ * a lease or a pop: the candidates in delivery order and, on a queue with
+ * dead letters, the move of those past their limits
+ */
+static void
+build_take(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+		   Oid *argtypes)
+{
+	int			id = q->id;
+	bool		pop = (kind == MQ_PLAN_POP);
+	bool		dead = mq_storage_has_dead_letters(q);
+	DeadParams	dp = {1, 4, 5};
+
+	/* $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff */
+	if (!dead)
+	{
+		StringInfoData cand;
+
+		initStringInfo(&cand);
+		append_candidates(&cand, q, 3, false);
+		if (pop)
+			appendStringInfo(sql,
+							 "DELETE FROM mq.q_%d q"
+							 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
+							 " RETURNING q.msg_id,"
+							 " q.read_ct OPERATOR(pg_catalog.+) 1,"
+							 " q.enqueued_at, q.vt, q.priority,"
+							 " q.group_key, q.dedup_key, q.headers,"
+							 " q.body", id, cand.data);
+		else
+			appendStringInfo(sql,
+							 "UPDATE mq.q_%d q SET vt = $2,"
+							 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
+							 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
+							 " RETURNING " MESSAGE_COLUMNS, id, cand.data);
+		*nargs = 3;
+	}
+	else
+	{
+		appendStringInfoString(sql, "WITH c AS (");
+		append_candidates(sql, q, 3, true);
+		appendStringInfoString(sql, ")");
+		if (pop)
+			appendStringInfo(sql,
+							 ", l AS (DELETE FROM mq.q_%d q WHERE "
+							 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
+							 " RETURNING q.*)", id);
+		else
+			appendStringInfo(sql,
+							 ", l AS (UPDATE mq.q_%d q SET vt = $2,"
+							 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
+							 " WHERE "
+							 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
+							 " RETURNING q.*)", id);
+		appendStringInfo(sql,
+						 ", d AS (DELETE FROM mq.q_%d q WHERE "
+						 IDS_FROM("SELECT c.msg_id FROM c WHERE c.dead")
+						 " RETURNING q.*), x AS (", id);
+		append_dead_letter_insert(sql, q, dead_reason(&dp), dp.now);
+		appendStringInfo(sql,
+						 ") SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
+						 " l.vt, l.priority, l.group_key, l.dedup_key,"
+						 " l.headers, l.body, NULL::pg_catalog.text FROM l"
+						 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
+						 pop ? " OPERATOR(pg_catalog.+) 1" : "",
+						 dead_reason(&dp));
+		*nargs = 5;
+		argtypes[3] = INT4OID;
+		argtypes[4] = TIMESTAMPTZOID;
+	}
+	argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
+	argtypes[2] = INT8OID;
+}
+
+/* delete (ack) one message */
+static void
+build_delete(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+			 Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "DELETE FROM mq.q_%d WHERE msg_id OPERATOR(pg_catalog.=) $1"
+					 " RETURNING msg_id, dedup_key", id);
+	*nargs = 1;
+	argtypes[0] = INT8OID;
+}
+
+/* delete (ack) many messages */
+static void
+build_delete_many(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+				  Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "DELETE FROM mq.q_%d"
+					 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1)"
+					 " RETURNING msg_id, dedup_key", id);
+	*nargs = 1;
+	argtypes[0] = INT8ARRAYOID;
+}
+
+/* move many messages to the archive */
+static void
+build_archive_many(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+				   Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "WITH d AS (DELETE FROM mq.q_%d"
+					 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING *)"
+					 " INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at, vt,"
+					 " priority, group_key, dedup_key, headers, body, archived_at)"
+					 " SELECT " DEAD_COLUMNS ", $2 FROM d"
+					 " RETURNING msg_id, dedup_key", id, id);
+	*nargs = 2;
+	argtypes[0] = INT8ARRAYOID;
+	argtypes[1] = TIMESTAMPTZOID;
+}
+
+/* move a lease end */
+static void
+build_set_vt(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+			 Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "UPDATE mq.q_%d SET vt = $2"
+					 " WHERE msg_id OPERATOR(pg_catalog.=) $1", id);
+	*nargs = 2;
+	argtypes[0] = INT8OID;
+	argtypes[1] = TIMESTAMPTZOID;
+}
+
+/* count the messages */
+static void
+build_count(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+			Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql, "SELECT pg_catalog.count(*) FROM mq.q_%d", id);
+	*nargs = 0;
+}
+
+/* drop the oldest messages that are not leased (overflow => drop_head) */
+static void
+build_drop_head(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+				Oid *argtypes)
+{
+	int			id = q->id;
+
+	/* the oldest messages that are not leased */
+	appendStringInfo(sql,
+					 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
+					 " WHERE m.read_ct OPERATOR(pg_catalog.=) 0"
+					 " OR m.vt OPERATOR(pg_catalog.<=) $1"
+					 " ORDER BY m.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+					 " d AS (DELETE FROM mq.q_%d q WHERE "
+					 IDS_FROM("SELECT c.msg_id FROM c")
+					 " RETURNING q.*), x AS (", id, id);
+	append_dead_letter_insert(sql, q, "'maxlen'", 1);
+	appendStringInfoString(sql, ") SELECT pg_catalog.count(*) FROM d");
+	*nargs = 2;
+	argtypes[0] = TIMESTAMPTZOID;
+	argtypes[1] = INT8OID;
+}
+
+/* move what is past max_receives or message_ttl (mq.sweep, mq.maintain) */
+static void
+build_sweep(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+			Oid *argtypes)
+{
+	int			id = q->id;
+	DeadParams	dp = {1, 2, 3};
+
+	/*
+	 * Past max_receives and visible, or past the TTL and not
+	 * leased (never read, or lease over).
+	 */
+	appendStringInfo(sql,
+					 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
+					 " WHERE (m.vt OPERATOR(pg_catalog.<=) $1"
+					 " AND m.read_ct OPERATOR(pg_catalog.>=) $2)"
+					 " OR (m.enqueued_at OPERATOR(pg_catalog.<=) $3"
+					 " AND (m.vt OPERATOR(pg_catalog.<=) $1"
+					 " OR m.read_ct OPERATOR(pg_catalog.=) 0))"
+					 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
+					 " d AS (DELETE FROM mq.q_%d q WHERE "
+					 IDS_FROM("SELECT c.msg_id FROM c")
+					 " RETURNING q.*), x AS (", id, id);
+	append_dead_letter_insert(sql, q, dead_reason(&dp), dp.now);
+	appendStringInfo(sql, ") SELECT %s FROM d", dead_reason(&dp));
+	*nargs = 4;
+	argtypes[0] = TIMESTAMPTZOID;
+	argtypes[1] = INT4OID;
+	argtypes[2] = TIMESTAMPTZOID;
+	argtypes[3] = INT8OID;
+}
+
+/* add to the counters of what left the queue other than by ack */
+static void
+build_stats(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
+			Oid *argtypes)
+{
+	int			id = q->id;
+
+	appendStringInfo(sql,
+					 "UPDATE mq._queue_stats SET"
+					 " dead_lettered = dead_lettered OPERATOR(pg_catalog.+) $1,"
+					 " expired = expired OPERATOR(pg_catalog.+) $2,"
+					 " dropped = dropped OPERATOR(pg_catalog.+) $3"
+					 " WHERE queue_id OPERATOR(pg_catalog.=) %d", id);
+	*nargs = 3;
+	argtypes[0] = argtypes[1] = argtypes[2] = INT8OID;
+}
+
+typedef void (*StatementBuilder) (StringInfo sql, MqQueue *q, MqPlanKind kind,
+								  int *nargs, Oid *argtypes);
+
+/* one builder per statement kind */
+static const StatementBuilder builders[MQ_NUM_PLANS] = {
+	[MQ_PLAN_SEND] = build_send,
+	[MQ_PLAN_SEND_DEDUP] = build_send,
+	[MQ_PLAN_SEND_BATCH] = build_send_batch,
+	[MQ_PLAN_FIND_KEY] = build_find_key,
+	[MQ_PLAN_RECENT_KEY] = build_recent_key,
+	[MQ_PLAN_REMEMBER_KEYS] = build_remember_keys,
+	[MQ_PLAN_LEASE] = build_take,
+	[MQ_PLAN_POP] = build_take,
+	[MQ_PLAN_DELETE] = build_delete,
+	[MQ_PLAN_DELETE_MANY] = build_delete_many,
+	[MQ_PLAN_ARCHIVE_MANY] = build_archive_many,
+	[MQ_PLAN_SET_VT] = build_set_vt,
+	[MQ_PLAN_COUNT] = build_count,
+	[MQ_PLAN_DROP_HEAD] = build_drop_head,
+	[MQ_PLAN_SWEEP] = build_sweep,
+	[MQ_PLAN_STATS] = build_stats,
+};
+
 /*
  * Build the statement of the given kind for queue q, and its parameter
  * types.
@@ -160,255 +503,11 @@ static char *
 statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 {
 	StringInfoData sql;
-	int			id = q->id;
 
+	if (kind < 0 || kind >= MQ_NUM_PLANS || builders[kind] == NULL)
+		elog(ERROR, "invalid statement kind");
 	initStringInfo(&sql);
-	switch (kind)
-	{
-		case MQ_PLAN_SEND:
-		case MQ_PLAN_SEND_DEDUP:
-			appendStringInfo(&sql,
-							 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-							 " group_key, dedup_key, headers, body)"
-							 " VALUES ($1, $2, $3, $4, $5, $6, $7)", id);
-			if (kind == MQ_PLAN_SEND_DEDUP)
-				appendStringInfoString(&sql,
-									   " ON CONFLICT (dedup_key)"
-									   " WHERE dedup_key IS NOT NULL DO NOTHING");
-			appendStringInfoString(&sql, " RETURNING msg_id");
-			*nargs = 7;
-			argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
-			argtypes[2] = INT4OID;
-			argtypes[3] = argtypes[4] = TEXTOID;
-			argtypes[5] = argtypes[6] = JSONBOID;
-			break;
-
-		case MQ_PLAN_SEND_BATCH:
-			appendStringInfo(&sql,
-							 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-							 " group_key, headers, body)"
-							 " SELECT $1, $2, $3, u.g, u.h, u.b"
-							 " FROM ROWS FROM (pg_catalog.unnest($4),"
-							 " pg_catalog.unnest($5), pg_catalog.unnest($6))"
-							 " AS u(g, h, b) RETURNING msg_id", id);
-			*nargs = 6;
-			argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
-			argtypes[2] = INT4OID;
-			argtypes[3] = TEXTARRAYOID;
-			argtypes[4] = argtypes[5] = JSONBARRAYOID;
-			break;
-
-		case MQ_PLAN_FIND_KEY:
-			/* the message with this key in the queue, or acked recently */
-			appendStringInfo(&sql,
-							 "SELECT msg_id FROM mq.q_%d"
-							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
-							 " UNION ALL SELECT msg_id FROM mq.d_%d"
-							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
-							 " AND removed_at OPERATOR(pg_catalog.>) $2 LIMIT 1",
-							 id, id);
-			*nargs = 2;
-			argtypes[0] = TEXTOID;
-			argtypes[1] = TIMESTAMPTZOID;
-			break;
-
-		case MQ_PLAN_RECENT_KEY:
-			appendStringInfo(&sql,
-							 "SELECT msg_id FROM mq.d_%d"
-							 " WHERE dedup_key OPERATOR(pg_catalog.=) $1"
-							 " AND removed_at OPERATOR(pg_catalog.>) $2", id);
-			*nargs = 2;
-			argtypes[0] = TEXTOID;
-			argtypes[1] = TIMESTAMPTZOID;
-			break;
-
-		case MQ_PLAN_REMEMBER_KEYS:
-			appendStringInfo(&sql,
-							 "INSERT INTO mq.d_%d AS k (dedup_key, msg_id, removed_at)"
-							 " SELECT u.k, u.i, $3 FROM ROWS FROM"
-							 " (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(k, i)"
-							 " ON CONFLICT (dedup_key) DO UPDATE"
-							 " SET msg_id = EXCLUDED.msg_id,"
-							 " removed_at = EXCLUDED.removed_at", id);
-			*nargs = 3;
-			argtypes[0] = TEXTARRAYOID;
-			argtypes[1] = INT8ARRAYOID;
-			argtypes[2] = TIMESTAMPTZOID;
-			break;
-
-		case MQ_PLAN_LEASE:
-		case MQ_PLAN_POP:
-			{
-				bool		pop = (kind == MQ_PLAN_POP);
-				bool		dead = mq_storage_has_dead_letters(q);
-				DeadParams	dp = {1, 4, 5};
-
-				/* $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff */
-				if (!dead)
-				{
-					StringInfoData cand;
-
-					initStringInfo(&cand);
-					append_candidates(&cand, q, 3, false);
-					if (pop)
-						appendStringInfo(&sql,
-										 "DELETE FROM mq.q_%d q"
-										 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
-										 " RETURNING q.msg_id,"
-										 " q.read_ct OPERATOR(pg_catalog.+) 1,"
-										 " q.enqueued_at, q.vt, q.priority,"
-										 " q.group_key, q.dedup_key, q.headers,"
-										 " q.body", id, cand.data);
-					else
-						appendStringInfo(&sql,
-										 "UPDATE mq.q_%d q SET vt = $2,"
-										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
-										 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
-										 " RETURNING " MESSAGE_COLUMNS, id, cand.data);
-					*nargs = 3;
-				}
-				else
-				{
-					appendStringInfoString(&sql, "WITH c AS (");
-					append_candidates(&sql, q, 3, true);
-					appendStringInfoString(&sql, ")");
-					if (pop)
-						appendStringInfo(&sql,
-										 ", l AS (DELETE FROM mq.q_%d q WHERE "
-										 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
-										 " RETURNING q.*)", id);
-					else
-						appendStringInfo(&sql,
-										 ", l AS (UPDATE mq.q_%d q SET vt = $2,"
-										 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
-										 " WHERE "
-										 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
-										 " RETURNING q.*)", id);
-					appendStringInfo(&sql,
-									 ", d AS (DELETE FROM mq.q_%d q WHERE "
-									 IDS_FROM("SELECT c.msg_id FROM c WHERE c.dead")
-									 " RETURNING q.*), x AS (", id);
-					append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
-					appendStringInfo(&sql,
-									 ") SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
-									 " l.vt, l.priority, l.group_key, l.dedup_key,"
-									 " l.headers, l.body, NULL::pg_catalog.text FROM l"
-									 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
-									 pop ? " OPERATOR(pg_catalog.+) 1" : "",
-									 dead_reason(&dp));
-					*nargs = 5;
-					argtypes[3] = INT4OID;
-					argtypes[4] = TIMESTAMPTZOID;
-				}
-				argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
-				argtypes[2] = INT8OID;
-			}
-			break;
-
-		case MQ_PLAN_DELETE:
-			appendStringInfo(&sql,
-							 "DELETE FROM mq.q_%d WHERE msg_id OPERATOR(pg_catalog.=) $1"
-							 " RETURNING msg_id, dedup_key", id);
-			*nargs = 1;
-			argtypes[0] = INT8OID;
-			break;
-
-		case MQ_PLAN_DELETE_MANY:
-			appendStringInfo(&sql,
-							 "DELETE FROM mq.q_%d"
-							 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1)"
-							 " RETURNING msg_id, dedup_key", id);
-			*nargs = 1;
-			argtypes[0] = INT8ARRAYOID;
-			break;
-
-		case MQ_PLAN_ARCHIVE_MANY:
-			appendStringInfo(&sql,
-							 "WITH d AS (DELETE FROM mq.q_%d"
-							 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING *)"
-							 " INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at, vt,"
-							 " priority, group_key, dedup_key, headers, body, archived_at)"
-							 " SELECT " DEAD_COLUMNS ", $2 FROM d"
-							 " RETURNING msg_id, dedup_key", id, id);
-			*nargs = 2;
-			argtypes[0] = INT8ARRAYOID;
-			argtypes[1] = TIMESTAMPTZOID;
-			break;
-
-		case MQ_PLAN_SET_VT:
-			appendStringInfo(&sql,
-							 "UPDATE mq.q_%d SET vt = $2"
-							 " WHERE msg_id OPERATOR(pg_catalog.=) $1", id);
-			*nargs = 2;
-			argtypes[0] = INT8OID;
-			argtypes[1] = TIMESTAMPTZOID;
-			break;
-
-		case MQ_PLAN_COUNT:
-			appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM mq.q_%d", id);
-			*nargs = 0;
-			break;
-
-		case MQ_PLAN_DROP_HEAD:
-			/* the oldest messages that are not leased */
-			appendStringInfo(&sql,
-							 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
-							 " WHERE m.read_ct OPERATOR(pg_catalog.=) 0"
-							 " OR m.vt OPERATOR(pg_catalog.<=) $1"
-							 " ORDER BY m.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED),"
-							 " d AS (DELETE FROM mq.q_%d q WHERE "
-							 IDS_FROM("SELECT c.msg_id FROM c")
-							 " RETURNING q.*), x AS (", id, id);
-			append_dead_letter_insert(&sql, q, "'maxlen'", 1);
-			appendStringInfoString(&sql, ") SELECT pg_catalog.count(*) FROM d");
-			*nargs = 2;
-			argtypes[0] = TIMESTAMPTZOID;
-			argtypes[1] = INT8OID;
-			break;
-
-		case MQ_PLAN_SWEEP:
-			{
-				DeadParams	dp = {1, 2, 3};
-
-				/*
-				 * Past max_receives and visible, or past the TTL and not
-				 * leased (never read, or lease over).
-				 */
-				appendStringInfo(&sql,
-								 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
-								 " WHERE (m.vt OPERATOR(pg_catalog.<=) $1"
-								 " AND m.read_ct OPERATOR(pg_catalog.>=) $2)"
-								 " OR (m.enqueued_at OPERATOR(pg_catalog.<=) $3"
-								 " AND (m.vt OPERATOR(pg_catalog.<=) $1"
-								 " OR m.read_ct OPERATOR(pg_catalog.=) 0))"
-								 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
-								 " d AS (DELETE FROM mq.q_%d q WHERE "
-								 IDS_FROM("SELECT c.msg_id FROM c")
-								 " RETURNING q.*), x AS (", id, id);
-				append_dead_letter_insert(&sql, q, dead_reason(&dp), dp.now);
-				appendStringInfo(&sql, ") SELECT %s FROM d", dead_reason(&dp));
-				*nargs = 4;
-				argtypes[0] = TIMESTAMPTZOID;
-				argtypes[1] = INT4OID;
-				argtypes[2] = TIMESTAMPTZOID;
-				argtypes[3] = INT8OID;
-			}
-			break;
-
-		case MQ_PLAN_STATS:
-			appendStringInfo(&sql,
-							 "UPDATE mq._queue_stats SET"
-							 " dead_lettered = dead_lettered OPERATOR(pg_catalog.+) $1,"
-							 " expired = expired OPERATOR(pg_catalog.+) $2,"
-							 " dropped = dropped OPERATOR(pg_catalog.+) $3"
-							 " WHERE queue_id OPERATOR(pg_catalog.=) %d", id);
-			*nargs = 3;
-			argtypes[0] = argtypes[1] = argtypes[2] = INT8OID;
-			break;
-
-		case MQ_NUM_PLANS:
-			elog(ERROR, "invalid statement kind");
-	}
+	builders[kind] (&sql, q, kind, nargs, argtypes);
 	return sql.data;
 }
 
