@@ -260,8 +260,8 @@ mq_topic_match(MqTopicNode *root, char **words, int nwords)
  * Does key match pattern?  Builds a one-binding trie: for tests
  * (mq._topic_matches), and the reference for the cached tries.
  */
-bool
-mq_topic_matches(const char *pattern, const char *key)
+static bool
+topic_matches(const char *pattern, const char *key)
 {
 	MqTopicNode *root = mq_topic_new();
 	int			nwords;
@@ -277,6 +277,6 @@ mq_topic_matches(const char *pattern, const char *key)
 Datum
 mq_topic_matches_sql(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(mq_topic_matches(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+	PG_RETURN_BOOL(topic_matches(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 									text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }

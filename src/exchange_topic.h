@@ -21,7 +21,5 @@ extern void mq_topic_finish(MqTopicNode *root);
 extern List *mq_topic_match(MqTopicNode *root, char **words, int nwords);
 extern char **mq_split_words(const char *key, int *nwords);
 
-/* does key match pattern? (mq._topic_matches, for tests) */
-extern bool mq_topic_matches(const char *pattern, const char *key);
 
 #endif							/* MQ_TOPIC_H */

@@ -45,6 +45,8 @@
 #include "queue_int.h"
 #include "wait.h"
 
+static int	delete_direct(MqQueue *q, int64 msg_id, text **key);
+
 bool
 mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id, bool archive)
 {
@@ -55,7 +57,7 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id, bool archive)
 	if (!archive && mq_storage_direct_ok(q))
 	{
 		text	   *key;
-		int			deleted = mq_storage_delete_direct(q, msg_id, &key);
+		int			deleted = delete_direct(q, msg_id, &key);
 
 		if (deleted >= 0)
 		{
@@ -142,8 +144,8 @@ mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
  * transaction that holds the row and, when that one changed it, deletes
  * the new version.
  */
-int
-mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key)
+static int
+delete_direct(MqQueue *q, int64 msg_id, text **key)
 {
 	Relation	rel = mq_storage_open_table(q);
 	Relation	index;

@@ -65,6 +65,14 @@
  */
 #define MQ_MULTI_INSERT_CHUNK 1000
 
+static void insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
+						TimestampTz vt, int32 priority, Datum *bodies,
+						Datum *headers, bool *hnulls, Datum *groups,
+						bool *gnulls, int64 *ids);
+static bool multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
+						 int32 priority, MqBatch *batch, Tuplestorestate *out,
+						 TupleDesc outdesc);
+
 /*
  * Serialise the senders of a queue with max_length for the rest of the
  * transaction: an advisory lock of our own kind, so it never meets a user's
@@ -172,7 +180,7 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 			bool		hnull = (headers == NULL);
 			bool		gnull = (group_key == NULL);
 
-			mq_storage_insert_rows(q, rel, 1, now, vt, priority, &values[6],
+			insert_rows(q, rel, 1, now, vt, priority, &values[6],
 								&values[5], &hnull, &values[3], &gnull,
 								&msg_id);
 			return msg_id;
@@ -300,7 +308,7 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	}
 
 	storage_make_room(q, now, n);
-	if (mq_storage_multi_insert(q, now, vt, priority, batch, out, outdesc))
+	if (multi_insert(q, now, vt, priority, batch, out, outdesc))
 	{
 		SPI_finish();
 		return;
@@ -334,8 +342,8 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
  * Insert n messages into rel (from mq_storage_open_table), closing it; their
  * ids go to ids[].  headers and groups may be NULL.
  */
-void
-mq_storage_insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
+static void
+insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 					TimestampTz vt, int32 priority, Datum *bodies,
 					Datum *headers, bool *hnulls, Datum *groups, bool *gnulls,
 					int64 *ids)
@@ -402,8 +410,8 @@ mq_storage_insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 }
 
 /* A batch without dedup keys; false when the SQL path must do it. */
-bool
-mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
+static bool
+multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 					 int32 priority, MqBatch *batch,
 					 Tuplestorestate *out, TupleDesc outdesc)
 {
@@ -415,7 +423,7 @@ mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 	if (rel == NULL)
 		return false;
 	ids = palloc(sizeof(int64) * n);
-	mq_storage_insert_rows(q, rel, n, now, vt, priority, batch->bodies.values,
+	insert_rows(q, rel, n, now, vt, priority, batch->bodies.values,
 						batch->headers.values, batch->headers.nulls,
 						batch->group_keys.values, batch->group_keys.nulls, ids);
 	for (i = 0; i < n; i++)

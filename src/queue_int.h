@@ -205,16 +205,6 @@ extern uint64 mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now,
 								   TupleDesc outdesc, Datum *keys, Datum *ids,
 								   int *nkeys, bool skip_dead, bool *dead);
 
-/* queue_insert.c */
-extern void mq_storage_insert_rows(MqQueue *q, Relation rel, int n,
-								   TimestampTz now, TimestampTz vt,
-								   int32 priority, Datum *bodies,
-								   Datum *headers, bool *hnulls,
-								   Datum *groups, bool *gnulls, int64 *ids);
-extern bool mq_storage_multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
-									int32 priority, MqBatch *batch,
-									Tuplestorestate *out, TupleDesc outdesc);
-
 /* queue_lease.c */
 extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
 									 TimestampTz vt, int64 qty,
@@ -222,8 +212,5 @@ extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
 									 TupleDesc outdesc, bool *more,
 									 Datum *keys, Datum *ids, int *nkeys,
 									 bool gated, bool skip_dead);
-
-/* queue_ack.c */
-extern int	mq_storage_delete_direct(MqQueue *q, int64 msg_id, text **key);
 
 #endif							/* MQ_QUEUE_INT_H */

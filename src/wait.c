@@ -105,12 +105,6 @@ mq_wait_shmem_startup(void)
 	}
 }
 
-bool
-mq_wait_available(void)
-{
-	return mq_shared != NULL;
-}
-
 static void
 unregister_waiter(void)
 {

@@ -15,8 +15,6 @@
 extern void mq_wait_shmem_request(void);
 extern void mq_wait_shmem_startup(void);
 
-/* is the shared memory there (mq preloaded)? */
-extern bool mq_wait_available(void);
 
 /* at commit of this transaction, wake q's readers (and queue its NOTIFY) */
 extern void mq_wake_at_commit(MqQueue *q);
