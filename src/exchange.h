@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * routing.h
+ * exchange.h
  *	  Exchanges and bindings: which queues a published message reaches.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MQ_ROUTING_H
-#define MQ_ROUTING_H
+#ifndef MQ_EXCHANGE_H
+#define MQ_EXCHANGE_H
 
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
@@ -40,4 +40,4 @@ extern int	mq_publish_message(text *exchange, text *routing_key, Jsonb *body,
 
 /* Topic matching on its own, for tests: does key match pattern? */
 
-#endif							/* MQ_ROUTING_H */
+#endif							/* MQ_EXCHANGE_H */

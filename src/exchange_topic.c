@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * topic.c
+ * exchange_topic.c
  *	  The trie of topic binding keys, and matching a routing key against
  *	  it in time linear in the key, whatever the patterns.
  *

@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * topic.h
+ * exchange_topic.h
  *	  The trie of topic binding keys.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MQ_TOPIC_H
-#define MQ_TOPIC_H
+#ifndef MQ_EXCHANGE_TOPIC_H
+#define MQ_EXCHANGE_TOPIC_H
 
 #include "nodes/pg_list.h"
 
@@ -22,4 +22,4 @@ extern List *mq_topic_match(MqTopicNode *root, char **words, int nwords);
 extern char **mq_split_words(const char *key, int *nwords);
 
 
-#endif							/* MQ_TOPIC_H */
+#endif							/* MQ_EXCHANGE_TOPIC_H */

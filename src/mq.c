@@ -3,22 +3,15 @@
  * mq.c
  *	  Entry point of the mq extension: module magic and _PG_init.
  *
- * mq is a message-queue engine inside PostgreSQL.  The code is split by
- * concern:
- *
- *	guc.c		configuration parameters (mq.*)
- *	queue.c		queue names, the catalog and the per-backend queue cache
- *	storage.c	the per-queue message tables and the SQL run against them
- *	delivery.c	the SQL-callable hot path: send, read, pop, ack, nack, ...
- *	routing.c	exchanges, bindings and publish
- *	wait.c		shared-memory waiters: wake blocked readers at commit
- *	hint.c		shared scan hints: where each queue's live messages begin
- *	worker.c	background workers: timed work and NOTIFYs
- *	privilege.c, trigger.c	per-queue privileges; row triggers that send
- *	roles.c		roles that mq names: pg_shdepend, DROP/REASSIGN OWNED
+ * mq is a message broker inside PostgreSQL: queues (queue_*.c), streams
+ * (stream_*.c) and exchanges (exchange*.c) over shared infrastructure
+ * (args.c, spi.c, guc.c, privilege.c, wait.c), with management, roles,
+ * triggers and background workers on top.  src/README.md has the layout,
+ * the layers (each file calls only files below it) and the design.
  *
  * When preloaded, this file's hooks reserve and set up the shared memory of
- * wait.c, hint.c and worker.c in one place.  Its utility hook, installed
+ * wait.c, queue_hint.c, queue_limit.c, the stream files and worker.c in
+ * one place.  Its utility hook, installed
  * whenever mq is loaded, passes the commands that concern mq to worker.c
  * and roles.c.
  *

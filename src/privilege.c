@@ -15,7 +15,7 @@
  * The creator of a queue or exchange and superusers hold every privilege;
  * others get them with mq.grant() (to a role, whose members then hold them
  * too, or to PUBLIC).  The grants are rows of mq._privilege, cached with
- * the queue (queue.c) or exchange (routing.c) and invalidated with them.
+ * the queue (queue_catalog.c) or exchange (exchange.c) and invalidated with them.
  *
  * The checks are the callers': the hot path asks about GetUserId(), the
  * management functions (manage.c) about the role that called them.  mq's

@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * delivery.c
+ * queue.c
  *	  The SQL-callable hot path: send, send_batch, read, pop, ack, nack,
  *	  set_vt and archive.
  *
  * Each function checks its arguments (NULLs, ranges, batch sizes) before it
  * touches anything, finds the queue through the per-backend cache
- * (queue.c), reads the clock once, and hands the work to storage.c.
+ * (queue_catalog.c), reads the clock once, and hands the work to the
+ * operations of queue_insert.c, queue_lease.c, queue_ack.c and queue_sweep.c.
  *
  * Lease times use the clock at the moment of the call (clock_timestamp()
  * semantics), not the start of the transaction, so a long transaction that

@@ -21,7 +21,7 @@
 #include "queue_limit.h"
 #include "privilege.h"
 
-/* storage's part of a cached queue, opaque here (storage_int.h) */
+/* storage's part of a cached queue, opaque here (queue_int.h) */
 typedef struct MqStorage MqStorage;
 
 /*
@@ -56,7 +56,7 @@ typedef struct MqQueue
 extern MqQueue *mq_queue_lookup(text *name);
 extern MemoryContext mq_queue_cache_context(void);
 
-/* does a read of q go through the group gate (limit.c, storage_fair.c)? */
+/* does a read of q go through the group gate (queue_limit.c, queue_fair.c)? */
 static inline bool
 mq_queue_has_group_limits(const MqQueue *q)
 {

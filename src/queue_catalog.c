@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * queue.c
+ * queue_catalog.c
  *	  Queue names, the queue catalog and the per-backend queue cache.
  *
  * A queue is a row in mq._queue plus two tables named from its id:

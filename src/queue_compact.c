@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * compact.c
+ * queue_compact.c
  *	  Reclaiming a queue's message table by TRUNCATE (mq.compact_queue()
  *	  and the worker).  See src/README.md ("Compaction").
  *

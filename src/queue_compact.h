@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * compact.h
+ * queue_compact.h
  *	  Reclaiming a queue's message table by TRUNCATE: its live messages are
  *	  copied out and back under ACCESS EXCLUSIVE, so the dead row versions
  *	  that a held snapshot keeps from vacuum go with the old file.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MQ_COMPACT_H
-#define MQ_COMPACT_H
+#ifndef MQ_QUEUE_COMPACT_H
+#define MQ_QUEUE_COMPACT_H
 
 #include "nodes/pg_list.h"
 
@@ -24,4 +24,4 @@ extern List *mq_compact_candidates(List **overdue);
  */
 extern bool mq_compact_queue_id(int32 queue_id, int wait_ms);
 
-#endif							/* MQ_COMPACT_H */
+#endif							/* MQ_QUEUE_COMPACT_H */

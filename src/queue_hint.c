@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * hint.c
+ * queue_hint.c
  *	  Shared per-queue hints of where the live messages begin in the
  *	  delivery-order index.  See src/README.md ("Scan hints").
  *

@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * hint.h
+ * queue_hint.h
  *	  Shared per-queue hints of where the live messages begin in the
  *	  delivery-order index.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MQ_HINT_H
-#define MQ_HINT_H
+#ifndef MQ_QUEUE_HINT_H
+#define MQ_QUEUE_HINT_H
 
 #include "datatype/timestamp.h"
 
@@ -30,4 +30,4 @@ extern void mq_hint_store(int32 queue_id, const MqHintRead *hr,
 extern void mq_hint_lower(int32 queue_id, const MqKey *key);
 extern void mq_hint_reset(int32 queue_id);
 
-#endif							/* MQ_HINT_H */
+#endif							/* MQ_QUEUE_HINT_H */

@@ -111,12 +111,12 @@ mq_storage_has_dead_letters(MqQueue *q)
 	return q->max_receives > 0 || q->has_ttl;
 }
 
-/* the statement trigger on every message table (storage.c) */
+/* the statement trigger on every message table (queue_table.c) */
 #define MQ_TABLE_TRIGGER "mq_table_changed"
 
 /*
- * What the rows of one walk (a direct lease or pop, storage_am.c, or a fair
- * walk, storage_fair.c) share
+ * What the rows of one walk (a direct lease or pop, queue_lease.c, or a fair
+ * walk, queue_fair.c) share
  */
 typedef struct DirectTake
 {
@@ -135,7 +135,7 @@ typedef struct DirectTake
 	MemoryContext blocked_cxt;	/* holds it and its keys */
 } DirectTake;
 
-/* the gate of a queue with group limits (storage_fair.c) */
+/* the gate of a queue with group limits (queue_fair.c) */
 typedef struct MqGate MqGate;
 
 /* queue_table.c: storage's state, the table and its indexes */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * limit.c
+ * queue_limit.c
  *	  Rate limits, the turn order of fair queues and the group locks of
  *	  group_concurrency.  See src/README.md ("Fairness and limits").
  *

@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * limit.h
+ * queue_limit.h
  *	  Rate limits (token buckets in shared memory), the turn order of fair
  *	  queues, and the per-group locks of group_concurrency.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MQ_LIMIT_H
-#define MQ_LIMIT_H
+#ifndef MQ_QUEUE_LIMIT_H
+#define MQ_QUEUE_LIMIT_H
 
 #include "datatype/timestamp.h"
 
@@ -65,4 +65,4 @@ extern void mq_fair_cursor_set(int32 queue_id, const MqFairCursor *cursor);
 extern bool mq_group_lock_try(int32 queue_id, uint64 group_hash);
 extern void mq_group_lock_release(int32 queue_id, uint64 group_hash);
 
-#endif							/* MQ_LIMIT_H */
+#endif							/* MQ_QUEUE_LIMIT_H */

@@ -1,18 +1,18 @@
 /*-------------------------------------------------------------------------
  *
- * order.h
+ * queue_order.h
  *	  Delivery order, defined once: higher priority first, then the older
  *	  message (smaller msg_id).
  *
  * The index mq.q_<id>_order is (priority DESC, msg_id) (mq._create_storage),
  * the statements order by MQ_ORDER_SQL, and C compares with mq_key_cmp():
- * the walk of the index, the scan hints (hint.c) and the sort of a lease's
- * results (storage.c) all agree with it.
+ * the walk of the index, the scan hints (queue_hint.c) and the sort of a lease's
+ * results (queue_result.c) all agree with it.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MQ_ORDER_H
-#define MQ_ORDER_H
+#ifndef MQ_QUEUE_ORDER_H
+#define MQ_QUEUE_ORDER_H
 
 /* A position in delivery order */
 typedef struct MqKey
@@ -41,4 +41,4 @@ mq_key_before(const MqKey *a, const MqKey *b)
 	return mq_key_cmp(a, b) < 0;
 }
 
-#endif							/* MQ_ORDER_H */
+#endif							/* MQ_QUEUE_ORDER_H */

@@ -57,7 +57,7 @@ PG_FUNCTION_INFO_V1(mq_table_changed);
  */
 bool		mq_storage_own_statement = false;
 
-/* Free storage's part of a cached queue: its kept plans (queue.c calls it). */
+/* Free storage's part of a cached queue: its kept plans (queue_catalog.c calls it). */
 static void
 storage_release(MqStorage *st)
 {
@@ -111,7 +111,7 @@ mq_storage_lock_queue(MqQueue *q)
 
 /*
  * Rows at or after (priority, msg_id) were just inserted into q's table:
- * readers must not start past them (hint.c).
+ * readers must not start past them (queue_hint.c).
  */
 void
 mq_storage_inserted(MqQueue *q, int32 priority, int64 msg_id)
@@ -184,7 +184,7 @@ mq_table_changed(PG_FUNCTION_ARGS)
 }
 
 /*
- * Does rel have the layout of storage_int.h?  (A superuser may have altered
+ * Does rel have the layout of queue_int.h?  (A superuser may have altered
  * the table; the statements, which name their columns, still work then.)
  */
 static bool
@@ -227,7 +227,7 @@ mq_storage_foreign_triggers(Relation rel)
  * q's message table for the direct path, which the entry point has locked
  * (mq_storage_lock_queue); NULL when the SQL path must run:
  * mq.direct_access is off, the table has triggers of somebody else's, or
- * its layout is not storage_int.h's.
+ * its layout is not queue_int.h's.
  */
 Relation
 mq_storage_open_table(MqQueue *q)

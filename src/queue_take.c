@@ -1,10 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * storage_am.c
- *	  Sends, leases, pops and acks through the table and index access
- *	  methods, without SQL: table_multi_insert() with the executor's index
- *	  insertion for sends without a dedup key, and a walk of the delivery
- *	  order for takes in READ COMMITTED.  See src/README.md ("Storage").
+ * queue_take.c
+ *	  Taking one row of a walk through the table and index access methods,
+ *	  without SQL (the walks are in queue_lease.c and queue_fair.c): the
+ *	  lock without waiting that makes two readers never get one row, the
+ *	  FIFO probes that pass over a message whose group has an earlier one
+ *	  (and mq._group_has_older() for the statements), index entries dead
+ *	  for good, and what a taken row becomes (leased or popped, and put
+ *	  out).  See src/README.md ("Reads without SQL").
  *
  *-------------------------------------------------------------------------
  */

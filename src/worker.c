@@ -495,7 +495,7 @@ do_maintain_streams(void)
 }
 
 /*
- * Compaction of queue tables (compact.c): listed in one transaction, each
+ * Compaction of queue tables (queue_compact.c): listed in one transaction, each
  * compacted in one of its own, so that a compaction holds no other lock
  * while it waits for its table's.  The lock is taken without waiting; a
  * table at twice the threshold waits for it up to MQ_COMPACT_WAIT_MS (the
