@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test suite: install build and test dependencies, build mq
-# (-Werror, assertions on) and install it, start a throwaway cluster with mq
+# (-Werror, assertions on) and install it, check its layers
+# (scripts/check_layers.py), start a throwaway cluster with mq
 # preloaded, and run against it the pg_regress and isolation suites (make
 # installcheck), the pgbench concurrency checks (test/stress/run.sh), the
 # client examples and the TAP suites (make installcheck, TAP part).  On a
@@ -26,6 +27,9 @@ status=0
 log=$(mktemp)	# pg_regress output
 checks=$(mktemp)	# "ok - ..." / "not ok - ..." lines
 tap_out=$(mktemp)
+
+say "layers of src/ (scripts/check_layers.py: calls only downwards, statics, sizes)"
+if ! python3 "$MQ_ROOT/scripts/check_layers.py" "$MQ_ROOT/src" | tee -a "$checks"; then status=1; fi
 
 say "pg_regress and isolation suites (make installcheck)"
 rm -rf "$MQ_ROOT"/regression.* "$MQ_ROOT"/results "$MQ_ROOT"/output_iso
