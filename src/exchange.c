@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * routing.c
+ * exchange.c
  *	  Exchanges and bindings: which queues a published message reaches,
  *	  and mq.publish / mq.publish_batch.
  *
@@ -9,7 +9,7 @@
  *	direct	the binding key equals the routing key (byte for byte)
  *	fanout	every binding
  *	topic	keys are words separated by '.'; in a binding key '*' matches
- *			exactly one word and '#' zero or more words (topic.c)
+ *			exactly one word and '#' zero or more words (exchange_topic.c)
  *	headers	binding arguments are compared with the message headers:
  *			x-match "all" (default) or "any" over the arguments not starting
  *			with "x-", or "all-with-x" / "any-with-x" over all but x-match;
@@ -24,11 +24,11 @@
  *
  * Each backend caches the whole exchange catalog, built on first use and
  * thrown away when mq._exchange, mq._binding or mq._queue change (their
- * triggers invalidate the relcache entry of the table; see queue.c).  In
- * the cache direct bindings are sorted by key and topic bindings form a
- * trie of words (topic.c), so the cost of routing grows
- * with the length of the routing key and the number of matches, not with
- * the number of bindings.
+ * triggers invalidate the relcache entry of the table; see
+ * queue_catalog.c).  In the cache direct bindings are sorted by key and
+ * topic bindings form a trie of words (exchange_topic.c), so the cost of
+ * routing grows with the length of the routing key and the number of
+ * matches, not with the number of bindings.
  *
  *-------------------------------------------------------------------------
  */
@@ -860,7 +860,7 @@ publish_batch(FunctionCallInfo fcinfo, const PublishLayout *a)
 	bool		mandatory = !ARG_OR_NULL(fcinfo, a->mandatory) && PG_GETARG_BOOL(a->mandatory);
 	int32		priority = ARG_OR_NULL(fcinfo, a->priority) ? 0 : PG_GETARG_INT32(a->priority);
 
-	/* the same checks as mq.send_batch's (delivery.c) */
+	/* the same checks as mq.send_batch's (queue.c) */
 	if (PG_ARGISNULL(1))
 		mq_null_argument("routing_keys");
 	if (PG_ARGISNULL(2))
