@@ -49,7 +49,7 @@
 
 /*
  * Lease (or pop) up to qty messages of a queue with fair or group limits:
- * always through a walk (storage_fair.c), which has no SQL form.  A walk
+ * always through a walk (queue_fair.c), which has no SQL form.  A walk
  * that meets a message past its limits stops; the sweep dead-letters it
  * (and every other one), and the walk goes on, passing over any that the
  * sweep could not take (another transaction holds them).
@@ -374,7 +374,7 @@ direct_walk_range(DirectWalk *w, IndexScanDesc scan, bool *more)
  *
  * gated (a queue with group_concurrency or group_rate_limit): the table is
  * used whatever mq.direct_access says (or the call fails), and each
- * candidate of a group must pass the gate (storage_fair.c); *more then only
+ * candidate of a group must pass the gate (queue_fair.c); *more then only
  * means a dead letter, which the caller sweeps before it walks again.  With
  * skip_dead, candidates past their limits are passed over instead.
  */
@@ -409,7 +409,7 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	}
 
 	/*
-	 * The hint first, then the snapshot: see hint.c.  Rows that this
+	 * The hint first, then the snapshot: see queue_hint.c.  Rows that this
 	 * transaction deleted look dead for good but come back if it rolls
 	 * back; so a transaction that wrote anything before this call uses the
 	 * hint but does not move it.
