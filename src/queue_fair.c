@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * storage_fair.c
+ * queue_fair.c
  *	  Reads of queues with fairness and group limits: the gate that holds
  *	  back groups at their group_concurrency or group_rate_limit, and the
  *	  walk of a fair queue from group to group.  See src/README.md
@@ -32,7 +32,7 @@
 
 /*
  * The gate.  A group under group_concurrency is counted once per walk,
- * holding the group's lock (limit.c): the walk counts the group's leased
+ * holding the group's lock (queue_limit.c): the walk counts the group's leased
  * messages, leases at most what is left, and lets the lock go when it ends.
  * The count uses a dirty snapshot on the index (group_key, vt), so it sees
  * the leases of transactions still in progress (their new row versions) and
@@ -302,7 +302,7 @@ mq_gate_end(MqGate *gate)
  * msg_id): at each priority, from the highest down, the groups in key order
  * and then the group of messages without a key form a ring.  A read goes
  * round it from the group after the one served last (the queue's cursor,
- * shared by all readers, limit.c) and takes one message per group per
+ * shared by all readers, queue_limit.c) and takes one message per group per
  * turn: the group's first visible message that passes the gate.  A group
  * with nothing to take, at a limit, or whose message another reader holds,
  * is passed over; a turn round the ring that takes nothing ends the
