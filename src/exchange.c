@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * routing.c
+ * exchange.c
  *	  Exchanges and bindings: which queues a published message reaches,
  *	  and mq.publish / mq.publish_batch.
  *
@@ -9,7 +9,7 @@
  *	direct	the binding key equals the routing key (byte for byte)
  *	fanout	every binding
  *	topic	keys are words separated by '.'; in a binding key '*' matches
- *			exactly one word and '#' zero or more words (topic.c)
+ *			exactly one word and '#' zero or more words (exchange_topic.c)
  *	headers	binding arguments are compared with the message headers:
  *			x-match "all" (default) or "any" over the arguments not starting
  *			with "x-", or "all-with-x" / "any-with-x" over all but x-match;
@@ -24,11 +24,11 @@
  *
  * Each backend caches the whole exchange catalog, built on first use and
  * thrown away when mq._exchange, mq._binding or mq._queue change (their
- * triggers invalidate the relcache entry of the table; see queue.c).  In
- * the cache direct bindings are sorted by key and topic bindings form a
- * trie of words (topic.c), so the cost of routing grows
- * with the length of the routing key and the number of matches, not with
- * the number of bindings.
+ * triggers invalidate the relcache entry of the table; see
+ * queue_catalog.c).  In the cache direct bindings are sorted by key and
+ * topic bindings form a trie of words (exchange_topic.c), so the cost of
+ * routing grows with the length of the routing key and the number of
+ * matches, not with the number of bindings.
  *
  *-------------------------------------------------------------------------
  */
@@ -217,60 +217,46 @@ headers_match(Binding *b, Jsonb *headers)
 	return !any;
 }
 
-/*
- * Read the catalog into a fresh cache and make it the current one.
- *
- * The cache is built in a context of its own under the caller's, and only
- * moved under CacheMemoryContext and published once complete: an error
- * halfway (a lock timeout on mq._binding, say) frees it with the caller's
- * memory and leaves the old cache in place, still marked invalid, so that
- * the next call tries again.  A half-built cache would route messages to
- * fewer queues than their bindings say, silently.  An invalidation that
- * arrives while the catalog is read leaves the new cache marked invalid
- * too: this call uses it, the next one reads again.
- */
+/* the catalog tables whose changes throw the cache away */
 static void
-routing_load(void)
+routing_watch_catalog(void)
 {
-	HASHCTL		ctl;
-	MemoryContext old;
-	MemoryContext cxt;
-	HTAB	   *by_id;
-	HTAB	   *by_name;
-	uint64		generation;
-	int			ret;
-	uint64		i;
 	Oid			nsp;
-
-	if (!routing_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(routing_callback, (Datum) 0);
-		routing_callback_registered = true;
-	}
-	generation = routing_generation;
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "mq routing cache",
-								ALLOCSET_DEFAULT_SIZES);
 
 	nsp = get_namespace_oid("mq", false);
 	watched_relids[0] = get_relname_relid("_queue", nsp);
 	watched_relids[1] = get_relname_relid("_exchange", nsp);
 	watched_relids[2] = get_relname_relid("_binding", nsp);
 	watched_relids[3] = get_relname_relid("_privilege", nsp);
+}
+
+/* the empty hash tables of a new cache, in cxt */
+static void
+routing_create_tables(MemoryContext cxt, HTAB **by_id, HTAB **by_name)
+{
+	HASHCTL		ctl;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int32);
 	ctl.entrysize = sizeof(Exchange);
 	ctl.hcxt = cxt;
-	by_id = hash_create("mq exchanges by id", 64, &ctl,
-						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	*by_id = hash_create("mq exchanges by id", 64, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = MQ_NAME_MAXLEN + 1;
 	ctl.entrysize = sizeof(ExchangeName);
 	ctl.hcxt = cxt;
-	by_name = hash_create("mq exchanges by name", 64, &ctl,
-						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	*by_name = hash_create("mq exchanges by name", 64, &ctl,
+						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
 
-	mq_spi_connect();
+/* Read mq._exchange into the new cache's tables (under SPI). */
+static void
+routing_load_exchanges(MemoryContext cxt, HTAB *by_id, HTAB *by_name)
+{
+	MemoryContext old;
+	int			ret;
+	uint64		i;
 
 	ret = mq_execute_as_owner("SELECT exchange_id, exchange_name, type,"
 							  " coalesce(alternate_exchange_id, 0), owner"
@@ -305,16 +291,28 @@ routing_load(void)
 		xn->exchange = x;
 	}
 	MemoryContextSwitchTo(old);
+}
 
-	/* the grants of every exchange (another query: read them first) */
-	{
-		HASH_SEQ_STATUS status;
-		Exchange   *x;
+/* the grants of every exchange (another query: read them first) */
+static void
+routing_load_grants(MemoryContext cxt, HTAB *by_id)
+{
+	HASH_SEQ_STATUS status;
+	Exchange   *x;
 
-		hash_seq_init(&status, by_id);
-		while ((x = hash_seq_search(&status)) != NULL)
-			mq_load_acl(&x->acl, "exchange", x->id, x->acl.owner, cxt);
-	}
+	hash_seq_init(&status, by_id);
+	while ((x = hash_seq_search(&status)) != NULL)
+		mq_load_acl(&x->acl, "exchange", x->id, x->acl.owner, cxt);
+}
+
+/*
+ * Run the query of all bindings (under SPI): source exchange, destination
+ * queue, exchange and stream, key and arguments.
+ */
+static void
+routing_query_bindings(void)
+{
+	int			ret;
 
 	/* bindings to streams: from 0.5.0 on */
 	if (get_attnum(watched_relids[2], "stream_id") != InvalidAttrNumber)
@@ -335,6 +333,20 @@ routing_load(void)
 								  0, NULL, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * Read mq._binding into the exchanges of the new cache (under SPI): to
+ * queues, streams and other exchanges, in a topic exchange's trie or in
+ * its list.
+ */
+static void
+routing_load_bindings(MemoryContext cxt, HTAB *by_id)
+{
+	MemoryContext old;
+	uint64		i;
+
+	routing_query_bindings();
 	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -359,34 +371,45 @@ routing_load(void)
 		else
 			x->bindings = lappend(x->bindings, b);
 	}
+	MemoryContextSwitchTo(old);
+}
 
-	/* finish: sort direct bindings, sort the tries */
+/* finish: sort direct bindings, sort the tries */
+static void
+routing_finish(MemoryContext cxt, HTAB *by_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	HASH_SEQ_STATUS status;
+	Exchange   *x;
+
+	hash_seq_init(&status, by_id);
+	while ((x = hash_seq_search(&status)) != NULL)
 	{
-		HASH_SEQ_STATUS status;
-		Exchange   *x;
-
-		hash_seq_init(&status, by_id);
-		while ((x = hash_seq_search(&status)) != NULL)
+		if (x->type == 'd')
 		{
-			if (x->type == 'd')
-			{
-				ListCell   *lc;
-				int			j = 0;
+			ListCell   *lc;
+			int			j = 0;
 
-				x->ndirect = list_length(x->bindings);
-				x->direct = palloc(sizeof(Binding *) * (x->ndirect + 1));
-				foreach(lc, x->bindings)
-					x->direct[j++] = lfirst(lc);
-				qsort(x->direct, x->ndirect, sizeof(Binding *), binding_key_cmp);
-			}
-			if (x->type == 't')
-				mq_topic_finish(x->topic);
+			x->ndirect = list_length(x->bindings);
+			x->direct = palloc(sizeof(Binding *) * (x->ndirect + 1));
+			foreach(lc, x->bindings)
+				x->direct[j++] = lfirst(lc);
+			qsort(x->direct, x->ndirect, sizeof(Binding *), binding_key_cmp);
 		}
+		if (x->type == 't')
+			mq_topic_finish(x->topic);
 	}
 	MemoryContextSwitchTo(old);
-	SPI_finish();
+}
 
-	/* complete: publish it */
+/*
+ * The new cache is complete: publish it in place of the old one, valid
+ * unless an invalidation came after generation.
+ */
+static void
+routing_publish(MemoryContext cxt, HTAB *by_id, HTAB *by_name,
+				uint64 generation)
+{
 	MemoryContextSetParent(cxt, CacheMemoryContext);
 	if (routing_cxt != NULL)
 		MemoryContextDelete(routing_cxt);
@@ -399,6 +422,48 @@ routing_load(void)
 		unroutable_plan = NULL;
 	}
 	routing_valid = (routing_generation == generation);
+}
+
+/*
+ * Read the catalog into a fresh cache and make it the current one.
+ *
+ * The cache is built in a context of its own under the caller's, and only
+ * moved under CacheMemoryContext and published once complete: an error
+ * halfway (a lock timeout on mq._binding, say) frees it with the caller's
+ * memory and leaves the old cache in place, still marked invalid, so that
+ * the next call tries again.  A half-built cache would route messages to
+ * fewer queues than their bindings say, silently.  An invalidation that
+ * arrives while the catalog is read leaves the new cache marked invalid
+ * too: this call uses it, the next one reads again.
+ */
+static void
+routing_load(void)
+{
+	MemoryContext cxt;
+	HTAB	   *by_id;
+	HTAB	   *by_name;
+	uint64		generation;
+
+	if (!routing_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(routing_callback, (Datum) 0);
+		routing_callback_registered = true;
+	}
+	generation = routing_generation;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "mq routing cache",
+								ALLOCSET_DEFAULT_SIZES);
+	routing_watch_catalog();
+	routing_create_tables(cxt, &by_id, &by_name);
+
+	mq_spi_connect();
+	routing_load_exchanges(cxt, by_id, by_name);
+	routing_load_grants(cxt, by_id);
+	routing_load_bindings(cxt, by_id);
+	routing_finish(cxt, by_id);
+	SPI_finish();
+
+	/* complete: publish it */
+	routing_publish(cxt, by_id, by_name, generation);
 }
 
 static Exchange *
@@ -795,7 +860,7 @@ publish_batch(FunctionCallInfo fcinfo, const PublishLayout *a)
 	bool		mandatory = !ARG_OR_NULL(fcinfo, a->mandatory) && PG_GETARG_BOOL(a->mandatory);
 	int32		priority = ARG_OR_NULL(fcinfo, a->priority) ? 0 : PG_GETARG_INT32(a->priority);
 
-	/* the same checks as mq.send_batch's (delivery.c) */
+	/* the same checks as mq.send_batch's (queue.c) */
 	if (PG_ARGISNULL(1))
 		mq_null_argument("routing_keys");
 	if (PG_ARGISNULL(2))

@@ -29,7 +29,7 @@ int			mq_poll_interval = 250;
 /* slots for blocked readers in shared memory */
 int			mq_max_waiters = 1024;
 
-/* rate buckets in shared memory (limits.c) */
+/* rate buckets in shared memory (queue_limit.c) */
 int			mq_max_rate_groups = 10000;
 
 /* stream partitions in shared memory (stream.c) */
@@ -59,8 +59,9 @@ int			mq_compact_threshold = 100000;
 /* ... that hold at most this many messages */
 int			mq_compact_max_rows = 100000;
 
-void
-mq_define_gucs(void)
+/* calls and blocking reads */
+static void
+define_read_gucs(void)
 {
 	DefineCustomIntVariable("mq.max_batch_size",
 							"Largest number of messages one call may send, read, ack or archive.",
@@ -88,10 +89,16 @@ mq_define_gucs(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+}
 
-	/* a postmaster setting can only be defined while preloading */
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("mq.max_waiters",
+/*
+ * Sizes of shared memory: waiters, rate buckets (queue_limit.c) and
+ * stream positions (stream.c).  Only while preloading.
+ */
+static void
+define_shared_memory_gucs(void)
+{
+	DefineCustomIntVariable("mq.max_waiters",
 							"Most readers that can wait at once (shared memory slots).",
 							"Readers beyond this poll every mq.poll_interval.",
 							&mq_max_waiters,
@@ -100,8 +107,7 @@ mq_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("mq.max_rate_groups",
+	DefineCustomIntVariable("mq.max_rate_groups",
 							"Most rate buckets in shared memory: one per rate-limited queue and per group under group_rate_limit.",
 							"A bucket that has refilled to its burst makes room for a new one; with none, a new group waits.",
 							&mq_max_rate_groups,
@@ -110,8 +116,7 @@ mq_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("mq.max_stream_partitions",
+	DefineCustomIntVariable("mq.max_stream_partitions",
 							"Most stream partitions that shared memory keeps positions for.",
 							"Every partition of every stream that has been appended to or read since the server started takes one.",
 							&mq_max_stream_partitions,
@@ -120,8 +125,7 @@ mq_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("mq.max_stream_consumers",
+	DefineCustomIntVariable("mq.max_stream_consumers",
 							"Most consumers of stream consumer groups that shared memory keeps at once.",
 							"A consumer takes one from its first poll until its session times out.",
 							&mq_max_stream_consumers,
@@ -130,8 +134,7 @@ mq_define_gucs(void)
 							0,
 							NULL, NULL, NULL);
 
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("mq.max_group_partitions",
+	DefineCustomIntVariable("mq.max_group_partitions",
 							"Most (consumer group, partition) pairs that shared memory keeps holders and positions for.",
 							"Every partition of every consumer group polled since the server started takes one.",
 							&mq_max_group_partitions,
@@ -139,7 +142,12 @@ mq_define_gucs(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+}
 
+/* the background worker: maintenance and NOTIFYs */
+static void
+define_worker_gucs(void)
+{
 	DefineCustomIntVariable("mq.maintenance_interval",
 							"How often the background worker runs mq.maintain().",
 							"0 turns the worker's maintenance off (it still sends NOTIFYs).",
@@ -157,7 +165,12 @@ mq_define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+}
 
+/* the size of a message */
+static void
+define_message_size_gucs(void)
+{
 	DefineCustomIntVariable("mq.max_message_size",
 							"Largest message body (jsonb, in bytes).",
 							NULL,
@@ -175,7 +188,12 @@ mq_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+}
 
+/* reads without SQL and their scan hints */
+static void
+define_direct_access_gucs(void)
+{
 	DefineCustomIntVariable("mq.scan_hint_max_age",
 							"How long a read trusts the shared hint of where a queue's live messages begin.",
 							"After this long since the last scan from the start of the queue, the next read scans from the start. 0 turns the hints off.",
@@ -193,7 +211,12 @@ mq_define_gucs(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+}
 
+/* the worker's compaction of queue tables */
+static void
+define_compaction_gucs(void)
+{
 	DefineCustomIntVariable("mq.compact_threshold",
 							"Dead row versions in a queue's table at which the worker compacts it.",
 							"The table is compacted when the statistics count at least this many dead rows and no fewer dead than live ones. 0 turns the worker's compaction off.",
@@ -211,6 +234,18 @@ mq_define_gucs(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+}
 
+void
+mq_define_gucs(void)
+{
+	define_read_gucs();
+	/* a postmaster setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		define_shared_memory_gucs();
+	define_worker_gucs();
+	define_message_size_gucs();
+	define_direct_access_gucs();
+	define_compaction_gucs();
 	MarkGUCPrefixReserved("mq");
 }

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * storage_fair.c
+ * queue_fair.c
  *	  Reads of queues with fairness and group limits: the gate that holds
  *	  back groups at their group_concurrency or group_rate_limit, and the
  *	  walk of a fair queue from group to group.  See src/README.md
@@ -32,7 +32,7 @@
 
 /*
  * The gate.  A group under group_concurrency is counted once per walk,
- * holding the group's lock (limit.c): the walk counts the group's leased
+ * holding the group's lock (queue_limit.c): the walk counts the group's leased
  * messages, leases at most what is left, and lets the lock go when it ends.
  * The count uses a dirty snapshot on the index (group_key, vt), so it sees
  * the leases of transactions still in progress (their new row versions) and
@@ -302,7 +302,7 @@ mq_gate_end(MqGate *gate)
  * msg_id): at each priority, from the highest down, the groups in key order
  * and then the group of messages without a key form a ring.  A read goes
  * round it from the group after the one served last (the queue's cursor,
- * shared by all readers, limit.c) and takes one message per group per
+ * shared by all readers, queue_limit.c) and takes one message per group per
  * turn: the group's first visible message that passes the gate.  A group
  * with nothing to take, at a limit, or whose message another reader holds,
  * is passed over; a turn round the ring that takes nothing ends the
@@ -422,6 +422,254 @@ fair_cursor_store(MqQueue *q, int32 p, const FairGroup *g)
 }
 
 /*
+ * A fair walk (mq_storage_take_fair()): the arguments, the take, and the
+ * state of the turn at the priority being walked.
+ */
+typedef struct FairWalk
+{
+	MqQueue    *q;
+	DirectTake	dt;
+	MqGate	   *gate;			/* with group limits */
+	Relation	index;			/* q_<id>_fair */
+	TupleTableSlot *slot;
+	bool		pop;
+	TimestampTz now;
+	TimestampTz vt;
+	TimestampTz cutoff;
+	int64		qty;
+	bool		skip_dead;
+	bool	   *dead;
+	Tuplestorestate *out;
+	TupleDesc	outdesc;
+	Datum	   *keys;
+	Datum	   *ids;
+	int		   *nkeys;
+	uint64		delivered;
+	MemoryContext walk_cxt;		/* the group keys of a priority */
+	/* the turn at this priority */
+	FairGroup	first;			/* the group a turn began with */
+	bool		have_first;
+	uint64		turn_took;
+	uint64		turn_held;		/* rows other readers held this turn */
+	bool		greedy;			/* past rows other readers hold */
+	bool		level_done;
+	bool		wrapped;		/* went round from the end to the start */
+	/* the group being visited */
+	FairGroup	group;
+	bool		in_group;
+} FairWalk;
+
+/* what the walk does after a row */
+typedef enum FairStep
+{
+	FAIR_NEXT_ROW,				/* on to the next row */
+	FAIR_NEXT_GROUP,			/* done with the group: to the next */
+	FAIR_END_LEVEL,				/* a turn took nothing: the priority is done */
+	FAIR_STOP					/* a dead letter: the walk stops */
+} FairStep;
+
+/*
+ * A row of another group than the last one's: it begins.  Returns false
+ * when it is the group the turn began with and the priority is done.
+ */
+static bool
+fair_group_begins(FairWalk *w, Datum gkey, bool grouped)
+{
+	MemoryContext old_cxt;
+
+	if (grouped)
+	{
+		old_cxt = MemoryContextSwitchTo(w->walk_cxt);
+		w->group.key = DatumGetTextPCopy(gkey);
+		MemoryContextSwitchTo(old_cxt);
+	}
+	else
+		w->group.key = NULL;
+	w->in_group = true;
+	if (!w->have_first)
+	{
+		w->first = w->group;
+		w->have_first = true;
+	}
+	else if (fair_group_equal(&w->group, &w->first))
+	{
+		/*
+		 * A whole turn took nothing: the priority is done, unless other
+		 * readers held what there was; then go round once more taking the
+		 * rows after theirs.
+		 */
+		if (w->turn_took == 0 && (w->greedy || w->turn_held == 0))
+			return false;
+		if (w->turn_took == 0)
+			w->greedy = true;
+		w->turn_took = 0;
+		w->turn_held = 0;
+	}
+	return true;
+}
+
+/* The row in w->slot, at priority p: take it if it is a candidate. */
+static FairStep
+fair_row(FairWalk *w, int32 p)
+{
+	TupleTableSlot *slot = w->slot;
+	Datum	   *values;
+	bool	   *isnull;
+	bool		grouped;
+	Datum		gkey;
+	TM_Result	result;
+
+	slot_getallattrs(slot);
+	values = slot->tts_values;
+	isnull = slot->tts_isnull;
+	grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
+	gkey = values[MQ_COL(Anum_mq_message_group_key)];
+	if (!w->in_group || !fair_in_group(&w->group, gkey, !grouped))
+	{
+		/* a group begins; coming back to a turn's first ends it */
+		if (!fair_group_begins(w, gkey, grouped))
+			return FAIR_END_LEVEL;
+	}
+	if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > w->now)
+		return FAIR_NEXT_ROW;	/* leased or delayed: the group's next one */
+	if (w->q->fifo && grouped &&
+		mq_storage_group_blocked(&w->dt, gkey,
+								 DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
+		return FAIR_NEXT_GROUP; /* not the head of its group */
+	if (mq_storage_is_dead_letter(w->q, slot, w->cutoff))
+	{
+		if (w->skip_dead)
+			return FAIR_NEXT_ROW;
+		return FAIR_STOP;		/* the caller sweeps and walks again */
+	}
+	if (w->gate && grouped && !mq_gate_admit(w->gate, &w->dt, gkey))
+		return FAIR_NEXT_GROUP; /* at a limit */
+	result = mq_storage_take_row(&w->dt, slot, w->pop, w->vt);
+	if (result == TM_SelfModified)
+	{
+		/* taken by this walk in an earlier turn */
+		if (w->gate && grouped)
+			mq_gate_untaken(w->gate, gkey);
+		return FAIR_NEXT_ROW;
+	}
+	if (result != TM_Ok)
+	{
+		/*
+		 * Another reader holds it: it is serving this group, so serve the
+		 * next one (or, greedy, take the next row).
+		 */
+		if (w->gate && grouped)
+			mq_gate_untaken(w->gate, gkey);
+		w->dt.probe_stale = true;
+		w->turn_held++;
+		return w->greedy ? FAIR_NEXT_ROW : FAIR_NEXT_GROUP;
+	}
+	if (w->gate && grouped)
+		mq_gate_taken(w->gate, gkey);
+	mq_storage_put_taken(slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
+						 w->ids, w->nkeys);
+	fair_cursor_store(w->q, p, &w->group);
+	w->delivered++;
+	w->turn_took++;
+	return FAIR_NEXT_GROUP;
+}
+
+/*
+ * Visit a place of the ring at priority p (see fair_scan() for after and
+ * null_group): the rows of its groups until one is done with.  Returns
+ * whether the walk is done with a group (w->group) and goes on after it.
+ */
+static bool
+fair_visit(FairWalk *w, int32 p, text *after, bool null_group)
+{
+	IndexScanDesc scan;
+	bool		jump = false;	/* done with the group: to the next */
+
+	w->group.key = NULL;
+	w->in_group = false;
+	scan = fair_scan(&w->dt, w->index, p, after, null_group);
+	while (!jump && index_getnext_slot(scan, ForwardScanDirection, w->slot))
+	{
+		FairStep	step;
+
+		CHECK_FOR_INTERRUPTS();
+		step = fair_row(w, p);
+		if (step == FAIR_NEXT_GROUP)
+			jump = true;
+		else if (step == FAIR_END_LEVEL)
+		{
+			w->level_done = true;
+			break;
+		}
+		else if (step == FAIR_STOP)
+		{
+			*w->dead = true;
+			break;
+		}
+	}
+	index_endscan(scan);
+	return jump;
+}
+
+/* Walk priority p round its ring, from after the cursor if it is there. */
+static void
+fair_walk_level(FairWalk *w, int32 p, const MqFairCursor *cursor)
+{
+	FairPlace	place = FAIR_START;
+	text	   *after = NULL;	/* with FAIR_AFTER_KEY */
+
+	w->first.key = NULL;
+	w->have_first = false;
+	w->turn_took = 0;
+	w->level_done = false;
+	w->greedy = false;
+	w->wrapped = false;
+	w->turn_held = 0;
+	MemoryContextReset(w->walk_cxt);
+	/* start after the group served last, if it was at this priority */
+	if (cursor->valid && cursor->priority == p)
+	{
+		if (cursor->null_group)
+			place = FAIR_AFTER_NULL;
+		else
+		{
+			place = FAIR_AFTER_KEY;
+			after = MemoryContextAlloc(w->walk_cxt, VARHDRSZ + cursor->len);
+			SET_VARSIZE(after, VARHDRSZ + cursor->len);
+			memcpy(VARDATA(after), cursor->key, cursor->len);
+		}
+	}
+
+	while (w->delivered < w->qty && !*w->dead && !w->level_done)
+	{
+		bool		jump;
+
+		if (place == FAIR_AFTER_NULL)
+		{
+			/* round the ring; twice round without a group ends the level */
+			if (!w->have_first && w->wrapped)
+				break;
+			w->wrapped = true;
+			place = FAIR_START;
+			after = NULL;
+		}
+		jump = fair_visit(w, p, place == FAIR_AFTER_KEY ? after : NULL,
+						  place == FAIR_BEFORE_NULL);
+
+		/* where the next visit starts */
+		if (jump && w->group.key != NULL)
+		{
+			place = FAIR_AFTER_KEY;
+			after = w->group.key;
+		}
+		else if (jump || place == FAIR_BEFORE_NULL)
+			place = FAIR_AFTER_NULL;
+		else
+			place = FAIR_BEFORE_NULL;	/* the keyed groups are done */
+	}
+}
+
+/*
  * Lease (or pop) up to qty messages of fair queue q in turn order; see
  * mq_storage_take_direct() for the arguments.  The walk is used whatever
  * the isolation level and mq.direct_access (it has no SQL form).
@@ -432,19 +680,13 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					 TupleDesc outdesc, Datum *keys, Datum *ids, int *nkeys,
 					 bool skip_dead, bool *dead)
 {
-	DirectTake	dt;
+	FairWalk	w = {0};
 	Relation	rel = mq_storage_open_table_ext(q, true);
-	Relation	index;
 	Oid			indexid;
 	Oid			groupid = InvalidOid;
-	TupleTableSlot *slot;
-	MqGate	   *gate = NULL;
 	MqFairCursor cursor;
-	uint64		delivered = 0;
 	bool		have_level = false;
 	int32		p = 0;
-	MemoryContext walk_cxt;
-	MemoryContext old_cxt;
 
 	*nkeys = 0;
 	*dead = false;
@@ -456,182 +698,41 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		table_close(rel, NoLock);
 		mq_storage_missing_index(q, !OidIsValid(indexid) ? "fair" : "group");
 	}
-	mq_storage_take_begin(&dt, q, rel, groupid);
+	w.q = q;
+	w.pop = pop;
+	w.now = now;
+	w.vt = vt;
+	w.cutoff = cutoff;
+	w.qty = qty;
+	w.skip_dead = skip_dead;
+	w.dead = dead;
+	w.out = out;
+	w.outdesc = outdesc;
+	w.keys = keys;
+	w.ids = ids;
+	w.nkeys = nkeys;
+	mq_storage_take_begin(&w.dt, q, rel, groupid);
 	if (mq_queue_has_group_limits(q))
-		gate = mq_gate_begin(q, rel, pop, now);
-	index = index_open(indexid, RowExclusiveLock);
-	slot = table_slot_create(rel, NULL);
-	walk_cxt = AllocSetContextCreate(CurrentMemoryContext, "mq fair walk",
-									 ALLOCSET_SMALL_SIZES);
+		w.gate = mq_gate_begin(q, rel, pop, now);
+	w.index = index_open(indexid, RowExclusiveLock);
+	w.slot = table_slot_create(rel, NULL);
+	w.walk_cxt = AllocSetContextCreate(CurrentMemoryContext, "mq fair walk",
+									   ALLOCSET_SMALL_SIZES);
 	mq_fair_cursor_get(q->id, &cursor);
 
 	/* priority by priority, from the highest */
-	while (delivered < qty && !*dead &&
-		   fair_next_level(&dt, index, slot, have_level, p, &p))
+	while (w.delivered < qty && !*dead &&
+		   fair_next_level(&w.dt, w.index, w.slot, have_level, p, &p))
 	{
-		FairPlace	place = FAIR_START;
-		text	   *after = NULL;	/* with FAIR_AFTER_KEY */
-		FairGroup	first = {NULL};	/* the group a turn began with */
-		bool		have_first = false;
-		uint64		turn_took = 0;
-		bool		level_done = false;
-		bool		greedy = false;	/* past rows other readers hold */
-		bool		wrapped = false;	/* went round from the end to the start */
-		uint64		turn_held = 0;	/* rows other readers held this turn */
-
 		have_level = true;
-		MemoryContextReset(walk_cxt);
-		/* start after the group served last, if it was at this priority */
-		if (cursor.valid && cursor.priority == p)
-		{
-			if (cursor.null_group)
-				place = FAIR_AFTER_NULL;
-			else
-			{
-				place = FAIR_AFTER_KEY;
-				after = MemoryContextAlloc(walk_cxt, VARHDRSZ + cursor.len);
-				SET_VARSIZE(after, VARHDRSZ + cursor.len);
-				memcpy(VARDATA(after), cursor.key, cursor.len);
-			}
-		}
-
-		while (delivered < qty && !*dead && !level_done)
-		{
-			IndexScanDesc scan;
-			FairGroup	group = {NULL};
-			bool		in_group = false;
-			bool		jump = false;	/* done with the group: to the next */
-
-			if (place == FAIR_AFTER_NULL)
-			{
-				/* round the ring; twice round without a group ends the level */
-				if (!have_first && wrapped)
-					break;
-				wrapped = true;
-				place = FAIR_START;
-				after = NULL;
-			}
-			scan = fair_scan(&dt, index, p, place == FAIR_AFTER_KEY ? after : NULL,
-							 place == FAIR_BEFORE_NULL);
-			while (!jump && index_getnext_slot(scan, ForwardScanDirection, slot))
-			{
-				Datum	   *values;
-				bool	   *isnull;
-				bool		grouped;
-				Datum		gkey;
-				TM_Result	result;
-
-				CHECK_FOR_INTERRUPTS();
-				slot_getallattrs(slot);
-				values = slot->tts_values;
-				isnull = slot->tts_isnull;
-				grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
-				gkey = values[MQ_COL(Anum_mq_message_group_key)];
-				if (!in_group || !fair_in_group(&group, gkey, !grouped))
-				{
-					/* a group begins; coming back to a turn's first ends it */
-					if (grouped)
-					{
-						old_cxt = MemoryContextSwitchTo(walk_cxt);
-						group.key = DatumGetTextPCopy(gkey);
-						MemoryContextSwitchTo(old_cxt);
-					}
-					else
-						group.key = NULL;
-					in_group = true;
-					if (!have_first)
-					{
-						first = group;
-						have_first = true;
-					}
-					else if (fair_group_equal(&group, &first))
-					{
-						/*
-						 * A whole turn took nothing: the priority is done,
-						 * unless other readers held what there was; then
-						 * go round once more taking the rows after theirs.
-						 */
-						if (turn_took == 0 && (greedy || turn_held == 0))
-						{
-							level_done = true;
-							break;
-						}
-						if (turn_took == 0)
-							greedy = true;
-						turn_took = 0;
-						turn_held = 0;
-					}
-				}
-				if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > now)
-					continue;	/* leased or delayed: the group's next one */
-				if (q->fifo && grouped &&
-					mq_storage_group_blocked(&dt, gkey,
-											 DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
-				{
-					jump = true;	/* not the head of its group */
-					continue;
-				}
-				if (mq_storage_is_dead_letter(q, slot, cutoff))
-				{
-					if (skip_dead)
-						continue;
-					*dead = true;	/* the caller sweeps and walks again */
-					break;
-				}
-				if (gate && grouped && !mq_gate_admit(gate, &dt, gkey))
-				{
-					jump = true;	/* at a limit */
-					continue;
-				}
-				result = mq_storage_take_row(&dt, slot, pop, vt);
-				if (result == TM_SelfModified)
-				{
-					/* taken by this walk in an earlier turn */
-					if (gate && grouped)
-						mq_gate_untaken(gate, gkey);
-					continue;
-				}
-				if (result != TM_Ok)
-				{
-					/*
-					 * Another reader holds it: it is serving this group, so
-					 * serve the next one (or, greedy, take the next row).
-					 */
-					if (gate && grouped)
-						mq_gate_untaken(gate, gkey);
-					dt.probe_stale = true;
-					turn_held++;
-					jump = !greedy;
-					continue;
-				}
-				jump = true;
-				if (gate && grouped)
-					mq_gate_taken(gate, gkey);
-				mq_storage_put_taken(slot, pop, vt, out, outdesc, keys, ids, nkeys);
-				fair_cursor_store(q, p, &group);
-				delivered++;
-				turn_took++;
-			}
-			index_endscan(scan);
-
-			/* where the next visit starts */
-			if (jump && group.key != NULL)
-			{
-				place = FAIR_AFTER_KEY;
-				after = group.key;
-			}
-			else if (jump || place == FAIR_BEFORE_NULL)
-				place = FAIR_AFTER_NULL;
-			else
-				place = FAIR_BEFORE_NULL;	/* the keyed groups are done */
-		}
+		fair_walk_level(&w, p, &cursor);
 	}
 
-	MemoryContextDelete(walk_cxt);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, NoLock);
-	if (gate)
-		mq_gate_end(gate);
-	mq_storage_take_end(&dt);
-	return delivered;
+	MemoryContextDelete(w.walk_cxt);
+	ExecDropSingleTupleTableSlot(w.slot);
+	index_close(w.index, NoLock);
+	if (w.gate)
+		mq_gate_end(w.gate);
+	mq_storage_take_end(&w.dt);
+	return w.delivered;
 }

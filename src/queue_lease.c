@@ -49,7 +49,7 @@
 
 /*
  * Lease (or pop) up to qty messages of a queue with fair or group limits:
- * always through a walk (storage_fair.c), which has no SQL form.  A walk
+ * always through a walk (queue_fair.c), which has no SQL form.  A walk
  * that meets a message past its limits stops; the sweep dead-letters it
  * (and every other one), and the walk goes on, passing over any that the
  * sweep could not take (another transaction holds them).
@@ -225,6 +225,147 @@ mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
 }
 
 /*
+ * A walk of the delivery-order index (mq_storage_take_direct()): the
+ * arguments, the take, and where the new scan hint may go.
+ */
+typedef struct DirectWalk
+{
+	MqQueue    *q;
+	DirectTake	dt;
+	MqGate	   *gate;			/* gated: the group limits */
+	TupleTableSlot *slot;
+	bool		pop;
+	TimestampTz now;
+	TimestampTz vt;
+	TimestampTz cutoff;
+	bool		skip_dead;
+	int64		qty;
+	uint64		delivered;
+	Tuplestorestate *out;
+	TupleDesc	outdesc;
+	Datum	   *keys;
+	Datum	   *ids;
+	int		   *nkeys;
+	/* the first entry that may be live: where the new hint goes */
+	MqKey		first;
+	bool		have_first;
+	IndexFetchTableData *fetch;
+	TupleTableSlot *dirtyslot;
+} DirectWalk;
+
+/* what a row of the walk came to */
+typedef enum DirectRow
+{
+	DIRECT_PASSED,				/* not taken: on to the next row */
+	DIRECT_TAKEN,				/* leased or popped */
+	DIRECT_DEAD_LETTER			/* past its limits: the walk stops */
+} DirectRow;
+
+/*
+ * The indexes of q's table for a walk: *indexid the delivery order,
+ * *groupid the groups of a FIFO queue.  If one is missing, closes rel and
+ * returns false (gated: fails).
+ */
+static bool
+direct_indexes(MqQueue *q, Relation rel, bool gated, Oid *indexid,
+			   Oid *groupid)
+{
+	*indexid = mq_storage_index(q, rel, "order", &mq_storage_state(q)->order_index);
+	*groupid = q->fifo ? mq_storage_index(q, rel, "group", &mq_storage_state(q)->group_index) :
+		InvalidOid;
+	if (!OidIsValid(*indexid) || (q->fifo && !OidIsValid(*groupid)))
+	{
+		table_close(rel, NoLock);
+		if (gated)
+			mq_storage_missing_index(q, !OidIsValid(*indexid) ? "order" : "group");
+		return false;
+	}
+	return true;
+}
+
+/* Take the row in w->slot if it is a candidate. */
+static DirectRow
+direct_row(DirectWalk *w)
+{
+	Datum	   *values = w->slot->tts_values;
+	bool	   *isnull = w->slot->tts_isnull;
+	bool		grouped;
+
+	if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > w->now)
+		return DIRECT_PASSED;	/* leased or delayed */
+	grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
+	if (w->q->fifo && grouped &&
+		mq_storage_group_blocked(&w->dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
+		return DIRECT_PASSED;	/* not the head of its group */
+	if (mq_storage_is_dead_letter(w->q, w->slot, w->cutoff))
+	{
+		if (w->skip_dead)
+			return DIRECT_PASSED;
+		/* a dead letter: the SQL statement (or a sweep) moves it */
+		return DIRECT_DEAD_LETTER;
+	}
+	if (w->gate && grouped &&
+		!mq_gate_admit(w->gate, &w->dt, values[MQ_COL(Anum_mq_message_group_key)]))
+		return DIRECT_PASSED;	/* its group is at a limit */
+	/* held, changed or removed by another transaction: skip it */
+	if (mq_storage_take_row(&w->dt, w->slot, w->pop, w->vt) != TM_Ok)
+	{
+		if (w->gate && grouped)
+			mq_gate_untaken(w->gate, values[MQ_COL(Anum_mq_message_group_key)]);
+		w->dt.probe_stale = true;
+		return DIRECT_PASSED;
+	}
+	if (w->gate && grouped)
+		mq_gate_taken(w->gate, values[MQ_COL(Anum_mq_message_group_key)]);
+	mq_storage_put_taken(w->slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
+						 w->ids, w->nkeys);
+	return DIRECT_TAKEN;
+}
+
+/*
+ * Walk one range of the index (scan) until qty are taken or the range
+ * ends; *more is set, and the walk stops, at a dead letter.
+ */
+static void
+direct_walk_range(DirectWalk *w, IndexScanDesc scan, bool *more)
+{
+	ItemPointer tid;
+
+	while (w->delivered < w->qty &&
+		   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		Datum	   *values = w->slot->tts_values;
+		DirectRow	row;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!index_fetch_heap(scan, w->slot))
+		{
+			/* the new hint goes no further than a row that may come back */
+			if (!w->have_first)
+				w->have_first = !mq_storage_dead_for_good(w->dt.rel, &w->fetch,
+														  &w->dirtyslot, tid,
+														  &w->first);
+			continue;
+		}
+		slot_getallattrs(w->slot);
+		if (!w->have_first)
+		{
+			w->first.priority = DatumGetInt32(values[MQ_COL(Anum_mq_message_priority)]);
+			w->first.msg_id = DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)]);
+			w->have_first = true;
+		}
+		row = direct_row(w);
+		if (row == DIRECT_DEAD_LETTER)
+		{
+			*more = true;
+			break;
+		}
+		if (row == DIRECT_TAKEN)
+			w->delivered++;
+	}
+}
+
+/*
  * Lease (or pop) up to qty messages of q without SQL, appending them to out
  * in delivery order.  Returns how many; *more is set when the SQL statement
  * must go on: the table cannot be used directly, or a candidate is past its
@@ -233,7 +374,7 @@ mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
  *
  * gated (a queue with group_concurrency or group_rate_limit): the table is
  * used whatever mq.direct_access says (or the call fails), and each
- * candidate of a group must pass the gate (storage_fair.c); *more then only
+ * candidate of a group must pass the gate (queue_fair.c); *more then only
  * means a dead letter, which the caller sweeps before it walks again.  With
  * skip_dead, candidates past their limits are passed over instead.
  */
@@ -243,22 +384,15 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
 					int *nkeys, bool gated, bool skip_dead)
 {
-	DirectTake	dt;
-	MqGate	   *gate = NULL;
+	DirectWalk	w = {0};
 	Relation	rel;
 	Relation	index;
 	Oid			indexid;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	uint64		delivered = 0;
-	MqHintRead	hint;
-	MqKey		first;
-	bool		have_first = false;
-	bool		may_move_hint;
-	IndexFetchTableData *fetch = NULL;
-	TupleTableSlot *dirtyslot = NULL;
-	int			range;
 	Oid			groupid;
+	IndexScanDesc scan;
+	MqHintRead	hint;
+	bool		may_move_hint;
+	int			range;
 
 	*more = false;
 	*nkeys = 0;
@@ -268,20 +402,14 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		*more = true;
 		return 0;
 	}
-	indexid = mq_storage_index(q, rel, "order", &mq_storage_state(q)->order_index);
-	groupid = q->fifo ? mq_storage_index(q, rel, "group", &mq_storage_state(q)->group_index) :
-		InvalidOid;
-	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
+	if (!direct_indexes(q, rel, gated, &indexid, &groupid))
 	{
-		table_close(rel, NoLock);
-		if (gated)
-			mq_storage_missing_index(q, !OidIsValid(indexid) ? "order" : "group");
 		*more = true;
 		return 0;
 	}
 
 	/*
-	 * The hint first, then the snapshot: see hint.c.  Rows that this
+	 * The hint first, then the snapshot: see queue_hint.c.  Rows that this
 	 * transaction deleted look dead for good but come back if it rolls
 	 * back; so a transaction that wrote anything before this call uses the
 	 * hint but does not move it.
@@ -289,73 +417,30 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	mq_hint_read(q->id, now, &hint);
 	may_move_hint = !TransactionIdIsValid(GetTopTransactionIdIfAny());
 
-	mq_storage_take_begin(&dt, q, rel, groupid);
+	w.q = q;
+	w.pop = pop;
+	w.now = now;
+	w.vt = vt;
+	w.cutoff = cutoff;
+	w.skip_dead = skip_dead;
+	w.qty = qty;
+	w.out = out;
+	w.outdesc = outdesc;
+	w.keys = keys;
+	w.ids = ids;
+	w.nkeys = nkeys;
+	mq_storage_take_begin(&w.dt, q, rel, groupid);
 	if (gated)
-		gate = mq_gate_begin(q, rel, pop, now);
+		w.gate = mq_gate_begin(q, rel, pop, now);
 	index = index_open(indexid, RowExclusiveLock);
-	slot = table_slot_create(rel, NULL);
+	w.slot = table_slot_create(rel, NULL);
 
 	for (range = 0;
-		 delivered < qty && !*more &&
-		 (scan = mq_storage_begin_range(&dt, index, &hint, range)) != NULL;
+		 w.delivered < qty && !*more &&
+		 (scan = mq_storage_begin_range(&w.dt, index, &hint, range)) != NULL;
 		 range++)
 	{
-		ItemPointer tid;
-
-		while (delivered < qty &&
-			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
-		{
-			Datum	   *values = slot->tts_values;
-			bool	   *isnull = slot->tts_isnull;
-			bool		grouped;
-
-			CHECK_FOR_INTERRUPTS();
-			if (!index_fetch_heap(scan, slot))
-			{
-				/* the new hint goes no further than a row that may come back */
-				if (!have_first)
-					have_first = !mq_storage_dead_for_good(rel, &fetch,
-														&dirtyslot, tid,
-														&first);
-				continue;
-			}
-			slot_getallattrs(slot);
-			if (!have_first)
-			{
-				first.priority = DatumGetInt32(values[MQ_COL(Anum_mq_message_priority)]);
-				first.msg_id = DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)]);
-				have_first = true;
-			}
-			if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > now)
-				continue;		/* leased or delayed */
-			grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
-			if (q->fifo && grouped &&
-				mq_storage_group_blocked(&dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
-				continue;		/* not the head of its group */
-			if (mq_storage_is_dead_letter(q, slot, cutoff))
-			{
-				if (skip_dead)
-					continue;
-				/* a dead letter: the SQL statement (or a sweep) moves it */
-				*more = true;
-				break;
-			}
-			if (gate && grouped &&
-				!mq_gate_admit(gate, &dt, values[MQ_COL(Anum_mq_message_group_key)]))
-				continue;		/* its group is at a limit */
-			/* held, changed or removed by another transaction: skip it */
-			if (mq_storage_take_row(&dt, slot, pop, vt) != TM_Ok)
-			{
-				if (gate && grouped)
-					mq_gate_untaken(gate, values[MQ_COL(Anum_mq_message_group_key)]);
-				dt.probe_stale = true;
-				continue;
-			}
-			if (gate && grouped)
-				mq_gate_taken(gate, values[MQ_COL(Anum_mq_message_group_key)]);
-			mq_storage_put_taken(slot, pop, vt, out, outdesc, keys, ids, nkeys);
-			delivered++;
-		}
+		direct_walk_range(&w, scan, more);
 		index_endscan(scan);
 	}
 
@@ -364,17 +449,17 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	 * entry keeps the old hint: rows that mq does not announce, such as
 	 * ones inserted by hand, then still come after it if they are new.)
 	 */
-	if (have_first && may_move_hint)
-		mq_hint_store(q->id, &hint, &first, now);
+	if (w.have_first && may_move_hint)
+		mq_hint_store(q->id, &hint, &w.first, now);
 
-	if (fetch != NULL)
-		table_index_fetch_end(fetch);
-	if (dirtyslot != NULL)
-		ExecDropSingleTupleTableSlot(dirtyslot);
-	ExecDropSingleTupleTableSlot(slot);
+	if (w.fetch != NULL)
+		table_index_fetch_end(w.fetch);
+	if (w.dirtyslot != NULL)
+		ExecDropSingleTupleTableSlot(w.dirtyslot);
+	ExecDropSingleTupleTableSlot(w.slot);
 	index_close(index, NoLock);
-	if (gate)
-		mq_gate_end(gate);
-	mq_storage_take_end(&dt);
-	return delivered;
+	if (w.gate)
+		mq_gate_end(w.gate);
+	mq_storage_take_end(&w.dt);
+	return w.delivered;
 }
