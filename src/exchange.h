@@ -12,12 +12,16 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "privilege.h"
+
 /*
  * Longest routing or binding key, in bytes: AMQP's limit (a shortstr).  It
  * also bounds the words a topic match walks.  sql/ repeats it in
  * mq._change_binding().
  */
 #define MQ_KEY_MAXLEN 255
+
+/* exchange_route.c */
 
 /*
  * Route a message published to the named exchange with routing_key and
@@ -29,15 +33,17 @@ extern List *mq_route(text *exchange, text *routing_key, Jsonb *headers,
 					  List **streams);
 
 /* The owner and grants of an exchange (an error if unknown); its name. */
-#include "privilege.h"
 extern const MqAcl *mq_exchange_acl(text *exchange, const char **name);
+
+/* an unroutable message dropped: count it against its exchange */
+extern void mq_exchange_count_unroutable(text *exchange);
+
+/* exchange_publish.c */
 
 /* Route and send one message; returns the number of queues reached. */
 extern int	mq_publish_message(text *exchange, text *routing_key, Jsonb *body,
 							   Jsonb *headers, bool mandatory, TimestampTz now,
 							   TimestampTz vt, int32 priority, text *dedup_key,
 							   text *group_key);
-
-/* Topic matching on its own, for tests: does key match pattern? */
 
 #endif							/* MQ_EXCHANGE_H */

@@ -21,5 +21,4 @@ extern void mq_topic_finish(MqTopicNode *root);
 extern List *mq_topic_match(MqTopicNode *root, char **words, int nwords);
 extern char **mq_split_words(const char *key, int *nwords);
 
-
 #endif							/* MQ_EXCHANGE_TOPIC_H */

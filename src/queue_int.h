@@ -205,12 +205,4 @@ extern uint64 mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now,
 								   TupleDesc outdesc, Datum *keys, Datum *ids,
 								   int *nkeys, bool skip_dead, bool *dead);
 
-/* queue_lease.c */
-extern uint64 mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now,
-									 TimestampTz vt, int64 qty,
-									 TimestampTz cutoff, Tuplestorestate *out,
-									 TupleDesc outdesc, bool *more,
-									 Datum *keys, Datum *ids, int *nkeys,
-									 bool gated, bool skip_dead);
-
 #endif							/* MQ_QUEUE_INT_H */

@@ -48,184 +48,7 @@
 #include "wait.h"
 
 /*
- * Lease (or pop) up to qty messages of a queue with fair or group limits:
- * always through a walk (queue_fair.c), which has no SQL form.  A walk
- * that meets a message past its limits stops; the sweep dead-letters it
- * (and every other one), and the walk goes on, passing over any that the
- * sweep could not take (another transaction holds them).
- */
-static uint64
-storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
-					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
-					 TupleDesc outdesc)
-{
-	Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
-	Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
-	uint64		delivered = 0;
-	bool		skip_dead = false;
-
-	for (;;)
-	{
-		int			nkeys;
-		bool		dead;
-		int64		dead_lettered;
-		int64		expired;
-
-		if (q->fair)
-			delivered += mq_storage_take_fair(q, pop, now, vt, qty - delivered,
-											  cutoff, out, outdesc, keys, ids,
-											  &nkeys, skip_dead, &dead);
-		else
-			delivered += mq_storage_take_direct(q, pop, now, vt, qty - delivered,
-												cutoff, out, outdesc, &dead,
-												keys, ids, &nkeys, true,
-												skip_dead);
-		if (nkeys > 0 && mq_storage_has_dedup_window(q))
-		{
-			mq_spi_connect();
-			mq_storage_remember_keys(q, now, keys, ids, nkeys);
-			SPI_finish();
-		}
-		if (!dead || delivered >= qty)
-			break;
-		mq_storage_sweep(q, now, &dead_lettered, &expired);
-		skip_dead = true;
-		CHECK_FOR_INTERRUPTS();
-	}
-	return delivered;
-}
-
-/*
- * Lease (or, for pop, take) up to qty visible messages.  Candidates past
- * max_receives or message_ttl are dead-lettered on the way; when that leaves
- * the answer short, look again.
- */
-static uint64
-storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
-				   int64 qty, TimestampTz cutoff, Tuplestorestate *out,
-				   TupleDesc outdesc)
-{
-	Datum		values[5];
-	uint64		delivered = 0;
-	bool		dead = mq_storage_has_dead_letters(q);
-
-	if (mq_storage_direct_ok(q))
-	{
-		bool		more;
-		bool		pop = (kind == MQ_PLAN_POP);
-		Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
-		Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
-		int			nkeys;
-
-		delivered = mq_storage_take_direct(q, pop, now, vt, qty, cutoff, out,
-										outdesc, &more, keys, ids, &nkeys,
-										false, false);
-		if (nkeys > 0 && mq_storage_has_dedup_window(q))
-		{
-			mq_spi_connect();
-			mq_storage_remember_keys(q, now, keys, ids, nkeys);
-			SPI_finish();
-		}
-		if (!more || delivered >= qty)
-			return delivered;
-	}
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = TimestampTzGetDatum(vt);
-	if (dead)
-	{
-		values[3] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
-		values[4] = TimestampTzGetDatum(cutoff);
-	}
-
-	mq_spi_connect();
-	for (;;)
-	{
-		uint64		found;
-		uint64		got;
-		int64		dead_lettered = 0;
-		int64		expired = 0;
-
-		values[2] = Int64GetDatum(qty - delivered);
-		mq_storage_execute(q, kind, values, NULL,
-						!dead ? (kind == MQ_PLAN_POP ? SPI_OK_DELETE_RETURNING :
-								 SPI_OK_UPDATE_RETURNING) : SPI_OK_SELECT);
-		found = SPI_processed;
-		got = mq_storage_put_messages(out, outdesc, &dead_lettered, &expired);
-		if (kind == MQ_PLAN_POP)
-			mq_storage_remember_result_keys(q, now, Anum_mq_message_msg_id, Anum_mq_message_dedup_key);
-		mq_storage_count(q, dead_lettered, expired, 0);
-		delivered += got;
-		/* stop when full, or when nothing was dead-lettered this turn */
-		if (delivered >= qty || found == got)
-			break;
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_finish();
-	return delivered;
-}
-
-/*
- * Take up to qty messages, as many as q's rate limit allows now (the rest
- * of the tokens go back).  *not_before (if not NULL) gets when the rate
- * limit has a token again if it held the read back, else 0.
- */
-static uint64
-storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
-			 int64 qty, Tuplestorestate *out, TupleDesc outdesc,
-			 TimestampTz *not_before)
-{
-	TimestampTz cutoff = q->has_ttl ? mq_storage_time_before(now, &q->message_ttl) :
-		DT_NOBEGIN;
-	int64		allowed = qty;
-	uint64		delivered;
-
-	if (not_before != NULL)
-		*not_before = 0;
-	mq_storage_lock_queue(q);
-	if (q->rate.limit > 0)
-	{
-		TimestampTz next_at = 0;
-
-		allowed = mq_limits_take(q->id, 0, &q->rate, qty, now, &next_at);
-		if (allowed < qty)
-		{
-			mq_limits_count_held_back(q->id, false);
-			if (allowed == 0 && not_before != NULL)
-				*not_before = next_at;
-		}
-		if (allowed == 0)
-			return 0;
-	}
-	if (q->fair || mq_queue_has_group_limits(q))
-		delivered = storage_take_limited(q, kind == MQ_PLAN_POP, now, vt,
-										 allowed, cutoff, out, outdesc);
-	else
-		delivered = storage_take_plain(q, kind, now, vt, allowed, cutoff, out,
-									   outdesc);
-	if (delivered < (uint64) allowed)
-		mq_limits_give_back(q->id, 0, &q->rate, allowed - delivered);
-	return delivered;
-}
-
-uint64
-mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt, int64 qty,
-				 Tuplestorestate *out, TupleDesc outdesc,
-				 TimestampTz *not_before)
-{
-	return storage_take(q, MQ_PLAN_LEASE, now, vt, qty, out, outdesc,
-						not_before);
-}
-
-uint64
-mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
-			   Tuplestorestate *out, TupleDesc outdesc)
-{
-	return storage_take(q, MQ_PLAN_POP, now, now, qty, out, outdesc, NULL);
-}
-
-/*
- * A walk of the delivery-order index (mq_storage_take_direct()): the
+ * A walk of the delivery-order index (take_direct()): the
  * arguments, the take, and where the new scan hint may go.
  */
 typedef struct DirectWalk
@@ -378,8 +201,8 @@ direct_walk_range(DirectWalk *w, IndexScanDesc scan, bool *more)
  * means a dead letter, which the caller sweeps before it walks again.  With
  * skip_dead, candidates past their limits are passed over instead.
  */
-uint64
-mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+static uint64
+take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					int64 qty, TimestampTz cutoff, Tuplestorestate *out,
 					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
 					int *nkeys, bool gated, bool skip_dead)
@@ -462,4 +285,181 @@ mq_storage_take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		mq_gate_end(w.gate);
 	mq_storage_take_end(&w.dt);
 	return w.delivered;
+}
+
+/*
+ * Lease (or pop) up to qty messages of a queue with fair or group limits:
+ * always through a walk (queue_fair.c), which has no SQL form.  A walk
+ * that meets a message past its limits stops; the sweep dead-letters it
+ * (and every other one), and the walk goes on, passing over any that the
+ * sweep could not take (another transaction holds them).
+ */
+static uint64
+storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+					 TupleDesc outdesc)
+{
+	Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	uint64		delivered = 0;
+	bool		skip_dead = false;
+
+	for (;;)
+	{
+		int			nkeys;
+		bool		dead;
+		int64		dead_lettered;
+		int64		expired;
+
+		if (q->fair)
+			delivered += mq_storage_take_fair(q, pop, now, vt, qty - delivered,
+											  cutoff, out, outdesc, keys, ids,
+											  &nkeys, skip_dead, &dead);
+		else
+			delivered += take_direct(q, pop, now, vt, qty - delivered,
+												cutoff, out, outdesc, &dead,
+												keys, ids, &nkeys, true,
+												skip_dead);
+		if (nkeys > 0 && mq_storage_has_dedup_window(q))
+		{
+			mq_spi_connect();
+			mq_storage_remember_keys(q, now, keys, ids, nkeys);
+			SPI_finish();
+		}
+		if (!dead || delivered >= qty)
+			break;
+		mq_storage_sweep(q, now, &dead_lettered, &expired);
+		skip_dead = true;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return delivered;
+}
+
+/*
+ * Lease (or, for pop, take) up to qty visible messages.  Candidates past
+ * max_receives or message_ttl are dead-lettered on the way; when that leaves
+ * the answer short, look again.
+ */
+static uint64
+storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
+				   int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+				   TupleDesc outdesc)
+{
+	Datum		values[5];
+	uint64		delivered = 0;
+	bool		dead = mq_storage_has_dead_letters(q);
+
+	if (mq_storage_direct_ok(q))
+	{
+		bool		more;
+		bool		pop = (kind == MQ_PLAN_POP);
+		Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		int			nkeys;
+
+		delivered = take_direct(q, pop, now, vt, qty, cutoff, out,
+										outdesc, &more, keys, ids, &nkeys,
+										false, false);
+		if (nkeys > 0 && mq_storage_has_dedup_window(q))
+		{
+			mq_spi_connect();
+			mq_storage_remember_keys(q, now, keys, ids, nkeys);
+			SPI_finish();
+		}
+		if (!more || delivered >= qty)
+			return delivered;
+	}
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = TimestampTzGetDatum(vt);
+	if (dead)
+	{
+		values[3] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
+		values[4] = TimestampTzGetDatum(cutoff);
+	}
+
+	mq_spi_connect();
+	for (;;)
+	{
+		uint64		found;
+		uint64		got;
+		int64		dead_lettered = 0;
+		int64		expired = 0;
+
+		values[2] = Int64GetDatum(qty - delivered);
+		mq_storage_execute(q, kind, values, NULL,
+						!dead ? (kind == MQ_PLAN_POP ? SPI_OK_DELETE_RETURNING :
+								 SPI_OK_UPDATE_RETURNING) : SPI_OK_SELECT);
+		found = SPI_processed;
+		got = mq_storage_put_messages(out, outdesc, &dead_lettered, &expired);
+		if (kind == MQ_PLAN_POP)
+			mq_storage_remember_result_keys(q, now, Anum_mq_message_msg_id, Anum_mq_message_dedup_key);
+		mq_storage_count(q, dead_lettered, expired, 0);
+		delivered += got;
+		/* stop when full, or when nothing was dead-lettered this turn */
+		if (delivered >= qty || found == got)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	return delivered;
+}
+
+/*
+ * Take up to qty messages, as many as q's rate limit allows now (the rest
+ * of the tokens go back).  *not_before (if not NULL) gets when the rate
+ * limit has a token again if it held the read back, else 0.
+ */
+static uint64
+storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
+			 int64 qty, Tuplestorestate *out, TupleDesc outdesc,
+			 TimestampTz *not_before)
+{
+	TimestampTz cutoff = q->has_ttl ? mq_storage_time_before(now, &q->message_ttl) :
+		DT_NOBEGIN;
+	int64		allowed = qty;
+	uint64		delivered;
+
+	if (not_before != NULL)
+		*not_before = 0;
+	mq_storage_lock_queue(q);
+	if (q->rate.limit > 0)
+	{
+		TimestampTz next_at = 0;
+
+		allowed = mq_limits_take(q->id, 0, &q->rate, qty, now, &next_at);
+		if (allowed < qty)
+		{
+			mq_limits_count_held_back(q->id, false);
+			if (allowed == 0 && not_before != NULL)
+				*not_before = next_at;
+		}
+		if (allowed == 0)
+			return 0;
+	}
+	if (q->fair || mq_queue_has_group_limits(q))
+		delivered = storage_take_limited(q, kind == MQ_PLAN_POP, now, vt,
+										 allowed, cutoff, out, outdesc);
+	else
+		delivered = storage_take_plain(q, kind, now, vt, allowed, cutoff, out,
+									   outdesc);
+	if (delivered < (uint64) allowed)
+		mq_limits_give_back(q->id, 0, &q->rate, allowed - delivered);
+	return delivered;
+}
+
+uint64
+mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt, int64 qty,
+				 Tuplestorestate *out, TupleDesc outdesc,
+				 TimestampTz *not_before)
+{
+	return storage_take(q, MQ_PLAN_LEASE, now, vt, qty, out, outdesc,
+						not_before);
+}
+
+uint64
+mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
+			   Tuplestorestate *out, TupleDesc outdesc)
+{
+	return storage_take(q, MQ_PLAN_POP, now, now, qty, out, outdesc, NULL);
 }
