@@ -108,8 +108,8 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 	{
 		MqQueue    *q = mq_queue_lookup(cstring_to_text(lfirst(lc)));
 
-		(void) mq_storage_send(q, now, vt, priority, group_key, dedup_key,
-							   delivered, body);
+		(void) mq_queue_send(q, now, vt, priority, group_key, dedup_key,
+							 delivered, body);
 	}
 
 	/*

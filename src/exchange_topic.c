@@ -278,5 +278,5 @@ Datum
 mq_topic_matches_sql(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(topic_matches(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-									text_to_cstring(PG_GETARG_TEXT_PP(1))));
+								 text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }

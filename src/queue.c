@@ -105,12 +105,12 @@ mq_send(PG_FUNCTION_ARGS)
 	mq_check_message(body, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
-	PG_RETURN_INT64(mq_storage_send(q, now, vt,
-									PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
-									PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
-									PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_P(4),
-									PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-									body));
+	PG_RETURN_INT64(mq_queue_send(q, now, vt,
+								  PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
+								  PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
+								  PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_P(4),
+								  PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+								  body));
 }
 
 /*
@@ -144,8 +144,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	mq_storage_send_batch(q, now, vt, PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
-						  &batch, rsinfo->setResult, rsinfo->setDesc);
+	mq_queue_send_batch(q, now, vt, PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6),
+						&batch, rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
 
@@ -170,8 +170,8 @@ try_lease(MqQueue *q, void *arg, TimestampTz *not_before)
 	vt = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 												 TimestampTzGetDatum(now),
 												 IntervalPGetDatum(la->lease)));
-	return mq_storage_lease(q, now, vt, la->qty, la->rsinfo->setResult,
-							la->rsinfo->setDesc, not_before) > 0;
+	return mq_queue_lease(q, now, vt, la->qty, la->rsinfo->setResult,
+						  la->rsinfo->setDesc, not_before) > 0;
 }
 
 /*
@@ -235,8 +235,8 @@ mq_pop(PG_FUNCTION_ARGS)
 
 	mq_check_count(qty, "qty");
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	mq_storage_pop(q, GetCurrentTimestamp(), qty,
-				   rsinfo->setResult, rsinfo->setDesc);
+	mq_queue_pop(q, GetCurrentTimestamp(), qty,
+				 rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
 
@@ -247,7 +247,7 @@ mq_ack(PG_FUNCTION_ARGS)
 	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		msg_id = msg_id_argument(fcinfo, 1);
 
-	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id, q->archive));
+	PG_RETURN_BOOL(mq_queue_ack(q, GetCurrentTimestamp(), msg_id, q->archive));
 }
 
 /* mq.archive(queue, msg_id) returns bool: archived (false: no such message) */
@@ -257,7 +257,7 @@ mq_archive_one(PG_FUNCTION_ARGS)
 	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_READ);
 	int64		msg_id = msg_id_argument(fcinfo, 1);
 
-	PG_RETURN_BOOL(mq_storage_ack(q, GetCurrentTimestamp(), msg_id, true));
+	PG_RETURN_BOOL(mq_queue_ack(q, GetCurrentTimestamp(), msg_id, true));
 }
 
 /* The msg_ids array in argument 1, checked. */
@@ -289,8 +289,8 @@ mq_ack_many(PG_FUNCTION_ARGS)
 	ArrayType  *ids = msg_ids_argument(fcinfo);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	mq_storage_ack_many(q, GetCurrentTimestamp(), ids, q->archive,
-						rsinfo->setResult, rsinfo->setDesc);
+	mq_queue_ack_many(q, GetCurrentTimestamp(), ids, q->archive,
+					  rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
 
@@ -303,8 +303,8 @@ mq_archive(PG_FUNCTION_ARGS)
 	ArrayType  *ids = msg_ids_argument(fcinfo);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	mq_storage_ack_many(q, GetCurrentTimestamp(), ids, true,
-						rsinfo->setResult, rsinfo->setDesc);
+	mq_queue_ack_many(q, GetCurrentTimestamp(), ids, true,
+					  rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
 
@@ -323,7 +323,7 @@ move_lease(FunctionCallInfo fcinfo, const char *what, TimestampTz *vt)
 	*vt = mq_time_after(fcinfo, 2, now, what, false);
 	if (*vt == now)
 		mq_wake_at_commit(q);
-	return mq_storage_set_vt(q, msg_id, *vt);
+	return mq_queue_set_vt(q, msg_id, *vt);
 }
 
 /*
@@ -372,7 +372,7 @@ mq_sweep(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	mq_storage_sweep(q, GetCurrentTimestamp(), &dead_lettered, &expired);
+	mq_queue_sweep(q, GetCurrentTimestamp(), &dead_lettered, &expired);
 	values[0] = Int64GetDatum(dead_lettered);
 	values[1] = Int64GetDatum(expired);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
@@ -389,6 +389,6 @@ mq_announce(PG_FUNCTION_ARGS)
 {
 	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
 
-	mq_storage_announce(q);
+	mq_queue_announce(q);
 	PG_RETURN_VOID();
 }

@@ -48,26 +48,26 @@
 static int	delete_direct(MqQueue *q, int64 msg_id, text **key);
 
 bool
-mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id, bool archive)
+mq_queue_ack(MqQueue *q, TimestampTz now, int64 msg_id, bool archive)
 {
 	Datum		values[2];
 	uint64		n;
 
-	mq_storage_lock_queue(q);
-	if (!archive && mq_storage_direct_ok(q))
+	mq_queue_lock_queue(q);
+	if (!archive && mq_queue_direct_ok(q))
 	{
 		text	   *key;
 		int			deleted = delete_direct(q, msg_id, &key);
 
 		if (deleted >= 0)
 		{
-			if (key != NULL && mq_storage_has_dedup_window(q))
+			if (key != NULL && mq_queue_has_dedup_window(q))
 			{
 				Datum		k = PointerGetDatum(key);
 				Datum		id = Int64GetDatum(msg_id);
 
 				mq_spi_connect();
-				mq_storage_remember_keys(q, now, &k, &id, 1);
+				mq_queue_remember_keys(q, now, &k, &id, 1);
 				SPI_finish();
 			}
 			return deleted > 0;
@@ -83,55 +83,55 @@ mq_storage_ack(MqQueue *q, TimestampTz now, int64 msg_id, bool archive)
 													FLOAT8PASSBYVAL,
 													TYPALIGN_DOUBLE));
 		values[1] = TimestampTzGetDatum(now);
-		mq_storage_execute(q, MQ_PLAN_ARCHIVE_MANY, values, NULL,
+		mq_queue_execute(q, MQ_PLAN_ARCHIVE_MANY, values, NULL,
 						SPI_OK_INSERT_RETURNING);
 	}
 	else
 	{
 		values[0] = Int64GetDatum(msg_id);
-		mq_storage_execute(q, MQ_PLAN_DELETE, values, NULL,
+		mq_queue_execute(q, MQ_PLAN_DELETE, values, NULL,
 						SPI_OK_DELETE_RETURNING);
 	}
 	n = SPI_processed;
-	mq_storage_remember_result_keys(q, now, 1, 2);
+	mq_queue_remember_result_keys(q, now, 1, 2);
 	SPI_finish();
 	return n > 0;
 }
 
 void
-mq_storage_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids, bool archive,
-					Tuplestorestate *out, TupleDesc outdesc)
+mq_queue_ack_many(MqQueue *q, TimestampTz now, ArrayType *ids, bool archive,
+				  Tuplestorestate *out, TupleDesc outdesc)
 {
 	Datum		values[2];
 
-	mq_storage_lock_queue(q);
+	mq_queue_lock_queue(q);
 	values[0] = PointerGetDatum(ids);
 	values[1] = TimestampTzGetDatum(now);
 
 	mq_spi_connect();
 	if (archive)
-		mq_storage_execute(q, MQ_PLAN_ARCHIVE_MANY, values, NULL,
+		mq_queue_execute(q, MQ_PLAN_ARCHIVE_MANY, values, NULL,
 						SPI_OK_INSERT_RETURNING);
 	else
-		mq_storage_execute(q, MQ_PLAN_DELETE_MANY, values, NULL,
+		mq_queue_execute(q, MQ_PLAN_DELETE_MANY, values, NULL,
 						SPI_OK_DELETE_RETURNING);
-	mq_storage_remember_result_keys(q, now, 1, 2);
-	mq_storage_put_ids(out, outdesc);
+	mq_queue_remember_result_keys(q, now, 1, 2);
+	mq_queue_put_ids(out, outdesc);
 	SPI_finish();
 }
 
 bool
-mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
+mq_queue_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
 {
 	Datum		values[2];
 	uint64		n;
 
-	mq_storage_lock_queue(q);
+	mq_queue_lock_queue(q);
 	values[0] = Int64GetDatum(msg_id);
 	values[1] = TimestampTzGetDatum(vt);
 
 	mq_spi_connect();
-	mq_storage_execute(q, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE);
+	mq_queue_execute(q, MQ_PLAN_SET_VT, values, NULL, SPI_OK_UPDATE);
 	n = SPI_processed;
 	SPI_finish();
 	return n > 0;
@@ -147,7 +147,7 @@ mq_storage_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt)
 static int
 delete_direct(MqQueue *q, int64 msg_id, text **key)
 {
-	Relation	rel = mq_storage_open_table(q);
+	Relation	rel = mq_queue_open_table(q);
 	Relation	index;
 	Oid			indexid;
 	TupleTableSlot *slot;

@@ -121,7 +121,7 @@ compact_locked(int32 queue_id, Oid relid, int64 max_rows)
 {
 	Relation	rel = table_open(relid, NoLock);
 	Oid			rowtype = RelationGetForm(rel)->reltype;
-	bool		foreign = mq_storage_foreign_triggers(rel);
+	bool		foreign = mq_queue_foreign_triggers(rel);
 	int64		kept;
 	Datum		rows;
 	bool		isnull;

@@ -84,11 +84,11 @@ mq_gate_begin(MqQueue *q, Relation rel, bool pop, TimestampTz now)
 	gate->cxt = cxt;
 	if (q->group_concurrency > 0 && !pop)
 	{
-		Oid			indexid = mq_storage_index(q, rel, "inflight",
-											   &mq_storage_state(q)->inflight_index);
+		Oid			indexid = mq_queue_index(q, rel, "inflight",
+											 &mq_queue_state(q)->inflight_index);
 
 		if (!OidIsValid(indexid))
-			mq_storage_missing_index(q, "inflight");
+			mq_queue_missing_index(q, "inflight");
 		gate->inflight = index_open(indexid, AccessShareLock);
 		gate->slot = table_slot_create(rel, NULL);
 	}
@@ -109,7 +109,7 @@ gate_find(MqGate *gate, text *key, bool create)
 	if (gate->hash == NULL)
 	{
 		for (i = 0; i < gate->ngroups; i++)
-			if (mq_group_key_match(&gate->groups[i].key, &key, sizeof(text *)) == 0)
+			if (mq_message_group_match(&gate->groups[i].key, &key, sizeof(text *)) == 0)
 				return &gate->groups[i];
 		if (!create)
 			return NULL;
@@ -134,8 +134,8 @@ gate_find(MqGate *gate, text *key, bool create)
 
 			ctl.keysize = sizeof(text *);
 			ctl.entrysize = sizeof(GateGroup);
-			ctl.hash = mq_group_key_hash;
-			ctl.match = mq_group_key_match;
+			ctl.hash = mq_message_group_hash;
+			ctl.match = mq_message_group_match;
 			ctl.hcxt = gate->cxt;
 			gate->hash = hash_create("mq gate groups", 256, &ctl,
 									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
@@ -210,7 +210,7 @@ mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key)
 		g->room = -1;
 		if (gate->inflight != NULL)
 		{
-			if (!mq_group_lock_try(q->id, g->hash))
+			if (!mq_message_group_lock_try(q->id, g->hash))
 				g->closed = true;	/* another reader is serving it */
 			else
 			{
@@ -279,13 +279,13 @@ mq_gate_end(MqGate *gate)
 		hash_seq_init(&status, gate->hash);
 		while ((g = hash_seq_search(&status)) != NULL)
 			if (g->locked)
-				mq_group_lock_release(gate->q->id, g->hash);
+				mq_message_group_lock_release(gate->q->id, g->hash);
 		hash_destroy(gate->hash);
 	}
 	else
 		for (i = 0; i < gate->ngroups; i++)
 			if (gate->groups[i].locked)
-				mq_group_lock_release(gate->q->id, gate->groups[i].hash);
+				mq_message_group_lock_release(gate->q->id, gate->groups[i].hash);
 	if (gate->inflight != NULL)
 	{
 		ExecDropSingleTupleTableSlot(gate->slot);
@@ -422,7 +422,7 @@ fair_cursor_store(MqQueue *q, int32 p, const FairGroup *g)
 }
 
 /*
- * A fair walk (mq_storage_take_fair()): the arguments, the take, and the
+ * A fair walk (mq_queue_take_fair()): the arguments, the take, and the
  * state of the turn at the priority being walked.
  */
 typedef struct FairWalk
@@ -533,10 +533,10 @@ fair_row(FairWalk *w, int32 p)
 	if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > w->now)
 		return FAIR_NEXT_ROW;	/* leased or delayed: the group's next one */
 	if (w->q->fifo && grouped &&
-		mq_storage_group_blocked(&w->dt, gkey,
+		mq_queue_message_group_blocked(&w->dt, gkey,
 								 DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
 		return FAIR_NEXT_GROUP; /* not the head of its group */
-	if (mq_storage_is_dead_letter(w->q, slot, w->cutoff))
+	if (mq_queue_is_dead_letter(w->q, slot, w->cutoff))
 	{
 		if (w->skip_dead)
 			return FAIR_NEXT_ROW;
@@ -544,7 +544,7 @@ fair_row(FairWalk *w, int32 p)
 	}
 	if (w->gate && grouped && !mq_gate_admit(w->gate, &w->dt, gkey))
 		return FAIR_NEXT_GROUP; /* at a limit */
-	result = mq_storage_take_row(&w->dt, slot, w->pop, w->vt);
+	result = mq_queue_take_row(&w->dt, slot, w->pop, w->vt);
 	if (result == TM_SelfModified)
 	{
 		/* taken by this walk in an earlier turn */
@@ -566,8 +566,8 @@ fair_row(FairWalk *w, int32 p)
 	}
 	if (w->gate && grouped)
 		mq_gate_taken(w->gate, gkey);
-	mq_storage_put_taken(slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
-						 w->ids, w->nkeys);
+	mq_queue_put_taken(slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
+					   w->ids, w->nkeys);
 	fair_cursor_store(w->q, p, &w->group);
 	w->delivered++;
 	w->turn_took++;
@@ -671,17 +671,17 @@ fair_walk_level(FairWalk *w, int32 p, const MqFairCursor *cursor)
 
 /*
  * Lease (or pop) up to qty messages of fair queue q in turn order; see
- * mq_storage_take_direct() for the arguments.  The walk is used whatever
+ * mq_queue_take_direct() for the arguments.  The walk is used whatever
  * the isolation level and mq.direct_access (it has no SQL form).
  */
 uint64
-mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
-					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
-					 TupleDesc outdesc, Datum *keys, Datum *ids, int *nkeys,
-					 bool skip_dead, bool *dead)
+mq_queue_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
+				   int64 qty, TimestampTz cutoff, Tuplestorestate *out,
+				   TupleDesc outdesc, Datum *keys, Datum *ids, int *nkeys,
+				   bool skip_dead, bool *dead)
 {
 	FairWalk	w = {0};
-	Relation	rel = mq_storage_open_table_ext(q, true);
+	Relation	rel = mq_queue_open_table_ext(q, true);
 	Oid			indexid;
 	Oid			groupid = InvalidOid;
 	MqFairCursor cursor;
@@ -690,13 +690,13 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 	*nkeys = 0;
 	*dead = false;
-	indexid = mq_storage_index(q, rel, "fair", &mq_storage_state(q)->fair_index);
+	indexid = mq_queue_index(q, rel, "fair", &mq_queue_state(q)->fair_index);
 	if (q->fifo)
-		groupid = mq_storage_index(q, rel, "group", &mq_storage_state(q)->group_index);
+		groupid = mq_queue_index(q, rel, "group", &mq_queue_state(q)->group_index);
 	if (!OidIsValid(indexid) || (q->fifo && !OidIsValid(groupid)))
 	{
 		table_close(rel, NoLock);
-		mq_storage_missing_index(q, !OidIsValid(indexid) ? "fair" : "group");
+		mq_queue_missing_index(q, !OidIsValid(indexid) ? "fair" : "group");
 	}
 	w.q = q;
 	w.pop = pop;
@@ -711,7 +711,7 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	w.keys = keys;
 	w.ids = ids;
 	w.nkeys = nkeys;
-	mq_storage_take_begin(&w.dt, q, rel, groupid);
+	mq_queue_take_begin(&w.dt, q, rel, groupid);
 	if (mq_queue_has_group_limits(q))
 		w.gate = mq_gate_begin(q, rel, pop, now);
 	w.index = index_open(indexid, RowExclusiveLock);
@@ -733,6 +733,6 @@ mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	index_close(w.index, NoLock);
 	if (w.gate)
 		mq_gate_end(w.gate);
-	mq_storage_take_end(&w.dt);
+	mq_queue_take_end(&w.dt);
 	return w.delivered;
 }

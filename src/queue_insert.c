@@ -59,7 +59,7 @@
  * start-up.  The caller has checked the messages and the privileges (the
  * table's own are closed; this path does not consult them).
  *
- * mq_storage_open_table() returns NULL when the table has triggers (somebody
+ * mq_queue_open_table() returns NULL when the table has triggers (somebody
  * added one to mq's table): then the SQL path runs, and the triggers with it.
  * It does so too when mq.direct_access is off.
  */
@@ -106,8 +106,8 @@ storage_make_room(MqQueue *q, TimestampTz now, int64 n)
 
 	storage_lock_senders(q);
 
-	mq_storage_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
-	length = mq_storage_result_int64(0, 1);
+	mq_queue_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
+	length = mq_queue_result_int64(0, 1);
 	excess = length + n - q->max_length;
 	if (excess <= 0)
 		return;
@@ -118,11 +118,11 @@ storage_make_room(MqQueue *q, TimestampTz now, int64 n)
 
 		values[0] = TimestampTzGetDatum(now);
 		values[1] = Int64GetDatum(excess);
-		mq_storage_execute(q, MQ_PLAN_DROP_HEAD, values, NULL, SPI_OK_SELECT);
-		mq_storage_count(q, 0, 0, mq_storage_result_int64(0, 1));
+		mq_queue_execute(q, MQ_PLAN_DROP_HEAD, values, NULL, SPI_OK_SELECT);
+		mq_queue_count(q, 0, 0, mq_queue_result_int64(0, 1));
 		/* leased messages are never dropped: there may still be no room */
-		mq_storage_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
-		length = mq_storage_result_int64(0, 1);
+		mq_queue_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
+		length = mq_queue_result_int64(0, 1);
 		if (length + n <= q->max_length)
 			return;
 	}
@@ -141,9 +141,9 @@ storage_find_key(MqQueue *q, MqPlanKind kind, text *key, TimestampTz now)
 	Datum		values[2];
 
 	values[0] = PointerGetDatum(key);
-	values[1] = TimestampTzGetDatum(mq_storage_time_before(now, &q->dedup_window));
-	mq_storage_execute(q, kind, values, NULL, SPI_OK_SELECT);
-	return SPI_processed > 0 ? mq_storage_result_int64(0, 1) : -1;
+	values[1] = TimestampTzGetDatum(mq_queue_time_before(now, &q->dedup_window));
+	mq_queue_execute(q, kind, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0 ? mq_queue_result_int64(0, 1) : -1;
 }
 
 /* Send one message, with the caller connected to SPI. */
@@ -175,7 +175,7 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 		Relation	rel;
 
 		storage_make_room(q, now, 1);
-		if ((rel = mq_storage_open_table(q)) != NULL)
+		if ((rel = mq_queue_open_table(q)) != NULL)
 		{
 			bool		hnull = (headers == NULL);
 			bool		gnull = (group_key == NULL);
@@ -185,9 +185,9 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 								&msg_id);
 			return msg_id;
 		}
-		mq_storage_execute(q, MQ_PLAN_SEND, values, nulls, SPI_OK_INSERT_RETURNING);
-		msg_id = mq_storage_result_int64(0, 1);
-		mq_storage_inserted(q, priority, msg_id);
+		mq_queue_execute(q, MQ_PLAN_SEND, values, nulls, SPI_OK_INSERT_RETURNING);
+		msg_id = mq_queue_result_int64(0, 1);
+		mq_queue_inserted(q, priority, msg_id);
 		return msg_id;
 	}
 
@@ -217,12 +217,12 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 					 errhint("Retry the transaction.")));
 
 		storage_make_room(q, now, 1);
-		mq_storage_execute(q, MQ_PLAN_SEND_DEDUP, values, nulls,
+		mq_queue_execute(q, MQ_PLAN_SEND_DEDUP, values, nulls,
 						SPI_OK_INSERT_RETURNING);
 		if (SPI_processed == 0)
 			continue;			/* someone else's message has the key */
-		msg_id = mq_storage_result_int64(0, 1);
-		mq_storage_inserted(q, priority, msg_id);
+		msg_id = mq_queue_result_int64(0, 1);
+		mq_queue_inserted(q, priority, msg_id);
 
 		/*
 		 * The first look ran before a concurrent ack of the same key could
@@ -237,7 +237,7 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 			{
 				Datum		id = Int64GetDatum(msg_id);
 
-				mq_storage_execute(q, MQ_PLAN_DELETE, &id, NULL,
+				mq_queue_execute(q, MQ_PLAN_DELETE, &id, NULL,
 								SPI_OK_DELETE_RETURNING);
 				return acked;
 			}
@@ -248,16 +248,16 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 
 /*
  * Send one message to q.  Every sender (mq.send, mq.publish, the triggers)
- * comes through here or mq_storage_send_batch(), which also note the queue
+ * comes through here or mq_queue_send_batch(), which also note the queue
  * for the wakeup of its readers at commit (wait.c).
  */
 int64
-mq_storage_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
-				text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
+mq_queue_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
+			  text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
 {
 	int64		msg_id;
 
-	mq_storage_lock_queue(q);
+	mq_queue_lock_queue(q);
 	mq_wake_at_commit(q);
 	mq_spi_connect();
 	msg_id = storage_send_one(q, now, vt, priority, group_key, dedup_key,
@@ -275,15 +275,15 @@ batch_element(MqBatchColumn *col, int i)
 }
 
 void
-mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
-					  int32 priority, MqBatch *batch,
-					  Tuplestorestate *out, TupleDesc outdesc)
+mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
+					int32 priority, MqBatch *batch,
+					Tuplestorestate *out, TupleDesc outdesc)
 {
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int			n = batch->n;
 
-	mq_storage_lock_queue(q);
+	mq_queue_lock_queue(q);
 	mq_wake_at_commit(q);
 	mq_spi_connect();
 	if (batch->dedup_keys.array != NULL)
@@ -323,7 +323,7 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 		nulls[3] = 'n';
 	if (batch->headers.array == NULL)
 		nulls[4] = 'n';
-	mq_storage_execute(q, MQ_PLAN_SEND_BATCH, values, nulls,
+	mq_queue_execute(q, MQ_PLAN_SEND_BATCH, values, nulls,
 					SPI_OK_INSERT_RETURNING);
 	if (SPI_processed > 0)
 	{
@@ -331,22 +331,21 @@ mq_storage_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 		uint64		i;
 
 		for (i = 0; i < SPI_processed; i++)
-			first = Min(first, mq_storage_result_int64(i, 1));
-		mq_storage_inserted(q, priority, first);
+			first = Min(first, mq_queue_result_int64(i, 1));
+		mq_queue_inserted(q, priority, first);
 	}
-	mq_storage_put_ids(out, outdesc);
+	mq_queue_put_ids(out, outdesc);
 	SPI_finish();
 }
 
 /*
- * Insert n messages into rel (from mq_storage_open_table), closing it; their
+ * Insert n messages into rel (from mq_queue_open_table), closing it; their
  * ids go to ids[].  headers and groups may be NULL.
  */
 static void
 insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
-					TimestampTz vt, int32 priority, Datum *bodies,
-					Datum *headers, bool *hnulls, Datum *groups, bool *gnulls,
-					int64 *ids)
+			TimestampTz vt, int32 priority, Datum *bodies, Datum *headers,
+			bool *hnulls, Datum *groups, bool *gnulls, int64 *ids)
 {
 	int			nslots = Min(n, MQ_MULTI_INSERT_CHUNK);
 	EState	   *estate = CreateExecutorState();
@@ -372,7 +371,7 @@ insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 			int			row = done + i;
 
 			ExecClearTuple(slot);
-			ids[row] = nextval_internal(mq_storage_state(q)->seqid, false);
+			ids[row] = nextval_internal(mq_queue_state(q)->seqid, false);
 			slot->tts_values[MQ_COL(Anum_mq_message_msg_id)] = Int64GetDatum(ids[row]);
 			slot->tts_values[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(0);
 			slot->tts_values[MQ_COL(Anum_mq_message_enqueued_at)] = TimestampTzGetDatum(now);
@@ -398,7 +397,7 @@ insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 
 	/* ids come from the sequence in order: ids[0] is the first */
 	if (n > 0)
-		mq_storage_inserted(q, priority, ids[0]);
+		mq_queue_inserted(q, priority, ids[0]);
 	for (i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 	if (bistate)
@@ -411,11 +410,10 @@ insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 
 /* A batch without dedup keys; false when the SQL path must do it. */
 static bool
-multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
-					 int32 priority, MqBatch *batch,
-					 Tuplestorestate *out, TupleDesc outdesc)
+multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
+			 MqBatch *batch, Tuplestorestate *out, TupleDesc outdesc)
 {
-	Relation	rel = mq_storage_open_table(q);
+	Relation	rel = mq_queue_open_table(q);
 	int			n = batch->n;
 	int64	   *ids;
 	int			i;

@@ -106,7 +106,7 @@ struct MqStorage
 
 /* dead letters: a queue with max_receives or message_ttl */
 static inline bool
-mq_storage_has_dead_letters(MqQueue *q)
+mq_queue_has_dead_letters(MqQueue *q)
 {
 	return q->max_receives > 0 || q->has_ttl;
 }
@@ -139,58 +139,58 @@ typedef struct DirectTake
 typedef struct MqGate MqGate;
 
 /* queue_table.c: storage's state, the table and its indexes */
-extern MqStorage *mq_storage_state(MqQueue *q);
-extern void mq_storage_lock_queue(MqQueue *q);
-extern void mq_storage_inserted(MqQueue *q, int32 priority, int64 msg_id);
-extern TimestampTz mq_storage_time_before(TimestampTz now, Interval *iv);
-extern bool mq_storage_direct_ok(MqQueue *q);
-extern bool mq_storage_foreign_triggers(Relation rel);
-extern Relation mq_storage_open_table(MqQueue *q);
-extern Relation mq_storage_open_table_ext(MqQueue *q, bool required);
-extern Oid	mq_storage_index(MqQueue *q, Relation rel, const char *suffix,
-							 Oid *cached);
-extern void mq_storage_missing_index(MqQueue *q, const char *suffix);
-extern Datum mq_storage_detoast(Datum value, bool isnull);
-extern bool mq_storage_own_statement;
+extern MqStorage *mq_queue_state(MqQueue *q);
+extern void mq_queue_lock_queue(MqQueue *q);
+extern void mq_queue_inserted(MqQueue *q, int32 priority, int64 msg_id);
+extern TimestampTz mq_queue_time_before(TimestampTz now, Interval *iv);
+extern bool mq_queue_direct_ok(MqQueue *q);
+extern bool mq_queue_foreign_triggers(Relation rel);
+extern Relation mq_queue_open_table(MqQueue *q);
+extern Relation mq_queue_open_table_ext(MqQueue *q, bool required);
+extern Oid	mq_queue_index(MqQueue *q, Relation rel, const char *suffix,
+						   Oid *cached);
+extern void mq_queue_missing_index(MqQueue *q, const char *suffix);
+extern Datum mq_queue_detoast(Datum value, bool isnull);
+extern bool mq_queue_own_statement;
 
 /* queue_statement.c: the kept statements */
-extern void mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values,
-							   const char *nulls, int expected);
-extern int64 mq_storage_result_int64(uint64 row, int col);
+extern void mq_queue_execute(MqQueue *q, MqPlanKind kind, Datum *values,
+							 const char *nulls, int expected);
+extern int64 mq_queue_result_int64(uint64 row, int col);
 
 /* queue_take.c: taking rows of a walk through the access methods */
-extern bool mq_storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
-									 TupleTableSlot **slot, ItemPointer tid,
-									 MqKey *key);
-extern uint32 mq_group_key_hash(const void *key, Size keysize);
-extern int	mq_group_key_match(const void *key1, const void *key2, Size keysize);
-extern bool mq_storage_group_blocked(DirectTake *dt, Datum group_key,
+extern bool mq_queue_dead_for_good(Relation rel, IndexFetchTableData **fetch,
+								   TupleTableSlot **slot, ItemPointer tid,
+								   MqKey *key);
+extern uint32 mq_message_group_hash(const void *key, Size keysize);
+extern int	mq_message_group_match(const void *key1, const void *key2, Size keysize);
+extern bool mq_queue_message_group_blocked(DirectTake *dt, Datum group_key,
 									 int64 msg_id);
-extern TM_Result mq_storage_take_row(DirectTake *dt, TupleTableSlot *slot,
-									 bool pop, TimestampTz vt);
-extern IndexScanDesc mq_storage_begin_range(DirectTake *dt, Relation index,
-											const MqHintRead *hint, int range);
-extern void mq_storage_take_begin(DirectTake *dt, MqQueue *q, Relation rel,
-								  Oid groupid);
-extern void mq_storage_take_end(DirectTake *dt);
-extern bool mq_storage_is_dead_letter(MqQueue *q, TupleTableSlot *slot,
-									  TimestampTz cutoff);
-extern void mq_storage_put_taken(TupleTableSlot *slot, bool pop,
-								 TimestampTz vt, Tuplestorestate *out,
-								 TupleDesc outdesc, Datum *keys, Datum *ids,
-								 int *nkeys);
+extern TM_Result mq_queue_take_row(DirectTake *dt, TupleTableSlot *slot,
+								   bool pop, TimestampTz vt);
+extern IndexScanDesc mq_queue_begin_range(DirectTake *dt, Relation index,
+										  const MqHintRead *hint, int range);
+extern void mq_queue_take_begin(DirectTake *dt, MqQueue *q, Relation rel,
+								Oid groupid);
+extern void mq_queue_take_end(DirectTake *dt);
+extern bool mq_queue_is_dead_letter(MqQueue *q, TupleTableSlot *slot,
+									TimestampTz cutoff);
+extern void mq_queue_put_taken(TupleTableSlot *slot, bool pop,
+							   TimestampTz vt, Tuplestorestate *out,
+							   TupleDesc outdesc, Datum *keys, Datum *ids,
+							   int *nkeys);
 
 /* queue_result.c: results out, dedup keys remembered, counters */
-extern void mq_storage_put_ids(Tuplestorestate *out, TupleDesc outdesc);
-extern uint64 mq_storage_put_messages(Tuplestorestate *out, TupleDesc outdesc,
-									  int64 *dead_lettered, int64 *expired);
-extern bool mq_storage_has_dedup_window(MqQueue *q);
-extern void mq_storage_remember_keys(MqQueue *q, TimestampTz now, Datum *keys,
-									 Datum *ids, int n);
-extern void mq_storage_remember_result_keys(MqQueue *q, TimestampTz now,
-											int idcol, int keycol);
-extern void mq_storage_count(MqQueue *q, int64 dead_lettered, int64 expired,
-							 int64 dropped);
+extern void mq_queue_put_ids(Tuplestorestate *out, TupleDesc outdesc);
+extern uint64 mq_queue_put_messages(Tuplestorestate *out, TupleDesc outdesc,
+									int64 *dead_lettered, int64 *expired);
+extern bool mq_queue_has_dedup_window(MqQueue *q);
+extern void mq_queue_remember_keys(MqQueue *q, TimestampTz now, Datum *keys,
+								   Datum *ids, int n);
+extern void mq_queue_remember_result_keys(MqQueue *q, TimestampTz now,
+										  int idcol, int keycol);
+extern void mq_queue_count(MqQueue *q, int64 dead_lettered, int64 expired,
+						   int64 dropped);
 
 /* queue_fair.c: the gate of group limits and the fair walk */
 extern MqGate *mq_gate_begin(MqQueue *q, Relation rel, bool pop,
@@ -199,10 +199,10 @@ extern bool mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key);
 extern void mq_gate_taken(MqGate *gate, Datum group_key);
 extern void mq_gate_untaken(MqGate *gate, Datum group_key);
 extern void mq_gate_end(MqGate *gate);
-extern uint64 mq_storage_take_fair(MqQueue *q, bool pop, TimestampTz now,
-								   TimestampTz vt, int64 qty,
-								   TimestampTz cutoff, Tuplestorestate *out,
-								   TupleDesc outdesc, Datum *keys, Datum *ids,
-								   int *nkeys, bool skip_dead, bool *dead);
+extern uint64 mq_queue_take_fair(MqQueue *q, bool pop, TimestampTz now,
+								 TimestampTz vt, int64 qty,
+								 TimestampTz cutoff, Tuplestorestate *out,
+								 TupleDesc outdesc, Datum *keys, Datum *ids,
+								 int *nkeys, bool skip_dead, bool *dead);
 
 #endif							/* MQ_QUEUE_INT_H */

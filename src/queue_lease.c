@@ -93,14 +93,14 @@ static bool
 direct_indexes(MqQueue *q, Relation rel, bool gated, Oid *indexid,
 			   Oid *groupid)
 {
-	*indexid = mq_storage_index(q, rel, "order", &mq_storage_state(q)->order_index);
-	*groupid = q->fifo ? mq_storage_index(q, rel, "group", &mq_storage_state(q)->group_index) :
+	*indexid = mq_queue_index(q, rel, "order", &mq_queue_state(q)->order_index);
+	*groupid = q->fifo ? mq_queue_index(q, rel, "group", &mq_queue_state(q)->group_index) :
 		InvalidOid;
 	if (!OidIsValid(*indexid) || (q->fifo && !OidIsValid(*groupid)))
 	{
 		table_close(rel, NoLock);
 		if (gated)
-			mq_storage_missing_index(q, !OidIsValid(*indexid) ? "order" : "group");
+			mq_queue_missing_index(q, !OidIsValid(*indexid) ? "order" : "group");
 		return false;
 	}
 	return true;
@@ -118,9 +118,9 @@ direct_row(DirectWalk *w)
 		return DIRECT_PASSED;	/* leased or delayed */
 	grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
 	if (w->q->fifo && grouped &&
-		mq_storage_group_blocked(&w->dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
+		mq_queue_message_group_blocked(&w->dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
 		return DIRECT_PASSED;	/* not the head of its group */
-	if (mq_storage_is_dead_letter(w->q, w->slot, w->cutoff))
+	if (mq_queue_is_dead_letter(w->q, w->slot, w->cutoff))
 	{
 		if (w->skip_dead)
 			return DIRECT_PASSED;
@@ -131,7 +131,7 @@ direct_row(DirectWalk *w)
 		!mq_gate_admit(w->gate, &w->dt, values[MQ_COL(Anum_mq_message_group_key)]))
 		return DIRECT_PASSED;	/* its group is at a limit */
 	/* held, changed or removed by another transaction: skip it */
-	if (mq_storage_take_row(&w->dt, w->slot, w->pop, w->vt) != TM_Ok)
+	if (mq_queue_take_row(&w->dt, w->slot, w->pop, w->vt) != TM_Ok)
 	{
 		if (w->gate && grouped)
 			mq_gate_untaken(w->gate, values[MQ_COL(Anum_mq_message_group_key)]);
@@ -140,8 +140,8 @@ direct_row(DirectWalk *w)
 	}
 	if (w->gate && grouped)
 		mq_gate_taken(w->gate, values[MQ_COL(Anum_mq_message_group_key)]);
-	mq_storage_put_taken(w->slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
-						 w->ids, w->nkeys);
+	mq_queue_put_taken(w->slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
+					   w->ids, w->nkeys);
 	return DIRECT_TAKEN;
 }
 
@@ -165,9 +165,9 @@ direct_walk_range(DirectWalk *w, IndexScanDesc scan, bool *more)
 		{
 			/* the new hint goes no further than a row that may come back */
 			if (!w->have_first)
-				w->have_first = !mq_storage_dead_for_good(w->dt.rel, &w->fetch,
-														  &w->dirtyslot, tid,
-														  &w->first);
+				w->have_first = !mq_queue_dead_for_good(w->dt.rel, &w->fetch,
+														&w->dirtyslot, tid,
+														&w->first);
 			continue;
 		}
 		slot_getallattrs(w->slot);
@@ -219,7 +219,7 @@ take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 	*more = false;
 	*nkeys = 0;
-	rel = gated ? mq_storage_open_table_ext(q, true) : mq_storage_open_table(q);
+	rel = gated ? mq_queue_open_table_ext(q, true) : mq_queue_open_table(q);
 	if (rel == NULL)
 	{
 		*more = true;
@@ -252,7 +252,7 @@ take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	w.keys = keys;
 	w.ids = ids;
 	w.nkeys = nkeys;
-	mq_storage_take_begin(&w.dt, q, rel, groupid);
+	mq_queue_take_begin(&w.dt, q, rel, groupid);
 	if (gated)
 		w.gate = mq_gate_begin(q, rel, pop, now);
 	index = index_open(indexid, RowExclusiveLock);
@@ -260,7 +260,7 @@ take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 	for (range = 0;
 		 w.delivered < qty && !*more &&
-		 (scan = mq_storage_begin_range(&w.dt, index, &hint, range)) != NULL;
+		 (scan = mq_queue_begin_range(&w.dt, index, &hint, range)) != NULL;
 		 range++)
 	{
 		direct_walk_range(&w, scan, more);
@@ -283,7 +283,7 @@ take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	index_close(index, NoLock);
 	if (w.gate)
 		mq_gate_end(w.gate);
-	mq_storage_take_end(&w.dt);
+	mq_queue_take_end(&w.dt);
 	return w.delivered;
 }
 
@@ -312,23 +312,23 @@ storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		int64		expired;
 
 		if (q->fair)
-			delivered += mq_storage_take_fair(q, pop, now, vt, qty - delivered,
-											  cutoff, out, outdesc, keys, ids,
-											  &nkeys, skip_dead, &dead);
+			delivered += mq_queue_take_fair(q, pop, now, vt, qty - delivered,
+											cutoff, out, outdesc, keys, ids,
+											&nkeys, skip_dead, &dead);
 		else
 			delivered += take_direct(q, pop, now, vt, qty - delivered,
-												cutoff, out, outdesc, &dead,
-												keys, ids, &nkeys, true,
-												skip_dead);
-		if (nkeys > 0 && mq_storage_has_dedup_window(q))
+									 cutoff, out, outdesc, &dead,
+									 keys, ids, &nkeys, true,
+									 skip_dead);
+		if (nkeys > 0 && mq_queue_has_dedup_window(q))
 		{
 			mq_spi_connect();
-			mq_storage_remember_keys(q, now, keys, ids, nkeys);
+			mq_queue_remember_keys(q, now, keys, ids, nkeys);
 			SPI_finish();
 		}
 		if (!dead || delivered >= qty)
 			break;
-		mq_storage_sweep(q, now, &dead_lettered, &expired);
+		mq_queue_sweep(q, now, &dead_lettered, &expired);
 		skip_dead = true;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -347,9 +347,9 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 {
 	Datum		values[5];
 	uint64		delivered = 0;
-	bool		dead = mq_storage_has_dead_letters(q);
+	bool		dead = mq_queue_has_dead_letters(q);
 
-	if (mq_storage_direct_ok(q))
+	if (mq_queue_direct_ok(q))
 	{
 		bool		more;
 		bool		pop = (kind == MQ_PLAN_POP);
@@ -360,10 +360,10 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 		delivered = take_direct(q, pop, now, vt, qty, cutoff, out,
 										outdesc, &more, keys, ids, &nkeys,
 										false, false);
-		if (nkeys > 0 && mq_storage_has_dedup_window(q))
+		if (nkeys > 0 && mq_queue_has_dedup_window(q))
 		{
 			mq_spi_connect();
-			mq_storage_remember_keys(q, now, keys, ids, nkeys);
+			mq_queue_remember_keys(q, now, keys, ids, nkeys);
 			SPI_finish();
 		}
 		if (!more || delivered >= qty)
@@ -387,14 +387,14 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 		int64		expired = 0;
 
 		values[2] = Int64GetDatum(qty - delivered);
-		mq_storage_execute(q, kind, values, NULL,
+		mq_queue_execute(q, kind, values, NULL,
 						!dead ? (kind == MQ_PLAN_POP ? SPI_OK_DELETE_RETURNING :
 								 SPI_OK_UPDATE_RETURNING) : SPI_OK_SELECT);
 		found = SPI_processed;
-		got = mq_storage_put_messages(out, outdesc, &dead_lettered, &expired);
+		got = mq_queue_put_messages(out, outdesc, &dead_lettered, &expired);
 		if (kind == MQ_PLAN_POP)
-			mq_storage_remember_result_keys(q, now, Anum_mq_message_msg_id, Anum_mq_message_dedup_key);
-		mq_storage_count(q, dead_lettered, expired, 0);
+			mq_queue_remember_result_keys(q, now, Anum_mq_message_msg_id, Anum_mq_message_dedup_key);
+		mq_queue_count(q, dead_lettered, expired, 0);
 		delivered += got;
 		/* stop when full, or when nothing was dead-lettered this turn */
 		if (delivered >= qty || found == got)
@@ -415,14 +415,14 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 			 int64 qty, Tuplestorestate *out, TupleDesc outdesc,
 			 TimestampTz *not_before)
 {
-	TimestampTz cutoff = q->has_ttl ? mq_storage_time_before(now, &q->message_ttl) :
+	TimestampTz cutoff = q->has_ttl ? mq_queue_time_before(now, &q->message_ttl) :
 		DT_NOBEGIN;
 	int64		allowed = qty;
 	uint64		delivered;
 
 	if (not_before != NULL)
 		*not_before = 0;
-	mq_storage_lock_queue(q);
+	mq_queue_lock_queue(q);
 	if (q->rate.limit > 0)
 	{
 		TimestampTz next_at = 0;
@@ -449,17 +449,17 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 }
 
 uint64
-mq_storage_lease(MqQueue *q, TimestampTz now, TimestampTz vt, int64 qty,
-				 Tuplestorestate *out, TupleDesc outdesc,
-				 TimestampTz *not_before)
+mq_queue_lease(MqQueue *q, TimestampTz now, TimestampTz vt, int64 qty,
+			   Tuplestorestate *out, TupleDesc outdesc,
+			   TimestampTz *not_before)
 {
 	return storage_take(q, MQ_PLAN_LEASE, now, vt, qty, out, outdesc,
 						not_before);
 }
 
 uint64
-mq_storage_pop(MqQueue *q, TimestampTz now, int64 qty,
-			   Tuplestorestate *out, TupleDesc outdesc)
+mq_queue_pop(MqQueue *q, TimestampTz now, int64 qty,
+			 Tuplestorestate *out, TupleDesc outdesc)
 {
 	return storage_take(q, MQ_PLAN_POP, now, now, qty, out, outdesc, NULL);
 }

@@ -535,11 +535,11 @@ group_locktag(LOCKTAG *tag, int32 queue_id, uint64 group_hash)
 
 /*
  * Take a group's lock without waiting; false if another backend holds it.
- * A transaction-level lock, released by mq_group_lock_release() when the
+ * A transaction-level lock, released by mq_message_group_lock_release() when the
  * walk ends (or by the abort of the transaction).
  */
 bool
-mq_group_lock_try(int32 queue_id, uint64 group_hash)
+mq_message_group_lock_try(int32 queue_id, uint64 group_hash)
 {
 	LOCKTAG		tag;
 
@@ -548,7 +548,7 @@ mq_group_lock_try(int32 queue_id, uint64 group_hash)
 }
 
 void
-mq_group_lock_release(int32 queue_id, uint64 group_hash)
+mq_message_group_lock_release(int32 queue_id, uint64 group_hash)
 {
 	LOCKTAG		tag;
 

@@ -62,7 +62,7 @@ extern void mq_fair_cursor_get(int32 queue_id, MqFairCursor *cursor);
 extern void mq_fair_cursor_set(int32 queue_id, const MqFairCursor *cursor);
 
 /* a group's lock for counting and leasing under group_concurrency */
-extern bool mq_group_lock_try(int32 queue_id, uint64 group_hash);
-extern void mq_group_lock_release(int32 queue_id, uint64 group_hash);
+extern bool mq_message_group_lock_try(int32 queue_id, uint64 group_hash);
+extern void mq_message_group_lock_release(int32 queue_id, uint64 group_hash);
 
 #endif							/* MQ_QUEUE_LIMIT_H */

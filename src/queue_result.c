@@ -71,7 +71,7 @@ storage_dead_lettered_into(MqQueue *q)
 
 /* Add to the counters of messages that left q other than by ack. */
 void
-mq_storage_count(MqQueue *q, int64 dead_lettered, int64 expired, int64 dropped)
+mq_queue_count(MqQueue *q, int64 dead_lettered, int64 expired, int64 dropped)
 {
 	Datum		values[3];
 
@@ -81,12 +81,12 @@ mq_storage_count(MqQueue *q, int64 dead_lettered, int64 expired, int64 dropped)
 	values[0] = Int64GetDatum(dead_lettered);
 	values[1] = Int64GetDatum(expired);
 	values[2] = Int64GetDatum(dropped);
-	mq_storage_execute(q, MQ_PLAN_STATS, values, NULL, SPI_OK_UPDATE);
+	mq_queue_execute(q, MQ_PLAN_STATS, values, NULL, SPI_OK_UPDATE);
 }
 
 /* Is there a dedup window, so that removed keys must be remembered? */
 bool
-mq_storage_has_dedup_window(MqQueue *q)
+mq_queue_has_dedup_window(MqQueue *q)
 {
 	return q->dedup_window.time != 0 || q->dedup_window.day != 0 ||
 		q->dedup_window.month != 0;
@@ -98,7 +98,7 @@ mq_storage_has_dedup_window(MqQueue *q)
  * within dedup_window is still a no-op.  The caller is connected to SPI.
  */
 void
-mq_storage_remember_keys(MqQueue *q, TimestampTz now, Datum *keys, Datum *ids, int n)
+mq_queue_remember_keys(MqQueue *q, TimestampTz now, Datum *keys, Datum *ids, int n)
 {
 	Datum		values[3];
 
@@ -110,15 +110,15 @@ mq_storage_remember_keys(MqQueue *q, TimestampTz now, Datum *keys, Datum *ids, i
 												FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
 	values[2] = TimestampTzGetDatum(now);
-	mq_storage_execute(q, MQ_PLAN_REMEMBER_KEYS, values, NULL, SPI_OK_INSERT);
+	mq_queue_execute(q, MQ_PLAN_REMEMBER_KEYS, values, NULL, SPI_OK_INSERT);
 }
 
 /*
- * mq_storage_remember_keys() for the rows of the current SPI result: columns idcol and
+ * mq_queue_remember_keys() for the rows of the current SPI result: columns idcol and
  * keycol hold ids and keys.  Leaves that result to the caller.
  */
 void
-mq_storage_remember_result_keys(MqQueue *q, TimestampTz now, int idcol, int keycol)
+mq_queue_remember_result_keys(MqQueue *q, TimestampTz now, int idcol, int keycol)
 {
 	uint64		n = SPI_processed;
 	SPITupleTable *tuptable = SPI_tuptable;
@@ -127,7 +127,7 @@ mq_storage_remember_result_keys(MqQueue *q, TimestampTz now, int idcol, int keyc
 	int			nkeys = 0;
 	uint64		i;
 
-	if (n == 0 || !mq_storage_has_dedup_window(q))
+	if (n == 0 || !mq_queue_has_dedup_window(q))
 		return;
 
 	keys = palloc(sizeof(Datum) * n);
@@ -154,14 +154,14 @@ mq_storage_remember_result_keys(MqQueue *q, TimestampTz now, int idcol, int keyc
 								   idcol, &isnull);
 		nkeys++;
 	}
-	mq_storage_remember_keys(q, now, keys, ids, nkeys);
+	mq_queue_remember_keys(q, now, keys, ids, nkeys);
 	SPI_tuptable = tuptable;	/* let the caller read its result on */
 	SPI_processed = n;
 }
 
 /* Copy the first column (bigint) of every result row to out. */
 void
-mq_storage_put_ids(Tuplestorestate *out, TupleDesc outdesc)
+mq_queue_put_ids(Tuplestorestate *out, TupleDesc outdesc)
 {
 	uint64		i;
 
@@ -190,8 +190,8 @@ message_order_cmp(const void *a, const void *b)
  * delivered.
  */
 uint64
-mq_storage_put_messages(Tuplestorestate *out, TupleDesc outdesc,
-					 int64 *dead_lettered, int64 *expired)
+mq_queue_put_messages(Tuplestorestate *out, TupleDesc outdesc,
+					  int64 *dead_lettered, int64 *expired)
 {
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	uint64		n = SPI_processed;

@@ -262,7 +262,7 @@ build_take(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 {
 	int			id = q->id;
 	bool		pop = (kind == MQ_PLAN_POP);
-	bool		dead = mq_storage_has_dead_letters(q);
+	bool		dead = mq_queue_has_dead_letters(q);
 	DeadParams	dp = {1, 4, 5};
 
 	/* $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff */
@@ -516,29 +516,29 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
  * use.  The caller is connected to SPI.  Checks the SPI result code.
  */
 void
-mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
+mq_queue_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 				int expected)
 {
 	int			ret;
 
-	if (mq_storage_state(q)->plans[kind] == NULL)
+	if (mq_queue_state(q)->plans[kind] == NULL)
 	{
 		Oid			argtypes[8];
 		int			nargs = 0;
 		char	   *sql = statement_sql(q, kind, &nargs, argtypes);
 		/* every statement here has a good generic plan: never replan */
-		mq_storage_state(q)->plans[kind] = mq_keep_plan(sql, nargs, argtypes);
+		mq_queue_state(q)->plans[kind] = mq_keep_plan(sql, nargs, argtypes);
 	}
 
-	mq_storage_own_statement = true;
+	mq_queue_own_statement = true;
 	PG_TRY();
 	{
-		ret = mq_execute_plan_as_owner(mq_storage_state(q)->plans[kind],
+		ret = mq_execute_plan_as_owner(mq_queue_state(q)->plans[kind],
 									   values, nulls, 0);
 	}
 	PG_FINALLY();
 	{
-		mq_storage_own_statement = false;
+		mq_queue_own_statement = false;
 	}
 	PG_END_TRY();
 	if (ret != expected)
@@ -547,7 +547,7 @@ mq_storage_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls
 
 /* The bigint in column col of result row row, or -1 when NULL. */
 int64
-mq_storage_result_int64(uint64 row, int col)
+mq_queue_result_int64(uint64 row, int col)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,

@@ -51,20 +51,20 @@
  * *dead_lettered and *expired.
  */
 void
-mq_storage_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
-				 int64 *expired)
+mq_queue_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
+			   int64 *expired)
 {
 	Datum		values[4];
 
 	*dead_lettered = *expired = 0;
-	if (!mq_storage_has_dead_letters(q))
+	if (!mq_queue_has_dead_letters(q))
 		return;
-	mq_storage_lock_queue(q);
+	mq_queue_lock_queue(q);
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
 	values[2] = TimestampTzGetDatum(q->has_ttl ?
-									mq_storage_time_before(now, &q->message_ttl) :
+									mq_queue_time_before(now, &q->message_ttl) :
 									DT_NOBEGIN);
 	values[3] = Int64GetDatum(MQ_SWEEP_BATCH);
 
@@ -75,7 +75,7 @@ mq_storage_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
 		int64		d = 0,
 					e = 0;
 
-		mq_storage_execute(q, MQ_PLAN_SWEEP, values, NULL, SPI_OK_SELECT);
+		mq_queue_execute(q, MQ_PLAN_SWEEP, values, NULL, SPI_OK_SELECT);
 		for (i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
@@ -88,7 +88,7 @@ mq_storage_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
 			else
 				d++;
 		}
-		mq_storage_count(q, d, e, 0);
+		mq_queue_count(q, d, e, 0);
 		*dead_lettered += d;
 		*expired += e;
 		if (d + e < MQ_SWEEP_BATCH)

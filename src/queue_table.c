@@ -55,7 +55,7 @@ PG_FUNCTION_INFO_V1(mq_table_changed);
  * true while one of mq's own statements runs (queue_statement.c sets it):
  * mq_table_changed ignores those
  */
-bool		mq_storage_own_statement = false;
+bool		mq_queue_own_statement = false;
 
 /* Free storage's part of a cached queue: its kept plans (queue_catalog.c calls it). */
 static void
@@ -70,7 +70,7 @@ storage_release(MqStorage *st)
 
 /* Storage's part of cached queue q, made on first use. */
 MqStorage *
-mq_storage_state(MqQueue *q)
+mq_queue_state(MqQueue *q)
 {
 	if (q->storage == NULL)
 	{
@@ -90,17 +90,17 @@ mq_storage_state(MqQueue *q)
  * plans kept for the queue never meet a missing table.
  */
 void
-mq_storage_lock_queue(MqQueue *q)
+mq_queue_lock_queue(MqQueue *q)
 {
-	if (!OidIsValid(mq_storage_state(q)->relid))
-		mq_storage_state(q)->relid = get_relname_relid(psprintf("q_%d", q->id),
+	if (!OidIsValid(mq_queue_state(q)->relid))
+		mq_queue_state(q)->relid = get_relname_relid(psprintf("q_%d", q->id),
 									 get_namespace_oid("mq", false));
-	if (OidIsValid(mq_storage_state(q)->relid))
+	if (OidIsValid(mq_queue_state(q)->relid))
 	{
-		LockRelationOid(mq_storage_state(q)->relid, RowExclusiveLock);
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(mq_storage_state(q)->relid)))
+		LockRelationOid(mq_queue_state(q)->relid, RowExclusiveLock);
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(mq_queue_state(q)->relid)))
 			return;
-		UnlockRelationOid(mq_storage_state(q)->relid, RowExclusiveLock);
+		UnlockRelationOid(mq_queue_state(q)->relid, RowExclusiveLock);
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -114,7 +114,7 @@ mq_storage_lock_queue(MqQueue *q)
  * readers must not start past them (queue_hint.c).
  */
 void
-mq_storage_inserted(MqQueue *q, int32 priority, int64 msg_id)
+mq_queue_inserted(MqQueue *q, int32 priority, int64 msg_id)
 {
 	MqKey		key;
 
@@ -129,7 +129,7 @@ mq_storage_inserted(MqQueue *q, int32 priority, int64 msg_id)
  * time: nothing is that old.
  */
 TimestampTz
-mq_storage_time_before(TimestampTz now, Interval *iv)
+mq_queue_time_before(TimestampTz now, Interval *iv)
 {
 	if (mq_interval_too_long(iv))
 		return DT_NOBEGIN;
@@ -144,7 +144,7 @@ mq_storage_time_before(TimestampTz now, Interval *iv)
  * a queue with notify, listeners) hear of it at commit.
  */
 void
-mq_storage_announce(MqQueue *q)
+mq_queue_announce(MqQueue *q)
 {
 	mq_hint_reset(q->id);
 	mq_wake_queue_at_commit(q->id, true);
@@ -171,7 +171,7 @@ mq_table_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("mq._table_changed() must be called as a trigger")));
-	if (mq_storage_own_statement)
+	if (mq_queue_own_statement)
 		return PointerGetDatum(NULL);
 	if (RelationGetNamespace(td->tg_relation) != get_namespace_oid("mq", false) ||
 		sscanf(RelationGetRelationName(td->tg_relation), "q_%d", &queue_id) != 1)
@@ -211,7 +211,7 @@ storage_layout_ok(Relation rel)
 
 /* Has rel a trigger that is not mq's own (somebody added one: it must fire)? */
 bool
-mq_storage_foreign_triggers(Relation rel)
+mq_queue_foreign_triggers(Relation rel)
 {
 	int			i;
 
@@ -225,16 +225,16 @@ mq_storage_foreign_triggers(Relation rel)
 
 /*
  * q's message table for the direct path, which the entry point has locked
- * (mq_storage_lock_queue); NULL when the SQL path must run:
+ * (mq_queue_lock_queue); NULL when the SQL path must run:
  * mq.direct_access is off, the table has triggers of somebody else's, or
  * its layout is not queue_int.h's.
  */
 Relation
-mq_storage_open_table(MqQueue *q)
+mq_queue_open_table(MqQueue *q)
 {
 	if (!mq_direct_access)
 		return NULL;
-	return mq_storage_open_table_ext(q, false);
+	return mq_queue_open_table_ext(q, false);
 }
 
 /*
@@ -243,15 +243,15 @@ mq_storage_open_table(MqQueue *q)
  * SQL form).
  */
 Relation
-mq_storage_open_table_ext(MqQueue *q, bool required)
+mq_queue_open_table_ext(MqQueue *q, bool required)
 {
-	MqStorage  *st = mq_storage_state(q);
+	MqStorage  *st = mq_queue_state(q);
 	Relation	rel;
 
 	Assert(OidIsValid(st->relid));
 	rel = table_open(st->relid, NoLock);
 	/* checked every time: ALTER TABLE does not reset the queue cache */
-	if (mq_storage_foreign_triggers(rel) || !storage_layout_ok(rel))
+	if (mq_queue_foreign_triggers(rel) || !storage_layout_ok(rel))
 	{
 		table_close(rel, NoLock);
 		if (required)
@@ -271,7 +271,7 @@ mq_storage_open_table_ext(MqQueue *q, bool required)
 
 /* May q be read and acked here without SQL? */
 bool
-mq_storage_direct_ok(MqQueue *q)
+mq_queue_direct_ok(MqQueue *q)
 {
 	return !IsolationUsesXactSnapshot();
 }
@@ -283,7 +283,7 @@ mq_storage_direct_ok(MqQueue *q)
  * replaces it).
  */
 Oid
-mq_storage_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
+mq_queue_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -305,7 +305,7 @@ mq_storage_index(MqQueue *q, Relation rel, const char *suffix, Oid *cached)
 
 /* A varlena to hand out: TOAST pointers fetched, so it outlives the row. */
 Datum
-mq_storage_detoast(Datum value, bool isnull)
+mq_queue_detoast(Datum value, bool isnull)
 {
 	if (!isnull && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
 		return PointerGetDatum(detoast_external_attr((struct varlena *)
@@ -315,7 +315,7 @@ mq_storage_detoast(Datum value, bool isnull)
 
 /* an index that mq made for q is gone: say how to get it back */
 void
-mq_storage_missing_index(MqQueue *q, const char *suffix)
+mq_queue_missing_index(MqQueue *q, const char *suffix)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -67,8 +67,8 @@ PG_FUNCTION_INFO_V1(mq_group_has_older);
  * *fetch and *slot are made on first use.
  */
 bool
-mq_storage_dead_for_good(Relation rel, IndexFetchTableData **fetch,
-					  TupleTableSlot **slot, ItemPointer tid, MqKey *key)
+mq_queue_dead_for_good(Relation rel, IndexFetchTableData **fetch,
+					   TupleTableSlot **slot, ItemPointer tid, MqKey *key)
 {
 	SnapshotData dirty;
 	ItemPointerData t = *tid;
@@ -113,7 +113,7 @@ typedef struct BlockedGroup
  * default collation, which is deterministic.
  */
 uint32
-mq_group_key_hash(const void *key, Size keysize)
+mq_message_group_hash(const void *key, Size keysize)
 {
 	const text *t = *(text *const *) key;
 
@@ -122,7 +122,7 @@ mq_group_key_hash(const void *key, Size keysize)
 }
 
 int
-mq_group_key_match(const void *key1, const void *key2, Size keysize)
+mq_message_group_match(const void *key1, const void *key2, Size keysize)
 {
 	const text *a = *(text *const *) key1;
 	const text *b = *(text *const *) key2;
@@ -231,7 +231,7 @@ mq_group_has_older(PG_FUNCTION_ARGS)
  * means other readers leased or acked meanwhile and the head may be gone.
  */
 bool
-mq_storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
+mq_queue_message_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 {
 	bool		found;
 	text	   *key = DatumGetTextPP(group_key);
@@ -276,8 +276,8 @@ mq_storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
 													ALLOCSET_SMALL_SIZES);
 			ctl.keysize = sizeof(text *);
 			ctl.entrysize = sizeof(BlockedGroup);
-			ctl.hash = mq_group_key_hash;
-			ctl.match = mq_group_key_match;
+			ctl.hash = mq_message_group_hash;
+			ctl.match = mq_message_group_match;
 			ctl.hcxt = dt->blocked_cxt;
 			dt->blocked = hash_create("mq blocked groups", 64, &ctl,
 									  HASH_ELEM | HASH_FUNCTION |
@@ -309,7 +309,7 @@ mq_storage_group_blocked(DirectTake *dt, Datum group_key, int64 msg_id)
  * does, and then updates it; holding the lock, the update never waits.
  */
 TM_Result
-mq_storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
+mq_queue_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 				 TimestampTz vt)
 {
 	TM_FailureData tmfd;
@@ -360,8 +360,8 @@ mq_storage_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
  * it.  Returns NULL when there is no such range.
  */
 IndexScanDesc
-mq_storage_begin_range(DirectTake *dt, Relation index, const MqHintRead *hint,
-					int range)
+mq_queue_begin_range(DirectTake *dt, Relation index, const MqHintRead *hint,
+					 int range)
 {
 	ScanKeyData scankeys[2];
 	int			nscankeys = 0;
@@ -394,7 +394,7 @@ mq_storage_begin_range(DirectTake *dt, Relation index, const MqHintRead *hint,
  * FIFO queue its group index (groupid).
  */
 void
-mq_storage_take_begin(DirectTake *dt, MqQueue *q, Relation rel, Oid groupid)
+mq_queue_take_begin(DirectTake *dt, MqQueue *q, Relation rel, Oid groupid)
 {
 	memset(dt, 0, sizeof(*dt));
 	dt->rel = rel;
@@ -410,9 +410,9 @@ mq_storage_take_begin(DirectTake *dt, MqQueue *q, Relation rel, Oid groupid)
 	}
 }
 
-/* Undo mq_storage_take_begin(), closing the table too */
+/* Undo mq_queue_take_begin(), closing the table too */
 void
-mq_storage_take_end(DirectTake *dt)
+mq_queue_take_end(DirectTake *dt)
 {
 	ExecDropSingleTupleTableSlot(dt->newslot);
 	if (dt->estate != NULL)
@@ -436,7 +436,7 @@ mq_storage_take_end(DirectTake *dt)
 
 /* Is the message in slot (all attributes there) past its limits? */
 bool
-mq_storage_is_dead_letter(MqQueue *q, TupleTableSlot *slot, TimestampTz cutoff)
+mq_queue_is_dead_letter(MqQueue *q, TupleTableSlot *slot, TimestampTz cutoff)
 {
 	Datum	   *values = slot->tts_values;
 
@@ -450,9 +450,9 @@ mq_storage_is_dead_letter(MqQueue *q, TupleTableSlot *slot, TimestampTz cutoff)
  * a popped message's dedup key goes to keys[] and ids[].
  */
 void
-mq_storage_put_taken(TupleTableSlot *slot, bool pop, TimestampTz vt,
-					 Tuplestorestate *out, TupleDesc outdesc, Datum *keys,
-					 Datum *ids, int *nkeys)
+mq_queue_put_taken(TupleTableSlot *slot, bool pop, TimestampTz vt,
+				   Tuplestorestate *out, TupleDesc outdesc, Datum *keys,
+				   Datum *ids, int *nkeys)
 {
 	Datum	   *values = slot->tts_values;
 	bool	   *isnull = slot->tts_isnull;
@@ -462,7 +462,7 @@ mq_storage_put_taken(TupleTableSlot *slot, bool pop, TimestampTz vt,
 	/* the varlena columns (group_key on) outlive the row */
 	for (i = 0; i < Natts_mq_message; i++)
 		outvalues[i] = i < MQ_COL(Anum_mq_message_group_key) ? values[i] :
-			mq_storage_detoast(values[i], isnull[i]);
+			mq_queue_detoast(values[i], isnull[i]);
 	outvalues[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
 	if (!pop)
 		outvalues[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);

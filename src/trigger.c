@@ -381,10 +381,10 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 
 		mq_acl_check(&q->acl, "queue", q->name, GetUserId(), MQ_PRIV_SEND);
 		mq_check_message(body, headers);
-		(void) mq_storage_send(q, now, now, 0,
-							   column_text(rel, keytup, opts.key_attnum),
-							   column_text(rel, keytup, opts.dedup_attnum),
-							   headers, body);
+		(void) mq_queue_send(q, now, now, 0,
+							 column_text(rel, keytup, opts.key_attnum),
+							 column_text(rel, keytup, opts.dedup_attnum),
+							 headers, body);
 	}
 
 	/* a BEFORE trigger must let the change through unchanged */
