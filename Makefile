@@ -4,7 +4,17 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mq.control)
 MODULE_big = mq
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+# SQL scripts (src/README.md, "SQL sources").  The install script of the
+# current version and the update script to it are built from one source per
+# definition: the catalog (install only), the delta of the update (changes to
+# tables), and the definitions files, which both scripts run.  The released
+# scripts (0.1.0 and the updates up to 0.7.0) are frozen, as shipped.
+SQL_DEFS = $(addprefix sql/src/,common.sql queue.sql exchange.sql stream.sql \
+	privilege.sql maintain.sql metrics.sql trigger.sql)
+SQL_UPDATES = $(wildcard sql/updates/*--$(EXTVERSION).sql)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql \
+	$(patsubst sql/updates/%,sql/$(EXTENSION)--%,$(SQL_UPDATES))
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 # in this order: later suites see the queues and ids earlier ones left
 REGRESS = queue_compact queue_delivery errors exchange_routing \
@@ -28,6 +38,21 @@ EXTRA_CLEAN = results regression.diffs regression.out output_iso \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# the body of a built script: each source after a line that names it
+sql_sources = for f in $(filter %.sql,$^); do printf '\n/* ---- %s ---- */\n\n' $$f; cat $$f; done
+
+# sql/mq--<version>.sql: the catalog, then every definition
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/src/catalog.sql $(SQL_DEFS)
+	{ printf '%s\n\n' "/* $(notdir $@): mq $(EXTVERSION), built by make from sql/src/ (do not edit) */"; \
+	  printf '%s\n' "\echo Use \"CREATE EXTENSION $(EXTENSION)\" to load this file. \quit"; \
+	  $(sql_sources); } > $@
+
+# sql/mq--<old>--<version>.sql: the delta (sql/updates/), then every definition
+sql/$(EXTENSION)--%--$(EXTVERSION).sql: sql/updates/%--$(EXTVERSION).sql $(SQL_DEFS)
+	{ printf '%s\n\n' "/* $(notdir $@): mq $* to $(EXTVERSION), built by make from sql/updates/ and sql/src/ (do not edit) */"; \
+	  printf '%s\n' "\echo Use \"ALTER EXTENSION $(EXTENSION) UPDATE TO '$(EXTVERSION)'\" to load this file. \quit"; \
+	  $(sql_sources); } > $@
 
 # every object depends on every header: the structs are shared
 $(OBJS): $(wildcard src/*.h)

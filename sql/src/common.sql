@@ -1,0 +1,65 @@
+/*
+ * common.sql: what every part of mq uses -- the catalog's invalidation
+ * trigger, privilege checks, names, the primary check -- and the schema's
+ * grant.
+ *
+ * Like every file of sql/src/ but catalog.sql, it runs in the install script
+ * and again in every update script, so each statement can run twice:
+ * CREATE OR REPLACE, GRANT, REVOKE, COMMENT.
+ */
+
+/*
+ * Roles reach mq only through its functions: the tables stay closed; the
+ * schema and views are open; maintenance is for superusers (and the worker).
+ */
+GRANT USAGE ON SCHEMA mq TO PUBLIC;
+
+/* Every change to the catalog invalidates the per-backend caches. */
+CREATE OR REPLACE FUNCTION mq._catalog_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'mq_catalog_changed' LANGUAGE C;
+
+/* queues, exchanges, bindings and grants (queue.c, routing.c) */
+CREATE OR REPLACE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._queue
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+CREATE OR REPLACE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._privilege
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+CREATE OR REPLACE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._exchange
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+CREATE OR REPLACE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._binding
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+/* every change of streams or segments drops the backends' stream caches */
+CREATE OR REPLACE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._stream
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+CREATE OR REPLACE TRIGGER catalog_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._stream_segment
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();
+
+/* Privilege checks for the SQL-language functions (privilege.c). */
+CREATE OR REPLACE FUNCTION mq._check_privilege(kind text, name text, privilege text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_check_privilege_sql' LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION mq._has_privilege(kind text, name text, privilege text) RETURNS bool
+	AS 'MODULE_PATHNAME', 'mq_has_privilege_sql' LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION mq._caller() RETURNS oid
+	AS 'MODULE_PATHNAME', 'mq_caller_sql' LANGUAGE C STABLE;
+
+/* Internal helpers shared by the C and SQL halves. */
+CREATE OR REPLACE FUNCTION mq._check_name(name text, kind text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_check_name_sql' LANGUAGE C;
+
+CREATE OR REPLACE FUNCTION mq._require_primary(what text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_require_primary_sql' LANGUAGE C STABLE;
+
+/*
+ * Internal functions are for mq's own SECURITY DEFINER bodies, which run
+ * as the extension's owner: no other role needs them, and a role that could
+ * call them could probe other roles' queues.  Each file closes its own.
+ */
+REVOKE EXECUTE ON FUNCTION mq._catalog_changed(), mq._check_privilege(text, text, text),
+	mq._has_privilege(text, text, text), mq._caller(), mq._check_name(text, text),
+	mq._require_primary(text)
+	FROM PUBLIC;

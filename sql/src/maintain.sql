@@ -1,0 +1,74 @@
+/*
+ * maintain.sql: timed work on queues -- dead letters, expiry, retention,
+ * dedup keys -- that the worker runs (worker.c) and superusers may.
+ */
+
+/* one queue's dead letters and expired messages (delivery.c) */
+CREATE OR REPLACE FUNCTION mq._sweep(queue text, OUT dead_lettered bigint, OUT expired bigint)
+	AS 'MODULE_PATHNAME', 'mq_sweep' LANGUAGE C VOLATILE;
+
+/*
+ * Every queue's timed work; one queue's failure (say, options that put "now
+ * minus an interval" out of range) is a warning, and the others go on.
+ */
+CREATE OR REPLACE FUNCTION mq._maintain(
+	OUT queue_name text,
+	OUT dead_lettered bigint,
+	OUT expired bigint,
+	OUT archive_deleted bigint,
+	OUT dedup_keys_pruned bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.maintain()') IS NULL;
+	q mq._queue;
+	err text;
+	state text;
+BEGIN
+	FOR q IN SELECT * FROM mq._queue ORDER BY mq._queue.queue_name LOOP
+		queue_name := q.queue_name;
+		dead_lettered := 0;
+		expired := 0;
+		archive_deleted := 0;
+		dedup_keys_pruned := 0;
+		/* one queue's failure must not stop the others' maintenance */
+		BEGIN
+			IF q.max_receives IS NOT NULL OR q.message_ttl IS NOT NULL THEN
+				SELECT s.dead_lettered, s.expired INTO dead_lettered, expired
+					FROM mq._sweep(q.queue_name) s;
+			END IF;
+			IF q.retention IS NOT NULL THEN
+				EXECUTE format('DELETE FROM mq.%I WHERE archived_at < $1', 'a_' || q.queue_id)
+					USING clock_timestamp() - q.retention;
+				GET DIAGNOSTICS archive_deleted = ROW_COUNT;
+			END IF;
+			EXECUTE format('DELETE FROM mq.%I WHERE removed_at <= $1', 'd_' || q.queue_id)
+				USING clock_timestamp() - q.dedup_window;
+			GET DIAGNOSTICS dedup_keys_pruned = ROW_COUNT;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+			RAISE WARNING 'mq.maintain() skipped queue "%": %', q.queue_name, err
+				USING ERRCODE = state,
+					  HINT = 'Correct the queue''s options with mq.alter_queue(); the other queues were maintained.';
+			CONTINUE;
+		END;
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+
+/* the entry point (mq_manage() calls the body) */
+CREATE OR REPLACE FUNCTION mq.maintain(
+	OUT queue_name text,
+	OUT dead_lettered bigint,
+	OUT expired bigint,
+	OUT archive_deleted bigint,
+	OUT dedup_keys_pruned bigint)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.maintain()
+	IS 'Timed work for every queue: dead letters, expiry, retention, dedup keys (the workers run it).';
+
+REVOKE EXECUTE ON FUNCTION mq._sweep(text), mq._maintain(), mq.maintain() FROM PUBLIC;

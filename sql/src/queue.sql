@@ -1,0 +1,805 @@
+/*
+ * queue.sql: queues -- their options, their tables, creating, altering and
+ * dropping them (in SQL: rare), and the C entry points of the hot path
+ * (send, read, ack: delivery.c) -- and the view mq.queues.
+ */
+
+/* The id of a queue, or the usual errors (queue.c). */
+CREATE OR REPLACE FUNCTION mq._queue_id(queue text) RETURNS int
+	AS 'MODULE_PATHNAME', 'mq_queue_id_sql' LANGUAGE C STABLE;
+
+/*
+ * Validate and normalise queue options.  For the options that may be absent,
+ * zero (or '' for a queue name) means "none", so alter_queue can clear them.
+ * Returns a catalog row carrying the normalised options.  Intervals are at
+ * most 100 years (queue.h): "now minus an interval" must stay in range for
+ * mq.maintain().  Names that are not valid are echoed clipped.
+ */
+CREATE OR REPLACE FUNCTION mq._queue_options(
+	queue text,
+	visibility_timeout interval,
+	max_receives int,
+	dead_letter_queue text,
+	message_ttl interval,
+	max_length bigint,
+	overflow text,
+	fifo bool,
+	dedup_window interval,
+	archive bool,
+	retention interval,
+	unlogged bool,
+	notify bool,
+	fair bool,
+	group_concurrency int,
+	rate_limit int,
+	rate_interval interval,
+	group_rate_limit int)
+RETURNS mq._queue
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r mq._queue;
+BEGIN
+	IF visibility_timeout IS NULL OR visibility_timeout <= interval '0' THEN
+		RAISE EXCEPTION 'visibility_timeout must be positive'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a lease length such as ''30 seconds''.';
+	END IF;
+	IF visibility_timeout > interval '100 years' THEN
+		RAISE EXCEPTION 'visibility_timeout must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a lease length such as ''30 seconds''.';
+	END IF;
+	IF max_receives < 0 THEN
+		RAISE EXCEPTION 'max_receives must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count, or 0 or NULL for no limit.';
+	END IF;
+	IF message_ttl < interval '0' THEN
+		RAISE EXCEPTION 'message_ttl must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL for no expiry.';
+	END IF;
+	IF message_ttl > interval '100 years' THEN
+		RAISE EXCEPTION 'message_ttl must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL for no expiry.';
+	END IF;
+	IF max_length < 0 THEN
+		RAISE EXCEPTION 'max_length must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count, or 0 or NULL for no limit.';
+	END IF;
+	IF overflow IS NULL OR overflow NOT IN ('reject_publish', 'drop_head') THEN
+		RAISE EXCEPTION 'invalid overflow behaviour "%"', left(overflow, 64)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''reject_publish'' or ''drop_head''.';
+	END IF;
+	IF dedup_window IS NULL OR dedup_window < interval '0' THEN
+		RAISE EXCEPTION 'dedup_window must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an interval such as ''5 minutes'', or 0 to forget keys at ack.';
+	END IF;
+	IF dedup_window > interval '100 years' THEN
+		RAISE EXCEPTION 'dedup_window must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an interval such as ''5 minutes'', or 0 to forget keys at ack.';
+	END IF;
+	IF retention < interval '0' THEN
+		RAISE EXCEPTION 'retention must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL to keep archived messages forever.';
+	END IF;
+	IF retention > interval '100 years' THEN
+		RAISE EXCEPTION 'retention must be at most 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive interval, or 0 or NULL to keep archived messages forever.';
+	END IF;
+	IF fifo IS NULL OR archive IS NULL OR unlogged IS NULL OR notify IS NULL OR fair IS NULL THEN
+		RAISE EXCEPTION 'fifo, archive, unlogged, notify and fair must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF group_concurrency < 0 THEN
+		RAISE EXCEPTION 'group_concurrency must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count, or 0 or NULL for no limit.';
+	END IF;
+	IF fifo AND group_concurrency > 1 THEN
+		RAISE EXCEPTION 'a FIFO queue has at most one message of a group in flight'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('group_concurrency is %s.', group_concurrency),
+				  HINT = 'Leave group_concurrency unset on a FIFO queue, or use a queue that is not FIFO.';
+	END IF;
+	IF rate_limit < 0 THEN
+		RAISE EXCEPTION 'rate_limit must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count of messages per rate_interval, or 0 or NULL for no limit.';
+	END IF;
+	IF group_rate_limit < 0 THEN
+		RAISE EXCEPTION 'group_rate_limit must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a positive count of messages per rate_interval, or 0 or NULL for no limit.';
+	END IF;
+	IF rate_interval IS NULL OR rate_interval < interval '0' OR rate_interval > interval '100 years' THEN
+		RAISE EXCEPTION 'rate_interval must not be negative or over 100 years'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an interval such as ''1 second'' (0 sets it back to 1 second).';
+	END IF;
+	IF (rate_limit > 0 OR group_rate_limit > 0) AND NOT mq._limits_available() THEN
+		RAISE EXCEPTION 'rate limits need mq in shared_preload_libraries'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'The token buckets are in shared memory, which mq has only when preloaded.',
+				  HINT = 'Add mq to shared_preload_libraries in postgresql.conf and restart.';
+	END IF;
+
+	r.queue_name := queue;
+	r.visibility_timeout := visibility_timeout;
+	r.max_receives := nullif(max_receives, 0);
+	r.message_ttl := nullif(message_ttl, interval '0');
+	r.max_length := nullif(max_length, 0);
+	r.overflow := overflow;
+	r.fifo := fifo;
+	r.dedup_window := dedup_window;
+	r.archive := archive;
+	r.retention := nullif(retention, interval '0');
+	r.unlogged := unlogged;
+	r.notify := notify;
+	r.fair := fair;
+	r.group_concurrency := nullif(group_concurrency, 0);
+	r.rate_limit := nullif(rate_limit, 0);
+	r.rate_interval := CASE WHEN rate_interval = interval '0' THEN interval '1 second'
+						   ELSE rate_interval END;
+	r.group_rate_limit := nullif(group_rate_limit, 0);
+
+	IF dead_letter_queue IS NOT NULL AND dead_letter_queue <> '' THEN
+		IF dead_letter_queue = queue THEN
+			RAISE EXCEPTION 'queue "%" cannot be its own dead-letter queue', queue
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Create a separate queue for dead letters.';
+		END IF;
+		r.dead_letter_queue_id := mq._queue_id(dead_letter_queue);
+		/* dead letters are sends to that queue */
+		PERFORM mq._check_privilege('queue', dead_letter_queue, 'send');
+		/* follow the chain of dead-letter queues: it must not come back */
+		IF EXISTS (
+			WITH RECURSIVE chain(queue_id, depth) AS (
+				SELECT r.dead_letter_queue_id, 1
+				UNION ALL
+				SELECT q.dead_letter_queue_id, c.depth + 1
+				FROM chain c JOIN mq._queue q ON q.queue_id = c.queue_id
+				WHERE q.dead_letter_queue_id IS NOT NULL AND c.depth < 1000)
+			SELECT 1 FROM chain c JOIN mq._queue q ON q.queue_id = c.queue_id
+			WHERE q.queue_name = queue)
+		THEN
+			RAISE EXCEPTION 'dead-letter queue "%" would form a cycle with queue "%"',
+				dead_letter_queue, queue
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Dead letters must end in a queue without a dead-letter queue of its own.';
+		END IF;
+	END IF;
+	RETURN r;
+END;
+$$;
+
+/*
+ * Create the storage of queue r (already in the catalog).
+ *
+ * A queue table's pages are filled to half: a message is nearly always
+ * leased once and then acked, and a lease is an update of the same size,
+ * so the half left free holds a new version of every message on the page.
+ * The update is then HOT (no new index entries) even while a snapshot held
+ * elsewhere keeps pages from being pruned (at fillfactor 80 only a quarter
+ * to a third of the leases found room then: test/sql/storage.sql).
+ */
+CREATE OR REPLACE FUNCTION mq._create_storage(r mq._queue) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kind text := CASE WHEN r.unlogged THEN 'UNLOGGED ' ELSE '' END;
+BEGIN
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			msg_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+			read_ct		int NOT NULL DEFAULT 0,
+			enqueued_at	timestamptz NOT NULL,
+			vt			timestamptz NOT NULL,
+			priority	int NOT NULL DEFAULT 0,
+			group_key	text,
+			dedup_key	text,
+			headers		jsonb,
+			body		jsonb NOT NULL
+		) WITH (fillfactor = 50)$ddl$, kind, 'q_' || r.queue_id);
+	/* the delivery order: a lease update touches no indexed column (HOT) */
+	EXECUTE format('CREATE INDEX %I ON mq.%I (priority DESC, msg_id)',
+				   'q_' || r.queue_id || '_order', 'q_' || r.queue_id);
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			msg_id		bigint PRIMARY KEY,
+			read_ct		int NOT NULL,
+			enqueued_at	timestamptz NOT NULL,
+			vt			timestamptz NOT NULL,
+			priority	int NOT NULL,
+			group_key	text,
+			dedup_key	text,
+			headers		jsonb,
+			body		jsonb NOT NULL,
+			archived_at	timestamptz NOT NULL
+		)$ddl$, kind, 'a_' || r.queue_id);
+	EXECUTE format('CREATE INDEX %I ON mq.%I (archived_at)',
+				   'a_' || r.queue_id || '_archived_at', 'a_' || r.queue_id);
+	/* idempotent send: a key is unique while its message is in the queue */
+	EXECUTE format('CREATE UNIQUE INDEX %I ON mq.%I (dedup_key) WHERE dedup_key IS NOT NULL',
+				   'q_' || r.queue_id || '_dedup', 'q_' || r.queue_id);
+	/* the indexes that options need (FIFO groups, fair, group_concurrency) */
+	/* ... and for dedup_window after the message was acked */
+	EXECUTE format($ddl$
+		CREATE %sTABLE mq.%I (
+			dedup_key	text PRIMARY KEY,
+			msg_id		bigint NOT NULL,
+			removed_at	timestamptz NOT NULL
+		)$ddl$, kind, 'd_' || r.queue_id);
+	EXECUTE format('CREATE INDEX %I ON mq.%I (removed_at)',
+				   'd_' || r.queue_id || '_removed_at', 'd_' || r.queue_id);
+	/* rows written by others than mq move the scan hint too (storage.c) */
+	EXECUTE format('CREATE TRIGGER mq_table_changed AFTER INSERT OR UPDATE ON mq.%I'
+				   ' FOR EACH STATEMENT EXECUTE FUNCTION mq._table_changed()',
+				   'q_' || r.queue_id);
+	PERFORM mq._queue_indexes(r);
+END;
+$$;
+
+/*
+ * The indexes the options need, made or dropped to match them:
+ * q_<id>_group (group_key, msg_id) for FIFO queues only (0.3.0 made it on
+ * every queue; a queue that is not FIFO loses it at its next alter_queue:
+ * an index fewer to write for sends with a group key and for leases that
+ * are not HOT), q_<id>_fair (priority DESC, group_key, msg_id) for the walk
+ * from group to group of a fair queue, q_<id>_inflight (group_key, vt) for
+ * counting a group's leased messages under group_concurrency (with it, a
+ * lease is no longer a HOT update).
+ */
+CREATE OR REPLACE FUNCTION mq._queue_indexes(r mq._queue) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	group_index text := 'q_' || r.queue_id || '_group';
+	fair_index text := 'q_' || r.queue_id || '_fair';
+	inflight_index text := 'q_' || r.queue_id || '_inflight';
+	has_group bool := to_regclass(format('mq.%I', group_index)) IS NOT NULL;
+	has_fair bool := to_regclass(format('mq.%I', fair_index)) IS NOT NULL;
+	has_inflight bool := to_regclass(format('mq.%I', inflight_index)) IS NOT NULL;
+BEGIN
+	/* FIFO groups: is there an earlier message of this group? */
+	IF r.fifo AND NOT has_group THEN
+		EXECUTE format('CREATE INDEX %I ON mq.%I (group_key, msg_id) WHERE group_key IS NOT NULL',
+					   group_index, 'q_' || r.queue_id);
+	ELSIF NOT r.fifo AND has_group THEN
+		EXECUTE format('DROP INDEX mq.%I', group_index);
+	END IF;
+	IF r.fair AND NOT has_fair THEN
+		EXECUTE format('CREATE INDEX %I ON mq.%I (priority DESC, group_key, msg_id)',
+					   fair_index, 'q_' || r.queue_id);
+	ELSIF NOT r.fair AND has_fair THEN
+		EXECUTE format('DROP INDEX mq.%I', fair_index);
+	END IF;
+	IF r.group_concurrency IS NOT NULL AND NOT has_inflight THEN
+		EXECUTE format('CREATE INDEX %I ON mq.%I (group_key, vt) WHERE group_key IS NOT NULL',
+					   inflight_index, 'q_' || r.queue_id);
+	ELSIF r.group_concurrency IS NULL AND has_inflight THEN
+		EXECUTE format('DROP INDEX mq.%I', inflight_index);
+	END IF;
+END;
+$$;
+
+/*
+ * Every message table has a statement trigger that resets the queue's scan
+ * hint when somebody other than mq inserts or updates rows (an INSERT by
+ * hand), so the hints need no distrusting: a scan from the start of a queue
+ * walks every dead entry that a held snapshot keeps, and that walk made
+ * reads collapse behind a long transaction.
+ */
+CREATE OR REPLACE FUNCTION mq._table_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'mq_table_changed' LANGUAGE C;
+
+/*
+ * FIFO groups: a message of a group held back by an older one that a
+ * transaction in progress sends (storage.c), on the SQL path too.
+ */
+CREATE OR REPLACE FUNCTION mq._group_has_older(queue_table oid, group_key text, msg_id bigint)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_group_has_older' LANGUAGE C STRICT VOLATILE;
+
+/*
+ * Messages put into a queue by SQL that mq does not see (mq.redrive()) are
+ * announced: the queue's scan hint is reset and waiting readers are woken at
+ * commit (delivery.c).
+ */
+CREATE OR REPLACE FUNCTION mq._announce(queue text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_announce' LANGUAGE C STRICT VOLATILE;
+
+/* is mq's shared memory there (preloaded)?  Rate limits need it. */
+CREATE OR REPLACE FUNCTION mq._limits_available() RETURNS bool
+AS 'MODULE_PATHNAME', 'mq_limits_available_sql' LANGUAGE C STRICT VOLATILE;
+
+/* reads held back by the rate limits, for mq.metrics() */
+CREATE OR REPLACE FUNCTION mq._limit_stats(queue_id int, OUT held_back bigint, OUT group_held_back bigint)
+AS 'MODULE_PATHNAME', 'mq_limit_stats' LANGUAGE C STRICT VOLATILE;
+
+/*
+ * Management functions record the role that called them (manage.c):
+ * each is a C entry point, mq_manage(), in front of its SECURITY DEFINER
+ * body, mq._<name>(), which is closed to PUBLIC (GetOuterUserId() is the
+ * session's role even inside a SECURITY DEFINER function or an index
+ * expression that ANALYZE evaluates as the table's owner).  The bodies
+ * follow; the entry points come after them.
+ */
+CREATE OR REPLACE FUNCTION mq._create_queue(
+	queue text,
+	visibility_timeout interval DEFAULT '30 seconds',
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT 'reject_publish',
+	fifo bool DEFAULT false,
+	dedup_window interval DEFAULT '5 minutes',
+	archive bool DEFAULT false,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT false,
+	notify bool DEFAULT false,
+	fair bool DEFAULT false,
+	group_concurrency int DEFAULT NULL,
+	rate_limit int DEFAULT NULL,
+	rate_interval interval DEFAULT '1 second',
+	group_rate_limit int DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.create_queue()') IS NULL;
+	r mq._queue;
+	old mq._queue;
+	diff text;
+BEGIN
+	PERFORM mq._check_name(queue, 'queue');
+	/* serialise catalog changes; readers of the catalog are not blocked */
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	r := mq._queue_options(queue, visibility_timeout, max_receives,
+						   dead_letter_queue, message_ttl, max_length, overflow,
+						   fifo, dedup_window, archive, retention, unlogged,
+						   notify, fair, group_concurrency, rate_limit,
+						   rate_interval, group_rate_limit);
+
+	IF EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_name = queue) THEN
+		RAISE EXCEPTION 'a stream named "%" exists', queue
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = 'Queues and streams share one namespace (a binding names either).',
+				  HINT = 'Choose another name for the queue.';
+	END IF;
+	SELECT * INTO old FROM mq._queue q WHERE q.queue_name = queue;
+	IF FOUND THEN
+		PERFORM mq._check_privilege('queue', queue, 'any');
+		SELECT string_agg(o.name, ', ' ORDER BY o.ord) INTO diff
+		FROM (VALUES
+			(1, 'visibility_timeout', old.visibility_timeout IS DISTINCT FROM r.visibility_timeout),
+			(2, 'max_receives', old.max_receives IS DISTINCT FROM r.max_receives),
+			(3, 'dead_letter_queue', old.dead_letter_queue_id IS DISTINCT FROM r.dead_letter_queue_id),
+			(4, 'message_ttl', old.message_ttl IS DISTINCT FROM r.message_ttl),
+			(5, 'max_length', old.max_length IS DISTINCT FROM r.max_length),
+			(6, 'overflow', old.overflow IS DISTINCT FROM r.overflow),
+			(7, 'fifo', old.fifo IS DISTINCT FROM r.fifo),
+			(8, 'dedup_window', old.dedup_window IS DISTINCT FROM r.dedup_window),
+			(9, 'archive', old.archive IS DISTINCT FROM r.archive),
+			(10, 'retention', old.retention IS DISTINCT FROM r.retention),
+			(11, 'unlogged', old.unlogged IS DISTINCT FROM r.unlogged),
+			(12, 'notify', old.notify IS DISTINCT FROM r.notify),
+			(13, 'fair', old.fair IS DISTINCT FROM r.fair),
+			(14, 'group_concurrency', old.group_concurrency IS DISTINCT FROM r.group_concurrency),
+			(15, 'rate_limit', old.rate_limit IS DISTINCT FROM r.rate_limit),
+			(16, 'rate_interval', old.rate_interval IS DISTINCT FROM r.rate_interval),
+			(17, 'group_rate_limit', old.group_rate_limit IS DISTINCT FROM r.group_rate_limit)
+		) AS o(ord, name, differs)
+		WHERE o.differs;
+		IF diff IS NULL THEN
+			RETURN;				/* same declaration: nothing to do */
+		END IF;
+		RAISE EXCEPTION 'queue "%" already exists with different options', queue
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = format('These options differ: %s.', diff),
+				  HINT = 'Use mq.alter_queue() to change the options of an existing queue.';
+	END IF;
+
+	INSERT INTO mq._queue (queue_name, visibility_timeout, max_receives,
+						   dead_letter_queue_id, message_ttl, max_length,
+						   overflow, fifo, dedup_window, archive, retention,
+						   unlogged, notify, owner, fair, group_concurrency,
+						   rate_limit, rate_interval, group_rate_limit)
+	VALUES (queue, r.visibility_timeout, r.max_receives,
+			r.dead_letter_queue_id, r.message_ttl, r.max_length,
+			r.overflow, r.fifo, r.dedup_window, r.archive, r.retention,
+			r.unlogged, r.notify, mq._caller(), r.fair, r.group_concurrency,
+			r.rate_limit, r.rate_interval, r.group_rate_limit)
+	RETURNING * INTO r;
+	INSERT INTO mq._queue_stats (queue_id) VALUES (r.queue_id);
+	PERFORM mq._create_storage(r);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION mq._alter_queue(
+	queue text,
+	visibility_timeout interval DEFAULT NULL,
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT NULL,
+	fifo bool DEFAULT NULL,
+	dedup_window interval DEFAULT NULL,
+	archive bool DEFAULT NULL,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT NULL,
+	notify bool DEFAULT NULL,
+	fair bool DEFAULT NULL,
+	group_concurrency int DEFAULT NULL,
+	rate_limit int DEFAULT NULL,
+	rate_interval interval DEFAULT NULL,
+	group_rate_limit int DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.alter_queue()') IS NULL;
+	old mq._queue;
+	r mq._queue;
+	qid int;
+	persistence text;
+BEGIN
+	qid := mq._queue_id(queue);
+	PERFORM mq._check_privilege('queue', queue, 'manage');
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	SELECT * INTO old FROM mq._queue q WHERE q.queue_id = qid;
+	IF NOT FOUND THEN
+		/* dropped while we waited for the lock */
+		PERFORM mq._queue_id(queue);
+	END IF;
+
+	/* NULL keeps the current value */
+	r := mq._queue_options(queue,
+		coalesce(visibility_timeout, old.visibility_timeout),
+		coalesce(max_receives, old.max_receives),
+		coalesce(dead_letter_queue,
+				 (SELECT d.queue_name FROM mq._queue d
+				  WHERE d.queue_id = old.dead_letter_queue_id)),
+		coalesce(message_ttl, old.message_ttl),
+		coalesce(max_length, old.max_length),
+		coalesce(overflow, old.overflow),
+		coalesce(fifo, old.fifo),
+		coalesce(dedup_window, old.dedup_window),
+		coalesce(archive, old.archive),
+		coalesce(retention, old.retention),
+		coalesce(unlogged, old.unlogged),
+		coalesce(notify, old.notify),
+		coalesce(fair, old.fair),
+		coalesce(group_concurrency, old.group_concurrency),
+		coalesce(rate_limit, old.rate_limit),
+		coalesce(rate_interval, old.rate_interval),
+		coalesce(group_rate_limit, old.group_rate_limit));
+
+	UPDATE mq._queue q SET
+		visibility_timeout = r.visibility_timeout,
+		max_receives = r.max_receives,
+		dead_letter_queue_id = r.dead_letter_queue_id,
+		message_ttl = r.message_ttl,
+		max_length = r.max_length,
+		overflow = r.overflow,
+		fifo = r.fifo,
+		dedup_window = r.dedup_window,
+		archive = r.archive,
+		retention = r.retention,
+		unlogged = r.unlogged,
+		notify = r.notify,
+		fair = r.fair,
+		group_concurrency = r.group_concurrency,
+		rate_limit = r.rate_limit,
+		rate_interval = r.rate_interval,
+		group_rate_limit = r.group_rate_limit
+	WHERE q.queue_id = qid;
+	r.queue_id := qid;
+	PERFORM mq._queue_indexes(r);
+
+	IF r.unlogged <> old.unlogged THEN
+		persistence := CASE WHEN r.unlogged THEN 'UNLOGGED' ELSE 'LOGGED' END;
+		EXECUTE format('ALTER TABLE mq.%I SET %s', 'q_' || qid, persistence);
+		EXECUTE format('ALTER TABLE mq.%I SET %s', 'a_' || qid, persistence);
+		EXECUTE format('ALTER TABLE mq.%I SET %s', 'd_' || qid, persistence);
+	END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION mq._drop_queue(queue text, if_exists bool DEFAULT false)
+RETURNS bool
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.drop_queue()') IS NULL;
+	qid int;
+	users text;
+BEGIN
+	PERFORM mq._check_name(queue, 'queue');
+	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	SELECT q.queue_id INTO qid FROM mq._queue q WHERE q.queue_name = queue;
+	IF NOT FOUND THEN
+		IF if_exists THEN
+			RAISE NOTICE 'queue "%" does not exist, skipping', queue;
+			RETURN false;
+		END IF;
+		PERFORM mq._queue_id(queue);	/* raises the usual error */
+	END IF;
+	PERFORM mq._check_privilege('queue', queue, 'manage');
+
+	SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name)
+		INTO users
+		FROM mq._queue q WHERE q.dead_letter_queue_id = qid;
+	IF users IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop queue "%" because other queues use it as their dead-letter queue', queue
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  DETAIL = format('Dead-letter queue of: %s.', users),
+				  HINT = 'Change their dead_letter_queue with mq.alter_queue() first.';
+	END IF;
+
+	EXECUTE format('DROP TABLE mq.%I, mq.%I, mq.%I',
+				   'q_' || qid, 'a_' || qid, 'd_' || qid);
+	DELETE FROM mq._privilege p WHERE p.object_type = 'queue' AND p.object_id = qid;
+	DELETE FROM mq._queue q WHERE q.queue_id = qid;
+	RETURN true;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION mq._purge_queue(queue text) RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.purge_queue()') IS NULL;
+	n bigint;
+BEGIN
+	PERFORM mq._check_privilege('queue', queue, 'manage');
+	EXECUTE format('DELETE FROM mq.%I', 'q_' || mq._queue_id(queue));
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION mq._redrive(dead_letter_queue text, target text,
+						   max_messages bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	primary_checked bool := mq._require_primary('mq.redrive()') IS NULL;
+	src int := mq._queue_id(dead_letter_queue);
+	dst int;
+	n bigint;
+BEGIN
+	IF target IS NULL THEN
+		RAISE EXCEPTION 'target queue name must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	dst := mq._queue_id(target);
+	PERFORM mq._check_privilege('queue', dead_letter_queue, 'read');
+	PERFORM mq._check_privilege('queue', target, 'send');
+	IF dst = src THEN
+		RAISE EXCEPTION 'cannot redrive queue "%" into itself', target
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Redrive a dead-letter queue into the queue its messages came from.';
+	END IF;
+	IF max_messages < 0 THEN
+		RAISE EXCEPTION 'max_messages must not be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a count, or NULL to move every message.';
+	END IF;
+	/* oldest first, skipping messages that a reader of the DLQ holds */
+	EXECUTE format($q$
+		WITH c AS (SELECT msg_id FROM mq.%1$I
+				   WHERE read_ct = 0 OR vt <= clock_timestamp()
+				   ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED),
+			 d AS (DELETE FROM mq.%1$I m USING c WHERE m.msg_id = c.msg_id
+				   RETURNING m.*),
+			 i AS (INSERT INTO mq.%2$I (enqueued_at, vt, priority, group_key, headers, body)
+				   SELECT clock_timestamp(), clock_timestamp(), d.priority,
+						  d.group_key, d.headers, d.body
+				   FROM d ORDER BY d.msg_id RETURNING 1)
+		SELECT count(*) FROM i$q$, 'q_' || src, 'q_' || dst)
+		INTO n USING max_messages;
+	/* readers must not pass the new rows on a scan hint; wake waiting ones */
+	IF n > 0 THEN
+		PERFORM mq._announce(target);
+	END IF;
+	RETURN n;
+END;
+$$;
+
+/* The entry points (mq_manage() calls the body of the same name). */
+CREATE OR REPLACE FUNCTION mq.create_queue(
+	queue text,
+	visibility_timeout interval DEFAULT '30 seconds',
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT 'reject_publish',
+	fifo bool DEFAULT false,
+	dedup_window interval DEFAULT '5 minutes',
+	archive bool DEFAULT false,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT false,
+	notify bool DEFAULT false,
+	fair bool DEFAULT false,
+	group_concurrency int DEFAULT NULL,
+	rate_limit int DEFAULT NULL,
+	rate_interval interval DEFAULT '1 second',
+	group_rate_limit int DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int)
+	IS 'Create a queue (a no-op if it exists with the same options).';
+
+CREATE OR REPLACE FUNCTION mq.alter_queue(
+	queue text,
+	visibility_timeout interval DEFAULT NULL,
+	max_receives int DEFAULT NULL,
+	dead_letter_queue text DEFAULT NULL,
+	message_ttl interval DEFAULT NULL,
+	max_length bigint DEFAULT NULL,
+	overflow text DEFAULT NULL,
+	fifo bool DEFAULT NULL,
+	dedup_window interval DEFAULT NULL,
+	archive bool DEFAULT NULL,
+	retention interval DEFAULT NULL,
+	unlogged bool DEFAULT NULL,
+	notify bool DEFAULT NULL,
+	fair bool DEFAULT NULL,
+	group_concurrency int DEFAULT NULL,
+	rate_limit int DEFAULT NULL,
+	rate_interval interval DEFAULT NULL,
+	group_rate_limit int DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.alter_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int)
+	IS 'Change options of a queue: NULL keeps one, 0 or an empty string clears an optional one.';
+
+CREATE OR REPLACE FUNCTION mq.drop_queue(queue text, if_exists bool DEFAULT false)
+RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.drop_queue(text, bool) IS 'Drop a queue and its messages.';
+
+CREATE OR REPLACE FUNCTION mq.purge_queue(queue text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.purge_queue(text) IS 'Delete every message of a queue; returns how many.';
+
+CREATE OR REPLACE FUNCTION mq.redrive(dead_letter_queue text, target text,
+						   max_messages bigint DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.redrive(text, text, bigint)
+	IS 'Move messages of a dead-letter queue back to a queue; returns how many.';
+
+/* Hot path: C (delivery.c). */
+CREATE OR REPLACE FUNCTION mq.send(
+	queue text,
+	body jsonb,
+	headers jsonb DEFAULT NULL,
+	delay interval DEFAULT '0',
+	dedup_key text DEFAULT NULL,
+	group_key text DEFAULT NULL,
+	priority int DEFAULT 0)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_send' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.send(text, jsonb, jsonb, interval, text, text, int)
+	IS 'Send a message; returns its id (for a known dedup_key, the first message''s id).';
+
+CREATE OR REPLACE FUNCTION mq.send_batch(
+	queue text,
+	bodies jsonb[],
+	headers jsonb[] DEFAULT NULL,
+	delay interval DEFAULT '0',
+	dedup_keys text[] DEFAULT NULL,
+	group_keys text[] DEFAULT NULL,
+	priority int DEFAULT 0)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_send_batch' LANGUAGE C VOLATILE ROWS 100;
+COMMENT ON FUNCTION mq.send_batch(text, jsonb[], jsonb[], interval, text[], text[], int)
+	IS 'Send messages in one call; returns their ids in order.';
+
+CREATE OR REPLACE FUNCTION mq.read(
+	queue text,
+	qty int DEFAULT 1,
+	visibility_timeout interval DEFAULT NULL,
+	wait interval DEFAULT '0')
+RETURNS SETOF mq.message
+AS 'MODULE_PATHNAME', 'mq_read' LANGUAGE C VOLATILE ROWS 1;
+COMMENT ON FUNCTION mq.read(text, int, interval, interval)
+	IS 'Lease up to qty visible messages for visibility_timeout, waiting up to wait for one.';
+
+CREATE OR REPLACE FUNCTION mq.pop(queue text, qty int DEFAULT 1)
+RETURNS SETOF mq.message
+AS 'MODULE_PATHNAME', 'mq_pop' LANGUAGE C VOLATILE ROWS 1;
+COMMENT ON FUNCTION mq.pop(text, int) IS 'Read and delete up to qty messages at once.';
+
+CREATE OR REPLACE FUNCTION mq.ack(queue text, msg_id bigint) RETURNS bool
+AS 'MODULE_PATHNAME', 'mq_ack' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.ack(text, bigint) IS 'Delete (on an archive queue, archive) a message.';
+
+CREATE OR REPLACE FUNCTION mq.ack_batch(queue text, msg_ids bigint[]) RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_ack_many' LANGUAGE C VOLATILE ROWS 10;
+COMMENT ON FUNCTION mq.ack_batch(text, bigint[]) IS 'Ack messages; returns the ids acked.';
+
+CREATE OR REPLACE FUNCTION mq.nack(queue text, msg_id bigint, delay interval DEFAULT '0')
+RETURNS bool
+AS 'MODULE_PATHNAME', 'mq_nack' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.nack(text, bigint, interval)
+	IS 'Give a leased message back, visible again now or after delay.';
+
+CREATE OR REPLACE FUNCTION mq.set_vt(queue text, msg_id bigint, visibility_timeout interval)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'mq_set_vt' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.set_vt(text, bigint, interval)
+	IS 'Move the end of a lease to now plus visibility_timeout; returns the new end.';
+
+CREATE OR REPLACE FUNCTION mq.archive(queue text, msg_id bigint) RETURNS bool
+AS 'MODULE_PATHNAME', 'mq_archive_one' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.archive(text, bigint) IS 'Move a message to the queue''s archive.';
+
+CREATE OR REPLACE FUNCTION mq.archive_batch(queue text, msg_ids bigint[]) RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_archive' LANGUAGE C VOLATILE ROWS 10;
+COMMENT ON FUNCTION mq.archive_batch(text, bigint[]) IS 'Archive messages; returns the ids archived.';
+
+/*
+ * Compact a queue's message table now: under its ACCESS EXCLUSIVE lock
+ * (waited for as any lock: lock_timeout applies) the messages are copied
+ * out, the table truncated and the messages put back, in the caller's
+ * transaction; returns how many it kept.  The background worker does the
+ * same by itself (mq.compact_threshold).
+ */
+CREATE OR REPLACE FUNCTION mq.compact_queue(queue text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_compact_queue' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.compact_queue(text) IS
+	'Rewrite a queue''s table without its dead row versions (copy, TRUNCATE, copy back); returns how many messages it kept.';
+
+/* every queue with its options and owner */
+CREATE OR REPLACE VIEW mq.queues AS
+	SELECT q.queue_name, q.visibility_timeout, q.max_receives,
+		   d.queue_name AS dead_letter_queue, q.message_ttl, q.max_length,
+		   q.overflow, q.fifo, q.dedup_window, q.archive, q.retention,
+		   q.unlogged, q.notify, q.created_at, a.rolname AS owner,
+		   q.fair, q.group_concurrency, q.rate_limit, q.rate_interval,
+		   q.group_rate_limit
+	FROM mq._queue q LEFT JOIN mq._queue d
+		ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id
+		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) q.owner;
+COMMENT ON VIEW mq.queues IS 'Every queue with its options and owner.';
+
+COMMENT ON TYPE mq.message IS 'A message as mq.read() and mq.pop() return it.';
+
+REVOKE EXECUTE ON FUNCTION mq._queue_id(text),
+	mq._queue_options(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int),
+	mq._create_storage(mq._queue), mq._queue_indexes(mq._queue), mq._table_changed(),
+	mq._group_has_older(oid, text, bigint), mq._announce(text), mq._limits_available(),
+	mq._limit_stats(int),
+	mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int),
+	mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int),
+	mq._drop_queue(text, bool), mq._purge_queue(text), mq._redrive(text, text, bigint)
+	FROM PUBLIC;
+GRANT SELECT ON mq.queues TO PUBLIC;
