@@ -35,8 +35,8 @@
  * once when the commit is in the same transaction as their results.
  *
  * A poll delivers records from the holder's fetch position up to the
- * partition's readable end (stream.c) and moves the fetch position past
- * them; a poll whose transaction (or savepoint) rolls back moves it back,
+ * partition's readable end (stream_position.c) and moves the fetch
+ * position past them; a poll whose transaction (or savepoint) rolls back moves it back,
  * so its records come again.  Nothing here survives a restart, and nothing
  * needs to: members join again with their next poll and holders start at
  * the committed positions.
@@ -69,7 +69,7 @@
 #include "guc.h"
 #include "privilege.h"
 #include "spi.h"
-#include "stream.h"
+#include "stream_int.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_poll);
