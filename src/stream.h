@@ -2,9 +2,9 @@
  *
  * stream.h
  *	  Streams: partitioned, retained logs, with appends whose positions are
- *	  dense in commit order and replay; group.c has consumer groups on top
- *	  of them.  What other parts of mq use; the stream files share the rest
- *	  in stream_int.h, which lists them.
+ *	  dense in commit order, replay, and consumer groups on top of them.
+ *	  What other parts of mq use; the stream files share the rest in
+ *	  stream_int.h, which lists them.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +17,8 @@
 /* shared memory, from mq.c's hooks when preloaded */
 extern void mq_stream_shmem_request(void);
 extern void mq_stream_shmem_startup(void);
+extern void mq_consumer_group_shmem_request(void);
+extern void mq_consumer_group_shmem_startup(void);
 
 /* A stream as a call needs it */
 typedef struct MqStream

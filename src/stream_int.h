@@ -10,11 +10,15 @@
  *							the read lock, first and last stored positions
  *	2	stream_position.c	shared memory: next positions, appends in
  *							flight, the transaction callbacks, readable ends
+ *		stream_group.c		consumer groups in shared memory: look-up,
+ *							partitions, polls undone, dropped groups
  *	3	stream_standby.c	the worker's readable ends for standbys
  *		stream_append.c		mq.append, mq.append_batch, the key's partition
- *		stream_read.c		mq.read_stream, the read a poll shares
- *
- * group.c (consumer groups) builds on them.
+ *		stream_read.c		mq.read_stream, the read a poll shares,
+ *							mq.stream_end, mq.stream_start
+ *		stream_rebalance.c	consumer heartbeats and the rebalance
+ *		stream_commit.c		mq.commit, seek's reset, mq.partition_holder
+ *	4	stream_poll.c		mq.poll
  *
  * The design is in src/README.md ("Streams").
  *
@@ -27,6 +31,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/lwlock.h"
+#include "storage/lock.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -135,5 +140,93 @@ extern void mq_stream_require_read_committed(const char *fn);
 extern uint64 mq_stream_read(MqStream *s, int32 partition, int64 from,
 							 int64 end, int64 max, Tuplestorestate *ts,
 							 TupleDesc desc, int64 *last);
+
+/* stream_group.c: consumer groups */
+
+#define MQ_CONSUMER_MAXLEN 128
+
+typedef struct MemberKey
+{
+	Oid			dbid;
+	int32		group_id;
+	char		consumer[MQ_CONSUMER_MAXLEN + 1];
+} MemberKey;
+
+typedef struct Member
+{
+	MemberKey	key;
+	TimestampTz last_poll;
+	int64		timeout;		/* session timeout, microseconds */
+} Member;
+
+typedef struct AssignKey
+{
+	Oid			dbid;
+	int32		group_id;
+	int32		partition;
+} AssignKey;
+
+typedef struct Assignment
+{
+	AssignKey	key;
+	char		holder[MQ_CONSUMER_MAXLEN + 1]; /* "" : none */
+	uint64		generation;		/* raised at each change of holder, seek */
+	int64		epoch;			/* of the committed positions */
+	int64		start;			/* committed position at takeover; -1 unknown */
+	int64		fetch;			/* next position for the holder; -1 unknown */
+} Assignment;
+
+typedef struct ConsumerGroupShared
+{
+	LWLock	   *lock;
+} ConsumerGroupShared;
+
+/* NULL unless preloaded; both hashes are under its lock */
+extern ConsumerGroupShared *mq_consumer_group_shared;
+extern HTAB *mq_consumer_group_members;
+extern HTAB *mq_consumer_group_assignments;
+
+/* a consumer group as a call needs it */
+typedef struct ConsumerGroup
+{
+	MqStream	s;
+	int32		id;
+	char		name[MQ_NAME_MAXLEN + 1];
+} ConsumerGroup;
+
+extern void mq_assignment_key(AssignKey *key, int32 group_id, int32 partition);
+
+/* the (group, partition) advisory lock that fences commits */
+extern void mq_fence_locktag(LOCKTAG *tag, int32 group_id, int32 partition);
+
+extern void mq_consumer_group_register_callbacks(void);
+
+/* list a poll's move of a fetch position, to undo if it rolls back */
+extern void mq_consumer_group_note_poll(AssignKey *key, uint64 generation,
+										int64 old_fetch, int64 new_fetch);
+
+/* a group of a stream the caller may use */
+extern void mq_consumer_group_lookup(text *stream, text *group,
+									 ConsumerGroup *g);
+
+/* the same without the privilege check */
+extern void mq_consumer_group_find(text *stream, text *group,
+								   ConsumerGroup *g);
+
+/* shared memory knows every partition of the group */
+extern void mq_consumer_group_ensure(ConsumerGroup *g);
+extern void mq_consumer_group_too_many_partitions(void);
+
+/* poll and commit: on a primary, no NULL names; the consumer's name as a key */
+extern void mq_consumer_arguments(FunctionCallInfo fcinfo, char *consumer);
+
+/* stream_rebalance.c */
+
+/*
+ * A poll's heartbeat: note the consumer as live for timeout from now, then
+ * rebalance the group.  Called with the lock held exclusively.
+ */
+extern void mq_consumer_group_heartbeat(ConsumerGroup *g, const char *consumer,
+										int64 timeout, TimestampTz now);
 
 #endif							/* MQ_STREAM_INT_H */

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * stream_read.c
- *	  Streams: reads.  mq.read_stream (replay from any position) and the
- *	  read of a partition that mq.poll shares.  See src/README.md
- *	  ("Streams").
+ *	  Streams: reads.  mq.read_stream (replay from any position), the read
+ *	  of a partition that mq.poll shares, and a partition's end and start
+ *	  (mq.stream_end, mq.stream_start).  See src/README.md ("Streams").
  *
  * A read takes the partition's readable end first (stream_position.c) and
  * its snapshot after: every SPI statement takes a new one, which is why a
@@ -22,6 +22,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/tuplestore.h"
@@ -32,6 +33,8 @@
 #include "stream_int.h"
 
 PG_FUNCTION_INFO_V1(mq_read_stream);
+PG_FUNCTION_INFO_V1(mq_stream_end);
+PG_FUNCTION_INFO_V1(mq_stream_start);
 
 /* mq.read_stream(stream, partition, from_position, max) returns setof mq.stream_record */
 Datum
@@ -179,4 +182,43 @@ mq_stream_require_read_committed(const char *fn)
 				 errmsg("%s cannot run in a REPEATABLE READ or SERIALIZABLE transaction", fn),
 				 errdetail("Its snapshot may be older than the end it reads up to, and it would pass records."),
 				 errhint("Read streams in READ COMMITTED transactions.")));
+}
+
+/*
+ * mq.stream_end(stream text, partition int) returns bigint: the end of a
+ * partition -- its readable end on a primary with mq preloaded, else one
+ * past its greatest stored position.
+ */
+Datum
+mq_stream_end(PG_FUNCTION_ARGS)
+{
+	MqStream	s;
+	int32		partition = PG_GETARG_INT32(1);
+
+	mq_stream_find(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_check_partition(&s, partition);
+	if (!mq_stream_shmem_available() || RecoveryInProgress())
+		PG_RETURN_INT64(mq_stream_stored_next(&s, partition));
+	PG_RETURN_INT64(mq_stream_readable_end(&s, partition));
+}
+
+/*
+ * mq.stream_start(stream text, partition int) returns bigint: the first
+ * position of a partition that retention has kept (its end when it keeps
+ * none).
+ */
+Datum
+mq_stream_start(PG_FUNCTION_ARGS)
+{
+	MqStream	s;
+	int32		partition = PG_GETARG_INT32(1);
+	int64		end;
+
+	mq_stream_find(PG_GETARG_TEXT_PP(0), &s);
+	mq_stream_check_partition(&s, partition);
+	if (!mq_stream_shmem_available() || RecoveryInProgress())
+		end = mq_stream_stored_next(&s, partition);
+	else
+		end = mq_stream_readable_end(&s, partition);
+	PG_RETURN_INT64(mq_stream_earliest(&s, partition, end));
 }
