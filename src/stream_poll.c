@@ -136,23 +136,16 @@ take_over(PollArg *pa, Held *h)
 	return ok;
 }
 
-/* one poll: heartbeat, rebalance, records of the held partitions */
-static bool
-poll_attempt(void *arg, TimestampTz *not_before)
+/*
+ * The partitions the consumer holds, as it last polled them, into held;
+ * returns how many.  Called with the lock held.
+ */
+static int
+held_partitions(ConsumerGroup *g, const char *consumer, Held *held)
 {
-	PollArg    *pa = (PollArg *) arg;
-	ConsumerGroup	   *g = pa->g;
-	Held	   *held = palloc(sizeof(Held) * g->s.partitions);
 	int			nheld = 0;
 	int			i;
-	int64		remaining = pa->max;
-	TimestampTz now = GetCurrentTimestamp();
-	TupleTableSlot *slot = NULL;
 
-	mq_consumer_group_ensure(g);
-
-	LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
-	mq_consumer_group_heartbeat(g, pa->consumer, pa->timeout, now);
 	for (i = 0; i < g->s.partitions; i++)
 	{
 		AssignKey	key;
@@ -160,7 +153,7 @@ poll_attempt(void *arg, TimestampTz *not_before)
 
 		mq_assignment_key(&key, g->id, i);
 		a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
-		if (a == NULL || strcmp(a->holder, pa->consumer) != 0)
+		if (a == NULL || strcmp(a->holder, consumer) != 0)
 			continue;
 		held[nheld].partition = i;
 		held[nheld].generation = a->generation;
@@ -168,53 +161,83 @@ poll_attempt(void *arg, TimestampTz *not_before)
 		held[nheld].fetch = a->fetch;
 		nheld++;
 	}
+	return nheld;
+}
+
+/*
+ * Read a held partition from its fetch position up to its readable end, at
+ * most remaining records, into the poll's result; returns how many it
+ * delivered.  *slot is the poll's scratch slot, made on first use.
+ */
+static int64
+poll_partition(PollArg *pa, Held *h, int64 remaining, TupleTableSlot **slot)
+{
+	ConsumerGroup *g = pa->g;
+	int64		end;
+	int64		last = -1;
+	uint64		n;
+	Tuplestorestate *ts;
+	AssignKey	key;
+	Assignment *a;
+	bool		keep = false;
+	int64		new_fetch;
+
+	if (h->start < 0 && !take_over(pa, h))
+		return 0;
+	end = mq_stream_readable_end(&g->s, h->partition);
+	if (h->fetch >= end)
+		return 0;
+	ts = tuplestore_begin_heap(false, false, work_mem);
+	n = mq_stream_read(&g->s, h->partition, h->fetch, end, remaining, ts,
+					   pa->rsinfo->setDesc, &last);
+	new_fetch = (int64) n < remaining ? end : last + 1;
+
+	/* deliver them unless another poll of this consumer moved first */
+	mq_assignment_key(&key, g->id, h->partition);
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
+	a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
+	if (a != NULL && a->generation == h->generation && a->fetch == h->fetch &&
+		strcmp(a->holder, pa->consumer) == 0)
+	{
+		a->fetch = new_fetch;
+		keep = true;
+	}
+	LWLockRelease(mq_consumer_group_shared->lock);
+	if (keep)
+	{
+		mq_consumer_group_note_poll(&key, h->generation, h->fetch, new_fetch);
+		if (*slot == NULL)
+			*slot = MakeSingleTupleTableSlot(pa->rsinfo->setDesc, &TTSOpsMinimalTuple);
+		while (tuplestore_gettupleslot(ts, true, false, *slot))
+			tuplestore_puttupleslot(pa->rsinfo->setResult, *slot);
+	}
+	tuplestore_end(ts);
+	return keep ? (int64) n : 0;
+}
+
+/* one poll: heartbeat, rebalance, records of the held partitions */
+static bool
+poll_attempt(void *arg, TimestampTz *not_before)
+{
+	PollArg    *pa = (PollArg *) arg;
+	ConsumerGroup *g = pa->g;
+	Held	   *held = palloc(sizeof(Held) * g->s.partitions);
+	int			nheld;
+	int			i;
+	int64		remaining = pa->max;
+	TimestampTz now = GetCurrentTimestamp();
+	TupleTableSlot *slot = NULL;
+
+	mq_consumer_group_ensure(g);
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
+	mq_consumer_group_heartbeat(g, pa->consumer, pa->timeout, now);
+	nheld = held_partitions(g, pa->consumer, held);
 	LWLockRelease(mq_consumer_group_shared->lock);
 
 	/* each poll starts at another of its partitions, so none starves */
 	for (i = 0; i < nheld && remaining > 0; i++)
-	{
-		Held	   *h = &held[(i + poll_turn) % nheld];
-		int64		end;
-		int64		last = -1;
-		uint64		n;
-		Tuplestorestate *ts;
-		AssignKey	key;
-		Assignment *a;
-		bool		keep = false;
-		int64		new_fetch;
-
-		if (h->start < 0 && !take_over(pa, h))
-			continue;
-		end = mq_stream_readable_end(&g->s, h->partition);
-		if (h->fetch >= end)
-			continue;
-		ts = tuplestore_begin_heap(false, false, work_mem);
-		n = mq_stream_read(&g->s, h->partition, h->fetch, end, remaining, ts,
-						   pa->rsinfo->setDesc, &last);
-		new_fetch = (int64) n < remaining ? end : last + 1;
-
-		/* deliver them unless another poll of this consumer moved first */
-		mq_assignment_key(&key, g->id, h->partition);
-		LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
-		a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
-		if (a != NULL && a->generation == h->generation && a->fetch == h->fetch &&
-			strcmp(a->holder, pa->consumer) == 0)
-		{
-			a->fetch = new_fetch;
-			keep = true;
-		}
-		LWLockRelease(mq_consumer_group_shared->lock);
-		if (keep)
-		{
-			mq_consumer_group_note_poll(&key, h->generation, h->fetch, new_fetch);
-			if (slot == NULL)
-				slot = MakeSingleTupleTableSlot(pa->rsinfo->setDesc, &TTSOpsMinimalTuple);
-			while (tuplestore_gettupleslot(ts, true, false, slot))
-				tuplestore_puttupleslot(pa->rsinfo->setResult, slot);
-			remaining -= n;
-		}
-		tuplestore_end(ts);
-	}
+		remaining -= poll_partition(pa, &held[(i + poll_turn) % nheld],
+									remaining, &slot);
 	poll_turn++;
 	if (slot != NULL)
 		ExecDropSingleTupleTableSlot(slot);
