@@ -57,6 +57,99 @@ PG_FUNCTION_INFO_V1(mq_partition_holder);
 static SPIPlanPtr commit_plans[2] = {NULL, NULL};
 
 /*
+ * mq.commit()'s check, once it holds the fence: the consumer is live,
+ * holds the partition, has polled it in its current generation and was
+ * given the position.  False when the position is not past the committed
+ * one (there is nothing to insert); else *epoch is the partition's.
+ */
+static bool
+check_commit(ConsumerGroup *g, const char *consumer, int32 partition,
+			 int64 position, TimestampTz now, int64 *epoch)
+{
+	AssignKey	key;
+	MemberKey	mkey;
+	Assignment *a;
+	Member	   *m;
+	int64		start = -1;
+	int64		fetch = -1;
+	bool		live;
+	char		holder[MQ_CONSUMER_MAXLEN + 1];
+
+	*epoch = 0;
+	mq_assignment_key(&key, g->id, partition);
+	memset(&mkey, 0, sizeof(mkey));
+	mkey.dbid = MyDatabaseId;
+	mkey.group_id = g->id;
+	memcpy(mkey.consumer, consumer, sizeof(mkey.consumer));
+	holder[0] = '\0';
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
+	a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
+	m = hash_search(mq_consumer_group_members, &mkey, HASH_FIND, NULL);
+	live = m != NULL && m->last_poll + m->timeout >= now;
+	if (a != NULL)
+	{
+		strlcpy(holder, a->holder, sizeof(holder));
+		*epoch = a->epoch;
+		start = a->start;
+		fetch = a->fetch;
+	}
+	LWLockRelease(mq_consumer_group_shared->lock);
+
+	if (strcmp(holder, consumer) != 0 || !live)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer \"%s\" does not hold partition %d of consumer group \"%s\"",
+						consumer, partition, g->name),
+				 !live ? errdetail("Its session timed out, or it has not polled since the server started.") :
+				 holder[0] ? errdetail("The partition is held by consumer \"%s\".", holder) :
+				 errdetail("The partition has no holder."),
+				 errhint("Roll back: the partition's holder gets these records again from the committed position. Then poll again.")));
+	if (start < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer \"%s\" has not polled partition %d of consumer group \"%s\" since it was assigned or sought",
+						consumer, partition, g->name),
+				 errhint("Roll back and poll again: the records come again from the committed position.")));
+	if (position > fetch)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("position " INT64_FORMAT " of partition %d has not been delivered to consumer \"%s\"",
+						position, partition, consumer),
+				 errdetail("The records delivered to it end before position " INT64_FORMAT ".", fetch),
+				 errhint("Commit the position after the last record processed (its position + 1).")));
+	if (position <= start)
+		return false;			/* never behind the committed position */
+	return true;
+}
+
+/* insert the row of a commit into the table in turn */
+static void
+insert_commit(ConsumerGroup *g, int32 partition, int64 epoch, int64 position,
+			  const char *consumer)
+{
+	Oid			argtypes[5] = {INT4OID, INT4OID, INT8OID, INT8OID, TEXTOID};
+	Datum		args[5];
+
+	/* the table in turn this minute (mq._commit_table() agrees) */
+	int			t = (int) ((GetCurrentTimestamp() / USECS_PER_MINUTE) % 2);
+
+	args[0] = Int32GetDatum(g->id);
+	args[1] = Int32GetDatum(partition);
+	args[2] = Int64GetDatum(epoch);
+	args[3] = Int64GetDatum(position);
+	args[4] = CStringGetTextDatum(consumer);
+	mq_spi_connect();
+	if (commit_plans[t] == NULL)
+		commit_plans[t] = mq_keep_plan(psprintf("INSERT INTO mq._stream_commit_%d"
+												" (group_id, partition, epoch, position, consumer, committed_at)"
+												" VALUES ($1, $2, $3, $4, $5, pg_catalog.now())", t),
+									   5, argtypes);
+	if (mq_execute_plan_as_owner(commit_plans[t], args, NULL, 0) != SPI_OK_INSERT)
+		elog(ERROR, "stream commit failed");
+	SPI_finish();
+}
+
+/*
  * mq.commit(stream, consumer_group, consumer, partition, position): the
  * group's position of the partition is position (the next to read), in the
  * caller's transaction.
@@ -69,15 +162,7 @@ mq_commit(PG_FUNCTION_ARGS)
 	int32		partition;
 	int64		position;
 	LOCKTAG		tag;
-	AssignKey	key;
-	MemberKey	mkey;
-	Assignment *a;
-	Member	   *m;
-	int64		epoch = 0;
-	int64		start = -1;
-	int64		fetch = -1;
-	bool		live;
-	char		holder[MQ_CONSUMER_MAXLEN + 1];
+	int64		epoch;
 	TimestampTz now = GetCurrentTimestamp();
 
 	mq_consumer_arguments(fcinfo, consumer);
@@ -100,72 +185,8 @@ mq_commit(PG_FUNCTION_ARGS)
 	mq_fence_locktag(&tag, g.id, partition);
 	(void) LockAcquire(&tag, ShareLock, false, false);
 
-	mq_assignment_key(&key, g.id, partition);
-	memset(&mkey, 0, sizeof(mkey));
-	mkey.dbid = MyDatabaseId;
-	mkey.group_id = g.id;
-	memcpy(mkey.consumer, consumer, sizeof(mkey.consumer));
-	holder[0] = '\0';
-	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
-	a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
-	m = hash_search(mq_consumer_group_members, &mkey, HASH_FIND, NULL);
-	live = m != NULL && m->last_poll + m->timeout >= now;
-	if (a != NULL)
-	{
-		strlcpy(holder, a->holder, sizeof(holder));
-		epoch = a->epoch;
-		start = a->start;
-		fetch = a->fetch;
-	}
-	LWLockRelease(mq_consumer_group_shared->lock);
-
-	if (strcmp(holder, consumer) != 0 || !live)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("consumer \"%s\" does not hold partition %d of consumer group \"%s\"",
-						consumer, partition, g.name),
-				 !live ? errdetail("Its session timed out, or it has not polled since the server started.") :
-				 holder[0] ? errdetail("The partition is held by consumer \"%s\".", holder) :
-				 errdetail("The partition has no holder."),
-				 errhint("Roll back: the partition's holder gets these records again from the committed position. Then poll again.")));
-	if (start < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("consumer \"%s\" has not polled partition %d of consumer group \"%s\" since it was assigned or sought",
-						consumer, partition, g.name),
-				 errhint("Roll back and poll again: the records come again from the committed position.")));
-	if (position > fetch)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("position " INT64_FORMAT " of partition %d has not been delivered to consumer \"%s\"",
-						position, partition, consumer),
-				 errdetail("The records delivered to it end before position " INT64_FORMAT ".", fetch),
-				 errhint("Commit the position after the last record processed (its position + 1).")));
-	if (position <= start)
-		PG_RETURN_VOID();		/* never behind the committed position */
-
-	{
-		Oid			argtypes[5] = {INT4OID, INT4OID, INT8OID, INT8OID, TEXTOID};
-		Datum		args[5];
-
-		/* the table in turn this minute (mq._commit_table() agrees) */
-		int			t = (int) ((GetCurrentTimestamp() / USECS_PER_MINUTE) % 2);
-
-		args[0] = Int32GetDatum(g.id);
-		args[1] = Int32GetDatum(partition);
-		args[2] = Int64GetDatum(epoch);
-		args[3] = Int64GetDatum(position);
-		args[4] = CStringGetTextDatum(consumer);
-		mq_spi_connect();
-		if (commit_plans[t] == NULL)
-			commit_plans[t] = mq_keep_plan(psprintf("INSERT INTO mq._stream_commit_%d"
-													" (group_id, partition, epoch, position, consumer, committed_at)"
-													" VALUES ($1, $2, $3, $4, $5, pg_catalog.now())", t),
-										   5, argtypes);
-		if (mq_execute_plan_as_owner(commit_plans[t], args, NULL, 0) != SPI_OK_INSERT)
-			elog(ERROR, "stream commit failed");
-		SPI_finish();
-	}
+	if (check_commit(&g, consumer, partition, position, now, &epoch))
+		insert_commit(&g, partition, epoch, position, consumer);
 	PG_RETURN_VOID();
 }
 

@@ -369,7 +369,6 @@ mq_consumer_group_ensure(ConsumerGroup *g)
 	LWLockRelease(mq_consumer_group_shared->lock);
 }
 
-
 /* a consumer name as a key */
 static void
 consumer_key(text *consumer, char *key)
