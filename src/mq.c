@@ -30,7 +30,6 @@
 #include "queue_limit.h"
 #include "manage.h"
 #include "roles.h"
-#include "group.h"
 #include "stream.h"
 #include "wait.h"
 #include "worker.h"
@@ -53,7 +52,7 @@ mq_shmem_request(void)
 	mq_hint_shmem_request();
 	mq_limits_shmem_request();
 	mq_stream_shmem_request();
-	mq_group_shmem_request();
+	mq_consumer_group_shmem_request();
 	mq_worker_shmem_request();
 }
 
@@ -67,7 +66,7 @@ mq_shmem_startup(void)
 	mq_hint_shmem_startup();
 	mq_limits_shmem_startup();
 	mq_stream_shmem_startup();
-	mq_group_shmem_startup();
+	mq_consumer_group_shmem_startup();
 	mq_worker_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -1,17 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * stream.h
- *	  Streams: partitioned, retained logs.  stream.c has appends with
- *	  positions dense in commit order and replay; group.c has consumer
- *	  groups on top of them.
+ *	  Streams: partitioned, retained logs, with appends whose positions are
+ *	  dense in commit order, replay, and consumer groups on top of them.
+ *	  What other parts of mq use; the stream files share the rest in
+ *	  stream_int.h, which lists them.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef MQ_STREAM_H
 #define MQ_STREAM_H
-
-#include "access/tupdesc.h"
-#include "utils/tuplestore.h"
 
 #include "args.h"
 #include "utils/jsonb.h"
@@ -19,6 +17,8 @@
 /* shared memory, from mq.c's hooks when preloaded */
 extern void mq_stream_shmem_request(void);
 extern void mq_stream_shmem_startup(void);
+extern void mq_consumer_group_shmem_request(void);
+extern void mq_consumer_group_shmem_startup(void);
 
 /* A stream as a call needs it */
 typedef struct MqStream
@@ -36,30 +36,6 @@ extern void mq_stream_lookup(text *name, MqStream *s, int privs);
 
 /* the same without the privilege check (for what any role may see) */
 extern void mq_stream_find(text *name, MqStream *s);
-
-extern bool mq_stream_shmem_available(void);
-
-/* errors: not preloaded; a snapshot per transaction; no such partition */
-extern void mq_stream_require_shmem(void);
-extern void mq_stream_require_read_committed(const char *fn);
-extern void mq_stream_check_partition(MqStream *s, int32 partition);
-
-/*
- * The readable end of a partition (every position before it has ended:
- * committed or rolled back); take it before the snapshot that reads.
- */
-extern int64 mq_stream_readable_end(MqStream *s, int32 partition);
-
-/* one past the partition's greatest stored position (0 if none) */
-extern int64 mq_stream_stored_next(MqStream *s, int32 partition);
-
-/* the first position of a partition retention has kept (end if none) */
-extern int64 mq_stream_earliest(MqStream *s, int32 partition, int64 end);
-
-/* records [from, end) of a partition, at most max, into ts */
-extern uint64 mq_stream_read(MqStream *s, int32 partition, int64 from,
-							 int64 end, int64 max, Tuplestorestate *ts,
-							 TupleDesc desc, int64 *last);
 
 /* append one record for a caller holding privs (0: none needed) */
 extern void mq_stream_append_one(text *stream, Jsonb *body, text *key,
