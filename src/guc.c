@@ -32,7 +32,7 @@ int			mq_max_waiters = 1024;
 /* rate buckets in shared memory (queue_limit.c) */
 int			mq_max_rate_groups = 10000;
 
-/* stream partitions in shared memory (stream.c) */
+/* stream partitions in shared memory (stream_position.c) */
 int			mq_max_stream_partitions = 4096;
 int			mq_max_stream_consumers = 1024;
 int			mq_max_group_partitions = 16384;
@@ -93,7 +93,7 @@ define_read_gucs(void)
 
 /*
  * Sizes of shared memory: waiters, rate buckets (queue_limit.c) and
- * stream positions (stream.c).  Only while preloading.
+ * stream positions (stream_position.c).  Only while preloading.
  */
 static void
 define_shared_memory_gucs(void)

@@ -78,7 +78,7 @@ no_key_partition(int32 partitions)
 /*
  * Insert one record straight into the newest segment through the table
  * access method and the executor's index insertion, as queue sends do
- * (storage_am.c): no plan, no executor start-up.  False when the statement
+ * (queue_insert.c): no plan, no executor start-up.  False when the statement
  * must do it: mq.direct_access is off, the table is not there under its
  * name (a drop; the statement then says what happened), or somebody gave it
  * triggers or another layout.

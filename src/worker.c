@@ -19,7 +19,7 @@
  *	  mq._maintain_streams(): streams' segments opened and dropped;
  *	- every mq.notify_interval it sends the NOTIFYs that commits queued for
  *	  its database (wait.c), one per queue at most, and writes the streams'
- *	  readable ends that moved into mq._stream_end, for standbys (stream.c).
+ *	  readable ends that moved into mq._stream_end, for standbys (stream_standby.c).
  * Each unit of work is its own transaction; an error is logged and the
  * loop goes on.  SIGHUP reloads the configuration, SIGTERM ends the worker.
  * The postmaster never restarts a worker (a worker of a dropped database
@@ -676,7 +676,7 @@ mq_worker_main(Datum main_arg)
 			}
 		}
 
-		/* streams' readable ends, for standbys (stream.c) */
+		/* streams' readable ends, for standbys (stream_standby.c) */
 		if (mq_stream_ends_moved())
 			(void) run_unit("publishing stream ends", mq_stream_publish_ends, NULL);
 

@@ -84,7 +84,7 @@ SELECT pg_catalog.pg_extension_config_dump('mq._privilege', '');
 
 /*
  * Exchanges and bindings (AMQP 0-9-1 model).  Routing is done in C
- * (routing.c) from a per-backend cache of this catalog, invalidated by the
+ * (exchange_route.c) from a per-backend cache of this catalog, invalidated by the
  * same trigger as the queue catalog.
  */
 CREATE SEQUENCE mq._exchange_id_seq AS int;
@@ -160,7 +160,7 @@ SELECT pg_catalog.pg_extension_config_dump('mq._stream_segment', '');
 
 /*
  * Consumer groups of streams.  Members, holders and fetch positions live in
- * shared memory (group.c); committed positions are inserted rows, never
+ * shared memory (stream_group.c); committed positions are inserted rows, never
  * updated: the row with the greatest (epoch, position) of a (group,
  * partition) is its position, and mq.seek() inserts one of a new epoch.
  */

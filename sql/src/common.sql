@@ -18,7 +18,7 @@ GRANT USAGE ON SCHEMA mq TO PUBLIC;
 CREATE OR REPLACE FUNCTION mq._catalog_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'mq_catalog_changed' LANGUAGE C;
 
-/* queues, exchanges, bindings and grants (queue.c, routing.c) */
+/* queues, exchanges, bindings and grants (queue_catalog.c, exchange_route.c) */
 CREATE OR REPLACE TRIGGER catalog_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._queue
 	FOR EACH STATEMENT EXECUTE FUNCTION mq._catalog_changed();

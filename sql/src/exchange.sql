@@ -1,6 +1,6 @@
 /*
  * exchange.sql: exchanges and bindings (AMQP 0-9-1 model) and publish.
- * Routing is done in C (routing.c) from a per-backend cache of the catalog.
+ * Routing is done in C (exchange_route.c) from a per-backend cache of the catalog.
  */
 
 /* The id of an exchange, or the usual errors. */
@@ -163,7 +163,7 @@ $$;
  * Bindings: one function does the work of bind, bind_exchange, unbind and
  * unbind_exchange.  dest_kind is 'queue' (a queue's or a stream's name:
  * they share one namespace) or 'exchange'.  Binding keys are at most 255
- * bytes, as routing keys are (routing.c): the bound keeps topic matching
+ * bytes, as routing keys are (exchange_route.c): the bound keeps topic matching
  * short.  Binding says whether it added a binding, as unbinding says
  * whether it removed one.
  */
@@ -304,7 +304,7 @@ COMMENT ON FUNCTION mq.unbind_exchange(text, text, text, jsonb)
 	IS 'Remove a binding to an exchange; false if there was none.';
 
 /*
- * Hot path: C (routing.c).  The options come in send's order, then
+ * Hot path: C (exchange_publish.c).  The options come in send's order, then
  * mandatory; the C functions of 0.2.0's order stay in the library for a
  * database not yet updated.
  */

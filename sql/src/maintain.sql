@@ -3,7 +3,7 @@
  * dedup keys -- that the worker runs (worker.c) and superusers may.
  */
 
-/* one queue's dead letters and expired messages (delivery.c) */
+/* one queue's dead letters and expired messages (queue.c) */
 CREATE OR REPLACE FUNCTION mq._sweep(queue text, OUT dead_lettered bigint, OUT expired bigint)
 	AS 'MODULE_PATHNAME', 'mq_sweep' LANGUAGE C VOLATILE;
 

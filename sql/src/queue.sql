@@ -1,7 +1,7 @@
 /*
  * queue.sql: queues -- their options, their tables, creating, altering and
  * dropping them (in SQL: rare), and the C entry points of the hot path
- * (send, read, ack: delivery.c) -- and the view mq.queues.
+ * (send, read, ack: queue.c) -- and the view mq.queues.
  */
 
 /* The id of a queue, or the usual errors (queue.c). */
@@ -242,7 +242,7 @@ BEGIN
 		)$ddl$, kind, 'd_' || r.queue_id);
 	EXECUTE format('CREATE INDEX %I ON mq.%I (removed_at)',
 				   'd_' || r.queue_id || '_removed_at', 'd_' || r.queue_id);
-	/* rows written by others than mq move the scan hint too (storage.c) */
+	/* rows written by others than mq move the scan hint too (queue_table.c) */
 	EXECUTE format('CREATE TRIGGER mq_table_changed AFTER INSERT OR UPDATE ON mq.%I'
 				   ' FOR EACH STATEMENT EXECUTE FUNCTION mq._table_changed()',
 				   'q_' || r.queue_id);
@@ -306,7 +306,7 @@ AS 'MODULE_PATHNAME', 'mq_table_changed' LANGUAGE C;
 
 /*
  * FIFO groups: a message of a group held back by an older one that a
- * transaction in progress sends (storage.c), on the SQL path too.
+ * transaction in progress sends (queue_take.c), on the SQL path too.
  */
 CREATE OR REPLACE FUNCTION mq._group_has_older(queue_table oid, group_key text, msg_id bigint)
 RETURNS bool AS 'MODULE_PATHNAME', 'mq_group_has_older' LANGUAGE C STRICT VOLATILE;
@@ -314,7 +314,7 @@ RETURNS bool AS 'MODULE_PATHNAME', 'mq_group_has_older' LANGUAGE C STRICT VOLATI
 /*
  * Messages put into a queue by SQL that mq does not see (mq.redrive()) are
  * announced: the queue's scan hint is reset and waiting readers are woken at
- * commit (delivery.c).
+ * commit (queue.c).
  */
 CREATE OR REPLACE FUNCTION mq._announce(queue text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mq_announce' LANGUAGE C STRICT VOLATILE;
@@ -693,7 +693,7 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.redrive(text, text, bigint)
 	IS 'Move messages of a dead-letter queue back to a queue; returns how many.';
 
-/* Hot path: C (delivery.c). */
+/* Hot path: C (queue.c). */
 CREATE OR REPLACE FUNCTION mq.send(
 	queue text,
 	body jsonb,

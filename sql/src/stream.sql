@@ -1,8 +1,8 @@
 /*
  * stream.sql: streams (README, "Streams"): partitioned, retained logs --
- * creating, altering and dropping them, appends and replay (stream.c),
+ * creating, altering and dropping them, appends and replay (stream_append.c, stream_read.c),
  * retention by segments, and consumer groups with their committed
- * positions (group.c).
+ * positions (stream_group.c).
  */
 
 /* the options of a stream, checked; NULL where alter keeps */
@@ -150,7 +150,7 @@ BEGIN
 END;
 $$;
 
-/* the stream's shared memory goes when the drop commits (stream.c) */
+/* the stream's shared memory goes when the drop commits (stream_position.c) */
 CREATE OR REPLACE FUNCTION mq._stream_forget(stream_id int) RETURNS void
 AS 'MODULE_PATHNAME', 'mq_stream_forget' LANGUAGE C STRICT VOLATILE;
 
@@ -209,7 +209,7 @@ CREATE OR REPLACE FUNCTION mq.drop_stream(stream text, if_exists bool DEFAULT fa
 RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.drop_stream(text, bool) IS 'Drop a stream and its records.';
 
-/* Appends and replay: C (stream.c). */
+/* Appends and replay: C (stream_append.c, stream_read.c). */
 CREATE OR REPLACE FUNCTION mq.append(stream text, body jsonb, key text DEFAULT NULL,
 						  headers jsonb DEFAULT NULL)
 RETURNS mq.stream_position AS 'MODULE_PATHNAME', 'mq_append' LANGUAGE C VOLATILE;
@@ -383,7 +383,7 @@ COMMENT ON VIEW mq.streams IS 'Every stream with its options and owner.';
  * their union, which everything reads.
  */
 
-/* the commit table in turn now: 0 or 1, by the minute (group.c agrees) */
+/* the commit table in turn now: 0 or 1, by the minute (stream_commit.c agrees) */
 CREATE OR REPLACE FUNCTION mq._commit_table() RETURNS int
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -429,7 +429,7 @@ $$;
 CREATE OR REPLACE VIEW mq._stream_commit AS
 	SELECT * FROM mq._stream_commit_0 UNION ALL SELECT * FROM mq._stream_commit_1;
 
-/* Members, holders and fetch positions live in shared memory (group.c). */
+/* Members, holders and fetch positions live in shared memory (stream_group.c). */
 CREATE OR REPLACE FUNCTION mq.partition_holder(stream text, consumer_group text, partition int,
 									OUT consumer text, OUT held_until timestamptz)
 AS 'MODULE_PATHNAME', 'mq_partition_holder' LANGUAGE C STRICT VOLATILE;
@@ -639,7 +639,7 @@ BEGIN
 END;
 $$;
 
-/* The entry points; poll and commit are C (group.c). */
+/* The entry points; poll and commit are C (stream_poll.c, stream_commit.c). */
 CREATE OR REPLACE FUNCTION mq.create_consumer_group(stream text, consumer_group text,
 										 start text DEFAULT 'latest')
 RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;

@@ -1,5 +1,5 @@
 -- Direct reads start at a shared hint of where the live messages begin
--- (src/hint.c).  Every way a message can land before that point must move
+-- (src/queue_hint.c).  Every way a message can land before that point must move
 -- the hint back, or the message would be passed over.  Each case below
 -- first moves the hint forward by reading and acking, then puts a message
 -- before it and reads at once.  The hint is trusted for an hour here (not
