@@ -428,22 +428,12 @@ fair_cursor_store(MqQueue *q, int32 p, const FairGroup *g)
 typedef struct FairWalk
 {
 	MqQueue    *q;
+	MqTake	   *t;				/* what to take, where it goes */
 	DirectTake	dt;
 	MqGate	   *gate;			/* with group limits */
 	Relation	index;			/* q_<id>_fair */
 	TupleTableSlot *slot;
-	bool		pop;
-	TimestampTz now;
-	TimestampTz vt;
-	TimestampTz cutoff;
-	int64		qty;
-	bool		skip_dead;
 	bool	   *dead;
-	Tuplestorestate *out;
-	TupleDesc	outdesc;
-	Datum	   *keys;
-	Datum	   *ids;
-	int		   *nkeys;
 	uint64		delivered;
 	MemoryContext walk_cxt;		/* the group keys of a priority */
 	/* the turn at this priority */
@@ -530,21 +520,21 @@ fair_row(FairWalk *w, int32 p)
 		if (!fair_group_begins(w, gkey, grouped))
 			return FAIR_END_LEVEL;
 	}
-	if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > w->now)
+	if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > w->t->now)
 		return FAIR_NEXT_ROW;	/* leased or delayed: the group's next one */
 	if (w->q->fifo && grouped &&
 		mq_queue_message_group_blocked(&w->dt, gkey,
 								 DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
 		return FAIR_NEXT_GROUP; /* not the head of its group */
-	if (mq_queue_is_dead_letter(w->q, slot, w->cutoff))
+	if (mq_queue_is_dead_letter(w->q, slot, w->t->cutoff))
 	{
-		if (w->skip_dead)
+		if (w->t->skip_dead)
 			return FAIR_NEXT_ROW;
 		return FAIR_STOP;		/* the caller sweeps and walks again */
 	}
 	if (w->gate && grouped && !mq_gate_admit(w->gate, &w->dt, gkey))
 		return FAIR_NEXT_GROUP; /* at a limit */
-	result = mq_queue_take_row(&w->dt, slot, w->pop, w->vt);
+	result = mq_queue_take_row(&w->dt, slot, w->t->pop, w->t->vt);
 	if (result == TM_SelfModified)
 	{
 		/* taken by this walk in an earlier turn */
@@ -566,8 +556,8 @@ fair_row(FairWalk *w, int32 p)
 	}
 	if (w->gate && grouped)
 		mq_gate_taken(w->gate, gkey);
-	mq_queue_put_taken(slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
-					   w->ids, w->nkeys);
+	mq_queue_put_taken(slot, w->t->pop, w->t->vt, w->t->out, w->t->outdesc, w->t->keys,
+					   w->t->ids, &w->t->nkeys);
 	fair_cursor_store(w->q, p, &w->group);
 	w->delivered++;
 	w->turn_took++;
@@ -640,7 +630,7 @@ fair_walk_level(FairWalk *w, int32 p, const MqFairCursor *cursor)
 		}
 	}
 
-	while (w->delivered < w->qty && !*w->dead && !w->level_done)
+	while (w->delivered < w->t->qty && !*w->dead && !w->level_done)
 	{
 		bool		jump;
 
@@ -670,15 +660,13 @@ fair_walk_level(FairWalk *w, int32 p, const MqFairCursor *cursor)
 }
 
 /*
- * Lease (or pop) up to qty messages of fair queue q in turn order; see
- * mq_queue_take_direct() for the arguments.  The walk is used whatever
- * the isolation level and mq.direct_access (it has no SQL form).
+ * Lease (or pop) up to t->qty messages of fair queue q in turn order, as
+ * t says (queue_int.h).  *dead: the walk met a message past its limits and
+ * stopped (unless t->skip_dead).  The walk is used whatever the isolation
+ * level and mq.direct_access (it has no SQL form).
  */
 uint64
-mq_queue_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
-				   int64 qty, TimestampTz cutoff, Tuplestorestate *out,
-				   TupleDesc outdesc, Datum *keys, Datum *ids, int *nkeys,
-				   bool skip_dead, bool *dead)
+mq_queue_take_fair(MqQueue *q, MqTake *t, bool *dead)
 {
 	FairWalk	w = {0};
 	Relation	rel = mq_queue_open_table_ext(q, true);
@@ -688,7 +676,7 @@ mq_queue_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	bool		have_level = false;
 	int32		p = 0;
 
-	*nkeys = 0;
+	t->nkeys = 0;
 	*dead = false;
 	indexid = mq_queue_index(q, rel, "fair", &mq_queue_state(q)->fair_index);
 	if (q->fifo)
@@ -699,21 +687,11 @@ mq_queue_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 		mq_queue_missing_index(q, !OidIsValid(indexid) ? "fair" : "group");
 	}
 	w.q = q;
-	w.pop = pop;
-	w.now = now;
-	w.vt = vt;
-	w.cutoff = cutoff;
-	w.qty = qty;
-	w.skip_dead = skip_dead;
+	w.t = t;
 	w.dead = dead;
-	w.out = out;
-	w.outdesc = outdesc;
-	w.keys = keys;
-	w.ids = ids;
-	w.nkeys = nkeys;
 	mq_queue_take_begin(&w.dt, q, rel, groupid);
 	if (mq_queue_has_group_limits(q))
-		w.gate = mq_gate_begin(q, rel, pop, now);
+		w.gate = mq_gate_begin(q, rel, t->pop, t->now);
 	w.index = index_open(indexid, RowExclusiveLock);
 	w.slot = table_slot_create(rel, NULL);
 	w.walk_cxt = AllocSetContextCreate(CurrentMemoryContext, "mq fair walk",
@@ -721,7 +699,7 @@ mq_queue_take_fair(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	mq_fair_cursor_get(q->id, &cursor);
 
 	/* priority by priority, from the highest */
-	while (w.delivered < qty && !*dead &&
+	while (w.delivered < t->qty && !*dead &&
 		   fair_next_level(&w.dt, w.index, w.slot, have_level, p, &p))
 	{
 		have_level = true;

@@ -135,6 +135,25 @@ typedef struct DirectTake
 	MemoryContext blocked_cxt;	/* holds it and its keys */
 } DirectTake;
 
+/*
+ * What a walk (queue_lease.c's, or queue_fair.c's fair walk) is asked to
+ * take, and where what it takes goes
+ */
+typedef struct MqTake
+{
+	bool		pop;			/* delete the rows, do not lease them */
+	TimestampTz now;
+	TimestampTz vt;				/* the lease end */
+	TimestampTz cutoff;			/* enqueued at or before it: expired */
+	int64		qty;			/* at most this many */
+	bool		skip_dead;		/* pass over rows past their limits */
+	Tuplestorestate *out;		/* the rows taken, as mq.message */
+	TupleDesc	outdesc;
+	Datum	   *keys;			/* pop: dedup keys of the rows taken */
+	Datum	   *ids;			/* and their ids */
+	int			nkeys;
+} MqTake;
+
 /* the gate of a queue with group limits (queue_fair.c) */
 typedef struct MqGate MqGate;
 
@@ -199,10 +218,6 @@ extern bool mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key);
 extern void mq_gate_taken(MqGate *gate, Datum group_key);
 extern void mq_gate_untaken(MqGate *gate, Datum group_key);
 extern void mq_gate_end(MqGate *gate);
-extern uint64 mq_queue_take_fair(MqQueue *q, bool pop, TimestampTz now,
-								 TimestampTz vt, int64 qty,
-								 TimestampTz cutoff, Tuplestorestate *out,
-								 TupleDesc outdesc, Datum *keys, Datum *ids,
-								 int *nkeys, bool skip_dead, bool *dead);
+extern uint64 mq_queue_take_fair(MqQueue *q, MqTake *t, bool *dead);
 
 #endif							/* MQ_QUEUE_INT_H */

@@ -54,21 +54,11 @@
 typedef struct DirectWalk
 {
 	MqQueue    *q;
+	MqTake	   *t;				/* what to take, where it goes */
 	DirectTake	dt;
 	MqGate	   *gate;			/* gated: the group limits */
 	TupleTableSlot *slot;
-	bool		pop;
-	TimestampTz now;
-	TimestampTz vt;
-	TimestampTz cutoff;
-	bool		skip_dead;
-	int64		qty;
 	uint64		delivered;
-	Tuplestorestate *out;
-	TupleDesc	outdesc;
-	Datum	   *keys;
-	Datum	   *ids;
-	int		   *nkeys;
 	/* the first entry that may be live: where the new hint goes */
 	MqKey		first;
 	bool		have_first;
@@ -114,15 +104,15 @@ direct_row(DirectWalk *w)
 	bool	   *isnull = w->slot->tts_isnull;
 	bool		grouped;
 
-	if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > w->now)
+	if (DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_vt)]) > w->t->now)
 		return DIRECT_PASSED;	/* leased or delayed */
 	grouped = !isnull[MQ_COL(Anum_mq_message_group_key)];
 	if (w->q->fifo && grouped &&
 		mq_queue_message_group_blocked(&w->dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
 		return DIRECT_PASSED;	/* not the head of its group */
-	if (mq_queue_is_dead_letter(w->q, w->slot, w->cutoff))
+	if (mq_queue_is_dead_letter(w->q, w->slot, w->t->cutoff))
 	{
-		if (w->skip_dead)
+		if (w->t->skip_dead)
 			return DIRECT_PASSED;
 		/* a dead letter: the SQL statement (or a sweep) moves it */
 		return DIRECT_DEAD_LETTER;
@@ -131,7 +121,7 @@ direct_row(DirectWalk *w)
 		!mq_gate_admit(w->gate, &w->dt, values[MQ_COL(Anum_mq_message_group_key)]))
 		return DIRECT_PASSED;	/* its group is at a limit */
 	/* held, changed or removed by another transaction: skip it */
-	if (mq_queue_take_row(&w->dt, w->slot, w->pop, w->vt) != TM_Ok)
+	if (mq_queue_take_row(&w->dt, w->slot, w->t->pop, w->t->vt) != TM_Ok)
 	{
 		if (w->gate && grouped)
 			mq_gate_untaken(w->gate, values[MQ_COL(Anum_mq_message_group_key)]);
@@ -140,8 +130,8 @@ direct_row(DirectWalk *w)
 	}
 	if (w->gate && grouped)
 		mq_gate_taken(w->gate, values[MQ_COL(Anum_mq_message_group_key)]);
-	mq_queue_put_taken(w->slot, w->pop, w->vt, w->out, w->outdesc, w->keys,
-					   w->ids, w->nkeys);
+	mq_queue_put_taken(w->slot, w->t->pop, w->t->vt, w->t->out, w->t->outdesc, w->t->keys,
+					   w->t->ids, &w->t->nkeys);
 	return DIRECT_TAKEN;
 }
 
@@ -154,7 +144,7 @@ direct_walk_range(DirectWalk *w, IndexScanDesc scan, bool *more)
 {
 	ItemPointer tid;
 
-	while (w->delivered < w->qty &&
+	while (w->delivered < w->t->qty &&
 		   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
 		Datum	   *values = w->slot->tts_values;
@@ -189,23 +179,20 @@ direct_walk_range(DirectWalk *w, IndexScanDesc scan, bool *more)
 }
 
 /*
- * Lease (or pop) up to qty messages of q without SQL, appending them to out
- * in delivery order.  Returns how many; *more is set when the SQL statement
- * must go on: the table cannot be used directly, or a candidate is past its
- * limits and must be dead-lettered.  Dedup keys of popped messages go to
- * keys[] and ids[] (room for qty), their count to *nkeys.
+ * Lease (or pop) up to t->qty messages of q without SQL, appending them to
+ * t->out in delivery order.  Returns how many; *more is set when the SQL
+ * statement must go on: the table cannot be used directly, or a candidate is
+ * past its limits and must be dead-lettered.  Dedup keys of popped messages
+ * go to t->keys and t->ids (room for t->qty), their count to t->nkeys.
  *
  * gated (a queue with group_concurrency or group_rate_limit): the table is
  * used whatever mq.direct_access says (or the call fails), and each
  * candidate of a group must pass the gate (queue_fair.c); *more then only
  * means a dead letter, which the caller sweeps before it walks again.  With
- * skip_dead, candidates past their limits are passed over instead.
+ * t->skip_dead, candidates past their limits are passed over instead.
  */
 static uint64
-take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
-					int64 qty, TimestampTz cutoff, Tuplestorestate *out,
-					TupleDesc outdesc, bool *more, Datum *keys, Datum *ids,
-					int *nkeys, bool gated, bool skip_dead)
+take_direct(MqQueue *q, MqTake *t, bool *more, bool gated)
 {
 	DirectWalk	w = {0};
 	Relation	rel;
@@ -218,7 +205,7 @@ take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	int			range;
 
 	*more = false;
-	*nkeys = 0;
+	t->nkeys = 0;
 	rel = gated ? mq_queue_open_table_ext(q, true) : mq_queue_open_table(q);
 	if (rel == NULL)
 	{
@@ -237,29 +224,19 @@ take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	 * back; so a transaction that wrote anything before this call uses the
 	 * hint but does not move it.
 	 */
-	mq_hint_read(q->id, now, &hint);
+	mq_hint_read(q->id, t->now, &hint);
 	may_move_hint = !TransactionIdIsValid(GetTopTransactionIdIfAny());
 
 	w.q = q;
-	w.pop = pop;
-	w.now = now;
-	w.vt = vt;
-	w.cutoff = cutoff;
-	w.skip_dead = skip_dead;
-	w.qty = qty;
-	w.out = out;
-	w.outdesc = outdesc;
-	w.keys = keys;
-	w.ids = ids;
-	w.nkeys = nkeys;
+	w.t = t;
 	mq_queue_take_begin(&w.dt, q, rel, groupid);
 	if (gated)
-		w.gate = mq_gate_begin(q, rel, pop, now);
+		w.gate = mq_gate_begin(q, rel, t->pop, t->now);
 	index = index_open(indexid, RowExclusiveLock);
 	w.slot = table_slot_create(rel, NULL);
 
 	for (range = 0;
-		 w.delivered < qty && !*more &&
+		 w.delivered < t->qty && !*more &&
 		 (scan = mq_queue_begin_range(&w.dt, index, &hint, range)) != NULL;
 		 range++)
 	{
@@ -273,7 +250,7 @@ take_direct(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 	 * ones inserted by hand, then still come after it if they are new.)
 	 */
 	if (w.have_first && may_move_hint)
-		mq_hint_store(q->id, &hint, &w.first, now);
+		mq_hint_store(q->id, &hint, &w.first, t->now);
 
 	if (w.fetch != NULL)
 		table_index_fetch_end(w.fetch);
@@ -299,37 +276,32 @@ storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 					 int64 qty, TimestampTz cutoff, Tuplestorestate *out,
 					 TupleDesc outdesc)
 {
-	Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
-	Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	MqTake		t = {pop, now, vt, cutoff, 0, false, out, outdesc};
 	uint64		delivered = 0;
-	bool		skip_dead = false;
 
+	t.keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+	t.ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
 	for (;;)
 	{
-		int			nkeys;
 		bool		dead;
 		int64		dead_lettered;
 		int64		expired;
 
+		t.qty = qty - delivered;
 		if (q->fair)
-			delivered += mq_queue_take_fair(q, pop, now, vt, qty - delivered,
-											cutoff, out, outdesc, keys, ids,
-											&nkeys, skip_dead, &dead);
+			delivered += mq_queue_take_fair(q, &t, &dead);
 		else
-			delivered += take_direct(q, pop, now, vt, qty - delivered,
-									 cutoff, out, outdesc, &dead,
-									 keys, ids, &nkeys, true,
-									 skip_dead);
-		if (nkeys > 0 && mq_queue_has_dedup_window(q))
+			delivered += take_direct(q, &t, &dead, true);
+		if (t.nkeys > 0 && mq_queue_has_dedup_window(q))
 		{
 			mq_spi_connect();
-			mq_queue_remember_keys(q, now, keys, ids, nkeys);
+			mq_queue_remember_keys(q, now, t.keys, t.ids, t.nkeys);
 			SPI_finish();
 		}
 		if (!dead || delivered >= qty)
 			break;
 		mq_queue_sweep(q, now, &dead_lettered, &expired);
-		skip_dead = true;
+		t.skip_dead = true;
 		CHECK_FOR_INTERRUPTS();
 	}
 	return delivered;
@@ -351,19 +323,17 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 
 	if (mq_queue_direct_ok(q))
 	{
-		bool		more;
 		bool		pop = (kind == MQ_PLAN_POP);
-		Datum	   *keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
-		Datum	   *ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
-		int			nkeys;
+		MqTake		t = {pop, now, vt, cutoff, qty, false, out, outdesc};
+		bool		more;
 
-		delivered = take_direct(q, pop, now, vt, qty, cutoff, out,
-										outdesc, &more, keys, ids, &nkeys,
-										false, false);
-		if (nkeys > 0 && mq_queue_has_dedup_window(q))
+		t.keys = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		t.ids = pop ? palloc(sizeof(Datum) * qty) : NULL;
+		delivered = take_direct(q, &t, &more, false);
+		if (t.nkeys > 0 && mq_queue_has_dedup_window(q))
 		{
 			mq_spi_connect();
-			mq_queue_remember_keys(q, now, keys, ids, nkeys);
+			mq_queue_remember_keys(q, now, t.keys, t.ids, t.nkeys);
 			SPI_finish();
 		}
 		if (!more || delivered >= qty)
