@@ -32,7 +32,9 @@
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/hsearch.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "queue_limit.h"
 #include "manage.h"
@@ -48,6 +50,21 @@ PG_FUNCTION_INFO_V1(mq_caller_sql);
 PG_FUNCTION_INFO_V1(mq_manage);
 PG_FUNCTION_INFO_V1(mq_limits_available_sql);
 PG_FUNCTION_INFO_V1(mq_limit_stats);
+PG_FUNCTION_INFO_V1(mq_maintain_warning);
+
+/* a queue's maintenance WARNING is repeated at most once in this period */
+#define MQ_WARNING_PERIOD_MS (10 * 60 * 1000)
+
+/* the last maintenance WARNING of each queue, in this backend */
+typedef struct MaintainWarning
+{
+	int32		queue_id;		/* hash key */
+	int			sqlerrcode;
+	TimestampTz warned_at;
+	int64		held_back;		/* the same warnings since, not raised */
+} MaintainWarning;
+
+static HTAB *maintain_warnings = NULL;
 
 /* the role that called the management function now running, if any */
 static Oid	manage_caller = InvalidOid;
@@ -284,4 +301,62 @@ mq_limit_stats(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum((int64) held_back);
 	values[1] = Int64GetDatum((int64) group_held_back);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * mq._maintain_warning(queue_id, queue_name, sqlstate, message): the
+ * WARNING that mq._maintain() skipped a queue for an error.  A worker runs
+ * mq.maintain() every second, and a queue whose options make its
+ * maintenance fail would fail every time: the same queue's warning for the
+ * same error is raised once, then at most once per MQ_WARNING_PERIOD_MS
+ * with the number held back in between (the rest go to the log at DEBUG1).
+ */
+Datum
+mq_maintain_warning(PG_FUNCTION_ARGS)
+{
+	int32		queue_id = PG_GETARG_INT32(0);
+	char	   *queue_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *state = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *message = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	int			sqlerrcode;
+	TimestampTz now = GetCurrentTimestamp();
+	MaintainWarning *w;
+	bool		found;
+	int64		held_back;
+
+	if (strlen(state) != 5)
+		elog(ERROR, "invalid SQLSTATE \"%s\"", state);
+	sqlerrcode = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
+	if (maintain_warnings == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(MaintainWarning);
+		ctl.hcxt = TopMemoryContext;
+		maintain_warnings = hash_create("mq maintenance warnings", 64, &ctl,
+										HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	w = hash_search(maintain_warnings, &queue_id, HASH_ENTER, &found);
+	if (found && w->sqlerrcode == sqlerrcode &&
+		!TimestampDifferenceExceeds(w->warned_at, now, MQ_WARNING_PERIOD_MS))
+	{
+		w->held_back++;
+		ereport(DEBUG1,
+				(errcode(sqlerrcode),
+				 errmsg("mq.maintain() skipped queue \"%s\": %s", queue_name, message)));
+		PG_RETURN_VOID();
+	}
+	held_back = found && w->sqlerrcode == sqlerrcode ? w->held_back : 0;
+	w->sqlerrcode = sqlerrcode;
+	w->warned_at = now;
+	w->held_back = 0;
+	ereport(WARNING,
+			(errcode(sqlerrcode),
+			 errmsg("mq.maintain() skipped queue \"%s\": %s", queue_name, message),
+			 held_back > 0 ?
+			 errdetail("The same warning was held back %lld times since it was last raised.",
+					   (long long) held_back) : 0,
+			 errhint("Correct the queue's options with mq.alter_queue(); the other queues were maintained.  This warning is repeated at most every 10 minutes.")));
+	PG_RETURN_VOID();
 }

@@ -43,7 +43,6 @@
 #include "args.h"
 #include "guc.h"
 #include "queue.h"
-#include "queue.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_send);

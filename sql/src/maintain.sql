@@ -10,6 +10,14 @@ CREATE OR REPLACE FUNCTION mq._sweep(queue text, OUT dead_lettered bigint, OUT e
 /*
  * Every queue's timed work; one queue's failure (say, options that put "now
  * minus an interval" out of range) is a warning, and the others go on.
+ *
+ * The work never waits for another transaction's lock: a queue whose
+ * tables (or whose dead-letter queue's table) another transaction has
+ * locked -- a compaction or a drop left open, say -- is skipped with a
+ * NOTICE and maintained on a later run, so one idle transaction cannot stop
+ * every other queue's expiry, dead letters and the worker's NOTIFYs.  The
+ * lock_timeout covers the locks taken on the way (rows, the archive).  A
+ * queue that keeps failing warns once per mq._maintain_warning()'s period.
  */
 CREATE OR REPLACE FUNCTION mq._maintain(
 	OUT queue_name text,
@@ -21,6 +29,7 @@ RETURNS SETOF record
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '100ms'
 AS $$
 DECLARE
 	primary_checked bool := mq._require_primary('mq.maintain()') IS NULL;
@@ -36,6 +45,12 @@ BEGIN
 		dedup_keys_pruned := 0;
 		/* one queue's failure must not stop the others' maintenance */
 		BEGIN
+			EXECUTE format('LOCK TABLE mq.%I, mq.%I, mq.%I IN ROW EXCLUSIVE MODE NOWAIT',
+						   'q_' || q.queue_id, 'a_' || q.queue_id, 'd_' || q.queue_id);
+			IF q.dead_letter_queue_id IS NOT NULL THEN
+				EXECUTE format('LOCK TABLE mq.%I IN ROW EXCLUSIVE MODE NOWAIT',
+							   'q_' || q.dead_letter_queue_id);
+			END IF;
 			IF q.max_receives IS NOT NULL OR q.message_ttl IS NOT NULL THEN
 				SELECT s.dead_lettered, s.expired INTO dead_lettered, expired
 					FROM mq._sweep(q.queue_name) s;
@@ -48,17 +63,29 @@ BEGIN
 			EXECUTE format('DELETE FROM mq.%I WHERE removed_at <= $1', 'd_' || q.queue_id)
 				USING clock_timestamp() - q.dedup_window;
 			GET DIAGNOSTICS dedup_keys_pruned = ROW_COUNT;
-		EXCEPTION WHEN OTHERS THEN
-			GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
-			RAISE WARNING 'mq.maintain() skipped queue "%": %', q.queue_name, err
-				USING ERRCODE = state,
-					  HINT = 'Correct the queue''s options with mq.alter_queue(); the other queues were maintained.';
-			CONTINUE;
+		EXCEPTION
+			WHEN lock_not_available THEN
+				RAISE NOTICE 'mq.maintain() skipped queue "%": another transaction holds a lock on its tables', q.queue_name
+					USING HINT = 'The queue is maintained on a later run, once that transaction ends.';
+				CONTINUE;
+			WHEN OTHERS THEN
+				GET STACKED DIAGNOSTICS err = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+				PERFORM mq._maintain_warning(q.queue_id, q.queue_name, state, err);
+				CONTINUE;
 		END;
 		RETURN NEXT;
 	END LOOP;
 END;
 $$;
+
+/*
+ * The WARNING of a queue mq._maintain() skipped for an error: the first,
+ * and then at most one every 10 minutes for the same queue and error (with
+ * how many were held back), so the worker does not log it every second.
+ */
+CREATE OR REPLACE FUNCTION mq._maintain_warning(queue_id int, queue_name text, sqlstate text,
+												message text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_maintain_warning' LANGUAGE C VOLATILE;
 
 /* the entry point (mq_manage() calls the body) */
 CREATE OR REPLACE FUNCTION mq.maintain(
@@ -71,4 +98,5 @@ RETURNS SETOF record AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.maintain()
 	IS 'Timed work for every queue: dead letters, expiry, retention, dedup keys (the workers run it).';
 
-REVOKE EXECUTE ON FUNCTION mq._sweep(text), mq._maintain(), mq.maintain() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION mq._sweep(text), mq._maintain(), mq.maintain(),
+	mq._maintain_warning(int, text, text, text) FROM PUBLIC;

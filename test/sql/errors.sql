@@ -187,6 +187,8 @@ UPDATE mq._queue SET message_ttl = '178000000 years', dedup_window = '178000000 
 SELECT mq.send('iv0', '{}', dedup_key => 'k') > 0 AS sent;
 SELECT count(*) FROM mq.read('iv0');
 SELECT queue_name FROM mq.maintain() WHERE queue_name LIKE 'iv%' ORDER BY 1;
+-- ... and says so at most every 10 minutes (the worker runs it every second)
+SELECT queue_name FROM mq.maintain() WHERE queue_name LIKE 'iv%' ORDER BY 1;
 SELECT mq.drop_queue('iv'), mq.drop_queue('iv0'), mq.drop_queue('iv2'), mq.drop_exchange('iv_x');
 
 -- what an error echoes is clipped to 64 characters

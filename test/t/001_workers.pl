@@ -77,7 +77,7 @@ $node->safe_psql('postgres', q{
 	DROP TABLE mq.q_2 CASCADE;
 	SELECT mq.send('ttl', '{"n": 2}');
 });
-ok($node->wait_for_log(qr/mq\.maintain\(\) skipped queue "broken": queue "broken" does not exist/),
+ok($node->wait_for_log(qr/mq\.maintain\(\) skipped queue "broken": relation "mq\.q_2" does not exist/),
 	'a queue that fails is logged');
 ok($node->poll_query_until('postgres',
 	"SELECT expired = 2 AND queue_length = 0 FROM mq.metrics('ttl')"),
@@ -163,6 +163,30 @@ my $listener = $node->background_psql('postgres');
 $listener->query_safe('LISTEN "mq.n"');
 $node->safe_psql('postgres', q{SELECT mq.send('n', '{}')});
 ok(hear($listener, 'mq.n'), 'a listener hears "mq.n" after a send commits');
+
+# an idle transaction that holds a queue's lock (a compaction left open)
+# stops neither the other queues' expiry nor the NOTIFYs: the worker skips
+# the locked queue and maintains it once the lock is gone
+$node->safe_psql('postgres', q{
+	SELECT mq.create_queue('held', message_ttl => '200 milliseconds');
+	SELECT mq.send('held', '{}');
+});
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe(q{SELECT mq.compact_queue('held')});
+$node->safe_psql('postgres', q{
+	SELECT mq.send('ttl', '{"n": 3}');
+	SELECT mq.send('n', '{}');
+});
+ok($node->poll_query_until('postgres',
+	"SELECT expired = 3 AND queue_length = 0 FROM mq.metrics('ttl')"),
+	'a message of another queue expires while a queue is locked');
+ok(hear($listener, 'mq.n'), 'the NOTIFY of another queue is sent while a queue is locked');
+$holder->query_safe('COMMIT');
+$holder->quit;
+ok($node->poll_query_until('postgres',
+	"SELECT expired = 1 AND queue_length = 0 FROM mq.metrics('held')"),
+	'the locked queue is maintained once its lock is gone');
 
 # a NOTIFY round that fails is not lost: the worker sends it with the next
 # round.  The worker is made to fail by a lock on the queue catalog and a
