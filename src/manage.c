@@ -30,6 +30,8 @@
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "common/hashfn.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/hsearch.h"
@@ -51,6 +53,10 @@ PG_FUNCTION_INFO_V1(mq_manage);
 PG_FUNCTION_INFO_V1(mq_limits_available_sql);
 PG_FUNCTION_INFO_V1(mq_limit_stats);
 PG_FUNCTION_INFO_V1(mq_maintain_warning);
+PG_FUNCTION_INFO_V1(mq_lock_name);
+
+/* the lock of one name, an advisory lock's field4 ("mn") */
+#define MQ_LOCKTAG_NAME 0x6d6e
 
 /* a queue's maintenance WARNING is repeated at most once in this period */
 #define MQ_WARNING_PERIOD_MS (10 * 60 * 1000)
@@ -325,7 +331,9 @@ mq_maintain_warning(PG_FUNCTION_ARGS)
 	int64		held_back;
 
 	if (strlen(state) != 5)
-		elog(ERROR, "invalid SQLSTATE \"%s\"", state);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SQLSTATE \"%.64s\"", state)));
 	sqlerrcode = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
 	if (maintain_warnings == NULL)
 	{
@@ -358,5 +366,40 @@ mq_maintain_warning(PG_FUNCTION_ARGS)
 			 errdetail("The same warning was held back %lld times since it was last raised.",
 					   (long long) held_back) : 0,
 			 errhint("Correct the queue's options with mq.alter_queue(); the other queues were maintained.  This warning is repeated at most every 10 minutes.")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * mq._lock_name(namespace, name): the lock that serialises the management
+ * of one name -- of queues and streams (namespace 'queue', which they
+ * share) or of exchanges ('exchange') -- to the end of the transaction.
+ * Creating, altering and dropping take it for their object's name only, so
+ * a transaction that made a queue and stays open holds up the management of
+ * no other name; the catalog's keys and foreign keys keep the rest
+ * consistent (two names may share a lock, by hash: that only serialises
+ * them).  A lock of mq's own kind, which no SQL advisory lock can take.
+ */
+Datum
+mq_lock_name(PG_FUNCTION_ARGS)
+{
+	char	   *ns = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *name = PG_GETARG_TEXT_PP(1);
+	uint32		space;
+	LOCKTAG		tag;
+
+	if (strcmp(ns, "queue") == 0)
+		space = 0;
+	else if (strcmp(ns, "exchange") == 0)
+		space = 1;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid namespace \"%.64s\"", ns),
+				 errhint("Use 'queue' (queues and streams) or 'exchange'.")));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId,
+						 hash_bytes((const unsigned char *) VARDATA_ANY(name),
+									VARSIZE_ANY_EXHDR(name)),
+						 space, MQ_LOCKTAG_NAME);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	PG_RETURN_VOID();
 }

@@ -118,19 +118,20 @@ result_roles(Oid *extra, int nextra, Oid **roles)
 }
 
 /*
- * mq._sync_role_dependencies(): a statement trigger on mq._queue,
- * mq._exchange and mq._privilege.  Record a dependency for every role that
- * mq names and drop those of roles it no longer names; the roles in
- * mq._queue's own ACL (privileges a superuser granted on the table) keep
- * theirs.
+ * Record a dependency for every role that mq names and drop those of roles
+ * it no longer names; the roles in mq._queue's own ACL (privileges a
+ * superuser granted on the table) keep theirs.
  *
- * Calls are serialised by a lock of mq's own kind, held to the end of the
+ * Syncs are serialised by a lock of mq's own kind, held to the end of the
  * transaction, and read with the latest snapshot: so each sees what the
- * calls before it committed, whatever the isolation level, and never drops
- * the dependency of a role that a concurrent change has just named.
+ * syncs before it committed, whatever the isolation level, and never drops
+ * the dependency of a role that a concurrent change has just named.  They
+ * run as their transaction commits (sync_at_commit()), so the lock is held
+ * from there to the commit's end only: a transaction that changed owners or
+ * grants and stays open holds nothing that another role's changes wait for.
  */
-Datum
-mq_sync_role_dependencies(PG_FUNCTION_ARGS)
+static void
+sync_role_dependencies(void)
 {
 	Oid			catalog;
 	HeapTuple	tup;
@@ -146,19 +147,13 @@ mq_sync_role_dependencies(PG_FUNCTION_ARGS)
 	LOCKTAG		tag;
 	int			ret;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("mq._sync_role_dependencies() must be called as a trigger")));
-
-	catalog = get_relname_relid("_queue", get_namespace_oid("mq", false));
+	catalog = get_relname_relid("_queue", get_namespace_oid("mq", true));
 	if (!OidIsValid(catalog))
-		elog(ERROR, "mq catalog table mq._queue not found");
+		return;					/* the extension was dropped meanwhile */
 	relid = ObjectIdGetDatum(catalog);
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, 0, MQ_LOCKTAG_ROLES);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	/* the statement's own changes too */
 	CommandCounterIncrement();
 
 	tup = SearchSysCache1(RELOID, relid);
@@ -190,6 +185,52 @@ mq_sync_role_dependencies(PG_FUNCTION_ARGS)
 	updateAclDependencies(RelationRelationId, catalog, 0, owner,
 						  nold, old_roles, nnew, new_roles);
 	SPI_finish();
+}
+
+/* a change of owners or grants in this transaction awaits its sync */
+static bool sync_pending = false;
+
+/* Sync as the transaction commits (or prepares), if it changed anything. */
+static void
+sync_at_commit(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (sync_pending)
+			{
+				sync_pending = false;
+				sync_role_dependencies();
+			}
+			break;
+		default:
+			sync_pending = false;
+			break;
+	}
+}
+
+/*
+ * mq._sync_role_dependencies(): a statement trigger on mq._queue,
+ * mq._stream, mq._exchange and mq._privilege.  It notes that the
+ * transaction must bring the dependencies in line with the catalog as it
+ * commits (sync_role_dependencies()).
+ */
+Datum
+mq_sync_role_dependencies(PG_FUNCTION_ARGS)
+{
+	static bool registered = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("mq._sync_role_dependencies() must be called as a trigger")));
+	if (!registered)
+	{
+		RegisterXactCallback(sync_at_commit, NULL);
+		registered = true;
+	}
+	sync_pending = true;
 	return PointerGetDatum(NULL);
 }
 
@@ -236,8 +277,10 @@ run_role_statement(const char *sql, int nargs, Datum *values)
 }
 
 /*
- * Before DROP ROLE: refuse, naming what mq holds of the role in this
- * database, with the way out.  (In other databases pg_shdepend refuses.)
+ * Before DROP ROLE: bring the dependencies in line with what this
+ * transaction changed, then refuse, naming what mq holds of the role in
+ * this database, with the way out.  (In other databases pg_shdepend
+ * refuses.)
  */
 void
 mq_roles_before_utility(Node *parsetree)
@@ -245,7 +288,15 @@ mq_roles_before_utility(Node *parsetree)
 	DropRoleStmt *stmt;
 	ListCell   *lc;
 
-	if (!IsA(parsetree, DropRoleStmt) || !database_has_mq())
+	if (!IsA(parsetree, DropRoleStmt))
+		return;
+	/* what this transaction changed counts (a revoke, then DROP ROLE) */
+	if (sync_pending)
+	{
+		sync_pending = false;
+		sync_role_dependencies();
+	}
+	if (!database_has_mq())
 		return;
 	stmt = (DropRoleStmt *) parsetree;
 	foreach(lc, stmt->roles)

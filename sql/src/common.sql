@@ -55,11 +55,18 @@ CREATE OR REPLACE FUNCTION mq._require_primary(what text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mq_require_primary_sql' LANGUAGE C STABLE;
 
 /*
+ * The lock that serialises the management of one name (manage.c): of
+ * queues and streams ('queue') or of exchanges ('exchange'), not of others.
+ */
+CREATE OR REPLACE FUNCTION mq._lock_name(namespace text, name text) RETURNS void
+	AS 'MODULE_PATHNAME', 'mq_lock_name' LANGUAGE C STRICT VOLATILE;
+
+/*
  * Internal functions are for mq's own SECURITY DEFINER bodies, which run
  * as the extension's owner: no other role needs them, and a role that could
  * call them could probe other roles' queues.  Each file closes its own.
  */
 REVOKE EXECUTE ON FUNCTION mq._catalog_changed(), mq._check_privilege(text, text, text),
 	mq._has_privilege(text, text, text), mq._caller(), mq._check_name(text, text),
-	mq._require_primary(text)
+	mq._require_primary(text), mq._lock_name(text, text)
 	FROM PUBLIC;

@@ -51,7 +51,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use ''direct'', ''fanout'', ''topic'' or ''headers''.';
 	END IF;
-	LOCK TABLE mq._exchange IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM mq._lock_name('exchange', exchange);
 	IF alternate_exchange IS NOT NULL AND alternate_exchange <> exchange THEN
 		ae := mq._exchange_id(alternate_exchange);
 	END IF;
@@ -96,7 +96,7 @@ DECLARE
 	n bigint;
 BEGIN
 	PERFORM mq._check_name(exchange, 'exchange');
-	LOCK TABLE mq._exchange IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM mq._lock_name('exchange', exchange);
 	SELECT e.exchange_id INTO xid FROM mq._exchange e WHERE e.exchange_name = exchange;
 	IF NOT FOUND THEN
 		IF if_exists THEN

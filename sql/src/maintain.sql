@@ -85,7 +85,7 @@ $$;
  */
 CREATE OR REPLACE FUNCTION mq._maintain_warning(queue_id int, queue_name text, sqlstate text,
 												message text) RETURNS void
-	AS 'MODULE_PATHNAME', 'mq_maintain_warning' LANGUAGE C VOLATILE;
+	AS 'MODULE_PATHNAME', 'mq_maintain_warning' LANGUAGE C STRICT VOLATILE;
 
 /* the entry point (mq_manage() calls the body) */
 CREATE OR REPLACE FUNCTION mq.maintain(

@@ -366,8 +366,8 @@ DECLARE
 	diff text;
 BEGIN
 	PERFORM mq._check_name(queue, 'queue');
-	/* serialise catalog changes; readers of the catalog are not blocked */
-	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	/* serialise the changes of this name (not of others) */
+	PERFORM mq._lock_name('queue', queue);
 	r := mq._queue_options(queue, visibility_timeout, max_receives,
 						   dead_letter_queue, message_ttl, max_length, overflow,
 						   fifo, dedup_window, archive, retention, unlogged,
@@ -462,7 +462,7 @@ DECLARE
 BEGIN
 	qid := mq._queue_id(queue);
 	PERFORM mq._check_privilege('queue', queue, 'manage');
-	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM mq._lock_name('queue', queue);
 	SELECT * INTO old FROM mq._queue q WHERE q.queue_id = qid;
 	IF NOT FOUND THEN
 		/* dropped while we waited for the lock */
@@ -534,7 +534,7 @@ DECLARE
 	users text;
 BEGIN
 	PERFORM mq._check_name(queue, 'queue');
-	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM mq._lock_name('queue', queue);
 	SELECT q.queue_id INTO qid FROM mq._queue q WHERE q.queue_name = queue;
 	IF NOT FOUND THEN
 		IF if_exists THEN

@@ -77,7 +77,7 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM mq._stream_options(partitions, retention, retention_bytes);
-	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM mq._lock_name('queue', stream);
 	IF EXISTS (SELECT 1 FROM mq._queue q WHERE q.queue_name = stream) THEN
 		RAISE EXCEPTION 'a queue named "%" exists', stream
 			USING ERRCODE = 'duplicate_object',
@@ -132,7 +132,7 @@ DECLARE
 	primary_checked bool := mq._require_primary('mq.alter_stream()') IS NULL;
 	r mq._stream;
 BEGIN
-	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM mq._lock_name('queue', stream);
 	r := mq._stream_managed(stream);
 	PERFORM mq._stream_options(partitions, retention, retention_bytes);
 	IF partitions < r.partitions THEN
@@ -168,7 +168,7 @@ DECLARE
 	gid int;
 BEGIN
 	PERFORM mq._check_name(stream, 'stream');
-	LOCK TABLE mq._queue IN SHARE ROW EXCLUSIVE MODE;
+	PERFORM mq._lock_name('queue', stream);
 	IF if_exists AND NOT EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_name = stream) THEN
 		RAISE NOTICE 'stream "%" does not exist, skipping', stream;
 		RETURN false;
