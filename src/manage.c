@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "guc.h"
 #include "queue_limit.h"
 #include "manage.h"
 #include "privilege.h"
@@ -48,6 +49,7 @@ PG_FUNCTION_INFO_V1(mq_caller_sql);
 PG_FUNCTION_INFO_V1(mq_manage);
 PG_FUNCTION_INFO_V1(mq_limits_available_sql);
 PG_FUNCTION_INFO_V1(mq_limit_stats);
+PG_FUNCTION_INFO_V1(mq_shared_memory_usage);
 
 /* the role that called the management function now running, if any */
 static Oid	manage_caller = InvalidOid;
@@ -284,4 +286,56 @@ mq_limit_stats(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum((int64) held_back);
 	values[1] = Int64GetDatum((int64) group_held_back);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * mq.shared_memory_usage() returns setof (pool text, role regrole, entries
+ * int, role_limit int, capacity int): what each role holds of mq's bounded
+ * tables in shared memory, with this session's limit per role and the
+ * table's size (doc/security.md, "Sharing a server")
+ */
+Datum
+mq_shared_memory_usage(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	struct
+	{
+		const char *pool;
+		int			(*counts) (MqRoleCount **out);
+		int			setting;
+		int			capacity;
+	}			pools[] = {
+		{"rate buckets", mq_limits_role_counts,
+		mq_max_rate_groups_per_role, mq_max_rate_groups},
+		{"stream partitions", mq_stream_role_counts,
+		mq_max_stream_partitions_per_role, mq_max_stream_partitions},
+		{"stream consumers", mq_consumer_role_counts,
+		mq_max_stream_consumers_per_role, mq_max_stream_consumers},
+		{"group partitions", mq_group_partition_role_counts,
+		mq_max_group_partitions_per_role, mq_max_group_partitions},
+	};
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < lengthof(pools); i++)
+	{
+		MqRoleCount *counts;
+		int			n = pools[i].counts(&counts);
+		int			j;
+
+		for (j = 0; j < n; j++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			values[0] = CStringGetTextDatum(pools[i].pool);
+			values[1] = ObjectIdGetDatum(counts[j].role);
+			values[2] = Int32GetDatum(counts[j].count);
+			values[3] = Int32GetDatum(mq_quota_limit(pools[i].setting,
+													 pools[i].capacity));
+			values[4] = Int32GetDatum(pools[i].capacity);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
 }
