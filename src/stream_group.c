@@ -262,7 +262,8 @@ mq_consumer_member_join(MemberKey *key, TimestampTz now)
 	if (mq_quota_count(member_roles, role) >= limit ||
 		hash_get_num_entries(mq_consumer_group_members) >= mq_max_stream_consumers)
 		purge_timed_out(now);
-	if (mq_quota_count(member_roles, role) >= limit)
+	if (hash_get_num_entries(mq_consumer_group_members) < mq_max_stream_consumers &&
+		mq_quota_count(member_roles, role) >= limit)
 	{
 		LWLockRelease(mq_consumer_group_shared->lock);
 		mq_quota_exceeded(role, "stream consumers",
@@ -556,7 +557,8 @@ mq_consumer_group_ensure(ConsumerGroup *g)
 		a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
 		if (a != NULL)
 			continue;
-		if (mq_quota_count(assignment_roles, role) >= limit)
+		if (hash_get_num_entries(mq_consumer_group_assignments) < mq_max_group_partitions &&
+			mq_quota_count(assignment_roles, role) >= limit)
 		{
 			LWLockRelease(mq_consumer_group_shared->lock);
 			mq_quota_exceeded(role, "consumer group partitions in shared memory",

@@ -334,8 +334,9 @@ part_ensure(MqStream *s, int32 partition)
 		int			limit = mq_quota_limit(mq_max_stream_partitions_per_role,
 										   mq_max_stream_partitions);
 
-		/* the owner's share first, then the whole table */
-		if (mq_quota_count(part_roles, s->owner) >= limit)
+		/* the whole table (below), then the owner's share */
+		if (hash_get_num_entries(mq_stream_parts) < mq_max_stream_partitions &&
+			mq_quota_count(part_roles, s->owner) >= limit)
 		{
 			LWLockRelease(mq_stream_shared->lock);
 			mq_quota_exceeded(s->owner, "stream partitions in shared memory",
