@@ -45,7 +45,8 @@ extern bool mq_limits_available(void);
  * returns how many.  When that is fewer than want, *next_at (if not NULL)
  * says when the next token comes.  Taken tokens go back when the
  * transaction (or subtransaction) that took them aborts, and at once with
- * mq_limits_give_back().
+ * mq_limits_give_back().  A new bucket is charged to owner, the queue's
+ * owner (queue_limit.c has what happens at the owner's share).
  */
 extern int64 mq_limits_take(int32 queue_id, Oid owner, uint64 group_hash,
 							const MqRate *rate, int64 want, TimestampTz now,
