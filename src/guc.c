@@ -37,6 +37,15 @@ int			mq_max_stream_partitions = 4096;
 int			mq_max_stream_consumers = 1024;
 int			mq_max_group_partitions = 16384;
 
+/*
+ * What one role may hold of each of those tables (quota.c); -1: a quarter
+ * of the table
+ */
+int			mq_max_rate_groups_per_role = -1;
+int			mq_max_stream_partitions_per_role = -1;
+int			mq_max_stream_consumers_per_role = -1;
+int			mq_max_group_partitions_per_role = -1;
+
 /* how often the background worker runs mq.maintain(), in milliseconds */
 int			mq_maintenance_interval = 1000;
 
@@ -144,6 +153,50 @@ define_shared_memory_gucs(void)
 							NULL, NULL, NULL);
 }
 
+/*
+ * What one role may hold of the tables above (quota.c): settable by
+ * superusers per role or database too, without preloading as well
+ */
+static void
+define_role_limit_gucs(void)
+{
+	DefineCustomIntVariable("mq.max_rate_groups_per_role",
+							"Most rate buckets the queues of one role may hold in shared memory (-1: a quarter of mq.max_rate_groups).",
+							"Beyond it a new group of the role's queues is held back; the queue's owner counts.",
+							&mq_max_rate_groups_per_role,
+							-1, -1, 10000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.max_stream_partitions_per_role",
+							"Most stream partitions the streams of one role may hold in shared memory (-1: a quarter of mq.max_stream_partitions).",
+							"The stream's owner counts.",
+							&mq_max_stream_partitions_per_role,
+							-1, -1, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.max_stream_consumers_per_role",
+							"Most stream consumers one role may have registered in shared memory (-1: a quarter of mq.max_stream_consumers).",
+							"The role that polls counts.",
+							&mq_max_stream_consumers_per_role,
+							-1, -1, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.max_group_partitions_per_role",
+							"Most (consumer group, partition) pairs one role's polls may hold in shared memory (-1: a quarter of mq.max_group_partitions).",
+							"The role that polls a group first counts.",
+							&mq_max_group_partitions_per_role,
+							-1, -1, 10000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+}
+
 /* the background worker: maintenance and NOTIFYs */
 static void
 define_worker_gucs(void)
@@ -243,6 +296,7 @@ mq_define_gucs(void)
 	/* a postmaster setting can only be defined while preloading */
 	if (process_shared_preload_libraries_in_progress)
 		define_shared_memory_gucs();
+	define_role_limit_gucs();
 	define_worker_gucs();
 	define_message_size_gucs();
 	define_direct_access_gucs();

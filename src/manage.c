@@ -38,6 +38,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "guc.h"
 #include "queue_limit.h"
 #include "manage.h"
 #include "privilege.h"
@@ -71,6 +72,7 @@ typedef struct MaintainWarning
 } MaintainWarning;
 
 static HTAB *maintain_warnings = NULL;
+PG_FUNCTION_INFO_V1(mq_shared_memory_usage);
 
 /* the role that called the management function now running, if any */
 static Oid	manage_caller = InvalidOid;
@@ -402,4 +404,53 @@ mq_lock_name(PG_FUNCTION_ARGS)
 						 space, MQ_LOCKTAG_NAME);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	PG_RETURN_VOID();
+ * mq.shared_memory_usage() returns setof (pool text, role regrole, entries
+ * int, role_limit int, capacity int): what each role holds of mq's bounded
+ * tables in shared memory, with this session's limit per role and the
+ * table's size (doc/security.md, "Sharing a server")
+ */
+Datum
+mq_shared_memory_usage(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	struct
+	{
+		const char *pool;
+		int			(*counts) (MqRoleCount **out);
+		int			setting;
+		int			capacity;
+	}			pools[] = {
+		{"rate buckets", mq_limits_role_counts,
+		mq_max_rate_groups_per_role, mq_max_rate_groups},
+		{"stream partitions", mq_stream_role_counts,
+		mq_max_stream_partitions_per_role, mq_max_stream_partitions},
+		{"stream consumers", mq_consumer_role_counts,
+		mq_max_stream_consumers_per_role, mq_max_stream_consumers},
+		{"group partitions", mq_group_partition_role_counts,
+		mq_max_group_partitions_per_role, mq_max_group_partitions},
+	};
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < lengthof(pools); i++)
+	{
+		MqRoleCount *counts;
+		int			n = pools[i].counts(&counts);
+		int			j;
+
+		for (j = 0; j < n; j++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			values[0] = CStringGetTextDatum(pools[i].pool);
+			values[1] = ObjectIdGetDatum(counts[j].role);
+			values[2] = Int32GetDatum(counts[j].count);
+			values[3] = Int32GetDatum(mq_quota_limit(pools[i].setting,
+													 pools[i].capacity));
+			values[4] = Int32GetDatum(pools[i].capacity);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
 }

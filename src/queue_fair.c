@@ -226,7 +226,7 @@ mq_gate_admit(MqGate *gate, DirectTake *dt, Datum group_key)
 		return false;
 	if (q->group_rate.limit > 0)
 	{
-		if (mq_limits_take(q->id, g->hash, &q->group_rate, 1, gate->now,
+		if (mq_limits_take(q->id, q->acl.owner, g->hash, &q->group_rate, 1, gate->now,
 						   NULL) == 0)
 		{
 			g->closed = true;

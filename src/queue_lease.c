@@ -397,7 +397,7 @@ storage_take(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 	{
 		TimestampTz next_at = 0;
 
-		allowed = mq_limits_take(q->id, 0, &q->rate, qty, now, &next_at);
+		allowed = mq_limits_take(q->id, q->acl.owner, 0, &q->rate, qty, now, &next_at);
 		if (allowed < qty)
 		{
 			mq_limits_count_held_back(q->id, false);

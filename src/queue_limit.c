@@ -12,6 +12,17 @@
  * a bucket makes room; when none has, the group gets no token (it is held
  * back, never let through unlimited).
  *
+ * Each bucket is charged to the owner of its queue, and no role's queues
+ * hold more than mq.max_rate_groups_per_role buckets (quota.c): a role at
+ * its limit makes room only from its own refilled buckets, else its new
+ * group is held back.  When the table is full and nothing has refilled, a
+ * role with fewer buckets than the role that holds the most takes that
+ * role's least recently used bucket (whose group starts again with a full
+ * burst: the price of holding more than its share), so a role whose
+ * buckets never refill (a long rate_interval) cannot starve the others.
+ * A queue's buckets go when its drop commits, or when the alter that clears
+ * its group_rate_limit commits (mq._queue_forget()).
+ *
  * Tokens a transaction took are listed here and given back if it (or the
  * subtransaction that took them) aborts: a rolled-back read delivered
  * nothing.  Fair queues keep where their turn order stands in a second
@@ -24,6 +35,7 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "fmgr.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -38,6 +50,9 @@
 #include "compat.h"
 #include "guc.h"
 #include "queue_limit.h"
+#include "quota.h"
+
+PG_FUNCTION_INFO_V1(mq_queue_forget);
 
 /* queues with a rate limit or a fair turn order at once, per cluster */
 #define MQ_LIMIT_QUEUES 1024
@@ -55,6 +70,7 @@ typedef struct BucketKey
 typedef struct Bucket
 {
 	BucketKey	key;
+	Oid			role;			/* charged to: the queue's owner */
 	double		tokens;
 	TimestampTz refilled_at;
 	double		per_us;			/* refill rate, as last used */
@@ -83,6 +99,7 @@ typedef struct LimitsShared
 
 static LimitsShared *limits_shared = NULL;
 static HTAB *buckets = NULL;
+static HTAB *bucket_roles = NULL;	/* buckets per role (quota.c) */
 static HTAB *queues = NULL;
 
 /* without shared memory: this backend's turn orders */
@@ -103,11 +120,25 @@ static int	ntaken = 0;
 static int	maxtaken = 0;
 static bool callbacks_registered = false;
 
+/*
+ * Queues whose buckets go when this transaction commits: pairs of
+ * (queue id, nesting level), and whether only the groups' buckets go
+ */
+typedef struct ForgetQueue
+{
+	int32		queue_id;
+	bool		groups_only;
+	int			level;
+} ForgetQueue;
+
+static List *to_forget = NIL;
+
 void
 mq_limits_shmem_request(void)
 {
 	RequestAddinShmemSpace(MAXALIGN(sizeof(LimitsShared)));
 	RequestAddinShmemSpace(hash_estimate_size(mq_max_rate_groups, sizeof(Bucket)));
+	RequestAddinShmemSpace(mq_quota_shmem_size(mq_max_rate_groups));
 	RequestAddinShmemSpace(hash_estimate_size(MQ_LIMIT_QUEUES, sizeof(QueueState)));
 	RequestNamedLWLockTranche("mq limits", 1);
 }
@@ -126,6 +157,8 @@ mq_limits_shmem_startup(void)
 	ctl.entrysize = sizeof(Bucket);
 	buckets = mq_shmem_init_hash("mq rate buckets", mq_max_rate_groups, &ctl,
 								 HASH_ELEM | HASH_BLOBS);
+	bucket_roles = mq_quota_shmem_init("mq rate buckets per role",
+									   mq_max_rate_groups);
 	ctl.keysize = sizeof(QueueKey);
 	ctl.entrysize = sizeof(QueueState);
 	queues = mq_shmem_init_hash("mq queue limits", MQ_LIMIT_QUEUES, &ctl,
@@ -157,9 +190,12 @@ bucket_refill(Bucket *b, TimestampTz now)
 	}
 }
 
-/* a bucket of this table that has refilled to its burst, or NULL */
+/*
+ * A bucket of this table that has refilled to its burst (of role's queues
+ * unless role is InvalidOid), or NULL
+ */
 static Bucket *
-bucket_evictable(TimestampTz now)
+bucket_evictable(TimestampTz now, Oid role)
 {
 	HASH_SEQ_STATUS status;
 	Bucket	   *b;
@@ -167,6 +203,8 @@ bucket_evictable(TimestampTz now)
 	hash_seq_init(&status, buckets);
 	while ((b = hash_seq_search(&status)) != NULL)
 	{
+		if (OidIsValid(role) && b->role != role)
+			continue;
 		bucket_refill(b, now);
 		if (b->tokens >= b->burst)
 		{
@@ -177,6 +215,67 @@ bucket_evictable(TimestampTz now)
 	return NULL;
 }
 
+/* the least recently used bucket of role's queues, or NULL */
+static Bucket *
+bucket_least_used(Oid role)
+{
+	HASH_SEQ_STATUS status;
+	Bucket	   *b;
+	Bucket	   *lru = NULL;
+
+	hash_seq_init(&status, buckets);
+	while ((b = hash_seq_search(&status)) != NULL)
+		if (b->role == role && (lru == NULL || b->refilled_at < lru->refilled_at))
+			lru = b;
+	return lru;
+}
+
+static void
+bucket_remove(Bucket *b)
+{
+	mq_quota_add(bucket_roles, b->role, -1);
+	hash_search(buckets, &b->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * Room for a new bucket of role's queues, if it may have one (see the file
+ * header); false if its group is to be held back.  Called with the lock
+ * held exclusively.
+ */
+static bool
+bucket_make_room(Oid role, TimestampTz now)
+{
+	int			mine = mq_quota_count(bucket_roles, role);
+	Bucket	   *old;
+
+	if (mine >= mq_quota_limit(mq_max_rate_groups_per_role, mq_max_rate_groups))
+	{
+		/* at its limit: only its own refilled buckets make room */
+		old = bucket_evictable(now, role);
+		if (old == NULL)
+			return false;
+		bucket_remove(old);
+		return true;
+	}
+	if (hash_get_num_entries(buckets) < mq_max_rate_groups)
+		return true;
+	old = bucket_evictable(now, InvalidOid);
+	if (old == NULL)
+	{
+		int			most;
+		Oid			largest = mq_quota_largest(bucket_roles, &most);
+
+		/* a role under the largest one's count takes from it */
+		if (!OidIsValid(largest) || most <= mine + 1)
+			return false;
+		old = bucket_least_used(largest);
+		if (old == NULL)
+			return false;
+	}
+	bucket_remove(old);
+	return true;
+}
+
 static void
 limits_xact_callback(XactEvent event, void *arg);
 static void
@@ -184,16 +283,22 @@ limits_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg);
 
 static void
-remember_taken(int32 queue_id, uint64 group_hash, const MqRate *rate, int64 n)
+register_callbacks(void)
 {
-	int			level = GetCurrentTransactionNestLevel();
-
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(limits_xact_callback, NULL);
 		RegisterSubXactCallback(limits_subxact_callback, NULL);
 		callbacks_registered = true;
 	}
+}
+
+static void
+remember_taken(int32 queue_id, uint64 group_hash, const MqRate *rate, int64 n)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	register_callbacks();
 	if (ntaken > 0)
 	{
 		TakenTokens *t = &taken[ntaken - 1];
@@ -221,8 +326,9 @@ remember_taken(int32 queue_id, uint64 group_hash, const MqRate *rate, int64 n)
 }
 
 int64
-mq_limits_take(int32 queue_id, uint64 group_hash, const MqRate *rate,
-			   int64 want, TimestampTz now, TimestampTz *next_at)
+mq_limits_take(int32 queue_id, Oid owner, uint64 group_hash,
+			   const MqRate *rate, int64 want, TimestampTz now,
+			   TimestampTz *next_at)
 {
 	BucketKey	key;
 	Bucket	   *b;
@@ -246,15 +352,9 @@ mq_limits_take(int32 queue_id, uint64 group_hash, const MqRate *rate,
 	b = hash_search(buckets, &key, HASH_FIND, NULL);
 	if (b == NULL)
 	{
-		/* the table holds mq.max_rate_groups buckets: make room if full */
-		if (hash_get_num_entries(buckets) >= mq_max_rate_groups)
-		{
-			Bucket	   *old = bucket_evictable(now);
-
-			if (old != NULL)
-				hash_search(buckets, &old->key, HASH_REMOVE, NULL);
-		}
-		if (hash_get_num_entries(buckets) < mq_max_rate_groups)
+		/* mq.max_rate_groups in all, and the owner's limit of them */
+		if (bucket_make_room(owner, now) &&
+			hash_get_num_entries(buckets) < mq_max_rate_groups)
 			b = hash_search(buckets, &key, HASH_ENTER_NULL, &found);
 		if (b == NULL)
 		{
@@ -264,6 +364,8 @@ mq_limits_take(int32 queue_id, uint64 group_hash, const MqRate *rate,
 				*next_at = TimestampTzPlusMilliseconds(now, 10);
 			return 0;
 		}
+		b->role = owner;
+		mq_quota_add(bucket_roles, owner, 1);
 		b->tokens = rate->limit;
 		b->refilled_at = now;
 	}
@@ -344,9 +446,35 @@ give_back_from(int level)
 	}
 }
 
+/* take the buckets (and counters) of a dropped queue out of shared memory */
+static void
+forget_queue(int32 queue_id, bool groups_only)
+{
+	HASH_SEQ_STATUS status;
+	Bucket	   *b;
+	QueueKey	qkey;
+
+	LWLockAcquire(limits_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, buckets);
+	while ((b = hash_seq_search(&status)) != NULL)
+		if (b->key.dbid == MyDatabaseId && b->key.queue_id == queue_id &&
+			(b->key.group_hash != 0 || !groups_only))
+			bucket_remove(b);
+	if (!groups_only)
+	{
+		memset(&qkey, 0, sizeof(qkey));
+		qkey.dbid = MyDatabaseId;
+		qkey.queue_id = queue_id;
+		hash_search(queues, &qkey, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(limits_shared->lock);
+}
+
 static void
 limits_xact_callback(XactEvent event, void *arg)
 {
+	ListCell   *lc;
+
 	switch (event)
 	{
 		case XACT_EVENT_ABORT:
@@ -357,10 +485,18 @@ limits_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			ntaken = 0;
+			foreach(lc, to_forget)
+			{
+				ForgetQueue *f = (ForgetQueue *) lfirst(lc);
+
+				forget_queue(f->queue_id, f->groups_only);
+			}
 			break;
 		default:
-			break;
+			return;
 	}
+	list_free_deep(to_forget);
+	to_forget = NIL;
 }
 
 static void
@@ -369,6 +505,7 @@ limits_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	int			level = GetCurrentTransactionNestLevel();
 	int			i;
+	ListCell   *lc;
 
 	switch (event)
 	{
@@ -381,8 +518,69 @@ limits_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					taken[i].level = level - 1;
 			break;
 		default:
-			break;
+			return;
 	}
+	/* a rolled-back savepoint dropped nothing; a released one's drops move up */
+	foreach(lc, to_forget)
+	{
+		ForgetQueue *f = (ForgetQueue *) lfirst(lc);
+
+		if (f->level < level)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			to_forget = foreach_delete_current(to_forget, lc);
+			pfree(f);
+		}
+		else
+			f->level = level - 1;
+	}
+}
+
+/*
+ * mq._queue_forget(queue_id int, groups_only bool): drop_queue's last step
+ * (and alter_queue's when it clears group_rate_limit).  When the
+ * transaction commits, the queue's rate buckets (only its groups' with
+ * groups_only) leave shared memory, so that they no longer count against
+ * mq.max_rate_groups and the owner's mq.max_rate_groups_per_role.  A drop
+ * that rolls back forgets nothing.
+ */
+Datum
+mq_queue_forget(PG_FUNCTION_ARGS)
+{
+	ForgetQueue *f;
+
+	if (limits_shared == NULL)
+		PG_RETURN_VOID();
+	register_callbacks();
+	f = MemoryContextAlloc(TopMemoryContext, sizeof(ForgetQueue));
+	f->queue_id = PG_GETARG_INT32(0);
+	f->groups_only = PG_GETARG_BOOL(1);
+	f->level = GetCurrentTransactionNestLevel();
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		to_forget = lappend(to_forget, f);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_VOID();
+}
+
+/* the buckets each role's queues hold, for mq.shared_memory_usage() */
+int
+mq_limits_role_counts(MqRoleCount **out)
+{
+	int			n;
+
+	if (limits_shared == NULL)
+	{
+		*out = NULL;
+		return 0;
+	}
+	LWLockAcquire(limits_shared->lock, LW_SHARED);
+	n = mq_quota_copy(bucket_roles, out);
+	LWLockRelease(limits_shared->lock);
+	return n;
 }
 
 /*

@@ -11,6 +11,8 @@
 
 #include "datatype/timestamp.h"
 
+#include "quota.h"
+
 /* how much of a group key the shared turn order keeps */
 #define MQ_FAIR_KEY_MAX 256
 
@@ -43,14 +45,18 @@ extern bool mq_limits_available(void);
  * returns how many.  When that is fewer than want, *next_at (if not NULL)
  * says when the next token comes.  Taken tokens go back when the
  * transaction (or subtransaction) that took them aborts, and at once with
- * mq_limits_give_back().
+ * mq_limits_give_back().  A new bucket is charged to owner, the queue's
+ * owner (queue_limit.c has what happens at the owner's share).
  */
-extern int64 mq_limits_take(int32 queue_id, uint64 group_hash,
+extern int64 mq_limits_take(int32 queue_id, Oid owner, uint64 group_hash,
 							const MqRate *rate, int64 want, TimestampTz now,
 							TimestampTz *next_at);
 extern void mq_limits_give_back(int32 queue_id, uint64 group_hash,
 								const MqRate *rate, int64 n);
 extern uint64 mq_limits_group_hash(const char *key, int len);
+
+/* the buckets each role's queues hold (palloc'd), for monitoring */
+extern int	mq_limits_role_counts(MqRoleCount **out);
 
 /* counters for mq.metrics() */
 extern void mq_limits_count_held_back(int32 queue_id, bool group);

@@ -12,6 +12,7 @@
 #define MQ_STREAM_H
 
 #include "args.h"
+#include "quota.h"
 #include "utils/jsonb.h"
 
 /* shared memory, from mq.c's hooks when preloaded */
@@ -45,6 +46,11 @@ extern void mq_stream_append_one(text *stream, Jsonb *body, text *key,
 /* for the worker: readable ends for standbys (mq._stream_end) */
 extern bool mq_stream_ends_moved(void);
 extern void mq_stream_publish_ends(void);
+
+/* what each role holds of the streams' shared memory (palloc'd copies) */
+extern int	mq_stream_role_counts(MqRoleCount **out);
+extern int	mq_consumer_role_counts(MqRoleCount **out);
+extern int	mq_group_partition_role_counts(MqRoleCount **out);
 
 /* wait.c's key for a stream's waiters (queues have positive ids) */
 #define MQ_STREAM_WAIT_KEY(stream_id) (-(stream_id))

@@ -17,9 +17,21 @@
  * A poll moves its holder's fetch position past the records it delivers
  * (stream_poll.c) and lists the move here; when its transaction (or
  * savepoint) rolls back the callbacks move it back, so its records come
- * again.  A dropped group leaves shared memory when its drop commits.
+ * again.  A dropped group leaves shared memory when its drop commits
+ * (not when the drop's savepoint rolls back), and a group whose creation
+ * rolls back leaves it then; a consumer that joined in a transaction (or
+ * savepoint) that rolls back leaves too, unless it polled again since.
  * Nothing here survives a restart, and nothing needs to: members join
  * again with their next poll and holders start at the committed positions.
+ *
+ * Both tables are bounded (mq.max_stream_consumers, mq.max_group_partitions)
+ * and shared by every role, so each entry is charged to the role that made
+ * it -- the current user of the poll that registered the consumer, or that
+ * first brought the group's partitions into shared memory -- and no role
+ * holds more than mq.max_stream_consumers_per_role and
+ * mq.max_group_partitions_per_role of them (quota.c).  When there is no
+ * room for a consumer, members whose session timed out (in any group, even
+ * one nobody polls any more) leave first.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,10 +52,12 @@
 #include "compat.h"
 #include "guc.h"
 #include "privilege.h"
+#include "quota.h"
 #include "spi.h"
 #include "stream_int.h"
 
 PG_FUNCTION_INFO_V1(mq_group_forget);
+PG_FUNCTION_INFO_V1(mq_group_made);
 
 /* advisory lock tag space of (group, partition) fencing locks: "ms" */
 #define MQ_LOCKTAG_PARTITION 0x6d73
@@ -51,6 +65,8 @@ PG_FUNCTION_INFO_V1(mq_group_forget);
 ConsumerGroupShared *mq_consumer_group_shared = NULL;
 HTAB	   *mq_consumer_group_members = NULL;
 HTAB	   *mq_consumer_group_assignments = NULL;
+static HTAB *member_roles = NULL;	/* consumers per role (quota.c) */
+static HTAB *assignment_roles = NULL;	/* (group, partition) pairs per role */
 
 /* polls of this transaction, undone if it (or their savepoint) rolls back */
 typedef struct PollUndo
@@ -62,8 +78,28 @@ typedef struct PollUndo
 	int			level;
 } PollUndo;
 
+/* a consumer that joined in this transaction, to leave if it rolls back */
+typedef struct JoinUndo
+{
+	MemberKey	key;
+	TimestampTz last_poll;		/* its last heartbeat in this transaction */
+	int			level;
+} JoinUndo;
+
+/*
+ * Groups dropped by this transaction (forgotten at commit) or made by it
+ * (forgotten at abort), with the nesting level
+ */
+typedef struct GroupNote
+{
+	int32		group_id;
+	bool		made;
+	int			level;
+} GroupNote;
+
 static List *undo = NIL;
-static List *to_forget = NIL;	/* group ids dropped by this transaction */
+static List *joins = NIL;
+static List *groups = NIL;
 static bool callbacks_registered = false;
 
 void
@@ -72,6 +108,8 @@ mq_consumer_group_shmem_request(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(ConsumerGroupShared)));
 	RequestAddinShmemSpace(hash_estimate_size(mq_max_stream_consumers, sizeof(Member)));
 	RequestAddinShmemSpace(hash_estimate_size(mq_max_group_partitions, sizeof(Assignment)));
+	RequestAddinShmemSpace(mq_quota_shmem_size(mq_max_stream_consumers));
+	RequestAddinShmemSpace(mq_quota_shmem_size(mq_max_group_partitions));
 	RequestNamedLWLockTranche("mq consumer groups", 1);
 }
 
@@ -98,6 +136,10 @@ mq_consumer_group_shmem_startup(void)
 	mq_consumer_group_assignments = mq_shmem_init_hash("mq group partitions",
 													   mq_max_group_partitions, &ctl,
 													   HASH_ELEM | HASH_BLOBS);
+	member_roles = mq_quota_shmem_init("mq stream consumers per role",
+									   mq_max_stream_consumers);
+	assignment_roles = mq_quota_shmem_init("mq group partitions per role",
+										   mq_max_group_partitions);
 }
 
 void
@@ -128,12 +170,122 @@ forget_consumer_group(int32 group_id)
 	hash_seq_init(&status, mq_consumer_group_members);
 	while ((m = hash_seq_search(&status)) != NULL)
 		if (m->key.dbid == MyDatabaseId && m->key.group_id == group_id)
-			hash_search(mq_consumer_group_members, &m->key, HASH_REMOVE, NULL);
+			mq_consumer_member_remove(m);
 	hash_seq_init(&status, mq_consumer_group_assignments);
 	while ((a = hash_seq_search(&status)) != NULL)
 		if (a->key.dbid == MyDatabaseId && a->key.group_id == group_id)
+		{
+			mq_quota_add(assignment_roles, a->role, -1);
 			hash_search(mq_consumer_group_assignments, &a->key, HASH_REMOVE, NULL);
+		}
 	LWLockRelease(mq_consumer_group_shared->lock);
+}
+
+/* a member leaves shared memory (the lock is held exclusively) */
+void
+mq_consumer_member_remove(Member *m)
+{
+	mq_quota_add(member_roles, m->role, -1);
+	hash_search(mq_consumer_group_members, &m->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * Members whose session timed out, in any group, leave (their partitions
+ * go to others at their group's next poll)
+ */
+static void
+purge_timed_out(TimestampTz now)
+{
+	HASH_SEQ_STATUS status;
+	Member	   *m;
+
+	hash_seq_init(&status, mq_consumer_group_members);
+	while ((m = hash_seq_search(&status)) != NULL)
+		if (m->last_poll + m->timeout < now)
+			mq_consumer_member_remove(m);
+}
+
+/* list a consumer's join, to undo if its transaction rolls back */
+static void
+note_join(MemberKey *key, TimestampTz now)
+{
+	JoinUndo   *j = MemoryContextAlloc(TopMemoryContext, sizeof(JoinUndo));
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	j->key = *key;
+	j->last_poll = now;
+	j->level = GetCurrentTransactionNestLevel();
+	joins = lappend(joins, j);
+	MemoryContextSwitchTo(old);
+}
+
+/* a member's heartbeat: a join of this transaction is undone only as of it */
+void
+mq_consumer_member_polled(MemberKey *key, TimestampTz now)
+{
+	ListCell   *lc;
+
+	foreach(lc, joins)
+	{
+		JoinUndo   *j = (JoinUndo *) lfirst(lc);
+
+		if (memcmp(&j->key, key, sizeof(MemberKey)) == 0)
+			j->last_poll = now;
+	}
+}
+
+/* a rolled-back join: the member leaves unless it polled again since */
+static void
+undo_join(JoinUndo *j)
+{
+	Member	   *m = hash_search(mq_consumer_group_members, &j->key, HASH_FIND, NULL);
+
+	if (m != NULL && m->last_poll == j->last_poll)
+		mq_consumer_member_remove(m);
+}
+
+/*
+ * A new member, charged to the current user: an error when the user holds
+ * mq.max_stream_consumers_per_role or the table is full (after members
+ * that timed out left).  Called with the lock held exclusively; it is
+ * released before an error.
+ */
+Member *
+mq_consumer_member_join(MemberKey *key, TimestampTz now)
+{
+	Oid			role = GetUserId();
+	int			limit = mq_quota_limit(mq_max_stream_consumers_per_role,
+									   mq_max_stream_consumers);
+	Member	   *m = NULL;
+	bool		found;
+
+	if (mq_quota_count(member_roles, role) >= limit ||
+		hash_get_num_entries(mq_consumer_group_members) >= mq_max_stream_consumers)
+		purge_timed_out(now);
+	if (hash_get_num_entries(mq_consumer_group_members) < mq_max_stream_consumers &&
+		mq_quota_count(member_roles, role) >= limit)
+	{
+		LWLockRelease(mq_consumer_group_shared->lock);
+		mq_quota_exceeded(role, "stream consumers",
+						  "mq.max_stream_consumers_per_role", limit,
+						  "Use fewer consumer names, give idle ones a shorter session_timeout, or raise mq.max_stream_consumers_per_role.");
+	}
+	if (hash_get_num_entries(mq_consumer_group_members) < mq_max_stream_consumers)
+		m = hash_search(mq_consumer_group_members, key, HASH_ENTER_NULL, &found);
+	if (m == NULL)
+	{
+		LWLockRelease(mq_consumer_group_shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many stream consumers (mq.max_stream_consumers is %d)",
+						mq_max_stream_consumers),
+				 errhint("Raise mq.max_stream_consumers and restart the server, or use fewer consumer names.")));
+	}
+	m->role = role;
+	mq_quota_add(member_roles, role, 1);
+	m->last_poll = now;
+	note_join(key, now);
+	return m;
 }
 
 /* put a poll's fetch position back, if nothing moved it since */
@@ -147,11 +299,46 @@ undo_poll(PollUndo *u)
 		a->fetch = u->old_fetch;
 }
 
+/* forget the groups this transaction made (at abort) or dropped (commit) */
 static void
-consumer_group_xact_callback(XactEvent event, void *arg)
+forget_groups(bool made, int level)
 {
 	ListCell   *lc;
 
+	foreach(lc, groups)
+	{
+		GroupNote  *g = (GroupNote *) lfirst(lc);
+
+		if (g->made == made && g->level >= level)
+			forget_consumer_group(g->group_id);
+	}
+}
+
+/* undo the polls and joins of nesting level >= level (the lock is held) */
+static void
+undo_from(int level)
+{
+	int			i;
+
+	for (i = list_length(undo) - 1; i >= 0; i--)
+	{
+		PollUndo   *u = (PollUndo *) list_nth(undo, i);
+
+		if (u->level >= level)
+			undo_poll(u);
+	}
+	for (i = list_length(joins) - 1; i >= 0; i--)
+	{
+		JoinUndo   *j = (JoinUndo *) list_nth(joins, i);
+
+		if (j->level >= level)
+			undo_join(j);
+	}
+}
+
+static void
+consumer_group_xact_callback(XactEvent event, void *arg)
+{
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
@@ -164,63 +351,77 @@ consumer_group_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			foreach(lc, to_forget)
-				forget_consumer_group(lfirst_int(lc));
+			forget_groups(false, 0);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			if (undo != NIL && mq_consumer_group_shared != NULL)
+			if (mq_consumer_group_shared == NULL)
+				break;
+			if (undo != NIL || joins != NIL)
 			{
-				int			i;
-
 				LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
-				for (i = list_length(undo) - 1; i >= 0; i--)
-					undo_poll((PollUndo *) list_nth(undo, i));
+				undo_from(0);
 				LWLockRelease(mq_consumer_group_shared->lock);
 			}
+			forget_groups(true, 0);
 			break;
 		default:
 			return;
 	}
 	list_free_deep(undo);
 	undo = NIL;
-	list_free(to_forget);
-	to_forget = NIL;
+	list_free_deep(joins);
+	joins = NIL;
+	list_free_deep(groups);
+	groups = NIL;
 }
+
+/* the level of each note of a released savepoint moves up */
+#define MOVE_UP(type, list, level) \
+	do { \
+		ListCell   *lc_; \
+		foreach(lc_, (list)) \
+			if (((type *) lfirst(lc_))->level >= (level)) \
+				((type *) lfirst(lc_))->level = (level) - 1; \
+	} while (0)
+
+/* drop the notes of a rolled-back savepoint */
+#define DROP_FROM(type, list, level) \
+	do { \
+		ListCell   *lc_; \
+		foreach(lc_, (list)) \
+			if (((type *) lfirst(lc_))->level >= (level)) \
+			{ \
+				pfree(lfirst(lc_)); \
+				(list) = foreach_delete_current((list), lc_); \
+			} \
+	} while (0)
 
 static void
 consumer_group_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg)
 {
 	int			level = GetCurrentTransactionNestLevel();
-	List	   *kept = NIL;
-	int			i;
 
-	if (undo == NIL ||
-		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
-		return;
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
-	for (i = list_length(undo) - 1; i >= 0; i--)
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		PollUndo   *u = (PollUndo *) list_nth(undo, i);
-
-		if (u->level >= level)
-		{
-			if (event == SUBXACT_EVENT_ABORT_SUB)
-			{
-				undo_poll(u);
-				pfree(u);
-				continue;
-			}
-			u->level = level - 1;
-		}
-		kept = lcons(u, kept);
+		MOVE_UP(PollUndo, undo, level);
+		MOVE_UP(JoinUndo, joins, level);
+		MOVE_UP(GroupNote, groups, level);
+		return;
 	}
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	if (event != SUBXACT_EVENT_ABORT_SUB || mq_consumer_group_shared == NULL)
+		return;
+	if (undo != NIL || joins != NIL)
+	{
+		LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
+		undo_from(level);
 		LWLockRelease(mq_consumer_group_shared->lock);
-	list_free(undo);
-	undo = kept;
+	}
+	forget_groups(true, level);
+	DROP_FROM(PollUndo, undo, level);
+	DROP_FROM(JoinUndo, joins, level);
+	DROP_FROM(GroupNote, groups, level);
 }
 
 void
@@ -305,6 +506,9 @@ mq_consumer_group_ensure(ConsumerGroup *g)
 	int32		p;
 	bool		missing = false;
 	uint64		i;
+	Oid			role = GetUserId();
+	int			limit = mq_quota_limit(mq_max_group_partitions_per_role,
+									   mq_max_group_partitions);
 
 	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
 	for (p = 0; p < g->s.partitions && !missing; p++)
@@ -353,6 +557,14 @@ mq_consumer_group_ensure(ConsumerGroup *g)
 		a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
 		if (a != NULL)
 			continue;
+		if (hash_get_num_entries(mq_consumer_group_assignments) < mq_max_group_partitions &&
+			mq_quota_count(assignment_roles, role) >= limit)
+		{
+			LWLockRelease(mq_consumer_group_shared->lock);
+			mq_quota_exceeded(role, "consumer group partitions in shared memory",
+							  "mq.max_group_partitions_per_role", limit,
+							  "Drop consumer groups the role no longer uses, or raise mq.max_group_partitions_per_role.");
+		}
 		if (hash_get_num_entries(mq_consumer_group_assignments) >= mq_max_group_partitions ||
 			(a = hash_search(mq_consumer_group_assignments, &key,
 							 HASH_ENTER_NULL, &found)) == NULL)
@@ -360,6 +572,8 @@ mq_consumer_group_ensure(ConsumerGroup *g)
 			LWLockRelease(mq_consumer_group_shared->lock);
 			mq_consumer_group_too_many_partitions();
 		}
+		a->role = role;
+		mq_quota_add(assignment_roles, role, 1);
 		a->holder[0] = '\0';
 		a->generation = 0;
 		a->epoch = epochs[p];
@@ -420,17 +634,70 @@ mq_consumer_group_note_poll(AssignKey *key, uint64 generation, int64 old_fetch,
 	MemoryContextSwitchTo(old);
 }
 
+static void
+note_group(int32 group_id, bool made)
+{
+	GroupNote  *g;
+	MemoryContext old;
+
+	mq_consumer_group_register_callbacks();
+	g = MemoryContextAlloc(TopMemoryContext, sizeof(GroupNote));
+	g->group_id = group_id;
+	g->made = made;
+	g->level = GetCurrentTransactionNestLevel();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	groups = lappend(groups, g);
+	MemoryContextSwitchTo(old);
+}
+
 /* mq._group_forget(group_id int): forget a dropped group when the drop commits */
 Datum
 mq_group_forget(PG_FUNCTION_ARGS)
 {
-	MemoryContext old;
+	if (mq_consumer_group_shared != NULL)
+		note_group(PG_GETARG_INT32(0), false);
+	PG_RETURN_VOID();
+}
+
+/* mq._group_made(group_id int): forget a new group if its creation rolls back */
+Datum
+mq_group_made(PG_FUNCTION_ARGS)
+{
+	if (mq_consumer_group_shared != NULL)
+		note_group(PG_GETARG_INT32(0), true);
+	PG_RETURN_VOID();
+}
+
+/* the consumers each role registered, for mq.shared_memory_usage() */
+int
+mq_consumer_role_counts(MqRoleCount **out)
+{
+	int			n;
 
 	if (mq_consumer_group_shared == NULL)
-		PG_RETURN_VOID();
-	mq_consumer_group_register_callbacks();
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	to_forget = lappend_int(to_forget, PG_GETARG_INT32(0));
-	MemoryContextSwitchTo(old);
-	PG_RETURN_VOID();
+	{
+		*out = NULL;
+		return 0;
+	}
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
+	n = mq_quota_copy(member_roles, out);
+	LWLockRelease(mq_consumer_group_shared->lock);
+	return n;
+}
+
+/* the (group, partition) pairs each role's polls brought in */
+int
+mq_group_partition_role_counts(MqRoleCount **out)
+{
+	int			n;
+
+	if (mq_consumer_group_shared == NULL)
+	{
+		*out = NULL;
+		return 0;
+	}
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
+	n = mq_quota_copy(assignment_roles, out);
+	LWLockRelease(mq_consumer_group_shared->lock);
+	return n;
 }

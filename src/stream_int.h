@@ -94,6 +94,7 @@ typedef struct PartState
 	PartKey		key;
 	int64		next;			/* the next position to hand out */
 	int64		published;		/* the readable end last written for standbys */
+	Oid			role;			/* charged to: the stream's owner */
 } PartState;
 
 /* an append in flight: its partition and first position (stream_id 0: free) */
@@ -157,6 +158,7 @@ typedef struct Member
 	MemberKey	key;
 	TimestampTz last_poll;
 	int64		timeout;		/* session timeout, microseconds */
+	Oid			role;			/* charged to: who registered it */
 } Member;
 
 typedef struct AssignKey
@@ -174,6 +176,7 @@ typedef struct Assignment
 	int64		epoch;			/* of the committed positions */
 	int64		start;			/* committed position at takeover; -1 unknown */
 	int64		fetch;			/* next position for the holder; -1 unknown */
+	Oid			role;			/* charged to: whose poll brought it in */
 } Assignment;
 
 typedef struct ConsumerGroupShared
@@ -216,6 +219,15 @@ extern void mq_consumer_group_find(text *stream, text *group,
 /* shared memory knows every partition of the group */
 extern void mq_consumer_group_ensure(ConsumerGroup *g);
 extern void mq_consumer_group_too_many_partitions(void);
+
+/*
+ * A new member, charged to the current user (an error past the limits), a
+ * member's later heartbeat, a member that leaves; with the lock held
+ * exclusively
+ */
+extern Member *mq_consumer_member_join(MemberKey *key, TimestampTz now);
+extern void mq_consumer_member_polled(MemberKey *key, TimestampTz now);
+extern void mq_consumer_member_remove(Member *m);
 
 /* poll and commit: on a primary, no NULL names; the consumer's name as a key */
 extern void mq_consumer_arguments(FunctionCallInfo fcinfo, char *consumer);

@@ -27,7 +27,12 @@
  * on a primary the next position found after a restart is never below
  * such an end.  The commit callback also wakes the stream's waiting polls,
  * and takes the partitions of a stream whose drop committed out of shared
- * memory.
+ * memory, as the abort callback does for a stream whose creation rolled
+ * back (its id is never used again, so nobody else can have used them).
+ *
+ * A partition in shared memory is charged to its stream's owner, and one
+ * role's streams hold at most mq.max_stream_partitions_per_role of them
+ * (quota.c), so no role can fill mq.max_stream_partitions for the others.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,14 +54,17 @@
 
 #include "compat.h"
 #include "guc.h"
+#include "quota.h"
 #include "spi.h"
 #include "stream_int.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_stream_forget);
+PG_FUNCTION_INFO_V1(mq_stream_made);
 
 StreamShared *mq_stream_shared = NULL;
 HTAB	   *mq_stream_parts = NULL;
+static HTAB *part_roles = NULL;	/* partitions per owner (quota.c) */
 static int	my_inflight = 0;	/* entries this backend has listed */
 static bool callback_registered = false;
 /*
@@ -65,6 +73,9 @@ static bool callback_registered = false;
  * off the list.
  */
 static List *to_forget = NIL;
+
+/* streams made by this transaction, the same way: forgotten at abort */
+static List *made = NIL;
 
 static int
 stream_nprocs(void)
@@ -85,6 +96,7 @@ mq_stream_shmem_request(void)
 {
 	RequestAddinShmemSpace(stream_shmem_size());
 	RequestAddinShmemSpace(hash_estimate_size(mq_max_stream_partitions, sizeof(PartState)));
+	RequestAddinShmemSpace(mq_quota_shmem_size(mq_max_stream_partitions));
 	RequestNamedLWLockTranche("mq streams", 1);
 }
 
@@ -108,6 +120,8 @@ mq_stream_shmem_startup(void)
 	mq_stream_parts = mq_shmem_init_hash("mq stream partitions",
 										 mq_max_stream_partitions, &ctl,
 										 HASH_ELEM | HASH_BLOBS);
+	part_roles = mq_quota_shmem_init("mq stream partitions per role",
+									 mq_max_stream_partitions);
 }
 
 /* this backend's part of the in-flight table */
@@ -122,6 +136,20 @@ my_slots(void)
 }
 
 static void forget_stream(int32 stream_id);
+static void stream_xact_callback(XactEvent event, void *arg);
+static void stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
+
+static void
+register_callbacks(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(stream_xact_callback, NULL);
+		RegisterSubXactCallback(stream_subxact_callback, NULL);
+		callback_registered = true;
+	}
+}
 static int64 published_end(MqStream *s, int32 partition, int64 otherwise);
 
 /* at the end of the transaction its appends are no longer in flight */
@@ -152,6 +180,16 @@ stream_xact_callback(XactEvent event, void *arg)
 						forget_stream(lfirst_int(lc));
 				list_free(to_forget);
 				to_forget = NIL;
+			}
+			if (made != NIL)
+			{
+				ListCell   *lc;
+
+				if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+					for (lc = list_head(made); lc != NULL; lc = lnext(made, lnext(made, lc)))
+						forget_stream(lfirst_int(lc));
+				list_free(made);
+				made = NIL;
 			}
 			if (my_inflight == 0 || mq_stream_shared == NULL)
 				break;
@@ -191,32 +229,53 @@ stream_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* a rolled-back savepoint dropped nothing; a released one's drops move up */
+/*
+ * The end of a savepoint for a list of (stream id, level) pairs: a
+ * released one's pairs move up; a rolled-back one's leave the list, and
+ * with forget_now the streams leave shared memory too.
+ */
+static List *
+subxact_list(List *list, SubXactEvent event, int level, bool forget_now)
+{
+	List	   *kept = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	for (lc = list_head(list); lc != NULL; lc = lnext(list, lnext(list, lc)))
+	{
+		int			id = lfirst_int(lc);
+		int			at = lfirst_int(lnext(list, lc));
+
+		if (at >= level && event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			if (forget_now)
+				forget_stream(id);
+			continue;
+		}
+		kept = lappend_int(lappend_int(kept, id), at >= level ? level - 1 : at);
+	}
+	list_free(list);
+	MemoryContextSwitchTo(old);
+	return kept;
+}
+
+/*
+ * A rolled-back savepoint dropped nothing, and what it made is gone; a
+ * released one's drops and streams move up
+ */
 static void
 stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
 	int			level = GetCurrentTransactionNestLevel();
-	List	   *kept = NIL;
-	ListCell   *lc;
-	MemoryContext old;
 
-	if (to_forget == NIL ||
-		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	for (lc = list_head(to_forget); lc != NULL; lc = lnext(to_forget, lnext(to_forget, lc)))
-	{
-		int			id = lfirst_int(lc);
-		int			at = lfirst_int(lnext(to_forget, lc));
-
-		if (at >= level && event == SUBXACT_EVENT_ABORT_SUB)
-			continue;
-		kept = lappend_int(lappend_int(kept, id), at >= level ? level - 1 : at);
-	}
-	list_free(to_forget);
-	to_forget = kept;
-	MemoryContextSwitchTo(old);
+	if (to_forget != NIL)
+		to_forget = subxact_list(to_forget, event, level, false);
+	if (made != NIL)
+		made = subxact_list(made, event, level, true);
 }
 
 bool
@@ -269,11 +328,24 @@ part_ensure(MqStream *s, int32 partition)
 	/* never below an end standbys were told of (its last positions may have rolled back) */
 	next = Max(next, published_end(s, partition, 0));
 	LWLockAcquire(mq_stream_shared->lock, LW_EXCLUSIVE);
-	ps = NULL;
-	if (hash_get_num_entries(mq_stream_parts) < mq_max_stream_partitions)
-		ps = hash_search(mq_stream_parts, &key, HASH_ENTER_NULL, &found);
-	else
-		ps = hash_search(mq_stream_parts, &key, HASH_FIND, &found);
+	ps = hash_search(mq_stream_parts, &key, HASH_FIND, &found);
+	if (ps == NULL)
+	{
+		int			limit = mq_quota_limit(mq_max_stream_partitions_per_role,
+										   mq_max_stream_partitions);
+
+		/* the whole table (below), then the owner's share */
+		if (hash_get_num_entries(mq_stream_parts) < mq_max_stream_partitions &&
+			mq_quota_count(part_roles, s->owner) >= limit)
+		{
+			LWLockRelease(mq_stream_shared->lock);
+			mq_quota_exceeded(s->owner, "stream partitions in shared memory",
+							  "mq.max_stream_partitions_per_role", limit,
+							  "Drop streams the role no longer uses, or raise mq.max_stream_partitions_per_role.");
+		}
+		if (hash_get_num_entries(mq_stream_parts) < mq_max_stream_partitions)
+			ps = hash_search(mq_stream_parts, &key, HASH_ENTER_NULL, &found);
+	}
 	if (ps == NULL)
 	{
 		LWLockRelease(mq_stream_shared->lock);
@@ -287,6 +359,8 @@ part_ensure(MqStream *s, int32 partition)
 	{
 		ps->next = next;
 		ps->published = -1;
+		ps->role = s->owner;
+		mq_quota_add(part_roles, s->owner, 1);
 	}
 	LWLockRelease(mq_stream_shared->lock);
 }
@@ -319,12 +393,7 @@ mq_stream_take_positions(MqStream *s, int32 partition, int n)
 	int			free_slot = -1;
 
 	mq_stream_require_shmem();
-	if (!callback_registered)
-	{
-		RegisterXactCallback(stream_xact_callback, NULL);
-		RegisterSubXactCallback(stream_subxact_callback, NULL);
-		callback_registered = true;
-	}
+	register_callbacks();
 	part_key(&key, s, partition);
 	slots = my_slots();
 	LWLockAcquire(mq_stream_shared->lock, LW_EXCLUSIVE);
@@ -459,7 +528,10 @@ forget_stream(int32 stream_id)
 	hash_seq_init(&status, mq_stream_parts);
 	while ((ps = hash_seq_search(&status)) != NULL)
 		if (ps->key.dbid == MyDatabaseId && ps->key.stream_id == stream_id)
+		{
+			mq_quota_add(part_roles, ps->role, -1);
 			hash_search(mq_stream_parts, &ps->key, HASH_REMOVE, NULL);
+		}
 	LWLockRelease(mq_stream_shared->lock);
 }
 
@@ -477,15 +549,47 @@ mq_stream_forget(PG_FUNCTION_ARGS)
 
 	if (mq_stream_shared == NULL)
 		PG_RETURN_VOID();
-	if (!callback_registered)
-	{
-		RegisterXactCallback(stream_xact_callback, NULL);
-		RegisterSubXactCallback(stream_subxact_callback, NULL);
-		callback_registered = true;
-	}
+	register_callbacks();
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	to_forget = lappend_int(lappend_int(to_forget, PG_GETARG_INT32(0)),
 							GetCurrentTransactionNestLevel());
 	MemoryContextSwitchTo(old);
 	PG_RETURN_VOID();
+}
+
+/*
+ * mq._stream_made(stream_id int): create_stream's last step.  If the
+ * creating transaction (or savepoint) rolls back, the partitions its
+ * appends and reads put into shared memory leave it again.
+ */
+Datum
+mq_stream_made(PG_FUNCTION_ARGS)
+{
+	MemoryContext old;
+
+	if (mq_stream_shared == NULL)
+		PG_RETURN_VOID();
+	register_callbacks();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	made = lappend_int(lappend_int(made, PG_GETARG_INT32(0)),
+					   GetCurrentTransactionNestLevel());
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+/* the partitions each role's streams hold, for mq.shared_memory_usage() */
+int
+mq_stream_role_counts(MqRoleCount **out)
+{
+	int			n;
+
+	if (mq_stream_shared == NULL)
+	{
+		*out = NULL;
+		return 0;
+	}
+	LWLockAcquire(mq_stream_shared->lock, LW_SHARED);
+	n = mq_quota_copy(part_roles, out);
+	LWLockRelease(mq_stream_shared->lock);
+	return n;
 }

@@ -56,7 +56,7 @@ rebalance(ConsumerGroup *g, TimestampTz now)
 			continue;
 		if (m->last_poll + m->timeout < now)
 		{
-			hash_search(mq_consumer_group_members, &m->key, HASH_REMOVE, NULL);
+			mq_consumer_member_remove(m);
 			continue;
 		}
 		if (n == max)
@@ -141,7 +141,6 @@ mq_consumer_group_heartbeat(ConsumerGroup *g, const char *consumer,
 {
 	MemberKey	mkey;
 	Member	   *m;
-	bool		found;
 
 	memset(&mkey, 0, sizeof(mkey));
 	mkey.dbid = MyDatabaseId;
@@ -149,19 +148,9 @@ mq_consumer_group_heartbeat(ConsumerGroup *g, const char *consumer,
 	memcpy(mkey.consumer, consumer, sizeof(mkey.consumer));
 	m = hash_search(mq_consumer_group_members, &mkey, HASH_FIND, NULL);
 	if (m == NULL)
-	{
-		if (hash_get_num_entries(mq_consumer_group_members) >= mq_max_stream_consumers ||
-			(m = hash_search(mq_consumer_group_members, &mkey,
-							 HASH_ENTER_NULL, &found)) == NULL)
-		{
-			LWLockRelease(mq_consumer_group_shared->lock);
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("too many stream consumers (mq.max_stream_consumers is %d)",
-							mq_max_stream_consumers),
-					 errhint("Raise mq.max_stream_consumers and restart the server, or use fewer consumer names.")));
-		}
-	}
+		m = mq_consumer_member_join(&mkey, now);
+	else
+		mq_consumer_member_polled(&mkey, now);
 	m->last_poll = now;
 	m->timeout = timeout;
 	rebalance(g, now);

@@ -164,6 +164,14 @@ CREATE OR REPLACE FUNCTION mq.metrics_prometheus()
 RETURNS text AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C STABLE;
 COMMENT ON FUNCTION mq.metrics_prometheus() IS 'mq.metrics_all() in the Prometheus text format.';
 
+/* C (manage.c): counts per role of the tables in shared memory */
+CREATE OR REPLACE FUNCTION mq.shared_memory_usage(OUT pool text, OUT role regrole,
+									   OUT entries int, OUT role_limit int,
+									   OUT capacity int)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mq_shared_memory_usage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.shared_memory_usage()
+	IS 'What each role holds of mq''s bounded tables in shared memory, its limit there and the table''s size.';
+
 COMMENT ON TYPE mq.queue_metrics IS 'What mq.metrics() returns.';
 
 REVOKE EXECUTE ON FUNCTION mq._metrics(text), mq._metrics_all(), mq._metrics_prometheus()

@@ -328,6 +328,13 @@ CREATE OR REPLACE FUNCTION mq._limit_stats(queue_id int, OUT held_back bigint, O
 AS 'MODULE_PATHNAME', 'mq_limit_stats' LANGUAGE C STRICT VOLATILE;
 
 /*
+ * A dropped queue's rate buckets (only its groups' with groups_only) leave
+ * shared memory when the transaction commits (queue_limit.c)
+ */
+CREATE OR REPLACE FUNCTION mq._queue_forget(queue_id int, groups_only bool) RETURNS void
+AS 'MODULE_PATHNAME', 'mq_queue_forget' LANGUAGE C STRICT VOLATILE;
+
+/*
  * Management functions record the role that called them (manage.c):
  * each is a C entry point, mq_manage(), in front of its SECURITY DEFINER
  * body, mq._<name>(), which is closed to PUBLIC (GetOuterUserId() is the
@@ -512,6 +519,10 @@ BEGIN
 	WHERE q.queue_id = qid;
 	r.queue_id := qid;
 	PERFORM mq._queue_indexes(r);
+	/* the groups' rate buckets are of no more use */
+	IF coalesce(old.group_rate_limit, 0) > 0 AND coalesce(r.group_rate_limit, 0) = 0 THEN
+		PERFORM mq._queue_forget(qid, true);
+	END IF;
 
 	IF r.unlogged <> old.unlogged THEN
 		persistence := CASE WHEN r.unlogged THEN 'UNLOGGED' ELSE 'LOGGED' END;
@@ -559,6 +570,7 @@ BEGIN
 				   'q_' || qid, 'a_' || qid, 'd_' || qid);
 	DELETE FROM mq._privilege p WHERE p.object_type = 'queue' AND p.object_id = qid;
 	DELETE FROM mq._queue q WHERE q.queue_id = qid;
+	PERFORM mq._queue_forget(qid, false);
 	RETURN true;
 END;
 $$;
@@ -795,7 +807,7 @@ REVOKE EXECUTE ON FUNCTION mq._queue_id(text),
 	interval, bool, interval, bool, bool, bool, int, int, interval, int),
 	mq._create_storage(mq._queue), mq._queue_indexes(mq._queue), mq._table_changed(),
 	mq._group_has_older(oid, text, bigint), mq._announce(text), mq._limits_available(),
-	mq._limit_stats(int),
+	mq._limit_stats(int), mq._queue_forget(int, bool),
 	mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int),
 	mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,

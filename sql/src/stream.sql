@@ -106,6 +106,7 @@ BEGIN
 	INSERT INTO mq._stream (stream_name, partitions, retention, retention_bytes, unlogged, owner)
 	VALUES (stream, partitions, retention, nullif(retention_bytes, 0), unlogged, mq._caller())
 	RETURNING stream_id INTO sid;
+	PERFORM mq._stream_made(sid);
 	INSERT INTO mq._stream_segment (stream_id, segment) VALUES (sid, 1);
 	EXECUTE format($ddl$
 		CREATE %sTABLE mq.%I (
@@ -153,6 +154,10 @@ $$;
 /* the stream's shared memory goes when the drop commits (stream_position.c) */
 CREATE OR REPLACE FUNCTION mq._stream_forget(stream_id int) RETURNS void
 AS 'MODULE_PATHNAME', 'mq_stream_forget' LANGUAGE C STRICT VOLATILE;
+
+/* ... and when its creation rolls back */
+CREATE OR REPLACE FUNCTION mq._stream_made(stream_id int) RETURNS void
+AS 'MODULE_PATHNAME', 'mq_stream_made' LANGUAGE C STRICT VOLATILE;
 
 /* a dropped stream takes its segments, consumer groups and grants along */
 CREATE OR REPLACE FUNCTION mq._drop_stream(stream text, if_exists bool DEFAULT false)
@@ -442,6 +447,10 @@ AS 'MODULE_PATHNAME', 'mq_group_reset' LANGUAGE C STRICT VOLATILE;
 CREATE OR REPLACE FUNCTION mq._group_forget(group_id int) RETURNS void
 AS 'MODULE_PATHNAME', 'mq_group_forget' LANGUAGE C STRICT VOLATILE;
 
+/* a group whose creation rolls back leaves shared memory (stream_group.c) */
+CREATE OR REPLACE FUNCTION mq._group_made(group_id int) RETURNS void
+AS 'MODULE_PATHNAME', 'mq_group_made' LANGUAGE C STRICT VOLATILE;
+
 /*
  * The position of a partition that starts at to_end ('earliest' or
  * 'latest') or at the first record appended at or after at.
@@ -535,6 +544,7 @@ BEGIN
 		END IF;
 		RETURN;
 	END IF;
+	PERFORM mq._group_made(gid);
 	FOR p IN 0 .. r.partitions - 1 LOOP
 		INSERT INTO mq._stream_commit_0 (group_id, partition, epoch, position, consumer, committed_at)
 		VALUES (gid, p, 0, mq._start_position(r, p, CASE WHEN at IS NULL THEN start END, at),
@@ -697,10 +707,11 @@ COMMENT ON TYPE mq.stream_record IS 'A record as mq.read_stream() returns it.';
 
 REVOKE EXECUTE ON FUNCTION mq._stream_options(int, interval, bigint),
 	mq._stream_managed(text, text), mq._create_stream(text, int, interval, bigint, bool),
-	mq._alter_stream(text, int, interval, bigint), mq._stream_forget(int),
+	mq._alter_stream(text, int, interval, bigint), mq._stream_forget(int), mq._stream_made(int),
 	mq._drop_stream(text, bool), mq._create_segment(mq._stream, int),
 	mq._segment_size(int, int), mq._maintain_streams(), mq._commit_table(),
 	mq._compact_commits(int), mq._group_reset(text, int, int), mq._group_forget(int),
+	mq._group_made(int),
 	mq._start_position(mq._stream, int, text, timestamptz), mq._start_time(text),
 	mq._create_consumer_group(text, text, text), mq._drop_consumer_group(text, text),
 	mq._seek(text, text, int, bigint, timestamptz, text)

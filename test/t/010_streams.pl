@@ -17,6 +17,11 @@ mq.max_stream_partitions = 16
 mq.max_rate_groups = 16
 mq.max_stream_consumers = 16
 mq.max_group_partitions = 16
+# one role fills each table here (test/t/014_role_limits.pl has the shares)
+mq.max_rate_groups_per_role = 16
+mq.max_stream_partitions_per_role = 16
+mq.max_stream_consumers_per_role = 16
+mq.max_group_partitions_per_role = 16
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION mq');
