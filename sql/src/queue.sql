@@ -545,14 +545,18 @@ BEGIN
 	END IF;
 	PERFORM mq._check_privilege('queue', queue, 'manage');
 
+	/*
+	 * The owner of a queue can always drop it: queues that name it as their
+	 * dead-letter queue lose that setting (their dead letters go to their
+	 * archive), as SQS and RabbitMQ let a dead-letter target go.
+	 */
 	SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name)
 		INTO users
 		FROM mq._queue q WHERE q.dead_letter_queue_id = qid;
 	IF users IS NOT NULL THEN
-		RAISE EXCEPTION 'cannot drop queue "%" because other queues use it as their dead-letter queue', queue
-			USING ERRCODE = 'dependent_objects_still_exist',
-				  DETAIL = format('Dead-letter queue of: %s.', users),
-				  HINT = 'Change their dead_letter_queue with mq.alter_queue() first.';
+		RAISE NOTICE 'queues % no longer have a dead-letter queue', users
+			USING DETAIL = format('Queue "%s" was their dead-letter queue; their dead letters now go to their archive.', queue);
+		UPDATE mq._queue q SET dead_letter_queue_id = NULL WHERE q.dead_letter_queue_id = qid;
 	END IF;
 
 	EXECUTE format('DROP TABLE mq.%I, mq.%I, mq.%I',
