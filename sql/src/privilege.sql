@@ -179,8 +179,7 @@ CREATE OR REPLACE TRIGGER role_dependencies
 
 /*
  * DROP OWNED BY roles, after PostgreSQL's part: their privileges, the
- * bindings they made, their streams, exchanges and queues (dropping a queue
- * clears the dead_letter_queue of the queues that named it)
+ * bindings they made, their streams, exchanges and queues
  */
 CREATE OR REPLACE FUNCTION mq._drop_owned(roles oid[]) RETURNS void
 LANGUAGE plpgsql
@@ -199,6 +198,20 @@ BEGIN
 				WHERE e.owner = ANY (roles) ORDER BY 1 LOOP
 		PERFORM mq._drop_exchange(name, true, true);
 	END LOOP;
+	/* a queue that is another's dead-letter queue goes after that one */
+	LOOP
+		SELECT q.queue_name INTO name FROM mq._queue q
+			WHERE q.owner = ANY (roles)
+			  AND NOT EXISTS (SELECT 1 FROM mq._queue u
+							  WHERE u.dead_letter_queue_id = q.queue_id)
+			ORDER BY 1 LIMIT 1;
+		EXIT WHEN NOT FOUND;
+		PERFORM mq._drop_queue(name, true);
+	END LOOP;
+	/*
+	 * what is left is the dead-letter queue of another role's queue, which
+	 * loses that setting (with a notice)
+	 */
 	FOR name IN SELECT q.queue_name FROM mq._queue q
 				WHERE q.owner = ANY (roles) ORDER BY 1 LOOP
 		PERFORM mq._drop_queue(name, true);

@@ -319,6 +319,10 @@ RETURNS bool AS 'MODULE_PATHNAME', 'mq_group_has_older' LANGUAGE C STRICT VOLATI
 CREATE OR REPLACE FUNCTION mq._announce(queue text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mq_announce' LANGUAGE C STRICT VOLATILE;
 
+/* How many of n messages fit into a queue with max_length (queue.c). */
+CREATE OR REPLACE FUNCTION mq._make_room(queue text, n bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'mq_make_room' LANGUAGE C STRICT VOLATILE;
+
 /* is mq's shared memory there (preloaded)?  Rate limits need it. */
 CREATE OR REPLACE FUNCTION mq._limits_available() RETURNS bool
 AS 'MODULE_PATHNAME', 'mq_limits_available_sql' LANGUAGE C STRICT VOLATILE;
@@ -595,6 +599,8 @@ DECLARE
 	src int := mq._queue_id(dead_letter_queue);
 	dst int;
 	n bigint;
+	waiting bigint;
+	room bigint;
 BEGIN
 	IF target IS NULL THEN
 		RAISE EXCEPTION 'target queue name must not be null'
@@ -612,6 +618,23 @@ BEGIN
 		RAISE EXCEPTION 'max_messages must not be negative'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Give a count, or NULL to move every message.';
+	END IF;
+	/*
+	 * The target's max_length holds as for a send (with overflow 'drop_head'
+	 * its oldest messages make room); what does not fit stays where it is.
+	 */
+	IF EXISTS (SELECT 1 FROM mq._queue q WHERE q.queue_id = dst AND q.max_length IS NOT NULL) THEN
+		EXECUTE format($q$SELECT count(*) FROM (SELECT 1 FROM mq.%I
+						   WHERE read_ct = 0 OR vt <= clock_timestamp() LIMIT $1) s$q$,
+					   'q_' || src)
+			INTO waiting USING max_messages;
+		room := mq._make_room(target, waiting);
+		IF room < waiting THEN
+			RAISE NOTICE 'queue "%" is full: % of % messages stay in queue "%"',
+				target, waiting - room, waiting, dead_letter_queue
+				USING HINT = 'Consume messages from it, or raise its max_length with mq.alter_queue().';
+		END IF;
+		max_messages := room;
 	END IF;
 	/* oldest first, skipping messages that a reader of the DLQ holds */
 	EXECUTE format($q$
@@ -798,7 +821,7 @@ REVOKE EXECUTE ON FUNCTION mq._queue_id(text),
 	mq._queue_options(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int),
 	mq._create_storage(mq._queue), mq._queue_indexes(mq._queue), mq._table_changed(),
-	mq._group_has_older(oid, text, bigint), mq._announce(text), mq._limits_available(),
+	mq._group_has_older(oid, text, bigint), mq._announce(text), mq._make_room(text, bigint), mq._limits_available(),
 	mq._limit_stats(int),
 	mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int),
