@@ -152,11 +152,12 @@ column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
 }
 
 /*
- * Note what q's dead letters need to know of its dead-letter queue: its name,
- * bounds and grants, and whether q's owner may send to it.  Under SPI.
+ * Read q's grants and note what its dead letters need to know of its
+ * dead-letter queue: its name, bounds and grants, and whether q's owner may
+ * send to it.  Under SPI; in cxt.
  */
 static void
-load_dead_letter_queue(MqQueue *q, MemoryContext cxt)
+load_grants(MqQueue *q, Oid owner, MemoryContext cxt)
 {
 	Oid			argtype = INT4OID;
 	Datum		arg = Int32GetDatum(q->dead_letter_queue_id);
@@ -166,6 +167,9 @@ load_dead_letter_queue(MqQueue *q, MemoryContext cxt)
 	MqAcl		acl;
 	int			ret;
 
+	mq_load_acl(&q->acl, "queue", q->id, owner, cxt);
+	if (q->dead_letter_queue_id == 0)
+		return;
 	ret = mq_execute_as_owner("SELECT queue_name, owner,"
 							  " coalesce(max_length, 0), overflow"
 							  " FROM mq._queue"
@@ -296,9 +300,7 @@ mq_queue_lookup(text *name)
 	loaded.group_rate.interval_us = loaded.rate.interval_us;
 	owner = DatumGetObjectId(column(tup, desc, "owner", &isnull));
 	/* in the caller's memory: the cache's may be reset below */
-	mq_load_acl(&loaded.acl, "queue", loaded.id, owner, caller);
-	if (loaded.dead_letter_queue_id != 0)
-		load_dead_letter_queue(&loaded, caller);
+	load_grants(&loaded, owner, caller);
 	SPI_finish();
 
 	/*
