@@ -20,6 +20,8 @@ SELECT mq.grant('links_owned', 'regress_links_producer', 'send');
 SELECT mq.grant('links_owned', 'regress_links_consumer', 'read');
 SELECT mq.grant('links_owned', 'regress_links_hostile', 'all');
 SELECT mq.grant_exchange('links_owner_x', 'regress_links_hostile', 'all');
+SELECT mq.create_stream('links_stream');
+SELECT mq.grant('links_stream', 'regress_links_hostile', 'all');
 
 -- the other role links its own objects to them
 SET ROLE regress_links_hostile;
@@ -29,6 +31,8 @@ SELECT mq.create_exchange('links_h_alt', 'direct', alternate_exchange => 'links_
 SELECT mq.create_exchange('links_h_e2e', 'fanout');
 SELECT mq.bind_exchange('links_h_e2e', 'links_owner_x');
 SELECT mq.create_queue('links_h_q', max_receives => 1, dead_letter_queue => 'links_owned');
+SELECT mq.create_exchange('links_h_stream', 'fanout');
+SELECT mq.bind('links_h_stream', 'links_stream');
 RESET ROLE;
 SELECT mq._queue_id('links_h_q') AS links_h_q_id \gset
 SET ROLE regress_links_hostile;
@@ -38,6 +42,7 @@ SELECT source, destination, destination_type, owner FROM mq.bindings
 SELECT mq.publish('links_h_bound', 'k', '{"path": "binding"}') AS reached;
 SELECT mq.publish('links_h_alt', 'k', '{"path": "alternate"}') AS reached;
 SELECT mq.publish('links_h_e2e', 'k', '{"path": "exchange"}') AS reached;
+SELECT mq.publish('links_h_stream', 'k', '{"path": "stream"}') AS reached;
 SELECT mq.send('links_h_q', '{"path": "dead letter"}') > 0 AS sent;
 SELECT mq.nack('links_h_q', msg_id) FROM mq.read('links_h_q');	-- its first receive
 SELECT count(*) FROM mq.read('links_h_q');	-- past max_receives: a dead letter
@@ -49,6 +54,7 @@ SELECT mq.purge_queue('links_owned');
 SET ROLE regress_links_owner;
 SELECT mq.revoke('links_owned', 'regress_links_hostile', 'all');
 SELECT mq.revoke_exchange('links_owner_x', 'regress_links_hostile', 'all');
+SELECT mq.revoke('links_stream', 'regress_links_hostile', 'all');
 
 -- no path leads in any more: a cut binding matches nothing, so the message
 -- is unroutable (counted, or an error when mandatory)
@@ -57,6 +63,7 @@ SELECT mq.publish('links_h_bound', 'k', '{"path": "binding"}') AS reached;
 SELECT mq.publish('links_h_bound', 'k', '{"path": "binding"}', mandatory => true);
 SELECT mq.publish('links_h_alt', 'k', '{"path": "alternate"}') AS reached;
 SELECT mq.publish('links_h_e2e', 'k', '{"path": "exchange"}') AS reached;
+SELECT mq.publish('links_h_stream', 'k', '{"path": "stream"}') AS reached;
 SELECT exchange_name, unroutable FROM mq.exchanges WHERE exchange_name LIKE 'links_h%' ORDER BY 1;
 -- a dead letter that may not go to its dead-letter queue is archived where
 -- it died, with the reason in its x-death entry
@@ -169,6 +176,8 @@ RESET ROLE;
 -- clean up
 SELECT mq.drop_queue('links_h_q');
 SELECT mq.drop_exchange(e, cascade => true)
-	FROM unnest(ARRAY['links_h_bound', 'links_h_alt', 'links_h_e2e', 'links_owner_x']) e;
+	FROM unnest(ARRAY['links_h_bound', 'links_h_alt', 'links_h_e2e', 'links_h_stream',
+					  'links_owner_x']) e;
+SELECT mq.drop_stream('links_stream');
 DROP ROLE regress_links_owner, regress_links_producer, regress_links_consumer,
 	regress_links_hostile, regress_links_team;
