@@ -114,7 +114,8 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 
 	/*
 	 * A stream bound to the exchange gets a record, keyed by the group key.
-	 * Publishing needs no privilege on it: whoever bound it decided.
+	 * Publishing needs no privilege on it: whoever bound it decided, and
+	 * routing followed the binding only while they may still send there.
 	 */
 	foreach(lc, streams)
 	{

@@ -23,6 +23,16 @@
  * alternate, and so on); if that fails too it is unroutable: an error when
  * the publisher asked for mandatory delivery, else dropped and counted.
  *
+ * Privileges are checked where the message moves, not only when a link is
+ * made: a binding leads on only while the role that made it (its owner)
+ * may still send to its destination (send or manage on a queue or stream,
+ * publish or manage on an exchange), and an alternate exchange takes a
+ * message only while the owner of the exchange that names it may publish
+ * to it.  A binding cut so matches nothing; a message no binding takes is
+ * unroutable as above.  The answers are worked out when the cache is
+ * built, so routing pays nothing for them: the cache is thrown away when
+ * grants change and when role memberships or superuser status do.
+ *
  * Each backend caches the whole exchange catalog, built on first use and
  * thrown away when mq._exchange, mq._binding or mq._queue change (their
  * triggers invalidate the relcache entry of the table; see
@@ -50,6 +60,7 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -76,6 +87,10 @@ typedef struct Binding
 	char	   *queue;			/* destination queue, or NULL */
 	char	   *stream;			/* destination stream, or NULL */
 	int32		exchange_id;	/* destination exchange, when both are NULL */
+	Oid			owner;			/* the role that made it */
+	int32		dest_id;		/* queue_id or stream_id */
+	Oid			dest_owner;		/* the owner of that queue or stream */
+	bool		allowed;		/* may owner still send to the destination? */
 	/* headers exchanges */
 	MatchMode	mode;
 	int			nargs;
@@ -89,6 +104,7 @@ typedef struct Exchange
 	char		name[MQ_NAME_MAXLEN + 1];
 	char		type;			/* 'd', 'f', 't', 'h' */
 	int32		alternate_id;	/* 0: none */
+	bool		alternate_allowed;	/* may our owner publish to it? */
 	List	   *bindings;		/* all (fanout, headers; direct while building) */
 	int			ndirect;		/* direct: bindings sorted by key */
 	Binding   **direct;
@@ -108,8 +124,16 @@ static bool routing_callback_registered = false;
 static uint64 routing_generation = 0;	/* invalidations seen */
 static HTAB *exchanges_by_id = NULL;
 static HTAB *exchanges_by_name = NULL;
-static Oid	watched_relids[4];
+static Oid	watched_relids[5];
 static SPIPlanPtr unroutable_plan = NULL;
+
+/* role memberships and superuser status decide which bindings lead on */
+static void
+routing_role_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	routing_valid = false;
+	routing_generation++;
+}
 
 static void
 routing_callback(Datum arg, Oid relid)
@@ -129,6 +153,12 @@ static int
 binding_key_cmp(const void *a, const void *b)
 {
 	return strcmp((*(Binding *const *) a)->key, (*(Binding *const *) b)->key);
+}
+
+static Exchange *
+exchange_by_id_in(HTAB *by_id, int32 id)
+{
+	return hash_search(by_id, &id, HASH_FIND, NULL);
 }
 
 /* Parse the arguments of a headers binding. */
@@ -223,6 +253,7 @@ routing_watch_catalog(void)
 	watched_relids[1] = get_relname_relid("_exchange", nsp);
 	watched_relids[2] = get_relname_relid("_binding", nsp);
 	watched_relids[3] = get_relname_relid("_privilege", nsp);
+	watched_relids[4] = get_relname_relid("_stream", nsp);
 }
 
 /* the empty hash tables of a new cache, in cxt */
@@ -309,22 +340,44 @@ routing_query_bindings(void)
 {
 	int			ret;
 
-	/* bindings to streams: from 0.5.0 on */
-	if (get_attnum(watched_relids[2], "stream_id") != InvalidAttrNumber)
+	/*
+	 * bindings to streams: from 0.5.0 on; their owners: from 0.8.0 on
+	 * (before the update every binding counts as made by its destination's
+	 * owner, as the update has it)
+	 */
+	if (get_attnum(watched_relids[2], "owner") != InvalidAttrNumber)
 		ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
 								  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments,"
-								  " t.stream_name"
+								  " t.stream_name, b.owner,"
+								  " coalesce(q.queue_id, t.stream_id, 0),"
+								  " coalesce(q.owner, t.owner, 0)"
 								  " FROM mq._binding b LEFT JOIN mq._queue q"
 								  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id"
 								  " LEFT JOIN mq._stream t"
 								  " ON t.stream_id OPERATOR(pg_catalog.=) b.stream_id",
 								  0, NULL, NULL, NULL, 0);
+	else if (get_attnum(watched_relids[2], "stream_id") != InvalidAttrNumber)
+		ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
+								  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments,"
+								  " t.stream_name, coalesce(q.owner, t.owner, d.owner),"
+								  " coalesce(q.queue_id, t.stream_id, 0),"
+								  " coalesce(q.owner, t.owner, 0)"
+								  " FROM mq._binding b LEFT JOIN mq._queue q"
+								  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id"
+								  " LEFT JOIN mq._stream t"
+								  " ON t.stream_id OPERATOR(pg_catalog.=) b.stream_id"
+								  " LEFT JOIN mq._exchange d"
+								  " ON d.exchange_id OPERATOR(pg_catalog.=) b.exchange_id",
+								  0, NULL, NULL, NULL, 0);
 	else
 		ret = mq_execute_as_owner("SELECT b.source_id, q.queue_name,"
 								  " coalesce(b.exchange_id, 0), b.binding_key, b.arguments,"
-								  " NULL::pg_catalog.text"
+								  " NULL::pg_catalog.text, coalesce(q.owner, d.owner),"
+								  " coalesce(q.queue_id, 0), coalesce(q.owner, 0)"
 								  " FROM mq._binding b LEFT JOIN mq._queue q"
-								  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id",
+								  " ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id"
+								  " LEFT JOIN mq._exchange d"
+								  " ON d.exchange_id OPERATOR(pg_catalog.=) b.exchange_id",
 								  0, NULL, NULL, NULL, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
@@ -335,11 +388,12 @@ routing_query_bindings(void)
  * queues, streams and other exchanges, in a topic exchange's trie or in
  * its list.
  */
-static void
+static List *
 routing_load_bindings(MemoryContext cxt, HTAB *by_id)
 {
 	MemoryContext old;
 	uint64		i;
+	List	   *all = NIL;
 
 	routing_query_bindings();
 	old = MemoryContextSwitchTo(cxt);
@@ -358,6 +412,10 @@ routing_load_bindings(MemoryContext cxt, HTAB *by_id)
 		b->stream = SPI_getvalue(tup, desc, 6);
 		b->exchange_id = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		b->key = SPI_getvalue(tup, desc, 4);
+		b->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
+		b->dest_id = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+		b->dest_owner = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+		all = lappend(all, b);
 		if (x->type == 'h')
 			parse_header_arguments(b, DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5,
 																	  &isnull)));
@@ -367,6 +425,55 @@ routing_load_bindings(MemoryContext cxt, HTAB *by_id)
 			x->bindings = lappend(x->bindings, b);
 	}
 	MemoryContextSwitchTo(old);
+	return all;
+}
+
+/*
+ * Which links still lead on (under SPI): each binding whose owner may send
+ * to its destination, each alternate exchange that its exchange's owner may
+ * publish to.  A binding made by its destination's owner needs no look-up.
+ */
+static void
+routing_check_links(MemoryContext cxt, HTAB *by_id, List *bindings)
+{
+	HASH_SEQ_STATUS status;
+	Exchange   *x;
+	ListCell   *lc;
+
+	foreach(lc, bindings)
+	{
+		Binding    *b = lfirst(lc);
+		MqAcl		acl;
+
+		CHECK_FOR_INTERRUPTS();
+		if (b->queue == NULL && b->stream == NULL)
+		{
+			Exchange   *dest = exchange_by_id_in(by_id, b->exchange_id);
+
+			b->allowed = dest != NULL &&
+				mq_acl_allows(&dest->acl, b->owner,
+							  MQ_PRIV_PUBLISH | MQ_PRIV_MANAGE);
+			continue;
+		}
+		if (b->owner == b->dest_owner || superuser_arg(b->owner))
+		{
+			b->allowed = true;
+			continue;
+		}
+		mq_load_acl(&acl, b->queue != NULL ? "queue" : "stream", b->dest_id,
+					b->dest_owner, CurrentMemoryContext);
+		b->allowed = mq_acl_allows(&acl, b->owner,
+								   MQ_PRIV_SEND | MQ_PRIV_MANAGE);
+	}
+	hash_seq_init(&status, by_id);
+	while ((x = hash_seq_search(&status)) != NULL)
+	{
+		Exchange   *alternate = exchange_by_id_in(by_id, x->alternate_id);
+
+		x->alternate_allowed = alternate != NULL &&
+			mq_acl_allows(&alternate->acl, x->acl.owner,
+						  MQ_PRIV_PUBLISH | MQ_PRIV_MANAGE);
+	}
 }
 
 /* finish: sort direct bindings, sort the tries */
@@ -442,6 +549,10 @@ routing_load(void)
 	if (!routing_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(routing_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, routing_role_callback,
+									  (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, routing_role_callback,
+									  (Datum) 0);
 		routing_callback_registered = true;
 	}
 	generation = routing_generation;
@@ -453,7 +564,7 @@ routing_load(void)
 	mq_spi_connect();
 	routing_load_exchanges(cxt, by_id, by_name);
 	routing_load_grants(cxt, by_id);
-	routing_load_bindings(cxt, by_id);
+	routing_check_links(cxt, by_id, routing_load_bindings(cxt, by_id));
 	routing_finish(cxt, by_id);
 	SPI_finish();
 
@@ -464,7 +575,7 @@ routing_load(void)
 static Exchange *
 exchange_by_id(int32 id)
 {
-	return hash_search(exchanges_by_id, &id, HASH_FIND, NULL);
+	return exchange_by_id_in(exchanges_by_id, id);
 }
 
 /* The bindings of x that match a message. */
@@ -534,6 +645,8 @@ route_exchange(Exchange *x, const char *routing_key, char **words, int nwords,
 	{
 		Binding    *b = lfirst(lc);
 
+		if (!b->allowed)
+			continue;			/* its owner may no longer send there */
 		if (b->queue != NULL)
 			*queues = lappend(*queues, b->queue);
 		else if (b->stream != NULL)
@@ -623,7 +736,7 @@ mq_route(text *exchange, text *routing_key, Jsonb *headers, List **streams_out)
 	route_exchange(x, rk, words, nwords, headers, &visited, &queues, &streams);
 
 	/* unroutable: try the alternate exchanges, each at most once */
-	while (queues == NIL && streams == NIL && x->alternate_id != 0)
+	while (queues == NIL && streams == NIL && x->alternate_allowed)
 	{
 		List	   *seen = NIL;
 

@@ -15,7 +15,10 @@
  * The creator of a queue or exchange and superusers hold every privilege;
  * others get them with mq.grant() (to a role, whose members then hold them
  * too, or to PUBLIC).  The grants are rows of mq._privilege, cached with
- * the queue (queue_catalog.c) or exchange (exchange.c) and invalidated with them.
+ * the queue (queue_catalog.c) or exchange (exchange_route.c) and invalidated
+ * with them.  Links (bindings, alternate exchanges, dead-letter queues) are
+ * checked against the role they act for where the message moves: the caches
+ * work the answers out when they are built.
  *
  * The checks are the callers': the hot path asks about GetUserId(), the
  * management functions (manage.c) about the role that called them.  mq's

@@ -43,6 +43,7 @@
 #include "args.h"
 #include "guc.h"
 #include "queue.h"
+#include "spi.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(mq_send);
@@ -56,6 +57,7 @@ PG_FUNCTION_INFO_V1(mq_set_vt);
 PG_FUNCTION_INFO_V1(mq_archive);
 PG_FUNCTION_INFO_V1(mq_archive_one);
 PG_FUNCTION_INFO_V1(mq_sweep);
+PG_FUNCTION_INFO_V1(mq_make_room);
 PG_FUNCTION_INFO_V1(mq_announce);
 
 /* Raise the error for a NULL where a value is required. */
@@ -390,4 +392,24 @@ mq_announce(PG_FUNCTION_ARGS)
 
 	mq_queue_announce(q);
 	PG_RETURN_VOID();
+}
+
+/*
+ * mq._make_room(queue text, n bigint) returns bigint: how many of n messages
+ * that SQL is about to put into the queue (mq.redrive()) fit, as for a send:
+ * the queue's senders wait for the caller's commit, and with overflow
+ * 'drop_head' its oldest messages make room.
+ */
+Datum
+mq_make_room(PG_FUNCTION_ARGS)
+{
+	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
+	int64		length;
+	int64		room;
+
+	mq_spi_connect();
+	room = mq_queue_make_room(q, GetCurrentTimestamp(),
+							  Max(0, PG_GETARG_INT64(1)), &length);
+	SPI_finish();
+	PG_RETURN_INT64(room);
 }

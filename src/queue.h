@@ -36,6 +36,11 @@ typedef struct MqQueue
 	Interval	visibility_timeout;
 	int32		max_receives;	/* 0: no limit */
 	int32		dead_letter_queue_id;	/* 0: dead letters go to the archive */
+	/* the dead-letter queue as it was when the entry was made */
+	char		dead_letter_queue[MQ_NAME_MAXLEN + 1];
+	bool		dead_letter_allowed;	/* may our owner send to it? */
+	int64		dead_letter_max_length; /* its max_length; 0: no limit */
+	bool		dead_letter_drop_head;	/* its overflow is 'drop_head' */
 	bool		has_ttl;
 	Interval	message_ttl;
 	int64		max_length;		/* 0: no limit */
@@ -95,5 +100,7 @@ extern bool mq_queue_set_vt(MqQueue *q, int64 msg_id, TimestampTz vt);
 extern void mq_queue_sweep(MqQueue *q, TimestampTz now,
 						   int64 *dead_lettered, int64 *expired);
 extern void mq_queue_announce(MqQueue *q);
+extern int64 mq_queue_make_room(MqQueue *q, TimestampTz now, int64 n,
+								int64 *length);
 
 #endif							/* MQ_QUEUE_H */

@@ -18,6 +18,11 @@
  * process the committed invalidation (at their next transaction start or
  * lock acquisition).
  *
+ * A queue with a dead-letter queue notes that queue's bounds and whether
+ * its own owner may still send to it (send or manage): privileges are
+ * checked where dead letters move (queue_statement.c), and the entry goes
+ * when grants, role memberships or superuser status change.
+ *
  * Names are validated here, before they are used anywhere: 1 to 48
  * characters of [A-Za-z0-9_.-].  User text never becomes SQL text: tables
  * are named from the queue id.
@@ -40,6 +45,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "args.h"
 #include "queue.h"
@@ -63,6 +69,13 @@ queue_cache_callback(Datum arg, Oid relid)
 		queue_cache_valid = false;
 }
 
+/* role memberships and superuser status decide where dead letters may go */
+static void
+queue_role_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	queue_cache_valid = false;
+}
+
 /* Throw away every cached queue and its kept plans, and start afresh. */
 static void
 queue_cache_reset(void)
@@ -75,6 +88,9 @@ queue_cache_reset(void)
 												"mq queue cache",
 												ALLOCSET_DEFAULT_SIZES);
 		CacheRegisterRelcacheCallback(queue_cache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, queue_role_callback,
+									  (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, queue_role_callback, (Datum) 0);
 	}
 
 	if (queue_cache != NULL)
@@ -133,6 +149,49 @@ column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
 		return (Datum) 0;
 	}
 	return SPI_getbinval(tup, desc, fnumber, isnull);
+}
+
+/*
+ * Read q's grants and note what its dead letters need to know of its
+ * dead-letter queue: its name, bounds and grants, and whether q's owner may
+ * send to it.  Under SPI; in cxt.
+ */
+static void
+load_grants(MqQueue *q, Oid owner, MemoryContext cxt)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(q->dead_letter_queue_id);
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	MqAcl		acl;
+	int			ret;
+
+	mq_load_acl(&q->acl, "queue", q->id, owner, cxt);
+	if (q->dead_letter_queue_id == 0)
+		return;
+	ret = mq_execute_as_owner("SELECT queue_name, owner,"
+							  " coalesce(max_length, 0), overflow"
+							  " FROM mq._queue"
+							  " WHERE queue_id OPERATOR(pg_catalog.=) $1",
+							  1, &argtype, &arg, NULL, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		q->dead_letter_queue_id = 0;	/* cannot happen: foreign key */
+		return;
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	strlcpy(q->dead_letter_queue, SPI_getvalue(tup, desc, 1),
+			sizeof(q->dead_letter_queue));
+	acl.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+	q->dead_letter_max_length = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	q->dead_letter_drop_head = strcmp(SPI_getvalue(tup, desc, 4), "drop_head") == 0;
+	mq_load_acl(&acl, "queue", q->dead_letter_queue_id, acl.owner, cxt);
+	q->dead_letter_allowed = mq_acl_allows(&acl, q->acl.owner,
+										   MQ_PRIV_SEND | MQ_PRIV_MANAGE);
 }
 
 /*
@@ -241,7 +300,7 @@ mq_queue_lookup(text *name)
 	loaded.group_rate.interval_us = loaded.rate.interval_us;
 	owner = DatumGetObjectId(column(tup, desc, "owner", &isnull));
 	/* in the caller's memory: the cache's may be reset below */
-	mq_load_acl(&loaded.acl, "queue", loaded.id, owner, caller);
+	load_grants(&loaded, owner, caller);
 	SPI_finish();
 
 	/*

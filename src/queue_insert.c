@@ -48,9 +48,6 @@
 #include "queue_int.h"
 #include "wait.h"
 
-/* advisory lock key (field4) that serialises sends to a bounded queue */
-#define MQ_LOCKTAG_MAX_LENGTH 0x6d71
-
 /*
  * Messages without dedup keys go straight into the table with
  * table_multi_insert() and the executor's index insertion, as COPY does:
@@ -75,44 +72,38 @@ static bool multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
 
 /*
  * Serialise the senders of a queue with max_length for the rest of the
- * transaction: an advisory lock of our own kind, so it never meets a user's
- * advisory lock.
+ * transaction (and the moves of dead letters into it).
  */
 static void
 storage_lock_senders(MqQueue *q)
 {
-	LOCKTAG		tag;
-
 	if (q->max_length == 0)
 		return;
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) q->id,
-						 MQ_LOCKTAG_MAX_LENGTH);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	mq_queue_lock_senders(q->id);
 }
 
 /*
  * Make room for n new messages in a queue with max_length: lock out the
- * other senders, count, and either refuse or drop the oldest messages.  The
- * caller is connected to SPI.
+ * other senders, count, and with overflow 'drop_head' drop the oldest
+ * messages that are not leased.  Returns how many of the n fit (n without
+ * max_length); *length is then the queue's length.  The caller is connected
+ * to SPI.
  */
-static void
-storage_make_room(MqQueue *q, TimestampTz now, int64 n)
+int64
+mq_queue_make_room(MqQueue *q, TimestampTz now, int64 n, int64 *length)
 {
-	int64		length;
 	int64		excess;
 
+	*length = 0;
 	if (q->max_length == 0)
-		return;
+		return n;
 
 	storage_lock_senders(q);
 
 	mq_queue_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
-	length = mq_queue_result_int64(0, 1);
-	excess = length + n - q->max_length;
-	if (excess <= 0)
-		return;
-
-	if (q->drop_head && n <= q->max_length)
+	*length = mq_queue_result_int64(0, 1);
+	excess = *length + n - q->max_length;
+	if (excess > 0 && q->drop_head && n <= q->max_length)
 	{
 		Datum		values[2];
 
@@ -122,10 +113,19 @@ storage_make_room(MqQueue *q, TimestampTz now, int64 n)
 		mq_queue_count(q, 0, 0, mq_queue_result_int64(0, 1));
 		/* leased messages are never dropped: there may still be no room */
 		mq_queue_execute(q, MQ_PLAN_COUNT, NULL, NULL, SPI_OK_SELECT);
-		length = mq_queue_result_int64(0, 1);
-		if (length + n <= q->max_length)
-			return;
+		*length = mq_queue_result_int64(0, 1);
 	}
+	return Max(0, Min(n, q->max_length - *length));
+}
+
+/* Make room for n new messages, or refuse them all (a send). */
+static void
+storage_make_room(MqQueue *q, TimestampTz now, int64 n)
+{
+	int64		length;
+
+	if (q->max_length == 0 || mq_queue_make_room(q, now, n, &length) == n)
+		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("queue \"%s\" is full", q->name),

@@ -173,6 +173,9 @@ extern Datum mq_queue_detoast(Datum value, bool isnull);
 extern bool mq_queue_own_statement;
 
 /* queue_statement.c: the kept statements */
+/* advisory lock key (field4) that serialises sends to a bounded queue */
+#define MQ_LOCKTAG_MAX_LENGTH 0x6d71
+extern void mq_queue_lock_senders(int32 queue_id);
 extern void mq_queue_execute(MqQueue *q, MqPlanKind kind, Datum *values,
 							 const char *nulls, int expected);
 extern int64 mq_queue_result_int64(uint64 row, int col);

@@ -66,43 +66,159 @@ typedef struct DeadParams
 } DeadParams;
 
 /*
- * Append an INSERT that moves the rows of CTE d to where dead letters of q
- * go: its dead-letter queue as new messages, or its archive.  Headers get an
- * "x-death" entry (as RabbitMQ's) saying why, from where and when.
- * reason is an SQL expression over d.
+ * The headers of a dead letter of queue (a row of d): an "x-death" entry
+ * (as RabbitMQ's) saying why, from where and when; refused, when not NULL,
+ * says why its dead-letter queue did not take it.
+ */
+static char *
+dead_letter_headers(const char *queue, const char *reason, int now_param,
+					const char *dead_letter_queue, const char *refused)
+{
+	return psprintf("COALESCE(d.headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
+					" pg_catalog.jsonb_build_object('x-death',"
+					" pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object("
+					"'reason', %s, 'queue', %s, 'count', d.read_ct, 'time', $%d,"
+					" 'first_enqueued_at', d.enqueued_at, 'msg_id', d.msg_id%s%s%s%s))"
+					" OPERATOR(pg_catalog.||) COALESCE(d.headers"
+					" OPERATOR(pg_catalog.->) 'x-death', '[]'::pg_catalog.jsonb))",
+					reason, quote_literal_cstr(queue), now_param,
+					refused ? ", 'dead_letter_queue', " : "",
+					refused ? quote_literal_cstr(dead_letter_queue) : "",
+					refused ? ", 'refused', " : "",
+					refused ? quote_literal_cstr(refused) : "");
+}
+
+/* Append a CTE that archives the rows of rows (d, or a part of it) in id. */
+static void
+append_archive_cte(StringInfo sql, const char *cte, int32 id,
+				   const char *rows, const char *headers, int now_param)
+{
+	appendStringInfo(sql,
+					 ", %s AS (INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at,"
+					 " vt, priority, group_key, dedup_key, headers, body,"
+					 " archived_at)"
+					 " SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt,"
+					 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d"
+					 " FROM %s)",
+					 cte, id, headers, now_param, rows);
+}
+
+/*
+ * Append CTEs that drop the oldest messages of q's dead-letter queue (those
+ * not leased) to make room for the rows of d, as a send to a queue with
+ * overflow 'drop_head' would (queue_insert.c): the dropped go to that
+ * queue's archive with the reason "maxlen" and are counted.  CTE h holds
+ * them.
  */
 static void
-append_dead_letter_insert(StringInfo sql, MqQueue *q, const char *reason,
-						  int now_param)
+append_dead_letter_drop_head(StringInfo sql, MqQueue *q, int now_param)
 {
-	char		death[1024];
+	int32		dlq = q->dead_letter_queue_id;
 
-	snprintf(death, sizeof(death),
-			 "COALESCE(d.headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)"
-			 " pg_catalog.jsonb_build_object('x-death',"
-			 " pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object("
-			 "'reason', %s, 'queue', %s, 'count', d.read_ct, 'time', $%d,"
-			 " 'first_enqueued_at', d.enqueued_at, 'msg_id', d.msg_id))"
-			 " OPERATOR(pg_catalog.||) COALESCE(d.headers"
-			 " OPERATOR(pg_catalog.->) 'x-death', '[]'::pg_catalog.jsonb))",
-			 reason, quote_literal_cstr(q->name), now_param);
+	appendStringInfo(sql,
+					 ", h AS (DELETE FROM mq.q_%d o WHERE o.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					 "SELECT m.msg_id FROM mq.q_%d m"
+					 " WHERE m.read_ct OPERATOR(pg_catalog.=) 0"
+					 " OR m.vt OPERATOR(pg_catalog.<=) $%d"
+					 " ORDER BY m.msg_id LIMIT (SELECT GREATEST(0::pg_catalog.int8,"
+					 " pg_catalog.count(*)"
+					 " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM d)"
+					 " OPERATOR(pg_catalog.-) " INT64_FORMAT ") FROM mq.q_%d)"
+					 " FOR UPDATE SKIP LOCKED)) RETURNING o.*)",
+					 dlq, dlq, now_param, q->dead_letter_max_length, dlq);
+	append_archive_cte(sql, "ha", dlq, "h d",
+					   dead_letter_headers(q->dead_letter_queue, "'maxlen'",
+										   now_param, NULL, NULL),
+					   now_param);
+	appendStringInfo(sql,
+					 ", hs AS (UPDATE mq._queue_stats"
+					 " SET dropped = dropped OPERATOR(pg_catalog.+)"
+					 " (SELECT pg_catalog.count(*) FROM h)"
+					 " WHERE queue_id OPERATOR(pg_catalog.=) %d"
+					 " AND EXISTS (SELECT 1 FROM h))", dlq);
+}
 
-	if (q->dead_letter_queue_id != 0)
+/*
+ * Append the CTEs that move the rows of CTE d (deleted from q) to where dead
+ * letters of q go: its dead-letter queue as new messages, or its archive.
+ * reason is an SQL expression over d.
+ *
+ * Privileges and bounds are checked where the message moves.  A dead-letter
+ * queue that q's owner may no longer send to takes nothing: the dead letters
+ * go to q's archive, their x-death entry saying "refused": "permission".
+ * One with max_length takes what fits, as a send would: with overflow
+ * 'drop_head' after dropping its oldest messages; what does not fit goes to
+ * q's archive with "refused": "full".  The caller serialises the moves into
+ * a bounded queue with its senders (mq_queue_lock_senders()).
+ */
+static void
+append_dead_letter_ctes(StringInfo sql, MqQueue *q, const char *reason,
+						int now_param)
+{
+	char	   *death = dead_letter_headers(q->name, reason, now_param, NULL, NULL);
+	char	   *room;
+
+	if (q->dead_letter_queue_id == 0)
+	{
+		append_archive_cte(sql, "x", q->id, "d", death, now_param);
+		return;
+	}
+	if (!q->dead_letter_allowed)
+	{
+		append_archive_cte(sql, "x", q->id, "d",
+						   dead_letter_headers(q->name, reason, now_param,
+											   q->dead_letter_queue,
+											   "permission"),
+						   now_param);
+		return;
+	}
+	if (q->dead_letter_max_length == 0)
+	{
 		appendStringInfo(sql,
-						 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+						 ", x AS (INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
 						 " group_key, headers, body)"
 						 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body"
-						 " FROM d",
+						 " FROM d)",
 						 q->dead_letter_queue_id, now_param, now_param, death);
-	else
-		appendStringInfo(sql,
-						 "INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at,"
-						 " vt, priority, group_key, dedup_key, headers, body,"
-						 " archived_at)"
-						 " SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt,"
-						 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d"
-						 " FROM d",
-						 q->id, death, now_param);
+		return;
+	}
+
+	/* room: max_length less the length, plus what h dropped */
+	if (q->dead_letter_drop_head)
+		append_dead_letter_drop_head(sql, q, now_param);
+	room = psprintf("(SELECT GREATEST(0::pg_catalog.int8, " INT64_FORMAT
+					" OPERATOR(pg_catalog.-) pg_catalog.count(*)%s)"
+					" FROM mq.q_%d)",
+					q->dead_letter_max_length,
+					q->dead_letter_drop_head ?
+					" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM h)" : "",
+					q->dead_letter_queue_id);
+	appendStringInfo(sql,
+					 ", x AS (INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+					 " group_key, headers, body)"
+					 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body"
+					 " FROM (SELECT * FROM d ORDER BY d.msg_id LIMIT %s) d)",
+					 q->dead_letter_queue_id, now_param, now_param, death, room);
+	append_archive_cte(sql, "y", q->id,
+					   psprintf("(SELECT * FROM d ORDER BY d.msg_id OFFSET %s) d", room),
+					   dead_letter_headers(q->name, reason, now_param,
+										   q->dead_letter_queue, "full"),
+					   now_param);
+}
+
+/*
+ * Serialise with the senders of a queue with max_length the moves into it,
+ * for the rest of the transaction: an advisory lock of our own kind, so it
+ * never meets a user's advisory lock.
+ */
+void
+mq_queue_lock_senders(int32 queue_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0, (uint32) queue_id,
+						 MQ_LOCKTAG_MAX_LENGTH);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 /* The SQL expression saying why a row of d is dead. */
@@ -309,10 +425,10 @@ build_take(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 		appendStringInfo(sql,
 						 ", d AS (DELETE FROM mq.q_%d q WHERE "
 						 IDS_FROM("SELECT c.msg_id FROM c WHERE c.dead")
-						 " RETURNING q.*), x AS (", id);
-		append_dead_letter_insert(sql, q, dead_reason(&dp), dp.now);
+						 " RETURNING q.*)", id);
+		append_dead_letter_ctes(sql, q, dead_reason(&dp), dp.now);
 		appendStringInfo(sql,
-						 ") SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
+						 " SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
 						 " l.vt, l.priority, l.group_key, l.dedup_key,"
 						 " l.headers, l.body, NULL::pg_catalog.text FROM l"
 						 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
@@ -415,9 +531,9 @@ build_drop_head(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 					 " ORDER BY m.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED),"
 					 " d AS (DELETE FROM mq.q_%d q WHERE "
 					 IDS_FROM("SELECT c.msg_id FROM c")
-					 " RETURNING q.*), x AS (", id, id);
-	append_dead_letter_insert(sql, q, "'maxlen'", 1);
-	appendStringInfoString(sql, ") SELECT pg_catalog.count(*) FROM d");
+					 " RETURNING q.*)", id, id);
+	append_dead_letter_ctes(sql, q, "'maxlen'", 1);
+	appendStringInfoString(sql, " SELECT pg_catalog.count(*) FROM d");
 	*nargs = 2;
 	argtypes[0] = TIMESTAMPTZOID;
 	argtypes[1] = INT8OID;
@@ -445,9 +561,9 @@ build_sweep(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 					 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
 					 " d AS (DELETE FROM mq.q_%d q WHERE "
 					 IDS_FROM("SELECT c.msg_id FROM c")
-					 " RETURNING q.*), x AS (", id, id);
-	append_dead_letter_insert(sql, q, dead_reason(&dp), dp.now);
-	appendStringInfo(sql, ") SELECT %s FROM d", dead_reason(&dp));
+					 " RETURNING q.*)", id, id);
+	append_dead_letter_ctes(sql, q, dead_reason(&dp), dp.now);
+	appendStringInfo(sql, " SELECT %s FROM d", dead_reason(&dp));
 	*nargs = 4;
 	argtypes[0] = TIMESTAMPTZOID;
 	argtypes[1] = INT4OID;
@@ -529,6 +645,14 @@ mq_queue_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 		/* every statement here has a good generic plan: never replan */
 		mq_queue_state(q)->plans[kind] = mq_keep_plan(sql, nargs, argtypes);
 	}
+
+	/* moves into a bounded dead-letter queue wait for its senders */
+	if ((kind == MQ_PLAN_SWEEP || kind == MQ_PLAN_DROP_HEAD ||
+		 ((kind == MQ_PLAN_LEASE || kind == MQ_PLAN_POP) &&
+		  mq_queue_has_dead_letters(q))) &&
+		q->dead_letter_queue_id != 0 && q->dead_letter_allowed &&
+		q->dead_letter_max_length > 0)
+		mq_queue_lock_senders(q->dead_letter_queue_id);
 
 	mq_queue_own_statement = true;
 	PG_TRY();

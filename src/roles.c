@@ -21,8 +21,9 @@
  * In a database with mq, the utility hook (mq.c) adds what DROP OWNED and
  * REASSIGN OWNED do for PostgreSQL's objects: after PostgreSQL's part (and
  * its permission checks), DROP OWNED BY r drops r's queues and exchanges
- * and removes the privileges granted to r; REASSIGN OWNED BY r TO s makes
- * s the owner of r's queues and exchanges.  Before DROP ROLE it names what
+ * and the bindings r made and removes the privileges granted to r;
+ * REASSIGN OWNED BY r TO s makes s the owner of r's queues, exchanges and
+ * bindings.  Before DROP ROLE it names what
  * mq still holds of the role, which PostgreSQL's message cannot.
  *
  *-------------------------------------------------------------------------
@@ -73,6 +74,14 @@ static bool
 has_streams(void)
 {
 	return OidIsValid(get_relname_relid("_stream", get_namespace_oid("mq", false)));
+}
+
+/* and so do bindings (0.8.0 on) */
+static bool
+has_binding_owners(void)
+{
+	return get_attnum(get_relname_relid("_binding", get_namespace_oid("mq", false)),
+					  "owner") != InvalidAttrNumber;
 }
 
 /* the dependencies recorded for them: privileges on mq._queue */
@@ -174,9 +183,12 @@ sync_role_dependencies(void)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	nold = result_roles(NULL, 0, &old_roles);
-	ret = mq_execute_latest_as_owner(has_streams() ?
-									 MQ_ROLES_SQL " UNION SELECT owner FROM mq._stream" :
-									 MQ_ROLES_SQL, 0, NULL, NULL);
+	ret = mq_execute_latest_as_owner(psprintf("%s%s%s", MQ_ROLES_SQL,
+											  has_streams() ?
+											  " UNION SELECT owner FROM mq._stream" : "",
+											  has_binding_owners() ?
+											  " UNION SELECT owner FROM mq._binding" : ""),
+									 0, NULL, NULL);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	nnew = result_roles(acl_roles, nacl, &new_roles);
@@ -318,13 +330,15 @@ mq_roles_before_utility(Node *parsetree)
 		ret = mq_execute_as_owner(psprintf("SELECT pg_catalog.string_agg(what, E'\\n' ORDER BY what) FROM ("
 								  " SELECT pg_catalog.format('owner of queue %%s', queue_name) FROM mq._queue WHERE owner OPERATOR(pg_catalog.=) $1"
 								  " UNION ALL SELECT pg_catalog.format('owner of exchange %%s', exchange_name) FROM mq._exchange WHERE owner OPERATOR(pg_catalog.=) $1"
-								  "%s"
+								  "%s%s"
 								  " UNION ALL SELECT pg_catalog.format('privileges on %%s %%s', object_type, object_name)"
 								  "  FROM (SELECT DISTINCT object_type, object_name FROM mq.privileges p"
 								  "   JOIN pg_catalog.pg_authid a ON a.rolname OPERATOR(pg_catalog.=) p.grantee"
 								  "   WHERE a.oid OPERATOR(pg_catalog.=) $1) g) s(what)",
 								  has_streams() ?
-								  " UNION ALL SELECT pg_catalog.format('owner of stream %s', stream_name) FROM mq._stream WHERE owner OPERATOR(pg_catalog.=) $1" : ""),
+								  " UNION ALL SELECT pg_catalog.format('owner of stream %s', stream_name) FROM mq._stream WHERE owner OPERATOR(pg_catalog.=) $1" : "",
+								  has_binding_owners() ?
+								  " UNION ALL SELECT pg_catalog.format('owner of binding from exchange %s to %s %s', source, destination_type, destination) FROM mq.bindings WHERE owner OPERATOR(pg_catalog.=) (SELECT rolname FROM pg_catalog.pg_authid WHERE oid OPERATOR(pg_catalog.=) $1)" : ""),
 								  1, &argtype, &value, NULL, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));

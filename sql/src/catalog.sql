@@ -132,7 +132,9 @@ CREATE TABLE mq._stream_segment (
 /*
  * A binding's destination is a queue, an exchange or a stream (stream_id,
  * 0.5.0: last, as the update added it): a message routed to a stream is
- * appended with the publish's group_key as the record's key.
+ * appended with the publish's group_key as the record's key.  owner (0.8.0)
+ * is the role that made the binding: routing uses it only while that role
+ * may still send to the destination (exchange_route.c).
  */
 CREATE TABLE mq._binding (
 	source_id		int NOT NULL REFERENCES mq._exchange (exchange_id),
@@ -141,6 +143,7 @@ CREATE TABLE mq._binding (
 	binding_key		text NOT NULL,
 	arguments		jsonb NOT NULL DEFAULT '{}',
 	stream_id		int REFERENCES mq._stream (stream_id) ON DELETE CASCADE,
+	owner			oid NOT NULL,
 	CONSTRAINT _binding_check CHECK (num_nonnulls(queue_id, exchange_id, stream_id) = 1)
 );
 CREATE UNIQUE INDEX _binding_unique ON mq._binding

@@ -191,8 +191,17 @@ BEGIN
 	ELSE
 		xid := mq._exchange_id(destination);
 	END IF;
-	PERFORM mq._check_privilege('exchange', source, 'manage');
-	PERFORM mq._check_privilege(dest_kind, destination, 'manage');
+	/*
+	 * Binding needs manage on both ends.  Unbinding needs it on either: the
+	 * owner of a queue (or exchange, or stream) can always remove what leads
+	 * into it, and the owner of an exchange what leads out of it.
+	 */
+	IF add OR NOT mq._has_privilege(dest_kind, destination, 'manage') THEN
+		PERFORM mq._check_privilege('exchange', source, 'manage');
+	END IF;
+	IF add OR NOT mq._has_privilege('exchange', source, 'manage') THEN
+		PERFORM mq._check_privilege(dest_kind, destination, 'manage');
+	END IF;
 	IF binding_key IS NULL THEN
 		IF NOT add THEN
 			RETURN false;
@@ -210,8 +219,9 @@ BEGIN
 	END IF;
 	args := mq._binding_arguments(src, arguments);
 	IF add THEN
-		INSERT INTO mq._binding (source_id, queue_id, exchange_id, stream_id, binding_key, arguments)
-			VALUES (src, qid, xid, sid, binding_key, args)
+		INSERT INTO mq._binding (source_id, queue_id, exchange_id, stream_id, binding_key, arguments,
+								 owner)
+			VALUES (src, qid, xid, sid, binding_key, args, mq._caller())
 			ON CONFLICT DO NOTHING;
 		RETURN FOUND;			/* false: the binding was there already */
 	END IF;
@@ -360,13 +370,15 @@ CREATE OR REPLACE VIEW mq.bindings AS
 		   CASE WHEN b.queue_id IS NOT NULL THEN 'queue'
 				WHEN b.stream_id IS NOT NULL THEN 'stream' ELSE 'exchange' END
 			   AS destination_type,
-		   b.binding_key, b.arguments
+		   b.binding_key, b.arguments, o.rolname AS owner
 	FROM mq._binding b
 		JOIN mq._exchange s ON s.exchange_id OPERATOR(pg_catalog.=) b.source_id
 		LEFT JOIN mq._queue q ON q.queue_id OPERATOR(pg_catalog.=) b.queue_id
 		LEFT JOIN mq._exchange d ON d.exchange_id OPERATOR(pg_catalog.=) b.exchange_id
-		LEFT JOIN mq._stream t ON t.stream_id OPERATOR(pg_catalog.=) b.stream_id;
-COMMENT ON VIEW mq.bindings IS 'Every binding: source exchange, destination, key and arguments.';
+		LEFT JOIN mq._stream t ON t.stream_id OPERATOR(pg_catalog.=) b.stream_id
+		LEFT JOIN pg_catalog.pg_authid o ON o.oid OPERATOR(pg_catalog.=) b.owner;
+COMMENT ON VIEW mq.bindings
+	IS 'Every binding: source exchange, destination, key, arguments and the role that made it.';
 
 REVOKE EXECUTE ON FUNCTION mq._exchange_id(text), mq._create_exchange(text, text, text),
 	mq._drop_exchange(text, bool, bool), mq._binding_arguments(int, jsonb),

@@ -173,10 +173,13 @@ CREATE OR REPLACE TRIGGER role_dependencies
 CREATE OR REPLACE TRIGGER role_dependencies
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._stream
 	FOR EACH STATEMENT EXECUTE FUNCTION mq._sync_role_dependencies();
+CREATE OR REPLACE TRIGGER role_dependencies
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mq._binding
+	FOR EACH STATEMENT EXECUTE FUNCTION mq._sync_role_dependencies();
 
 /*
- * DROP OWNED BY roles, after PostgreSQL's part: their privileges, streams,
- * exchanges and queues
+ * DROP OWNED BY roles, after PostgreSQL's part: their privileges, the
+ * bindings they made, their streams, exchanges and queues
  */
 CREATE OR REPLACE FUNCTION mq._drop_owned(roles oid[]) RETURNS void
 LANGUAGE plpgsql
@@ -186,6 +189,7 @@ DECLARE
 	name text;
 BEGIN
 	DELETE FROM mq._privilege p WHERE p.grantee = ANY (roles);
+	DELETE FROM mq._binding b WHERE b.owner = ANY (roles);
 	FOR name IN SELECT s.stream_name FROM mq._stream s
 				WHERE s.owner = ANY (roles) ORDER BY 1 LOOP
 		PERFORM mq._drop_stream(name, true);
@@ -204,10 +208,13 @@ BEGIN
 		EXIT WHEN NOT FOUND;
 		PERFORM mq._drop_queue(name, true);
 	END LOOP;
-	/* what is left is the dead-letter queue of another role's queue: say so */
+	/*
+	 * what is left is the dead-letter queue of another role's queue, which
+	 * loses that setting (with a notice)
+	 */
 	FOR name IN SELECT q.queue_name FROM mq._queue q
-				WHERE q.owner = ANY (roles) ORDER BY 1 LIMIT 1 LOOP
-		PERFORM mq._drop_queue(name, false);
+				WHERE q.owner = ANY (roles) ORDER BY 1 LOOP
+		PERFORM mq._drop_queue(name, true);
 	END LOOP;
 END;
 $$;
@@ -219,6 +226,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 	UPDATE mq._queue q SET owner = new_owner WHERE q.owner = ANY (roles);
 	UPDATE mq._exchange e SET owner = new_owner WHERE e.owner = ANY (roles);
+	UPDATE mq._binding b SET owner = new_owner WHERE b.owner = ANY (roles);
 	UPDATE mq._stream s SET owner = new_owner WHERE s.owner = ANY (roles);
 $$;
 

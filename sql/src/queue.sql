@@ -319,6 +319,10 @@ RETURNS bool AS 'MODULE_PATHNAME', 'mq_group_has_older' LANGUAGE C STRICT VOLATI
 CREATE OR REPLACE FUNCTION mq._announce(queue text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mq_announce' LANGUAGE C STRICT VOLATILE;
 
+/* How many of n messages fit into a queue with max_length (queue.c). */
+CREATE OR REPLACE FUNCTION mq._make_room(queue text, n bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'mq_make_room' LANGUAGE C STRICT VOLATILE;
+
 /* is mq's shared memory there (preloaded)?  Rate limits need it. */
 CREATE OR REPLACE FUNCTION mq._limits_available() RETURNS bool
 AS 'MODULE_PATHNAME', 'mq_limits_available_sql' LANGUAGE C STRICT VOLATILE;
@@ -556,14 +560,18 @@ BEGIN
 	END IF;
 	PERFORM mq._check_privilege('queue', queue, 'manage');
 
+	/*
+	 * The owner of a queue can always drop it: queues that name it as their
+	 * dead-letter queue lose that setting (their dead letters go to their
+	 * archive), as SQS and RabbitMQ let a dead-letter target go.
+	 */
 	SELECT string_agg(format('"%s"', q.queue_name), ', ' ORDER BY q.queue_name)
 		INTO users
 		FROM mq._queue q WHERE q.dead_letter_queue_id = qid;
 	IF users IS NOT NULL THEN
-		RAISE EXCEPTION 'cannot drop queue "%" because other queues use it as their dead-letter queue', queue
-			USING ERRCODE = 'dependent_objects_still_exist',
-				  DETAIL = format('Dead-letter queue of: %s.', users),
-				  HINT = 'Change their dead_letter_queue with mq.alter_queue() first.';
+		RAISE NOTICE 'queues % no longer have a dead-letter queue', users
+			USING DETAIL = format('Queue "%s" was their dead-letter queue; their dead letters now go to their archive.', queue);
+		UPDATE mq._queue q SET dead_letter_queue_id = NULL WHERE q.dead_letter_queue_id = qid;
 	END IF;
 
 	EXECUTE format('DROP TABLE mq.%I, mq.%I, mq.%I',
@@ -603,6 +611,8 @@ DECLARE
 	src int := mq._queue_id(dead_letter_queue);
 	dst int;
 	n bigint;
+	waiting bigint;
+	room bigint;
 BEGIN
 	IF target IS NULL THEN
 		RAISE EXCEPTION 'target queue name must not be null'
@@ -620,6 +630,23 @@ BEGIN
 		RAISE EXCEPTION 'max_messages must not be negative'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Give a count, or NULL to move every message.';
+	END IF;
+	/*
+	 * The target's max_length holds as for a send (with overflow 'drop_head'
+	 * its oldest messages make room); what does not fit stays where it is.
+	 */
+	IF EXISTS (SELECT 1 FROM mq._queue q WHERE q.queue_id = dst AND q.max_length IS NOT NULL) THEN
+		EXECUTE format($q$SELECT count(*) FROM (SELECT 1 FROM mq.%I
+						   WHERE read_ct = 0 OR vt <= clock_timestamp() LIMIT $1) s$q$,
+					   'q_' || src)
+			INTO waiting USING max_messages;
+		room := mq._make_room(target, waiting);
+		IF room < waiting THEN
+			RAISE NOTICE 'queue "%" is full: % of % messages stay in queue "%"',
+				target, waiting - room, waiting, dead_letter_queue
+				USING HINT = 'Consume messages from it, or raise its max_length with mq.alter_queue().';
+		END IF;
+		max_messages := room;
 	END IF;
 	/* oldest first, skipping messages that a reader of the DLQ holds */
 	EXECUTE format($q$
@@ -806,8 +833,8 @@ REVOKE EXECUTE ON FUNCTION mq._queue_id(text),
 	mq._queue_options(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int),
 	mq._create_storage(mq._queue), mq._queue_indexes(mq._queue), mq._table_changed(),
-	mq._group_has_older(oid, text, bigint), mq._announce(text), mq._limits_available(),
-	mq._limit_stats(int), mq._queue_forget(int, bool),
+	mq._group_has_older(oid, text, bigint), mq._announce(text), mq._make_room(text, bigint),
+	mq._limits_available(), mq._limit_stats(int), mq._queue_forget(int, bool),
 	mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int),
 	mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,

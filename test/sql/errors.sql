@@ -122,11 +122,13 @@ RESET statement_timeout;
 SELECT mq.create_queue('q', max_receives => 3);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
--- dropping a dead-letter queue that is in use: 2BP01
+-- dropping a dead-letter queue that is in use clears the users' setting
 SELECT mq.create_queue('dlq');
 SELECT mq.alter_queue('q', dead_letter_queue => 'dlq');
+BEGIN;
 SELECT mq.drop_queue('dlq');
-\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dead_letter_queue FROM mq.queues WHERE queue_name = 'q';
+ROLLBACK;
 
 -- acking or nacking an unknown id is not an error
 SELECT mq.ack('q', 424242), mq.nack('q', 424242), mq.set_vt('q', 424242, '1 s');

@@ -62,11 +62,11 @@ SELECT mq.drop_queue('Orders');
 SELECT mq.drop_queue('Orders');
 SELECT mq.drop_queue('Orders', if_exists => true);
 SELECT mq.drop_queue(repeat('x', 48));
--- a dead-letter queue cannot be dropped while it is used
+-- dropping a dead-letter queue clears the setting of the queues using it
 SELECT mq.alter_queue('billing.v2-eu_1', dead_letter_queue => 'orders');
 SELECT mq.drop_queue('orders');
+SELECT queue_name, dead_letter_queue FROM mq.queues WHERE queue_name = 'billing.v2-eu_1';
 SELECT mq.drop_queue('billing.v2-eu_1');
-SELECT mq.drop_queue('orders');
 SELECT count(*) FROM mq.queues;
 -- their tables are gone too
 SELECT count(*) FROM pg_class c

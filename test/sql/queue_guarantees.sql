@@ -72,7 +72,11 @@ SELECT mq.alter_queue('dlq', dead_letter_queue => 'work');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT mq.create_queue('chain', dead_letter_queue => 'work');
 SELECT mq.alter_queue('dlq', dead_letter_queue => 'chain');
-SELECT mq.drop_queue('dlq');
+BEGIN;
+SELECT mq.drop_queue('dlq');	-- clears the dead_letter_queue of work
+SELECT queue_name, dead_letter_queue FROM mq.queues
+	WHERE queue_name IN ('work', 'chain', 'dlq') ORDER BY 1;
+ROLLBACK;
 SELECT mq.redrive('dlq', 'dlq');
 SELECT mq.redrive('dlq', NULL);
 SELECT mq.redrive('dlq', 'work', -1);

@@ -372,7 +372,8 @@ DROP OWNED BY regress_mq_heir;
 SELECT count(*) AS heir_queues FROM mq.queues WHERE owner = 'regress_mq_heir';
 SELECT count(*) AS heir_exchanges FROM mq.exchanges WHERE owner = 'regress_mq_heir';
 DROP ROLE regress_mq_heir;
--- ... but not the dead-letter queue of another role's queue
+-- ... and the dead-letter queue of another role's queue, which loses that
+-- setting
 CREATE ROLE regress_mq_leaver;
 SET ROLE regress_mq_leaver;
 SELECT mq.create_queue('leaver_dlq');
@@ -380,8 +381,8 @@ SELECT mq.grant('leaver_dlq', 'public', 'send');
 RESET ROLE;
 SELECT mq.create_queue('kept_q', dead_letter_queue => 'leaver_dlq', max_receives => 3);
 DROP OWNED BY regress_mq_leaver;
+SELECT queue_name, dead_letter_queue FROM mq.queues WHERE queue_name IN ('kept_q', 'leaver_dlq');
 SELECT mq.drop_queue('kept_q');
-DROP OWNED BY regress_mq_leaver;
 DROP ROLE regress_mq_leaver;
 SELECT count(*) AS dependencies_left FROM pg_shdepend
 	WHERE classid = 'pg_class'::regclass AND objid = 'mq._queue'::regclass
