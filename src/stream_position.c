@@ -14,7 +14,8 @@
  * position).  An append takes its positions and lists them under one lock;
  * the transaction callback takes them off the list at commit -- after the
  * commit is visible to others (XACT_EVENT_COMMIT comes after the proc array
- * is updated) -- or at abort.  A reader takes the readable end of the
+ * is updated) -- or at abort, or at the rollback of the savepoint they
+ * were made in.  A reader takes the readable end of the
  * partition (the first position still in flight, or the next position)
  * under the same lock and only then its snapshot: every position before the
  * end belongs to an append that has ended, so the reader sees all of them
@@ -58,6 +59,8 @@ PG_FUNCTION_INFO_V1(mq_stream_forget);
 StreamShared *mq_stream_shared = NULL;
 HTAB	   *mq_stream_parts = NULL;
 static int	my_inflight = 0;	/* entries this backend has listed */
+/* the nesting level of the (sub)transaction that listed each entry */
+static int	my_inflight_level[MQ_STREAM_INFLIGHT];
 static bool callback_registered = false;
 /*
  * Streams dropped by this transaction, as pairs (stream id, nesting level
@@ -191,7 +194,46 @@ stream_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* a rolled-back savepoint dropped nothing; a released one's drops move up */
+/*
+ * A savepoint ends.  The appends listed since it began move up to its
+ * parent when it is released; when it is rolled back their records are
+ * gone, so they end now instead of holding the readable end back until the
+ * whole transaction ends, and the streams' waiting polls look again.  (An
+ * entry listed before the savepoint also covers the positions taken after
+ * it: it stays, with its smaller first position.)
+ */
+static void
+subxact_end_appends(bool abort)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	InFlight   *slots = my_slots();
+	int32		woken[MQ_STREAM_INFLIGHT];
+	int			nwoken = 0;
+	int			i;
+
+	for (i = 0; i < MQ_STREAM_INFLIGHT; i++)
+	{
+		if (slots[i].key.stream_id == 0 || my_inflight_level[i] < level)
+			continue;
+		if (!abort)
+		{
+			my_inflight_level[i] = level - 1;
+			continue;
+		}
+		woken[nwoken++] = slots[i].key.stream_id;
+		LWLockAcquire(mq_stream_shared->lock, LW_EXCLUSIVE);
+		memset(&slots[i], 0, sizeof(InFlight));
+		LWLockRelease(mq_stream_shared->lock);
+		my_inflight--;
+	}
+	for (i = 0; i < nwoken; i++)
+		mq_wake_key_now(MQ_STREAM_WAIT_KEY(woken[i]));
+}
+
+/*
+ * A savepoint ends: its appends end or move up (above); a rolled-back
+ * savepoint dropped nothing, a released one's drops move up.
+ */
 static void
 stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
@@ -201,8 +243,11 @@ stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	ListCell   *lc;
 	MemoryContext old;
 
-	if (to_forget == NIL ||
-		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	if (my_inflight > 0 && mq_stream_shared != NULL)
+		subxact_end_appends(event == SUBXACT_EVENT_ABORT_SUB);
+	if (to_forget == NIL)
 		return;
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	for (lc = list_head(to_forget); lc != NULL; lc = lnext(to_forget, lnext(to_forget, lc)))
@@ -362,6 +407,7 @@ mq_stream_take_positions(MqStream *s, int32 partition, int n)
 		}
 		slots[free_slot].key = key;
 		slots[free_slot].first = ps->next;
+		my_inflight_level[free_slot] = GetCurrentTransactionNestLevel();
 		my_inflight++;
 	}
 	first = ps->next;
