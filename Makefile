@@ -19,7 +19,8 @@ DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 # in this order: later suites see the queues and ids earlier ones left
 REGRESS = queue_compact queue_delivery errors exchange_routing \
 	queue_guarantees guc queue_hints queue_limits nulls queue_basics security \
-	queue_storage stream_groups stream_retention stream_basics triggers intervals
+	queue_storage stream_groups stream_retention stream_basics triggers intervals \
+	stream_savepoints
 # (not when the command line sets REGRESS, as the test command does)
 ifeq ($(origin REGRESS),file)
 ifneq ($(sort $(REGRESS)),$(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql))))
