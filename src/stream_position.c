@@ -535,3 +535,24 @@ mq_stream_forget(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	PG_RETURN_VOID();
 }
+
+/*
+ * Forget the partitions of this database's streams: its mq extension was
+ * just created, and stream ids start again at 1 (mq.c).  No append can be
+ * in flight in them: they belonged to the dropped extension.
+ */
+void
+mq_stream_forget_database(void)
+{
+	HASH_SEQ_STATUS status;
+	PartState  *ps;
+
+	if (mq_stream_shared == NULL)
+		return;
+	LWLockAcquire(mq_stream_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, mq_stream_parts);
+	while ((ps = hash_seq_search(&status)) != NULL)
+		if (ps->key.dbid == MyDatabaseId)
+			hash_search(mq_stream_parts, &ps->key, HASH_REMOVE, NULL);
+	LWLockRelease(mq_stream_shared->lock);
+}
