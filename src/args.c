@@ -106,12 +106,35 @@ mq_check_count(int64 n, const char *what)
 
 /* Headers, if given, must be a JSON object, like AMQP's header table. */
 
+/* -1, 0 or 1 as iv is negative, zero or positive (months count as 30 days) */
+int
+mq_interval_sign(Interval *iv)
+{
+	Interval	zero = {0};
+	int32		cmp;
+
+	cmp = DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+											IntervalPGetDatum(&zero)));
+	return (cmp > 0) - (cmp < 0);
+}
+
+/*
+ * Is iv longer than MQ_MAX_INTERVAL_TEXT?  Each field counts on its own too,
+ * either way: now plus '5880000 years -2116800000 days', which is short as
+ * a whole, adds the months first and leaves the range of timestamps.
+ */
 bool
 mq_interval_too_long(Interval *iv)
 {
 	Interval	limit = {0};
+	const int32 max_days = 36525;	/* 100 years of 365.25 days */
+	const int64 max_time = (int64) max_days * USECS_PER_DAY;
 
 	limit.month = 100 * MONTHS_PER_YEAR;
+	if (iv->month > limit.month || iv->month < -limit.month ||
+		iv->day > max_days || iv->day < -max_days ||
+		iv->time > max_time || iv->time < -max_time)
+		return true;
 	return DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(iv),
 											IntervalPGetDatum(&limit)));
 }
@@ -128,10 +151,24 @@ mq_check_interval(Interval *iv, const char *what)
 				 errhint("Give an interval such as '30 seconds'.")));
 }
 
+/* what must be zero or positive, or positive (22023) */
+static void
+interval_sign_error(const char *what, bool positive)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 positive ? errmsg("%s must be positive", what) :
+			 errmsg("%s must be zero or positive", what),
+			 errhint("Give an interval such as '30 seconds'.")));
+}
+
 /*
  * now + the interval in argument argno (NULL counts as zero).  The interval
  * must not be negative, nor zero when positive is set; what names it in
- * errors.
+ * errors.  Its sign and length are checked before it is added, so that no
+ * interval, however long either way, gets PostgreSQL's "timestamp out of
+ * range" (22008) instead; the sum is checked again, for intervals whose
+ * months and days have opposite signs.
  */
 TimestampTz
 mq_time_after(FunctionCallInfo fcinfo, int argno, TimestampTz now,
@@ -141,17 +178,18 @@ mq_time_after(FunctionCallInfo fcinfo, int argno, TimestampTz now,
 
 	if (!PG_ARGISNULL(argno))
 	{
-		mq_check_interval(PG_GETARG_INTERVAL_P(argno), what);
+		Interval   *iv = PG_GETARG_INTERVAL_P(argno);
+		int			sign = mq_interval_sign(iv);
+
+		if (sign < 0 || (positive && sign == 0))
+			interval_sign_error(what, positive);
+		mq_check_interval(iv, what);
 		t = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 													TimestampTzGetDatum(now),
-													PG_GETARG_DATUM(argno)));
+													IntervalPGetDatum(iv)));
 	}
 	if (t < now || (positive && t == now))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 positive ? errmsg("%s must be positive", what) :
-				 errmsg("%s must be zero or positive", what),
-				 errhint("Give an interval such as '30 seconds'.")));
+		interval_sign_error(what, positive);
 	return t;
 }
 

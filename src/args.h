@@ -40,7 +40,10 @@ extern void mq_null_argument(const char *what);
 /* a count of messages must be 1 .. mq.max_batch_size (22023) */
 extern void mq_check_count(int64 n, const char *what);
 
-/* an interval must not exceed MQ_MAX_INTERVAL_TEXT (22023) */
+/* an interval's sign: -1, 0 or 1 */
+extern int	mq_interval_sign(Interval *iv);
+
+/* an interval must not exceed MQ_MAX_INTERVAL_TEXT, nor any of its fields (22023) */
 extern bool mq_interval_too_long(Interval *iv);
 extern void mq_check_interval(Interval *iv, const char *what);
 

@@ -32,6 +32,7 @@
 #include "args.h"
 #include "compat.h"
 #include "exchange.h"
+#include "privilege.h"
 #include "queue.h"
 #include "spi.h"
 #include "stream.h"
@@ -128,15 +129,25 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 	return list_length(queues) + list_length(streams);
 }
 
-/* Shared argument checks of publish and publish_batch. */
+/*
+ * Shared argument checks of publish and publish_batch.  The privilege comes
+ * first, as mq.send's does (mq_route() checks it again, for the alternate
+ * exchanges too): a role that may not publish learns nothing from errors
+ * about the other arguments.
+ */
 static text *
 exchange_argument(FunctionCallInfo fcinfo)
 {
+	const MqAcl *acl;
+	const char *name;
+
 	mq_require_primary_fn(fcinfo);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("exchange name must not be null")));
+	acl = mq_exchange_acl(PG_GETARG_TEXT_PP(0), &name);
+	mq_acl_check(acl, "exchange", name, GetUserId(), MQ_PRIV_PUBLISH);
 	return PG_GETARG_TEXT_PP(0);
 }
 

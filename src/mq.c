@@ -19,8 +19,11 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "tcop/utility.h"
@@ -72,9 +75,37 @@ mq_shmem_startup(void)
 }
 
 /*
+ * CREATE EXTENSION mq has just made the extension in this database.  The ids
+ * of queues, streams and consumer groups start again at 1, so shared memory
+ * may still hold entries of an extension dropped before, under the same
+ * (database, id): a scan hint past the new queue's first messages, a
+ * stream's next position, a group's holder.  They are forgotten now.  No
+ * other session can have entries of the new extension yet (it is not
+ * committed); pending NOTIFYs and waiters of the old one go too.
+ */
+static void
+forget_database(void)
+{
+	list_free(mq_take_pending_notifies(MyDatabaseId));
+	mq_hint_forget_database();
+	mq_limits_forget_database();
+	mq_stream_forget_database();
+	mq_consumer_group_forget_database();
+}
+
+/* is this CREATE EXTENSION mq? */
+static bool
+creates_mq(Node *parsetree)
+{
+	return IsA(parsetree, CreateExtensionStmt) &&
+		strcmp(((CreateExtensionStmt *) parsetree)->extname, "mq") == 0;
+}
+
+/*
  * Utility commands that touch what mq keeps: databases its workers are
  * connected to (worker.c), roles that own queues or hold privileges on them
- * (roles.c), LISTEN on a queue's channel (privilege.c).
+ * (roles.c), LISTEN on a queue's channel (privilege.c), CREATE EXTENSION mq
+ * (above).
  */
 static void
 mq_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -83,7 +114,11 @@ mq_process_utility(PlannedStmt *pstmt, const char *queryString,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	bool		new_mq;
 
+	/* a CREATE EXTENSION mq that will make it (not IF NOT EXISTS of one there) */
+	new_mq = creates_mq(parsetree) && IsTransactionState() &&
+		!OidIsValid(get_extension_oid("mq", true));
 	mq_worker_before_utility(parsetree);
 	mq_roles_before_utility(parsetree);
 	mq_privilege_before_utility(parsetree);
@@ -94,6 +129,8 @@ mq_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 	mq_roles_after_utility(parsetree);
+	if (new_mq)
+		forget_database();
 }
 
 void

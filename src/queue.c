@@ -191,8 +191,11 @@ mq_read(PG_FUNCTION_ARGS)
 
 	mq_check_count(qty, "qty");
 	lease = PG_ARGISNULL(2) ? &q->visibility_timeout : PG_GETARG_INTERVAL_P(2);
-	mq_check_interval(lease, "visibility_timeout");
-	if (DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+	/* the sign first: now plus a long negative lease is out of range */
+	if (mq_interval_sign(lease) > 0)
+		mq_check_interval(lease, "visibility_timeout");
+	if (mq_interval_sign(lease) <= 0 ||
+		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 												TimestampTzGetDatum(now),
 												IntervalPGetDatum(lease))) <= now)
 		ereport(ERROR,

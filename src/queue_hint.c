@@ -175,3 +175,30 @@ mq_hint_reset(int32 queue_id)
 {
 	mq_hint_lower(queue_id, &mq_key_first);
 }
+
+/*
+ * Forget the hints of this database's queues: its mq extension was just
+ * created, and queue ids start again at 1 (mq.c).
+ */
+void
+mq_hint_forget_database(void)
+{
+	int			i;
+
+	if (mq_hints == NULL)
+		return;
+	for (i = 0; i < MQ_HINT_SLOTS; i++)
+	{
+		MqHint	   *h = &mq_hints[i];
+
+		SpinLockAcquire(&h->mutex);
+		if (h->dbid == MyDatabaseId)
+		{
+			h->dbid = InvalidOid;
+			h->queue_id = 0;
+			h->valid = false;
+			h->gen++;
+		}
+		SpinLockRelease(&h->mutex);
+	}
+}

@@ -753,3 +753,31 @@ mq_message_group_lock_release(int32 queue_id, uint64 group_hash)
 	group_locktag(&tag, queue_id, group_hash);
 	LockRelease(&tag, ExclusiveLock, false);
 }
+
+/*
+ * Forget the buckets and turn orders of this database's queues: its mq
+ * extension was just created, and queue ids start again at 1 (mq.c).
+ */
+void
+mq_limits_forget_database(void)
+{
+	HASH_SEQ_STATUS status;
+	Bucket	   *b;
+	QueueState *qs;
+
+	if (limits_shared == NULL)
+		return;
+	LWLockAcquire(limits_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, buckets);
+	while ((b = hash_seq_search(&status)) != NULL)
+		if (b->key.dbid == MyDatabaseId)
+		{
+			mq_quota_add(bucket_roles, b->role, -1);
+			hash_search(buckets, &b->key, HASH_REMOVE, NULL);
+		}
+	hash_seq_init(&status, queues);
+	while ((qs = hash_seq_search(&status)) != NULL)
+		if (qs->key.dbid == MyDatabaseId)
+			hash_search(queues, &qs->key, HASH_REMOVE, NULL);
+	LWLockRelease(limits_shared->lock);
+}

@@ -21,6 +21,10 @@ extern void mq_stream_shmem_startup(void);
 extern void mq_consumer_group_shmem_request(void);
 extern void mq_consumer_group_shmem_startup(void);
 
+/* a new mq extension in this database: its stream and group ids start again */
+extern void mq_stream_forget_database(void);
+extern void mq_consumer_group_forget_database(void);
+
 /* A stream as a call needs it */
 typedef struct MqStream
 {

@@ -28,11 +28,21 @@
  * seek takes the same share lock, so the holder starts again only after
  * the seek commits.
  *
+ * A seek changes shared memory only when its transaction commits: it notes
+ * (group, partition, epoch) and the commit callback raises the partition's
+ * epoch and generation and forgets the holder's start, before the seek's
+ * locks go.  A seek that rolls back (or whose savepoint does) leaves the
+ * holder as it was, its commits still valid.  Seeks of one partition take
+ * a lock of their own in turn (exclusive, till their transaction ends), so
+ * that each reads the epoch the previous one left and the last to commit
+ * wins.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -43,6 +53,7 @@
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "args.h"
@@ -54,7 +65,97 @@ PG_FUNCTION_INFO_V1(mq_commit);
 PG_FUNCTION_INFO_V1(mq_group_reset);
 PG_FUNCTION_INFO_V1(mq_partition_holder);
 
+/* advisory lock tag space of the locks that order seeks: "mt" */
+#define MQ_LOCKTAG_SEEK 0x6d74
+
 static SPIPlanPtr commit_plans[2] = {NULL, NULL};
+
+/* a seek of this transaction, applied to shared memory at commit */
+typedef struct PendingSeek
+{
+	AssignKey	key;
+	int64		epoch;
+	int			level;			/* nesting level of the (sub)transaction */
+} PendingSeek;
+
+static List *pending_seeks = NIL;	/* in TopMemoryContext */
+static bool seek_callbacks_registered = false;
+
+/* the seeks committed: the holder starts again from the committed position */
+static void
+apply_seeks(void)
+{
+	ListCell   *lc;
+
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
+	foreach(lc, pending_seeks)
+	{
+		PendingSeek *ps = lfirst(lc);
+		Assignment *a;
+
+		a = hash_search(mq_consumer_group_assignments, &ps->key, HASH_FIND, NULL);
+		if (a == NULL)
+			continue;			/* gone: it will load the epoch from the table */
+		a->epoch = Max(a->epoch, ps->epoch);
+		a->generation++;
+		a->start = a->fetch = -1;
+	}
+	LWLockRelease(mq_consumer_group_shared->lock);
+}
+
+static void
+seek_xact_callback(XactEvent event, void *arg)
+{
+	if (pending_seeks == NIL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that sought a consumer group"),
+					 errdetail("The partition's holder would go on until the prepared transaction ends.")));
+			return;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			apply_seeks();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			break;
+		default:
+			return;
+	}
+	list_free_deep(pending_seeks);
+	pending_seeks = NIL;
+}
+
+/* a rolled-back savepoint's seeks never happened; a released one's move up */
+static void
+seek_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (pending_seeks == NIL ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	foreach(lc, pending_seeks)
+	{
+		PendingSeek *ps = lfirst(lc);
+
+		if (ps->level < level)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			ps->level = level - 1;
+		else
+		{
+			pending_seeks = foreach_delete_current(pending_seeks, lc);
+			pfree(ps);
+		}
+	}
+}
 
 /*
  * mq.commit()'s check, once it holds the fence: the consumer is live,
@@ -193,8 +294,10 @@ mq_commit(PG_FUNCTION_ARGS)
 /*
  * mq._group_reset(stream text, group_id int, partition int) returns bigint:
  * mq.seek()'s step in shared memory.  Fences the partition for the rest of
- * the transaction, raises its epoch (returned, for the seek's row) and its
- * generation, and makes the holder start again at the committed position.
+ * the transaction and returns the next epoch, for the seek's row; when the
+ * transaction commits the partition takes that epoch and a new generation,
+ * and the holder starts again at the committed position (see the file
+ * header).
  */
 Datum
 mq_group_reset(PG_FUNCTION_ARGS)
@@ -202,31 +305,57 @@ mq_group_reset(PG_FUNCTION_ARGS)
 	ConsumerGroup g;
 	int32		partition = PG_GETARG_INT32(2);
 	LOCKTAG		tag;
-	AssignKey	key;
 	Assignment *a;
-	int64		epoch;
+	PendingSeek *ps;
+	MemoryContext old;
+	ListCell   *lc;
 
 	mq_stream_require_shmem();
 	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &g.s, MQ_PRIV_READ);
 	g.id = PG_GETARG_INT32(1);
 	strlcpy(g.name, "", sizeof(g.name));
 	mq_stream_check_partition(&g.s, partition);
+	if (!seek_callbacks_registered)
+	{
+		RegisterXactCallback(seek_xact_callback, NULL);
+		RegisterSubXactCallback(seek_subxact_callback, NULL);
+		seek_callbacks_registered = true;
+	}
+	/* after the seeks before this one, then the fence */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) g.id, (uint32) partition,
+						 MQ_LOCKTAG_SEEK);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	mq_fence_locktag(&tag, g.id, partition);
 	(void) LockAcquire(&tag, ShareLock, false, false);
 	mq_consumer_group_ensure(&g);
-	mq_assignment_key(&key, g.id, partition);
-	LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
-	a = hash_search(mq_consumer_group_assignments, &key, HASH_FIND, NULL);
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ps = palloc0(sizeof(PendingSeek));
+	MemoryContextSwitchTo(old);
+	mq_assignment_key(&ps->key, g.id, partition);
+	ps->level = GetCurrentTransactionNestLevel();
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
+	a = hash_search(mq_consumer_group_assignments, &ps->key, HASH_FIND, NULL);
+	if (a != NULL)
+		ps->epoch = a->epoch + 1;
+	LWLockRelease(mq_consumer_group_shared->lock);
 	if (a == NULL)
 	{
-		LWLockRelease(mq_consumer_group_shared->lock);
+		pfree(ps);
 		mq_consumer_group_too_many_partitions();
 	}
-	epoch = ++a->epoch;
-	a->generation++;
-	a->start = a->fetch = -1;
-	LWLockRelease(mq_consumer_group_shared->lock);
-	PG_RETURN_INT64(epoch);
+	/* after this transaction's own seeks of the partition, too */
+	foreach(lc, pending_seeks)
+	{
+		PendingSeek *earlier = lfirst(lc);
+
+		if (memcmp(&earlier->key, &ps->key, sizeof(AssignKey)) == 0)
+			ps->epoch = Max(ps->epoch, earlier->epoch + 1);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	pending_seeks = lappend(pending_seeks, ps);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_INT64(ps->epoch);
 }
 
 /*

@@ -701,3 +701,31 @@ mq_group_partition_role_counts(MqRoleCount **out)
 	LWLockRelease(mq_consumer_group_shared->lock);
 	return n;
 }
+
+/*
+ * Forget the members and partitions of this database's consumer groups: its
+ * mq extension was just created, and group ids start again at 1 (mq.c).
+ */
+void
+mq_consumer_group_forget_database(void)
+{
+	HASH_SEQ_STATUS status;
+	Member	   *m;
+	Assignment *a;
+
+	if (mq_consumer_group_shared == NULL)
+		return;
+	LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, mq_consumer_group_members);
+	while ((m = hash_seq_search(&status)) != NULL)
+		if (m->key.dbid == MyDatabaseId)
+			mq_consumer_member_remove(m);
+	hash_seq_init(&status, mq_consumer_group_assignments);
+	while ((a = hash_seq_search(&status)) != NULL)
+		if (a->key.dbid == MyDatabaseId)
+		{
+			mq_quota_add(assignment_roles, a->role, -1);
+			hash_search(mq_consumer_group_assignments, &a->key, HASH_REMOVE, NULL);
+		}
+	LWLockRelease(mq_consumer_group_shared->lock);
+}

@@ -260,6 +260,10 @@ mq_poll(PG_FUNCTION_ARGS)
 	TimestampTz session_end;
 
 	mq_consumer_arguments(fcinfo, pa.consumer);
+	mq_stream_require_read_committed("mq.poll()");
+	mq_stream_require_shmem();
+	/* the privilege before the other arguments, as mq.read() checks it */
+	mq_consumer_group_lookup(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), &g);
 	pa.max = PG_ARGISNULL(3) ? 100 : PG_GETARG_INT32(3);
 	mq_check_count(pa.max, "max");
 	deadline = mq_time_after(fcinfo, 4, now, "wait", false);
@@ -277,9 +281,6 @@ mq_poll(PG_FUNCTION_ARGS)
 				 errmsg("session_timeout must be at most 1 day"),
 				 errhint("Give an interval such as '30 seconds': a consumer that stops polling for that long loses its partitions.")));
 	pa.timeout = session_end - now;
-	mq_stream_require_read_committed("mq.poll()");
-	mq_stream_require_shmem();
-	mq_consumer_group_lookup(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), &g);
 	mq_consumer_group_register_callbacks();
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);

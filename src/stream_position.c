@@ -14,7 +14,8 @@
  * position).  An append takes its positions and lists them under one lock;
  * the transaction callback takes them off the list at commit -- after the
  * commit is visible to others (XACT_EVENT_COMMIT comes after the proc array
- * is updated) -- or at abort.  A reader takes the readable end of the
+ * is updated) -- or at abort, or at the rollback of the savepoint they
+ * were made in.  A reader takes the readable end of the
  * partition (the first position still in flight, or the next position)
  * under the same lock and only then its snapshot: every position before the
  * end belongs to an append that has ended, so the reader sees all of them
@@ -66,6 +67,8 @@ StreamShared *mq_stream_shared = NULL;
 HTAB	   *mq_stream_parts = NULL;
 static HTAB *part_roles = NULL;	/* partitions per owner (quota.c) */
 static int	my_inflight = 0;	/* entries this backend has listed */
+/* the nesting level of the (sub)transaction that listed each entry */
+static int	my_inflight_level[MQ_STREAM_INFLIGHT];
 static bool callback_registered = false;
 /*
  * Streams dropped by this transaction, as pairs (stream id, nesting level
@@ -261,8 +264,45 @@ subxact_list(List *list, SubXactEvent event, int level, bool forget_now)
 }
 
 /*
- * A rolled-back savepoint dropped nothing, and what it made is gone; a
- * released one's drops and streams move up
+ * A savepoint ends.  The appends listed since it began move up to its
+ * parent when it is released; when it is rolled back their records are
+ * gone, so they end now instead of holding the readable end back until the
+ * whole transaction ends, and the streams' waiting polls look again.  (An
+ * entry listed before the savepoint also covers the positions taken after
+ * it: it stays, with its smaller first position.)
+ */
+static void
+subxact_end_appends(bool abort)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	InFlight   *slots = my_slots();
+	int32		woken[MQ_STREAM_INFLIGHT];
+	int			nwoken = 0;
+	int			i;
+
+	for (i = 0; i < MQ_STREAM_INFLIGHT; i++)
+	{
+		if (slots[i].key.stream_id == 0 || my_inflight_level[i] < level)
+			continue;
+		if (!abort)
+		{
+			my_inflight_level[i] = level - 1;
+			continue;
+		}
+		woken[nwoken++] = slots[i].key.stream_id;
+		LWLockAcquire(mq_stream_shared->lock, LW_EXCLUSIVE);
+		memset(&slots[i], 0, sizeof(InFlight));
+		LWLockRelease(mq_stream_shared->lock);
+		my_inflight--;
+	}
+	for (i = 0; i < nwoken; i++)
+		mq_wake_key_now(MQ_STREAM_WAIT_KEY(woken[i]));
+}
+
+/*
+ * A savepoint ends: its appends end or move up (subxact_end_appends());
+ * a rolled-back savepoint dropped nothing, and what it made is gone; a
+ * released one's drops and streams move up.
  */
 static void
 stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -272,6 +312,8 @@ stream_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
+	if (my_inflight > 0 && mq_stream_shared != NULL)
+		subxact_end_appends(event == SUBXACT_EVENT_ABORT_SUB);
 	if (to_forget != NIL)
 		to_forget = subxact_list(to_forget, event, level, false);
 	if (made != NIL)
@@ -431,6 +473,7 @@ mq_stream_take_positions(MqStream *s, int32 partition, int n)
 		}
 		slots[free_slot].key = key;
 		slots[free_slot].first = ps->next;
+		my_inflight_level[free_slot] = GetCurrentTransactionNestLevel();
 		my_inflight++;
 	}
 	first = ps->next;
@@ -592,4 +635,27 @@ mq_stream_role_counts(MqRoleCount **out)
 	n = mq_quota_copy(part_roles, out);
 	LWLockRelease(mq_stream_shared->lock);
 	return n;
+}
+
+ * Forget the partitions of this database's streams: its mq extension was
+ * just created, and stream ids start again at 1 (mq.c).  No append can be
+ * in flight in them: they belonged to the dropped extension.
+ */
+void
+mq_stream_forget_database(void)
+{
+	HASH_SEQ_STATUS status;
+	PartState  *ps;
+
+	if (mq_stream_shared == NULL)
+		return;
+	LWLockAcquire(mq_stream_shared->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, mq_stream_parts);
+	while ((ps = hash_seq_search(&status)) != NULL)
+		if (ps->key.dbid == MyDatabaseId)
+		{
+			mq_quota_add(part_roles, ps->role, -1);
+			hash_search(mq_stream_parts, &ps->key, HASH_REMOVE, NULL);
+		}
+	LWLockRelease(mq_stream_shared->lock);
 }

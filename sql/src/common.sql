@@ -70,3 +70,24 @@ REVOKE EXECUTE ON FUNCTION mq._catalog_changed(), mq._check_privilege(text, text
 	mq._has_privilege(text, text, text), mq._caller(), mq._check_name(text, text),
 	mq._require_primary(text), mq._lock_name(text, text)
 	FROM PUBLIC;
+
+/*
+ * DROP EXTENSION mq takes the tables of queues and stream segments with it
+ * (with CASCADE; without, it refuses and lists them): before the drop, the
+ * event trigger makes them depend on the extension (extension.c).  Created
+ * once; the function is replaced like every other.
+ */
+CREATE OR REPLACE FUNCTION mq._before_drop_extension() RETURNS event_trigger
+	AS 'MODULE_PATHNAME', 'mq_before_drop_extension' LANGUAGE C;
+REVOKE EXECUTE ON FUNCTION mq._before_drop_extension() FROM PUBLIC;
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = 'mq_drop_extension') THEN
+		CREATE EVENT TRIGGER mq_drop_extension ON ddl_command_start
+			WHEN TAG IN ('DROP EXTENSION')
+			EXECUTE FUNCTION mq._before_drop_extension();
+	END IF;
+END;
+$$;
+COMMENT ON EVENT TRIGGER mq_drop_extension
+	IS 'Before DROP EXTENSION mq: the tables of queues and stream segments depend on the extension.';
