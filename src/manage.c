@@ -404,6 +404,9 @@ mq_lock_name(PG_FUNCTION_ARGS)
 						 space, MQ_LOCKTAG_NAME);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	PG_RETURN_VOID();
+}
+
+/*
  * mq.shared_memory_usage() returns setof (pool text, role regrole, entries
  * int, role_limit int, capacity int): what each role holds of mq's bounded
  * tables in shared memory, with this session's limit per role and the

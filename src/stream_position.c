@@ -637,6 +637,7 @@ mq_stream_role_counts(MqRoleCount **out)
 	return n;
 }
 
+/*
  * Forget the partitions of this database's streams: its mq extension was
  * just created, and stream ids start again at 1 (mq.c).  No append can be
  * in flight in them: they belonged to the dropped extension.
