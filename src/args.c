@@ -316,3 +316,35 @@ mq_require_primary_sql(PG_FUNCTION_ARGS)
 	mq_require_primary(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_VOID();
 }
+
+/*
+ * A message's group_key or dedup_key (what names it) must be at most
+ * MQ_MESSAGE_KEY_MAXLEN bytes.  A longer one would fit a queue without the
+ * index that holds it and fail later, in whatever moves the message into a
+ * queue that has one (a FIFO dead-letter queue, say), blocking that move.
+ */
+void
+mq_check_message_key(text *key, const char *what)
+{
+	if (key != NULL && VARSIZE_ANY_EXHDR(key) > MQ_MESSAGE_KEY_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", what),
+				 errdetail("The %s is %zu bytes long, more than the limit of %d.",
+						   what, (size_t) VARSIZE_ANY_EXHDR(key), MQ_MESSAGE_KEY_MAXLEN),
+				 errhint("Group and dedup keys are at most %d bytes; send a hash of a longer key.",
+						 MQ_MESSAGE_KEY_MAXLEN)));
+}
+
+/* the same for each key of a batch column (if it has one) */
+void
+mq_check_message_keys(MqBatchColumn *col, int n, const char *what)
+{
+	int			i;
+
+	if (col->array == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		if (!col->nulls[i])
+			mq_check_message_key(DatumGetTextPP(col->values[i]), what);
+}

@@ -34,6 +34,15 @@ typedef struct MqBatchColumn
 /* a queue or exchange name: 1 to MQ_NAME_MAXLEN of [A-Za-z0-9_.-] (22023) */
 extern void mq_check_name(const char *kind, text *name);
 
+/*
+ * A message's group_key or dedup_key: at most MQ_MESSAGE_KEY_MAXLEN bytes
+ * (22023), so that every index a message may meet -- a FIFO or fair queue's
+ * group index, a dead-letter queue's, the dedup keys' -- takes it.
+ */
+#define MQ_MESSAGE_KEY_MAXLEN 512
+extern void mq_check_message_key(text *key, const char *what);
+extern void mq_check_message_keys(MqBatchColumn *col, int n, const char *what);
+
 /* "<what> must not be null" (22004) */
 extern void mq_null_argument(const char *what);
 

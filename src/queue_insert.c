@@ -42,6 +42,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "args.h"
 #include "compat.h"
 #include "guc.h"
 #include "queue_hint.h"
@@ -257,6 +258,8 @@ mq_queue_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 {
 	int64		msg_id;
 
+	mq_check_message_key(group_key, "group_key");
+	mq_check_message_key(dedup_key, "dedup_key");
 	mq_queue_lock_queue(q);
 	mq_wake_at_commit(q);
 	mq_spi_connect();
@@ -283,6 +286,8 @@ mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int			n = batch->n;
 
+	mq_check_message_keys(&batch->group_keys, n, "group_key");
+	mq_check_message_keys(&batch->dedup_keys, n, "dedup_key");
 	mq_queue_lock_queue(q);
 	mq_wake_at_commit(q);
 	mq_spi_connect();

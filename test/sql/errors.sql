@@ -213,3 +213,23 @@ INSERT INTO ro_t VALUES (1);
 ROLLBACK;
 DROP TABLE ro_t;
 SELECT mq.drop_exchange('clip_h', cascade => true), mq.drop_queue('clip');
+
+-- group and dedup keys are at most 512 bytes (22023), refused at send, so
+-- no message can fail later on its way into a FIFO dead-letter queue's
+-- index and block its queue's reads
+SELECT mq.create_queue('longkey_dlq', fifo => true);
+SELECT mq.create_queue('longkey', max_receives => 1, dead_letter_queue => 'longkey_dlq');
+SELECT mq.send('longkey', '{}', group_key => repeat('g', 6000));
+SELECT mq.send('longkey', '{}', dedup_key => repeat('d', 513));
+SELECT count(*) FROM mq.send_batch('longkey', ARRAY['{}'::jsonb, '{}'], group_keys => ARRAY['a', repeat('g', 513)]);
+SELECT count(*) FROM mq.send_batch('longkey', ARRAY['{}'::jsonb], dedup_keys => ARRAY[repeat('d', 513)]);
+SELECT mq.create_exchange('longkey_x', 'fanout');
+SELECT mq.bind('longkey_x', 'longkey');
+SELECT mq.publish('longkey_x', '', '{}', group_key => repeat('g', 513));
+-- at the limit: sent, read, and dead-lettered into the FIFO queue
+SELECT mq.send('longkey', '{}', group_key => repeat('g', 512), dedup_key => repeat('d', 512)) > 0 AS sent;
+SELECT count(*) FROM mq.read('longkey', 1, '1 millisecond');
+SELECT pg_sleep(0.01);
+SELECT count(*) FROM mq.read('longkey');
+SELECT length(group_key) FROM mq.read('longkey_dlq');
+SELECT mq.drop_exchange('longkey_x', cascade => true), mq.drop_queue('longkey'), mq.drop_queue('longkey_dlq');
