@@ -20,10 +20,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "nodes/value.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "tcop/utility.h"
@@ -75,22 +77,53 @@ mq_shmem_startup(void)
 }
 
 /*
- * CREATE EXTENSION mq has just made the extension in this database.  The ids
- * of queues, streams and consumer groups start again at 1, so shared memory
- * may still hold entries of an extension dropped before, under the same
- * (database, id): a scan hint past the new queue's first messages, a
- * stream's next position, a group's holder.  They are forgotten now.  No
- * other session can have entries of the new extension yet (it is not
- * committed); pending NOTIFYs and waiters of the old one go too.
+ * Shared memory keeps entries per (database, id): scan hints, rate buckets,
+ * streams' positions, consumer groups, pending NOTIFYs.  They are forgotten,
+ * and their roles get their shares back (quota.c), when their database goes:
+ *	- CREATE EXTENSION mq has just made the extension: ids start again at 1,
+ *	  so entries of an extension dropped before (under the same ids: a scan
+ *	  hint past the new queue's first messages, a stream's next position, a
+ *	  group's holder) must not pass to the new objects.  No other session
+ *	  can have entries of the new extension yet (it is not committed).
+ *	- DROP EXTENSION mq commits: its objects are gone.
+ *	- DROP DATABASE has dropped a database (nobody is connected to it).
  */
 static void
-forget_database(void)
+forget_database(Oid dbid)
 {
-	list_free(mq_take_pending_notifies(MyDatabaseId));
-	mq_hint_forget_database();
-	mq_limits_forget_database();
-	mq_stream_forget_database();
-	mq_consumer_group_forget_database();
+	list_free(mq_take_pending_notifies(dbid));
+	mq_hint_forget_database(dbid);
+	mq_limits_forget_database(dbid);
+	mq_stream_forget_database(dbid);
+	mq_consumer_group_forget_database(dbid);
+}
+
+/* this transaction dropped the extension: forget its entries at commit */
+static bool forget_at_commit = false;
+
+static void
+forget_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && forget_at_commit)
+		forget_database(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		forget_at_commit = false;
+}
+
+/* is this DROP EXTENSION naming mq? */
+static bool
+drops_mq(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt) ||
+		((DropStmt *) parsetree)->removeType != OBJECT_EXTENSION)
+		return false;
+	foreach(lc, ((DropStmt *) parsetree)->objects)
+		if (strcmp(strVal(lfirst(lc)), "mq") == 0)
+			return true;
+	return false;
 }
 
 /* is this CREATE EXTENSION mq? */
@@ -116,9 +149,14 @@ mq_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		new_mq;
 
+	Oid			dropped_db = InvalidOid;
+	static bool callback_registered = false;
+
 	/* a CREATE EXTENSION mq that will make it (not IF NOT EXISTS of one there) */
 	new_mq = creates_mq(parsetree) && IsTransactionState() &&
 		!OidIsValid(get_extension_oid("mq", true));
+	if (IsA(parsetree, DropdbStmt))
+		dropped_db = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
 	mq_worker_before_utility(parsetree);
 	mq_roles_before_utility(parsetree);
 	mq_privilege_before_utility(parsetree);
@@ -130,7 +168,22 @@ mq_process_utility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 	mq_roles_after_utility(parsetree);
 	if (new_mq)
-		forget_database();
+	{
+		/* (a DROP EXTENSION before it in this transaction is covered) */
+		forget_database(MyDatabaseId);
+		forget_at_commit = false;
+	}
+	if (OidIsValid(dropped_db))
+		forget_database(dropped_db);
+	if (drops_mq(parsetree))
+	{
+		if (!callback_registered)
+		{
+			RegisterXactCallback(forget_xact_callback, NULL);
+			callback_registered = true;
+		}
+		forget_at_commit = true;
+	}
 }
 
 void

@@ -177,11 +177,12 @@ mq_hint_reset(int32 queue_id)
 }
 
 /*
- * Forget the hints of this database's queues: its mq extension was just
- * created, and queue ids start again at 1 (mq.c).
+ * Forget the hints of database dbid's queues: its mq extension was just
+ * created (queue ids start again at 1) or dropped, or the database was
+ * dropped (mq.c).
  */
 void
-mq_hint_forget_database(void)
+mq_hint_forget_database(Oid dbid)
 {
 	int			i;
 
@@ -192,7 +193,7 @@ mq_hint_forget_database(void)
 		MqHint	   *h = &mq_hints[i];
 
 		SpinLockAcquire(&h->mutex);
-		if (h->dbid == MyDatabaseId)
+		if (h->dbid == dbid)
 		{
 			h->dbid = InvalidOid;
 			h->queue_id = 0;

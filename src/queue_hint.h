@@ -30,6 +30,6 @@ extern void mq_hint_store(int32 queue_id, const MqHintRead *hr,
 extern void mq_hint_lower(int32 queue_id, const MqKey *key);
 extern void mq_hint_reset(int32 queue_id);
 /* a new mq extension in this database: its queue ids start again */
-extern void mq_hint_forget_database(void);
+extern void mq_hint_forget_database(Oid dbid);
 
 #endif							/* MQ_QUEUE_HINT_H */

@@ -755,11 +755,12 @@ mq_message_group_lock_release(int32 queue_id, uint64 group_hash)
 }
 
 /*
- * Forget the buckets and turn orders of this database's queues: its mq
- * extension was just created, and queue ids start again at 1 (mq.c).
+ * Forget the buckets and turn orders of database dbid's queues: its mq
+ * extension was just created (queue ids start again at 1) or dropped, or
+ * the database was dropped (mq.c).  Their roles get their share back.
  */
 void
-mq_limits_forget_database(void)
+mq_limits_forget_database(Oid dbid)
 {
 	HASH_SEQ_STATUS status;
 	Bucket	   *b;
@@ -770,14 +771,14 @@ mq_limits_forget_database(void)
 	LWLockAcquire(limits_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, buckets);
 	while ((b = hash_seq_search(&status)) != NULL)
-		if (b->key.dbid == MyDatabaseId)
+		if (b->key.dbid == dbid)
 		{
 			mq_quota_add(bucket_roles, b->role, -1);
 			hash_search(buckets, &b->key, HASH_REMOVE, NULL);
 		}
 	hash_seq_init(&status, queues);
 	while ((qs = hash_seq_search(&status)) != NULL)
-		if (qs->key.dbid == MyDatabaseId)
+		if (qs->key.dbid == dbid)
 			hash_search(queues, &qs->key, HASH_REMOVE, NULL);
 	LWLockRelease(limits_shared->lock);
 }

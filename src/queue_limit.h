@@ -64,7 +64,7 @@ extern void mq_limits_stats(int32 queue_id, uint64 *held_back,
 							uint64 *group_held_back);
 
 /* a new mq extension in this database: its queue ids start again */
-extern void mq_limits_forget_database(void);
+extern void mq_limits_forget_database(Oid dbid);
 
 /* the shared turn order of a fair queue (a backend's own without shmem) */
 extern void mq_fair_cursor_get(int32 queue_id, MqFairCursor *cursor);

@@ -302,12 +302,13 @@ mq_roles_before_utility(Node *parsetree)
 
 	if (!IsA(parsetree, DropRoleStmt))
 		return;
-	/* what this transaction changed counts (a revoke, then DROP ROLE) */
+	/*
+	 * What this transaction changed counts (a revoke, then DROP ROLE).  The
+	 * sync stays pending for the commit too: a savepoint around the DROP
+	 * ROLE may roll this one back.
+	 */
 	if (sync_pending)
-	{
-		sync_pending = false;
 		sync_role_dependencies();
-	}
 	if (!database_has_mq())
 		return;
 	stmt = (DropRoleStmt *) parsetree;

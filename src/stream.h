@@ -22,8 +22,8 @@ extern void mq_consumer_group_shmem_request(void);
 extern void mq_consumer_group_shmem_startup(void);
 
 /* a new mq extension in this database: its stream and group ids start again */
-extern void mq_stream_forget_database(void);
-extern void mq_consumer_group_forget_database(void);
+extern void mq_stream_forget_database(Oid dbid);
+extern void mq_consumer_group_forget_database(Oid dbid);
 
 /* A stream as a call needs it */
 typedef struct MqStream

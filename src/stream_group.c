@@ -703,11 +703,12 @@ mq_group_partition_role_counts(MqRoleCount **out)
 }
 
 /*
- * Forget the members and partitions of this database's consumer groups: its
- * mq extension was just created, and group ids start again at 1 (mq.c).
+ * Forget the members and partitions of database dbid's consumer groups: its
+ * mq extension was just created (group ids start again at 1) or dropped, or
+ * the database was dropped (mq.c).  Their roles get their share back.
  */
 void
-mq_consumer_group_forget_database(void)
+mq_consumer_group_forget_database(Oid dbid)
 {
 	HASH_SEQ_STATUS status;
 	Member	   *m;
@@ -718,11 +719,11 @@ mq_consumer_group_forget_database(void)
 	LWLockAcquire(mq_consumer_group_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, mq_consumer_group_members);
 	while ((m = hash_seq_search(&status)) != NULL)
-		if (m->key.dbid == MyDatabaseId)
+		if (m->key.dbid == dbid)
 			mq_consumer_member_remove(m);
 	hash_seq_init(&status, mq_consumer_group_assignments);
 	while ((a = hash_seq_search(&status)) != NULL)
-		if (a->key.dbid == MyDatabaseId)
+		if (a->key.dbid == dbid)
 		{
 			mq_quota_add(assignment_roles, a->role, -1);
 			hash_search(mq_consumer_group_assignments, &a->key, HASH_REMOVE, NULL);

@@ -638,12 +638,13 @@ mq_stream_role_counts(MqRoleCount **out)
 }
 
 /*
- * Forget the partitions of this database's streams: its mq extension was
- * just created, and stream ids start again at 1 (mq.c).  No append can be
- * in flight in them: they belonged to the dropped extension.
+ * Forget the partitions of database dbid's streams: its mq extension was
+ * just created (stream ids start again at 1) or dropped, or the database
+ * was dropped (mq.c).  No append can be in flight in them: they belonged to
+ * the dropped extension or database.  Their roles get their share back.
  */
 void
-mq_stream_forget_database(void)
+mq_stream_forget_database(Oid dbid)
 {
 	HASH_SEQ_STATUS status;
 	PartState  *ps;
@@ -653,7 +654,7 @@ mq_stream_forget_database(void)
 	LWLockAcquire(mq_stream_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, mq_stream_parts);
 	while ((ps = hash_seq_search(&status)) != NULL)
-		if (ps->key.dbid == MyDatabaseId)
+		if (ps->key.dbid == dbid)
 		{
 			mq_quota_add(part_roles, ps->role, -1);
 			hash_search(mq_stream_parts, &ps->key, HASH_REMOVE, NULL);

@@ -80,6 +80,17 @@ BEGIN
 		UPDATE mq._exchange e SET alternate_exchange_id = xid WHERE e.exchange_id = xid;
 	END IF;
 	INSERT INTO mq._exchange_stats (exchange_id) VALUES (xid);
+EXCEPTION WHEN foreign_key_violation THEN
+	/*
+	 * Only a concurrent change of a linked object gets here (each change
+	 * locks its own name only, and the catalog's foreign keys keep links
+	 * whole): a queue or exchange this one names, or one that names it,
+	 * was dropped or changed meanwhile.
+	 */
+	RAISE EXCEPTION 'could not create exchange "%": an object it is linked to changed at the same time', left(exchange, 64)
+		USING ERRCODE = 'serialization_failure',
+			  DETAIL = 'Another transaction changed or dropped a queue or exchange it is linked to (a dead-letter queue, an alternate exchange) meanwhile.',
+			  HINT = 'Try again.';
 END;
 $$;
 
@@ -121,6 +132,17 @@ BEGIN
 	DELETE FROM mq._privilege p WHERE p.object_type = 'exchange' AND p.object_id = xid;
 	DELETE FROM mq._exchange e WHERE e.exchange_id = xid;
 	RETURN true;
+EXCEPTION WHEN foreign_key_violation THEN
+	/*
+	 * Only a concurrent change of a linked object gets here (each change
+	 * locks its own name only, and the catalog's foreign keys keep links
+	 * whole): a queue or exchange this one names, or one that names it,
+	 * was dropped or changed meanwhile.
+	 */
+	RAISE EXCEPTION 'could not drop exchange "%": an object it is linked to changed at the same time', left(exchange, 64)
+		USING ERRCODE = 'serialization_failure',
+			  DETAIL = 'Another transaction changed or dropped a queue or exchange it is linked to (a dead-letter queue, an alternate exchange) meanwhile.',
+			  HINT = 'Try again.';
 END;
 $$;
 

@@ -437,6 +437,17 @@ BEGIN
 	RETURNING * INTO r;
 	INSERT INTO mq._queue_stats (queue_id) VALUES (r.queue_id);
 	PERFORM mq._create_storage(r);
+EXCEPTION WHEN foreign_key_violation THEN
+	/*
+	 * Only a concurrent change of a linked object gets here (each change
+	 * locks its own name only, and the catalog's foreign keys keep links
+	 * whole): a queue or exchange this one names, or one that names it,
+	 * was dropped or changed meanwhile.
+	 */
+	RAISE EXCEPTION 'could not create queue "%": an object it is linked to changed at the same time', left(queue, 64)
+		USING ERRCODE = 'serialization_failure',
+			  DETAIL = 'Another transaction changed or dropped a queue or exchange it is linked to (a dead-letter queue, an alternate exchange) meanwhile.',
+			  HINT = 'Try again.';
 END;
 $$;
 
@@ -534,6 +545,17 @@ BEGIN
 		EXECUTE format('ALTER TABLE mq.%I SET %s', 'a_' || qid, persistence);
 		EXECUTE format('ALTER TABLE mq.%I SET %s', 'd_' || qid, persistence);
 	END IF;
+EXCEPTION WHEN foreign_key_violation THEN
+	/*
+	 * Only a concurrent change of a linked object gets here (each change
+	 * locks its own name only, and the catalog's foreign keys keep links
+	 * whole): a queue or exchange this one names, or one that names it,
+	 * was dropped or changed meanwhile.
+	 */
+	RAISE EXCEPTION 'could not alter queue "%": an object it is linked to changed at the same time', left(queue, 64)
+		USING ERRCODE = 'serialization_failure',
+			  DETAIL = 'Another transaction changed or dropped a queue or exchange it is linked to (a dead-letter queue, an alternate exchange) meanwhile.',
+			  HINT = 'Try again.';
 END;
 $$;
 
@@ -580,6 +602,17 @@ BEGIN
 	DELETE FROM mq._queue q WHERE q.queue_id = qid;
 	PERFORM mq._queue_forget(qid, false);
 	RETURN true;
+EXCEPTION WHEN foreign_key_violation THEN
+	/*
+	 * Only a concurrent change of a linked object gets here (each change
+	 * locks its own name only, and the catalog's foreign keys keep links
+	 * whole): a queue or exchange this one names, or one that names it,
+	 * was dropped or changed meanwhile.
+	 */
+	RAISE EXCEPTION 'could not drop queue "%": an object it is linked to changed at the same time', left(queue, 64)
+		USING ERRCODE = 'serialization_failure',
+			  DETAIL = 'Another transaction changed or dropped a queue or exchange it is linked to (a dead-letter queue, an alternate exchange) meanwhile.',
+			  HINT = 'Try again.';
 END;
 $$;
 

@@ -126,5 +126,36 @@ is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM mq.shared_memory_usage() WHERE role = 'hostile'::regrole}),
 	'0', "dropped streams give all of the hostile role's entries back");
 
+# a dropped database, or a dropped extension, gives its entries back: each
+# round takes the hostile role's whole share of stream partitions (4), so
+# without that the second round would stop at the share
+my $before = usage('stream partitions');
+foreach my $round (1 .. 3)
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE gone');
+	$node->safe_psql('gone', 'CREATE EXTENSION mq');
+	($ret, $out, $err) = $node->psql('gone', q{
+		SELECT mq.create_stream('s', partitions => 4);
+		SELECT count(DISTINCT (p).partition) FROM generate_series(1, 200) i,
+			mq.append('s', '{}'::jsonb, key => i::text) p;
+	}, extra_params => [ '-U', 'hostile' ]);
+	is($out, "\n4", "round $round: the hostile role appends to its 4 partitions in a new database")
+	  or diag($err);
+	isnt(usage('stream partitions'), $before, "round $round: they are in shared memory");
+	if ($round < 3)
+	{
+		$node->safe_psql('postgres', 'DROP DATABASE gone');
+		is(usage('stream partitions'), $before,
+			"round $round: DROP DATABASE gives them back");
+	}
+	else
+	{
+		$node->safe_psql('gone', 'DROP EXTENSION mq CASCADE');
+		is(usage('stream partitions'), $before,
+			"round $round: DROP EXTENSION mq gives them back");
+		$node->safe_psql('postgres', 'DROP DATABASE gone');
+	}
+}
+
 $node->stop;
 done_testing();
