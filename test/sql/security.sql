@@ -394,3 +394,20 @@ SELECT mq.drop_exchange('inj_x', cascade => true), mq.drop_exchange('secure_x', 
 SELECT mq.drop_queue('inj'), mq.drop_queue('secure');
 SELECT count(*) FROM mq.privileges;
 DROP ROLE regress_mq_owner, regress_mq_none, regress_mq_sender, regress_mq_reader, regress_mq_team;
+
+-- role dependencies are recorded as the transaction commits, and before a
+-- DROP ROLE in it: one that a savepoint undid is recorded again at commit
+CREATE ROLE sp_reader;
+CREATE ROLE sp_other;
+BEGIN;
+SELECT mq.create_queue('sp_q');
+SELECT mq.grant('sp_q', 'sp_reader', 'read');
+SAVEPOINT s;
+DROP ROLE sp_other;
+ROLLBACK TO s;
+COMMIT;
+SELECT count(*) AS sp_reader_dependencies FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid
+	WHERE r.rolname = 'sp_reader';
+DROP ROLE sp_reader;
+SELECT mq.drop_queue('sp_q');
+DROP ROLE sp_reader, sp_other;
