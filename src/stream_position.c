@@ -169,6 +169,11 @@ stream_xact_callback(XactEvent event, void *arg)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that appended to a stream"),
 						 errdetail("Readers would wait for its positions, or pass them, while it is prepared.")));
+			if (made != NIL || to_forget != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that created or dropped a stream"),
+						 errdetail("The stream's state in shared memory is kept or given back as the transaction ends, which a prepared transaction does in another session.")));
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:

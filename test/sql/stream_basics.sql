@@ -78,6 +78,14 @@ BEGIN;
 SELECT position FROM mq.append('s_orders', '{}', key => 'customer-1');
 PREPARE TRANSACTION 's_prep';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- nor one that created or dropped a stream (its shared memory would be
+-- kept or given back by a session that does not know how it ends)
+BEGIN;
+SELECT mq.create_stream('s_prepared');
+PREPARE TRANSACTION 's_prep';
+BEGIN;
+SELECT mq.drop_stream('s_orders');
+PREPARE TRANSACTION 's_prep';
 
 -- alter: partitions only grow; drop
 SELECT mq.alter_stream('s_orders', partitions => 2);
