@@ -78,7 +78,7 @@ my @cases = (
 	  q{SET synchronous_commit = local}, q{SELECT mq.publish('ex', 'k', '{"n": 2}')},
 	  q{SELECT queue_length FROM mq.metrics('rq')} ],
 	[ 'mq.send in a function with SET synchronous_commit = off',
-	  q{SET synchronous_commit = remote_write}, q{SELECT send_off('rq')},
+	  q{SET synchronous_commit = local}, q{SELECT send_off('rq')},
 	  q{SELECT queue_length FROM mq.metrics('rq')} ],
 	[ 'mq.append to a replicated stream with synchronous_commit = off',
 	  q{SET synchronous_commit = off}, q{SELECT mq.append('rs', '{"n": 3}')},
