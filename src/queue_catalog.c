@@ -294,10 +294,8 @@ mq_queue_lookup(text *name)
 	loaded.fifo = DatumGetBool(column(tup, desc, "fifo", &isnull));
 	loaded.dedup_window = *DatumGetIntervalP(column(tup, desc, "dedup_window", &isnull));
 	loaded.notify = DatumGetBool(column(tup, desc, "notify", &isnull));
-	/* 0.4.0's options: absent (NULL) before the update */
+	/* 0.4.0's options: absent (NULL, so 0 and false) before the update */
 	loaded.fair = DatumGetBool(column(tup, desc, "fair", &isnull));
-	if (isnull)
-		loaded.fair = false;
 	loaded.group_concurrency = DatumGetInt32(column(tup, desc, "group_concurrency", &isnull));
 	if (isnull)
 		loaded.group_concurrency = 0;
