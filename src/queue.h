@@ -53,6 +53,7 @@ typedef struct MqQueue
 	int32		group_concurrency;	/* most leased per group; 0: no limit */
 	MqRate		rate;			/* rate_limit per rate_interval; limit 0: none */
 	MqRate		group_rate;		/* group_rate_limit per rate_interval */
+	int32		min_replicas;	/* 'replicated': standbys a send needs; 0: 'local' */
 	MqAcl		acl;			/* owner and grants */
 	MqStorage  *storage;		/* storage's, made on first use, or NULL */
 	void		(*release_storage) (MqStorage *storage);	/* frees its plans */

@@ -152,6 +152,23 @@ column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
 }
 
 /*
+ * The standbys a send needs: min_replicas of a 'replicated' row (0.8.0), 0
+ * for 'local' or before the update.
+ */
+static int32
+durability_column(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = column(tup, desc, "durability", &isnull);
+	int32		n;
+
+	if (isnull || strcmp(TextDatumGetCString(d), "replicated") != 0)
+		return 0;
+	n = DatumGetInt32(column(tup, desc, "min_replicas", &isnull));
+	return isnull ? 1 : Max(n, 1);
+}
+
+/*
  * Read q's grants and note what its dead letters need to know of its
  * dead-letter queue: its name, bounds and grants, and whether q's owner may
  * send to it.  Under SPI; in cxt.
@@ -277,10 +294,8 @@ mq_queue_lookup(text *name)
 	loaded.fifo = DatumGetBool(column(tup, desc, "fifo", &isnull));
 	loaded.dedup_window = *DatumGetIntervalP(column(tup, desc, "dedup_window", &isnull));
 	loaded.notify = DatumGetBool(column(tup, desc, "notify", &isnull));
-	/* 0.4.0's options: absent (NULL) before the update */
+	/* 0.4.0's options: absent (NULL, so 0 and false) before the update */
 	loaded.fair = DatumGetBool(column(tup, desc, "fair", &isnull));
-	if (isnull)
-		loaded.fair = false;
 	loaded.group_concurrency = DatumGetInt32(column(tup, desc, "group_concurrency", &isnull));
 	if (isnull)
 		loaded.group_concurrency = 0;
@@ -298,6 +313,7 @@ mq_queue_lookup(text *name)
 	if (isnull)
 		loaded.group_rate.limit = 0;
 	loaded.group_rate.interval_us = loaded.rate.interval_us;
+	loaded.min_replicas = durability_column(tup, desc);
 	owner = DatumGetObjectId(column(tup, desc, "owner", &isnull));
 	/* in the caller's memory: the cache's may be reset below */
 	load_grants(&loaded, owner, caller);

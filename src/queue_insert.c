@@ -6,7 +6,8 @@
  *	  drop_head).  Messages without a dedup key go through the table access
  *	  method (table_multi_insert() and the executor's index insertion, as
  *	  COPY does); the others through the kept statements.  See src/README.md
- *	  ("Storage").
+ *	  ("Storage").  A send to a 'replicated' queue first asks durability.c
+ *	  for its standbys, so a refused send writes nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +46,7 @@
 #include "args.h"
 #include "compat.h"
 #include "guc.h"
+#include "durability.h"
 #include "queue_hint.h"
 #include "queue_int.h"
 #include "wait.h"
@@ -260,6 +262,7 @@ mq_queue_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 
 	mq_check_message_key(group_key, "group_key");
 	mq_check_message_key(dedup_key, "dedup_key");
+	mq_durability_require(q->min_replicas, "queue", q->name);
 	mq_queue_lock_queue(q);
 	mq_wake_at_commit(q);
 	mq_spi_connect();
@@ -288,6 +291,7 @@ mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 
 	mq_check_message_keys(&batch->group_keys, n, "group_key");
 	mq_check_message_keys(&batch->dedup_keys, n, "dedup_key");
+	mq_durability_require(q->min_replicas, "queue", q->name);
 	mq_queue_lock_queue(q);
 	mq_wake_at_commit(q);
 	mq_spi_connect();

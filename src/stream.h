@@ -33,6 +33,7 @@ typedef struct MqStream
 	int32		segment;		/* the newest, where appends go */
 	int32		first_segment;	/* the oldest kept (segments are contiguous) */
 	Oid			owner;
+	int32		min_replicas;	/* 'replicated': standbys an append needs; 0: 'local' */
 	char		name[MQ_NAME_MAXLEN + 1];
 } MqStream;
 

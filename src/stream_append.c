@@ -40,6 +40,7 @@
 
 #include "args.h"
 #include "compat.h"
+#include "durability.h"
 #include "guc.h"
 #include "privilege.h"
 #include "spi.h"
@@ -290,6 +291,7 @@ mq_stream_append_one(text *stream, Jsonb *body, text *key, Jsonb *headers,
 		mq_stream_lookup(stream, &s, privs);
 	else
 		mq_stream_find(stream, &s);
+	mq_durability_require(s.min_replicas, "stream", s.name);
 	*partition = record_partition(&s, keyd, knull);
 	take_all_positions(&s, 1, partition, position);
 	insert_records(&s, 1, partition, position, &keyd, &knull, &headersd, &hnull, &bodyd);
@@ -349,6 +351,7 @@ mq_append_batch(PG_FUNCTION_ARGS)
 						 headers.values && !headers.nulls[i] ?
 						 DatumGetJsonbP(headers.values[i]) : NULL);
 	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s, MQ_PRIV_SEND);
+	mq_durability_require(s.min_replicas, "stream", s.name);
 
 	partition = palloc(sizeof(int32) * n);
 	position = palloc(sizeof(int64) * n);

@@ -22,6 +22,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -87,6 +88,20 @@ stream_cache_prepare(void)
 	stream_cache_valid = true;
 }
 
+/* column name of tup, NULL if absent */
+static Datum
+stream_column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
+{
+	int			fnumber = SPI_fnumber(desc, name);
+
+	if (fnumber <= 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return SPI_getbinval(tup, desc, fnumber, isnull);
+}
+
 void
 mq_stream_find(text *name, MqStream *s)
 {
@@ -97,6 +112,7 @@ mq_stream_find(text *name, MqStream *s)
 	TupleDesc	desc;
 	StreamCacheEntry *cached;
 	bool		found;
+	Datum		d;
 
 	mq_name_key("stream", name, s->name);
 	stream_cache_prepare();
@@ -108,12 +124,17 @@ mq_stream_find(text *name, MqStream *s)
 	}
 	mq_spi_connect();
 	if (lookup_plan == NULL)
-		lookup_plan = mq_keep_plan("SELECT s.stream_id, s.partitions, s.owner,"
+		/*
+		 * The stream's whole row, read by column name: a library newer than
+		 * the extension's SQL finds the options it knows of, and the kept
+		 * plan sees the columns an update adds (as queue_catalog.c does).
+		 */
+		lookup_plan = mq_keep_plan("SELECT"
 								   " (SELECT pg_catalog.max(g.segment) FROM mq._stream_segment g"
-								   "  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id),"
+								   "  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id) AS newest_segment,"
 								   " (SELECT pg_catalog.min(g.segment) FROM mq._stream_segment g"
-								   "  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id)"
-								   " FROM mq._stream s WHERE s.stream_name OPERATOR(pg_catalog.=) $1",
+								   "  WHERE g.stream_id OPERATOR(pg_catalog.=) s.stream_id) AS oldest_segment,"
+								   " s.* FROM mq._stream s WHERE s.stream_name OPERATOR(pg_catalog.=) $1",
 								   1, &argtype);
 	if (mq_execute_plan_as_owner(lookup_plan, &arg, NULL, 1) != SPI_OK_SELECT)
 		elog(ERROR, "stream look-up failed");
@@ -124,15 +145,23 @@ mq_stream_find(text *name, MqStream *s)
 				 errhint("Create it with mq.create_stream().")));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	s->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-	s->partitions = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-	s->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
-	s->segment = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	s->id = DatumGetInt32(stream_column(tup, desc, "stream_id", &isnull));
+	s->partitions = DatumGetInt32(stream_column(tup, desc, "partitions", &isnull));
+	s->owner = DatumGetObjectId(stream_column(tup, desc, "owner", &isnull));
+	s->segment = DatumGetInt32(stream_column(tup, desc, "newest_segment", &isnull));
 	if (isnull)
 		s->segment = 1;
-	s->first_segment = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	s->first_segment = DatumGetInt32(stream_column(tup, desc, "oldest_segment", &isnull));
 	if (isnull)
 		s->first_segment = s->segment;
+	/* 0.8.0's durability: absent before the update ('local') */
+	s->min_replicas = 0;
+	d = stream_column(tup, desc, "durability", &isnull);
+	if (!isnull && strcmp(TextDatumGetCString(d), "replicated") == 0)
+	{
+		s->min_replicas = DatumGetInt32(stream_column(tup, desc, "min_replicas", &isnull));
+		s->min_replicas = isnull ? 1 : Max(s->min_replicas, 1);
+	}
 	SPI_finish();
 
 	/* only a cache that no change invalidated meanwhile keeps the entry */

@@ -50,7 +50,9 @@ CREATE TABLE mq._queue (
 	group_concurrency int,
 	rate_limit		int,
 	rate_interval	interval NOT NULL DEFAULT '1 second',
-	group_rate_limit int
+	group_rate_limit int,
+	durability		text NOT NULL DEFAULT 'local',	-- 0.8.0: or 'replicated'
+	min_replicas	int					-- 'replicated': synchronous standbys a send needs
 );
 ALTER SEQUENCE mq._queue_id_seq OWNED BY mq._queue.queue_id;
 
@@ -119,7 +121,9 @@ CREATE TABLE mq._stream (
 	retention_bytes	bigint,
 	unlogged		bool NOT NULL,
 	owner			oid NOT NULL,
-	created_at		timestamptz NOT NULL DEFAULT now()
+	created_at		timestamptz NOT NULL DEFAULT now(),
+	durability		text NOT NULL DEFAULT 'local',	-- 0.8.0: or 'replicated'
+	min_replicas	int					-- 'replicated': synchronous standbys an append needs
 );
 ALTER SEQUENCE mq._stream_id_seq OWNED BY mq._stream.stream_id;
 CREATE TABLE mq._stream_segment (

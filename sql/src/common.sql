@@ -55,6 +55,48 @@ CREATE OR REPLACE FUNCTION mq._require_primary(what text) RETURNS void
 	AS 'MODULE_PATHNAME', 'mq_require_primary_sql' LANGUAGE C STABLE;
 
 /*
+ * Durability of a queue or stream (kind), checked (durability.c, "Durability"
+ * in doc/operations.md): 'local' or 'replicated'; min_replicas only with
+ * 'replicated', where it defaults to 1; an unlogged object, which no standby
+ * receives, cannot be replicated.  Returns min_replicas as the catalog keeps
+ * it: NULL for 'local'.
+ */
+CREATE OR REPLACE FUNCTION mq._durability_options(kind text, durability text,
+												  min_replicas int, unlogged bool)
+RETURNS int
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF durability IS NULL OR durability NOT IN ('local', 'replicated') THEN
+		RAISE EXCEPTION 'invalid durability "%"', left(durability, 64)
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''local'' or ''replicated''.';
+	END IF;
+	IF durability = 'local' THEN
+		IF min_replicas IS NOT NULL THEN
+			RAISE EXCEPTION 'min_replicas needs durability ''replicated'''
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = format('Leave min_replicas unset for a ''local'' %s, or give durability => ''replicated''.', kind);
+		END IF;
+		RETURN NULL;
+	END IF;
+	IF min_replicas < 1 THEN
+		RAISE EXCEPTION 'min_replicas must be at least 1'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give how many synchronous standbys must be streaming for a send, such as 1.';
+	END IF;
+	IF unlogged THEN
+		RAISE EXCEPTION 'an unlogged % cannot be replicated', kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Unlogged tables are not written to WAL, so no standby receives them.',
+				  HINT = 'Use unlogged => false, or durability => ''local''.';
+	END IF;
+	RETURN coalesce(min_replicas, 1);
+END;
+$$;
+
+/*
  * The lock that serialises the management of one name (manage.c): of
  * queues and streams ('queue') or of exchanges ('exchange'), not of others.
  */
@@ -68,7 +110,8 @@ CREATE OR REPLACE FUNCTION mq._lock_name(namespace text, name text) RETURNS void
  */
 REVOKE EXECUTE ON FUNCTION mq._catalog_changed(), mq._check_privilege(text, text, text),
 	mq._has_privilege(text, text, text), mq._caller(), mq._check_name(text, text),
-	mq._require_primary(text), mq._lock_name(text, text)
+	mq._require_primary(text), mq._lock_name(text, text),
+	mq._durability_options(text, text, int, bool)
 	FROM PUBLIC;
 
 /*

@@ -33,7 +33,9 @@ CREATE OR REPLACE FUNCTION mq._queue_options(
 	group_concurrency int,
 	rate_limit int,
 	rate_interval interval,
-	group_rate_limit int)
+	group_rate_limit int,
+	durability text,
+	min_replicas int)
 RETURNS mq._queue
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -151,6 +153,8 @@ BEGIN
 	r.rate_interval := CASE WHEN rate_interval = interval '0' THEN interval '1 second'
 						   ELSE rate_interval END;
 	r.group_rate_limit := nullif(group_rate_limit, 0);
+	r.durability := durability;
+	r.min_replicas := mq._durability_options('queue', durability, min_replicas, unlogged);
 
 	IF dead_letter_queue IS NOT NULL AND dead_letter_queue <> '' THEN
 		IF dead_letter_queue = queue THEN
@@ -364,7 +368,9 @@ CREATE OR REPLACE FUNCTION mq._create_queue(
 	group_concurrency int DEFAULT NULL,
 	rate_limit int DEFAULT NULL,
 	rate_interval interval DEFAULT '1 second',
-	group_rate_limit int DEFAULT NULL)
+	group_rate_limit int DEFAULT NULL,
+	durability text DEFAULT 'local',
+	min_replicas int DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -383,7 +389,8 @@ BEGIN
 						   dead_letter_queue, message_ttl, max_length, overflow,
 						   fifo, dedup_window, archive, retention, unlogged,
 						   notify, fair, group_concurrency, rate_limit,
-						   rate_interval, group_rate_limit);
+						   rate_interval, group_rate_limit, durability,
+						   min_replicas);
 
 	IF EXISTS (SELECT 1 FROM mq._stream s WHERE s.stream_name = queue) THEN
 		RAISE EXCEPTION 'a stream named "%" exists', queue
@@ -412,7 +419,9 @@ BEGIN
 			(14, 'group_concurrency', old.group_concurrency IS DISTINCT FROM r.group_concurrency),
 			(15, 'rate_limit', old.rate_limit IS DISTINCT FROM r.rate_limit),
 			(16, 'rate_interval', old.rate_interval IS DISTINCT FROM r.rate_interval),
-			(17, 'group_rate_limit', old.group_rate_limit IS DISTINCT FROM r.group_rate_limit)
+			(17, 'group_rate_limit', old.group_rate_limit IS DISTINCT FROM r.group_rate_limit),
+			(18, 'durability', old.durability IS DISTINCT FROM r.durability),
+			(19, 'min_replicas', old.min_replicas IS DISTINCT FROM r.min_replicas)
 		) AS o(ord, name, differs)
 		WHERE o.differs;
 		IF diff IS NULL THEN
@@ -428,12 +437,14 @@ BEGIN
 						   dead_letter_queue_id, message_ttl, max_length,
 						   overflow, fifo, dedup_window, archive, retention,
 						   unlogged, notify, owner, fair, group_concurrency,
-						   rate_limit, rate_interval, group_rate_limit)
+						   rate_limit, rate_interval, group_rate_limit,
+						   durability, min_replicas)
 	VALUES (queue, r.visibility_timeout, r.max_receives,
 			r.dead_letter_queue_id, r.message_ttl, r.max_length,
 			r.overflow, r.fifo, r.dedup_window, r.archive, r.retention,
 			r.unlogged, r.notify, mq._caller(), r.fair, r.group_concurrency,
-			r.rate_limit, r.rate_interval, r.group_rate_limit)
+			r.rate_limit, r.rate_interval, r.group_rate_limit,
+			r.durability, r.min_replicas)
 	RETURNING * INTO r;
 	INSERT INTO mq._queue_stats (queue_id) VALUES (r.queue_id);
 	PERFORM mq._create_storage(r);
@@ -469,7 +480,9 @@ CREATE OR REPLACE FUNCTION mq._alter_queue(
 	group_concurrency int DEFAULT NULL,
 	rate_limit int DEFAULT NULL,
 	rate_interval interval DEFAULT NULL,
-	group_rate_limit int DEFAULT NULL)
+	group_rate_limit int DEFAULT NULL,
+	durability text DEFAULT NULL,
+	min_replicas int DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -511,7 +524,11 @@ BEGIN
 		coalesce(group_concurrency, old.group_concurrency),
 		coalesce(rate_limit, old.rate_limit),
 		coalesce(rate_interval, old.rate_interval),
-		coalesce(group_rate_limit, old.group_rate_limit));
+		coalesce(group_rate_limit, old.group_rate_limit),
+		coalesce(durability, old.durability),
+		/* a queue made 'local' forgets its min_replicas */
+		CASE WHEN min_replicas IS NOT NULL THEN min_replicas
+			 WHEN coalesce(durability, old.durability) = 'replicated' THEN old.min_replicas END);
 
 	UPDATE mq._queue q SET
 		visibility_timeout = r.visibility_timeout,
@@ -530,7 +547,9 @@ BEGIN
 		group_concurrency = r.group_concurrency,
 		rate_limit = r.rate_limit,
 		rate_interval = r.rate_interval,
-		group_rate_limit = r.group_rate_limit
+		group_rate_limit = r.group_rate_limit,
+		durability = r.durability,
+		min_replicas = r.min_replicas
 	WHERE q.queue_id = qid;
 	r.queue_id := qid;
 	PERFORM mq._queue_indexes(r);
@@ -721,10 +740,12 @@ CREATE OR REPLACE FUNCTION mq.create_queue(
 	group_concurrency int DEFAULT NULL,
 	rate_limit int DEFAULT NULL,
 	rate_interval interval DEFAULT '1 second',
-	group_rate_limit int DEFAULT NULL)
+	group_rate_limit int DEFAULT NULL,
+	durability text DEFAULT 'local',
+	min_replicas int DEFAULT NULL)
 RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text, bool,
-	interval, bool, interval, bool, bool, bool, int, int, interval, int)
+	interval, bool, interval, bool, bool, bool, int, int, interval, int, text, int)
 	IS 'Create a queue (a no-op if it exists with the same options).';
 
 CREATE OR REPLACE FUNCTION mq.alter_queue(
@@ -745,10 +766,12 @@ CREATE OR REPLACE FUNCTION mq.alter_queue(
 	group_concurrency int DEFAULT NULL,
 	rate_limit int DEFAULT NULL,
 	rate_interval interval DEFAULT NULL,
-	group_rate_limit int DEFAULT NULL)
+	group_rate_limit int DEFAULT NULL,
+	durability text DEFAULT NULL,
+	min_replicas int DEFAULT NULL)
 RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.alter_queue(text, interval, int, text, interval, bigint, text, bool,
-	interval, bool, interval, bool, bool, bool, int, int, interval, int)
+	interval, bool, interval, bool, bool, bool, int, int, interval, int, text, int)
 	IS 'Change options of a queue: NULL keeps one, 0 or an empty string clears an optional one.';
 
 CREATE OR REPLACE FUNCTION mq.drop_queue(queue text, if_exists bool DEFAULT false)
@@ -854,7 +877,7 @@ CREATE OR REPLACE VIEW mq.queues AS
 		   q.overflow, q.fifo, q.dedup_window, q.archive, q.retention,
 		   q.unlogged, q.notify, q.created_at, a.rolname AS owner,
 		   q.fair, q.group_concurrency, q.rate_limit, q.rate_interval,
-		   q.group_rate_limit
+		   q.group_rate_limit, q.durability, q.min_replicas
 	FROM mq._queue q LEFT JOIN mq._queue d
 		ON d.queue_id OPERATOR(pg_catalog.=) q.dead_letter_queue_id
 		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) q.owner;
@@ -864,14 +887,14 @@ COMMENT ON TYPE mq.message IS 'A message as mq.read() and mq.pop() return it.';
 
 REVOKE EXECUTE ON FUNCTION mq._queue_id(text),
 	mq._queue_options(text, interval, int, text, interval, bigint, text, bool,
-	interval, bool, interval, bool, bool, bool, int, int, interval, int),
+	interval, bool, interval, bool, bool, bool, int, int, interval, int, text, int),
 	mq._create_storage(mq._queue), mq._queue_indexes(mq._queue), mq._table_changed(),
 	mq._group_has_older(oid, text, bigint), mq._announce(text), mq._make_room(text, bigint),
 	mq._limits_available(), mq._limit_stats(int), mq._queue_forget(int, bool),
 	mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
-	interval, bool, interval, bool, bool, bool, int, int, interval, int),
+	interval, bool, interval, bool, bool, bool, int, int, interval, int, text, int),
 	mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,
-	interval, bool, interval, bool, bool, bool, int, int, interval, int),
+	interval, bool, interval, bool, bool, bool, int, int, interval, int, text, int),
 	mq._drop_queue(text, bool), mq._purge_queue(text), mq._redrive(text, text, bigint)
 	FROM PUBLIC;
 GRANT SELECT ON mq.queues TO PUBLIC;

@@ -59,7 +59,9 @@ $$;
 CREATE OR REPLACE FUNCTION mq._create_stream(stream text, partitions int DEFAULT 1,
 								  retention interval DEFAULT '7 days',
 								  retention_bytes bigint DEFAULT NULL,
-								  unlogged bool DEFAULT false)
+								  unlogged bool DEFAULT false,
+								  durability text DEFAULT 'local',
+								  min_replicas int DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -70,6 +72,7 @@ DECLARE
 	old mq._stream;
 	sid int;
 	diff text;
+	replicas int;
 BEGIN
 	PERFORM mq._check_name(stream, 'stream');
 	IF partitions IS NULL OR retention IS NULL OR unlogged IS NULL THEN
@@ -77,6 +80,7 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM mq._stream_options(partitions, retention, retention_bytes);
+	replicas := mq._durability_options('stream', durability, min_replicas, unlogged);
 	PERFORM mq._lock_name('queue', stream);
 	IF EXISTS (SELECT 1 FROM mq._queue q WHERE q.queue_name = stream) THEN
 		RAISE EXCEPTION 'a queue named "%" exists', stream
@@ -92,7 +96,9 @@ BEGIN
 			(1, 'partitions', old.partitions IS DISTINCT FROM partitions),
 			(2, 'retention', old.retention IS DISTINCT FROM retention),
 			(3, 'retention_bytes', old.retention_bytes IS DISTINCT FROM nullif(retention_bytes, 0)),
-			(4, 'unlogged', old.unlogged IS DISTINCT FROM unlogged)
+			(4, 'unlogged', old.unlogged IS DISTINCT FROM unlogged),
+			(5, 'durability', old.durability IS DISTINCT FROM durability),
+			(6, 'min_replicas', old.min_replicas IS DISTINCT FROM replicas)
 		) AS o(ord, name, differs)
 		WHERE o.differs;
 		IF diff IS NULL THEN
@@ -103,8 +109,10 @@ BEGIN
 				  DETAIL = format('These options differ: %s.', diff),
 				  HINT = 'Use mq.alter_stream() to change the options of an existing stream.';
 	END IF;
-	INSERT INTO mq._stream (stream_name, partitions, retention, retention_bytes, unlogged, owner)
-	VALUES (stream, partitions, retention, nullif(retention_bytes, 0), unlogged, mq._caller())
+	INSERT INTO mq._stream (stream_name, partitions, retention, retention_bytes, unlogged, owner,
+							durability, min_replicas)
+	VALUES (stream, partitions, retention, nullif(retention_bytes, 0), unlogged, mq._caller(),
+			durability, replicas)
 	RETURNING stream_id INTO sid;
 	PERFORM mq._stream_made(sid);
 	INSERT INTO mq._stream_segment (stream_id, segment) VALUES (sid, 1);
@@ -123,7 +131,9 @@ $$;
 
 CREATE OR REPLACE FUNCTION mq._alter_stream(stream text, partitions int DEFAULT NULL,
 								 retention interval DEFAULT NULL,
-								 retention_bytes bigint DEFAULT NULL)
+								 retention_bytes bigint DEFAULT NULL,
+								 durability text DEFAULT NULL,
+								 min_replicas int DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -132,10 +142,16 @@ AS $$
 DECLARE
 	primary_checked bool := mq._require_primary('mq.alter_stream()') IS NULL;
 	r mq._stream;
+	replicas int;
 BEGIN
 	PERFORM mq._lock_name('queue', stream);
 	r := mq._stream_managed(stream);
 	PERFORM mq._stream_options(partitions, retention, retention_bytes);
+	/* NULL keeps; a stream made 'local' forgets its min_replicas */
+	replicas := mq._durability_options('stream', coalesce(durability, r.durability),
+		CASE WHEN min_replicas IS NOT NULL THEN min_replicas
+			 WHEN coalesce(durability, r.durability) = 'replicated' THEN r.min_replicas END,
+		r.unlogged);
 	IF partitions < r.partitions THEN
 		RAISE EXCEPTION 'the partitions of a stream can only grow'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -146,7 +162,9 @@ BEGIN
 		partitions = coalesce(_alter_stream.partitions, s.partitions),
 		retention = coalesce(_alter_stream.retention, s.retention),
 		retention_bytes = CASE WHEN _alter_stream.retention_bytes IS NULL THEN s.retention_bytes
-							   ELSE nullif(_alter_stream.retention_bytes, 0) END
+							   ELSE nullif(_alter_stream.retention_bytes, 0) END,
+		durability = coalesce(_alter_stream.durability, s.durability),
+		min_replicas = replicas
 	WHERE s.stream_id = r.stream_id;
 END;
 $$;
@@ -198,16 +216,20 @@ $$;
 CREATE OR REPLACE FUNCTION mq.create_stream(stream text, partitions int DEFAULT 1,
 								 retention interval DEFAULT '7 days',
 								 retention_bytes bigint DEFAULT NULL,
-								 unlogged bool DEFAULT false)
+								 unlogged bool DEFAULT false,
+								 durability text DEFAULT 'local',
+								 min_replicas int DEFAULT NULL)
 RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.create_stream(text, int, interval, bigint, bool)
+COMMENT ON FUNCTION mq.create_stream(text, int, interval, bigint, bool, text, int)
 	IS 'Create a stream: a partitioned, retained log (a no-op if it exists with the same options).';
 
 CREATE OR REPLACE FUNCTION mq.alter_stream(stream text, partitions int DEFAULT NULL,
 								retention interval DEFAULT NULL,
-								retention_bytes bigint DEFAULT NULL)
+								retention_bytes bigint DEFAULT NULL,
+								durability text DEFAULT NULL,
+								min_replicas int DEFAULT NULL)
 RETURNS void AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.alter_stream(text, int, interval, bigint)
+COMMENT ON FUNCTION mq.alter_stream(text, int, interval, bigint, text, int)
 	IS 'Change a stream''s options: partitions may only grow; NULL keeps, 0 clears retention_bytes.';
 
 CREATE OR REPLACE FUNCTION mq.drop_stream(stream text, if_exists bool DEFAULT false)
@@ -377,7 +399,7 @@ $$;
 /* every stream with its options and owner */
 CREATE OR REPLACE VIEW mq.streams AS
 	SELECT s.stream_name AS stream, s.partitions, s.retention, s.retention_bytes,
-		   s.unlogged, s.created_at, a.rolname AS owner
+		   s.unlogged, s.created_at, a.rolname AS owner, s.durability, s.min_replicas
 	FROM mq._stream s
 		LEFT JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) s.owner;
 COMMENT ON VIEW mq.streams IS 'Every stream with its options and owner.';
@@ -706,8 +728,8 @@ COMMENT ON TYPE mq.stream_position IS 'Where mq.append() put a record.';
 COMMENT ON TYPE mq.stream_record IS 'A record as mq.read_stream() returns it.';
 
 REVOKE EXECUTE ON FUNCTION mq._stream_options(int, interval, bigint),
-	mq._stream_managed(text, text), mq._create_stream(text, int, interval, bigint, bool),
-	mq._alter_stream(text, int, interval, bigint), mq._stream_forget(int), mq._stream_made(int),
+	mq._stream_managed(text, text), mq._create_stream(text, int, interval, bigint, bool, text, int),
+	mq._alter_stream(text, int, interval, bigint, text, int), mq._stream_forget(int), mq._stream_made(int),
 	mq._drop_stream(text, bool), mq._create_segment(mq._stream, int),
 	mq._segment_size(int, int), mq._maintain_streams(), mq._commit_table(),
 	mq._compact_commits(int), mq._group_reset(text, int, int), mq._group_forget(int),

@@ -15,3 +15,28 @@ UPDATE mq._binding b SET owner = coalesce(
 	(SELECT e.owner FROM mq._exchange e WHERE e.exchange_id = b.exchange_id),
 	(SELECT s.owner FROM mq._stream s WHERE s.stream_id = b.stream_id));
 ALTER TABLE mq._binding ALTER COLUMN owner SET NOT NULL;
+
+/*
+ * Durability per queue and per stream (doc/operations.md, "Durability"):
+ * 'local' (what every existing one was) or 'replicated' with min_replicas.
+ * The management functions take the two options last, so their old
+ * signatures go (the definitions that follow make the new ones).
+ */
+ALTER TABLE mq._queue ADD COLUMN durability text NOT NULL DEFAULT 'local';
+ALTER TABLE mq._queue ADD COLUMN min_replicas int;
+ALTER TABLE mq._stream ADD COLUMN durability text NOT NULL DEFAULT 'local';
+ALTER TABLE mq._stream ADD COLUMN min_replicas int;
+DROP FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int);
+DROP FUNCTION mq.alter_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int);
+DROP FUNCTION mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int);
+DROP FUNCTION mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int);
+DROP FUNCTION mq._queue_options(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int);
+DROP FUNCTION mq.create_stream(text, int, interval, bigint, bool);
+DROP FUNCTION mq.alter_stream(text, int, interval, bigint);
+DROP FUNCTION mq._create_stream(text, int, interval, bigint, bool);
+DROP FUNCTION mq._alter_stream(text, int, interval, bigint);
