@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_database.h"	/* get_database_oid() from 19 on */
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "fmgr.h"
