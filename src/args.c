@@ -28,6 +28,7 @@
 #include "guc.h"
 
 PG_FUNCTION_INFO_V1(mq_require_primary_sql);
+PG_FUNCTION_INFO_V1(mq_interval_too_long_sql);
 
 /* how much of a bad name an error message shows */
 #define MQ_NAME_SHOWN 64
@@ -347,4 +348,12 @@ mq_check_message_keys(MqBatchColumn *col, int n, const char *what)
 	for (i = 0; i < n; i++)
 		if (!col->nulls[i])
 			mq_check_message_key(DatumGetTextPP(col->values[i]), what);
+}
+
+/* mq._interval_too_long(interval): the same test for the SQL option checks */
+
+Datum
+mq_interval_too_long_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(mq_interval_too_long(PG_GETARG_INTERVAL_P(0)));
 }

@@ -97,6 +97,14 @@ END;
 $$;
 
 /*
+ * Is an interval longer than 100 years, as a whole or in any of its fields
+ * (args.c)?  '5880000 years -2116800000 days' is short as a whole but
+ * leaves the range of timestamps when added to now.
+ */
+CREATE OR REPLACE FUNCTION mq._interval_too_long(i interval) RETURNS bool
+	AS 'MODULE_PATHNAME', 'mq_interval_too_long_sql' LANGUAGE C STRICT IMMUTABLE;
+
+/*
  * The lock that serialises the management of one name (manage.c): of
  * queues and streams ('queue') or of exchanges ('exchange'), not of others.
  */
@@ -111,7 +119,7 @@ CREATE OR REPLACE FUNCTION mq._lock_name(namespace text, name text) RETURNS void
 REVOKE EXECUTE ON FUNCTION mq._catalog_changed(), mq._check_privilege(text, text, text),
 	mq._has_privilege(text, text, text), mq._caller(), mq._check_name(text, text),
 	mq._require_primary(text), mq._lock_name(text, text),
-	mq._durability_options(text, text, int, bool)
+	mq._durability_options(text, text, int, bool), mq._interval_too_long(interval)
 	FROM PUBLIC;
 
 /*

@@ -48,7 +48,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Give a lease length such as ''30 seconds''.';
 	END IF;
-	IF visibility_timeout > interval '100 years' THEN
+	IF mq._interval_too_long(visibility_timeout) THEN
 		RAISE EXCEPTION 'visibility_timeout must be at most 100 years'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Give a lease length such as ''30 seconds''.';
@@ -63,7 +63,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use a positive interval, or 0 or NULL for no expiry.';
 	END IF;
-	IF message_ttl > interval '100 years' THEN
+	IF mq._interval_too_long(message_ttl) THEN
 		RAISE EXCEPTION 'message_ttl must be at most 100 years'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use a positive interval, or 0 or NULL for no expiry.';
@@ -83,7 +83,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use an interval such as ''5 minutes'', or 0 to forget keys at ack.';
 	END IF;
-	IF dedup_window > interval '100 years' THEN
+	IF mq._interval_too_long(dedup_window) THEN
 		RAISE EXCEPTION 'dedup_window must be at most 100 years'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use an interval such as ''5 minutes'', or 0 to forget keys at ack.';
@@ -93,7 +93,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use a positive interval, or 0 or NULL to keep archived messages forever.';
 	END IF;
-	IF retention > interval '100 years' THEN
+	IF mq._interval_too_long(retention) THEN
 		RAISE EXCEPTION 'retention must be at most 100 years'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use a positive interval, or 0 or NULL to keep archived messages forever.';
@@ -123,7 +123,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use a positive count of messages per rate_interval, or 0 or NULL for no limit.';
 	END IF;
-	IF rate_interval IS NULL OR rate_interval < interval '0' OR rate_interval > interval '100 years' THEN
+	IF rate_interval IS NULL OR rate_interval < interval '0' OR mq._interval_too_long(rate_interval) THEN
 		RAISE EXCEPTION 'rate_interval must not be negative or over 100 years'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use an interval such as ''1 second'' (0 sets it back to 1 second).';

@@ -17,7 +17,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use a few partitions per consumer you expect, such as 8.';
 	END IF;
-	IF retention IS NOT NULL AND (retention < interval '0' OR retention > interval '100 years') THEN
+	IF retention IS NOT NULL AND (retention < interval '0' OR mq._interval_too_long(retention)) THEN
 		RAISE EXCEPTION 'retention must not be negative or over 100 years'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use an interval such as ''7 days''.';

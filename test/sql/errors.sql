@@ -170,6 +170,11 @@ SELECT mq.create_queue('iv2', visibility_timeout => '101 years');
 SELECT mq.create_queue('iv2', message_ttl => '178000000 years');
 SELECT mq.create_queue('iv2', dedup_window => '2147483647 days');
 SELECT mq.create_queue('iv2', retention => '1201 months');
+-- each field counts on its own: short as a whole, but now plus it adds the
+-- years first and leaves the timestamps
+SELECT mq.create_queue('iv2', dedup_window => '5880000 years -2116800000 days');
+SELECT mq.create_queue('iv2', message_ttl => '-5880000 years 2147483647 days');
+SELECT mq.create_stream('iv_s', retention => '5880000 years -2116800000 days');
 SELECT mq.alter_queue('iv', message_ttl => '178000000 years');
 SELECT mq.send('iv', '{}', delay => '178000000 years');
 SELECT mq.send_batch('iv', ARRAY['{}']::jsonb[], delay => '101 years');
