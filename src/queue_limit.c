@@ -570,17 +570,7 @@ mq_queue_forget(PG_FUNCTION_ARGS)
 int
 mq_limits_role_counts(MqRoleCount **out)
 {
-	int			n;
-
-	if (limits_shared == NULL)
-	{
-		*out = NULL;
-		return 0;
-	}
-	LWLockAcquire(limits_shared->lock, LW_SHARED);
-	n = mq_quota_copy(bucket_roles, out);
-	LWLockRelease(limits_shared->lock);
-	return n;
+	return mq_quota_copy(bucket_roles, limits_shared != NULL ? limits_shared->lock : NULL, out);
 }
 
 /*

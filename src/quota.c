@@ -103,15 +103,24 @@ mq_quota_largest(HTAB *counts, int *count)
 	return role;
 }
 
-/* a palloc'd copy of the counts; returns how many roles */
+/*
+ * A palloc'd copy of the counts, read under lock (the LWLock of the table
+ * they count) in share mode; returns how many roles.  Without shared
+ * memory (counts is NULL) there are none.
+ */
 int
-mq_quota_copy(HTAB *counts, MqRoleCount **out)
+mq_quota_copy(HTAB *counts, LWLock *lock, MqRoleCount **out)
 {
 	HASH_SEQ_STATUS status;
 	MqRoleCount *rc;
 	int			n = 0;
-	int			max = Max(hash_get_num_entries(counts), 1);
+	int			max;
 
+	*out = NULL;
+	if (counts == NULL)
+		return 0;
+	LWLockAcquire(lock, LW_SHARED);
+	max = Max(hash_get_num_entries(counts), 1);
 	*out = palloc(sizeof(MqRoleCount) * max);
 	hash_seq_init(&status, counts);
 	while ((rc = hash_seq_search(&status)) != NULL)
@@ -123,6 +132,7 @@ mq_quota_copy(HTAB *counts, MqRoleCount **out)
 		}
 		(*out)[n++] = *rc;
 	}
+	LWLockRelease(lock);
 	return n;
 }
 

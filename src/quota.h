@@ -9,6 +9,7 @@
 #ifndef MQ_QUOTA_H
 #define MQ_QUOTA_H
 
+#include "storage/lwlock.h"
 #include "utils/hsearch.h"
 
 /* one role's entries of one table */
@@ -29,7 +30,7 @@ extern int	mq_quota_limit(int setting, int capacity);
 extern int	mq_quota_count(HTAB *counts, Oid role);
 extern void mq_quota_add(HTAB *counts, Oid role, int delta);
 extern Oid	mq_quota_largest(HTAB *counts, int *count);
-extern int	mq_quota_copy(HTAB *counts, MqRoleCount **out);
+extern int	mq_quota_copy(HTAB *counts, LWLock *lock, MqRoleCount **out);
 
 /* errors: role holds its limit of what (setting names the limit) */
 extern void mq_quota_exceeded(Oid role, const char *what, const char *setting,

@@ -672,34 +672,14 @@ mq_group_made(PG_FUNCTION_ARGS)
 int
 mq_consumer_role_counts(MqRoleCount **out)
 {
-	int			n;
-
-	if (mq_consumer_group_shared == NULL)
-	{
-		*out = NULL;
-		return 0;
-	}
-	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
-	n = mq_quota_copy(member_roles, out);
-	LWLockRelease(mq_consumer_group_shared->lock);
-	return n;
+	return mq_quota_copy(member_roles, mq_consumer_group_shared != NULL ? mq_consumer_group_shared->lock : NULL, out);
 }
 
 /* the (group, partition) pairs each role's polls brought in */
 int
 mq_group_partition_role_counts(MqRoleCount **out)
 {
-	int			n;
-
-	if (mq_consumer_group_shared == NULL)
-	{
-		*out = NULL;
-		return 0;
-	}
-	LWLockAcquire(mq_consumer_group_shared->lock, LW_SHARED);
-	n = mq_quota_copy(assignment_roles, out);
-	LWLockRelease(mq_consumer_group_shared->lock);
-	return n;
+	return mq_quota_copy(assignment_roles, mq_consumer_group_shared != NULL ? mq_consumer_group_shared->lock : NULL, out);
 }
 
 /*

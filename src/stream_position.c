@@ -629,17 +629,7 @@ mq_stream_made(PG_FUNCTION_ARGS)
 int
 mq_stream_role_counts(MqRoleCount **out)
 {
-	int			n;
-
-	if (mq_stream_shared == NULL)
-	{
-		*out = NULL;
-		return 0;
-	}
-	LWLockAcquire(mq_stream_shared->lock, LW_SHARED);
-	n = mq_quota_copy(part_roles, out);
-	LWLockRelease(mq_stream_shared->lock);
-	return n;
+	return mq_quota_copy(part_roles, mq_stream_shared != NULL ? mq_stream_shared->lock : NULL, out);
 }
 
 /*
