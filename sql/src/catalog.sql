@@ -230,7 +230,14 @@ CREATE TYPE mq.message AS (
 	group_key	text,
 	dedup_key	text,
 	headers		jsonb,
-	body		jsonb
+	body		jsonb,
+	payload		bytea,
+	content_type text,
+	content_encoding text,
+	correlation_id text,
+	reply_to	text,
+	expires_at	timestamptz,
+	sent_by		text
 );
 
 /* What mq.metrics() returns (the last four: fair queues and limits, 0.4.0). */

@@ -213,7 +213,14 @@ BEGIN
 			group_key	text,
 			dedup_key	text,
 			headers		jsonb,
-			body		jsonb NOT NULL
+			body		jsonb,
+			payload		bytea,
+			content_type text,
+			content_encoding text,
+			correlation_id text,
+			reply_to	text,
+			expires_at	timestamptz,
+			sent_by		text
 		) WITH (fillfactor = 50)$ddl$, kind, 'q_' || r.queue_id);
 	/* the delivery order: a lease update touches no indexed column (HOT) */
 	EXECUTE format('CREATE INDEX %I ON mq.%I (priority DESC, msg_id)',
@@ -228,8 +235,15 @@ BEGIN
 			group_key	text,
 			dedup_key	text,
 			headers		jsonb,
-			body		jsonb NOT NULL,
-			archived_at	timestamptz NOT NULL
+			body		jsonb,
+			archived_at	timestamptz NOT NULL,
+			payload		bytea,
+			content_type text,
+			content_encoding text,
+			correlation_id text,
+			reply_to	text,
+			expires_at	timestamptz,
+			sent_by		text
 		)$ddl$, kind, 'a_' || r.queue_id);
 	EXECUTE format('CREATE INDEX %I ON mq.%I (archived_at)',
 				   'a_' || r.queue_id || '_archived_at', 'a_' || r.queue_id);

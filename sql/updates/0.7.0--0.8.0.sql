@@ -40,3 +40,43 @@ DROP FUNCTION mq.create_stream(text, int, interval, bigint, bool);
 DROP FUNCTION mq.alter_stream(text, int, interval, bigint);
 DROP FUNCTION mq._create_stream(text, int, interval, bigint, bool);
 DROP FUNCTION mq._alter_stream(text, int, interval, bigint);
+
+/*
+ * Messages as brokers define them (doc/messages.md): a JSON body or a
+ * bytes payload with its content type and encoding, AMQP's correlation_id
+ * and reply_to, a per-message expiry, and the role that sent it.  Every
+ * queue's tables gain the columns (NULL for the messages already there:
+ * JSON, no properties, sender unknown); a body may now be NULL.  Adding
+ * nullable columns rewrites no table.
+ */
+ALTER TYPE mq.message
+	ADD ATTRIBUTE payload bytea,
+	ADD ATTRIBUTE content_type text,
+	ADD ATTRIBUTE content_encoding text,
+	ADD ATTRIBUTE correlation_id text,
+	ADD ATTRIBUTE reply_to text,
+	ADD ATTRIBUTE expires_at timestamptz,
+	ADD ATTRIBUTE sent_by text;
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOR t IN SELECT p || queue_id FROM mq._queue, unnest(ARRAY['q_', 'a_']) p ORDER BY queue_id, p
+	LOOP
+		EXECUTE format($ddl$
+			ALTER TABLE mq.%I
+				ALTER COLUMN body DROP NOT NULL,
+				ADD COLUMN payload bytea,
+				ADD COLUMN content_type text,
+				ADD COLUMN content_encoding text,
+				ADD COLUMN correlation_id text,
+				ADD COLUMN reply_to text,
+				ADD COLUMN expires_at timestamptz,
+				ADD COLUMN sent_by text$ddl$, t);
+	END LOOP;
+END;
+$$;
+DROP FUNCTION mq.send(text, jsonb, jsonb, interval, text, text, int);
+DROP FUNCTION mq.send_batch(text, jsonb[], jsonb[], interval, text[], text[], int);
+DROP FUNCTION mq.publish(text, text, jsonb, jsonb, interval, text, text, int, bool);
+DROP FUNCTION mq.publish_batch(text, text[], jsonb[], jsonb[], interval, text[], text[], int, bool);
