@@ -12,6 +12,8 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "message.h"
+
 #include "privilege.h"
 
 /*
@@ -41,9 +43,10 @@ extern void mq_exchange_count_unroutable(text *exchange);
 /* exchange_publish.c */
 
 /* Route and send one message; returns the number of queues reached. */
-extern int	mq_publish_message(text *exchange, text *routing_key, Jsonb *body,
-							   Jsonb *headers, bool mandatory, TimestampTz now,
-							   TimestampTz vt, int32 priority, text *dedup_key,
+extern int	mq_publish_message(text *exchange, text *routing_key,
+							   const MqMessage *m, Jsonb *headers,
+							   bool mandatory, TimestampTz now, TimestampTz vt,
+							   int32 priority, text *dedup_key,
 							   text *group_key);
 
 #endif							/* MQ_EXCHANGE_H */

@@ -80,16 +80,17 @@ delivered_headers(Jsonb *headers, text *exchange, text *routing_key)
  * Returns the number of queues.
  */
 int
-mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *headers,
-			bool mandatory, TimestampTz now, TimestampTz vt, int32 priority,
-			text *dedup_key, text *group_key)
+mq_publish_message(text *exchange, text *routing_key, const MqMessage *m,
+				   Jsonb *headers, bool mandatory, TimestampTz now,
+				   TimestampTz vt, int32 priority, text *dedup_key,
+				   text *group_key)
 {
 	List	   *queues;
 	List	   *streams;
 	Jsonb	   *delivered;
 	ListCell   *lc;
 
-	mq_check_message(body, headers);
+	mq_check_message(m->body, headers);
 	queues = mq_route(exchange, routing_key, headers, &streams);
 
 	if (queues == NIL && streams == NIL)
@@ -110,7 +111,7 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 		MqQueue    *q = mq_queue_lookup(cstring_to_text(lfirst(lc)));
 
 		(void) mq_queue_send(q, now, vt, priority, group_key, dedup_key,
-							 delivered, body);
+							 delivered, m);
 	}
 
 	/*
@@ -123,7 +124,7 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 		int32		partition;
 		int64		position;
 
-		mq_stream_append_one(cstring_to_text(lfirst(lc)), body, group_key, delivered,
+		mq_stream_append_one(cstring_to_text(lfirst(lc)), m, group_key, delivered,
 							 0, &partition, &position);
 	}
 	return list_length(queues) + list_length(streams);
@@ -166,11 +167,12 @@ typedef struct PublishLayout
 	int			group_key;
 	int			priority;
 	int			mandatory;
+	int			payload;		/* then the other message properties (0.8.0) */
 } PublishLayout;
 
-static const PublishLayout publish_0_2 = {3, 5, 7, 8, 6, 4};
-static const PublishLayout publish_batch_0_2 = {3, 5, -1, -1, 6, 4};
-static const PublishLayout publish_0_3 = {3, 4, 5, 6, 7, 8};
+static const PublishLayout publish_0_2 = {3, 5, 7, 8, 6, 4, 9};
+static const PublishLayout publish_batch_0_2 = {3, 5, -1, -1, 6, 4, 7};
+static const PublishLayout publish_0_3 = {3, 4, 5, 6, 7, 8, 9};
 
 #define ARG_OR_NULL(fcinfo, n) \
 	((n) < 0 || PG_ARGISNULL(n))
@@ -181,19 +183,16 @@ publish(FunctionCallInfo fcinfo, const PublishLayout *a)
 {
 	text	   *exchange = exchange_argument(fcinfo);
 	TimestampTz now = GetCurrentTimestamp();
+	MqMessage	m;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("routing key must not be null"),
 				 errhint("Use '' for no routing key.")));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message body must not be null")));
+	mq_message_from_args(fcinfo, 2, a->payload, true, now, &m);
 
-	return mq_publish_message(exchange, PG_GETARG_TEXT_PP(1),
-							  PG_GETARG_JSONB_P(2),
+	return mq_publish_message(exchange, PG_GETARG_TEXT_PP(1), &m,
 							  ARG_OR_NULL(fcinfo, a->headers) ? NULL : PG_GETARG_JSONB_P(a->headers),
 							  !ARG_OR_NULL(fcinfo, a->mandatory) && PG_GETARG_BOOL(a->mandatory),
 							  now, mq_time_after(fcinfo, a->delay, now, "delay", false),
@@ -204,7 +203,8 @@ publish(FunctionCallInfo fcinfo, const PublishLayout *a)
 
 /*
  * mq.publish(exchange, routing_key, body, headers, delay, dedup_key,
- * group_key, priority, mandatory) returns int: the queues reached
+ * group_key, priority, mandatory, payload, content_type, content_encoding,
+ * correlation_id, reply_to, ttl) returns int: the queues reached
  */
 Datum
 mq_publish_0_3(PG_FUNCTION_ARGS)
@@ -235,8 +235,8 @@ publish_batch(FunctionCallInfo fcinfo, const PublishLayout *a)
 	text	   *exchange = exchange_argument(fcinfo);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
+	MqBatchMessages msgs;
 	MqBatchColumn keys,
-				bodies,
 				headers,
 				dedup_keys = {0},
 				group_keys = {0};
@@ -248,10 +248,7 @@ publish_batch(FunctionCallInfo fcinfo, const PublishLayout *a)
 	/* the same checks as mq.send_batch's (queue.c) */
 	if (PG_ARGISNULL(1))
 		mq_null_argument("routing_keys");
-	if (PG_ARGISNULL(2))
-		mq_null_argument("bodies");
-	n = mq_batch_column(fcinfo, 2, JSONBOID, "bodies", -1, false, &bodies);
-	mq_check_count(n, "batch size");
+	n = mq_batch_messages_from_args(fcinfo, 2, a->payload, true, now, &msgs);
 	mq_batch_column(fcinfo, 1, TEXTOID, "routing_keys", n, false, &keys);
 	mq_batch_column(fcinfo, a->headers, JSONBOID, "headers", n, true, &headers);
 	if (a->dedup_key >= 0)
@@ -265,10 +262,12 @@ publish_batch(FunctionCallInfo fcinfo, const PublishLayout *a)
 	{
 		Datum		reached;
 		bool		isnull = false;
+		MqMessage	m;
 
+		mq_batch_message(&msgs, i, &m);
 		reached = Int32GetDatum(mq_publish_message(exchange,
 												   DatumGetTextPP(keys.values[i]),
-												   DatumGetJsonbP(bodies.values[i]),
+												   &m,
 												   (Jsonb *) batch_element(&headers, i),
 												   mandatory, now, vt, priority,
 												   (text *) batch_element(&dedup_keys, i),
@@ -280,7 +279,8 @@ publish_batch(FunctionCallInfo fcinfo, const PublishLayout *a)
 
 /*
  * mq.publish_batch(exchange, routing_keys, bodies, headers, delay,
- * dedup_keys, group_keys, priority, mandatory) returns setof int
+ * dedup_keys, group_keys, priority, mandatory, payloads, content_types,
+ * content_encoding, correlation_ids, reply_to, ttl) returns setof int
  */
 Datum
 mq_publish_batch_0_3(PG_FUNCTION_ARGS)

@@ -30,7 +30,7 @@
 #include "guc.h"
 #include "message.h"
 
-text *
+static text *
 mq_current_sender(void)
 {
 	return cstring_to_text(GetUserNameFromId(GetUserId(), false));
@@ -78,16 +78,16 @@ check_property(text *value, const char *what, bool token)
 					 errhint("Give a media type such as 'text/plain; charset=utf-8'.")));
 }
 
-/* The payload's size, as a body's is checked (mq_check_message()). */
+/* The payload's size: up to mq.max_message_size bytes. */
 static void
 check_payload(bytea *payload)
 {
-	if (VARSIZE_ANY(payload) > (Size) mq_max_message_size)
+	if (VARSIZE_ANY_EXHDR(payload) > (Size) mq_max_message_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("message payload is too large"),
-				 errdetail("The payload takes %zu bytes; mq.max_message_size is %d.",
-						   (Size) VARSIZE_ANY(payload), mq_max_message_size),
+				 errdetail("The payload has %zu bytes; mq.max_message_size is %d.",
+						   (Size) VARSIZE_ANY_EXHDR(payload), mq_max_message_size),
 				 errhint("Keep large payloads in a table and send their key, or raise mq.max_message_size.")));
 }
 

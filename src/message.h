@@ -80,7 +80,4 @@ extern void mq_batch_message(const MqBatchMessages *b, int i, MqMessage *m);
 /* a message with a JSON body and nothing else, sent by the current user */
 extern void mq_message_json(Jsonb *body, MqMessage *m);
 
-/* the current user's name, as sent_by records it */
-extern text *mq_current_sender(void);
-
 #endif							/* MQ_MESSAGE_H */

@@ -89,7 +89,8 @@ msg_id_argument(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * mq.send(queue, body, headers, delay, dedup_key, group_key, priority)
+ * mq.send(queue, body, headers, delay, dedup_key, group_key, priority,
+ * payload, content_type, content_encoding, correlation_id, reply_to, ttl)
  * returns bigint
  */
 Datum
@@ -98,12 +99,10 @@ mq_send(PG_FUNCTION_ARGS)
 	MqQueue    *q = queue_argument(fcinfo, MQ_PRIV_SEND);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz vt;
-	Jsonb	   *body;
+	MqMessage	m;
 
-	if (PG_ARGISNULL(1))
-		mq_null_argument("message body");
-	body = PG_GETARG_JSONB_P(1);
-	mq_check_message(body, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
+	mq_message_from_args(fcinfo, 1, 7, true, now, &m);
+	mq_check_message(NULL, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	vt = mq_time_after(fcinfo, 3, now, "delay", false);
 
 	PG_RETURN_INT64(mq_queue_send(q, now, vt,
@@ -111,12 +110,14 @@ mq_send(PG_FUNCTION_ARGS)
 								  PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_P(5),
 								  PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_P(4),
 								  PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
-								  body));
+								  &m));
 }
 
 /*
  * mq.send_batch(queue, bodies, headers, delay, dedup_keys, group_keys,
- * priority) returns setof bigint, the new ids in the order of bodies
+ * priority, payloads, content_types, content_encoding, correlation_ids,
+ * reply_to, ttl) returns setof bigint, the new ids in the order of the
+ * messages
  */
 Datum
 mq_send_batch(PG_FUNCTION_ARGS)
@@ -129,13 +130,8 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	int			n;
 	int			i;
 
-	if (PG_ARGISNULL(1))
-		mq_null_argument("bodies");
-	batch.n = n = mq_batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false,
-								  &batch.bodies);
-	mq_check_count(n, "batch size");
-	for (i = 0; i < n; i++)
-		mq_check_message(DatumGetJsonbP(batch.bodies.values[i]), NULL);
+	batch.n = n = mq_batch_messages_from_args(fcinfo, 1, 7, true, now,
+											  &batch.msgs);
 	mq_batch_column(fcinfo, 2, JSONBOID, "headers", n, true, &batch.headers);
 	for (i = 0; batch.headers.array && i < n; i++)
 		if (!batch.headers.nulls[i])

@@ -18,6 +18,7 @@
 #include "utils/tuplestore.h"
 
 #include "args.h"
+#include "message.h"
 #include "queue_limit.h"
 #include "privilege.h"
 
@@ -75,7 +76,7 @@ mq_queue_has_group_limits(const MqQueue *q)
 typedef struct MqBatch
 {
 	int			n;
-	MqBatchColumn bodies;
+	MqBatchMessages msgs;		/* bodies or payloads, their properties */
 	MqBatchColumn headers;
 	MqBatchColumn dedup_keys;
 	MqBatchColumn group_keys;
@@ -83,7 +84,7 @@ typedef struct MqBatch
 
 extern int64 mq_queue_send(MqQueue *q, TimestampTz now, TimestampTz vt,
 						   int32 priority, text *group_key, text *dedup_key,
-						   Jsonb *headers, Jsonb *body);
+						   Jsonb *headers, const MqMessage *m);
 extern void mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 								int32 priority, MqBatch *batch,
 								Tuplestorestate *out, TupleDesc outdesc);

@@ -526,7 +526,7 @@ fair_row(FairWalk *w, int32 p)
 		mq_queue_message_group_blocked(&w->dt, gkey,
 								 DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
 		return FAIR_NEXT_GROUP; /* not the head of its group */
-	if (mq_queue_is_dead_letter(w->q, slot, w->t->cutoff))
+	if (mq_queue_is_dead_letter(w->q, slot, w->t->now, w->t->cutoff))
 	{
 		if (w->t->skip_dead)
 			return FAIR_NEXT_ROW;

@@ -66,7 +66,7 @@
 #define MQ_MULTI_INSERT_CHUNK 1000
 
 static void insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
-						TimestampTz vt, int32 priority, Datum *bodies,
+						TimestampTz vt, int32 priority, const MqMessage *msgs,
 						Datum *headers, bool *hnulls, Datum *groups,
 						bool *gnulls, int64 *ids);
 static bool multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt,
@@ -152,26 +152,33 @@ storage_find_key(MqQueue *q, MqPlanKind kind, text *key, TimestampTz now)
 /* Send one message, with the caller connected to SPI. */
 static int64
 storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
-				 text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
+				 text *group_key, text *dedup_key, Jsonb *headers,
+				 const MqMessage *m)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[MQ_SEND_NARGS];
+	char		nulls[MQ_SEND_NARGS];
+	Pointer		ptrs[MQ_SEND_NARGS] = {
+		NULL, NULL, NULL, (Pointer) group_key, (Pointer) dedup_key,
+		(Pointer) headers, (Pointer) m->body, (Pointer) m->payload,
+		(Pointer) m->content_type, (Pointer) m->content_encoding,
+		(Pointer) m->correlation_id, (Pointer) m->reply_to, NULL,
+		(Pointer) m->sent_by
+	};
 	int64		msg_id;
 	int			attempt;
+	int			i;
 
+	for (i = 3; i < MQ_SEND_NARGS; i++)
+	{
+		values[i] = PointerGetDatum(ptrs[i]);
+		nulls[i] = ptrs[i] == NULL ? 'n' : ' ';
+	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
 	values[2] = Int32GetDatum(priority);
-	values[3] = PointerGetDatum(group_key);
-	values[4] = PointerGetDatum(dedup_key);
-	values[5] = PointerGetDatum(headers);
-	values[6] = PointerGetDatum(body);
-	if (group_key == NULL)
-		nulls[3] = 'n';
-	if (dedup_key == NULL)
-		nulls[4] = 'n';
-	if (headers == NULL)
-		nulls[5] = 'n';
+	nulls[0] = nulls[1] = nulls[2] = ' ';
+	values[12] = TimestampTzGetDatum(m->expires_at);
+	nulls[12] = m->expires_at == 0 ? 'n' : ' ';
 
 	if (dedup_key == NULL)
 	{
@@ -183,9 +190,8 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 			bool		hnull = (headers == NULL);
 			bool		gnull = (group_key == NULL);
 
-			insert_rows(q, rel, 1, now, vt, priority, &values[6],
-								&values[5], &hnull, &values[3], &gnull,
-								&msg_id);
+			insert_rows(q, rel, 1, now, vt, priority, m,
+						&values[5], &hnull, &values[3], &gnull, &msg_id);
 			return msg_id;
 		}
 		mq_queue_execute(q, MQ_PLAN_SEND, values, nulls, SPI_OK_INSERT_RETURNING);
@@ -256,7 +262,8 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
  */
 int64
 mq_queue_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
-			  text *group_key, text *dedup_key, Jsonb *headers, Jsonb *body)
+			  text *group_key, text *dedup_key, Jsonb *headers,
+			  const MqMessage *m)
 {
 	int64		msg_id;
 
@@ -267,7 +274,7 @@ mq_queue_send(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 	mq_wake_at_commit(q);
 	mq_spi_connect();
 	msg_id = storage_send_one(q, now, vt, priority, group_key, dedup_key,
-							  headers, body);
+							  headers, m);
 	SPI_finish();
 	return msg_id;
 }
@@ -280,14 +287,47 @@ batch_element(MqBatchColumn *col, int i)
 		DatumGetPointer(col->values[i]);
 }
 
+/*
+ * The content types of a batch as the send statement takes them: one per
+ * message, a payload's default filled in (NULL: none has a payload)
+ */
+static ArrayType *
+batch_content_types(const MqBatchMessages *b)
+{
+	Datum	   *types;
+	bool	   *nulls;
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i;
+
+	if (b->payloads.array == NULL)
+		return NULL;
+	types = palloc(sizeof(Datum) * b->n);
+	nulls = palloc(sizeof(bool) * b->n);
+	for (i = 0; i < b->n; i++)
+	{
+		MqMessage	m;
+
+		mq_batch_message(b, i, &m);
+		types[i] = PointerGetDatum(m.content_type);
+		nulls[i] = m.content_type == NULL;
+	}
+	dims[0] = b->n;
+	return construct_md_array(types, nulls, 1, dims, lbs, TEXTOID, -1, false,
+							  TYPALIGN_INT);
+}
+
 void
 mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 					int32 priority, MqBatch *batch,
 					Tuplestorestate *out, TupleDesc outdesc)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[MQ_SEND_BATCH_NARGS];
+	char		nulls[MQ_SEND_BATCH_NARGS];
+	const MqBatchMessages *msgs = &batch->msgs;
+	Pointer		ptrs[MQ_SEND_BATCH_NARGS];
 	int			n = batch->n;
+	int			i;
 
 	mq_check_message_keys(&batch->group_keys, n, "group_key");
 	mq_check_message_keys(&batch->dedup_keys, n, "dedup_key");
@@ -298,18 +338,18 @@ mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	if (batch->dedup_keys.array != NULL)
 	{
 		/* with dedup keys: one idempotent send per message, in order */
-		int			i;
-
 		for (i = 0; i < n; i++)
 		{
 			Datum		id;
 			bool		isnull = false;
+			MqMessage	m;
 
+			mq_batch_message(msgs, i, &m);
 			id = Int64GetDatum(storage_send_one(q, now, vt, priority,
 												(text *) batch_element(&batch->group_keys, i),
 												(text *) batch_element(&batch->dedup_keys, i),
 												(Jsonb *) batch_element(&batch->headers, i),
-												DatumGetJsonbP(batch->bodies.values[i])));
+												&m));
 			tuplestore_putvalues(out, outdesc, &id, &isnull);
 		}
 		SPI_finish();
@@ -322,16 +362,27 @@ mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 		SPI_finish();
 		return;
 	}
+	/* the parameters of MQ_PLAN_SEND_BATCH (queue_statement.c) */
+	ptrs[3] = (Pointer) batch->group_keys.array;
+	ptrs[4] = (Pointer) batch->headers.array;
+	ptrs[5] = (Pointer) msgs->bodies.array;
+	ptrs[6] = (Pointer) msgs->payloads.array;
+	ptrs[7] = (Pointer) batch_content_types(msgs);
+	ptrs[8] = (Pointer) msgs->shared.content_encoding;
+	ptrs[9] = (Pointer) msgs->shared.reply_to;
+	ptrs[11] = (Pointer) msgs->shared.sent_by;
+	ptrs[12] = (Pointer) msgs->correlation_ids.array;
+	for (i = 3; i < MQ_SEND_BATCH_NARGS; i++)
+	{
+		values[i] = PointerGetDatum(ptrs[i]);
+		nulls[i] = ptrs[i] == NULL ? 'n' : ' ';
+	}
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
 	values[2] = Int32GetDatum(priority);
-	values[3] = PointerGetDatum(batch->group_keys.array);
-	values[4] = PointerGetDatum(batch->headers.array);
-	values[5] = PointerGetDatum(batch->bodies.array);
-	if (batch->group_keys.array == NULL)
-		nulls[3] = 'n';
-	if (batch->headers.array == NULL)
-		nulls[4] = 'n';
+	nulls[0] = nulls[1] = nulls[2] = ' ';
+	values[10] = TimestampTzGetDatum(msgs->shared.expires_at);
+	nulls[10] = msgs->shared.expires_at == 0 ? 'n' : ' ';
 	mq_queue_execute(q, MQ_PLAN_SEND_BATCH, values, nulls,
 					SPI_OK_INSERT_RETURNING);
 	if (SPI_processed > 0)
@@ -347,14 +398,35 @@ mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	SPI_finish();
 }
 
+/* the columns of a message from body on (the rest is insert_rows()'s) */
+static void
+message_values(const MqMessage *m, Datum *values, bool *isnull)
+{
+#define SET(anum, ptr) \
+	(values[MQ_COL(anum)] = PointerGetDatum(ptr), \
+	 isnull[MQ_COL(anum)] = ((ptr) == NULL))
+
+	SET(Anum_mq_message_body, m->body);
+	SET(Anum_mq_message_payload, m->payload);
+	SET(Anum_mq_message_content_type, m->content_type);
+	SET(Anum_mq_message_content_encoding, m->content_encoding);
+	SET(Anum_mq_message_correlation_id, m->correlation_id);
+	SET(Anum_mq_message_reply_to, m->reply_to);
+	SET(Anum_mq_message_sent_by, m->sent_by);
+	values[MQ_COL(Anum_mq_message_expires_at)] = TimestampTzGetDatum(m->expires_at);
+	isnull[MQ_COL(Anum_mq_message_expires_at)] = (m->expires_at == 0);
+#undef SET
+}
+
 /*
  * Insert n messages into rel (from mq_queue_open_table), closing it; their
  * ids go to ids[].  headers and groups may be NULL.
  */
 static void
 insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
-			TimestampTz vt, int32 priority, Datum *bodies, Datum *headers,
-			bool *hnulls, Datum *groups, bool *gnulls, int64 *ids)
+			TimestampTz vt, int32 priority, const MqMessage *msgs,
+			Datum *headers, bool *hnulls, Datum *groups, bool *gnulls,
+			int64 *ids)
 {
 	int			nslots = Min(n, MQ_MULTI_INSERT_CHUNK);
 	EState	   *estate = CreateExecutorState();
@@ -389,11 +461,11 @@ insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 			slot->tts_values[MQ_COL(Anum_mq_message_group_key)] = groups ? groups[row] : (Datum) 0;
 			slot->tts_values[MQ_COL(Anum_mq_message_dedup_key)] = (Datum) 0;
 			slot->tts_values[MQ_COL(Anum_mq_message_headers)] = headers ? headers[row] : (Datum) 0;
-			slot->tts_values[MQ_COL(Anum_mq_message_body)] = bodies[row];
 			memset(slot->tts_isnull, 0, sizeof(bool) * Natts_mq_message);
 			slot->tts_isnull[MQ_COL(Anum_mq_message_group_key)] = groups == NULL || gnulls[row];
 			slot->tts_isnull[MQ_COL(Anum_mq_message_dedup_key)] = true;
 			slot->tts_isnull[MQ_COL(Anum_mq_message_headers)] = headers == NULL || hnulls[row];
+			message_values(&msgs[row], slot->tts_values, slot->tts_isnull);
 			ExecStoreVirtualTuple(slot);
 		}
 		table_multi_insert(rel, slots, chunk, cid, 0, bistate);
@@ -425,14 +497,18 @@ multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 	Relation	rel = mq_queue_open_table(q);
 	int			n = batch->n;
 	int64	   *ids;
+	MqMessage  *msgs;
 	int			i;
 
 	if (rel == NULL)
 		return false;
 	ids = palloc(sizeof(int64) * n);
-	insert_rows(q, rel, n, now, vt, priority, batch->bodies.values,
-						batch->headers.values, batch->headers.nulls,
-						batch->group_keys.values, batch->group_keys.nulls, ids);
+	msgs = palloc(sizeof(MqMessage) * n);
+	for (i = 0; i < n; i++)
+		mq_batch_message(&batch->msgs, i, &msgs[i]);
+	insert_rows(q, rel, n, now, vt, priority, msgs,
+				batch->headers.values, batch->headers.nulls,
+				batch->group_keys.values, batch->group_keys.nulls, ids);
 	for (i = 0; i < n; i++)
 	{
 		Datum		id = Int64GetDatum(ids[i]);

@@ -41,7 +41,8 @@
 /*
  * mq.q_<id>, the message table, as mq._create_storage() makes it; the
  * composite type mq.message (what a read returns) has the same columns.
- * mq.a_<id>, the archive, has them too, then archived_at.
+ * mq.a_<id>, the archive, has them too (archived_at after body: the
+ * columns from payload on came in 0.8.0, added at the end of both tables).
  */
 #define Anum_mq_message_msg_id		1
 #define Anum_mq_message_read_ct		2
@@ -52,7 +53,14 @@
 #define Anum_mq_message_dedup_key	7
 #define Anum_mq_message_headers		8
 #define Anum_mq_message_body		9
-#define Natts_mq_message			9
+#define Anum_mq_message_payload		10
+#define Anum_mq_message_content_type 11
+#define Anum_mq_message_content_encoding 12
+#define Anum_mq_message_correlation_id 13
+#define Anum_mq_message_reply_to	14
+#define Anum_mq_message_expires_at	15
+#define Anum_mq_message_sent_by		16
+#define Natts_mq_message			16
 
 /*
  * Leases, pops and sweeps of a queue with dead letters return the message
@@ -65,6 +73,10 @@
 
 /* how many messages one sweep statement moves */
 #define MQ_SWEEP_BATCH 1000
+
+/* the parameters of the send statements (queue_statement.c) */
+#define MQ_SEND_NARGS 14
+#define MQ_SEND_BATCH_NARGS 13
 
 /* the statements storage prepares once per queue and keeps */
 typedef enum MqPlanKind
@@ -196,7 +208,7 @@ extern void mq_queue_take_begin(DirectTake *dt, MqQueue *q, Relation rel,
 								Oid groupid);
 extern void mq_queue_take_end(DirectTake *dt);
 extern bool mq_queue_is_dead_letter(MqQueue *q, TupleTableSlot *slot,
-									TimestampTz cutoff);
+									TimestampTz now, TimestampTz cutoff);
 extern void mq_queue_put_taken(TupleTableSlot *slot, bool pop,
 							   TimestampTz vt, Tuplestorestate *out,
 							   TupleDesc outdesc, Datum *keys, Datum *ids,

@@ -110,7 +110,7 @@ direct_row(DirectWalk *w)
 	if (w->q->fifo && grouped &&
 		mq_queue_message_group_blocked(&w->dt, values[MQ_COL(Anum_mq_message_group_key)], DatumGetInt64(values[MQ_COL(Anum_mq_message_msg_id)])))
 		return DIRECT_PASSED;	/* not the head of its group */
-	if (mq_queue_is_dead_letter(w->q, w->slot, w->t->cutoff))
+	if (mq_queue_is_dead_letter(w->q, w->slot, w->t->now, w->t->cutoff))
 	{
 		if (w->t->skip_dead)
 			return DIRECT_PASSED;
@@ -309,7 +309,7 @@ storage_take_limited(MqQueue *q, bool pop, TimestampTz now, TimestampTz vt,
 
 /*
  * Lease (or, for pop, take) up to qty visible messages.  Candidates past
- * max_receives or message_ttl are dead-lettered on the way; when that leaves
+ * max_receives, message_ttl or their own ttl are dead-lettered on the way; when that leaves
  * the answer short, look again.
  */
 static uint64
@@ -319,7 +319,6 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 {
 	Datum		values[5];
 	uint64		delivered = 0;
-	bool		dead = mq_queue_has_dead_letters(q);
 
 	if (mq_queue_direct_ok(q))
 	{
@@ -342,11 +341,8 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = TimestampTzGetDatum(vt);
-	if (dead)
-	{
-		values[3] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
-		values[4] = TimestampTzGetDatum(cutoff);
-	}
+	values[3] = Int32GetDatum(q->max_receives > 0 ? q->max_receives : PG_INT32_MAX);
+	values[4] = TimestampTzGetDatum(cutoff);
 
 	mq_spi_connect();
 	for (;;)
@@ -357,9 +353,7 @@ storage_take_plain(MqQueue *q, MqPlanKind kind, TimestampTz now, TimestampTz vt,
 		int64		expired = 0;
 
 		values[2] = Int64GetDatum(qty - delivered);
-		mq_queue_execute(q, kind, values, NULL,
-						!dead ? (kind == MQ_PLAN_POP ? SPI_OK_DELETE_RETURNING :
-								 SPI_OK_UPDATE_RETURNING) : SPI_OK_SELECT);
+		mq_queue_execute(q, kind, values, NULL, SPI_OK_SELECT);
 		found = SPI_processed;
 		got = mq_queue_put_messages(out, outdesc, &dead_lettered, &expired);
 		if (kind == MQ_PLAN_POP)

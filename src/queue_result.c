@@ -138,7 +138,7 @@ mq_queue_remember_result_keys(MqQueue *q, TimestampTz now, int idcol, int keycol
 		Datum		key;
 
 		/* a dead-lettered row (lease and pop results) releases its key */
-		if (tuptable->tupdesc->natts > 9)
+		if (tuptable->tupdesc->natts > Natts_mq_message)
 		{
 			(void) SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, Anum_mq_dead_reason,
 								 &isnull);
@@ -184,7 +184,7 @@ message_order_cmp(const void *a, const void *b)
 
 /*
  * Copy the delivered messages of a lease or pop result to out, in delivery
- * order (RETURNING gives them in no particular order).  A tenth column, when
+ * order (RETURNING gives them in no particular order).  A last column, when
  * there is one, is the reason a row was dead-lettered instead: such rows are
  * counted in *dead_lettered or *expired, not delivered.  Returns the number
  * delivered.
@@ -197,16 +197,16 @@ mq_queue_put_messages(Tuplestorestate *out, TupleDesc outdesc,
 	uint64		n = SPI_processed;
 	MessageOrder *order = palloc(sizeof(MessageOrder) * (n + 1));
 	uint64		delivered = 0;
-	Datum		values[10];
-	bool		nulls[10];
+	Datum		values[Natts_mq_message + 1];
+	bool		nulls[Natts_mq_message + 1];
 	uint64		i;
 
-	Assert(outdesc->natts == 9);
+	Assert(outdesc->natts == Natts_mq_message);
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
 
-		if (desc->natts > 9)
+		if (desc->natts > Natts_mq_message)
 		{
 			Datum		reason = SPI_getbinval(SPI_tuptable->vals[i], desc, Anum_mq_dead_reason,
 											   &isnull);

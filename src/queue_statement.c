@@ -50,12 +50,29 @@
 /* the columns of mq.message, in order, from a message table aliased q */
 #define MESSAGE_COLUMNS \
 	"q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.priority, q.group_key," \
-	" q.dedup_key, q.headers, q.body"
+	" q.dedup_key, q.headers, q.body, q.payload, q.content_type," \
+	" q.content_encoding, q.correlation_id, q.reply_to, q.expires_at," \
+	" q.sent_by"
 
 /* the same, from a CTE named d */
 #define DEAD_COLUMNS \
 	"d.msg_id, d.read_ct, d.enqueued_at, d.vt, d.priority, d.group_key," \
-	" d.dedup_key, d.headers, d.body"
+	" d.dedup_key, d.headers, d.body, d.payload, d.content_type," \
+	" d.content_encoding, d.correlation_id, d.reply_to, d.expires_at," \
+	" d.sent_by"
+
+/*
+ * The columns from payload on that a dead letter or a redriven message
+ * keeps, from a CTE named d: all but its own expiry (RabbitMQ removes the
+ * expiration of a dead-lettered message too, so that it does not expire
+ * again where it goes)
+ */
+#define MOVED_COLUMNS \
+	"payload, content_type, content_encoding, correlation_id, reply_to," \
+	" sent_by"
+#define MOVED_VALUES \
+	"d.payload, d.content_type, d.content_encoding, d.correlation_id," \
+	" d.reply_to, d.sent_by"
 
 /* where the plan of a statement kind has the limits of a dead-letter check */
 typedef struct DeadParams
@@ -96,9 +113,10 @@ append_archive_cte(StringInfo sql, const char *cte, int32 id,
 	appendStringInfo(sql,
 					 ", %s AS (INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at,"
 					 " vt, priority, group_key, dedup_key, headers, body,"
-					 " archived_at)"
+					 " archived_at, " MOVED_COLUMNS ", expires_at)"
 					 " SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt,"
-					 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d"
+					 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d,"
+					 " " MOVED_VALUES ", d.expires_at"
 					 " FROM %s)",
 					 cte, id, headers, now_param, rows);
 }
@@ -176,9 +194,9 @@ append_dead_letter_ctes(StringInfo sql, MqQueue *q, const char *reason,
 	{
 		appendStringInfo(sql,
 						 ", x AS (INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-						 " group_key, headers, body)"
-						 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body"
-						 " FROM d)",
+						 " group_key, headers, body, " MOVED_COLUMNS ")"
+						 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body,"
+						 " " MOVED_VALUES " FROM d)",
 						 q->dead_letter_queue_id, now_param, now_param, death);
 		return;
 	}
@@ -195,8 +213,9 @@ append_dead_letter_ctes(StringInfo sql, MqQueue *q, const char *reason,
 					q->dead_letter_queue_id);
 	appendStringInfo(sql,
 					 ", x AS (INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-					 " group_key, headers, body)"
-					 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body"
+					 " group_key, headers, body, " MOVED_COLUMNS ")"
+					 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body,"
+					 " " MOVED_VALUES
 					 " FROM (SELECT * FROM d ORDER BY d.msg_id LIMIT %s) d)",
 					 q->dead_letter_queue_id, now_param, now_param, death, room);
 	append_archive_cte(sql, "y", q->id,
@@ -221,12 +240,17 @@ mq_queue_lock_senders(int32 queue_id)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
-/* The SQL expression saying why a row of d is dead. */
+/*
+ * The SQL expression saying why a row of d is dead: past the queue's
+ * message_ttl or its own ttl (expires_at), else past max_receives
+ */
 static char *
 dead_reason(const DeadParams *dp)
 {
 	return psprintf("CASE WHEN d.enqueued_at OPERATOR(pg_catalog.<=) $%d"
-					" THEN 'expired' ELSE 'max_receives' END", dp->cutoff);
+					" OR d.expires_at OPERATOR(pg_catalog.<=) $%d"
+					" THEN 'expired' ELSE 'max_receives' END",
+					dp->cutoff, dp->now);
 }
 
 /*
@@ -241,8 +265,9 @@ append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 	if (dead)
 		appendStringInfoString(sql,
 							   ", (m.read_ct OPERATOR(pg_catalog.>=) $4"
-							   " OR m.enqueued_at OPERATOR(pg_catalog.<=) $5)"
-							   " AS dead");
+							   " OR m.enqueued_at OPERATOR(pg_catalog.<=) $5"
+							   " OR COALESCE(m.expires_at OPERATOR(pg_catalog.<=) $1,"
+							   " false)) AS dead");
 	appendStringInfo(sql, " FROM mq.q_%d m WHERE m.vt OPERATOR(pg_catalog.<=) $1",
 					 q->id);
 	if (q->fifo)
@@ -277,18 +302,25 @@ build_send(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 
 	appendStringInfo(sql,
 					 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-					 " group_key, dedup_key, headers, body)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7)", id);
+					 " group_key, dedup_key, headers, body, payload,"
+					 " content_type, content_encoding, correlation_id,"
+					 " reply_to, expires_at, sent_by)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+					 " $12, $13, $14)", id);
 	if (kind == MQ_PLAN_SEND_DEDUP)
 		appendStringInfoString(sql,
 							   " ON CONFLICT (dedup_key)"
 							   " WHERE dedup_key IS NOT NULL DO NOTHING");
 	appendStringInfoString(sql, " RETURNING msg_id");
-	*nargs = 7;
+	*nargs = MQ_SEND_NARGS;
 	argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
 	argtypes[2] = INT4OID;
 	argtypes[3] = argtypes[4] = TEXTOID;
 	argtypes[5] = argtypes[6] = JSONBOID;
+	argtypes[7] = BYTEAOID;
+	argtypes[8] = argtypes[9] = argtypes[10] = argtypes[11] = TEXTOID;
+	argtypes[12] = TIMESTAMPTZOID;
+	argtypes[13] = TEXTOID;
 }
 
 /* INSERT of a batch of messages without dedup keys */
@@ -300,16 +332,27 @@ build_send_batch(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 
 	appendStringInfo(sql,
 					 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-					 " group_key, headers, body)"
-					 " SELECT $1, $2, $3, u.g, u.h, u.b"
+					 " group_key, headers, body, payload, content_type,"
+					 " content_encoding, correlation_id, reply_to,"
+					 " expires_at, sent_by)"
+					 " SELECT $1, $2, $3, u.g, u.h, u.b, u.p, u.t,"
+					 " CASE WHEN u.p IS NOT NULL THEN $9 END, u.c, $10, $11, $12"
 					 " FROM ROWS FROM (pg_catalog.unnest($4),"
-					 " pg_catalog.unnest($5), pg_catalog.unnest($6))"
-					 " AS u(g, h, b) RETURNING msg_id", id);
-	*nargs = 6;
+					 " pg_catalog.unnest($5), pg_catalog.unnest($6),"
+					 " pg_catalog.unnest($7), pg_catalog.unnest($8),"
+					 " pg_catalog.unnest($13))"
+					 " AS u(g, h, b, p, t, c) RETURNING msg_id", id);
+	*nargs = MQ_SEND_BATCH_NARGS;
 	argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
 	argtypes[2] = INT4OID;
 	argtypes[3] = TEXTARRAYOID;
 	argtypes[4] = argtypes[5] = JSONBARRAYOID;
+	argtypes[6] = BYTEAARRAYOID;
+	argtypes[7] = TEXTARRAYOID;
+	argtypes[8] = argtypes[9] = TEXTOID;
+	argtypes[10] = TIMESTAMPTZOID;
+	argtypes[11] = TEXTOID;
+	argtypes[12] = TEXTARRAYOID;
 }
 
 /* the message with a dedup key in the queue, or acked recently */
@@ -378,66 +421,45 @@ build_take(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 {
 	int			id = q->id;
 	bool		pop = (kind == MQ_PLAN_POP);
-	bool		dead = mq_queue_has_dead_letters(q);
 	DeadParams	dp = {1, 4, 5};
 
-	/* $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff */
-	if (!dead)
-	{
-		StringInfoData cand;
-
-		initStringInfo(&cand);
-		append_candidates(&cand, q, 3, false);
-		if (pop)
-			appendStringInfo(sql,
-							 "DELETE FROM mq.q_%d q"
-							 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
-							 " RETURNING q.msg_id,"
-							 " q.read_ct OPERATOR(pg_catalog.+) 1,"
-							 " q.enqueued_at, q.vt, q.priority,"
-							 " q.group_key, q.dedup_key, q.headers,"
-							 " q.body", id, cand.data);
-		else
-			appendStringInfo(sql,
-							 "UPDATE mq.q_%d q SET vt = $2,"
-							 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
-							 " WHERE q.msg_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))"
-							 " RETURNING " MESSAGE_COLUMNS, id, cand.data);
-		*nargs = 3;
-	}
-	else
-	{
-		appendStringInfoString(sql, "WITH c AS (");
-		append_candidates(sql, q, 3, true);
-		appendStringInfoString(sql, ")");
-		if (pop)
-			appendStringInfo(sql,
-							 ", l AS (DELETE FROM mq.q_%d q WHERE "
-							 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
-							 " RETURNING q.*)", id);
-		else
-			appendStringInfo(sql,
-							 ", l AS (UPDATE mq.q_%d q SET vt = $2,"
-							 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
-							 " WHERE "
-							 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
-							 " RETURNING q.*)", id);
+	/*
+	 * $1 now, $2 new vt (unused by pop), $3 qty, $4 max, $5 cutoff.  Every
+	 * queue may have dead letters: a message's own ttl (expires_at) needs
+	 * no option of the queue.
+	 */
+	appendStringInfoString(sql, "WITH c AS (");
+	append_candidates(sql, q, 3, true);
+	appendStringInfoString(sql, ")");
+	if (pop)
 		appendStringInfo(sql,
-						 ", d AS (DELETE FROM mq.q_%d q WHERE "
-						 IDS_FROM("SELECT c.msg_id FROM c WHERE c.dead")
+						 ", l AS (DELETE FROM mq.q_%d q WHERE "
+						 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
 						 " RETURNING q.*)", id);
-		append_dead_letter_ctes(sql, q, dead_reason(&dp), dp.now);
+	else
 		appendStringInfo(sql,
-						 " SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
-						 " l.vt, l.priority, l.group_key, l.dedup_key,"
-						 " l.headers, l.body, NULL::pg_catalog.text FROM l"
-						 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
-						 pop ? " OPERATOR(pg_catalog.+) 1" : "",
-						 dead_reason(&dp));
-		*nargs = 5;
-		argtypes[3] = INT4OID;
-		argtypes[4] = TIMESTAMPTZOID;
-	}
+						 ", l AS (UPDATE mq.q_%d q SET vt = $2,"
+						 " read_ct = q.read_ct OPERATOR(pg_catalog.+) 1"
+						 " WHERE "
+						 IDS_FROM("SELECT c.msg_id FROM c WHERE NOT c.dead")
+						 " RETURNING q.*)", id);
+	appendStringInfo(sql,
+					 ", d AS (DELETE FROM mq.q_%d q WHERE "
+					 IDS_FROM("SELECT c.msg_id FROM c WHERE c.dead")
+					 " RETURNING q.*)", id);
+	append_dead_letter_ctes(sql, q, dead_reason(&dp), dp.now);
+	appendStringInfo(sql,
+					 " SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
+					 " l.vt, l.priority, l.group_key, l.dedup_key,"
+					 " l.headers, l.body, l.payload, l.content_type,"
+					 " l.content_encoding, l.correlation_id, l.reply_to,"
+					 " l.expires_at, l.sent_by, NULL::pg_catalog.text FROM l"
+					 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
+					 pop ? " OPERATOR(pg_catalog.+) 1" : "",
+					 dead_reason(&dp));
+	*nargs = 5;
+	argtypes[3] = INT4OID;
+	argtypes[4] = TIMESTAMPTZOID;
 	argtypes[0] = argtypes[1] = TIMESTAMPTZOID;
 	argtypes[2] = INT8OID;
 }
@@ -482,7 +504,9 @@ build_archive_many(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 					 "WITH d AS (DELETE FROM mq.q_%d"
 					 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING *)"
 					 " INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at, vt,"
-					 " priority, group_key, dedup_key, headers, body, archived_at)"
+					 " priority, group_key, dedup_key, headers, body, payload,"
+					 " content_type, content_encoding, correlation_id, reply_to,"
+					 " expires_at, sent_by, archived_at)"
 					 " SELECT " DEAD_COLUMNS ", $2 FROM d"
 					 " RETURNING msg_id, dedup_key", id, id);
 	*nargs = 2;
@@ -555,7 +579,8 @@ build_sweep(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 					 "WITH c AS (SELECT m.msg_id FROM mq.q_%d m"
 					 " WHERE (m.vt OPERATOR(pg_catalog.<=) $1"
 					 " AND m.read_ct OPERATOR(pg_catalog.>=) $2)"
-					 " OR (m.enqueued_at OPERATOR(pg_catalog.<=) $3"
+					 " OR ((m.enqueued_at OPERATOR(pg_catalog.<=) $3"
+					 " OR m.expires_at OPERATOR(pg_catalog.<=) $1)"
 					 " AND (m.vt OPERATOR(pg_catalog.<=) $1"
 					 " OR m.read_ct OPERATOR(pg_catalog.=) 0))"
 					 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
@@ -639,7 +664,7 @@ mq_queue_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 
 	if (mq_queue_state(q)->plans[kind] == NULL)
 	{
-		Oid			argtypes[8];
+		Oid			argtypes[MQ_SEND_NARGS];
 		int			nargs = 0;
 		char	   *sql = statement_sql(q, kind, &nargs, argtypes);
 		/* every statement here has a good generic plan: never replan */
@@ -648,8 +673,7 @@ mq_queue_execute(MqQueue *q, MqPlanKind kind, Datum *values, const char *nulls,
 
 	/* moves into a bounded dead-letter queue wait for its senders */
 	if ((kind == MQ_PLAN_SWEEP || kind == MQ_PLAN_DROP_HEAD ||
-		 ((kind == MQ_PLAN_LEASE || kind == MQ_PLAN_POP) &&
-		  mq_queue_has_dead_letters(q))) &&
+		 kind == MQ_PLAN_LEASE || kind == MQ_PLAN_POP) &&
 		q->dead_letter_queue_id != 0 && q->dead_letter_allowed &&
 		q->dead_letter_max_length > 0)
 		mq_queue_lock_senders(q->dead_letter_queue_id);

@@ -47,8 +47,11 @@
 
 /*
  * Move every message of q that is past max_receives (and visible) or past
- * message_ttl (and not leased) to where its dead letters go.  Counts go to
- * *dead_lettered and *expired.
+ * message_ttl or its own ttl (and not leased) to where its dead letters go.
+ * Counts go to *dead_lettered and *expired.  mq.maintain() sweeps the queues
+ * with max_receives or message_ttl; a message's own ttl is found by the
+ * reads that meet it (as RabbitMQ expires per-message TTLs at the head of
+ * the queue), which call this for a queue with group limits or fairness.
  */
 void
 mq_queue_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
@@ -57,8 +60,6 @@ mq_queue_sweep(MqQueue *q, TimestampTz now, int64 *dead_lettered,
 	Datum		values[4];
 
 	*dead_lettered = *expired = 0;
-	if (!mq_queue_has_dead_letters(q))
-		return;
 	mq_queue_lock_queue(q);
 
 	values[0] = TimestampTzGetDatum(now);

@@ -192,7 +192,8 @@ storage_layout_ok(Relation rel)
 {
 	static const Oid types[Natts_mq_message] = {
 		INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
-		TEXTOID, TEXTOID, JSONBOID, JSONBOID
+		TEXTOID, TEXTOID, JSONBOID, JSONBOID, BYTEAOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID
 	};
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;

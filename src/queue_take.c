@@ -434,15 +434,18 @@ mq_queue_take_end(DirectTake *dt)
 	CommandCounterIncrement();
 }
 
-/* Is the message in slot (all attributes there) past its limits? */
+/* Is the message in slot (all attributes there) past its limits at now? */
 bool
-mq_queue_is_dead_letter(MqQueue *q, TupleTableSlot *slot, TimestampTz cutoff)
+mq_queue_is_dead_letter(MqQueue *q, TupleTableSlot *slot, TimestampTz now,
+						TimestampTz cutoff)
 {
 	Datum	   *values = slot->tts_values;
 
 	return (q->max_receives > 0 &&
 			DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) >= q->max_receives) ||
-		DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_enqueued_at)]) <= cutoff;
+		DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_enqueued_at)]) <= cutoff ||
+		(!slot->tts_isnull[MQ_COL(Anum_mq_message_expires_at)] &&
+		 DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_expires_at)]) <= now);
 }
 
 /*
@@ -461,7 +464,8 @@ mq_queue_put_taken(TupleTableSlot *slot, bool pop, TimestampTz vt,
 
 	/* the varlena columns (group_key on) outlive the row */
 	for (i = 0; i < Natts_mq_message; i++)
-		outvalues[i] = i < MQ_COL(Anum_mq_message_group_key) ? values[i] :
+		outvalues[i] = i < MQ_COL(Anum_mq_message_group_key) ||
+			i == MQ_COL(Anum_mq_message_expires_at) ? values[i] :
 			mq_queue_detoast(values[i], isnull[i]);
 	outvalues[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
 	if (!pop)

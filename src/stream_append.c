@@ -276,9 +276,11 @@ position_datum(FunctionCallInfo fcinfo, TupleDesc desc, int32 partition,
  * headers may be NULL.
  */
 void
-mq_stream_append_one(text *stream, Jsonb *body, text *key, Jsonb *headers,
-					 int privs, int32 *partition, int64 *position)
+mq_stream_append_one(text *stream, const MqMessage *m, text *key,
+					 Jsonb *headers, int privs, int32 *partition,
+					 int64 *position)
 {
+	Jsonb	   *body = m->body;	/* (the streams' payloads: their branch) */
 	MqStream	s;
 	Datum		keyd = key ? PointerGetDatum(key) : (Datum) 0;
 	bool		knull = key == NULL;
@@ -312,10 +314,15 @@ mq_append(PG_FUNCTION_ARGS)
 		mq_null_argument("record body");
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	mq_stream_append_one(PG_GETARG_TEXT_PP(0), PG_GETARG_JSONB_P(1),
+	{
+		MqMessage	m;
+
+		mq_message_json(PG_GETARG_JSONB_P(1), &m);
+	mq_stream_append_one(PG_GETARG_TEXT_PP(0), &m,
 						 PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 						 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
 						 MQ_PRIV_SEND, &partition, &position);
+	}
 	PG_RETURN_DATUM(position_datum(fcinfo, BlessTupleDesc(desc), partition, position));
 }
 

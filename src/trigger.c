@@ -290,6 +290,7 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 	MqJsonbBuild state = {0};
 	Jsonb	   *body;
 	Jsonb	   *headers;
+	MqMessage	m;
 	TimestampTz now = GetCurrentTimestamp();
 	char		txid[32];
 
@@ -352,6 +353,8 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 	push_string(&state, WJB_VALUE, timestamptz_to_str(now));
 	mq_jsonb_push(&state, WJB_END_OBJECT, NULL);
 	headers = mq_jsonb_finish(&state);
+	/* sent by the role running the statement that fired the trigger */
+	mq_message_json(body, &m);
 
 	keytup = newtup ? newtup : oldtup;
 	if (kind == TRIGGER_APPEND)
@@ -359,7 +362,7 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 		int32		partition;
 		int64		position;
 
-		mq_stream_append_one(cstring_to_text(opts.target), body,
+		mq_stream_append_one(cstring_to_text(opts.target), &m,
 							 column_text(rel, keytup, opts.key_attnum), headers,
 							 MQ_PRIV_SEND, &partition, &position);
 	}
@@ -371,7 +374,7 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 
 		(void) mq_publish_message(cstring_to_text(opts.target),
 								  cstring_to_text(psprintf("%s.%s", prefix, op)),
-								  body, headers, false, now, now, 0,
+								  &m, headers, false, now, now, 0,
 								  column_text(rel, keytup, opts.dedup_attnum),
 								  column_text(rel, keytup, opts.key_attnum));
 	}
@@ -384,7 +387,7 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 		(void) mq_queue_send(q, now, now, 0,
 							 column_text(rel, keytup, opts.key_attnum),
 							 column_text(rel, keytup, opts.dedup_attnum),
-							 headers, body);
+							 headers, &m);
 	}
 
 	/* a BEFORE trigger must let the change through unchanged */

@@ -343,32 +343,46 @@ COMMENT ON FUNCTION mq.unbind_exchange(text, text, text, jsonb)
 CREATE OR REPLACE FUNCTION mq.publish(
 	exchange text,
 	routing_key text,
-	body jsonb,
+	body jsonb DEFAULT NULL,
 	headers jsonb DEFAULT NULL,
 	delay interval DEFAULT '0',
 	dedup_key text DEFAULT NULL,
 	group_key text DEFAULT NULL,
 	priority int DEFAULT 0,
-	mandatory bool DEFAULT false)
+	mandatory bool DEFAULT false,
+	payload bytea DEFAULT NULL,
+	content_type text DEFAULT NULL,
+	content_encoding text DEFAULT NULL,
+	correlation_id text DEFAULT NULL,
+	reply_to text DEFAULT NULL,
+	ttl interval DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'mq_publish_0_3' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.publish(text, text, jsonb, jsonb, interval, text, text, int, bool)
-	IS 'Publish a message to an exchange; returns the number of queues it reached.';
+COMMENT ON FUNCTION mq.publish(text, text, jsonb, jsonb, interval, text, text, int, bool, bytea,
+							   text, text, text, text, interval)
+	IS 'Publish a message (a JSON body or a bytes payload) to an exchange; returns the number of queues and streams it reached.';
 
 CREATE OR REPLACE FUNCTION mq.publish_batch(
 	exchange text,
 	routing_keys text[],
-	bodies jsonb[],
+	bodies jsonb[] DEFAULT NULL,
 	headers jsonb[] DEFAULT NULL,
 	delay interval DEFAULT '0',
 	dedup_keys text[] DEFAULT NULL,
 	group_keys text[] DEFAULT NULL,
 	priority int DEFAULT 0,
-	mandatory bool DEFAULT false)
+	mandatory bool DEFAULT false,
+	payloads bytea[] DEFAULT NULL,
+	content_types text[] DEFAULT NULL,
+	content_encoding text DEFAULT NULL,
+	correlation_ids text[] DEFAULT NULL,
+	reply_to text DEFAULT NULL,
+	ttl interval DEFAULT NULL)
 RETURNS SETOF int
 AS 'MODULE_PATHNAME', 'mq_publish_batch_0_3' LANGUAGE C VOLATILE ROWS 100;
-COMMENT ON FUNCTION mq.publish_batch(text, text[], jsonb[], jsonb[], interval, text[], text[], int, bool)
-	IS 'Publish messages in one call; returns for each the number of queues it reached.';
+COMMENT ON FUNCTION mq.publish_batch(text, text[], jsonb[], jsonb[], interval, text[], text[], int,
+									 bool, bytea[], text[], text, text[], text, interval)
+	IS 'Publish messages in one call; returns for each the number of queues and streams it reached.';
 
 /* Topic matching on its own, for tests and for checking a binding key. */
 CREATE OR REPLACE FUNCTION mq._topic_matches(pattern text, routing_key text) RETURNS bool

@@ -721,9 +721,12 @@ BEGIN
 				   ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED),
 			 d AS (DELETE FROM mq.%1$I m USING c WHERE m.msg_id = c.msg_id
 				   RETURNING m.*),
-			 i AS (INSERT INTO mq.%2$I (enqueued_at, vt, priority, group_key, headers, body)
+			 i AS (INSERT INTO mq.%2$I (enqueued_at, vt, priority, group_key, headers, body,
+										payload, content_type, content_encoding,
+										correlation_id, reply_to, sent_by)
 				   SELECT clock_timestamp(), clock_timestamp(), d.priority,
-						  d.group_key, d.headers, d.body
+						  d.group_key, d.headers, d.body, d.payload, d.content_type,
+						  d.content_encoding, d.correlation_id, d.reply_to, d.sent_by
 				   FROM d ORDER BY d.msg_id RETURNING 1)
 		SELECT count(*) FROM i$q$, 'q_' || src, 'q_' || dst)
 		INTO n USING max_messages;
@@ -803,31 +806,50 @@ COMMENT ON FUNCTION mq.redrive(text, text, bigint)
 	IS 'Move messages of a dead-letter queue back to a queue; returns how many.';
 
 /* Hot path: C (queue.c). */
+/*
+ * A message is a JSON body or a bytes payload (doc/messages.md); the
+ * payload and the properties come after 0.7.0's parameters, so that every
+ * call of 0.7.0 means what it meant.
+ */
 CREATE OR REPLACE FUNCTION mq.send(
 	queue text,
-	body jsonb,
+	body jsonb DEFAULT NULL,
 	headers jsonb DEFAULT NULL,
 	delay interval DEFAULT '0',
 	dedup_key text DEFAULT NULL,
 	group_key text DEFAULT NULL,
-	priority int DEFAULT 0)
+	priority int DEFAULT 0,
+	payload bytea DEFAULT NULL,
+	content_type text DEFAULT NULL,
+	content_encoding text DEFAULT NULL,
+	correlation_id text DEFAULT NULL,
+	reply_to text DEFAULT NULL,
+	ttl interval DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mq_send' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.send(text, jsonb, jsonb, interval, text, text, int)
-	IS 'Send a message; returns its id (for a known dedup_key, the first message''s id).';
+COMMENT ON FUNCTION mq.send(text, jsonb, jsonb, interval, text, text, int, bytea, text, text,
+							text, text, interval)
+	IS 'Send a message (a JSON body or a bytes payload); returns its id (for a known dedup_key, the first message''s id).';
 
 CREATE OR REPLACE FUNCTION mq.send_batch(
 	queue text,
-	bodies jsonb[],
+	bodies jsonb[] DEFAULT NULL,
 	headers jsonb[] DEFAULT NULL,
 	delay interval DEFAULT '0',
 	dedup_keys text[] DEFAULT NULL,
 	group_keys text[] DEFAULT NULL,
-	priority int DEFAULT 0)
+	priority int DEFAULT 0,
+	payloads bytea[] DEFAULT NULL,
+	content_types text[] DEFAULT NULL,
+	content_encoding text DEFAULT NULL,
+	correlation_ids text[] DEFAULT NULL,
+	reply_to text DEFAULT NULL,
+	ttl interval DEFAULT NULL)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'mq_send_batch' LANGUAGE C VOLATILE ROWS 100;
-COMMENT ON FUNCTION mq.send_batch(text, jsonb[], jsonb[], interval, text[], text[], int)
-	IS 'Send messages in one call; returns their ids in order.';
+COMMENT ON FUNCTION mq.send_batch(text, jsonb[], jsonb[], interval, text[], text[], int, bytea[],
+								  text[], text, text[], text, interval)
+	IS 'Send messages (JSON bodies or bytes payloads) in one call; returns their ids in order.';
 
 CREATE OR REPLACE FUNCTION mq.read(
 	queue text,
