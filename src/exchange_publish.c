@@ -122,8 +122,10 @@ mq_publish_message(text *exchange, text *routing_key, Jsonb *body, Jsonb *header
 	{
 		int32		partition;
 		int64		position;
+		MqMessage	m;
 
-		mq_stream_append_one(cstring_to_text(lfirst(lc)), body, group_key, delivered,
+		mq_message_json(body, &m);
+		mq_stream_append_one(cstring_to_text(lfirst(lc)), &m, group_key, delivered,
 							 0, &partition, &position);
 	}
 	return list_length(queues) + list_length(streams);

@@ -12,6 +12,7 @@
 #define MQ_STREAM_H
 
 #include "args.h"
+#include "message.h"
 #include "quota.h"
 #include "utils/jsonb.h"
 
@@ -44,9 +45,7 @@ extern void mq_stream_lookup(text *name, MqStream *s, int privs);
 extern void mq_stream_find(text *name, MqStream *s);
 
 /* append one record for a caller holding privs (0: none needed) */
-extern void mq_stream_append_one(text *stream, Jsonb *body, text *key,
-								 Jsonb *headers, int privs, int32 *partition,
-								 int64 *position);
+extern void mq_stream_append_one(text *stream, const MqMessage *m, text *key, Jsonb *headers, int privs, int32 *partition, int64 *position);
 
 /* for the worker: readable ends for standbys (mq._stream_end) */
 extern bool mq_stream_ends_moved(void);

@@ -358,8 +358,10 @@ trigger_common(FunctionCallInfo fcinfo, TriggerKind kind)
 	{
 		int32		partition;
 		int64		position;
+		MqMessage	m;
 
-		mq_stream_append_one(cstring_to_text(opts.target), body,
+		mq_message_json(body, &m);
+		mq_stream_append_one(cstring_to_text(opts.target), &m,
 							 column_text(rel, keytup, opts.key_attnum), headers,
 							 MQ_PRIV_SEND, &partition, &position);
 	}
