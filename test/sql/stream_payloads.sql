@@ -49,6 +49,15 @@ SELECT position, key, headers, body, payload, content_type, content_encoding, co
 	   reply_to, sent_by
 FROM mq.read_stream('p_log', 0, 3);
 
+-- the same through the statement (mq.direct_access off)
+SET mq.direct_access = off;
+SELECT position FROM mq.append('p_log', payload => '\xc0ffee', content_type => 'image/x-test',
+							   content_encoding => 'identity', correlation_id => 'req-s',
+							   reply_to => 'r');
+RESET mq.direct_access;
+SELECT position, body, payload, content_type, content_encoding, correlation_id, reply_to, sent_by
+FROM mq.read_stream('p_log', 0, 9);
+
 -- consumer groups poll the same columns
 SELECT mq.create_consumer_group('p_log', 'g', 'earliest');
 SELECT position, body, payload, content_type, content_encoding, correlation_id, reply_to, sent_by
@@ -77,7 +86,7 @@ SELECT mq.append('p_log', '{}', correlation_id => repeat('x', 256));
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT mq.append('p_log', '{}', reply_to => repeat('x', 256));
 SELECT position FROM mq.append('p_log', '{}', correlation_id => repeat('x', 255));
-SELECT length(correlation_id) FROM mq.read_stream('p_log', 0, 9);
+SELECT length(correlation_id) FROM mq.read_stream('p_log', 0, 10);
 -- nobody names the sender
 SELECT mq.append('p_log', '{}', sent_by => 'someone');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -122,7 +131,7 @@ SELECT position FROM mq.append('p_log', '{"who": "writer"}');
 SELECT p_append_as_definer();
 SELECT count(*) FROM mq.append_batch('p_log', payloads => ARRAY['\x01', '\x02']::bytea[]);
 RESET ROLE;
-SELECT position, body, payload, sent_by FROM mq.read_stream('p_log', 0, 10);
+SELECT position, body, payload, sent_by FROM mq.read_stream('p_log', 0, 11);
 DROP FUNCTION p_append_as_definer();
 SELECT mq.revoke('p_log', 'p_writer', 'send');
 SELECT mq.revoke('p_log', 'p_definer', 'send');
