@@ -42,6 +42,7 @@
 #include "compat.h"
 #include "durability.h"
 #include "guc.h"
+#include "message.h"
 #include "privilege.h"
 #include "spi.h"
 #include "stream_int.h"
@@ -77,19 +78,65 @@ no_key_partition(int32 partitions)
 }
 
 /*
+ * The columns of a record that its message gives (body, payload and the
+ * properties), into values and nulls indexed by attribute number - 1; NULL
+ * for what the message has not.
+ */
+static void
+message_columns(const MqMessage *m, Datum *values, bool *nulls)
+{
+#define PUT(anum, ptr) \
+	do { \
+		values[(anum) - 1] = PointerGetDatum(ptr); \
+		nulls[(anum) - 1] = (ptr) == NULL; \
+	} while (0)
+
+	PUT(Anum_mq_stream_record_body, m->body);
+	PUT(Anum_mq_stream_record_payload, m->payload);
+	PUT(Anum_mq_stream_record_content_type, m->content_type);
+	PUT(Anum_mq_stream_record_content_encoding, m->content_encoding);
+	PUT(Anum_mq_stream_record_correlation_id, m->correlation_id);
+	PUT(Anum_mq_stream_record_reply_to, m->reply_to);
+	PUT(Anum_mq_stream_record_sent_by, m->sent_by);
+#undef PUT
+}
+
+/*
+ * A record of the segment: all its columns from the message, key, headers
+ * and the positions.
+ */
+static void
+record_columns(int32 partition, int64 position, Datum key, bool knull,
+			   Datum headers, bool hnull, const MqMessage *m, TimestampTz now,
+			   Datum *values, bool *nulls)
+{
+	message_columns(m, values, nulls);
+	values[Anum_mq_stream_record_partition - 1] = Int32GetDatum(partition);
+	nulls[Anum_mq_stream_record_partition - 1] = false;
+	values[Anum_mq_stream_record_position - 1] = Int64GetDatum(position);
+	nulls[Anum_mq_stream_record_position - 1] = false;
+	values[Anum_mq_stream_record_key - 1] = key;
+	nulls[Anum_mq_stream_record_key - 1] = knull;
+	values[Anum_mq_stream_record_headers - 1] = headers;
+	nulls[Anum_mq_stream_record_headers - 1] = hnull;
+	values[Anum_mq_stream_record_appended_at - 1] = TimestampTzGetDatum(now);
+	nulls[Anum_mq_stream_record_appended_at - 1] = false;
+}
+
+/*
  * Insert one record straight into the newest segment through the table
  * access method and the executor's index insertion, as queue sends do
  * (queue_insert.c): no plan, no executor start-up.  False when the statement
  * must do it: mq.direct_access is off, the table is not there under its
  * name (a drop; the statement then says what happened), or somebody gave it
- * triggers or another layout.
+ * triggers or another layout (a table from before 0.8.0 included).
  */
 static bool
-insert_one_direct(MqStream *s, int32 partition, int64 position, Datum key,
-				  bool knull, Datum headers, bool hnull, Datum body)
+insert_one_direct(MqStream *s, const Datum *values, const bool *nulls)
 {
-	static const Oid types[6] = {INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
-	TIMESTAMPTZOID};
+	static const Oid types[Natts_mq_stream_record] = {INT4OID, INT8OID, TEXTOID,
+		JSONBOID, JSONBOID, TIMESTAMPTZOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID};
 	SegmentPlans *sp = mq_stream_segment_entry(s, s->segment);
 	char		relname[NAMEDATALEN];
 	Relation	rel;
@@ -114,12 +161,12 @@ insert_one_direct(MqStream *s, int32 partition, int64 position, Datum key,
 	}
 	desc = RelationGetDescr(rel);
 	if (strcmp(RelationGetRelationName(rel), relname) != 0 ||
-		rel->trigdesc != NULL || desc->natts != 6)
+		rel->trigdesc != NULL || desc->natts != Natts_mq_stream_record)
 	{
 		table_close(rel, RowExclusiveLock);
 		return false;
 	}
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < Natts_mq_stream_record; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
@@ -136,15 +183,8 @@ insert_one_direct(MqStream *s, int32 partition, int64 position, Datum key,
 	ExecOpenIndices(rri, false);
 	slot = table_slot_create(rel, NULL);
 	ExecClearTuple(slot);
-	slot->tts_values[0] = Int32GetDatum(partition);
-	slot->tts_values[1] = Int64GetDatum(position);
-	slot->tts_values[2] = key;
-	slot->tts_values[3] = headers;
-	slot->tts_values[4] = body;
-	slot->tts_values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
-	memset(slot->tts_isnull, 0, sizeof(bool) * 6);
-	slot->tts_isnull[2] = knull;
-	slot->tts_isnull[3] = hnull;
+	memcpy(slot->tts_values, values, sizeof(Datum) * Natts_mq_stream_record);
+	memcpy(slot->tts_isnull, nulls, sizeof(bool) * Natts_mq_stream_record);
 	ExecStoreVirtualTuple(slot);
 	table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
 	mq_insert_index_tuples(rri, slot, estate, MQ_INDEX_ALL);
@@ -157,60 +197,102 @@ insert_one_direct(MqStream *s, int32 partition, int64 position, Datum key,
 	return true;
 }
 
-/* insert records: bodies[i] with keys and headers, at the positions given */
+/*
+ * A segment table from before 0.8.0 (ALTER EXTENSION UPDATE not yet run)
+ * has only a record's first columns: it takes JSON records (their
+ * properties are not kept) but no payload.
+ */
+static void
+check_old_segment(MqStream *s, int natts, const MqMessage *msgs, int n)
+{
+	int			i;
+
+	if (natts != Natts_mq_stream_record_v07)
+		return;
+	for (i = 0; i < n; i++)
+		if (msgs[i].payload != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("stream \"%s\" cannot store payloads yet", s->name),
+					 errhint("Run ALTER EXTENSION mq UPDATE.")));
+}
+
+/* an array of column anum of the records (rows[i * natts + anum - 1]) */
+static Datum
+column_array(Datum *rows, bool *rownulls, int n, int anum, Oid elmtype,
+			 int16 elmlen, bool elmbyval, char elmalign)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		elems[i] = rows[i * Natts_mq_stream_record + anum - 1];
+		nulls[i] = rownulls[i * Natts_mq_stream_record + anum - 1];
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, elmtype,
+											  elmlen, elmbyval, elmalign));
+}
+
+/* insert records: msgs[i] with keys and headers, at the positions given */
 static void
 insert_records(MqStream *s, int n, int32 *partition, int64 *position,
 			   Datum *keys, bool *knulls, Datum *headers, bool *hnulls,
-			   Datum *bodies)
+			   const MqMessage *msgs)
 {
-	Datum		values[6];
-	Datum	   *pd;
-	Datum	   *qd;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	bool	   *nonulls;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum	   *rows = palloc(sizeof(Datum) * Natts_mq_stream_record * n);
+	bool	   *rownulls = palloc(sizeof(bool) * Natts_mq_stream_record * n);
+	Datum		values[Natts_mq_stream_record];
+	char		nulls[Natts_mq_stream_record];
+	SPIPlanPtr	plan;
+	int			natts;
 	int			i;
+
+	for (i = 0; i < n; i++)
+		record_columns(partition[i], position[i], keys[i], knulls[i], headers[i],
+					   hnulls[i], &msgs[i], now, rows + i * Natts_mq_stream_record,
+					   rownulls + i * Natts_mq_stream_record);
 
 	/* one record: a plain insert, no arrays */
 	if (n == 1)
 	{
-		char		nulls[6] = {' ', ' ', knulls[0] ? 'n' : ' ', hnulls[0] ? 'n' : ' ', ' ', ' '};
-
-		if (insert_one_direct(s, partition[0], position[0], keys[0], knulls[0],
-							  headers[0], hnulls[0], bodies[0]))
+		if (insert_one_direct(s, rows, rownulls))
 			return;
-		values[0] = Int32GetDatum(partition[0]);
-		values[1] = Int64GetDatum(position[0]);
-		values[2] = keys[0];
-		values[3] = headers[0];
-		values[4] = bodies[0];
-		values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+		for (i = 0; i < Natts_mq_stream_record; i++)
+			nulls[i] = rownulls[i] ? 'n' : ' ';
 		mq_spi_connect();
-		if (mq_execute_plan_as_owner(mq_stream_segment_plan(s, s->segment,
-															STREAM_PLAN_INSERT_ONE),
-									 values, nulls, 0) != SPI_OK_INSERT)
+		plan = mq_stream_segment_plan(s, s->segment, STREAM_PLAN_INSERT_ONE, &natts);
+		check_old_segment(s, natts, msgs, n);
+		if (mq_execute_plan_as_owner(plan, rows, nulls, 0) != SPI_OK_INSERT)
 			elog(ERROR, "stream append failed");
 		SPI_finish();
 		return;
 	}
-	pd = palloc(sizeof(Datum) * n);
-	qd = palloc(sizeof(Datum) * n);
-	nonulls = palloc0(sizeof(bool) * n);
 
-	for (i = 0; i < n; i++)
-	{
-		pd[i] = Int32GetDatum(partition[i]);
-		qd[i] = Int64GetDatum(position[i]);
-	}
-	values[0] = PointerGetDatum(construct_md_array(pd, nonulls, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_md_array(qd, nonulls, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_md_array(keys, knulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-	values[3] = PointerGetDatum(construct_md_array(headers, hnulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
-	values[4] = PointerGetDatum(construct_md_array(bodies, nonulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
-	values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+	/* a batch: one array per column, appended_at one value */
+#define ARRAY_OF(anum, type, len, byval, align) \
+	values[(anum) - 1] = column_array(rows, rownulls, n, anum, type, len, byval, align)
+	ARRAY_OF(Anum_mq_stream_record_partition, INT4OID, 4, true, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_position, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	ARRAY_OF(Anum_mq_stream_record_key, TEXTOID, -1, false, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_headers, JSONBOID, -1, false, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_body, JSONBOID, -1, false, TYPALIGN_INT);
+	values[Anum_mq_stream_record_appended_at - 1] = TimestampTzGetDatum(now);
+	ARRAY_OF(Anum_mq_stream_record_payload, BYTEAOID, -1, false, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_content_type, TEXTOID, -1, false, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_content_encoding, TEXTOID, -1, false, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_correlation_id, TEXTOID, -1, false, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_reply_to, TEXTOID, -1, false, TYPALIGN_INT);
+	ARRAY_OF(Anum_mq_stream_record_sent_by, TEXTOID, -1, false, TYPALIGN_INT);
+#undef ARRAY_OF
 	mq_spi_connect();
-	if (mq_execute_plan_as_owner(mq_stream_segment_plan(s, s->segment, STREAM_PLAN_INSERT),
-								 values, NULL, 0) != SPI_OK_INSERT)
+	plan = mq_stream_segment_plan(s, s->segment, STREAM_PLAN_INSERT, &natts);
+	check_old_segment(s, natts, msgs, n);
+	if (mq_execute_plan_as_owner(plan, values, NULL, 0) != SPI_OK_INSERT)
 		elog(ERROR, "stream append failed");
 	SPI_finish();
 }
@@ -273,22 +355,21 @@ position_datum(FunctionCallInfo fcinfo, TupleDesc desc, int32 partition,
 /*
  * Append one record, as mq.append does, for a caller that holds privs on
  * the stream (0: none needed); sets its partition and position.  key and
- * headers may be NULL.
+ * headers may be NULL; m is checked (mq_message_from_args() or
+ * mq_message_json() with a body the caller checked), but for its size.
  */
 void
 mq_stream_append_one(text *stream, const MqMessage *m, text *key,
 					 Jsonb *headers, int privs, int32 *partition,
 					 int64 *position)
 {
-	Jsonb	   *body = m->body;	/* (the streams' payloads: their branch) */
 	MqStream	s;
 	Datum		keyd = key ? PointerGetDatum(key) : (Datum) 0;
 	bool		knull = key == NULL;
 	Datum		headersd = headers ? PointerGetDatum(headers) : (Datum) 0;
 	bool		hnull = headers == NULL;
-	Datum		bodyd = PointerGetDatum(body);
 
-	mq_check_message(body, headers);
+	mq_check_message(m->body, headers);
 	if (privs != 0)
 		mq_stream_lookup(stream, &s, privs);
 	else
@@ -296,43 +377,47 @@ mq_stream_append_one(text *stream, const MqMessage *m, text *key,
 	mq_durability_require(s.min_replicas, "stream", s.name);
 	*partition = record_partition(&s, keyd, knull);
 	take_all_positions(&s, 1, partition, position);
-	insert_records(&s, 1, partition, position, &keyd, &knull, &headersd, &hnull, &bodyd);
+	insert_records(&s, 1, partition, position, &keyd, &knull, &headersd, &hnull, m);
 }
 
-/* mq.append(stream, body, key, headers) returns mq.stream_position */
+/*
+ * mq.append(stream, body, key, headers, payload, content_type,
+ * content_encoding, correlation_id, reply_to) returns mq.stream_position
+ * (a database not yet updated calls it with the first four)
+ */
 Datum
 mq_append(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
+	MqMessage	m;
 	int32		partition;
 	int64		position;
 
 	mq_require_primary_fn(fcinfo);
 	if (PG_ARGISNULL(0))
 		mq_null_argument("stream name");
-	if (PG_ARGISNULL(1))
-		mq_null_argument("record body");
+	mq_message_from_args(fcinfo, 1, 4, false, 0, &m);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	{
-		MqMessage	m;
-
-		mq_message_json(PG_GETARG_JSONB_P(1), &m);
 	mq_stream_append_one(PG_GETARG_TEXT_PP(0), &m,
 						 PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 						 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
 						 MQ_PRIV_SEND, &partition, &position);
-	}
 	PG_RETURN_DATUM(position_datum(fcinfo, BlessTupleDesc(desc), partition, position));
 }
 
-/* mq.append_batch(stream, bodies, keys, headers) returns setof mq.stream_position */
+/*
+ * mq.append_batch(stream, bodies, keys, headers, payloads, content_types,
+ * content_encoding, correlation_ids, reply_to) returns setof
+ * mq.stream_position
+ */
 Datum
 mq_append_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MqStream	s;
-	MqBatchColumn bodies;
+	MqBatchMessages b;
+	MqMessage  *msgs;
 	MqBatchColumn keys;
 	MqBatchColumn headers;
 	int32	   *partition;
@@ -347,16 +432,17 @@ mq_append_batch(PG_FUNCTION_ARGS)
 	mq_require_primary_fn(fcinfo);
 	if (PG_ARGISNULL(0))
 		mq_null_argument("stream name");
-	if (PG_ARGISNULL(1))
-		mq_null_argument("bodies");
-	n = mq_batch_column(fcinfo, 1, JSONBOID, "bodies", -1, false, &bodies);
-	mq_check_count(n, "batch size");
+	n = mq_batch_messages_from_args(fcinfo, 1, 4, false, 0, &b);
 	mq_batch_column(fcinfo, 2, TEXTOID, "keys", n, true, &keys);
 	mq_batch_column(fcinfo, 3, JSONBOID, "headers", n, true, &headers);
+	msgs = palloc(sizeof(MqMessage) * n);
 	for (i = 0; i < n; i++)
-		mq_check_message(DatumGetJsonbP(bodies.values[i]),
+	{
+		mq_batch_message(&b, i, &msgs[i]);
+		mq_check_message(msgs[i].body,
 						 headers.values && !headers.nulls[i] ?
 						 DatumGetJsonbP(headers.values[i]) : NULL);
+	}
 	mq_stream_lookup(PG_GETARG_TEXT_PP(0), &s, MQ_PRIV_SEND);
 	mq_durability_require(s.min_replicas, "stream", s.name);
 
@@ -374,7 +460,7 @@ mq_append_batch(PG_FUNCTION_ARGS)
 		partition[i] = record_partition(&s, kvals[i], knulls[i]);
 	take_all_positions(&s, n, partition, position);
 	insert_records(&s, n, partition, position, kvals, knulls, hvals, hnulls,
-				   bodies.values);
+				   msgs);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	for (i = 0; i < n; i++)

@@ -46,6 +46,26 @@ extern void mq_stream_check_partition(MqStream *s, int32 partition);
 /* stream_segment.c */
 
 /*
+ * The columns of a segment table mq.s_<stream>_<segment> and of
+ * mq.stream_record, in order.  Tables and a type made before 0.8.0 have
+ * only the first Natts_mq_stream_record_v07 (no payload or properties).
+ */
+#define Natts_mq_stream_record				12
+#define Natts_mq_stream_record_v07			6
+#define Anum_mq_stream_record_partition		1
+#define Anum_mq_stream_record_position		2
+#define Anum_mq_stream_record_key			3
+#define Anum_mq_stream_record_headers		4
+#define Anum_mq_stream_record_body			5
+#define Anum_mq_stream_record_appended_at	6
+#define Anum_mq_stream_record_payload		7
+#define Anum_mq_stream_record_content_type	8
+#define Anum_mq_stream_record_content_encoding	9
+#define Anum_mq_stream_record_correlation_id	10
+#define Anum_mq_stream_record_reply_to		11
+#define Anum_mq_stream_record_sent_by		12
+
+/*
  * Statements kept per backend: the catalog look-up (stream_catalog.c), and
  * per segment table its insert and its read (named from ids, so a dropped
  * stream's plans are never used again; they stay until the backend ends).
@@ -62,12 +82,18 @@ typedef struct SegmentPlans
 {
 	int32		key[2];			/* stream id, segment */
 	SPIPlanPtr	plans[STREAM_NUM_PLANS];
+	int			natts;			/* the table's record columns the plans are for */
 	Oid			relid;			/* the segment table, once looked up */
 } SegmentPlans;
 
 extern SegmentPlans *mq_stream_segment_entry(MqStream *s, int32 segment);
+/*
+ * The kept plan of a statement on a segment, for the table's columns as
+ * they are now: *natts (if not NULL) is Natts_mq_stream_record, or
+ * Natts_mq_stream_record_v07 for a table not yet updated to 0.8.0.
+ */
 extern SPIPlanPtr mq_stream_segment_plan(MqStream *s, int32 segment,
-										 StreamPlanKind kind);
+										 StreamPlanKind kind, int *natts);
 extern void mq_stream_refresh_segments(MqStream *s);
 extern bool mq_stream_lock_segment(MqStream *s, int32 segment);
 

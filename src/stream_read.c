@@ -128,7 +128,7 @@ mq_stream_read(MqStream *s, int32 partition, int64 from, int64 end, int64 max,
 
 		if (!mq_stream_lock_segment(s, seg))
 			continue;
-		if (mq_execute_plan_as_owner(mq_stream_segment_plan(s, seg, STREAM_PLAN_READ),
+		if (mq_execute_plan_as_owner(mq_stream_segment_plan(s, seg, STREAM_PLAN_READ, NULL),
 									 values, NULL, 0) != SPI_OK_SELECT)
 			elog(ERROR, "stream read failed");
 		if (SPI_processed == 0)
@@ -151,15 +151,23 @@ mq_stream_read(MqStream *s, int32 partition, int64 from, int64 end, int64 max,
 
 	for (i = 0; i < nrows && (int64) i < max; i++)
 	{
-		Datum		out[6];
-		bool		nulls[6];
+		Datum		out[Natts_mq_stream_record];
+		bool		nulls[Natts_mq_stream_record];
 		int			c;
 
-		for (c = 0; c < 6; c++)
+		/*
+		 * As many columns as the result has: mq.stream_record before the
+		 * update to 0.8.0 has six, and a segment table not yet updated has
+		 * no payload or properties (NULL, as for the records from before).
+		 */
+		for (c = 0; c < desc->natts && c < Natts_mq_stream_record; c++)
 		{
+			nulls[c] = true;
+			if (c >= rows[i].desc->natts)
+				continue;
 			out[c] = SPI_getbinval(rows[i].tuple, rows[i].desc, c + 1, &nulls[c]);
-			/* key, headers, body: no toast pointers leave the call */
-			if (!nulls[c] && (c >= 2 && c <= 4))
+			/* no toast pointers leave the call */
+			if (!nulls[c] && TupleDescAttr(desc, c)->attlen == -1)
 				out[c] = PointerGetDatum(PG_DETOAST_DATUM_COPY(out[c]));
 		}
 		/* the tuple store copies the values */

@@ -56,52 +56,126 @@ mq_stream_segment_entry(MqStream *s, int32 segment)
 	if (!found)
 	{
 		memset(sp->plans, 0, sizeof(sp->plans));
+		sp->natts = 0;
 		sp->relid = InvalidOid;
 	}
 	return sp;
 }
 
-/* the kept plan of a statement on one segment of the stream (in SPI) */
+/*
+ * The record columns of a segment table as it is now: a table made before
+ * 0.8.0 that the update has not yet altered has no payload or properties
+ * (a table not there at all gets the statements of a new one, which then
+ * say that it does not exist).
+ */
+static int
+segment_natts(MqStream *s, int32 segment)
+{
+	char		relname[NAMEDATALEN];
+	Oid			relid;
+
+	snprintf(relname, sizeof(relname), "s_%d_%d", s->id, segment);
+	relid = get_relname_relid(relname, get_namespace_oid("mq", false));
+	if (OidIsValid(relid) && get_attnum(relid, "sent_by") == InvalidAttrNumber)
+		return Natts_mq_stream_record_v07;
+	return Natts_mq_stream_record;
+}
+
+/* the columns of a record, as statements name them */
+#define RECORD_COLUMNS_V07 "partition, position, key, headers, body, appended_at"
+#define RECORD_COLUMNS RECORD_COLUMNS_V07 \
+	", payload, content_type, content_encoding, correlation_id, reply_to, sent_by"
+
+static SPIPlanPtr
+make_insert_one_plan(MqStream *s, int32 segment, int natts)
+{
+	Oid			argtypes[Natts_mq_stream_record] = {INT4OID, INT8OID, TEXTOID, JSONBOID,
+		JSONBOID, TIMESTAMPTZOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+
+	if (natts == Natts_mq_stream_record_v07)
+		return mq_keep_plan(psprintf("INSERT INTO mq.s_%d_%d (" RECORD_COLUMNS_V07 ")"
+									 " VALUES ($1, $2, $3, $4, $5, $6)", s->id, segment),
+							natts, argtypes);
+	return mq_keep_plan(psprintf("INSERT INTO mq.s_%d_%d (" RECORD_COLUMNS ")"
+								 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+								 s->id, segment), natts, argtypes);
+}
+
+/* a batch: one array per column but appended_at ($6), unnested together */
+static SPIPlanPtr
+make_insert_plan(MqStream *s, int32 segment, int natts)
+{
+	Oid			argtypes[Natts_mq_stream_record] = {INT4ARRAYOID, INT8ARRAYOID,
+		TEXTARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID, BYTEAARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+
+	if (natts == Natts_mq_stream_record_v07)
+		return mq_keep_plan(psprintf(
+			"INSERT INTO mq.s_%d_%d (" RECORD_COLUMNS_V07 ")"
+			" SELECT u.p, u.q, u.k, u.h, u.b, $6 FROM ROWS FROM"
+			" (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+			" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(p, q, k, h, b)",
+			s->id, segment), natts, argtypes);
+	return mq_keep_plan(psprintf(
+		"INSERT INTO mq.s_%d_%d (" RECORD_COLUMNS ")"
+		" SELECT u.p, u.q, u.k, u.h, u.b, $6, u.pl, u.ct, u.ce, u.ci, u.rt, u.sb"
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+		" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+		" pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+		" pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12))"
+		" AS u(p, q, k, h, b, pl, ct, ce, ci, rt, sb)",
+		s->id, segment), natts, argtypes);
+}
+
+static SPIPlanPtr
+make_read_plan(MqStream *s, int32 segment, int natts)
+{
+	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
+
+	return mq_keep_plan(psprintf(
+		"SELECT %s FROM mq.s_%d_%d WHERE partition OPERATOR(pg_catalog.=) $1"
+		" AND position OPERATOR(pg_catalog.>=) $2"
+		" AND position OPERATOR(pg_catalog.<) $3"
+		" ORDER BY position LIMIT $4",
+		natts == Natts_mq_stream_record_v07 ? RECORD_COLUMNS_V07 : RECORD_COLUMNS,
+		s->id, segment), 4, argtypes);
+}
+
+/*
+ * The kept plan of a statement on one segment of the stream (in SPI), for
+ * the table's columns as they are now: the update to 0.8.0 adds columns to
+ * the tables that a backend may have made plans for already.
+ */
 SPIPlanPtr
-mq_stream_segment_plan(MqStream *s, int32 segment, StreamPlanKind kind)
+mq_stream_segment_plan(MqStream *s, int32 segment, StreamPlanKind kind,
+					   int *natts)
 {
 	SegmentPlans *sp = mq_stream_segment_entry(s, segment);
+	int			now_natts = segment_natts(s, segment);
 
+	if (sp->natts != now_natts)
+	{
+		int			k;
+
+		for (k = 0; k < STREAM_NUM_PLANS; k++)
+		{
+			if (sp->plans[k] != NULL)
+				SPI_freeplan(sp->plans[k]);
+			sp->plans[k] = NULL;
+		}
+		sp->natts = now_natts;
+	}
 	if (sp->plans[kind] == NULL)
 	{
 		if (kind == STREAM_PLAN_INSERT_ONE)
-		{
-			Oid			argtypes[6] = {INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
-			TIMESTAMPTZOID};
-
-			sp->plans[kind] = mq_keep_plan(psprintf(
-				"INSERT INTO mq.s_%d_%d (partition, position, key, headers, body, appended_at)"
-				" VALUES ($1, $2, $3, $4, $5, $6)", s->id, segment), 6, argtypes);
-		}
+			sp->plans[kind] = make_insert_one_plan(s, segment, sp->natts);
 		else if (kind == STREAM_PLAN_INSERT)
-		{
-			Oid			argtypes[6] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-			JSONBARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
-
-			sp->plans[kind] = mq_keep_plan(psprintf(
-				"INSERT INTO mq.s_%d_%d (partition, position, key, headers, body, appended_at)"
-				" SELECT u.p, u.q, u.k, u.h, u.b, $6 FROM ROWS FROM"
-				" (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-				" pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(p, q, k, h, b)",
-				s->id, segment), 6, argtypes);
-		}
+			sp->plans[kind] = make_insert_plan(s, segment, sp->natts);
 		else
-		{
-			Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
-
-			sp->plans[kind] = mq_keep_plan(psprintf(
-				"SELECT partition, position, key, headers, body, appended_at"
-				" FROM mq.s_%d_%d WHERE partition OPERATOR(pg_catalog.=) $1"
-				" AND position OPERATOR(pg_catalog.>=) $2"
-				" AND position OPERATOR(pg_catalog.<) $3"
-				" ORDER BY position LIMIT $4", s->id, segment), 4, argtypes);
-		}
+			sp->plans[kind] = make_read_plan(s, segment, sp->natts);
 	}
+	if (natts != NULL)
+		*natts = sp->natts;
 	return sp->plans[kind];
 }
 

@@ -268,5 +268,11 @@ CREATE TYPE mq.stream_record AS (
 	key			text,
 	headers		jsonb,
 	body		jsonb,
-	appended_at	timestamptz
+	appended_at	timestamptz,
+	payload		bytea,
+	content_type text,
+	content_encoding text,
+	correlation_id text,
+	reply_to	text,
+	sent_by		text
 );

@@ -122,8 +122,14 @@ BEGIN
 			position	bigint NOT NULL,
 			key			text,
 			headers		jsonb,
-			body		jsonb NOT NULL,
+			body		jsonb,
 			appended_at	timestamptz NOT NULL,
+			payload		bytea,
+			content_type text,
+			content_encoding text,
+			correlation_id text,
+			reply_to	text,
+			sent_by		text,
 			PRIMARY KEY (partition, position)
 		)$ddl$, CASE WHEN unlogged THEN 'UNLOGGED ' ELSE '' END, 's_' || sid || '_1');
 END;
@@ -237,17 +243,22 @@ RETURNS bool AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.drop_stream(text, bool) IS 'Drop a stream and its records.';
 
 /* Appends and replay: C (stream_append.c, stream_read.c). */
-CREATE OR REPLACE FUNCTION mq.append(stream text, body jsonb, key text DEFAULT NULL,
-						  headers jsonb DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mq.append(stream text, body jsonb DEFAULT NULL, key text DEFAULT NULL,
+						  headers jsonb DEFAULT NULL, payload bytea DEFAULT NULL,
+						  content_type text DEFAULT NULL, content_encoding text DEFAULT NULL,
+						  correlation_id text DEFAULT NULL, reply_to text DEFAULT NULL)
 RETURNS mq.stream_position AS 'MODULE_PATHNAME', 'mq_append' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.append(text, jsonb, text, jsonb)
-	IS 'Append a record; returns its partition and position.';
+COMMENT ON FUNCTION mq.append(text, jsonb, text, jsonb, bytea, text, text, text, text)
+	IS 'Append a record (a JSON body or a bytes payload with its properties); returns its partition and position.';
 
-CREATE OR REPLACE FUNCTION mq.append_batch(stream text, bodies jsonb[], keys text[] DEFAULT NULL,
-								headers jsonb[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mq.append_batch(stream text, bodies jsonb[] DEFAULT NULL,
+								keys text[] DEFAULT NULL, headers jsonb[] DEFAULT NULL,
+								payloads bytea[] DEFAULT NULL, content_types text[] DEFAULT NULL,
+								content_encoding text DEFAULT NULL,
+								correlation_ids text[] DEFAULT NULL, reply_to text DEFAULT NULL)
 RETURNS SETOF mq.stream_position AS 'MODULE_PATHNAME', 'mq_append_batch' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mq.append_batch(text, jsonb[], text[], jsonb[])
-	IS 'Append records in one call; returns their partitions and positions in order.';
+COMMENT ON FUNCTION mq.append_batch(text, jsonb[], text[], jsonb[], bytea[], text[], text, text[], text)
+	IS 'Append records (each a JSON body or a bytes payload) in one call; returns their partitions and positions in order.';
 
 CREATE OR REPLACE FUNCTION mq.read_stream(stream text, partition int, from_position bigint,
 							   max int DEFAULT 100)
@@ -297,8 +308,14 @@ BEGIN
 			position	bigint NOT NULL,
 			key			text,
 			headers		jsonb,
-			body		jsonb NOT NULL,
+			body		jsonb,
 			appended_at	timestamptz NOT NULL,
+			payload		bytea,
+			content_type text,
+			content_encoding text,
+			correlation_id text,
+			reply_to	text,
+			sent_by		text,
 			PRIMARY KEY (partition, position)
 		)$ddl$, CASE WHEN r.unlogged THEN 'UNLOGGED ' ELSE '' END,
 		's_' || r.stream_id || '_' || segment);

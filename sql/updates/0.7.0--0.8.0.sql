@@ -80,3 +80,44 @@ DROP FUNCTION mq.send(text, jsonb, jsonb, interval, text, text, int);
 DROP FUNCTION mq.send_batch(text, jsonb[], jsonb[], interval, text[], text[], int);
 DROP FUNCTION mq.publish(text, text, jsonb, jsonb, interval, text, text, int, bool);
 DROP FUNCTION mq.publish_batch(text, text[], jsonb[], jsonb[], interval, text[], text[], int, bool);
+
+/* ---- streams: payloads and properties (issue 31) ---- */
+/*
+ * Stream records gain the same: a bytes payload with its content type and
+ * encoding, correlation_id, reply_to and sent_by (no expiry: retention
+ * ends records).  Every kept segment table gains the columns, NULL for the
+ * records already there, and its body may now be NULL.  A segment listed
+ * in mq._stream_segment whose table is gone (dropped by retention in the
+ * same run) is skipped.
+ */
+ALTER TYPE mq.stream_record
+	ADD ATTRIBUTE payload bytea,
+	ADD ATTRIBUTE content_type text,
+	ADD ATTRIBUTE content_encoding text,
+	ADD ATTRIBUTE correlation_id text,
+	ADD ATTRIBUTE reply_to text,
+	ADD ATTRIBUTE sent_by text;
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOR t IN SELECT 's_' || stream_id || '_' || segment FROM mq._stream_segment
+			 ORDER BY stream_id, segment
+	LOOP
+		IF to_regclass(format('mq.%I', t)) IS NULL THEN
+			CONTINUE;
+		END IF;
+		EXECUTE format($ddl$
+			ALTER TABLE mq.%I
+				ALTER COLUMN body DROP NOT NULL,
+				ADD COLUMN payload bytea,
+				ADD COLUMN content_type text,
+				ADD COLUMN content_encoding text,
+				ADD COLUMN correlation_id text,
+				ADD COLUMN reply_to text,
+				ADD COLUMN sent_by text$ddl$, t);
+	END LOOP;
+END;
+$$;
+DROP FUNCTION mq.append(text, jsonb, text, jsonb);
+DROP FUNCTION mq.append_batch(text, jsonb[], text[], jsonb[]);

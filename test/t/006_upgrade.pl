@@ -415,6 +415,17 @@ $after{'0.4.0'} = sub {
 		q{SELECT count(*) FROM mq.read_stream('log', mq.stream_partition('b', 2), 0)});
 	is($node->safe_psql($db, q{SELECT position FROM mq.append('log', '{"n": 4}', key => 'b')}), $before,
 		'and positions go on after the update');
+	is($node->safe_psql($db, q{SELECT string_agg(concat_ws('/', body->>'n', payload, content_type,
+			content_encoding, correlation_id, reply_to, sent_by), ',' ORDER BY partition, position)
+		FROM generate_series(0, 1) p, mq.read_stream('log', p, 0) WHERE body->>'n' <> '4'}),
+		$replayed,
+		'records from before the update read with NULL payloads and properties');
+	my $payload = $node->safe_psql($db,
+		q{SELECT position FROM mq.append('log', payload => '\x0001ff', key => 'b', correlation_id => 'c')});
+	is($node->safe_psql($db, qq{SELECT concat_ws('/', payload, content_type, correlation_id, sent_by)
+		FROM mq.read_stream('log', mq.stream_partition('b', 2), $payload)}),
+		'\x0001ff/application/octet-stream/c/' . $node->safe_psql($db, 'SELECT current_user'),
+		'and a segment from before the update takes payloads');
 };
 
 # 0.5.0: mq.compact_queue; a queue made before the update keeps its
