@@ -103,6 +103,19 @@ fill_groups() {
 		q "VACUUM ANALYZE mq.q_$(q "SELECT mq._queue_id('$t')")" >/dev/null
 	done
 }
+# bytes payloads (issue 31): the two queues of 1 kB messages, payloads and
+# JSON of the same stored size, 200,000 each, vacuumed; the payload send
+# and batch cases start each run pair from an empty queue and raw table
+fill_sized() {
+	local t
+	q "SELECT bench_fill_sized(20)" >/dev/null
+	for t in cpay cjson; do
+		q "VACUUM ANALYZE mq.q_$(q "SELECT mq._queue_id('$t')")" >/dev/null
+	done
+}
+empty_payload_tables() {
+	q "TRUNCATE mq.q_$(q "SELECT mq._queue_id('bpq')"), rawp" >/dev/null
+}
 fill_gfair() { fill_groups gfair; }
 fill_gconc() { fill_groups gconc; }
 fill_grate() { fill_groups grate; }
@@ -120,9 +133,12 @@ for c in $CLIENTS; do
 	compare fair_10000_groups mq_gfair_consume mq_gplain_consume "$c" fill_gfair
 	compare group_concurrency mq_gconc_consume mq_gplain_consume "$c" fill_gconc
 	compare rate_below_limit mq_grate_consume mq_gplain_consume "$c" fill_grate
+	compare send_payload_1k mq_send_payload raw_insert_payload "$c" empty_payload_tables
+	compare consume_payload_vs_json mq_consume_payload mq_consume_json1k "$c" fill_sized
 	if wanted idle_readers; then idle_readers "$c"; fi
 done
 compare batch10000 mq_batch10000 raw_batch10000 1
+compare batch10000_payload mq_batch10000_payload raw_batch10000_payload 1 empty_payload_tables
 # depth scaling: the mixed load (send 1, read 1 + ack, so the depth stays)
 # over 10,000, 1,000,000 and 5,000,000 messages, each depth filled once (a
 # fill of 5 million takes a minute or two); mq's rate at a depth against

@@ -1,10 +1,13 @@
 """Tests of the Python examples against a real server (PG* variables)."""
+import datetime
 import os
 import threading
 import time
 import unittest
+import uuid
 
 import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -175,6 +178,115 @@ class OutboxTest(unittest.TestCase):
             place_order(s, Order(id=2, customer="acme", total=12))
             s.commit()
         self.assertEqual(self.count(), (1, 1), "a committed order sends its message")
+
+
+class MessagesTest(unittest.TestCase):
+    """Payloads and properties from psycopg 3, with no casts in the SQL:
+    Python bytes go in as bytea and come back as bytes, byte for byte; a
+    request and its reply travel with correlation_id and reply_to."""
+
+    queues = ("py_bytes", "py_requests", "py_replies")
+
+    def setUp(self):
+        self.conn = connect()
+        for q in self.queues:
+            self.conn.execute("SELECT mq.drop_queue(%s, if_exists => true)", (q,))
+            self.conn.execute("SELECT mq.create_queue(%s)", (q,))
+        self.user = self.conn.execute("SELECT current_user").fetchone()[0]
+
+    def tearDown(self):
+        for q in self.queues:
+            self.conn.execute("SELECT mq.drop_queue(%s, if_exists => true)", (q,))
+        self.conn.close()
+
+    def test_bytes_round_trip(self):
+        sent = [
+            (bytes(range(256)), "application/octet-stream"),   # every byte value
+            (b"", "application/x-empty"),                        # nothing at all
+            (bytes(range(255, -1, -1)) * 64, "application/x-protobuf"),  # 16 kB
+            ("naïve café\n".encode("utf-8"), "text/plain; charset=utf-8"),
+        ]
+        ids = [self.conn.execute("SELECT mq.send(%s, payload => %s, content_type => %s)",
+                                 ("py_bytes", payload, content_type)).fetchone()[0]
+               for payload, content_type in sent]
+        # a JSON message in the same queue keeps its body and has no payload
+        json_id = self.conn.execute("SELECT mq.send(%s, %s)",
+                                    ("py_bytes", Jsonb({"n": 1}))).fetchone()[0]
+        # a batch of payloads: a list of bytes is a bytea[]; no content types
+        # given, so each gets application/octet-stream
+        batch_ids = [r[0] for r in self.conn.execute(
+            "SELECT * FROM mq.send_batch(%s, payloads => %s)",
+            ("py_bytes", [b"\x00", b"", b"\xff\x00\xff"])).fetchall()]
+        self.assertEqual(len(batch_ids), 3)
+
+        rows = self.conn.execute(
+            "SELECT msg_id, body, payload, content_type, content_encoding, sent_by"
+            " FROM mq.read(%s, 100) ORDER BY msg_id", ("py_bytes",)).fetchall()
+        self.assertEqual(len(rows), 8)
+        got = {r[0]: r[1:] for r in rows}
+        for msg_id, (payload, content_type) in zip(ids, sent):
+            body, got_payload, got_type, encoding, sent_by = got[msg_id]
+            self.assertIsNone(body)
+            self.assertIsInstance(got_payload, bytes)
+            self.assertEqual(got_payload, payload, "the payload comes back byte for byte")
+            self.assertEqual((got_type, encoding, sent_by), (content_type, None, self.user))
+        self.assertEqual("naïve café\n", got[ids[3]][1].decode("utf-8"))
+        self.assertEqual(got[json_id], ({"n": 1}, None, None, None, self.user))
+        self.assertEqual([got[i][1:3] for i in batch_ids],
+                         [(b"\x00", "application/octet-stream"),
+                          (b"", "application/octet-stream"),
+                          (b"\xff\x00\xff", "application/octet-stream")])
+
+    def test_request_reply(self):
+        # the requester asks twice, each with its own correlation_id, naming
+        # its reply queue; the requests expire if nobody answers in a minute
+        requester = self.conn
+        asked = {}
+        for sku in ("B-1001", "B-2002"):
+            correlation_id = str(uuid.uuid4())
+            asked[correlation_id] = sku
+            requester.execute(
+                "SELECT mq.send(%s, %s, correlation_id => %s, reply_to => %s, ttl => %s)",
+                ("py_requests", Jsonb({"sku": sku}), correlation_id, "py_replies",
+                 datetime.timedelta(minutes=1)))
+
+        # the responder, on its own connection: answers each request where its
+        # reply_to says, with its correlation_id (the price as text, a
+        # payload), and acks the request in the same transaction
+        with connect() as responder:
+            requests = responder.execute(
+                "SELECT msg_id, body, correlation_id, reply_to, sent_by, expires_at - enqueued_at"
+                " FROM mq.read(%s, 10)", ("py_requests",)).fetchall()
+            self.assertEqual(len(requests), 2)
+            for msg_id, body, correlation_id, reply_to, sent_by, ttl in reversed(requests):
+                self.assertEqual(reply_to, "py_replies")
+                self.assertEqual(sent_by, self.user)
+                self.assertEqual(asked[correlation_id], body["sku"])
+                self.assertTrue(datetime.timedelta(seconds=50) < ttl <= datetime.timedelta(minutes=1, seconds=10),
+                                f"the request expires about a minute after its send: {ttl}")
+                price = f"{body['sku']}: 12.50 EUR".encode("utf-8")
+                with responder.transaction():
+                    responder.execute(
+                        "SELECT mq.send(%s, payload => %s, content_type => %s, correlation_id => %s)",
+                        (reply_to, price, "text/plain; charset=utf-8", correlation_id))
+                    responder.execute("SELECT mq.ack(%s, %s)", ("py_requests", msg_id))
+
+        # the requester matches each reply to its request by correlation_id
+        replies = requester.execute(
+            "SELECT msg_id, correlation_id, reply_to, payload, content_type, sent_by, expires_at"
+            " FROM mq.read(%s, 10)", ("py_replies",)).fetchall()
+        self.assertEqual(len(replies), 2)
+        answered = {}
+        for msg_id, correlation_id, reply_to, payload, content_type, sent_by, expires_at in replies:
+            self.assertIn(correlation_id, asked, "a reply to a request that was made")
+            self.assertEqual((reply_to, content_type, sent_by, expires_at),
+                             (None, "text/plain; charset=utf-8", self.user, None))
+            answered[correlation_id] = payload.decode("utf-8")
+            requester.execute("SELECT mq.ack(%s, %s)", ("py_replies", msg_id))
+        self.assertEqual(answered, {c: f"{sku}: 12.50 EUR" for c, sku in asked.items()})
+        for q in ("py_requests", "py_replies"):
+            self.assertEqual(requester.execute(
+                "SELECT queue_length FROM mq.metrics(%s)", (q,)).fetchone()[0], 0)
 
 
 if __name__ == "__main__":
