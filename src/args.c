@@ -253,7 +253,9 @@ mq_batch_column(FunctionCallInfo fcinfo, int argno, Oid elmtype,
 	if (n >= 0 && count != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d elements but bodies has %d", what, count, n),
+				 errmsg_plural("%s has %d elements but the batch has %d message",
+							   "%s has %d elements but the batch has %d messages",
+							   n, what, count, n),
 				 nulls_ok ? errhint("Pass one element per message, or NULL for none.") :
 				 errhint("Pass one element per message.")));
 	if (!nulls_ok && array_contains_nulls(a))

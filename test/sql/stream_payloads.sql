@@ -19,13 +19,12 @@ SELECT get_byte(payload, 0) AS first, get_byte(payload, 255) AS last,
 	   (SELECT bool_and(get_byte(payload, i) = i) FROM generate_series(0, 255) i) AS each_in_place
 FROM mq.read_stream('p_log', 0, 0, 1);
 
--- up to mq.max_message_size (the payload's size as stored, with its 4-byte
--- header, as for bodies); one byte more is refused
+-- up to mq.max_message_size bytes; one byte more is refused
 SET mq.max_message_size = 1000;
-SELECT position FROM mq.append('p_log', payload => decode(repeat('ab', 996), 'hex'));
-SELECT mq.append('p_log', payload => decode(repeat('ab', 997), 'hex'));
+SELECT position FROM mq.append('p_log', payload => decode(repeat('ab', 1000), 'hex'));
+SELECT mq.append('p_log', payload => decode(repeat('ab', 1001), 'hex'));
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-SELECT count(*) FROM mq.append_batch('p_log', payloads => ARRAY[decode(repeat('ab', 997), 'hex')]);
+SELECT count(*) FROM mq.append_batch('p_log', payloads => ARRAY[decode(repeat('ab', 1001), 'hex')]);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET mq.max_message_size;
 SELECT position, length(payload) AS len FROM mq.read_stream('p_log', 0, 2);
