@@ -178,6 +178,7 @@ extern bool mq_queue_direct_ok(MqQueue *q);
 extern bool mq_queue_foreign_triggers(Relation rel);
 extern Relation mq_queue_open_table(MqQueue *q);
 extern Relation mq_queue_open_table_ext(MqQueue *q, bool required);
+extern bool mq_queue_has_properties(MqQueue *q);
 extern Oid	mq_queue_index(MqQueue *q, Relation rel, const char *suffix,
 						   Oid *cached);
 extern void mq_queue_missing_index(MqQueue *q, const char *suffix);

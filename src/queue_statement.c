@@ -47,32 +47,77 @@
 #include "queue_int.h"
 #include "wait.h"
 
-/* the columns of mq.message, in order, from a message table aliased q */
-#define MESSAGE_COLUMNS \
-	"q.msg_id, q.read_ct, q.enqueued_at, q.vt, q.priority, q.group_key," \
-	" q.dedup_key, q.headers, q.body, q.payload, q.content_type," \
-	" q.content_encoding, q.correlation_id, q.reply_to, q.expires_at," \
-	" q.sent_by"
+/*
+ * The statements being built are for tables of 0.7.0's layout: a database
+ * whose extension is not yet updated, served by this library.  Its tables
+ * lack the columns from payload on (its mq.message too): statements then
+ * leave them out, and read them as NULL.  Set by statement_sql().
+ */
+static bool legacy_layout;
 
-/* the same, from a CTE named d */
-#define DEAD_COLUMNS \
-	"d.msg_id, d.read_ct, d.enqueued_at, d.vt, d.priority, d.group_key," \
-	" d.dedup_key, d.headers, d.body, d.payload, d.content_type," \
-	" d.content_encoding, d.correlation_id, d.reply_to, d.expires_at," \
-	" d.sent_by"
+/*
+ * The columns of mq.message, in order, from table alias a (a message table,
+ * or a CTE of its rows); read_once_more adds one to read_ct (a pop's)
+ */
+static char *
+message_columns(const char *a, bool read_once_more)
+{
+	const char *plus = read_once_more ? " OPERATOR(pg_catalog.+) 1" : "";
+
+	if (legacy_layout)
+		return psprintf("%1$s.msg_id, %1$s.read_ct%2$s, %1$s.enqueued_at, %1$s.vt,"
+						" %1$s.priority, %1$s.group_key, %1$s.dedup_key,"
+						" %1$s.headers, %1$s.body, NULL::pg_catalog.bytea,"
+						" NULL::pg_catalog.text, NULL::pg_catalog.text,"
+						" NULL::pg_catalog.text, NULL::pg_catalog.text,"
+						" NULL::pg_catalog.timestamptz, NULL::pg_catalog.text", a, plus);
+	return psprintf("%1$s.msg_id, %1$s.read_ct%2$s, %1$s.enqueued_at, %1$s.vt,"
+					" %1$s.priority, %1$s.group_key, %1$s.dedup_key,"
+					" %1$s.headers, %1$s.body, %1$s.payload, %1$s.content_type,"
+					" %1$s.content_encoding, %1$s.correlation_id,"
+					" %1$s.reply_to, %1$s.expires_at, %1$s.sent_by", a, plus);
+}
 
 /*
  * The columns from payload on that a dead letter or a redriven message
- * keeps, from a CTE named d: all but its own expiry (RabbitMQ removes the
+ * keeps (prefixed by ", "; none in the legacy layout), and their values
+ * from a CTE named d: all but its own expiry (RabbitMQ removes the
  * expiration of a dead-lettered message too, so that it does not expire
- * again where it goes)
+ * again where it goes).  The archive keeps the expiry too.
  */
-#define MOVED_COLUMNS \
-	"payload, content_type, content_encoding, correlation_id, reply_to," \
-	" sent_by"
-#define MOVED_VALUES \
-	"d.payload, d.content_type, d.content_encoding, d.correlation_id," \
-	" d.reply_to, d.sent_by"
+static const char *
+moved_columns(bool archive)
+{
+	if (legacy_layout)
+		return "";
+	return archive ?
+		", payload, content_type, content_encoding, correlation_id, reply_to,"
+		" sent_by, expires_at" :
+		", payload, content_type, content_encoding, correlation_id, reply_to,"
+		" sent_by";
+}
+
+static const char *
+moved_values(bool archive)
+{
+	if (legacy_layout)
+		return "";
+	return archive ?
+		", d.payload, d.content_type, d.content_encoding, d.correlation_id,"
+		" d.reply_to, d.sent_by, d.expires_at" :
+		", d.payload, d.content_type, d.content_encoding, d.correlation_id,"
+		" d.reply_to, d.sent_by";
+}
+
+/* a message's own expiry, if the layout has it, is at or before $now_param */
+static char *
+expired_by_message(int now_param)
+{
+	if (legacy_layout)
+		return pstrdup("false");
+	return psprintf("COALESCE(%s.expires_at OPERATOR(pg_catalog.<=) $%d, false)",
+					"m", now_param);
+}
 
 /* where the plan of a statement kind has the limits of a dead-letter check */
 typedef struct DeadParams
@@ -113,12 +158,12 @@ append_archive_cte(StringInfo sql, const char *cte, int32 id,
 	appendStringInfo(sql,
 					 ", %s AS (INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at,"
 					 " vt, priority, group_key, dedup_key, headers, body,"
-					 " archived_at, " MOVED_COLUMNS ", expires_at)"
+					 " archived_at%s)"
 					 " SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt,"
-					 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d,"
-					 " " MOVED_VALUES ", d.expires_at"
+					 " d.priority, d.group_key, d.dedup_key, %s, d.body, $%d%s"
 					 " FROM %s)",
-					 cte, id, headers, now_param, rows);
+					 cte, id, moved_columns(true), headers, now_param,
+					 moved_values(true), rows);
 }
 
 /*
@@ -194,10 +239,11 @@ append_dead_letter_ctes(StringInfo sql, MqQueue *q, const char *reason,
 	{
 		appendStringInfo(sql,
 						 ", x AS (INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-						 " group_key, headers, body, " MOVED_COLUMNS ")"
-						 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body,"
-						 " " MOVED_VALUES " FROM d)",
-						 q->dead_letter_queue_id, now_param, now_param, death);
+						 " group_key, headers, body%s)"
+						 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body%s"
+						 " FROM d)",
+						 q->dead_letter_queue_id, moved_columns(false),
+						 now_param, now_param, death, moved_values(false));
 		return;
 	}
 
@@ -213,11 +259,11 @@ append_dead_letter_ctes(StringInfo sql, MqQueue *q, const char *reason,
 					q->dead_letter_queue_id);
 	appendStringInfo(sql,
 					 ", x AS (INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-					 " group_key, headers, body, " MOVED_COLUMNS ")"
-					 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body,"
-					 " " MOVED_VALUES
+					 " group_key, headers, body%s)"
+					 " SELECT $%d, $%d, d.priority, d.group_key, %s, d.body%s"
 					 " FROM (SELECT * FROM d ORDER BY d.msg_id LIMIT %s) d)",
-					 q->dead_letter_queue_id, now_param, now_param, death, room);
+					 q->dead_letter_queue_id, moved_columns(false), now_param,
+					 now_param, death, moved_values(false), room);
 	append_archive_cte(sql, "y", q->id,
 					   psprintf("(SELECT * FROM d ORDER BY d.msg_id OFFSET %s) d", room),
 					   dead_letter_headers(q->name, reason, now_param,
@@ -248,9 +294,10 @@ static char *
 dead_reason(const DeadParams *dp)
 {
 	return psprintf("CASE WHEN d.enqueued_at OPERATOR(pg_catalog.<=) $%d"
-					" OR d.expires_at OPERATOR(pg_catalog.<=) $%d"
-					" THEN 'expired' ELSE 'max_receives' END",
-					dp->cutoff, dp->now);
+					" OR %s THEN 'expired' ELSE 'max_receives' END",
+					dp->cutoff,
+					legacy_layout ? "false" :
+					psprintf("d.expires_at OPERATOR(pg_catalog.<=) $%d", dp->now));
 }
 
 /*
@@ -263,11 +310,10 @@ append_candidates(StringInfo sql, MqQueue *q, int qty_param, bool dead)
 {
 	appendStringInfo(sql, "SELECT m.msg_id");
 	if (dead)
-		appendStringInfoString(sql,
-							   ", (m.read_ct OPERATOR(pg_catalog.>=) $4"
-							   " OR m.enqueued_at OPERATOR(pg_catalog.<=) $5"
-							   " OR COALESCE(m.expires_at OPERATOR(pg_catalog.<=) $1,"
-							   " false)) AS dead");
+		appendStringInfo(sql,
+						 ", (m.read_ct OPERATOR(pg_catalog.>=) $4"
+						 " OR m.enqueued_at OPERATOR(pg_catalog.<=) $5"
+						 " OR %s) AS dead", expired_by_message(1));
 	appendStringInfo(sql, " FROM mq.q_%d m WHERE m.vt OPERATOR(pg_catalog.<=) $1",
 					 q->id);
 	if (q->fifo)
@@ -300,13 +346,19 @@ build_send(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 {
 	int			id = q->id;
 
-	appendStringInfo(sql,
-					 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
-					 " group_key, dedup_key, headers, body, payload,"
-					 " content_type, content_encoding, correlation_id,"
-					 " reply_to, expires_at, sent_by)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-					 " $12, $13, $14)", id);
+	if (legacy_layout)
+		appendStringInfo(sql,
+						 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+						 " group_key, dedup_key, headers, body)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7)", id);
+	else
+		appendStringInfo(sql,
+						 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+						 " group_key, dedup_key, headers, body, payload,"
+						 " content_type, content_encoding, correlation_id,"
+						 " reply_to, expires_at, sent_by)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+						 " $12, $13, $14)", id);
 	if (kind == MQ_PLAN_SEND_DEDUP)
 		appendStringInfoString(sql,
 							   " ON CONFLICT (dedup_key)"
@@ -330,6 +382,15 @@ build_send_batch(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 {
 	int			id = q->id;
 
+	if (legacy_layout)
+		appendStringInfo(sql,
+						 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
+						 " group_key, headers, body)"
+						 " SELECT $1, $2, $3, u.g, u.h, u.b"
+						 " FROM ROWS FROM (pg_catalog.unnest($4),"
+						 " pg_catalog.unnest($5), pg_catalog.unnest($6))"
+						 " AS u(g, h, b) RETURNING msg_id", id);
+	else
 	appendStringInfo(sql,
 					 "INSERT INTO mq.q_%d (enqueued_at, vt, priority,"
 					 " group_key, headers, body, payload, content_type,"
@@ -449,13 +510,9 @@ build_take(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 					 " RETURNING q.*)", id);
 	append_dead_letter_ctes(sql, q, dead_reason(&dp), dp.now);
 	appendStringInfo(sql,
-					 " SELECT l.msg_id, l.read_ct%s, l.enqueued_at,"
-					 " l.vt, l.priority, l.group_key, l.dedup_key,"
-					 " l.headers, l.body, l.payload, l.content_type,"
-					 " l.content_encoding, l.correlation_id, l.reply_to,"
-					 " l.expires_at, l.sent_by, NULL::pg_catalog.text FROM l"
-					 " UNION ALL SELECT " DEAD_COLUMNS ", %s FROM d",
-					 pop ? " OPERATOR(pg_catalog.+) 1" : "",
+					 " SELECT %s, NULL::pg_catalog.text FROM l"
+					 " UNION ALL SELECT %s, %s FROM d",
+					 message_columns("l", pop), message_columns("d", false),
 					 dead_reason(&dp));
 	*nargs = 5;
 	argtypes[3] = INT4OID;
@@ -504,11 +561,13 @@ build_archive_many(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 					 "WITH d AS (DELETE FROM mq.q_%d"
 					 " WHERE msg_id OPERATOR(pg_catalog.=) ANY ($1) RETURNING *)"
 					 " INSERT INTO mq.a_%d (msg_id, read_ct, enqueued_at, vt,"
-					 " priority, group_key, dedup_key, headers, body, payload,"
-					 " content_type, content_encoding, correlation_id, reply_to,"
-					 " expires_at, sent_by, archived_at)"
-					 " SELECT " DEAD_COLUMNS ", $2 FROM d"
-					 " RETURNING msg_id, dedup_key", id, id);
+					 " priority, group_key, dedup_key, headers, body,"
+					 " archived_at%s)"
+					 " SELECT d.msg_id, d.read_ct, d.enqueued_at, d.vt,"
+					 " d.priority, d.group_key, d.dedup_key, d.headers, d.body,"
+					 " $2%s FROM d"
+					 " RETURNING msg_id, dedup_key", id, id, moved_columns(true),
+					 moved_values(true));
 	*nargs = 2;
 	argtypes[0] = INT8ARRAYOID;
 	argtypes[1] = TIMESTAMPTZOID;
@@ -580,13 +639,13 @@ build_sweep(StringInfo sql, MqQueue *q, MqPlanKind kind, int *nargs,
 					 " WHERE (m.vt OPERATOR(pg_catalog.<=) $1"
 					 " AND m.read_ct OPERATOR(pg_catalog.>=) $2)"
 					 " OR ((m.enqueued_at OPERATOR(pg_catalog.<=) $3"
-					 " OR m.expires_at OPERATOR(pg_catalog.<=) $1)"
+					 " OR %s)"
 					 " AND (m.vt OPERATOR(pg_catalog.<=) $1"
 					 " OR m.read_ct OPERATOR(pg_catalog.=) 0))"
 					 " LIMIT $4 FOR UPDATE SKIP LOCKED),"
 					 " d AS (DELETE FROM mq.q_%d q WHERE "
 					 IDS_FROM("SELECT c.msg_id FROM c")
-					 " RETURNING q.*)", id, id);
+					 " RETURNING q.*)", id, expired_by_message(1), id);
 	append_dead_letter_ctes(sql, q, dead_reason(&dp), dp.now);
 	appendStringInfo(sql, " SELECT %s FROM d", dead_reason(&dp));
 	*nargs = 4;
@@ -648,6 +707,7 @@ statement_sql(MqQueue *q, MqPlanKind kind, int *nargs, Oid *argtypes)
 	if (kind < 0 || kind >= MQ_NUM_PLANS || builders[kind] == NULL)
 		elog(ERROR, "invalid statement kind");
 	initStringInfo(&sql);
+	legacy_layout = !mq_queue_has_properties(q);
 	builders[kind] (&sql, q, kind, nargs, argtypes);
 	return sql.data;
 }

@@ -110,6 +110,18 @@ mq_queue_lock_queue(MqQueue *q)
 }
 
 /*
+ * Has q's message table the columns from payload on (0.8.0)?  Not while
+ * this library serves a database whose extension is not yet updated: its
+ * statements then leave them out (queue_statement.c).
+ */
+bool
+mq_queue_has_properties(MqQueue *q)
+{
+	mq_queue_lock_queue(q);
+	return get_attnum(mq_queue_state(q)->relid, "sent_by") != InvalidAttrNumber;
+}
+
+/*
  * Rows at or after (priority, msg_id) were just inserted into q's table:
  * readers must not start past them (queue_hint.c).
  */

@@ -42,9 +42,11 @@ FROM mq.pop('pl_q', 10) ORDER BY msg_id;
 -- the same through the statements (mq.direct_access = off)
 SET mq.direct_access = off;
 SELECT count(*) FROM mq.send_batch('pl_q', payloads => ARRAY['\x00ff', '\xff00']::bytea[],
-								   content_types => ARRAY['a/b', NULL]);
+								   content_types => ARRAY['a/b', NULL], content_encoding => 'br',
+								   reply_to => 'pl_replies', correlation_ids => ARRAY['k1', NULL]);
 SELECT mq.send('pl_q', payload => '\x0102', content_type => 'c/d', correlation_id => 'k', ttl => '1 hour') > 0 AS sent;
-SELECT payload, content_type, correlation_id, expires_at IS NOT NULL AS expires, sent_by = current_user AS by_me
+SELECT payload, content_type, content_encoding, correlation_id, reply_to, expires_at IS NOT NULL AS expires,
+	   sent_by = current_user AS by_me
 FROM mq.read('pl_q', 10) ORDER BY msg_id;
 RESET mq.direct_access;
 

@@ -464,13 +464,28 @@ $after{'0.6.0'} = sub {
 # 0.7.0: the first update that runs the definitions of sql/src/ over a
 # database that already has them
 $setup{'0.7.0'} = q{
-	SELECT mq.create_queue('q7', fifo => true);
+	SELECT mq.create_queue('q7', fifo => true, archive => true);
 	SELECT mq.send('q7', '{"n": 1}', group_key => 'g');
+	SELECT mq.send('q7', '{"n": 2}', group_key => 'g');
+	SELECT mq.send('q7', '{"n": 3}', group_key => 'h');
+	SELECT mq.ack('q7', msg_id) FROM mq.read('q7') WHERE body->>'n' = '3';
 };
 $after{'0.7.0'} = sub {
 	my $db = shift;
-	is($node->safe_psql($db, q{SELECT body->>'n' FROM mq.read('q7')}), '1',
-		'a FIFO queue from before the update is read');
+	is($node->safe_psql($db, q{SELECT concat_ws('/', body->>'n', payload, content_type, content_encoding,
+		correlation_id, reply_to, expires_at, sent_by) FROM mq.read('q7')}), '1',
+		'a FIFO queue from before the update is read, its messages with NULL payloads and properties');
+	is($node->safe_psql($db, q{SELECT mq.send('q7', payload => '\x00ff', content_type => 'a/b',
+		correlation_id => 'c', ttl => '1 hour', group_key => 'p') > 0}), 't',
+		'and takes payloads and properties');
+	is($node->safe_psql($db, q{SELECT concat_ws('/', payload, content_type, correlation_id,
+		expires_at IS NOT NULL, sent_by = current_user) FROM mq.read('q7', 10) WHERE group_key = 'p'}),
+		'\x00ff/a/b/c/t/t', '... which come back');
+	my $q7 = $node->safe_psql($db, q{SELECT queue_id FROM mq._queue WHERE queue_name = 'q7'});
+	is($node->safe_psql($db, qq{SELECT count(*) FROM mq.a_$q7 WHERE payload IS NULL AND sent_by IS NULL}), '1',
+		'its archive kept the message archived before the update');
+	is($node->safe_psql($db, q{SELECT count(*) FROM mq.read('q7', 10)}), '0',
+		'the rest of the group waits behind its leased head');
 };
 
 my $checked_kinds = 0;
