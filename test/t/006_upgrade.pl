@@ -467,8 +467,8 @@ $setup{'0.7.0'} = q{
 	SELECT mq.create_queue('q7', fifo => true, archive => true);
 	SELECT mq.send('q7', '{"n": 1}', group_key => 'g');
 	SELECT mq.send('q7', '{"n": 2}', group_key => 'g');
-	SELECT mq.send('q7', '{"n": 3}', group_key => 'h');
-	SELECT mq.ack('q7', msg_id) FROM mq.read('q7') WHERE body->>'n' = '3';
+	SELECT mq.send('q7', '{"n": 3}', group_key => 'h') AS m3 \\gset
+	SELECT mq.archive('q7', :m3);
 };
 $after{'0.7.0'} = sub {
 	my $db = shift;
