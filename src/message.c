@@ -229,3 +229,25 @@ mq_batch_message(const MqBatchMessages *b, int i, MqMessage *m)
 		m->content_type = cstring_to_text(MQ_DEFAULT_CONTENT_TYPE);
 #undef ELEMENT
 }
+
+void
+mq_message_values(const MqMessage *m, const MqMessageAttnums *at,
+				  Datum *values, bool *isnull)
+{
+#define PUT(anum, ptr) \
+	(values[(anum) - 1] = PointerGetDatum(ptr), isnull[(anum) - 1] = ((ptr) == NULL))
+
+	PUT(at->body, m->body);
+	PUT(at->payload, m->payload);
+	PUT(at->content_type, m->content_type);
+	PUT(at->content_encoding, m->content_encoding);
+	PUT(at->correlation_id, m->correlation_id);
+	PUT(at->reply_to, m->reply_to);
+	PUT(at->sent_by, m->sent_by);
+#undef PUT
+	if (at->expires_at > 0)
+	{
+		values[at->expires_at - 1] = TimestampTzGetDatum(m->expires_at);
+		isnull[at->expires_at - 1] = (m->expires_at == 0);
+	}
+}

@@ -74,6 +74,26 @@ extern int	mq_batch_messages_from_args(FunctionCallInfo fcinfo, int bodies_arg,
 										int first_arg, bool with_ttl,
 										TimestampTz now, MqBatchMessages *b);
 
+/*
+ * Where a table (a queue's, a stream segment's) keeps a message's columns:
+ * attribute numbers, expires_at 0 where there is none
+ */
+typedef struct MqMessageAttnums
+{
+	int16		body;
+	int16		payload;
+	int16		content_type;
+	int16		content_encoding;
+	int16		correlation_id;
+	int16		reply_to;
+	int16		sent_by;
+	int16		expires_at;
+} MqMessageAttnums;
+
+/* m's columns into a row's values and isnull, at the attribute numbers of at */
+extern void mq_message_values(const MqMessage *m, const MqMessageAttnums *at,
+							  Datum *values, bool *isnull);
+
 /* message i of a batch */
 extern void mq_batch_message(const MqBatchMessages *b, int i, MqMessage *m);
 

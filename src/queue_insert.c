@@ -398,25 +398,13 @@ mq_queue_send_batch(MqQueue *q, TimestampTz now, TimestampTz vt,
 	SPI_finish();
 }
 
-/* the columns of a message from body on (the rest is insert_rows()'s) */
-static void
-message_values(const MqMessage *m, Datum *values, bool *isnull)
-{
-#define SET(anum, ptr) \
-	(values[MQ_COL(anum)] = PointerGetDatum(ptr), \
-	 isnull[MQ_COL(anum)] = ((ptr) == NULL))
-
-	SET(Anum_mq_message_body, m->body);
-	SET(Anum_mq_message_payload, m->payload);
-	SET(Anum_mq_message_content_type, m->content_type);
-	SET(Anum_mq_message_content_encoding, m->content_encoding);
-	SET(Anum_mq_message_correlation_id, m->correlation_id);
-	SET(Anum_mq_message_reply_to, m->reply_to);
-	SET(Anum_mq_message_sent_by, m->sent_by);
-	values[MQ_COL(Anum_mq_message_expires_at)] = TimestampTzGetDatum(m->expires_at);
-	isnull[MQ_COL(Anum_mq_message_expires_at)] = (m->expires_at == 0);
-#undef SET
-}
+/* where a message table keeps the columns of a message (queue_int.h) */
+static const MqMessageAttnums message_attnums = {
+	Anum_mq_message_body, Anum_mq_message_payload,
+	Anum_mq_message_content_type, Anum_mq_message_content_encoding,
+	Anum_mq_message_correlation_id, Anum_mq_message_reply_to,
+	Anum_mq_message_sent_by, Anum_mq_message_expires_at
+};
 
 /*
  * Insert n messages into rel (from mq_queue_open_table), closing it; their
@@ -465,7 +453,8 @@ insert_rows(MqQueue *q, Relation rel, int n, TimestampTz now,
 			slot->tts_isnull[MQ_COL(Anum_mq_message_group_key)] = groups == NULL || gnulls[row];
 			slot->tts_isnull[MQ_COL(Anum_mq_message_dedup_key)] = true;
 			slot->tts_isnull[MQ_COL(Anum_mq_message_headers)] = headers == NULL || hnulls[row];
-			message_values(&msgs[row], slot->tts_values, slot->tts_isnull);
+			mq_message_values(&msgs[row], &message_attnums, slot->tts_values,
+							  slot->tts_isnull);
 			ExecStoreVirtualTuple(slot);
 		}
 		table_multi_insert(rel, slots, chunk, cid, 0, bistate);

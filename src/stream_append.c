@@ -77,29 +77,13 @@ no_key_partition(int32 partitions)
 	return (int32) (turn++ % (uint32) partitions);
 }
 
-/*
- * The columns of a record that its message gives (body, payload and the
- * properties), into values and nulls indexed by attribute number - 1; NULL
- * for what the message has not.
- */
-static void
-message_columns(const MqMessage *m, Datum *values, bool *nulls)
-{
-#define PUT(anum, ptr) \
-	do { \
-		values[(anum) - 1] = PointerGetDatum(ptr); \
-		nulls[(anum) - 1] = (ptr) == NULL; \
-	} while (0)
-
-	PUT(Anum_mq_stream_record_body, m->body);
-	PUT(Anum_mq_stream_record_payload, m->payload);
-	PUT(Anum_mq_stream_record_content_type, m->content_type);
-	PUT(Anum_mq_stream_record_content_encoding, m->content_encoding);
-	PUT(Anum_mq_stream_record_correlation_id, m->correlation_id);
-	PUT(Anum_mq_stream_record_reply_to, m->reply_to);
-	PUT(Anum_mq_stream_record_sent_by, m->sent_by);
-#undef PUT
-}
+/* where a segment keeps the columns of a message (stream_int.h) */
+static const MqMessageAttnums record_attnums = {
+	Anum_mq_stream_record_body, Anum_mq_stream_record_payload,
+	Anum_mq_stream_record_content_type, Anum_mq_stream_record_content_encoding,
+	Anum_mq_stream_record_correlation_id, Anum_mq_stream_record_reply_to,
+	Anum_mq_stream_record_sent_by, 0
+};
 
 /*
  * A record of the segment: all its columns from the message, key, headers
@@ -110,7 +94,7 @@ record_columns(int32 partition, int64 position, Datum key, bool knull,
 			   Datum headers, bool hnull, const MqMessage *m, TimestampTz now,
 			   Datum *values, bool *nulls)
 {
-	message_columns(m, values, nulls);
+	mq_message_values(m, &record_attnums, values, nulls);
 	values[Anum_mq_stream_record_partition - 1] = Int32GetDatum(partition);
 	nulls[Anum_mq_stream_record_partition - 1] = false;
 	values[Anum_mq_stream_record_position - 1] = Int64GetDatum(position);
