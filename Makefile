@@ -12,6 +12,8 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 SQL_DEFS = $(addprefix sql/src/,common.sql queue.sql exchange.sql stream.sql \
 	privilege.sql maintain.sql metrics.sql trigger.sql)
 SQL_UPDATES = $(wildcard sql/updates/*--$(EXTVERSION).sql)
+# the last step of an update, after the definitions (if it has one)
+SQL_AFTER = $(wildcard sql/updates/*--$(EXTVERSION).after.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql \
 	$(patsubst sql/updates/%,sql/$(EXTENSION)--%,$(SQL_UPDATES))
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
@@ -53,10 +55,12 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: sql/src/catalog.sql $(SQL_DEFS)
 	  $(sql_sources); } > $@
 
 # sql/mq--<old>--<version>.sql: the delta (sql/updates/), then every definition
-sql/$(EXTENSION)--%--$(EXTVERSION).sql: sql/updates/%--$(EXTVERSION).sql $(SQL_DEFS)
+sql/$(EXTENSION)--%--$(EXTVERSION).sql: sql/updates/%--$(EXTVERSION).sql $(SQL_DEFS) $(SQL_AFTER)
 	{ printf '%s\n\n' "/* $(notdir $@): mq $* to $(EXTVERSION), built by make from sql/updates/ and sql/src/ (do not edit) */"; \
 	  printf '%s\n' "\echo Use \"ALTER EXTENSION $(EXTENSION) UPDATE TO '$(EXTVERSION)'\" to load this file. \quit"; \
-	  $(sql_sources); } > $@
+	  for f in $(filter-out $(SQL_AFTER),$(filter %.sql,$^)) \
+	           $(wildcard sql/updates/$*--$(EXTVERSION).after.sql); do \
+	    printf '\n/* ---- %s ---- */\n\n' $$f; cat $$f; done; } > $@
 
 # every object depends on every header: the structs are shared
 $(OBJS): $(wildcard src/*.h)

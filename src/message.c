@@ -14,9 +14,8 @@
  *	  role whose statement fired it): no argument sets it.
  *
  *	  The properties are short strings, as AMQP's are: at most
- *	  MQ_PROPERTY_MAXLEN bytes, and a content type or encoding is not empty
- *	  and has no control characters (they end up in HTTP-like headers of
- *	  the clients that map them).
+ *	  MQ_PROPERTY_MAXLEN bytes without control characters (clients map them
+ *	  to HTTP-like headers), and a content type or encoding is not empty.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,19 +62,20 @@ check_property(text *value, const char *what, bool token)
 				 errdetail("The %s is %d bytes long, more than the limit of %d.",
 						   what, len, MQ_PROPERTY_MAXLEN),
 				 errhint("Message properties are short strings, as in AMQP.")));
-	if (!token)
-		return;
-	if (len == 0)
+	if (token && len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", what),
 				 errhint("Give a media type such as 'application/x-protobuf', or NULL.")));
+	/* C0 controls and DEL; C1 controls as UTF-8 (U+0080 .. U+009F) too */
 	for (i = 0; i < len; i++)
-		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f ||
+			((unsigned char) s[i] == 0xc2 && i + 1 < len &&
+			 (unsigned char) s[i + 1] >= 0x80 && (unsigned char) s[i + 1] <= 0x9f))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s must not contain control characters", what),
-					 errhint("Give a media type such as 'text/plain; charset=utf-8'.")));
+					 errhint("Message properties travel as header values: no line breaks, tabs or other controls.")));
 }
 
 /* The payload's size: up to mq.max_message_size bytes. */
@@ -193,7 +193,11 @@ mq_batch_messages_from_args(FunctionCallInfo fcinfo, int bodies_arg,
 		b->shared.expires_at = expiry_argument(fcinfo, first_arg + 5, now);
 	b->shared.sent_by = mq_current_sender();
 
-	if (b->payloads.array == NULL && b->shared.content_encoding != NULL)
+	for (i = 0; b->payloads.array != NULL && i < n; i++)
+		if (!b->payloads.nulls[i])
+			break;
+	if (b->shared.content_encoding != NULL &&
+		(b->payloads.array == NULL || i == n))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("content_type and content_encoding are for payloads"),

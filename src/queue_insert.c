@@ -185,7 +185,7 @@ storage_send_one(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 		Relation	rel;
 
 		storage_make_room(q, now, 1);
-		if ((rel = mq_queue_open_table(q)) != NULL)
+		if ((rel = mq_queue_open_table_insert(q)) != NULL)
 		{
 			bool		hnull = (headers == NULL);
 			bool		gnull = (group_key == NULL);
@@ -483,7 +483,7 @@ static bool
 multi_insert(MqQueue *q, TimestampTz now, TimestampTz vt, int32 priority,
 			 MqBatch *batch, Tuplestorestate *out, TupleDesc outdesc)
 {
-	Relation	rel = mq_queue_open_table(q);
+	Relation	rel = mq_queue_open_table_insert(q);
 	int			n = batch->n;
 	int64	   *ids;
 	MqMessage  *msgs;

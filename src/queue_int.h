@@ -61,6 +61,7 @@
 #define Anum_mq_message_expires_at	15
 #define Anum_mq_message_sent_by		16
 #define Natts_mq_message			16
+#define MQ_LEGACY_NATTS				9	/* 0.7.0's tables: msg_id .. body */
 
 /*
  * Leases, pops and sweeps of a queue with dead letters return the message
@@ -179,6 +180,7 @@ extern bool mq_queue_foreign_triggers(Relation rel);
 extern Relation mq_queue_open_table(MqQueue *q);
 extern Relation mq_queue_open_table_ext(MqQueue *q, bool required);
 extern bool mq_queue_has_properties(MqQueue *q);
+extern Relation mq_queue_open_table_insert(MqQueue *q);
 extern Oid	mq_queue_index(MqQueue *q, Relation rel, const char *suffix,
 						   Oid *cached);
 extern void mq_queue_missing_index(MqQueue *q, const char *suffix);

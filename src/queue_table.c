@@ -196,8 +196,10 @@ mq_table_changed(PG_FUNCTION_ARGS)
 }
 
 /*
- * Does rel have the layout of queue_int.h?  (A superuser may have altered
- * the table; the statements, which name their columns, still work then.)
+ * Does rel have the layout of queue_int.h, or 0.7.0's (its first
+ * MQ_LEGACY_NATTS columns: a database not yet updated)?  (A superuser may
+ * have altered the table; the statements, which name their columns, still
+ * work then.)
  */
 static bool
 storage_layout_ok(Relation rel)
@@ -210,9 +212,9 @@ storage_layout_ok(Relation rel)
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
-	if (desc->natts != Natts_mq_message)
+	if (desc->natts != Natts_mq_message && desc->natts != MQ_LEGACY_NATTS)
 		return false;
-	for (i = 0; i < Natts_mq_message; i++)
+	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
@@ -279,6 +281,23 @@ mq_queue_open_table_ext(MqQueue *q, bool required)
 	}
 	if (!OidIsValid(st->seqid))
 		st->seqid = mq_identity_sequence(rel, Anum_mq_message_msg_id);
+	return rel;
+}
+
+/*
+ * q's message table for direct inserts: as mq_queue_open_table(), and NULL
+ * too for 0.7.0's layout (a send writes every column of queue_int.h's)
+ */
+Relation
+mq_queue_open_table_insert(MqQueue *q)
+{
+	Relation	rel = mq_queue_open_table(q);
+
+	if (rel != NULL && RelationGetDescr(rel)->natts != Natts_mq_message)
+	{
+		table_close(rel, NoLock);
+		return NULL;
+	}
 	return rel;
 }
 

@@ -315,6 +315,7 @@ mq_queue_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 	TM_FailureData tmfd;
 	TM_Result	result;
 	MqIndexUpdate indexes;
+	int			natts;
 
 	if (pop)
 		return mq_tuple_delete(dt->rel, &slot->tts_tid, dt->cid,
@@ -329,8 +330,9 @@ mq_queue_take_row(DirectTake *dt, TupleTableSlot *slot, bool pop,
 	slot_getallattrs(slot);
 
 	ExecClearTuple(dt->newslot);
-	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * Natts_mq_message);
-	memcpy(dt->newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * Natts_mq_message);
+	natts = slot->tts_tupleDescriptor->natts;	/* (0.7.0's: fewer) */
+	memcpy(dt->newslot->tts_values, slot->tts_values, sizeof(Datum) * natts);
+	memcpy(dt->newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * natts);
 	dt->newslot->tts_values[MQ_COL(Anum_mq_message_read_ct)] =
 		Int32GetDatum(DatumGetInt32(slot->tts_values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
 	dt->newslot->tts_values[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
@@ -444,7 +446,8 @@ mq_queue_is_dead_letter(MqQueue *q, TupleTableSlot *slot, TimestampTz now,
 	return (q->max_receives > 0 &&
 			DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) >= q->max_receives) ||
 		DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_enqueued_at)]) <= cutoff ||
-		(!slot->tts_isnull[MQ_COL(Anum_mq_message_expires_at)] &&
+		(slot->tts_tupleDescriptor->natts >= Anum_mq_message_expires_at &&
+		 !slot->tts_isnull[MQ_COL(Anum_mq_message_expires_at)] &&
 		 DatumGetTimestampTz(values[MQ_COL(Anum_mq_message_expires_at)]) <= now);
 }
 
@@ -460,17 +463,24 @@ mq_queue_put_taken(TupleTableSlot *slot, bool pop, TimestampTz vt,
 	Datum	   *values = slot->tts_values;
 	bool	   *isnull = slot->tts_isnull;
 	Datum		outvalues[Natts_mq_message];
+	bool		outnulls[Natts_mq_message];
+	int			natts = slot->tts_tupleDescriptor->natts;	/* 0.7.0's: fewer */
 	int			i;
 
 	/* the varlena columns (group_key on) outlive the row */
 	for (i = 0; i < Natts_mq_message; i++)
-		outvalues[i] = i < MQ_COL(Anum_mq_message_group_key) ||
+	{
+		outnulls[i] = i >= natts || isnull[i];
+		outvalues[i] = outnulls[i] ? (Datum) 0 :
+			i < MQ_COL(Anum_mq_message_group_key) ||
 			i == MQ_COL(Anum_mq_message_expires_at) ? values[i] :
-			mq_queue_detoast(values[i], isnull[i]);
+			mq_queue_detoast(values[i], false);
+	}
 	outvalues[MQ_COL(Anum_mq_message_read_ct)] = Int32GetDatum(DatumGetInt32(values[MQ_COL(Anum_mq_message_read_ct)]) + 1);
 	if (!pop)
 		outvalues[MQ_COL(Anum_mq_message_vt)] = TimestampTzGetDatum(vt);
-	tuplestore_putvalues(out, outdesc, outvalues, isnull);
+	Assert(outdesc->natts <= Natts_mq_message);
+	tuplestore_putvalues(out, outdesc, outvalues, outnulls);
 	if (pop && !isnull[MQ_COL(Anum_mq_message_dedup_key)])
 	{
 		keys[*nkeys] = outvalues[MQ_COL(Anum_mq_message_dedup_key)];

@@ -26,18 +26,23 @@ ALTER TABLE mq._queue ADD COLUMN durability text NOT NULL DEFAULT 'local';
 ALTER TABLE mq._queue ADD COLUMN min_replicas int;
 ALTER TABLE mq._stream ADD COLUMN durability text NOT NULL DEFAULT 'local';
 ALTER TABLE mq._stream ADD COLUMN min_replicas int;
-DROP FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text, bool,
-	interval, bool, interval, bool, bool, bool, int, int, interval, int);
-DROP FUNCTION mq.alter_queue(text, interval, int, text, interval, bigint, text, bool,
-	interval, bool, interval, bool, bool, bool, int, int, interval, int);
+/*
+ * Functions whose arguments change are renamed here, not dropped: the last
+ * step of the update (0.7.0--0.8.0.after.sql) gives the new ones what users
+ * granted or revoked on the old ones, then drops them.
+ */
+ALTER FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int) RENAME TO _pre_0_8_create_queue;
+ALTER FUNCTION mq.alter_queue(text, interval, int, text, interval, bigint, text, bool,
+	interval, bool, interval, bool, bool, bool, int, int, interval, int) RENAME TO _pre_0_8_alter_queue;
 DROP FUNCTION mq._create_queue(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int);
 DROP FUNCTION mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int);
 DROP FUNCTION mq._queue_options(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int);
-DROP FUNCTION mq.create_stream(text, int, interval, bigint, bool);
-DROP FUNCTION mq.alter_stream(text, int, interval, bigint);
+ALTER FUNCTION mq.create_stream(text, int, interval, bigint, bool) RENAME TO _pre_0_8_create_stream;
+ALTER FUNCTION mq.alter_stream(text, int, interval, bigint) RENAME TO _pre_0_8_alter_stream;
 DROP FUNCTION mq._create_stream(text, int, interval, bigint, bool);
 DROP FUNCTION mq._alter_stream(text, int, interval, bigint);
 
@@ -76,12 +81,12 @@ BEGIN
 	END LOOP;
 END;
 $$;
-DROP FUNCTION mq.send(text, jsonb, jsonb, interval, text, text, int);
-DROP FUNCTION mq.send_batch(text, jsonb[], jsonb[], interval, text[], text[], int);
-DROP FUNCTION mq.publish(text, text, jsonb, jsonb, interval, text, text, int, bool);
-DROP FUNCTION mq.publish_batch(text, text[], jsonb[], jsonb[], interval, text[], text[], int, bool);
+ALTER FUNCTION mq.send(text, jsonb, jsonb, interval, text, text, int) RENAME TO _pre_0_8_send;
+ALTER FUNCTION mq.send_batch(text, jsonb[], jsonb[], interval, text[], text[], int) RENAME TO _pre_0_8_send_batch;
+ALTER FUNCTION mq.publish(text, text, jsonb, jsonb, interval, text, text, int, bool) RENAME TO _pre_0_8_publish;
+ALTER FUNCTION mq.publish_batch(text, text[], jsonb[], jsonb[], interval, text[], text[], int, bool) RENAME TO _pre_0_8_publish_batch;
 
-/* ---- streams: payloads and properties (issue 31) ---- */
+/* streams: payloads and properties (issue 31) */
 /*
  * Stream records gain the same: a bytes payload with its content type and
  * encoding, correlation_id, reply_to and sent_by (no expiry: retention
@@ -119,5 +124,5 @@ BEGIN
 	END LOOP;
 END;
 $$;
-DROP FUNCTION mq.append(text, jsonb, text, jsonb);
-DROP FUNCTION mq.append_batch(text, jsonb[], text[], jsonb[]);
+ALTER FUNCTION mq.append(text, jsonb, text, jsonb) RENAME TO _pre_0_8_append;
+ALTER FUNCTION mq.append_batch(text, jsonb[], text[], jsonb[]) RENAME TO _pre_0_8_append_batch;

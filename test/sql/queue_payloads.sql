@@ -85,6 +85,10 @@ SELECT mq.send_batch('pl_q', ARRAY['{}', NULL]::jsonb[], payloads => ARRAY[NULL,
 SELECT mq.send_batch('pl_q', payloads => ARRAY['a', 'b']::bytea[], content_types => ARRAY['x/y']);
 SELECT mq.send_batch('pl_q', ARRAY['{}']::jsonb[], content_types => ARRAY['x/y']);
 SELECT mq.send_batch('pl_q', ARRAY['{}']::jsonb[], content_encoding => 'gzip');
+SELECT mq.send_batch('pl_q', ARRAY['{}']::jsonb[], payloads => ARRAY[NULL]::bytea[], content_encoding => 'gzip');
+SELECT mq.send('pl_q', '{}', correlation_id => E'a\r\nb');
+SELECT mq.send('pl_q', '{}', reply_to => E'q\u0085');
+SELECT mq.send('pl_q', '{}', correlation_id => '', reply_to => 'été') > 0 AS empty_and_accents_taken;
 SELECT mq.send_batch('pl_q', payloads => ARRAY['a']::bytea[], correlation_ids => ARRAY[repeat('c', 256)]);
 SELECT mq.send_batch('pl_q', payloads => ARRAY['a']::bytea[], correlation_ids => ARRAY['a', 'b']);
 -- sent_by is not a parameter: nobody sets it

@@ -469,6 +469,12 @@ $setup{'0.7.0'} = q{
 	SELECT mq.send('q7', '{"n": 2}', group_key => 'g');
 	SELECT mq.send('q7', '{"n": 3}', group_key => 'h') AS m3 \\gset
 	SELECT mq.archive('q7', :m3);
+	-- read before the update too: the new library walks 0.7.0's tables
+	SELECT mq.create_queue('q7f', fair => true, group_concurrency => 1);
+	SELECT mq.send('q7f', '{"n": 1}', group_key => 'a');
+	SELECT mq.send('q7f', '{"n": 2}', group_key => 'b');
+	SELECT mq.send('q7f', '{"n": 3}', group_key => 'a');
+	SELECT mq.ack('q7f', msg_id) FROM mq.read('q7f', 10) WHERE body->>'n' = '1';
 };
 $after{'0.7.0'} = sub {
 	my $db = shift;
@@ -486,6 +492,9 @@ $after{'0.7.0'} = sub {
 		'its archive kept the message archived before the update');
 	is($node->safe_psql($db, q{SELECT count(*) FROM mq.read('q7', 10)}), '0',
 		'the rest of the group waits behind its leased head');
+	is($node->safe_psql($db, q{SELECT string_agg(concat_ws('/', body->>'n', payload), ',' ORDER BY msg_id)
+		FROM mq.read('q7f', 10)}), '3',
+		'a fair queue with group limits read before the update is read after it');
 };
 
 my $checked_kinds = 0;
@@ -549,6 +558,33 @@ foreach my $version (@released)
 
 	$after{$version}->($old) if $after{$version};
 }
+
+# what a user granted or revoked on a function whose arguments the update
+# changes passes to its new version
+$node->safe_psql('postgres', q{
+	CREATE DATABASE acl_kept;
+	CREATE ROLE regress_creator;
+	CREATE ROLE regress_other;
+});
+$node->safe_psql('acl_kept', q{
+	CREATE EXTENSION mq VERSION '0.7.0';
+	REVOKE EXECUTE ON FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text,
+		bool, interval, bool, interval, bool, bool, bool, int, int, interval, int) FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION mq.create_queue(text, interval, int, text, interval, bigint, text,
+		bool, interval, bool, interval, bool, bool, bool, int, int, interval, int) TO regress_creator;
+	ALTER EXTENSION mq UPDATE;
+});
+is($node->safe_psql('acl_kept', q{
+	SELECT string_agg(r || ':' || has_function_privilege(r, p.oid, 'execute'), ' ' ORDER BY r)
+	FROM pg_proc p, unnest(ARRAY['regress_creator', 'regress_other']) r
+	WHERE p.proname = 'create_queue' AND p.pronamespace = 'mq'::regnamespace}),
+	'regress_creator:true regress_other:false',
+	'a revoke from PUBLIC and a grant on mq.create_queue() outlive the change of its arguments');
+is($node->safe_psql('acl_kept', q{
+	SELECT has_function_privilege('regress_other', 'mq.send(text, jsonb, jsonb, interval, text, text,
+		int, bytea, text, text, text, text, interval)', 'execute')
+	  AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname LIKE '\\_pre\\_0\\_8\\_%')}), 't',
+	'functions nobody changed keep the default, and the old versions are gone');
 
 $node->stop;
 done_testing();
