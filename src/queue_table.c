@@ -112,7 +112,11 @@ mq_queue_lock_queue(MqQueue *q)
 /*
  * Has q's message table the columns from payload on (0.8.0)?  Not while
  * this library serves a database whose extension is not yet updated: its
- * statements then leave them out (queue_statement.c).
+ * statements then leave them out (queue_statement.c).  The kept plans were
+ * built for one layout; the update that adds the columns also alters
+ * mq._queue, which resets every backend's queue cache and with it the plans
+ * (a later update that changed only the message tables would have to do the
+ * same).
  */
 bool
 mq_queue_has_properties(MqQueue *q)
