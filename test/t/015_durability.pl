@@ -17,6 +17,7 @@ $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'mq'
 synchronous_commit = local
+max_prepared_transactions = 5
 });
 $primary->start;
 $primary->safe_psql('postgres', q{
@@ -116,6 +117,30 @@ foreach my $case (@cases)
 	$session->quit;
 }
 
+# PREPARE TRANSACTION after a replicated send waits as a commit does: the
+# prepare record is what COMMIT PREPARED later makes visible
+{
+	my $before = $primary->safe_psql('postgres', q{SELECT queue_length FROM mq.metrics('rq')});
+	my $session = $primary->background_psql('postgres');
+	$session->query_safe('SET synchronous_commit = off');
+	$session->query_safe('BEGIN');
+	$session->query_safe(q{SELECT mq.send('rq', '{"n": "prepared"}')});
+	my $pid = $session->query_safe('SELECT pg_backend_pid()');
+	$standby->stop;
+	$session->query_until(qr/preparing/, "\\echo preparing\nPREPARE TRANSACTION 'mq_p1';\n");
+	ok($primary->poll_query_until('postgres',
+		"SELECT wait_event = 'SyncRep' FROM pg_stat_activity WHERE pid = $pid"),
+		'PREPARE TRANSACTION after a replicated send waits for the standby');
+	$standby->start;
+	ok($primary->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_prepared_xacts WHERE gid = 'mq_p1'"),
+		'... and prepares once the standby is back');
+	$primary->safe_psql('postgres', q{COMMIT PREPARED 'mq_p1'});
+	is($primary->safe_psql('postgres', q{SELECT queue_length FROM mq.metrics('rq')}), $before + 1,
+		'COMMIT PREPARED delivers the message');
+	$session->quit;
+}
+
 # with the standby away: a local queue's send does not wait, a replicated
 # one's fails at once
 $standby->stop;
@@ -134,8 +159,39 @@ like($err, qr/53000: not enough synchronous standbys for replicated queue "rq"/,
 	q{SELECT mq.append('rs', '{"n": 5}')}, timeout => 30);
 like($err, qr/not enough synchronous standbys for replicated stream "rs"/,
 	'so is a replicated append');
-is($primary->safe_psql('postgres', q{SELECT queue_length FROM mq.metrics('rq')}), '4',
+is($primary->safe_psql('postgres', q{SELECT queue_length FROM mq.metrics('rq')}), '5',
 	'the refused send left nothing');
+
+# two standbys stream, but a commit waits for num_sync of them: with
+# ANY 1 (...) a queue that asks for two is refused, counting one; with
+# ANY 2 (...) it goes through
+my $standby2 = PostgreSQL::Test::Cluster->new('standby2');
+$standby2->init_from_backup($primary, 'backup', has_streaming => 1);
+$standby2->append_conf('postgresql.conf', q{
+cluster_name = 'standby2'
+});
+$standby->start;
+$standby2->start;
+$primary->safe_psql('postgres', q{
+	ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (standby, standby2)';
+	SELECT pg_reload_conf();
+});
+ok($primary->poll_query_until('postgres',
+	q{SELECT count(*) = 2 FROM pg_stat_replication WHERE sync_state = 'quorum' AND state = 'streaming'}),
+	'two standbys stream, each a quorum candidate');
+($ret, $out, $err) = $primary->psql('postgres',
+	q{\set VERBOSITY verbose
+	  SELECT mq.send('rq2', '{"n": 6}')}, timeout => 30);
+like($err, qr/DETAIL:  min_replicas is 2; synchronous standbys streaming: 1\./,
+	'with ANY 1, a commit waits for one standby: min_replicas 2 is refused');
+$primary->safe_psql('postgres', q{
+	ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (standby, standby2)';
+	SELECT pg_reload_conf();
+});
+ok($primary->poll_query_until('postgres',
+	q{SELECT mq.send('rq2', '{"n": 7}') > 0}, 't'),
+	'with ANY 2, min_replicas 2 is met and the send commits');
+$standby2->stop;
 
 $primary->stop;
 done_testing();
