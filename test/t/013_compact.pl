@@ -58,7 +58,8 @@ for my $i (1 .. 40)
 	$max_size = $size if $size > $max_size;
 	$plain_size = $plain;
 	$files{$file} = 1;
-	usleep(100_000);
+	# a pause without locks: the worker (every 100 ms) compacts between rounds
+	usleep(300_000);
 }
 cmp_ok(scalar(keys %files), '>=', 3, 'the worker compacted the table several times while a snapshot was held');
 cmp_ok($max_size, '<', $plain_size / 2,
