@@ -92,7 +92,18 @@ SELECT mq.send('pl_q', '{}', correlation_id => '', reply_to => 'été') > 0 AS e
 SELECT mq.send_batch('pl_q', payloads => ARRAY['a']::bytea[], correlation_ids => ARRAY[repeat('c', 256)]);
 SELECT mq.send_batch('pl_q', payloads => ARRAY['a']::bytea[], correlation_ids => ARRAY['a', 'b']);
 -- sent_by is not a parameter: nobody sets it
-SELECT mq.send('pl_q', '{}', sent_by => 'postgres');
+-- (no function of mq has a parameter of that name; the error text for an
+-- unknown named argument differs between PostgreSQL versions)
+SELECT count(*) AS functions_taking_sent_by
+FROM pg_proc p, unnest(p.proargnames) a
+WHERE p.pronamespace = 'mq'::regnamespace AND a = 'sent_by';
+DO $$
+BEGIN
+	EXECUTE $q$SELECT mq.send('pl_q', '{}', sent_by => 'postgres')$q$;
+EXCEPTION WHEN undefined_function THEN
+	RAISE NOTICE 'mq.send(sent_by => ...): %', SQLSTATE;
+END;
+$$;
 SELECT count(*) AS left_behind FROM mq.read('pl_q', 100)
 WHERE body IS NOT NULL OR content_type NOT IN ('c/d', repeat('t', 255));
 
