@@ -36,9 +36,15 @@ $node->safe_psql('postgres', q{
 my $lease_end = $node->safe_psql('postgres',
 	q{SELECT vt FROM mq.read('leased', 1, '10 seconds')});
 
-# a writer: 5000 sends, one per transaction; what psql printed committed
+# a writer: 5000 sends, one per transaction; what psql printed committed.
+# It pauses after 2500 so that the crash comes mid-stream however fast it
+# runs (on a loaded machine it once finished before the kill).
 my ($fh, $script) = tempfile();
-print $fh "SELECT mq.send('durable', jsonb_build_object('i', $_));\n" for 1 .. 5000;
+for my $i (1 .. 5000)
+{
+	print $fh "SELECT mq.send('durable', jsonb_build_object('i', $i));\n";
+	print $fh "DO \$\$ BEGIN PERFORM pg_sleep(60); END \$\$;\n" if $i == 2500;
+}
 close $fh;
 my ($out, $err) = ('', '');
 my $writer = IPC::Run::start(
