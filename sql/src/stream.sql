@@ -115,23 +115,8 @@ BEGIN
 			durability, replicas)
 	RETURNING stream_id INTO sid;
 	PERFORM mq._stream_made(sid);
-	INSERT INTO mq._stream_segment (stream_id, segment) VALUES (sid, 1);
-	EXECUTE format($ddl$
-		CREATE %sTABLE mq.%I (
-			partition	int NOT NULL,
-			position	bigint NOT NULL,
-			key			text,
-			headers		jsonb,
-			body		jsonb,
-			appended_at	timestamptz NOT NULL,
-			payload		bytea,
-			content_type text,
-			content_encoding text,
-			correlation_id text,
-			reply_to	text,
-			sent_by		text,
-			PRIMARY KEY (partition, position)
-		)$ddl$, CASE WHEN unlogged THEN 'UNLOGGED ' ELSE '' END, 's_' || sid || '_1');
+	/* its first segment, as mq._maintain_streams() opens the next ones */
+	PERFORM mq._create_segment(r, 1) FROM mq._stream r WHERE r.stream_id = sid;
 END;
 $$;
 
