@@ -51,6 +51,7 @@ int			mq_maintenance_interval = 1000;
 
 /* least time between two NOTIFYs of one queue, in milliseconds */
 int			mq_notify_interval = 100;
+int			mq_worker_max_sleep = 60 * 1000;
 
 /* largest message body and headers, in bytes (jsonb size) */
 int			mq_max_message_size = 1024 * 1024;
@@ -215,6 +216,15 @@ define_worker_gucs(void)
 							NULL,
 							&mq_notify_interval,
 							100, 1, 60 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.worker_max_sleep",
+							"Longest time an idle background worker sleeps with nothing due.",
+							"A safety net: a worker wakes when its next deadline comes or a commit needs it, and at the latest after this long.",
+							&mq_worker_max_sleep,
+							60 * 1000, 1000, 24 * 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

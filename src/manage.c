@@ -46,6 +46,7 @@
 #include "exchange.h"
 #include "spi.h"
 #include "stream.h"
+#include "worker_slot.h"
 
 PG_FUNCTION_INFO_V1(mq_check_privilege_sql);
 PG_FUNCTION_INFO_V1(mq_has_privilege_sql);
@@ -204,6 +205,8 @@ mq_manage(PG_FUNCTION_ARGS)
 	}
 
 	manage_caller = GetUserId();
+	/* an alter, a purge, a redrive ... may move the worker's deadlines */
+	mq_worker_wake_at_commit();
 	fcinfo->flinfo = body;
 	PG_TRY();
 	{

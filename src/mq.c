@@ -39,6 +39,7 @@
 #include "stream.h"
 #include "wait.h"
 #include "worker.h"
+#include "worker_slot.h"
 
 PG_MODULE_MAGIC;
 
@@ -59,7 +60,7 @@ mq_shmem_request(void)
 	mq_limits_shmem_request();
 	mq_stream_shmem_request();
 	mq_consumer_group_shmem_request();
-	mq_worker_shmem_request();
+	mq_worker_slots_shmem_request();
 }
 
 static void
@@ -73,7 +74,7 @@ mq_shmem_startup(void)
 	mq_limits_shmem_startup();
 	mq_stream_shmem_startup();
 	mq_consumer_group_shmem_startup();
-	mq_worker_shmem_startup();
+	mq_worker_slots_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

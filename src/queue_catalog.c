@@ -50,6 +50,7 @@
 #include "args.h"
 #include "queue.h"
 #include "spi.h"
+#include "worker_slot.h"
 
 PG_FUNCTION_INFO_V1(mq_check_name_sql);
 PG_FUNCTION_INFO_V1(mq_queue_id_sql);
@@ -233,6 +234,7 @@ mq_queue_lookup(text *name)
 	Oid			owner;
 
 	mq_name_key("queue", name, key);
+	mq_worker_wake_at_commit(); /* a write may move the worker's deadline */
 
 	if (!queue_cache_valid)
 		queue_cache_reset();

@@ -32,6 +32,7 @@
 #include "privilege.h"
 #include "spi.h"
 #include "stream_int.h"
+#include "worker_slot.h"
 
 static SPIPlanPtr lookup_plan = NULL;
 
@@ -115,6 +116,8 @@ mq_stream_find(text *name, MqStream *s)
 	Datum		d;
 
 	mq_name_key("stream", name, s->name);
+	/* what this transaction writes may be due before the worker wakes */
+	mq_worker_wake_at_commit();
 	stream_cache_prepare();
 	cached = hash_search(stream_cache, s->name, HASH_FIND, NULL);
 	if (cached != NULL)

@@ -59,6 +59,7 @@
 #include "spi.h"
 #include "stream_int.h"
 #include "wait.h"
+#include "worker_slot.h"
 
 PG_FUNCTION_INFO_V1(mq_stream_forget);
 PG_FUNCTION_INFO_V1(mq_stream_made);
@@ -230,6 +231,8 @@ stream_xact_callback(XactEvent event, void *arg)
 				if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 					for (j = 0; j < nwoken; j++)
 						mq_wake_key_now(MQ_STREAM_WAIT_KEY(woken[j]));
+				/* the worker writes the moved ends for standbys */
+				mq_worker_wake(MQ_WORK_ENDS);
 			}
 			break;
 		default:
@@ -302,6 +305,8 @@ subxact_end_appends(bool abort)
 	}
 	for (i = 0; i < nwoken; i++)
 		mq_wake_key_now(MQ_STREAM_WAIT_KEY(woken[i]));
+	if (nwoken > 0)
+		mq_worker_wake(MQ_WORK_ENDS);
 }
 
 /*

@@ -5,10 +5,11 @@
  *	  See src/README.md ("Streams", "Positions dense in commit order").
  *
  * A standby has no shared memory of the primary's appends in flight, so it
- * cannot compute a readable end.  The primary's worker, every
- * mq.notify_interval, computes the readable ends that moved since it last
- * wrote them (one pass over the in-flight slots, stream_position.c) and
- * inserts them into mq._stream_end.  Each end is computed before the
+ * cannot compute a readable end.  The primary's worker, woken by the
+ * commit or rollback of an append (at most once per mq.notify_interval),
+ * computes the readable ends that moved since it last wrote them (one
+ * pass over the in-flight slots, stream_position.c) and inserts them into
+ * mq._stream_end.  Each end is computed before the
  * insert, so every append before it has ended when the row commits and a
  * standby replays their commits first.  A standby reads up to the greatest
  * end it has replayed (all it has replayed where none was written); a

@@ -25,6 +25,7 @@
 #include "compat.h"
 #include "guc.h"
 #include "wait.h"
+#include "worker_slot.h"
 
 typedef struct MqWaiter
 {
@@ -220,6 +221,8 @@ wake_pending(void)
 		}
 	}
 	LWLockRelease(mq_shared->lock);
+	/* the database's worker sends them */
+	mq_worker_wake(MQ_WORK_NOTIFY);
 }
 
 static void
@@ -255,6 +258,8 @@ mq_wake_queue_at_commit(int32 queue_id, bool notify)
 
 	if (mq_shared == NULL)
 		return;
+	/* a send (or a message made visible) may be due before the worker wakes */
+	mq_worker_wake_at_commit();
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(mq_xact_callback, NULL);

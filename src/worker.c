@@ -13,13 +13,38 @@
  * later, so CREATE EXTENSION is noticed within seconds, and DROP EXTENSION
  * makes the worker leave).
  *
- * A worker loops:
- *	- every mq.maintenance_interval (unless 0) it runs mq.maintain(): dead
- *	  letters, TTL expiry, archive retention, dedup-key pruning; then
- *	  mq._maintain_streams(): streams' segments opened and dropped;
- *	- every mq.notify_interval it sends the NOTIFYs that commits queued for
- *	  its database (wait.c), one per queue at most, and writes the streams'
- *	  readable ends that moved into mq._stream_end, for standbys (stream_standby.c).
+ * A worker's work, and when it does it ("idle means asleep": a worker with
+ * nothing to do sleeps on its latch, with no fixed-interval wakeups):
+ *	- NOTIFYs that commits queued for its database (wait.c), one per queue
+ *	  at most, and the streams' readable ends that moved, written into
+ *	  mq._stream_end for standbys (stream_standby.c).  The commit that
+ *	  queued a NOTIFY or moved an end (an append's commit or rollback)
+ *	  sets the worker's latch (worker_slot.c), and the worker sends or
+ *	  writes at once, but at most once per mq.notify_interval: a burst of
+ *	  commits still gives one NOTIFY per queue per interval.
+ *	- Maintenance, unless mq.maintenance_interval is 0: mq.maintain() (dead
+ *	  letters, TTL expiry, archive retention, dedup-key pruning), then
+ *	  mq._maintain_streams() (segments opened and dropped, ends pruned,
+ *	  commit tables folded), then compaction of bloated queue tables.  A
+ *	  commit that wrote while it used a queue or a stream sets the latch
+ *	  too (it may have made a deadline earlier: a send to a queue with a
+ *	  TTL, a lease where max_receives counts, an alter), and while such
+ *	  commits come the worker runs a round every mq.maintenance_interval,
+ *	  as it always did.  The first round after none came reckons what is
+ *	  due next (mq._next_due(): the earliest message expiry or lease end
+ *	  that dead-letters, archive retention, dedup keys, a stream's segment
+ *	  to open or drop), and the worker sleeps until then, or until a
+ *	  compaction passed over may be tried again, or until the round after
+ *	  the activity has settled (its statistics, which name the compaction
+ *	  candidates, and the fold of the commit table it wrote in: see
+ *	  aftermath()), but never longer than mq.worker_max_sleep (a safety net
+ *	  for changes no commit announces, such as a prepared transaction's)
+ *	  and never less than mq.maintenance_interval.  So timed work is done
+ *	  within the interval of its deadline, as when the worker polled.
+ * What the worker did last and when it wakes next are in its slot, for
+ * mq.workers.  Messages that become visible by time need no worker: a
+ * waiting reader looks again every mq.poll_interval, and NOTIFYs are only
+ * sent for commits.
  * Each unit of work is its own transaction; an error is logged and the
  * loop goes on.  SIGHUP reloads the configuration, SIGTERM ends the worker.
  * The postmaster never restarts a worker (a worker of a dropped database
@@ -75,6 +100,7 @@
 #include "wait.h"
 #include "stream.h"
 #include "worker.h"
+#include "worker_slot.h"
 
 PGDLLEXPORT void mq_launcher_main(Datum main_arg);
 PGDLLEXPORT void mq_worker_main(Datum main_arg);
@@ -92,85 +118,6 @@ typedef struct DatabaseWorker
 	TimestampTz stopped_at;		/* when the launcher saw it stopped, or 0 */
 } DatabaseWorker;
 
-/* Which database each running worker serves (one slot per possible worker) */
-typedef struct WorkerSlot
-{
-	pid_t		pid;			/* 0: free */
-	Oid			dboid;
-} WorkerSlot;
-
-typedef struct WorkerSlots
-{
-	slock_t		mutex;
-	int			n;
-	WorkerSlot	slot[FLEXIBLE_ARRAY_MEMBER];
-} WorkerSlots;
-
-static WorkerSlots *worker_slots = NULL;
-
-
-static Size
-worker_slots_size(void)
-{
-	return add_size(offsetof(WorkerSlots, slot),
-					mul_size(max_worker_processes, sizeof(WorkerSlot)));
-}
-
-void
-mq_worker_shmem_request(void)
-{
-	RequestAddinShmemSpace(worker_slots_size());
-}
-
-void
-mq_worker_shmem_startup(void)
-{
-	bool		found;
-
-	worker_slots = ShmemInitStruct("mq workers", worker_slots_size(), &found);
-	if (!found)
-	{
-		SpinLockInit(&worker_slots->mutex);
-		worker_slots->n = max_worker_processes;
-		memset(worker_slots->slot, 0, sizeof(WorkerSlot) * worker_slots->n);
-	}
-}
-
-/* on_shmem_exit: the worker's slot is free again */
-static void
-release_worker_slot(int code, Datum arg)
-{
-	WorkerSlot *slot = &worker_slots->slot[DatumGetInt32(arg)];
-
-	SpinLockAcquire(&worker_slots->mutex);
-	slot->pid = 0;
-	slot->dboid = InvalidOid;
-	SpinLockRelease(&worker_slots->mutex);
-}
-
-/* Note this worker, which serves dboid, in a free slot. */
-static void
-claim_worker_slot(Oid dboid)
-{
-	int			i;
-
-	SpinLockAcquire(&worker_slots->mutex);
-	for (i = 0; i < worker_slots->n; i++)
-	{
-		if (worker_slots->slot[i].pid == 0)
-		{
-			worker_slots->slot[i].pid = MyProcPid;
-			worker_slots->slot[i].dboid = dboid;
-			break;
-		}
-	}
-	SpinLockRelease(&worker_slots->mutex);
-	/* every worker is a background worker: there is a slot for each */
-	if (i == worker_slots->n)
-		elog(ERROR, "no free mq worker slot");
-	on_shmem_exit(release_worker_slot, Int32GetDatum(i));
-}
-
 /*
  * Ask the workers serving the named database to leave, if the current user
  * owns it, so that a command that needs the database to itself can run.
@@ -180,7 +127,7 @@ make_way(const char *dbname)
 {
 	Oid			dboid;
 	pid_t		pids[8];
-	int			npids = 0;
+	int			npids;
 	int			i;
 
 	if (dbname == NULL)
@@ -191,11 +138,7 @@ make_way(const char *dbname)
 	if (!mq_database_ownercheck(dboid, GetUserId()))
 		return;
 
-	SpinLockAcquire(&worker_slots->mutex);
-	for (i = 0; i < worker_slots->n && npids < lengthof(pids); i++)
-		if (worker_slots->slot[i].pid != 0 && worker_slots->slot[i].dboid == dboid)
-			pids[npids++] = worker_slots->slot[i].pid;
-	SpinLockRelease(&worker_slots->mutex);
+	npids = mq_worker_slot_pids(dboid, pids, lengthof(pids));
 
 	for (i = 0; i < npids; i++)
 	{
@@ -229,7 +172,7 @@ option_string(List *options, const char *name)
 void
 mq_worker_before_utility(Node *parsetree)
 {
-	if (worker_slots == NULL)
+	if (!mq_worker_slots_available())
 		return;
 	switch (nodeTag(parsetree))
 	{
@@ -433,6 +376,7 @@ run_unit(const char *activity, void (*work) (void), bool *done)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	pgstat_report_activity(STATE_RUNNING, activity);
+	mq_worker_report_work(activity);
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
@@ -548,15 +492,20 @@ do_compact_one(void)
 	compact_done = mq_compact_queue_id(compact_current, compact_wait);
 }
 
-static void
+/*
+ * Compact the candidates; returns when one passed over is due again
+ * (DT_NOEND: none), so that an idle worker comes back for it.
+ */
+static TimestampTz
 compact_queues(void)
 {
 	ListCell   *lc;
+	TimestampTz due = DT_NOEND;
 
 	if (mq_compact_threshold <= 0)
-		return;
+		return DT_NOEND;
 	if (!run_unit("listing queues to compact", do_list_compactions, NULL))
-		return;
+		return DT_NOEND;
 	foreach(lc, compact_ids)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -574,6 +523,7 @@ compact_queues(void)
 				compact_wait = 0;
 				if (compact_backoff[i].failed)
 					skip = true;
+				due = Min(due, compact_backoff[i].until);
 			}
 		if (skip)
 			continue;
@@ -583,10 +533,13 @@ compact_queues(void)
 			compact_back_off(compact_current, now, true);
 		else if (compact_wait > 0 && !compact_done)
 			compact_back_off(compact_current, now, false);
+		if (!committed || !compact_done)
+			due = Min(due, TimestampTzPlusMilliseconds(now, MQ_COMPACT_BACKOFF_MS));
 	}
 	list_free(compact_ids);
 	list_free(compact_overdue);
 	compact_ids = compact_overdue = NIL;
+	return due;
 }
 
 static List *notify_ids = NIL;
@@ -617,87 +570,243 @@ do_notify(void)
 	SPI_finish();
 }
 
+/*
+ * The earliest deadline of the timed work in this database, as
+ * mq._next_due() reckons it (anything at or before horizon may be
+ * reported as horizon): set by do_next_due().  0 when it cannot tell (an
+ * error, or a version of the extension without the function).
+ */
+static TimestampTz next_due_horizon;
+static TimestampTz next_due_result;
+
+static void
+do_next_due(void)
+{
+	int			ret;
+	bool		isnull;
+	Datum		d;
+	Oid			argtype = TIMESTAMPTZOID;
+	Datum		arg = TimestampTzGetDatum(next_due_horizon);
+
+	next_due_result = 0;
+	mq_spi_connect();
+	ret = SPI_execute("SELECT pg_catalog.to_regprocedure('mq._next_due(timestamptz)') IS NOT NULL",
+					  true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	{
+		ret = SPI_execute_with_args("SELECT mq._next_due($1)", 1, &argtype, &arg,
+									NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		next_due_result = isnull ? DT_NOEND : DatumGetTimestampTz(d);
+	}
+	SPI_finish();
+}
+
+/*
+ * A backend keeps its table statistics for up to 10 s before it reports
+ * them (PGSTAT_IDLE_INTERVAL), and the compaction candidates come from
+ * them.
+ */
+#define MQ_STATS_LAG_MS 11000
+
+/*
+ * The round that follows activity once it has settled: when the
+ * statistics of its transactions are in (compaction candidates), and in
+ * the minute after it, when the commit table that its consumer groups
+ * wrote in is not in turn and is folded (mq._compact_commits).  Both at
+ * once: at most 11 s into the next minute.
+ */
+static TimestampTz
+aftermath(TimestampTz activity)
+{
+	TimestampTz next_minute = (activity / USECS_PER_MINUTE + 1) * USECS_PER_MINUTE;
+
+	return Max(TimestampTzPlusMilliseconds(activity, MQ_STATS_LAG_MS),
+			   next_minute + USECS_PER_SEC);
+}
+
+/*
+ * Maintenance: mq.maintain(), the streams' retention, compaction.  While
+ * commits that may move deadlines keep coming (woken), a round every
+ * mq.maintenance_interval, as always; once a round follows none, the
+ * worker reckons the next deadline and sleeps until then (never for less
+ * than the interval, nor for more than mq.worker_max_sleep).  Returns when
+ * the next round is due; DT_NOEND when maintenance is off.
+ */
+static TimestampTz
+maintenance(TimestampTz now, bool woken)
+{
+	static TimestampTz next = 0;
+	static TimestampTz last = 0;
+	static TimestampTz last_activity = 0;
+	static bool activity = true;	/* a first round at once */
+	bool		had;
+	TimestampTz due;
+
+	if (mq_maintenance_interval == 0)
+		return DT_NOEND;
+	if (woken)
+	{
+		activity = true;
+		last_activity = now;
+		next = Min(next, TimestampTzPlusMilliseconds(last, mq_maintenance_interval));
+	}
+	if (now < next)
+		return next;
+
+	had = activity;
+	activity = false;
+	if (!run_unit("running mq.maintain()", do_maintain, NULL))
+		proc_exit(0);			/* no extension here: the launcher looks again */
+	(void) run_unit("maintaining streams", do_maintain_streams, NULL);
+	due = compact_queues();
+	last = GetCurrentTimestamp();
+	next = TimestampTzPlusMilliseconds(last, mq_maintenance_interval);
+	if (had)
+		return next;			/* busy: the next round after the interval */
+
+	next_due_horizon = next;
+	(void) run_unit("reckoning what is due next", do_next_due, NULL);
+	due = Min(due, next_due_result);
+	if (last_activity != 0 && aftermath(last_activity) > last)
+		due = Min(due, aftermath(last_activity));
+	due = Min(due, TimestampTzPlusMilliseconds(last, mq_worker_max_sleep));
+	next = Max(next, due);
+	return next;
+}
+
+/*
+ * NOTIFYs that commits queued for this database (wait.c): sent at once,
+ * but at most one round per mq.notify_interval (so one NOTIFY per queue at
+ * most).  Notifications are taken out of shared memory before they are
+ * sent; those of a round that fails are kept and sent with the next.
+ * Returns when to come back for them (DT_NOEND: none held).
+ */
+static TimestampTz
+notifications(TimestampTz now)
+{
+	static TimestampTz last = 0;
+	TimestampTz due = TimestampTzPlusMilliseconds(last, mq_notify_interval);
+	List	   *taken;
+	bool		sent;
+
+	taken = mq_take_pending_notifies(MyDatabaseId);
+	notify_ids = list_concat_unique_int(notify_ids, taken);
+	list_free(taken);
+	if (notify_ids == NIL)
+		return DT_NOEND;
+	if (now < due)
+		return due;
+	last = now;
+	if (!run_unit("sending notifications", do_notify, &sent))
+		proc_exit(0);
+	if (!sent)
+		return TimestampTzPlusMilliseconds(last, mq_notify_interval);
+	list_free(notify_ids);
+	notify_ids = NIL;
+	return DT_NOEND;
+}
+
+/*
+ * The streams' readable ends for standbys (stream_standby.c), written when
+ * an append's commit or rollback moved one, at most once per
+ * mq.notify_interval.  Returns when to come back (DT_NOEND: nothing left).
+ */
+static TimestampTz
+stream_ends(TimestampTz now, bool moved)
+{
+	static bool pending = true; /* a first look at once */
+	static TimestampTz last = 0;
+	TimestampTz due = TimestampTzPlusMilliseconds(last, mq_notify_interval);
+
+	pending |= moved;
+	if (!pending)
+		return DT_NOEND;
+	if (now < due)
+		return due;
+	last = now;
+	pending = false;
+	if (mq_stream_ends_moved())
+	{
+		(void) run_unit("publishing stream ends", mq_stream_publish_ends, NULL);
+		/* a failed write is tried again */
+		pending = mq_stream_ends_moved();
+	}
+	return pending ? TimestampTzPlusMilliseconds(last, mq_notify_interval) : DT_NOEND;
+}
+
+/* Sleep on the latch until wake_at (DT_NOEND: until it is set). */
+static void
+sleep_until(TimestampTz wake_at)
+{
+	long		secs;
+	int			usecs;
+	long		timeout;
+
+	mq_worker_report_sleep(wake_at);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (wake_at == DT_NOEND)
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+						 PG_WAIT_EXTENSION);
+	else
+	{
+		TimestampDifference(GetCurrentTimestamp(), wake_at, &secs, &usecs);
+		timeout = secs * 1000 + (usecs + 999) / 1000;
+		if (timeout > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout, PG_WAIT_EXTENSION);
+	}
+	ResetLatch(MyLatch);
+}
+
 void
 mq_worker_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
-	TimestampTz next_maintenance = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	claim_worker_slot(dboid);	/* before connecting, so DROP DATABASE sees us */
+	mq_worker_slot_claim(dboid);	/* before connecting, so DROP DATABASE sees us */
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("mq worker");
 
 	for (;;)
 	{
 		TimestampTz now;
-		long		timeout;
-		long		secs;
-		int			usecs;
+		TimestampTz wake_at;
+		uint32		wanted;
+		bool		reloaded = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			reloaded = true;	/* intervals may have changed: reckon again */
 		}
 
 		if (RecoveryInProgress())
 		{
 			/* a standby: nothing to do here (not started there normally) */
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 MQ_LAUNCHER_INTERVAL, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			sleep_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													MQ_LAUNCHER_INTERVAL));
 			continue;
 		}
 
-		/*
-		 * Notifications are taken out of shared memory before they are sent;
-		 * those of a round that fails are kept and sent with the next round.
-		 */
-		{
-			List	   *taken = mq_take_pending_notifies(MyDatabaseId);
-
-			notify_ids = list_concat_unique_int(notify_ids, taken);
-			list_free(taken);
-		}
-		if (notify_ids != NIL)
-		{
-			bool		sent;
-
-			if (!run_unit("sending notifications", do_notify, &sent))
-				proc_exit(0);
-			if (sent)
-			{
-				list_free(notify_ids);
-				notify_ids = NIL;
-			}
-		}
-
-		/* streams' readable ends, for standbys (stream_standby.c) */
-		if (mq_stream_ends_moved())
-			(void) run_unit("publishing stream ends", mq_stream_publish_ends, NULL);
-
+		/* what the commits since the last look want (worker_slot.c) */
+		wanted = mq_worker_take_wanted();
 		now = GetCurrentTimestamp();
-		if (mq_maintenance_interval == 0)
-			next_maintenance = TimestampTzPlusMilliseconds(now, mq_notify_interval);
-		else if (now >= next_maintenance)
-		{
-			if (!run_unit("running mq.maintain()", do_maintain, NULL))
-				proc_exit(0);	/* no extension here: the launcher looks again */
-			(void) run_unit("maintaining streams", do_maintain_streams, NULL);
-			compact_queues();
-			next_maintenance = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														   mq_maintenance_interval);
-		}
-
-		now = GetCurrentTimestamp();
-		TimestampDifference(now, next_maintenance, &secs, &usecs);
-		timeout = Min(secs * 1000 + usecs / 1000, mq_notify_interval);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(timeout, 1), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		wake_at = notifications(now);
+		wake_at = Min(wake_at, stream_ends(now, (wanted & MQ_WORK_ENDS) != 0));
+		wake_at = Min(wake_at, maintenance(now, (wanted & MQ_WORK_ACTIVITY) != 0 ||
+										   reloaded));
+		/* and those the round queued itself (dead letters to a notify queue) */
+		wake_at = Min(wake_at, notifications(GetCurrentTimestamp()));
+		sleep_until(wake_at);
 	}
 }

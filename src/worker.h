@@ -17,8 +17,4 @@ extern void mq_register_launcher(void);
 /* from the utility hook: workers leave a database that is to change */
 extern void mq_worker_before_utility(Node *parsetree);
 
-/* shared memory, from mq.c's hooks when preloaded */
-extern void mq_worker_shmem_request(void);
-extern void mq_worker_shmem_startup(void);
-
 #endif							/* MQ_WORKER_H */
