@@ -739,23 +739,58 @@ stream_ends(TimestampTz now, bool moved)
 	return pending ? TimestampTzPlusMilliseconds(last, mq_notify_interval) : DT_NOEND;
 }
 
-/* Sleep on the latch until wake_at (DT_NOEND: until it is set). */
-static void
-sleep_until(TimestampTz wake_at)
+/* milliseconds from now until t (0 if past) */
+static long
+ms_until(TimestampTz t)
 {
 	long		secs;
 	int			usecs;
+
+	TimestampDifference(GetCurrentTimestamp(), t, &secs, &usecs);
+	return secs * 1000 + (usecs + 999) / 1000;
+}
+
+/*
+ * Sleep on the latch until wake_at (DT_NOEND: until it is set), looked at
+ * last at last_look.
+ *
+ * Two things make this more than a WaitLatch.  The round may have reset
+ * the latch after a commit set it (a wait for a lock or for a synchronous
+ * standby inside the round resets it), and that commit's bits stay set, so
+ * that later commits set no latch: so bits wanted since the look end the
+ * sleep at once.  And under steady traffic every commit would set the
+ * latch again as soon as the worker has taken the bits: so the worker
+ * listens to its latch at most once per mq.notify_interval (commits meanwhile
+ * find their bits set and wait for the next look, which is what the
+ * interval allows them anyway), and busy databases cost at most that many
+ * wakeups, as when the worker polled.
+ */
+static void
+sleep_until(TimestampTz wake_at, TimestampTz last_look)
+{
+	TimestampTz quiet_until = TimestampTzPlusMilliseconds(last_look, mq_notify_interval);
 	long		timeout;
 
 	mq_worker_report_sleep(wake_at);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	if (wake_at > GetCurrentTimestamp() && quiet_until > GetCurrentTimestamp())
+	{
+		/* deaf to the latch until the quiet time is over (or wake_at) */
+		timeout = ms_until(Min(wake_at, quiet_until));
+		if (timeout > 0)
+			(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout,
+							 PG_WAIT_EXTENSION);
+		if (wake_at <= quiet_until)
+			return;
+	}
+	if (mq_worker_peek_wanted() != 0)
+		return;					/* wanted since the look: look again now */
 	if (wake_at == DT_NOEND)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
 						 PG_WAIT_EXTENSION);
 	else
 	{
-		TimestampDifference(GetCurrentTimestamp(), wake_at, &secs, &usecs);
-		timeout = secs * 1000 + (usecs + 999) / 1000;
+		timeout = ms_until(wake_at);
 		if (timeout > 0)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 timeout, PG_WAIT_EXTENSION);
@@ -794,7 +829,7 @@ mq_worker_main(Datum main_arg)
 		{
 			/* a standby: nothing to do here (not started there normally) */
 			sleep_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													MQ_LAUNCHER_INTERVAL));
+													MQ_LAUNCHER_INTERVAL), 0);
 			continue;
 		}
 
@@ -807,6 +842,6 @@ mq_worker_main(Datum main_arg)
 										   reloaded));
 		/* and those the round queued itself (dead letters to a notify queue) */
 		wake_at = Min(wake_at, notifications(GetCurrentTimestamp()));
-		sleep_until(wake_at);
+		sleep_until(wake_at, now);
 	}
 }

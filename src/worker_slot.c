@@ -40,6 +40,7 @@
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "compat.h"
 #include "worker_slot.h"
@@ -181,6 +182,14 @@ mq_worker_take_wanted(void)
 	return pg_atomic_exchange_u32(&worker_slots->slot[my_slot].wanted, 0);
 }
 
+/* the same without taking them (a look before sleeping) */
+uint32
+mq_worker_peek_wanted(void)
+{
+	Assert(my_slot >= 0);
+	return pg_atomic_read_u32(&worker_slots->slot[my_slot].wanted);
+}
+
 void
 mq_worker_report_work(const char *work)
 {
@@ -290,7 +299,7 @@ mq_worker_wake_at_commit(void)
 }
 
 /*
- * mq._workers(): every running worker (the view mq.workers names the
+ * mq.worker_status(): every running worker (the view mq.workers names the
  * databases).  Empty without preloading.
  */
 Datum

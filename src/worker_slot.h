@@ -24,6 +24,7 @@ extern bool mq_worker_slots_available(void);
 /* for the worker: its slot, its wakeups, what mq.workers shows */
 extern void mq_worker_slot_claim(Oid dboid);
 extern uint32 mq_worker_take_wanted(void);
+extern uint32 mq_worker_peek_wanted(void);
 extern void mq_worker_report_work(const char *work);
 extern void mq_worker_report_sleep(TimestampTz wake_at);
 

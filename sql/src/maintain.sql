@@ -205,8 +205,12 @@ BEGIN
 END;
 $$;
 
-/* the running workers (worker_slot.c); mq.workers names their databases */
-CREATE OR REPLACE FUNCTION mq._workers(
+/*
+ * The running workers (worker_slot.c); mq.workers names their databases.
+ * Open to every role, as pg_stat_activity shows the workers to any role
+ * (a function in a view runs with the reader's privileges).
+ */
+CREATE OR REPLACE FUNCTION mq.worker_status(
 	OUT pid int,
 	OUT dboid oid,
 	OUT state text,
@@ -214,15 +218,17 @@ CREATE OR REPLACE FUNCTION mq._workers(
 	OUT last_work_at timestamptz,
 	OUT next_wake timestamptz)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'mq_workers' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.worker_status()
+	IS 'The running workers, by database oid (mq.workers names the databases).';
 
 CREATE OR REPLACE VIEW mq.workers AS
 	SELECT w.pid, d.datname AS database, w.state, w.last_work, w.last_work_at, w.next_wake
-	FROM mq._workers() w
+	FROM mq.worker_status() w
 		LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) w.dboid;
 COMMENT ON VIEW mq.workers
 	IS 'The background workers: the database each serves, what it did last and when, and when it wakes next unless a commit wakes it first.';
 GRANT SELECT ON mq.workers TO PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION mq._sweep(text), mq._maintain(), mq.maintain(),
-	mq._maintain_warning(int, text, text, text), mq._next_due(timestamptz), mq._workers()
+	mq._maintain_warning(int, text, text, text), mq._next_due(timestamptz)
 	FROM PUBLIC;

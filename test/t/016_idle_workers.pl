@@ -105,6 +105,8 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
 is($node->safe_psql('postgres', q{SELECT pid, last_work IS NOT NULL, last_work_at <= now()
 	FROM mq.workers WHERE database = current_database()}), "$pg_pid|t|t",
 	'mq.workers shows its pid and what it did last');
+is($node->safe_psql('postgres', q{SET ROLE pg_monitor; SELECT count(*) > 0 FROM mq.workers}), 't',
+	'a role that is not a superuser reads mq.workers');
 note($node->safe_psql('postgres', 'SELECT * FROM mq.workers ORDER BY database'));
 
 # the active database: one worker, woken by commits and deadlines
