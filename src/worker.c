@@ -618,7 +618,8 @@ do_next_due(void)
  * statistics of its transactions are in (compaction candidates), and in
  * the minute after it, when the commit table that its consumer groups
  * wrote in is not in turn and is folded (mq._compact_commits).  Both at
- * once: at most 11 s into the next minute.
+ * once: at most 61 s after the activity (11 s, or 1 s into the next
+ * minute).
  */
 static TimestampTz
 aftermath(TimestampTz activity)

@@ -95,7 +95,7 @@ cmp_ok($share, '<', 1, "idle workers use less than 1% of one core in all");
 
 # mq.workers: this database's worker, asleep with its next wakeup an hour
 # or more away (the earliest deadline here is the TTL in an hour) once the
-# round that follows activity (at most 71 s after it) is over
+# round that follows activity (at most 61 s after it) is over
 my $pg_pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'mq worker' AND datname = current_database()});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
@@ -164,7 +164,7 @@ ok($node->poll_query_until('postgres', "SELECT ($ends) > $end"),
 
 # by the time the TTL and the lease run out (100 s after they were made),
 # the worker has gone back to sleep: the commits above woke it for a few
-# rounds and one more when they had settled (at most 71 s after the last),
+# rounds and one more when they had settled (at most 61 s after the last),
 # then it sleeps until the next deadline.  Nothing but its reckoning wakes
 # it for them (mq.worker_max_sleep is an hour)
 $listener = $node->background_psql('postgres');
