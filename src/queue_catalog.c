@@ -138,20 +138,6 @@ mq_queue_cache_context(void)
 	return queue_cache_cxt;
 }
 
-/* a column of the catalog row by name; NULL (isnull) if it has none such */
-static Datum
-column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
-{
-	int			fnumber = SPI_fnumber(desc, name);
-
-	if (fnumber <= 0)
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	return SPI_getbinval(tup, desc, fnumber, isnull);
-}
-
 /*
  * The standbys a send needs: min_replicas of a 'replicated' row (0.8.0), 0
  * for 'local' or before the update.
@@ -160,12 +146,12 @@ static int32
 durability_column(HeapTuple tup, TupleDesc desc)
 {
 	bool		isnull;
-	Datum		d = column(tup, desc, "durability", &isnull);
+	Datum		d = mq_spi_column(tup, desc, "durability", &isnull);
 	int32		n;
 
 	if (isnull || strcmp(TextDatumGetCString(d), "replicated") != 0)
 		return 0;
-	n = DatumGetInt32(column(tup, desc, "min_replicas", &isnull));
+	n = DatumGetInt32(mq_spi_column(tup, desc, "min_replicas", &isnull));
 	return isnull ? 1 : Max(n, 1);
 }
 
@@ -272,51 +258,51 @@ mq_queue_lookup(text *name)
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	memset(&loaded, 0, sizeof(loaded));
-	loaded.id = DatumGetInt32(column(tup, desc, "queue_id", &isnull));
-	loaded.visibility_timeout = *DatumGetIntervalP(column(tup, desc, "visibility_timeout", &isnull));
-	loaded.archive = DatumGetBool(column(tup, desc, "archive", &isnull));
-	loaded.max_receives = DatumGetInt32(column(tup, desc, "max_receives", &isnull));
+	loaded.id = DatumGetInt32(mq_spi_column(tup, desc, "queue_id", &isnull));
+	loaded.visibility_timeout = *DatumGetIntervalP(mq_spi_column(tup, desc, "visibility_timeout", &isnull));
+	loaded.archive = DatumGetBool(mq_spi_column(tup, desc, "archive", &isnull));
+	loaded.max_receives = DatumGetInt32(mq_spi_column(tup, desc, "max_receives", &isnull));
 	if (isnull)
 		loaded.max_receives = 0;
-	loaded.dead_letter_queue_id = DatumGetInt32(column(tup, desc, "dead_letter_queue_id", &isnull));
+	loaded.dead_letter_queue_id = DatumGetInt32(mq_spi_column(tup, desc, "dead_letter_queue_id", &isnull));
 	if (isnull)
 		loaded.dead_letter_queue_id = 0;
 	{
-		Datum		ttl = column(tup, desc, "message_ttl", &isnull);
+		Datum		ttl = mq_spi_column(tup, desc, "message_ttl", &isnull);
 
 		loaded.has_ttl = !isnull;
 		if (!isnull)
 			loaded.message_ttl = *DatumGetIntervalP(ttl);
 	}
-	loaded.max_length = DatumGetInt64(column(tup, desc, "max_length", &isnull));
+	loaded.max_length = DatumGetInt64(mq_spi_column(tup, desc, "max_length", &isnull));
 	if (isnull)
 		loaded.max_length = 0;
-	loaded.drop_head = strcmp(TextDatumGetCString(column(tup, desc, "overflow", &isnull)),
+	loaded.drop_head = strcmp(TextDatumGetCString(mq_spi_column(tup, desc, "overflow", &isnull)),
 							  "drop_head") == 0;
-	loaded.fifo = DatumGetBool(column(tup, desc, "fifo", &isnull));
-	loaded.dedup_window = *DatumGetIntervalP(column(tup, desc, "dedup_window", &isnull));
-	loaded.notify = DatumGetBool(column(tup, desc, "notify", &isnull));
+	loaded.fifo = DatumGetBool(mq_spi_column(tup, desc, "fifo", &isnull));
+	loaded.dedup_window = *DatumGetIntervalP(mq_spi_column(tup, desc, "dedup_window", &isnull));
+	loaded.notify = DatumGetBool(mq_spi_column(tup, desc, "notify", &isnull));
 	/* 0.4.0's options: absent (NULL, so 0 and false) before the update */
-	loaded.fair = DatumGetBool(column(tup, desc, "fair", &isnull));
-	loaded.group_concurrency = DatumGetInt32(column(tup, desc, "group_concurrency", &isnull));
+	loaded.fair = DatumGetBool(mq_spi_column(tup, desc, "fair", &isnull));
+	loaded.group_concurrency = DatumGetInt32(mq_spi_column(tup, desc, "group_concurrency", &isnull));
 	if (isnull)
 		loaded.group_concurrency = 0;
-	loaded.rate.limit = DatumGetInt32(column(tup, desc, "rate_limit", &isnull));
+	loaded.rate.limit = DatumGetInt32(mq_spi_column(tup, desc, "rate_limit", &isnull));
 	if (isnull)
 		loaded.rate.limit = 0;
 	{
-		Datum		d = column(tup, desc, "rate_interval", &isnull);
+		Datum		d = mq_spi_column(tup, desc, "rate_interval", &isnull);
 		Interval   *iv = isnull ? NULL : DatumGetIntervalP(d);
 
 		loaded.rate.interval_us = iv == NULL ? USECS_PER_SEC : iv->time +
 			(iv->day + (int64) iv->month * DAYS_PER_MONTH) * USECS_PER_DAY;
 	}
-	loaded.group_rate.limit = DatumGetInt32(column(tup, desc, "group_rate_limit", &isnull));
+	loaded.group_rate.limit = DatumGetInt32(mq_spi_column(tup, desc, "group_rate_limit", &isnull));
 	if (isnull)
 		loaded.group_rate.limit = 0;
 	loaded.group_rate.interval_us = loaded.rate.interval_us;
 	loaded.min_replicas = durability_column(tup, desc);
-	owner = DatumGetObjectId(column(tup, desc, "owner", &isnull));
+	owner = DatumGetObjectId(mq_spi_column(tup, desc, "owner", &isnull));
 	/* in the caller's memory: the cache's may be reset below */
 	load_grants(&loaded, owner, caller);
 	SPI_finish();

@@ -147,3 +147,20 @@ mq_execute_latest_as_owner(const char *sql, int nargs, Oid *argtypes,
 	SetUserIdAndSecContext(saved_user, saved_context);
 	return ret;
 }
+
+/*
+ * A column of a result row by name; NULL (*isnull) if it has none such (a
+ * catalog read by a library newer than the database's extension).
+ */
+Datum
+mq_spi_column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
+{
+	int			fnumber = SPI_fnumber(desc, name);
+
+	if (fnumber <= 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return SPI_getbinval(tup, desc, fnumber, isnull);
+}

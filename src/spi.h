@@ -11,6 +11,10 @@
 #include "executor/spi.h"
 
 extern void mq_spi_connect(void);
+
+/* a column of a result row by name; NULL (*isnull) if it has none such */
+extern Datum mq_spi_column(HeapTuple tup, TupleDesc desc, const char *name,
+						   bool *isnull);
 extern Oid	mq_extension_owner(void);
 extern void mq_forget_extension_owner(void);
 extern SPIPlanPtr mq_keep_plan(const char *sql, int nargs, Oid *argtypes);

@@ -89,20 +89,6 @@ stream_cache_prepare(void)
 	stream_cache_valid = true;
 }
 
-/* column name of tup, NULL if absent */
-static Datum
-stream_column(HeapTuple tup, TupleDesc desc, const char *name, bool *isnull)
-{
-	int			fnumber = SPI_fnumber(desc, name);
-
-	if (fnumber <= 0)
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	return SPI_getbinval(tup, desc, fnumber, isnull);
-}
-
 void
 mq_stream_find(text *name, MqStream *s)
 {
@@ -148,21 +134,21 @@ mq_stream_find(text *name, MqStream *s)
 				 errhint("Create it with mq.create_stream().")));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	s->id = DatumGetInt32(stream_column(tup, desc, "stream_id", &isnull));
-	s->partitions = DatumGetInt32(stream_column(tup, desc, "partitions", &isnull));
-	s->owner = DatumGetObjectId(stream_column(tup, desc, "owner", &isnull));
-	s->segment = DatumGetInt32(stream_column(tup, desc, "newest_segment", &isnull));
+	s->id = DatumGetInt32(mq_spi_column(tup, desc, "stream_id", &isnull));
+	s->partitions = DatumGetInt32(mq_spi_column(tup, desc, "partitions", &isnull));
+	s->owner = DatumGetObjectId(mq_spi_column(tup, desc, "owner", &isnull));
+	s->segment = DatumGetInt32(mq_spi_column(tup, desc, "newest_segment", &isnull));
 	if (isnull)
 		s->segment = 1;
-	s->first_segment = DatumGetInt32(stream_column(tup, desc, "oldest_segment", &isnull));
+	s->first_segment = DatumGetInt32(mq_spi_column(tup, desc, "oldest_segment", &isnull));
 	if (isnull)
 		s->first_segment = s->segment;
 	/* 0.8.0's durability: absent before the update ('local') */
 	s->min_replicas = 0;
-	d = stream_column(tup, desc, "durability", &isnull);
+	d = mq_spi_column(tup, desc, "durability", &isnull);
 	if (!isnull && strcmp(TextDatumGetCString(d), "replicated") == 0)
 	{
-		s->min_replicas = DatumGetInt32(stream_column(tup, desc, "min_replicas", &isnull));
+		s->min_replicas = DatumGetInt32(mq_spi_column(tup, desc, "min_replicas", &isnull));
 		s->min_replicas = isnull ? 1 : Max(s->min_replicas, 1);
 	}
 	SPI_finish();
