@@ -20,7 +20,7 @@ install_packages() {
 	local missing=()
 	local p
 	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = 'install ok installed' ] ||
 			missing+=("$p")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then

@@ -25,8 +25,12 @@ echo "ok - dpkg-buildpackage -us -uc -b builds $(cd "$out" && ls *.deb | tr '\n'
 [ "${1:-}" = --check ] || exit 0
 
 deb=$(ls "$out"/postgresql-"$PG_MAJOR"-mq_*.deb)
-as_root dpkg -i "$deb" >/dev/null 2>&1
-if dpkg -L "postgresql-$PG_MAJOR-mq" | grep -q "/mq.so$"; then
+as_root dpkg -i "$deb" >"$out/install.log" 2>&1 ||
+	{ cat "$out/install.log"; echo "not ok - dpkg -i $(basename "$deb")"; exit 1; }
+# the list whole, then grep: "dpkg -L | grep -q" fails under pipefail once
+# the list is longer than one write (grep exits, dpkg gets SIGPIPE)
+files=$(dpkg -L "postgresql-$PG_MAJOR-mq")
+if grep -q "/mq.so$" <<<"$files"; then
 	echo "ok - $(basename "$deb") installs mq.so, mq.control and the SQL scripts"
 else
 	echo "not ok - $(basename "$deb") lacks mq.so"; exit 1
