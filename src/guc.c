@@ -51,7 +51,11 @@ int			mq_maintenance_interval = 1000;
 
 /* least time between two NOTIFYs of one queue, in milliseconds */
 int			mq_notify_interval = 100;
-int			mq_worker_max_sleep = 60 * 1000;
+int			mq_worker_max_sleep = 0;
+
+/* the pool of workers: how many at once, and when one gives its slot back */
+int			mq_max_workers = 4;
+int			mq_worker_idle_timeout = 10 * 1000;
 
 /* largest message body and headers, in bytes (jsonb size) */
 int			mq_max_message_size = 1024 * 1024;
@@ -221,10 +225,28 @@ define_worker_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("mq.worker_max_sleep",
-							"Longest time an idle background worker sleeps with nothing due.",
-							"A safety net: a worker wakes when its next deadline comes or a commit needs it, and at the latest after this long.",
+							"Longest time a database with mq goes without a round of maintenance.",
+							"0: no limit; a database gets a worker when its next deadline comes or a commit needs one.",
 							&mq_worker_max_sleep,
-							60 * 1000, 1000, 24 * 3600 * 1000,
+							0, 0, 24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.max_workers",
+							"Most background workers mq runs at once, for all databases.",
+							"Databases take turns when more of them have work; each worker also takes one of max_worker_processes.",
+							&mq_max_workers,
+							4, 1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mq.worker_idle_timeout",
+							"How long a worker stays with its database idle before it gives its slot back.",
+							"-1: workers never leave (one per database, with room for them in mq.max_workers).",
+							&mq_worker_idle_timeout,
+							10 * 1000, -1, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

@@ -23,6 +23,8 @@ extern int	mq_max_group_partitions_per_role;
 extern int	mq_maintenance_interval;
 extern int	mq_notify_interval;
 extern int	mq_worker_max_sleep;
+extern int	mq_max_workers;
+extern int	mq_worker_idle_timeout;
 extern int	mq_max_message_size;
 extern int	mq_max_headers_size;
 extern int	mq_scan_hint_max_age;

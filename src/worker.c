@@ -102,21 +102,10 @@
 #include "worker.h"
 #include "worker_slot.h"
 
-PGDLLEXPORT void mq_launcher_main(Datum main_arg);
 PGDLLEXPORT void mq_worker_main(Datum main_arg);
 
-/* how often the launcher looks for databases, in milliseconds */
-#define MQ_LAUNCHER_INTERVAL 5000
-
-/* restart a crashed or killed worker after this many seconds */
-#define MQ_RESTART_SECONDS 5
-
-typedef struct DatabaseWorker
-{
-	Oid			dboid;
-	BackgroundWorkerHandle *handle;
-	TimestampTz stopped_at;		/* when the launcher saw it stopped, or 0 */
-} DatabaseWorker;
+/* a standby's worker (not started there normally) looks again this often */
+#define MQ_STANDBY_LOOK_MS 5000
 
 /*
  * Ask the workers serving the named database to leave, if the current user
@@ -178,6 +167,7 @@ mq_worker_before_utility(Node *parsetree)
 	{
 		case T_DropdbStmt:
 			make_way(((DropdbStmt *) parsetree)->dbname);
+			mq_launcher_rescan_at_commit();
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
@@ -187,179 +177,30 @@ mq_worker_before_utility(Node *parsetree)
 			if (option_string(((AlterDatabaseStmt *) parsetree)->options,
 							  "tablespace") != NULL)
 				make_way(((AlterDatabaseStmt *) parsetree)->dbname);
+			/* (ALLOW_CONNECTIONS, IS_TEMPLATE: which databases get workers) */
+			mq_launcher_rescan_at_commit();
 			break;
 		case T_CreatedbStmt:
 			make_way(option_string(((CreatedbStmt *) parsetree)->options,
 								   "template"));
+			mq_launcher_rescan_at_commit();
+			break;
+		case T_CreateExtensionStmt:
+			/* (mq itself, or one that requires it: a worker looks) */
+			mq_worker_wake_at_commit();
+			break;
+		case T_DropStmt:
+			/* a DROP EXTENSION mq: the worker leaves */
+			if (((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
+				mq_worker_wake_at_commit();
+			break;
+		case T_TransactionStmt:
+			/* what a prepared transaction wrote may move a deadline */
+			if (((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
+				mq_worker_wake_at_commit_always();
 			break;
 		default:
 			break;
-	}
-}
-
-/* The common part of mq's worker definitions. */
-static void
-init_worker(BackgroundWorker *worker, const char *function, const char *type)
-{
-	memset(worker, 0, sizeof(*worker));
-	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker->bgw_restart_time = MQ_RESTART_SECONDS;
-	strlcpy(worker->bgw_library_name, "mq", BGW_MAXLEN);
-	strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
-	strlcpy(worker->bgw_name, type, BGW_MAXLEN);
-	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
-}
-
-void
-mq_register_launcher(void)
-{
-	BackgroundWorker worker;
-
-	init_worker(&worker, "mq_launcher_main", "mq launcher");
-	RegisterBackgroundWorker(&worker);
-}
-
-/* The databases a worker may serve: those that accept connections. */
-static List *
-database_list(void)
-{
-	List	   *dbs = NIL;
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	MemoryContext outer = CurrentMemoryContext;
-
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-
-		if (db->datallowconn && !db->datistemplate)
-		{
-			/* the list outlives the transaction */
-			MemoryContext old = MemoryContextSwitchTo(outer);
-
-			dbs = lappend_oid(dbs, db->oid);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	CommitTransactionCommand();
-	return dbs;
-}
-
-static BackgroundWorkerHandle *
-start_database_worker(Oid dboid)
-{
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-
-	init_worker(&worker, "mq_worker_main", "mq worker");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "mq worker for database %u", dboid);
-	/* the launcher starts a new one if the database is still there */
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
-	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-	{
-		ereport(WARNING,
-				(errmsg("mq could not start a worker for database %u", dboid),
-				 errhint("Raise max_worker_processes: mq needs one worker per database that has the extension, plus its launcher.")));
-		return NULL;
-	}
-	return handle;
-}
-
-void
-mq_launcher_main(Datum main_arg)
-{
-	List	   *workers = NIL;	/* DatabaseWorker * in TopMemoryContext */
-
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-
-	for (;;)
-	{
-		List	   *dbs;
-		ListCell   *lc;
-
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-
-		pgstat_report_activity(STATE_RUNNING, "looking for databases");
-		dbs = database_list();
-		foreach(lc, dbs)
-		{
-			Oid			dboid = lfirst_oid(lc);
-			DatabaseWorker *dw = NULL;
-			ListCell   *wc;
-			pid_t		pid;
-
-			foreach(wc, workers)
-				if (((DatabaseWorker *) lfirst(wc))->dboid == dboid)
-					dw = lfirst(wc);
-			if (dw == NULL)
-			{
-				dw = MemoryContextAllocZero(TopMemoryContext, sizeof(DatabaseWorker));
-				dw->dboid = dboid;
-				workers = lappend(workers, dw);	/* list in TopMemoryContext */
-			}
-			if (dw->handle != NULL)
-			{
-				TimestampTz now = GetCurrentTimestamp();
-
-				if (GetBackgroundWorkerPid(dw->handle, &pid) != BGWH_STOPPED)
-					continue;	/* running, or about to */
-
-				/*
-				 * Wait a little before a new one: the worker may have left
-				 * for a DROP DATABASE that is not over yet.
-				 */
-				if (dw->stopped_at == 0)
-					dw->stopped_at = now;
-				if (!TimestampDifferenceExceeds(dw->stopped_at, now,
-												MQ_RESTART_SECONDS * 1000))
-					continue;
-				pfree(dw->handle);
-			}
-			dw->stopped_at = 0;
-			dw->handle = start_database_worker(dboid);
-		}
-
-		/* forget dropped databases whose worker is gone */
-		foreach(lc, workers)
-		{
-			DatabaseWorker *dw = lfirst(lc);
-			pid_t		pid;
-
-			if (list_member_oid(dbs, dw->dboid))
-				continue;
-			if (dw->handle != NULL &&
-				GetBackgroundWorkerPid(dw->handle, &pid) != BGWH_STOPPED)
-				continue;
-			if (dw->handle != NULL)
-				pfree(dw->handle);
-			pfree(dw);
-			workers = foreach_delete_current(workers, lc);
-		}
-		list_free(dbs);
-		pgstat_report_activity(STATE_IDLE, NULL);
-
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 MQ_LAUNCHER_INTERVAL, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
 	}
 }
 
@@ -403,6 +244,23 @@ run_unit(const char *activity, void (*work) (void), bool *done)
 	if (done != NULL)
 		*done = committed;
 	return present;
+}
+
+/* nothing: run_unit() looks for the extension */
+static void
+do_nothing(void)
+{
+}
+
+/*
+ * The extension is not here, or no longer: the worker leaves, and the
+ * database gets none until a CREATE EXTENSION commits there.
+ */
+static void
+leave_absent(void)
+{
+	mq_worker_leave(DT_NOEND, true, 0);
+	proc_exit(0);
 }
 
 static void
@@ -638,13 +496,18 @@ aftermath(TimestampTz activity)
  * than the interval, nor for more than mq.worker_max_sleep).  Returns when
  * the next round is due; DT_NOEND when maintenance is off.
  */
+/*
+ * When this database last had activity: from the last worker that served
+ * it (its aftermath may be due), then the commits that woke this one.
+ */
+static TimestampTz last_activity = 0;
+
 static TimestampTz
 maintenance(TimestampTz now, bool woken)
 {
 	static TimestampTz next = 0;
 	static TimestampTz last = 0;
-	static TimestampTz last_activity = 0;
-	static bool activity = true;	/* a first round at once */
+	static bool activity = false;
 	bool		had;
 	TimestampTz due;
 
@@ -662,7 +525,7 @@ maintenance(TimestampTz now, bool woken)
 	had = activity;
 	activity = false;
 	if (!run_unit("running mq.maintain()", do_maintain, NULL))
-		proc_exit(0);			/* no extension here: the launcher looks again */
+		leave_absent();
 	(void) run_unit("maintaining streams", do_maintain_streams, NULL);
 	due = compact_queues();
 	last = GetCurrentTimestamp();
@@ -675,7 +538,8 @@ maintenance(TimestampTz now, bool woken)
 	due = Min(due, next_due_result);
 	if (last_activity != 0 && aftermath(last_activity) > last)
 		due = Min(due, aftermath(last_activity));
-	due = Min(due, TimestampTzPlusMilliseconds(last, mq_worker_max_sleep));
+	if (mq_worker_max_sleep > 0)
+		due = Min(due, TimestampTzPlusMilliseconds(last, mq_worker_max_sleep));
 	next = Max(next, due);
 	return next;
 }
@@ -704,7 +568,7 @@ notifications(TimestampTz now)
 		return due;
 	last = now;
 	if (!run_unit("sending notifications", do_notify, &sent))
-		proc_exit(0);
+		leave_absent();
 	if (!sent)
 		return TimestampTzPlusMilliseconds(last, mq_notify_interval);
 	list_free(notify_ids);
@@ -799,22 +663,48 @@ sleep_until(TimestampTz wake_at, TimestampTz last_look)
 	ResetLatch(MyLatch);
 }
 
+/*
+ * Does the worker give its slot back now?  When the launcher asks (other
+ * databases wait and it has had its turn), or when its database is idle:
+ * no commit wanted it for mq.worker_idle_timeout and nothing is due within
+ * that long.  Only with nothing held (NOTIFYs taken out of shared memory,
+ * readable ends to write): the caller sees to that.
+ */
+static bool
+may_leave(TimestampTz wake_at, TimestampTz last_wanted)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (mq_worker_yield_asked())
+		return true;
+	if (mq_worker_idle_timeout < 0 || mq_worker_peek_wanted() != 0)
+		return false;
+	return now >= TimestampTzPlusMilliseconds(last_wanted, mq_worker_idle_timeout) &&
+		wake_at >= TimestampTzPlusMilliseconds(now, mq_worker_idle_timeout);
+}
+
 void
 mq_worker_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
+	TimestampTz last_wanted = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	mq_worker_slot_claim(dboid);	/* before connecting, so DROP DATABASE sees us */
+	/* before connecting, so DROP DATABASE sees us */
+	last_activity = mq_worker_slot_claim(dboid);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("mq worker");
+	if (!run_unit("looking for the extension", do_nothing, NULL))
+		leave_absent();
+	mq_worker_slot_present();
 
 	for (;;)
 	{
 		TimestampTz now;
 		TimestampTz wake_at;
+		TimestampTz held;
 		uint32		wanted;
 		bool		reloaded = false;
 
@@ -830,19 +720,28 @@ mq_worker_main(Datum main_arg)
 		{
 			/* a standby: nothing to do here (not started there normally) */
 			sleep_until(TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													MQ_LAUNCHER_INTERVAL), 0);
+													MQ_STANDBY_LOOK_MS), 0);
 			continue;
 		}
 
 		/* what the commits since the last look want (worker_slot.c) */
 		wanted = mq_worker_take_wanted();
 		now = GetCurrentTimestamp();
-		wake_at = notifications(now);
-		wake_at = Min(wake_at, stream_ends(now, (wanted & MQ_WORK_ENDS) != 0));
-		wake_at = Min(wake_at, maintenance(now, (wanted & MQ_WORK_ACTIVITY) != 0 ||
-										   reloaded));
+		if (wanted != 0)
+			last_wanted = now;
+		held = notifications(now);
+		held = Min(held, stream_ends(now, (wanted & MQ_WORK_ENDS) != 0));
+		wake_at = Min(held, maintenance(now, (wanted & MQ_WORK_ACTIVITY) != 0 ||
+										reloaded));
 		/* and those the round queued itself (dead letters to a notify queue) */
-		wake_at = Min(wake_at, notifications(GetCurrentTimestamp()));
+		held = Min(held, notifications(GetCurrentTimestamp()));
+		wake_at = Min(wake_at, held);
+		if (held == DT_NOEND && may_leave(wake_at, last_wanted))
+		{
+			/* the launcher gives the database a worker again at wake_at */
+			mq_worker_leave(wake_at, false, last_activity);
+			proc_exit(0);
+		}
 		sleep_until(wake_at, now);
 	}
 }

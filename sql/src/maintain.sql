@@ -206,9 +206,10 @@ END;
 $$;
 
 /*
- * The running workers (worker_slot.c); mq.workers names their databases.
- * Open to every role, as pg_stat_activity shows the workers to any role
- * (a function in a view runs with the reader's privileges).
+ * The databases with mq and their workers (worker_slot.c); mq.workers
+ * names the databases.  Open to every role, as pg_stat_activity shows the
+ * workers to any role (a function in a view runs with the reader's
+ * privileges).
  */
 CREATE OR REPLACE FUNCTION mq.worker_status(
 	OUT pid int,
@@ -216,17 +217,19 @@ CREATE OR REPLACE FUNCTION mq.worker_status(
 	OUT state text,
 	OUT last_work text,
 	OUT last_work_at timestamptz,
-	OUT next_wake timestamptz)
+	OUT next_wake timestamptz,
+	OUT waiting_since timestamptz)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'mq_workers' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.worker_status()
-	IS 'The running workers, by database oid (mq.workers names the databases).';
+	IS 'The databases with mq and their workers, by database oid (mq.workers names the databases).';
 
 CREATE OR REPLACE VIEW mq.workers AS
-	SELECT w.pid, d.datname AS database, w.state, w.last_work, w.last_work_at, w.next_wake
+	SELECT w.pid, d.datname AS database, w.state, w.last_work, w.last_work_at,
+		w.next_wake, w.waiting_since
 	FROM mq.worker_status() w
 		LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) w.dboid;
 COMMENT ON VIEW mq.workers
-	IS 'The background workers: the database each serves, what it did last and when, and when it wakes next unless a commit wakes it first.';
+	IS 'Each database with mq: its worker (pid) if it has one, its state (working, sleeping, starting, waiting for a worker, idle), what was done last and when, and when it next needs its worker unless a commit wants it first.';
 GRANT SELECT ON mq.workers TO PUBLIC;
 
 REVOKE EXECUTE ON FUNCTION mq._sweep(text), mq._maintain(), mq.maintain(),

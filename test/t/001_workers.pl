@@ -15,6 +15,8 @@ $node->init;
 $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'mq'
 mq.maintenance_interval = '100ms'
+# a worker per database all along (016 tests the pool's comings and goings)
+mq.worker_idle_timeout = -1
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION mq');

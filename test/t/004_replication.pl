@@ -14,6 +14,8 @@ $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'mq'
 mq.maintenance_interval = '200ms'
+# the worker stays (016 tests the pool's comings and goings)
+mq.worker_idle_timeout = -1
 });
 $primary->start;
 $primary->safe_psql('postgres', q{

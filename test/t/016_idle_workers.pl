@@ -1,10 +1,16 @@
-# Idle means asleep: the workers of databases with queues and streams but
-# no traffic use next to no CPU (they sleep until something is due or a
-# commit wakes them), while an active database's timed work still happens:
-# TTL expiry and dead-lettering at their deadlines (mq.worker_max_sleep is
-# an hour here, so only the worker's own reckoning of what is next due
-# brings them), a notify queue's NOTIFY, a waiting reader's wakeup, the
-# readable ends written for standbys.  mq.workers shows each worker.
+# Many databases, few workers, nothing spent when idle.  30 databases with
+# mq on a server whose max_worker_processes has room for far fewer workers
+# than databases: a pool of mq.max_workers (4) serves them all in turn, so
+# TTL expiry, dead-lettering, the NOTIFY of the dead letters and stream
+# retention happen in every database at their deadlines, never with more
+# than 4 workers at once, and the log says when databases wait for one.
+# Once idle (queues and streams there, no traffic), the databases have no
+# worker and the launcher sleeps: the mq processes (the launcher and any
+# worker, including those that came and went) use less than 1% of one core
+# in all over 20 s.  mq.workers shows each database, its worker if it has
+# one, and when it next needs one.  In an active database, a notify queue's
+# NOTIFY, a waiting reader's wakeup and the readable ends for standbys are
+# on time while the others are idle.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -13,127 +19,164 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
 
-my $ndb = 15;
+my $ndb = 30;
 my $window = 20;	# seconds of idle measured
 
-my $node = PostgreSQL::Test::Cluster->new('idle');
+my $node = PostgreSQL::Test::Cluster->new('pool');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'mq'
-max_worker_processes = 40
-mq.worker_max_sleep = '1h'
+max_worker_processes = 6
+mq.max_workers = 4
+mq.worker_idle_timeout = '2s'
 autovacuum = off
 });
 $node->start;
 
-# every database: queues of each kind with a message that is due only in an
-# hour or more (a TTL, a lease on a queue with max_receives, an archived
-# message under retention), a notify queue and a stream
+# every database: a TTL, a lease that dead-letters when it ends, a notify
+# dead-letter queue, a stream with retention; all due within seconds
 my $setup = q{
 	CREATE EXTENSION mq;
 	SELECT mq.create_queue('dlq', notify => true);
-	SELECT mq.create_queue('ttl', message_ttl => '1 hour');
+	SELECT mq.create_queue('ttl', message_ttl => '4 seconds');
 	SELECT mq.create_queue('poison', max_receives => 1, dead_letter_queue => 'dlq');
-	SELECT mq.create_queue('kept', archive => true, retention => '1 day');
-	SELECT mq.create_queue('n', notify => true);
+	SELECT mq.create_stream('s', partitions => 1, retention => '4 seconds');
+};
+my $traffic = q{
 	SELECT mq.send('ttl', '{"n": 1}');
 	SELECT mq.send('poison', '{"n": 1}');
-	SELECT count(*) FROM mq.read('poison', 1, '2 hours');
-	SELECT mq.send('kept', '{"n": 1}');
-	SELECT mq.archive('kept', m.msg_id) FROM mq.read('kept', 1) m;
-	SELECT mq.create_stream('s', partitions => 2, retention => '1 day');
+	SELECT count(*) FROM mq.read('poison', 1, '3 seconds');
 	SELECT mq.append('s', '{"n": 1}');
 };
-$node->safe_psql('postgres', $setup);
-for my $i (1 .. $ndb)
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', 'CREATE EXTENSION mq');
+my @dbs = map { "db$_" } 1 .. $ndb;
+for my $db (@dbs)
 {
-	$node->safe_psql('postgres', "CREATE DATABASE idle$i");
-	$node->safe_psql("idle$i", $setup);
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, $setup);
 }
-ok($node->poll_query_until('postgres', qq{SELECT count(*) = @{[ $ndb + 1 ]}
-	FROM pg_stat_activity WHERE backend_type = 'mq worker'}),
-	'a worker serves each database');
+my %listener;
+for my $db (@dbs)
+{
+	$listener{$db} = $node->background_psql($db);
+	$listener{$db}->query_safe('LISTEN "mq.dlq"');
+}
+$node->safe_psql($_, $traffic) for @dbs;
 
-# CPU time (user + system, in clock ticks) of the mq processes
-my $ticks_per_second = `getconf CLK_TCK`;
-chomp $ticks_per_second;
-$ticks_per_second ||= 100;
-sub mq_pids
+# the timed work, in every database; the workers are counted meanwhile
+my $workers = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker'};
+my $most = 0;
+my $done = qq{SELECT (SELECT queue_length FROM mq.metrics('ttl')) = 0
+	AND (SELECT queue_length FROM mq.metrics('dlq')) = 1
+	AND (SELECT count(*) FROM mq.read_stream('s', 0, 0, 100)) = 0};
+my %left = map { $_ => 1 } @dbs;
+for my $try (1 .. 900)
 {
-	return split /\n/, $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
-		WHERE backend_type IN ('mq worker', 'mq launcher') ORDER BY pid});
-}
-sub cpu_ticks
-{
-	my %ticks;
-	for my $pid (@_)
+	for my $db (sort keys %left)
 	{
-		my $stat = slurp_file("/proc/$pid/stat");
-		# the fields after the command name, which is in parentheses
-		$stat =~ s/^.*\)\s+//s;
-		my @f = split /\s+/, $stat;
-		$ticks{$pid} = $f[11] + $f[12];	# utime, stime (fields 14, 15)
+		delete $left{$db} if $node->safe_psql($db, $done) eq 't';
 	}
-	return \%ticks;
+	my $now = $node->safe_psql('postgres', $workers);
+	$most = $now if $now > $most;
+	last unless %left;
+	usleep(200_000);
 }
-
-# let the setup's aftermath pass (the rounds that follow activity), then
-# measure the idle workers
-sleep(15);
-my @pids = mq_pids();
-my $before = cpu_ticks(@pids);
-sleep($window);
-my @after_pids = mq_pids();
-is("@after_pids", "@pids", 'the same mq processes ran all along');
-my $after = cpu_ticks(@pids);
-my $used = 0;
-$used += $after->{$_} - $before->{$_} for @pids;
-my $share = 100 * $used / $ticks_per_second / $window;
-note(sprintf('%d idle databases: %d ticks in %d s, %.2f%% of one core in all',
-	$ndb + 1, $used, $window, $share));
-cmp_ok($share, '<', 1, "idle workers use less than 1% of one core in all");
-
-# mq.workers: this database's worker, asleep with its next wakeup an hour
-# or more away (the earliest deadline here is the TTL in an hour) once the
-# round that follows activity (at most 61 s after it) is over
-my $pg_pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
-	WHERE backend_type = 'mq worker' AND datname = current_database()});
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
-	WHERE database = current_database() AND state = 'sleeping'
-	  AND next_wake > now() + interval '50 minutes'}),
-	'mq.workers shows the worker asleep until its next deadline');
-is($node->safe_psql('postgres', q{SELECT pid, last_work IS NOT NULL, last_work_at <= now()
-	FROM mq.workers WHERE database = current_database()}), "$pg_pid|t|t",
-	'mq.workers shows its pid and what it did last');
-is($node->safe_psql('postgres', q{SET ROLE pg_monitor; SELECT count(*) > 0 FROM mq.workers}), 't',
-	'a role that is not a superuser reads mq.workers');
-note($node->safe_psql('postgres', 'SELECT * FROM mq.workers ORDER BY database'));
-
-# the active database: one worker, woken by commits and deadlines
-$node->safe_psql('postgres', q{
-	SELECT mq.create_queue('short_ttl', message_ttl => '100 seconds');
-	SELECT mq.create_queue('short_poison', max_receives => 1, dead_letter_queue => 'dlq');
-	SELECT mq.send('short_ttl', '{"n": 1}');
-	SELECT mq.send('short_poison', '{"n": 1}');
-	SELECT count(*) FROM mq.read('short_poison', 1, '100 seconds');
-});
-my $listener = $node->background_psql('postgres');
-$listener->query_safe('LISTEN "mq.n"');
+is(join(' ', sort keys %left), '',
+	"TTL expiry, dead-lettering and stream retention happened in all $ndb databases");
+cmp_ok($most, '<=', 4, "never more than mq.max_workers workers at once (most seen: $most)");
+cmp_ok($most, '>=', 1, 'workers came');
 my %heard;
 sub hear
 {
-	my ($channel) = @_;
+	my ($listener, $channel) = @_;
 	foreach (1 .. 600)
 	{
 		my $got = $listener->query_safe('SELECT 1');
-		$heard{$1} = 1 while $got =~ /Asynchronous notification "([^"]+)"/g;
-		return 1 if $heard{$channel};
+		return 1 if $got =~ /Asynchronous notification "\Q$channel\E"/;
 		usleep(100_000);
 	}
 	return 0;
 }
+my @silent = grep { !hear($listener{$_}, 'mq.dlq') } @dbs;
+is("@silent", '', 'the dead-letter queue NOTIFYs the move in every database');
+$_->quit for values %listener;
+like(slurp_file($node->logfile, $log_offset),
+	qr/LOG:  mq: \d+ databases wait for a worker: all 4 of mq.max_workers are busy/,
+	'the log says when databases wait for a worker');
+
+# mq.workers: every database with mq; none has a worker once all is done
+# and the rounds that follow the activity are over (at most 61 s after it)
+is($node->safe_psql('postgres', 'SELECT count(DISTINCT database) FROM mq.workers'),
+	$ndb + 1, 'mq.workers lists every database with mq');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM mq.workers
+	WHERE pid IS NOT NULL OR state <> 'idle'
+	   OR (next_wake IS NOT NULL AND next_wake < now() + interval '30 seconds')}),
+	'every database idle, with no worker and nothing due soon');
+is($node->safe_psql('postgres', q{SET ROLE pg_monitor;
+	SELECT count(*) > 0 FROM mq.workers WHERE last_work IS NOT NULL AND last_work_at <= now()}), 't',
+	'a role that is not a superuser reads mq.workers: what was done last and when');
+
+# CPU time (user + system, in clock ticks) of the mq processes over the
+# window: the live ones from /proc/<pid>/stat, and those that ended, which
+# the postmaster's children's times (cutime, cstime) count once it has
+# reaped them.  No session connects meanwhile, so no other child ends.
+my $ticks_per_second = `getconf CLK_TCK`;
+chomp $ticks_per_second;
+$ticks_per_second ||= 100;
+my $postmaster = slurp_file($node->data_dir . '/postmaster.pid');
+$postmaster =~ s/\n.*//s;
+sub stat_fields
+{
+	my ($pid) = @_;
+	my $stat = eval { slurp_file("/proc/$pid/stat") };
+	return () unless defined $stat;
+	my ($comm) = $stat =~ /\((.*)\)/s;
+	$stat =~ s/^.*\)\s+//s;
+	return ($comm, split(/\s+/, $stat));
+}
+sub cpu_ticks
+{
+	my $ticks = 0;
+	# fields after the command name: state(0) ppid(1) ... utime(11) stime(12)
+	# cutime(13) cstime(14)
+	my (undef, @pm) = stat_fields($postmaster);
+	$ticks += $pm[13] + $pm[14];
+	opendir(my $dh, '/proc') or die;
+	for my $pid (grep { /^\d+$/ } readdir($dh))
+	{
+		my ($comm, @f) = stat_fields($pid);
+		next unless @f && $f[1] == $postmaster;
+		my $cmdline = eval { slurp_file("/proc/$pid/cmdline") } // '';
+		$ticks += $f[11] + $f[12] if $cmdline =~ /^postgres: .*mq (launcher|worker)/;
+	}
+	closedir($dh);
+	return $ticks;
+}
+my $before = cpu_ticks();
+sleep($window);
+my $used = cpu_ticks() - $before;
+my $share = 100 * $used / $ticks_per_second / $window;
+note(sprintf('%d idle databases: %d ticks in %d s, %.2f%% of one core in all',
+	$ndb + 1, $used, $window, $share));
+cmp_ok($share, '<', 1, "$ndb idle databases use less than 1% of one core in all");
+is($node->safe_psql('postgres', $workers), '0', 'no worker runs for idle databases');
+
+# the active database: its worker comes for commits and deadlines
+$node->safe_psql('postgres', q{
+	SELECT mq.create_queue('dlq', notify => true);
+	SELECT mq.create_queue('n', notify => true);
+	SELECT mq.create_stream('s', partitions => 2);
+	SELECT mq.create_queue('short_ttl', message_ttl => '20 seconds');
+	SELECT mq.create_queue('short_poison', max_receives => 1, dead_letter_queue => 'dlq');
+	SELECT mq.send('short_ttl', '{"n": 1}');
+	SELECT mq.send('short_poison', '{"n": 1}');
+	SELECT count(*) FROM mq.read('short_poison', 1, '20 seconds');
+});
+my $listener = $node->background_psql('postgres');
+$listener->query_safe('LISTEN "mq.n"');
 $node->safe_psql('postgres', q{SELECT mq.send('n', '{}')});
-ok(hear('mq.n'), 'a notify queue NOTIFYs after a send');
+ok(hear($listener, 'mq.n'), 'a notify queue NOTIFYs after a send');
 $listener->quit;
 
 # a waiting reader whose poll interval (10 s) is longer than its wait (8 s):
@@ -152,7 +195,7 @@ $node->safe_psql('postgres', q{SELECT mq.send('n', '{"n": 2}')});
 $reader->finish;
 is($rout, "got 2\n", 'a waiting reader is woken by the commit');
 
-# the readable ends for standbys are written after an append, worker asleep
+# the readable ends for standbys are written after an append
 my $sid = $node->safe_psql('postgres', q{SELECT stream_id FROM mq._stream WHERE stream_name = 's'});
 # (the sum over the partitions of the greatest end written)
 my $ends = qq{SELECT coalesce(sum(e), 0) FROM (SELECT max(end_position) AS e
@@ -162,21 +205,33 @@ $node->safe_psql('postgres', q{SELECT mq.append('s', '{"n": 2}')});
 ok($node->poll_query_until('postgres', "SELECT ($ends) > $end"),
 	'the readable end moved by an append is written for standbys');
 
-# by the time the TTL and the lease run out (100 s after they were made),
-# the worker has gone back to sleep: the commits above woke it for a few
-# rounds and one more when they had settled (at most 61 s after the last),
-# then it sleeps until the next deadline.  Nothing but its reckoning wakes
-# it for them (mq.worker_max_sleep is an hour)
+# the TTL and the lease run out 20 s after they were made, when the worker
+# has long left (mq.worker_idle_timeout is 2 s): the launcher brings one
+# back at their deadline
 $listener = $node->background_psql('postgres');
 $listener->query_safe('LISTEN "mq.dlq"');
 ok($node->poll_query_until('postgres',
 	"SELECT expired = 1 AND queue_length = 0 FROM mq.metrics('short_ttl')"),
-	'a message expires at its TTL while the worker sleeps');
+	'a message expires at its TTL');
 ok($node->poll_query_until('postgres',
 	"SELECT dead_lettered = 1 AND queue_length = 0 FROM mq.metrics('short_poison')"),
 	'a message read too often is dead-lettered when its lease ends');
-ok(hear('mq.dlq'), 'the dead-letter queue NOTIFYs the move');
-
+ok(hear($listener, 'mq.dlq'), 'the dead-letter queue NOTIFYs the move');
 $listener->quit;
+
+# DROP EXTENSION: the worker leaves, and the database gets none until a
+# CREATE EXTENSION commits there
+$node->safe_psql('db1', q{SELECT mq.send('ttl', '{}')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
+	WHERE database = 'db1' AND pid IS NOT NULL}), 'a send brings db1 a worker');
+$node->safe_psql('db1', 'DROP EXTENSION mq CASCADE');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
+	WHERE backend_type = 'mq worker' AND datname = 'db1'}), 'DROP EXTENSION makes it leave');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.workers WHERE database = 'db1'}), '0',
+	'mq.workers no longer lists db1');
+$node->safe_psql('db1', 'CREATE EXTENSION mq');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers WHERE database = 'db1'}),
+	'CREATE EXTENSION brings db1 back');
+
 $node->stop;
 done_testing();
