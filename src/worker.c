@@ -522,7 +522,8 @@ maintenance(TimestampTz now, bool woken)
 	if (now < next)
 		return next;
 
-	had = activity;
+	/* with databases waiting for a worker, no rounds for the activity's sake */
+	had = activity && !mq_pool_contended();
 	activity = false;
 	if (!run_unit("running mq.maintain()", do_maintain, NULL))
 		leave_absent();
@@ -665,9 +666,11 @@ sleep_until(TimestampTz wake_at, TimestampTz last_look)
 
 /*
  * Does the worker give its slot back now?  When the launcher asks (other
- * databases wait and it has had its turn), or when its database is idle:
- * no commit wanted it for mq.worker_idle_timeout and nothing is due within
- * that long.  Only with nothing held (NOTIFYs taken out of shared memory,
+ * databases wait and it has had its turn); when others wait and its round
+ * left nothing to do now (no commit wanted it meanwhile; maintenance() then
+ * skips the rounds that follow activity, so a database woken once is
+ * served in one round); or when its database is idle: no commit wanted it
+ * for mq.worker_idle_timeout and nothing is due within that long.  Only with nothing held (NOTIFYs taken out of shared memory,
  * readable ends to write): the caller sees to that.
  */
 static bool
@@ -679,6 +682,9 @@ may_leave(TimestampTz wake_at, TimestampTz last_wanted)
 		return true;
 	if (mq_worker_idle_timeout < 0 || mq_worker_peek_wanted() != 0)
 		return false;
+	/* others wait: leave once this round did all there was */
+	if (mq_pool_contended())
+		return wake_at > now;
 	return now >= TimestampTzPlusMilliseconds(last_wanted, mq_worker_idle_timeout) &&
 		wake_at >= TimestampTzPlusMilliseconds(now, mq_worker_idle_timeout);
 }

@@ -98,6 +98,7 @@ typedef struct DatabaseSlots
 	int			launcher_procno;	/* -1: no launcher */
 	pg_atomic_uint32 rescan;	/* the launcher should list the databases */
 	int			n;				/* entries in use or used: the high mark */
+	int			waiting;		/* databases that wait for a worker */
 	DatabaseSlot slot[MQ_MAX_DATABASES];
 } DatabaseSlots;
 
@@ -346,6 +347,7 @@ mq_pool_plan(TimestampTz now, int max_workers, Oid *start, int *nstart,
 		running++;
 	}
 	waiting = wanting - *nstart;
+	dbs->waiting = waiting;
 
 	/*
 	 * Databases still wait: ask as many workers to make way, those that
@@ -472,6 +474,16 @@ mq_worker_leave(TimestampTz next_due, bool absent, TimestampTz activity_at)
 	slot->next_due = absent ? DT_NOEND : next_due;
 	slot->left = true;
 	SpinLockRelease(&dbs->mutex);
+}
+
+/*
+ * Do databases wait for a worker?  Then a worker leaves as soon as its
+ * database has nothing more for it (see worker.c).
+ */
+bool
+mq_pool_contended(void)
+{
+	return dbs->waiting > 0;
 }
 
 /* the extension is there (so a worker that dies is replaced) */

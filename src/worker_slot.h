@@ -43,6 +43,7 @@ extern TimestampTz mq_worker_slot_claim(Oid dboid);
 extern void mq_worker_leave(TimestampTz next_due, bool absent,
 							TimestampTz activity_at);
 extern void mq_worker_slot_present(void);
+extern bool mq_pool_contended(void);
 extern bool mq_worker_yield_asked(void);
 extern uint32 mq_worker_take_wanted(void);
 extern uint32 mq_worker_peek_wanted(void);
