@@ -77,6 +77,7 @@ typedef struct DatabaseSlot
 	bool		assigned;		/* a worker started for it has not stopped */
 	bool		yield;			/* the launcher asks its worker to leave */
 	bool		left;			/* its last worker left on its own */
+	bool		orphan;			/* its worker was started by a launcher since gone */
 	pid_t		pid;			/* its worker, once connected; 0: none */
 	int			procno;			/* its worker's, or -1 */
 	pg_atomic_uint32 wanted;	/* MQ_WORK_* bits set by commits */
@@ -180,10 +181,28 @@ release_launcher(int code, Datum arg)
 	dbs->launcher_procno = -1;
 }
 
+/*
+ * A launcher starts (a new one, if the last one died: the workers it
+ * started may still run, and it has no handles for them; they give their
+ * database back themselves when they stop).
+ */
 void
 mq_launcher_claim(void)
 {
+	int			i;
+
+	SpinLockAcquire(&dbs->mutex);
+	for (i = 0; i < dbs->n; i++)
+	{
+		DatabaseSlot *slot = &dbs->slot[i];
+
+		if (slot->pid != 0)
+			slot->orphan = slot->assigned;
+		else
+			slot->assigned = slot->yield = false;
+	}
 	dbs->launcher_procno = mq_my_procno();
+	SpinLockRelease(&dbs->mutex);
 	on_shmem_exit(release_launcher, (Datum) 0);
 }
 
@@ -240,7 +259,7 @@ mq_databases_sync(const Oid *dboids, int n)
 
 			slot->dboid = dboids[j];
 			slot->state = MQ_DB_UNKNOWN;
-			slot->assigned = slot->yield = slot->left = false;
+			slot->assigned = slot->yield = slot->left = slot->orphan = false;
 			slot->pid = 0;
 			slot->procno = -1;
 			slot->started_at = slot->stopped_at = slot->waiting_since = 0;
@@ -426,13 +445,25 @@ release_worker_slot(int code, Datum arg)
 {
 	DatabaseSlot *slot = &dbs->slot[DatumGetInt32(arg)];
 
+	bool		orphan;
+
 	SpinLockAcquire(&dbs->mutex);
 	slot->pid = 0;
 	slot->procno = -1;
 	slot->sleeping = false;
+	orphan = slot->orphan;
+	if (orphan)
+	{
+		/* no launcher has its handle: the database is free again */
+		slot->assigned = slot->yield = slot->orphan = false;
+		if (!slot->left)
+			slot->next_due = 0;
+	}
 	SpinLockRelease(&dbs->mutex);
 	my_slot = -1;
-	/* (the postmaster tells the launcher, which looks at the bits left) */
+	/* the postmaster tells the launcher, which looks at the bits left */
+	if (orphan)
+		wake_procno(dbs->launcher_procno);
 }
 
 TimestampTz

@@ -64,9 +64,27 @@ for my $db (@dbs)
 }
 $node->safe_psql($_, $traffic) for @dbs;
 
-# the timed work, in every database; the workers are counted meanwhile
+# the timed work, in every database; a session counts the workers every
+# 20 ms meanwhile
 my $workers = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker'};
-my $most = 0;
+$node->safe_psql('postgres', 'CREATE TABLE sampling (stop bool, most int)');
+my ($sout, $serr) = ('', '');
+my $sampler = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', q{DO $$
+		DECLARE
+			most int := 0;
+			now_ int;
+		BEGIN
+			LOOP
+				PERFORM pg_stat_clear_snapshot();
+				SELECT count(*) INTO now_ FROM pg_stat_activity WHERE backend_type = 'mq worker';
+				most := greatest(most, now_);
+				EXIT WHEN EXISTS (SELECT FROM sampling WHERE stop);
+				PERFORM pg_sleep(0.02);
+			END LOOP;
+			INSERT INTO sampling VALUES (false, most);
+		END $$} ],
+	'>', \$sout, '2>', \$serr);
 my $done = qq{SELECT (SELECT queue_length FROM mq.metrics('ttl')) = 0
 	AND (SELECT queue_length FROM mq.metrics('dlq')) = 1
 	AND (SELECT count(*) FROM mq.read_stream('s', 0, 0, 100)) = 0};
@@ -77,11 +95,12 @@ for my $try (1 .. 900)
 	{
 		delete $left{$db} if $node->safe_psql($db, $done) eq 't';
 	}
-	my $now = $node->safe_psql('postgres', $workers);
-	$most = $now if $now > $most;
 	last unless %left;
 	usleep(200_000);
 }
+$node->safe_psql('postgres', 'INSERT INTO sampling VALUES (true, NULL)');
+$sampler->finish;
+my $most = $node->safe_psql('postgres', 'SELECT max(most) FROM sampling');
 is(join(' ', sort keys %left), '',
 	"TTL expiry, dead-lettering and stream retention happened in all $ndb databases");
 cmp_ok($most, '<=', 4, "never more than mq.max_workers workers at once (most seen: $most)");
@@ -233,6 +252,21 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.workers WHERE database
 $node->safe_psql('db1', 'CREATE EXTENSION mq');
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers WHERE database = 'db1'}),
 	'CREATE EXTENSION brings db1 back');
+
+# a launcher that dies is replaced (after 5 s), and the worker the old one
+# started gives its database back when it leaves: db1 gets workers again
+$node->safe_psql('db1', q{SELECT mq.create_queue('w1')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
+	WHERE database = 'db1' AND pid IS NOT NULL}), 'db1 has a worker');
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE backend_type = 'mq launcher'});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'mq launcher'}), 'a new launcher starts');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM mq.workers
+	WHERE database = 'db1' AND pid IS NOT NULL}), "the old launcher's worker leaves");
+$node->safe_psql('db1', q{SELECT mq.create_queue('w2')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
+	WHERE database = 'db1' AND pid IS NOT NULL}), 'the new launcher gives db1 a worker');
 
 $node->stop;
 done_testing();
