@@ -37,8 +37,10 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 
 mode() {
 	case $1 in
-	pool) q postgres "ALTER SYSTEM SET mq.max_workers = 4; ALTER SYSTEM SET mq.worker_idle_timeout = '10s'" ;;
-	per-db) q postgres "ALTER SYSTEM SET mq.max_workers = 120; ALTER SYSTEM SET mq.worker_idle_timeout = -1" ;;
+	pool) q postgres "ALTER SYSTEM SET mq.max_workers = 4"
+		q postgres "ALTER SYSTEM SET mq.worker_idle_timeout = '10s'" ;;
+	per-db) q postgres "ALTER SYSTEM SET mq.max_workers = 120"
+		q postgres "ALTER SYSTEM SET mq.worker_idle_timeout = -1" ;;
 	esac
 	q postgres "SELECT pg_reload_conf()" >/dev/null
 }
