@@ -1,17 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  Background workers: a launcher, and one worker per database that has
- *	  the extension, doing the timed work.
+ *	  A database's background worker, doing its timed work.
  *
- * The launcher ("mq launcher") is registered by _PG_init when mq is
- * preloaded and starts once recovery is over, so a standby runs none of
- * this until it is promoted.  It connects to no database; every few seconds
- * it lists the databases that accept connections and starts an "mq worker"
- * for each one that has none running.  A worker connects to its database,
- * and exits at once if the extension is not there (the launcher tries again
- * later, so CREATE EXTENSION is noticed within seconds, and DROP EXTENSION
- * makes the worker leave).
+ * The launcher (worker_launcher.c) starts an "mq worker" for a database
+ * when it needs one, from a pool of mq.max_workers for all databases.  A
+ * worker connects to its database, and leaves at once if the extension is
+ * not there (a CREATE EXTENSION brings one back at its commit, and DROP
+ * EXTENSION makes the worker leave).  It leaves too when its database has
+ * been idle for mq.worker_idle_timeout, or when the launcher asks it to
+ * make way for other databases (see may_leave()), leaving when its
+ * database next needs a worker (worker_slot.c).
  *
  * A worker's work, and when it does it ("idle means asleep": a worker with
  * nothing to do sleeps on its latch, with no fixed-interval wakeups):

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * worker.h
- *	  Background workers: a launcher, and one worker per database that has
- *	  the extension, doing the timed work.
+ *	  Background workers: a launcher, and a pool of workers that do the
+ *	  databases' timed work.
  *
  *-------------------------------------------------------------------------
  */

@@ -189,6 +189,7 @@ mq_launcher_main(Datum main_arg)
 	List	   *started = NIL;	/* StartedWorker * in TopMemoryContext */
 	TimestampTz last_scan = 0;
 	TimestampTz complained = 0;
+	TimestampTz complained_room = 0;
 	Oid		   *start;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -254,19 +255,22 @@ mq_launcher_main(Datum main_arg)
 		}
 		if (failed)
 			wake = Min(wake, TimestampTzPlusMilliseconds(now, MQ_RETRY_MS));
-		if (waiting > 0 && TimestampDifferenceExceeds(complained, now, MQ_COMPLAIN_MS))
+		if (failed && TimestampDifferenceExceeds(complained_room, now, MQ_COMPLAIN_MS))
 		{
-			if (failed)
-				ereport(LOG,
-						(errmsg("mq: %d databases wait for a worker: max_worker_processes has no room for one",
-								waiting),
-						 errhint("Raise max_worker_processes, or lower mq.max_workers (now %d) to what it can hold.",
-								 mq_max_workers)));
-			else
-				ereport(LOG,
-						(errmsg("mq: %d databases wait for a worker: all %d of mq.max_workers are busy",
-								waiting, mq_max_workers),
-						 errhint("Their work is done in turn; raise mq.max_workers for more at once.")));
+			ereport(LOG,
+					(errmsg("mq: %d databases wait for a worker: max_worker_processes has no room for one",
+							waiting),
+					 errhint("Raise max_worker_processes, or lower mq.max_workers (now %d) to what it can hold.",
+							 mq_max_workers)));
+			complained_room = now;
+		}
+		else if (waiting > 0 && !failed &&
+				 TimestampDifferenceExceeds(complained, now, MQ_COMPLAIN_MS))
+		{
+			ereport(LOG,
+					(errmsg("mq: %d databases wait for a worker: all %d of mq.max_workers are busy",
+							waiting, mq_max_workers),
+					 errhint("Their work is done in turn; raise mq.max_workers for more at once.")));
 			complained = now;
 		}
 

@@ -1,6 +1,6 @@
 # Many databases, few workers, nothing spent when idle.  30 databases with
-# mq on a server whose max_worker_processes has room for far fewer workers
-# than databases: a pool of mq.max_workers (4) serves them all in turn, so
+# mq on a server whose max_worker_processes (8) has room for far fewer
+# workers than databases: a pool of mq.max_workers (4) serves them all in turn, so
 # TTL expiry, dead-lettering, the NOTIFY of the dead letters and stream
 # retention happen in every database at their deadlines, never with more
 # than 4 workers at once, and the log says when databases wait for one.
@@ -26,7 +26,7 @@ my $node = PostgreSQL::Test::Cluster->new('pool');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'mq'
-max_worker_processes = 6
+max_worker_processes = 8
 mq.max_workers = 4
 mq.worker_idle_timeout = '2s'
 autovacuum = off
@@ -252,6 +252,24 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM mq.workers WHERE database
 $node->safe_psql('db1', 'CREATE EXTENSION mq');
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers WHERE database = 'db1'}),
 	'CREATE EXTENSION brings db1 back');
+
+# a pool larger than max_worker_processes can hold: the databases that find
+# no room wait (the log says so) and still get their timed work
+$node->safe_psql('postgres', 'ALTER SYSTEM SET mq.max_workers = 20');
+$node->reload;
+$log_offset = -s $node->logfile;
+my @ten = @dbs[10 .. 19];
+$node->safe_psql($_, q{SELECT mq.send('ttl', '{"n": 2}')}) for @ten;
+for my $db (@ten)
+{
+	ok($node->poll_query_until($db, q{SELECT queue_length = 0 FROM mq.metrics('ttl')}),
+		"$db: the TTL message expires");
+}
+like(slurp_file($node->logfile, $log_offset),
+	qr/LOG:  mq: \d+ databases wait for a worker: max_worker_processes has no room for one/,
+	'the log says when max_worker_processes has no room');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET mq.max_workers');
+$node->reload;
 
 # a launcher that dies is replaced (after 5 s), and the worker the old one
 # started gives its database back when it leaves: db1 gets workers again
