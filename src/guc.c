@@ -51,7 +51,7 @@ int			mq_maintenance_interval = 1000;
 
 /* least time between two NOTIFYs of one queue, in milliseconds */
 int			mq_notify_interval = 100;
-int			mq_worker_max_sleep = 0;
+int			mq_worker_max_sleep = 3600 * 1000;
 
 /* the pool of workers: how many at once, and when one gives its slot back */
 int			mq_max_workers = 4;
@@ -226,9 +226,9 @@ define_worker_gucs(void)
 
 	DefineCustomIntVariable("mq.worker_max_sleep",
 							"Longest time a database with mq goes without a round of maintenance.",
-							"0: no limit; a database gets a worker when its next deadline comes or a commit needs one.",
+							"A safety net for changes no commit announces; 0: none (a database gets a worker only when its next deadline comes or a commit needs one).",
 							&mq_worker_max_sleep,
-							0, 0, 24 * 3600 * 1000,
+							3600 * 1000, 0, 24 * 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

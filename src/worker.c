@@ -552,7 +552,7 @@ maintenance(TimestampTz now, bool woken)
  * Returns when to come back for them (DT_NOEND: none held).
  */
 static TimestampTz
-notifications(TimestampTz now)
+notifications(TimestampTz now, bool force)
 {
 	static TimestampTz last = 0;
 	TimestampTz due = TimestampTzPlusMilliseconds(last, mq_notify_interval);
@@ -564,7 +564,7 @@ notifications(TimestampTz now)
 	list_free(taken);
 	if (notify_ids == NIL)
 		return DT_NOEND;
-	if (now < due)
+	if (now < due && !force)
 		return due;
 	last = now;
 	if (!run_unit("sending notifications", do_notify, &sent))
@@ -582,7 +582,7 @@ notifications(TimestampTz now)
  * mq.notify_interval.  Returns when to come back (DT_NOEND: nothing left).
  */
 static TimestampTz
-stream_ends(TimestampTz now, bool moved)
+stream_ends(TimestampTz now, bool moved, bool force)
 {
 	static bool pending = true; /* a first look at once */
 	static TimestampTz last = 0;
@@ -591,7 +591,7 @@ stream_ends(TimestampTz now, bool moved)
 	pending |= moved;
 	if (!pending)
 		return DT_NOEND;
-	if (now < due)
+	if (now < due && !force)
 		return due;
 	last = now;
 	pending = false;
@@ -693,14 +693,26 @@ mq_worker_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
 	TimestampTz last_wanted = 0;
+	uint32		wanted;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	/* before connecting, so DROP DATABASE sees us */
-	last_activity = mq_worker_slot_claim(dboid);
+	{
+		uint32		generation;
+
+		memcpy(&generation, MyBgworkerEntry->bgw_extra, sizeof(generation));
+		last_activity = mq_worker_slot_claim(dboid, generation);
+	}
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("mq worker");
+	/*
+	 * What the commits wanted before it came is its now: a worker that finds
+	 * no extension takes the bits with it (or the launcher would start
+	 * another for them, and another).
+	 */
+	wanted = mq_worker_take_wanted();
 	if (!run_unit("looking for the extension", do_nothing, NULL))
 		leave_absent();
 	mq_worker_slot_present();
@@ -710,7 +722,6 @@ mq_worker_main(Datum main_arg)
 		TimestampTz now;
 		TimestampTz wake_at;
 		TimestampTz held;
-		uint32		wanted;
 		bool		reloaded = false;
 
 		CHECK_FOR_INTERRUPTS();
@@ -730,17 +741,25 @@ mq_worker_main(Datum main_arg)
 		}
 
 		/* what the commits since the last look want (worker_slot.c) */
-		wanted = mq_worker_take_wanted();
+		wanted |= mq_worker_take_wanted();
 		now = GetCurrentTimestamp();
 		if (wanted != 0)
 			last_wanted = now;
-		held = notifications(now);
-		held = Min(held, stream_ends(now, (wanted & MQ_WORK_ENDS) != 0));
+		held = notifications(now, false);
+		held = Min(held, stream_ends(now, (wanted & MQ_WORK_ENDS) != 0, false));
 		wake_at = Min(held, maintenance(now, (wanted & MQ_WORK_ACTIVITY) != 0 ||
 										reloaded));
+		wanted = 0;
 		/* and those the round queued itself (dead letters to a notify queue) */
-		held = Min(held, notifications(GetCurrentTimestamp()));
+		held = Min(held, notifications(GetCurrentTimestamp(), false));
 		wake_at = Min(wake_at, held);
+		if (held != DT_NOEND && mq_worker_yield_asked())
+		{
+			/* asked to make way: what it holds goes now, not at its time */
+			held = notifications(GetCurrentTimestamp(), true);
+			held = Min(held, stream_ends(GetCurrentTimestamp(), false, true));
+			wake_at = Min(wake_at, held);
+		}
 		if (held == DT_NOEND && may_leave(wake_at, last_wanted))
 		{
 			/* the launcher gives the database a worker again at wake_at */

@@ -140,7 +140,7 @@ sync_databases(void)
 }
 
 static BackgroundWorkerHandle *
-start_database_worker(Oid dboid)
+start_database_worker(Oid dboid, uint32 generation)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
@@ -150,6 +150,8 @@ start_database_worker(Oid dboid)
 	/* the launcher starts a new one when the database needs it */
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	/* which start this is: a stale one leaves at once (worker_slot.c) */
+	memcpy(worker.bgw_extra, &generation, sizeof(generation));
 	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		return NULL;
@@ -191,6 +193,7 @@ mq_launcher_main(Datum main_arg)
 	TimestampTz complained = 0;
 	TimestampTz complained_room = 0;
 	Oid		   *start;
+	uint32	   *generations;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -198,6 +201,7 @@ mq_launcher_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	mq_launcher_claim();
 	start = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * MQ_MAX_DATABASES);
+	generations = MemoryContextAlloc(TopMemoryContext, sizeof(uint32) * MQ_MAX_DATABASES);
 
 	for (;;)
 	{
@@ -228,13 +232,14 @@ mq_launcher_main(Datum main_arg)
 			pgstat_report_activity(STATE_IDLE, NULL);
 		}
 
-		waiting = mq_pool_plan(now, mq_max_workers, start, &nstart, &wake);
+		waiting = mq_pool_plan(now, mq_max_workers, start, generations,
+							   &nstart, &wake);
 		for (i = 0; i < nstart; i++)
 		{
 			BackgroundWorkerHandle *handle = NULL;
 
 			if (!failed)
-				handle = start_database_worker(start[i]);
+				handle = start_database_worker(start[i], generations[i]);
 			if (handle == NULL)
 			{
 				/* no room in max_worker_processes: in line again */

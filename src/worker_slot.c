@@ -78,6 +78,7 @@ typedef struct DatabaseSlot
 	bool		yield;			/* the launcher asks its worker to leave */
 	bool		left;			/* its last worker left on its own */
 	bool		orphan;			/* its worker was started by a launcher since gone */
+	uint32		generation;		/* of the worker last started for it */
 	pid_t		pid;			/* its worker, once connected; 0: none */
 	int			procno;			/* its worker's, or -1 */
 	pg_atomic_uint32 wanted;	/* MQ_WORK_* bits set by commits */
@@ -100,10 +101,14 @@ typedef struct DatabaseSlots
 	pg_atomic_uint32 rescan;	/* the launcher should list the databases */
 	int			n;				/* entries in use or used: the high mark */
 	int			waiting;		/* databases that wait for a worker */
+	bool		full;			/* databases are left out: no rescans asked */
 	DatabaseSlot slot[MQ_MAX_DATABASES];
 } DatabaseSlots;
 
 static DatabaseSlots *dbs = NULL;
+
+/* the latches of workers asked to make way, set once the lock is let go */
+#define MQ_MAX_YIELDS 64
 
 /* this worker's entry, or -1 */
 static int	my_slot = -1;
@@ -198,8 +203,12 @@ mq_launcher_claim(void)
 
 		if (slot->pid != 0)
 			slot->orphan = slot->assigned;
-		else
+		else if (slot->assigned)
+		{
+			/* a worker started but not come yet will find itself stale */
 			slot->assigned = slot->yield = false;
+			slot->generation++;
+		}
 	}
 	dbs->launcher_procno = mq_my_procno();
 	SpinLockRelease(&dbs->mutex);
@@ -212,67 +221,94 @@ mq_databases_rescan_wanted(void)
 	return pg_atomic_exchange_u32(&dbs->rescan, 0) != 0;
 }
 
+/*
+ * The databases that accept connections are dboids (n of them, which this
+ * sorts): forget the entries of the others (once their worker is gone),
+ * take in the new ones.  Returns how many found no free entry.  Only the
+ * launcher adds or removes entries, so what it reads of them stays true
+ * between its two holds of the lock; it compares outside them.
+ */
 int
-mq_databases_sync(const Oid *dboids, int n)
+mq_databases_sync(Oid *dboids, int n)
 {
+	Oid		   *have;
+	int			nhave;
 	int			missing = 0;
+	int			next_free = 0;
 	int			i,
 				j;
 
+	qsort(dboids, n, sizeof(Oid), oid_cmp);
+	have = palloc(sizeof(Oid) * MQ_MAX_DATABASES);
 	SpinLockAcquire(&dbs->mutex);
-	/* forget the databases that are gone (once their worker is) */
-	for (i = 0; i < dbs->n; i++)
+	nhave = dbs->n;
+	for (i = 0; i < nhave; i++)
+		have[i] = dbs->slot[i].dboid;
+	SpinLockRelease(&dbs->mutex);
+
+	/* entries of databases that are gone: InvalidOid in have[] */
+	for (i = 0; i < nhave; i++)
+		if (OidIsValid(have[i]) &&
+			bsearch(&have[i], dboids, n, sizeof(Oid), oid_cmp) == NULL)
+			have[i] = InvalidOid;
+
+	SpinLockAcquire(&dbs->mutex);
+	for (i = 0; i < nhave; i++)
 	{
 		DatabaseSlot *slot = &dbs->slot[i];
 
-		if (!OidIsValid(slot->dboid) || slot->assigned)
-			continue;
-		for (j = 0; j < n; j++)
-			if (dboids[j] == slot->dboid)
-				break;
-		if (j == n)
+		if (OidIsValid(slot->dboid) && !OidIsValid(have[i]) && !slot->assigned)
 			slot->dboid = InvalidOid;
 	}
-	/* and take in the new ones, not yet looked at */
-	for (j = 0; j < n; j++)
-	{
-		int			free_slot = -1;
-
-		for (i = 0; i < dbs->n; i++)
-		{
-			if (dbs->slot[i].dboid == dboids[j])
-				break;
-			if (free_slot < 0 && !OidIsValid(dbs->slot[i].dboid))
-				free_slot = i;
-		}
-		if (i < dbs->n)
-			continue;
-		if (free_slot < 0 && dbs->n < MQ_MAX_DATABASES)
-			free_slot = dbs->n++;
-		if (free_slot < 0)
-		{
-			missing++;
-			continue;
-		}
-		{
-			DatabaseSlot *slot = &dbs->slot[free_slot];
-
-			slot->dboid = dboids[j];
-			slot->state = MQ_DB_UNKNOWN;
-			slot->assigned = slot->yield = slot->left = slot->orphan = false;
-			slot->pid = 0;
-			slot->procno = -1;
-			slot->started_at = slot->stopped_at = slot->waiting_since = 0;
-			slot->next_due = 0;
-			slot->activity_at = 0;
-			slot->sleeping = false;
-			slot->last_work[0] = '\0';
-			slot->last_work_at = 0;
-			slot->next_wake = 0;
-			pg_atomic_write_u32(&slot->wanted, 0);
-		}
-	}
 	SpinLockRelease(&dbs->mutex);
+
+	/* the new ones */
+	{
+		Oid		   *known = palloc(sizeof(Oid) * (nhave + 1));
+		int			nknown = 0;
+
+		SpinLockAcquire(&dbs->mutex);
+		for (i = 0; i < dbs->n; i++)
+			if (OidIsValid(dbs->slot[i].dboid))
+				known[nknown++] = dbs->slot[i].dboid;
+		SpinLockRelease(&dbs->mutex);
+		qsort(known, nknown, sizeof(Oid), oid_cmp);
+
+		for (j = 0; j < n; j++)
+		{
+			if (bsearch(&dboids[j], known, nknown, sizeof(Oid), oid_cmp) != NULL)
+				continue;
+			SpinLockAcquire(&dbs->mutex);
+			while (next_free < dbs->n && OidIsValid(dbs->slot[next_free].dboid))
+				next_free++;
+			if (next_free == dbs->n && dbs->n < MQ_MAX_DATABASES)
+				dbs->n++;
+			if (next_free < dbs->n)
+			{
+				DatabaseSlot *slot = &dbs->slot[next_free];
+
+				slot->dboid = dboids[j];
+				slot->state = MQ_DB_UNKNOWN;
+				slot->assigned = slot->yield = slot->left = slot->orphan = false;
+				slot->pid = 0;
+				slot->procno = -1;
+				slot->started_at = slot->stopped_at = slot->waiting_since = 0;
+				slot->next_due = 0;
+				slot->activity_at = 0;
+				slot->sleeping = false;
+				slot->last_work[0] = '\0';
+				slot->last_work_at = 0;
+				slot->next_wake = 0;
+				pg_atomic_write_u32(&slot->wanted, 0);
+			}
+			else
+				missing++;
+			SpinLockRelease(&dbs->mutex);
+		}
+		pfree(known);
+	}
+	dbs->full = missing > 0;
+	pfree(have);
 	return missing;
 }
 
@@ -285,9 +321,11 @@ mq_databases_sync(const Oid *dboids, int n)
  * Returns how many databases still wait.
  */
 int
-mq_pool_plan(TimestampTz now, int max_workers, Oid *start, int *nstart,
-			 TimestampTz *wake)
+mq_pool_plan(TimestampTz now, int max_workers, Oid *start,
+			 uint32 *generations, int *nstart, TimestampTz *wake)
 {
+	int			asked[MQ_MAX_YIELDS];
+	int			nasked = 0;
 	int			running = 0;
 	int			wanting = 0;
 	int			yielding = 0;
@@ -362,6 +400,8 @@ mq_pool_plan(TimestampTz now, int max_workers, Oid *start, int *nstart,
 		first->stopped_at = 0;
 		first->started_at = now;
 		first->sleeping = false;
+		first->generation++;
+		generations[*nstart] = first->generation;
 		start[(*nstart)++] = first->dboid;
 		running++;
 	}
@@ -381,7 +421,6 @@ mq_pool_plan(TimestampTz now, int max_workers, Oid *start, int *nstart,
 			DatabaseSlot *slot = &dbs->slot[i];
 
 			if (OidIsValid(slot->dboid) && slot->assigned && !slot->yield &&
-				slot->pid != 0 &&
 				(oldest == NULL || slot->started_at < oldest->started_at))
 				oldest = slot;
 		}
@@ -393,11 +432,15 @@ mq_pool_plan(TimestampTz now, int max_workers, Oid *start, int *nstart,
 														   MQ_WORKER_TURN_MS));
 			break;
 		}
+		/* (one not connected yet sees it when it first could leave) */
 		oldest->yield = true;
-		wake_procno(oldest->procno);
+		if (oldest->procno >= 0 && nasked < MQ_MAX_YIELDS)
+			asked[nasked++] = oldest->procno;
 		yielding++;
 	}
 	SpinLockRelease(&dbs->mutex);
+	while (nasked > 0)
+		wake_procno(asked[--nasked]);
 	return waiting;
 }
 
@@ -467,13 +510,17 @@ release_worker_slot(int code, Datum arg)
 }
 
 TimestampTz
-mq_worker_slot_claim(Oid dboid)
+mq_worker_slot_claim(Oid dboid, uint32 generation)
 {
 	int			i;
 	TimestampTz activity_at = 0;
 
 	SpinLockAcquire(&dbs->mutex);
 	i = find_slot(dboid);
+	/* a worker a dead launcher started, which a new one has replaced */
+	if (i >= 0 && (dbs->slot[i].generation != generation ||
+				   dbs->slot[i].pid != 0))
+		i = -1;
 	if (i >= 0)
 	{
 		DatabaseSlot *slot = &dbs->slot[i];
@@ -486,7 +533,7 @@ mq_worker_slot_claim(Oid dboid)
 		slot->next_wake = 0;
 	}
 	SpinLockRelease(&dbs->mutex);
-	/* the launcher forgot the database: it was dropped */
+	/* the launcher forgot the database (it was dropped), or this worker */
 	if (i < 0)
 		proc_exit(0);
 	my_slot = i;
@@ -630,7 +677,7 @@ wake(uint32 why, bool only_present)
 	if (slot == NULL)
 	{
 		/* a database the launcher has not listed yet (once a backend) */
-		if (!asked_rescan)
+		if (!asked_rescan && !dbs->full)
 			ask_rescan();
 		asked_rescan = true;
 		return;

@@ -33,13 +33,13 @@ extern bool mq_worker_slots_available(void);
 /* for the launcher */
 extern void mq_launcher_claim(void);
 extern bool mq_databases_rescan_wanted(void);
-extern int	mq_databases_sync(const Oid *dboids, int n);
+extern int	mq_databases_sync(Oid *dboids, int n);
 extern int	mq_pool_plan(TimestampTz now, int max_workers, Oid *start,
-						 int *nstart, TimestampTz *wake);
+						 uint32 *generations, int *nstart, TimestampTz *wake);
 extern bool mq_database_worker_stopped(Oid dboid, TimestampTz now, bool started);
 
 /* for the worker: its database's entry, its wakeups, what mq.workers shows */
-extern TimestampTz mq_worker_slot_claim(Oid dboid);
+extern TimestampTz mq_worker_slot_claim(Oid dboid, uint32 generation);
 extern void mq_worker_leave(TimestampTz next_due, bool absent,
 							TimestampTz activity_at);
 extern void mq_worker_slot_present(void);

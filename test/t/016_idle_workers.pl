@@ -271,8 +271,52 @@ like(slurp_file($node->logfile, $log_offset),
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET mq.max_workers');
 $node->reload;
 
+# a database without mq: a commit that might concern mq there (DROP
+# EXTENSION) brings one worker, which looks, takes the wakeup with it and
+# leaves; no worker after it (each would commit a transaction there)
+$node->safe_psql('postgres', 'CREATE DATABASE nomq');
+$node->safe_psql('nomq', 'CREATE EXTENSION mq');
+$node->safe_psql('nomq', 'DROP EXTENSION mq');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
+	WHERE backend_type = 'mq worker' AND datname = 'nomq'}), 'the worker leaves nomq');
+sleep(2);
+my $commits = q{SELECT pg_stat_clear_snapshot(), xact_commit FROM pg_stat_database
+	WHERE datname = 'nomq'};
+my $nomq_before = $node->safe_psql('postgres', $commits);
+sleep(5);
+is($node->safe_psql('postgres', $commits), $nomq_before,
+	'no worker comes to a database without mq again and again');
+
+# one worker for all, and a database whose NOTIFYs never stop: it makes way
+# in turn, and another database's TTL still expires
+$node->safe_psql('postgres', 'ALTER SYSTEM SET mq.max_workers = 1');
+$node->reload;
+$node->safe_psql('db2', q{SELECT mq.create_queue('busy', notify => true)});
+my ($bout, $berr) = ('', '');
+my $busy = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('db2'), '-c', q{DO $$
+		BEGIN
+			FOR i IN 1 .. 1000 LOOP
+				PERFORM mq.send('busy', '{}');
+				COMMIT;
+				PERFORM pg_sleep(0.01);
+			END LOOP;
+		END $$} ],
+	'>', \$bout, '2>', \$berr);
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'mq worker' AND datname = 'db2'}), 'the busy database has the worker');
+$node->safe_psql('db3', q{SELECT mq.send('ttl', '{"n": 3}')});
+ok($node->poll_query_until('db3', q{SELECT queue_length = 0 FROM mq.metrics('ttl')}),
+	"another database's TTL expires while the busy one sends");
+$busy->kill_kill;
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET mq.max_workers');
+$node->reload;
+
 # a launcher that dies is replaced (after 5 s), and the worker the old one
-# started gives its database back when it leaves: db1 gets workers again
+# started, still there then (it stays 10 s idle here), gives its database
+# back when it leaves: db1 gets workers again
+$node->safe_psql('postgres', q{ALTER SYSTEM SET mq.worker_idle_timeout = '10s'});
+$node->reload;
 $node->safe_psql('db1', q{SELECT mq.create_queue('w1')});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
 	WHERE database = 'db1' AND pid IS NOT NULL}), 'db1 has a worker');
@@ -285,6 +329,8 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM mq.workers
 $node->safe_psql('db1', q{SELECT mq.create_queue('w2')});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM mq.workers
 	WHERE database = 'db1' AND pid IS NOT NULL}), 'the new launcher gives db1 a worker');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET mq.worker_idle_timeout');
+$node->reload;
 
 $node->stop;
 done_testing();
