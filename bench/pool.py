@@ -71,6 +71,9 @@ def delay(databases: int, seconds: float) -> None:
     dead letter against the send + 3 s."""
     names = [f"pool{i}" for i in range(1, databases + 1)]
     conns = {n: psycopg.connect(dbname=n, autocommit=True) for n in names}
+    # sends on connections of their own: a notification that arrives while
+    # a connection runs a statement is taken by psycopg, not by select()
+    senders = {n: psycopg.connect(dbname=n, autocommit=True) for n in names}
     for c in conns.values():
         c.execute('LISTEN "mq.n"')
         c.execute('LISTEN "mq.dlq"')
@@ -89,7 +92,7 @@ def delay(databases: int, seconds: float) -> None:
             name = names[i % databases]
             i += 1
             sent[name] = time.monotonic()
-            conns[name].execute("SELECT mq.send('n', '{}'), mq.send('t', '{}')")
+            senders[name].execute("SELECT mq.send('n', '{}'), mq.send('t', '{}')")
             next_send += step
             continue
         timeout = max(0.0, min(next_send, start + seconds + 10) - now)
@@ -106,7 +109,7 @@ def delay(databases: int, seconds: float) -> None:
                     notify_ms.append(1000 * (heard - sent[name]))
                 elif n.relname == b"mq.dlq":
                     ttl_ms.append(1000 * (heard - sent[name] - 3.0))
-    for c in conns.values():
+    for c in list(conns.values()) + list(senders.values()):
         c.close()
 
     def q(xs: list[float], p: float) -> float:
