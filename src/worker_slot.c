@@ -313,6 +313,46 @@ mq_databases_sync(Oid *dboids, int n)
 }
 
 /*
+ * Ask up to n workers to make way, those that have served longest first,
+ * once they have had their turn (else *wake is when the first has); under
+ * the lock.  Their latches are for the caller to set, in asked[]: returns
+ * how many.
+ */
+static int
+ask_to_make_way(TimestampTz now, int n, int *asked, TimestampTz *wake)
+{
+	int			nasked = 0;
+	int			i;
+
+	while (n-- > 0)
+	{
+		DatabaseSlot *oldest = NULL;
+
+		for (i = 0; i < dbs->n; i++)
+		{
+			DatabaseSlot *slot = &dbs->slot[i];
+
+			if (OidIsValid(slot->dboid) && slot->assigned && !slot->yield &&
+				(oldest == NULL || slot->started_at < oldest->started_at))
+				oldest = slot;
+		}
+		if (oldest == NULL)
+			break;
+		if (now < TimestampTzPlusMilliseconds(oldest->started_at, MQ_WORKER_TURN_MS))
+		{
+			*wake = Min(*wake, TimestampTzPlusMilliseconds(oldest->started_at,
+														   MQ_WORKER_TURN_MS));
+			break;
+		}
+		/* (one not connected yet sees it when it first could leave) */
+		oldest->yield = true;
+		if (oldest->procno >= 0 && nasked < MQ_MAX_YIELDS)
+			asked[nasked++] = oldest->procno;
+	}
+	return nasked;
+}
+
+/*
  * The launcher's turn: which databases get a worker now (at most
  * max_workers in all, those waiting longest first; they are marked
  * assigned and put into start[], *nstart of them), which workers are asked
@@ -408,36 +448,8 @@ mq_pool_plan(TimestampTz now, int max_workers, Oid *start,
 	waiting = wanting - *nstart;
 	dbs->waiting = waiting;
 
-	/*
-	 * Databases still wait: ask as many workers to make way, those that
-	 * have served longest first, once they have had their turn.
-	 */
-	while (waiting > yielding)
-	{
-		DatabaseSlot *oldest = NULL;
-
-		for (i = 0; i < dbs->n; i++)
-		{
-			DatabaseSlot *slot = &dbs->slot[i];
-
-			if (OidIsValid(slot->dboid) && slot->assigned && !slot->yield &&
-				(oldest == NULL || slot->started_at < oldest->started_at))
-				oldest = slot;
-		}
-		if (oldest == NULL)
-			break;
-		if (now < TimestampTzPlusMilliseconds(oldest->started_at, MQ_WORKER_TURN_MS))
-		{
-			*wake = Min(*wake, TimestampTzPlusMilliseconds(oldest->started_at,
-														   MQ_WORKER_TURN_MS));
-			break;
-		}
-		/* (one not connected yet sees it when it first could leave) */
-		oldest->yield = true;
-		if (oldest->procno >= 0 && nasked < MQ_MAX_YIELDS)
-			asked[nasked++] = oldest->procno;
-		yielding++;
-	}
+	/* databases still wait: ask as many workers to make way */
+	nasked = ask_to_make_way(now, waiting - yielding, asked, wake);
 	SpinLockRelease(&dbs->mutex);
 	while (nasked > 0)
 		wake_procno(asked[--nasked]);

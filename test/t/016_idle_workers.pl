@@ -279,7 +279,10 @@ $node->safe_psql('nomq', 'CREATE EXTENSION mq');
 $node->safe_psql('nomq', 'DROP EXTENSION mq');
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
 	WHERE backend_type = 'mq worker' AND datname = 'nomq'}), 'the worker leaves nomq');
-sleep(2);
+# now nomq is known to have no mq and has no worker: a transaction that
+# creates and drops mq wakes its worker at commit, which comes and finds none
+$node->safe_psql('nomq', 'BEGIN; CREATE EXTENSION mq; DROP EXTENSION mq; COMMIT;');
+sleep(3);
 my $commits = q{SELECT pg_stat_clear_snapshot(), xact_commit FROM pg_stat_database
 	WHERE datname = 'nomq'};
 my $nomq_before = $node->safe_psql('postgres', $commits);
@@ -295,11 +298,12 @@ $node->safe_psql('db2', q{SELECT mq.create_queue('busy', notify => true)});
 my ($bout, $berr) = ('', '');
 my $busy = IPC::Run::start(
 	[ 'psql', '-XAtq', '-d', $node->connstr('db2'), '-c', q{DO $$
+		DECLARE
+			stop timestamptz := clock_timestamp() + interval '120 seconds';
 		BEGIN
-			FOR i IN 1 .. 1000 LOOP
+			WHILE clock_timestamp() < stop LOOP
 				PERFORM mq.send('busy', '{}');
 				COMMIT;
-				PERFORM pg_sleep(0.01);
 			END LOOP;
 		END $$} ],
 	'>', \$bout, '2>', \$berr);
@@ -308,7 +312,9 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activi
 $node->safe_psql('db3', q{SELECT mq.send('ttl', '{"n": 3}')});
 ok($node->poll_query_until('db3', q{SELECT queue_length = 0 FROM mq.metrics('ttl')}),
 	"another database's TTL expires while the busy one sends");
-$busy->kill_kill;
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE query LIKE '%mq.send(''busy''%' AND pid <> pg_backend_pid()});
+$busy->finish;
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET mq.max_workers');
 $node->reload;
 
