@@ -14,7 +14,7 @@ source "$(dirname "$0")/common.sh"
 
 use_postgres
 install_packages build-essential libipc-run-perl pgbouncer python3-psycopg python3-psycopg2 \
-	python3-sqlalchemy prometheus
+	python3-sqlalchemy python3-venv python3-setuptools python3-wheel prometheus
 command -v node >/dev/null 2>&1 || install_packages nodejs npm
 build_and_install COPT="-Werror -DUSE_ASSERT_CHECKING"
 # the regression suites call mq.maintain() themselves: keep the worker's
@@ -71,6 +71,20 @@ if (cd "$MQ_ROOT/examples/node" && npm ci --no-audit --no-fund --loglevel=error 
 else
 	echo "not ok - node examples" | tee -a "$checks"; status=1
 fi
+
+say "Python client (clients/python): pip install into a venv, its tests against the server"
+# the README's install command (Debian's Python is externally managed: a
+# venv that sees Debian's psycopg); the suite restarts the server once
+pyvenv=$(mktemp -d)
+if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
+	"$pyvenv/bin/pip" install -q --no-build-isolation --no-index "$MQ_ROOT/clients/python" &&
+	(cd "$MQ_ROOT/clients/python/tests" && PGDATABASE=mq_examples MQ_TEST_PGCTL="$PG_BIN/pg_ctl" \
+		MQ_TEST_PGDATA="$MQ_CLUSTER" "$pyvenv/bin/python" -m unittest -v); then
+	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer)" | tee -a "$checks"
+else
+	echo "not ok - python client" | tee -a "$checks"; status=1
+fi
+rm -rf "$pyvenv" "$MQ_ROOT/clients/python/build" "$MQ_ROOT"/clients/python/*.egg-info
 
 say "Prometheus output (promtool check metrics)"
 psql -X -q -At -d mq_examples -c "SELECT mq.create_queue('prom_check', max_receives => 3)" \
