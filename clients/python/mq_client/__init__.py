@@ -9,6 +9,7 @@
 """
 from ._events import Counters, Event
 from ._sql import Json, Message, Record
+from .aio import AsyncClient
 from .client import Client, Transaction
 from .errors import ConnectionLost, MQError, RequestTimeout
 from .producer import Producer
@@ -17,6 +18,6 @@ from .worker import Worker
 
 __version__ = "0.8.0"
 
-__all__ = ["Client", "ConnectionLost", "Counters", "Event", "Json", "MQError",
+__all__ = ["AsyncClient", "Client", "ConnectionLost", "Counters", "Event", "Json", "MQError",
            "Message", "Producer", "Record", "RequestTimeout", "StreamConsumer", "Transaction",
            "Worker", "__version__"]
