@@ -4,8 +4,8 @@
 # (scripts/check_layers.py), start a throwaway cluster with mq
 # preloaded, and run against it the pg_regress and isolation suites (make
 # installcheck), the pgbench concurrency checks (test/stress/run.sh), the
-# client examples and the TAP suites (make installcheck, TAP part).  On a
-# PostgreSQL from Debian's packages it then builds the Debian package,
+# Python client's suite (clients/python), the client examples and the TAP
+# suites (make installcheck, TAP part).  On a PostgreSQL from Debian's packages it then builds the Debian package,
 # installs it and checks it.
 #
 #   bash scripts/test.sh                                  # the machine's PostgreSQL
@@ -57,34 +57,38 @@ show_diffs
 say "concurrency checks (test/stress/run.sh)"
 if ! bash "$MQ_ROOT/test/stress/run.sh" | tee -a "$checks"; then status=1; fi
 
+say "Python client (clients/python): pip install into a venv, its tests against the server"
+# the README's install command (Debian's Python is externally managed: a
+# venv that sees Debian's psycopg); the suite restarts the server once
+pyvenv=$(mktemp -d)
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_client WITH (FORCE)" -c "CREATE DATABASE mq_client"
+psql -X -q -d mq_client -c "CREATE EXTENSION mq"
+if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
+	"$pyvenv/bin/pip" install -q --no-build-isolation --no-index "$MQ_ROOT/clients/python" &&
+	(cd "$MQ_ROOT/clients/python/tests" && PGDATABASE=mq_client MQ_TEST_PGCTL="$PG_BIN/pg_ctl" \
+		MQ_TEST_PGDATA="$MQ_CLUSTER" "$pyvenv/bin/python" -m unittest -v); then
+	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer)" | tee -a "$checks"
+else
+	echo "not ok - python client" | tee -a "$checks"; status=1
+fi
+rm -rf "$MQ_ROOT/clients/python/build" "$MQ_ROOT"/clients/python/*.egg-info
+
 say "client examples (examples/python, examples/node) against the server"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_examples WITH (FORCE)" -c "CREATE DATABASE mq_examples"
 psql -X -q -d mq_examples -c "CREATE EXTENSION mq"
-if (cd "$MQ_ROOT/examples/python" && PGDATABASE=mq_examples /usr/bin/python3 -m unittest -v test_examples); then
+# (the venv of the Python client's step: the examples use mq_client)
+if (cd "$MQ_ROOT/examples/python" && PGDATABASE=mq_examples "$pyvenv/bin/python" -m unittest -v test_examples); then
 	echo "ok - python examples (psycopg worker, stream consumer-group worker, SQLAlchemy outbox)" | tee -a "$checks"
 else
 	echo "not ok - python examples" | tee -a "$checks"; status=1
 fi
+rm -rf "$pyvenv"
 if (cd "$MQ_ROOT/examples/node" && npm ci --no-audit --no-fund --loglevel=error &&
 	PGDATABASE=mq_examples node --test); then
 	echo "ok - node examples (pg worker)" | tee -a "$checks"
 else
 	echo "not ok - node examples" | tee -a "$checks"; status=1
 fi
-
-say "Python client (clients/python): pip install into a venv, its tests against the server"
-# the README's install command (Debian's Python is externally managed: a
-# venv that sees Debian's psycopg); the suite restarts the server once
-pyvenv=$(mktemp -d)
-if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
-	"$pyvenv/bin/pip" install -q --no-build-isolation --no-index "$MQ_ROOT/clients/python" &&
-	(cd "$MQ_ROOT/clients/python/tests" && PGDATABASE=mq_examples MQ_TEST_PGCTL="$PG_BIN/pg_ctl" \
-		MQ_TEST_PGDATA="$MQ_CLUSTER" "$pyvenv/bin/python" -m unittest -v); then
-	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer)" | tee -a "$checks"
-else
-	echo "not ok - python client" | tee -a "$checks"; status=1
-fi
-rm -rf "$pyvenv" "$MQ_ROOT/clients/python/build" "$MQ_ROOT"/clients/python/*.egg-info
 
 say "Prometheus output (promtool check metrics)"
 psql -X -q -At -d mq_examples -c "SELECT mq.create_queue('prom_check', max_receives => 3)" \
