@@ -5,8 +5,8 @@
 # preloaded, and run against it the pg_regress and isolation suites (make
 # installcheck), the pgbench concurrency checks (test/stress/run.sh), the
 # Python client's suite (clients/python), the client examples and the TAP
-# suites (make installcheck, TAP part).  On a PostgreSQL from Debian's packages it then builds the Debian package,
-# installs it and checks it.
+# suites (make installcheck, TAP part).  On a PostgreSQL from Debian's
+# packages it then builds the Debian package, installs it and checks it.
 #
 #   bash scripts/test.sh                                  # the machine's PostgreSQL
 #   PG_CONFIG=/path/to/pg_config bash scripts/test.sh     # any other installation

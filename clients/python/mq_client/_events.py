@@ -14,8 +14,8 @@ logger = logging.getLogger("mq_client")
 class Event:
     """What happened: ``kind`` is one of ``delivered``, ``succeeded``,
     ``failed``, ``retried``, ``released``, ``lease_extended``, ``lease_lost``,
-    ``reconnect``, ``fenced``, ``committed``, ``request_timeout``,
-    ``reply_dropped``."""
+    ``reconnect``, ``fenced``, ``committed``, ``confirmed``,
+    ``request_timeout``, ``reply_dropped``."""
 
     kind: str
     queue: Optional[str] = None
@@ -80,4 +80,4 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of
     min(cap, base * 2 ** (attempt - 1)) seconds."""
     delay = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return delay / 2 + random.uniform(0, delay / 2)
+    return float(delay / 2 + random.uniform(0, delay / 2))

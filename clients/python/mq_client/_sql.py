@@ -137,8 +137,10 @@ def interval(value: Optional[Duration]) -> Optional[datetime.timedelta]:
     return datetime.timedelta(seconds=value)
 
 
-def encode_body(body: Any, content_type: Optional[str]) -> Tuple[Optional[Jsonb], Optional[bytes],
-                                                                  Optional[str]]:
+Encoded = Tuple[Optional[Jsonb], Optional[bytes], Optional[str]]
+
+
+def encode_body(body: Any, content_type: Optional[str]) -> Encoded:
     """(jsonb body, payload, content type) of a body given to send."""
     if isinstance(body, (bytes, bytearray, memoryview)):
         return None, bytes(body), content_type or OCTET_STREAM

@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tup
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 
 from . import _sql
 from ._events import Counters, Emitter, EventHook, backoff
@@ -27,7 +28,9 @@ async def connect(dsn: str, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
     if "," in hosts and "target_session_attrs" not in params and \
             "target_session_attrs" not in kwargs:
         kwargs["target_session_attrs"] = "read-write"
-    return await psycopg.AsyncConnection.connect(dsn, autocommit=True, **kwargs)
+    conn: psycopg.AsyncConnection[Any] = await psycopg.AsyncConnection.connect(
+        dsn, autocommit=True, **kwargs)
+    return conn
 
 
 class AsyncClient:
@@ -145,7 +148,7 @@ class AsyncClient:
 
     async def bind(self, exchange: str, queue: str, binding_key: str = "",
                    arguments: Optional[Dict[str, Any]] = None) -> bool:
-        args = None if arguments is None else _sql.Jsonb(arguments)
+        args = None if arguments is None else Jsonb(arguments)
         return bool((await self._exec(("SELECT mq.bind(%s, %s, %s, %s)",
                                        (exchange, queue, binding_key, args))))[0][0])
 
@@ -216,17 +219,17 @@ class AsyncClient:
         :class:`mq_client.Worker` does: ack after the handler, nack with
         backoff and jitter, leases extended while a handler runs, blocking
         reads; until ``stop`` is set or SIGTERM/SIGINT.  Returns the counters."""
-        stop = stop if stop is not None else asyncio.Event()
+        stopping: asyncio.Event = stop if stop is not None else asyncio.Event()
         counters = Counters()
         emit = Emitter(on_event if on_event is not None else self.on_event, counters)
         vt = _sql.interval(visibility_timeout)
         assert vt is not None
         vt_seconds = vt.total_seconds()
         loop = asyncio.get_running_loop()
-        signals: List[int] = []
+        signals: List[signal.Signals] = []
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, stopping.set)
                 signals.append(sig)
         heart = await self.connect()
         heart_lock = asyncio.Lock()
@@ -250,7 +253,7 @@ class AsyncClient:
         async def slot() -> None:
             conn: Optional[psycopg.AsyncConnection[Any]] = None
             attempt = 0
-            while not stop.is_set():
+            while not stopping.is_set():
                 try:
                     if conn is None or conn.closed:
                         conn = await self.connect()

@@ -12,6 +12,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 
 from . import _sql
 from ._events import Counters, Emitter, EventHook, backoff
@@ -63,13 +64,13 @@ class _Operations:
 
     def bind(self, exchange: str, queue: str, binding_key: str = "",
              arguments: Optional[Dict[str, Any]] = None) -> bool:
-        args = None if arguments is None else _sql.Jsonb(arguments)
+        args = None if arguments is None else Jsonb(arguments)
         return bool(self._exec(("SELECT mq.bind(%s, %s, %s, %s)",
                                 (exchange, queue, binding_key, args)))[0][0])
 
     def unbind(self, exchange: str, queue: str, binding_key: str = "",
                arguments: Optional[Dict[str, Any]] = None) -> bool:
-        args = None if arguments is None else _sql.Jsonb(arguments)
+        args = None if arguments is None else Jsonb(arguments)
         return bool(self._exec(("SELECT mq.unbind(%s, %s, %s, %s)",
                                 (exchange, queue, binding_key, args)))[0][0])
 
@@ -262,14 +263,17 @@ class Client(_Operations):
             self._conn = None
 
     def _exec(self, query: Query, retry: bool = True) -> List[Tuple[Any, ...]]:
-        return self._run(lambda conn: conn.execute(query[0], query[1]).fetchall(), retry)
+        rows: List[Tuple[Any, ...]] = self._run(
+            lambda conn: conn.execute(query[0], query[1]).fetchall(), retry)
+        return rows
 
     def _exec_dict(self, query: Query) -> List[Dict[str, Any]]:
         def run(conn: psycopg.Connection[Any]) -> List[Dict[str, Any]]:
             cur = conn.execute(query[0], query[1])
             names = [d.name for d in cur.description or ()]
             return [dict(zip(names, r)) for r in cur.fetchall()]
-        return self._run(run, True)
+        rows: List[Dict[str, Any]] = self._run(run, True)
+        return rows
 
     def _run(self, fn: Callable[[psycopg.Connection[Any]], Any], retry: bool) -> Any:
         deadline = time.monotonic() + self.reconnect_timeout

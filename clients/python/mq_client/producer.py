@@ -6,13 +6,16 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 import psycopg
 
 from . import _sql
 from ._events import Counters, Emitter, EventHook, backoff
 from .errors import MQError, is_connection_error
+
+if TYPE_CHECKING:
+    from .client import Client
 
 _Item = Tuple[_sql.Query, "Future[int]"]
 _CLOSE = object()
@@ -36,7 +39,7 @@ class Producer:
     message's future fails.
     """
 
-    def __init__(self, client: Any, *, max_in_flight: int = 10000, batch_size: int = 500,
+    def __init__(self, client: "Client", *, max_in_flight: int = 10000, batch_size: int = 500,
                  on_event: Optional[EventHook] = None) -> None:
         if max_in_flight < 1 or batch_size < 1:
             raise ValueError("max_in_flight and batch_size must be at least 1")

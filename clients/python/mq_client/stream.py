@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 import psycopg
 
@@ -11,6 +11,9 @@ from ._events import Counters, Emitter, EventHook, backoff
 from ._sql import Duration
 from .errors import is_connection_error, is_fencing_error
 from .worker import _Stopper
+
+if TYPE_CHECKING:
+    from .client import Client
 
 
 class StreamConsumer:
@@ -37,7 +40,7 @@ class StreamConsumer:
       ``session_timeout``; a member that died leaves after it.
     """
 
-    def __init__(self, client: Any, stream: str, group: str, consumer: str,
+    def __init__(self, client: "Client", stream: str, group: str, consumer: str,
                  handler: Callable[..., Any], *, batch_size: int = 100, wait: Duration = 2,
                  session_timeout: Duration = 30, exactly_once: bool = False,
                  backoff_base: float = 0.5, backoff_max: float = 30.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -14,6 +14,9 @@ from . import _sql
 from ._events import Counters, Emitter, EventHook, backoff
 from ._sql import Duration, Message
 from .errors import is_connection_error
+
+if TYPE_CHECKING:
+    from .client import Client
 
 Handler = Callable[..., Any]
 
@@ -75,7 +78,7 @@ class Worker:
       retry, lease extension, lost lease, reconnect; ``counters`` counts them.
     """
 
-    def __init__(self, client: Any, queue: str, handler: Handler, *, concurrency: int = 1,
+    def __init__(self, client: "Client", queue: str, handler: Handler, *, concurrency: int = 1,
                  batch_size: int = 1, visibility_timeout: Duration = 30, wait: Duration = 2,
                  backoff_base: float = 1.0, backoff_max: float = 300.0,
                  lease_margin: float = 0.5, transactional: bool = False, reply: bool = False,

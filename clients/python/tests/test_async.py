@@ -24,7 +24,8 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
         ids = [await c.send("pya_work", body) for body in ({"n": 1}, b"\x00\xff", "text")]
         ids += await c.send_batch("pya_work", [[1], b"", "t"])
         got = {m.msg_id: m for m in await c.read("pya_work", 10, wait=1)}
-        self.assertEqual([got[i].value for i in ids], [{"n": 1}, b"\x00\xff", "text", [1], b"", "t"])
+        self.assertEqual([got[i].value for i in ids],
+                         [{"n": 1}, b"\x00\xff", "text", [1], b"", "t"])
         self.assertEqual(got[ids[1]].content_type, "application/octet-stream")
         self.assertEqual(got[ids[2]].content_type, "text/plain; charset=utf-8")
         for i in ids:

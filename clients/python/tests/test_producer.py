@@ -6,7 +6,7 @@ import unittest
 import psycopg
 from psycopg import errors as pgerrors
 
-from helpers import ClientTest, wait_for
+from helpers import ClientTest, sql, wait_for
 
 
 class ProducerTest(ClientTest):
@@ -38,7 +38,7 @@ class ProducerTest(ClientTest):
         send waits until a confirm frees a place."""
         c = self.client
         c.create_queue("pyp_out")
-        queue_id = c._exec(("SELECT queue_id FROM mq._queue WHERE queue_name = 'pyp_out'", ()))[0][0]
+        queue_id = sql("SELECT queue_id FROM mq._queue WHERE queue_name = 'pyp_out'")[0][0]
         locker = psycopg.connect()
         locker.execute(f"LOCK TABLE mq.q_{int(queue_id)} IN ACCESS EXCLUSIVE MODE")
         producer = c.producer(max_in_flight=3, batch_size=2)

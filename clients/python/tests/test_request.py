@@ -43,7 +43,8 @@ class RequestReplyTest(ClientTest):
                          "every reply matches its request")
         self.assertEqual(len({r.correlation_id for r in replies}), 100)
         self.assertEqual(sum(w.counters["succeeded"] for w in workers), 100)
-        self.assertGreater(len({r.body["by"] for r in replies}), 1, "the responders shared the work")
+        self.assertGreater(len({r.body["by"] for r in replies}), 1,
+                           "the responders shared the work")
         self.assertEqual(self.length("pyr_requests"), 0)
         self.assertEqual(sql("SELECT count(*) FROM mq.queues WHERE queue_name = %s",
                              (reply_queue,))[0][0], 0, "close() drops the reply queue")

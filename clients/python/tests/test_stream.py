@@ -29,7 +29,6 @@ class StreamConsumerTest(ClientTest):
 
     def test_three_members_one_killed_exactly_once(self):
         total = 600
-        c = self.client
         for i in range(0, total, 100):
             sql("SELECT mq.append_batch('pys_clicks', %s::jsonb[], %s::text[])",
                 ([f'{{"n": {n}}}' for n in range(i, i + 100)],
@@ -38,8 +37,8 @@ class StreamConsumerTest(ClientTest):
             [sys.executable, os.path.join(HERE, "proc_stream.py"), "pys_clicks", "g", name],
             stdout=subprocess.PIPE, text=True) for name in ("m1", "m2", "m3")}
         try:
-            wait_for(lambda: sql("SELECT count(*) FROM pys_results WHERE member = 'm2'")[0][0] >= 20,
-                     60, "m2 to work")
+            wait_for(lambda: sql("SELECT count(*) FROM pys_results"
+                                 " WHERE member = 'm2'")[0][0] >= 20, 60, "m2 to work")
             members["m2"].kill()  # SIGKILL in the middle of a batch
             members["m2"].wait(30)
             wait_for(lambda: self.lag() == 0, 120, "the others to take over m2's partitions")

@@ -77,7 +77,8 @@ class WorkerTest(ClientTest):
         self.assertEqual(counters["failed"], len(flaky) + 3 * len(poison))
         self.assertEqual(events["succeeded"], counters["succeeded"], "the hook saw every event")
         self.assertEqual(self.length("pyw_work"), 0)
-        dead = sql("SELECT body->>'n', headers->'x-death'->0->>'reason' FROM mq.read('pyw_dead', 10)")
+        dead = sql("SELECT body->>'n', headers->'x-death'->0->>'reason'"
+                   " FROM mq.read('pyw_dead', 10)")
         self.assertEqual(sorted((int(n), r) for n, r in dead),
                          [(n, "max_receives") for n in sorted(poison)])
 
