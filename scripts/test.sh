@@ -59,14 +59,16 @@ if ! bash "$MQ_ROOT/test/stress/run.sh" | tee -a "$checks"; then status=1; fi
 
 say "Python client (clients/python): pip install into a venv, its tests against the server"
 # the README's install command (Debian's Python is externally managed: a
-# venv that sees Debian's psycopg); the suite restarts the server once
+# venv that sees Debian's psycopg); the suite restarts the server once,
+# and once stops it for a failover to a standby of its own (on MQ_PORT + 1)
 pyvenv=$(mktemp -d)
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_client WITH (FORCE)" -c "CREATE DATABASE mq_client"
 psql -X -q -d mq_client -c "CREATE EXTENSION mq"
 if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
 	"$pyvenv/bin/pip" install -q --no-build-isolation --no-index "$MQ_ROOT/clients/python" &&
 	(cd "$MQ_ROOT/clients/python/tests" && PGDATABASE=mq_client MQ_TEST_PGCTL="$PG_BIN/pg_ctl" \
-		MQ_TEST_PGDATA="$MQ_CLUSTER" "$pyvenv/bin/python" -m unittest -v); then
+		MQ_TEST_PGDATA="$MQ_CLUSTER" MQ_TEST_STANDBY_PORT=$((MQ_PORT + 1)) \
+		"$pyvenv/bin/python" -m unittest -v); then
 	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer)" | tee -a "$checks"
 else
 	echo "not ok - python client" | tee -a "$checks"; status=1

@@ -131,7 +131,7 @@ class Producer:
                         time.sleep(delay)
                         continue
                     # one of them is bad: each on its own
-                    self._one_by_one(conn, items)
+                    conn = self._one_by_one(conn, items)
                     break
             for m in markers:
                 m.set_result(0)
@@ -149,7 +149,8 @@ class Producer:
         for (_, future), msg_id in zip(items, ids):
             future.set_result(int(msg_id))
 
-    def _one_by_one(self, conn: Optional[psycopg.Connection[Any]], items: List[_Item]) -> None:
+    def _one_by_one(self, conn: Optional[psycopg.Connection[Any]],
+                    items: List[_Item]) -> Optional[psycopg.Connection[Any]]:
         for (sql, params), future in items:
             try:
                 if conn is None or conn.closed:
@@ -157,5 +158,9 @@ class Producer:
                 row = conn.execute(sql, params).fetchone()
                 future.set_result(int(row[0]))  # type: ignore[index]
             except Exception as exc:
+                if conn is not None and is_connection_error(exc):
+                    conn.close()
+                    conn = None
                 self._emit("failed", error=exc)
                 future.set_exception(exc)
+        return conn

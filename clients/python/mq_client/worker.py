@@ -113,6 +113,7 @@ class Worker:
         self._lease_wakeup = threading.Event()
         self._slots_done = threading.Event()
         self._threads: List[threading.Thread] = []
+        self.error: Optional[BaseException] = None
 
     # -- control ---------------------------------------------------------------
     def stop(self) -> None:
@@ -151,10 +152,14 @@ class Worker:
         return not self._heart.is_alive()
 
     def run(self) -> None:
-        """Work until stopped (SIGTERM/SIGINT or ``stop()``)."""
+        """Work until stopped (SIGTERM/SIGINT or ``stop()``); raises the
+        error that stopped it, if a read failed for another reason than a
+        lost connection (no such queue, say)."""
         with _Stopper(self._stop, self.install_signal_handlers):
             self.start()
             self.join()
+        if self.error is not None:
+            raise self.error
 
     # -- leases ------------------------------------------------------------------
     def _lease(self, msgs: List[Message]) -> None:
@@ -219,7 +224,12 @@ class Worker:
                 attempt = 0
             except Exception as exc:
                 if not is_connection_error(exc):
-                    raise
+                    # no such queue, a bad option: every slot would fail
+                    # the same way; run() raises it
+                    if self.error is None:
+                        self.error = exc
+                    self._stop.set()
+                    break
                 if conn is not None:
                     conn.close()
                 conn = None

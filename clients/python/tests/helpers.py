@@ -16,7 +16,9 @@ except ImportError:
 
 from mq_client import Client  # noqa: E402
 
-logging.getLogger("mq_client").setLevel(logging.ERROR)  # the tests provoke failures
+# the tests provoke failures and lost connections
+logging.getLogger("mq_client").setLevel(logging.ERROR)
+logging.getLogger("psycopg").setLevel(logging.ERROR)
 
 
 def sql(query, params=()):

@@ -82,6 +82,16 @@ class WorkerTest(ClientTest):
         self.assertEqual(sorted((int(n), r) for n, r in dead),
                          [(n, "max_receives") for n in sorted(poison)])
 
+    def test_read_errors_stop_the_worker(self):
+        c = self.client
+        with self.assertRaisesRegex(Exception, 'queue "pyw_work" does not exist'):
+            c.work("pyw_work", lambda m: None, concurrency=2, wait=0.1)
+        c.create_queue("pyw_work")
+        with self.assertRaisesRegex(Exception, "visibility_timeout must be positive"):
+            c.worker("pyw_work", lambda m: None, visibility_timeout=0)
+        with self.assertRaisesRegex(Exception, "must be at least 1"):
+            c.worker("pyw_work", lambda m: None, concurrency=0)
+
     def test_backoff_grows(self):
         c = self.client
         c.create_queue("pyw_work", max_receives=4)
