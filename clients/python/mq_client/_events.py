@@ -53,6 +53,9 @@ class Counters:
         return f"Counters({self.as_dict()!r})"
 
 
+_WARNINGS = frozenset(("failed", "lease_lost", "reconnect", "fenced", "reply_dropped"))
+
+
 class Emitter:
     """Counts each event, logs it, and passes it to the user's hook (whose
     own exceptions are logged, never raised into the worker)."""
@@ -63,12 +66,14 @@ class Emitter:
 
     def __call__(self, kind: str, **info: Any) -> None:
         self.counters.add(kind)
+        level = logging.WARNING if kind in _WARNINGS else logging.DEBUG
+        logged = logger.isEnabledFor(level)
+        if self.hook is None and not logged:
+            return  # the hot path: nothing to build
         event = Event(kind, **info)
-        if kind in ("failed", "lease_lost", "reconnect", "fenced", "reply_dropped"):
-            logger.warning("mq %s: queue %s message %s: %s", kind, event.queue, event.msg_id,
-                           event.error)
-        else:
-            logger.debug("mq %s: queue %s message %s", kind, event.queue, event.msg_id)
+        if logged:
+            logger.log(level, "mq %s: queue %s message %s%s", kind, event.queue, event.msg_id,
+                       f": {event.error}" if event.error is not None else "")
         if self.hook is not None:
             try:
                 self.hook(event)

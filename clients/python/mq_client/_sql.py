@@ -249,6 +249,43 @@ def send_batch(queue: str, bodies: Sequence[Any], props: Mapping[str, Any]) -> Q
     return f"SELECT * FROM mq.send_batch({', '.join(args)})", tuple(params)
 
 
+# what mq.send_batch takes per message, and what it shares across a batch
+BATCH_SHARED = ("delay", "priority", "content_encoding", "reply_to", "ttl")
+
+
+def send_many(queue: str, items: Sequence[Tuple[Any, Mapping[str, Any]]],
+              shared: Mapping[str, Any]) -> Query:
+    """One mq.send_batch for sends of one queue that share BATCH_SHARED:
+    items are (body, properties) with their own headers, dedup_key,
+    group_key, content_type and correlation_id."""
+    jbodies: List[Optional[Jsonb]] = []
+    payloads: List[Optional[bytes]] = []
+    ctypes: List[Optional[str]] = []
+    for body, props in items:
+        j, p, c = encode_body(body, props.get("content_type"))
+        jbodies.append(j)
+        payloads.append(p)
+        ctypes.append(c)
+    args = ["%s", "bodies => %s::jsonb[]", "payloads => %s::bytea[]",
+            "content_types => %s::text[]"]
+    params: List[Any] = [queue, jbodies, payloads, ctypes]
+    for name, key in (("dedup_keys", "dedup_key"), ("group_keys", "group_key"),
+                      ("correlation_ids", "correlation_id")):
+        values = [props.get(key) for _, props in items]
+        if any(v is not None for v in values):
+            args.append(f"{name} => %s::text[]")
+            params.append(values)
+    headers = [props.get("headers") for _, props in items]
+    if any(h is not None for h in headers):
+        args.append("headers => %s::jsonb[]")
+        params.append([None if h is None else Jsonb(dict(h)) for h in headers])
+    for name in BATCH_SHARED:
+        if shared.get(name) is not None:
+            args.append(f"{name} => %s")
+            params.append(_param(name, shared[name]))
+    return f"SELECT * FROM mq.send_batch({', '.join(args)})", tuple(params)
+
+
 PUBLISH_PROPERTIES = ("headers", "delay", "dedup_key", "group_key", "priority", "mandatory",
                       "content_type", "content_encoding", "correlation_id", "reply_to", "ttl")
 

@@ -1,4 +1,5 @@
-"""A producer that pipelines sends and confirms them once they commit."""
+"""A producer that batches and pipelines sends and confirms them once they
+commit."""
 from __future__ import annotations
 
 import queue as queue_mod
@@ -6,18 +7,33 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import psycopg
 
 from . import _sql
 from ._events import Counters, Emitter, EventHook, backoff
-from .errors import MQError, is_connection_error
+from .errors import ConnectionLost, MQError, is_connection_error
 
 if TYPE_CHECKING:
     from .client import Client
 
-_Item = Tuple[_sql.Query, "Future[int]"]
+
+class _Send:
+    __slots__ = ("queue", "body", "props", "future")
+
+    def __init__(self, queue: str, body: Any, props: Dict[str, Any],
+                 future: "Future[int]") -> None:
+        self.queue = queue
+        self.body = body
+        self.props = props
+        self.future = future
+
+    def group(self) -> Tuple[Any, ...]:
+        """Sends with the same group go in one mq.send_batch."""
+        return (self.queue,) + tuple(self.props.get(k) for k in _sql.BATCH_SHARED)
+
+
 _CLOSE = object()
 
 
@@ -26,25 +42,31 @@ class Producer:
     that resolves to the message id once its transaction has committed (a
     confirm), or to the send's error.
 
-    A thread takes up to ``batch_size`` waiting sends and runs them in one
-    transaction on one connection in pipeline mode (libpq sends every
-    statement without waiting for each result), so a batch costs about one
-    round trip.  Back-pressure: at most ``max_in_flight`` sends are
-    unconfirmed; ``send()`` blocks while that many are.
+    A thread takes up to ``batch_size`` waiting sends, turns those of one
+    queue (and the same delay, priority, content encoding, reply_to and ttl)
+    into one ``mq.send_batch``, and runs these statements in one transaction
+    on one connection in pipeline mode (libpq sends them all without waiting
+    for each result): a batch costs about one round trip.  Back-pressure: at
+    most ``max_in_flight`` sends are unconfirmed; ``send()`` blocks while
+    that many are.
 
-    Each send carries a dedup key (a random one unless given), so a batch
+    With ``idempotent`` (the client's ``idempotent_sends`` unless given)
+    each send carries a dedup key (a random one unless given), so a batch
     lost with its connection is sent again on a new one (to the new primary
-    after a failover) without duplicates.  A batch that fails for another
-    reason (one bad message) is sent again one by one, so that only the bad
-    message's future fails.
+    after a failover) without duplicates; without, the futures of such a
+    batch fail with :class:`ConnectionLost` (it may or may not have
+    committed).  A batch that fails for another reason (one bad message) is
+    sent again one by one, so that only the bad message's future fails.
     """
 
     def __init__(self, client: "Client", *, max_in_flight: int = 10000, batch_size: int = 500,
+                 idempotent: Optional[bool] = None,
                  on_event: Optional[EventHook] = None) -> None:
         if max_in_flight < 1 or batch_size < 1:
             raise ValueError("max_in_flight and batch_size must be at least 1")
         self.client = client
         self.batch_size = batch_size
+        self.idempotent = client.idempotent_sends if idempotent is None else idempotent
         self.counters = Counters()
         self._emit = Emitter(on_event if on_event is not None else client.on_event, self.counters)
         self._slots = threading.BoundedSemaphore(max_in_flight)
@@ -58,19 +80,22 @@ class Producer:
         ``max_in_flight`` sends are unconfirmed."""
         if self._closed:
             raise MQError("the producer is closed")
-        if properties.get("dedup_key") is None:
+        unknown = [k for k in properties if k not in _sql.SEND_PROPERTIES]
+        if unknown:
+            raise TypeError(f"mq.send() has no option {', '.join(sorted(unknown))}")
+        _sql.encode_body(body, properties.get("content_type"))  # a bad body raises here
+        if properties.get("dedup_key") is None and self.idempotent:
             properties["dedup_key"] = uuid.uuid4().hex
-        query = _sql.send(queue, body, properties)  # bad arguments raise here
         self._slots.acquire()
         future: Future[int] = Future()
         future.add_done_callback(lambda f: self._slots.release())
-        self._queue.put((query, future))
+        self._queue.put(_Send(queue, body, properties, future))
         return future
 
     def flush(self, timeout: Optional[float] = None) -> None:
         """Wait until every send so far is confirmed or failed."""
         marker: Future[int] = Future()
-        self._queue.put((None, marker))
+        self._queue.put(marker)
         marker.result(timeout)
 
     def close(self, timeout: Optional[float] = None) -> None:
@@ -86,44 +111,50 @@ class Producer:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _take(self) -> Tuple[List[_Item], List["Future[int]"], bool]:
-        items: List[_Item] = []
+    def _take(self) -> Tuple[List[_Send], List["Future[int]"], bool]:
+        sends: List[_Send] = []
         markers: List[Future[int]] = []
         closing = False
-        first = self._queue.get()
-        pending = [first]
-        while len(items) + len(pending) < self.batch_size:
-            try:
-                pending.append(self._queue.get_nowait())
-            except queue_mod.Empty:
-                break
-        for entry in pending:
+        entry = self._queue.get()
+        while True:
             if entry is _CLOSE:
                 closing = True
-            elif entry[0] is None:
-                markers.append(entry[1])
+            elif isinstance(entry, _Send):
+                sends.append(entry)
             else:
-                items.append(entry)
-        return items, markers, closing
+                markers.append(entry)
+            if len(sends) >= self.batch_size:
+                break
+            try:
+                entry = self._queue.get_nowait()
+            except queue_mod.Empty:
+                break
+        return sends, markers, closing
 
     def _run(self) -> None:
         conn: Optional[psycopg.Connection[Any]] = None
         closing = False
         while not closing:
-            items, markers, closing = self._take()
+            sends, markers, closing = self._take()
             attempt = 0
-            while items:
+            while sends:
                 try:
                     if conn is None or conn.closed:
                         conn = self.client.connect()
-                    self._send(conn, items)
-                    self._emit("confirmed", extra={"messages": len(items)})
+                    self._send(conn, sends)
+                    self._emit("confirmed", extra={"messages": len(sends)})
                     break
                 except Exception as exc:
                     if is_connection_error(exc):
                         if conn is not None:
                             conn.close()
                         conn = None
+                        unsafe = [s for s in sends if s.props.get("dedup_key") is None]
+                        for s in unsafe:
+                            s.future.set_exception(ConnectionLost(
+                                f"the connection was lost before the confirm of a send "
+                                f"without a dedup key: {exc}"))
+                        sends = [s for s in sends if s.props.get("dedup_key") is not None]
                         attempt += 1
                         delay = backoff(attempt, self.client.backoff_base,
                                         self.client.backoff_max)
@@ -131,7 +162,7 @@ class Producer:
                         time.sleep(delay)
                         continue
                     # one of them is bad: each on its own
-                    conn = self._one_by_one(conn, items)
+                    conn = self._one_by_one(conn, sends)
                     break
             for m in markers:
                 m.set_result(0)
@@ -139,28 +170,37 @@ class Producer:
             conn.close()
 
     @staticmethod
-    def _send(conn: psycopg.Connection[Any], items: List[_Item]) -> None:
+    def _send(conn: psycopg.Connection[Any], sends: List[_Send]) -> None:
+        groups: Dict[Tuple[Any, ...], List[_Send]] = {}
+        for s in sends:
+            groups.setdefault(s.group(), []).append(s)
         cursors = []
         with conn.pipeline():
             with conn.transaction():
-                for (sql, params), _ in items:
-                    cursors.append(conn.execute(sql, params))
-        ids = [cur.fetchone()[0] for cur in cursors]  # type: ignore[index]
-        for (_, future), msg_id in zip(items, ids):
-            future.set_result(int(msg_id))
+                for members in groups.values():
+                    first = members[0]
+                    query = _sql.send_many(first.queue, [(m.body, m.props) for m in members],
+                                           first.props)
+                    cursors.append((members, conn.execute(query[0], query[1])))
+        # committed: confirm
+        for members, cur in cursors:
+            ids = [row[0] for row in cur.fetchall()]
+            for m, msg_id in zip(members, ids):
+                m.future.set_result(int(msg_id))
 
     def _one_by_one(self, conn: Optional[psycopg.Connection[Any]],
-                    items: List[_Item]) -> Optional[psycopg.Connection[Any]]:
-        for (sql, params), future in items:
+                    sends: List[_Send]) -> Optional[psycopg.Connection[Any]]:
+        for s in sends:
             try:
                 if conn is None or conn.closed:
                     conn = self.client.connect()
-                row = conn.execute(sql, params).fetchone()
-                future.set_result(int(row[0]))  # type: ignore[index]
+                row = conn.execute(*_sql.send(s.queue, s.body, s.props)).fetchone()
+                assert row is not None
+                s.future.set_result(int(row[0]))
             except Exception as exc:
                 if conn is not None and is_connection_error(exc):
                     conn.close()
                     conn = None
                 self._emit("failed", error=exc)
-                future.set_exception(exc)
+                s.future.set_exception(exc)
         return conn

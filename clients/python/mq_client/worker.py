@@ -53,8 +53,11 @@ class Worker:
     """Runs ``handler(message)`` on a queue's messages, ``concurrency`` at a
     time, each thread on its own connection (plus one that extends leases).
 
-    - The message is acked after the handler returns; if it raises, the
-      message is nacked with exponential backoff and jitter
+    - The message is acked after the handler returns (with ``batch_acks``,
+      the default, those of one read together in one ``mq.ack_batch`` once
+      the last handler of the read has returned; they stay leased until
+      then); if it raises, the message is nacked with exponential backoff
+      and jitter
       (``backoff_base`` * 2 ** (read_ct - 1), at most ``backoff_max``
       seconds); the queue's ``max_receives`` sends poison messages to its
       dead-letter queue.
@@ -82,6 +85,7 @@ class Worker:
                  batch_size: int = 1, visibility_timeout: Duration = 30, wait: Duration = 2,
                  backoff_base: float = 1.0, backoff_max: float = 300.0,
                  lease_margin: float = 0.5, transactional: bool = False, reply: bool = False,
+                 batch_acks: bool = True,
                  install_signal_handlers: bool = True,
                  on_event: Optional[EventHook] = None) -> None:
         if concurrency < 1 or batch_size < 1:
@@ -104,6 +108,7 @@ class Worker:
         self.lease_margin = lease_margin
         self.transactional = transactional
         self.reply = reply
+        self.batch_acks = batch_acks and not reply
         self.install_signal_handlers = install_signal_handlers
         self.counters = Counters()
         self._emit = Emitter(on_event if on_event is not None else client.on_event, self.counters)
@@ -167,7 +172,8 @@ class Worker:
         with self._leases_lock:
             for m in msgs:
                 self._leases[m.msg_id] = _Lease(m.msg_id, extend_at)
-        self._lease_wakeup.set()
+        # (the heartbeat looks at least every half of lease_margin's part
+        # of the lease, so a new lease needs no wakeup)
 
     def _unlease(self, msg_ids: List[int]) -> None:
         with self._leases_lock:
@@ -205,8 +211,9 @@ class Worker:
                         self._unlease([lease.msg_id])
                 elif held:
                     self._emit("lease_extended", queue=self.queue, msg_id=lease.msg_id)
-            timeout = (min(upcoming) - time.monotonic()) if upcoming else 1.0
-            self._lease_wakeup.wait(max(0.01, min(timeout, 1.0)))
+            longest = min(1.0, self.vt_seconds * self.lease_margin / 2)
+            timeout = (min(upcoming) - time.monotonic()) if upcoming else longest
+            self._lease_wakeup.wait(max(0.01, min(timeout, longest)))
             self._lease_wakeup.clear()
         if conn is not None:
             conn.close()
@@ -219,8 +226,9 @@ class Worker:
             try:
                 if conn is None or conn.closed:
                     conn = self.client.connect()
-                rows = conn.execute(*_sql.read(self.queue, self.batch_size,
-                                               self.visibility_timeout, self.wait)).fetchall()
+                query, params = _sql.read(self.queue, self.batch_size, self.visibility_timeout,
+                                          self.wait)
+                rows = conn.execute(query, params, binary=True).fetchall()
                 attempt = 0
             except Exception as exc:
                 if not is_connection_error(exc):
@@ -246,11 +254,16 @@ class Worker:
                 if self.transactional:
                     self._handle_batch(conn, msgs)
                 else:
-                    for i, m in enumerate(msgs):
-                        if self._stop.is_set():
-                            self._release(conn, msgs[i:])
-                            break
-                        self._handle(conn, m)
+                    done: List[Message] = []
+                    try:
+                        for i, m in enumerate(msgs):
+                            if self._stop.is_set():
+                                self._release(conn, msgs[i:])
+                                break
+                            self._handle(conn, m, done if self.batch_acks else None)
+                    finally:
+                        if done:
+                            self._ack_done(conn, done)
             except Exception as exc:
                 # the connection broke while acking: the messages come again
                 # after their leases end
@@ -266,7 +279,17 @@ class Worker:
     def _retry_delay(self, m: Message) -> float:
         return backoff(m.read_ct, self.backoff_base, self.backoff_max)
 
-    def _handle(self, conn: psycopg.Connection[Any], m: Message) -> None:
+    def _ack_done(self, conn: psycopg.Connection[Any], done: List[Message]) -> None:
+        """One mq.ack_batch for the messages of a read whose handlers
+        returned (leased, and extended, until then)."""
+        self._unlease([m.msg_id for m in done])
+        conn.execute("SELECT mq.ack_batch(%s, %s::bigint[])",
+                     (self.queue, [m.msg_id for m in done]))
+        for m in done:
+            self._emit("succeeded", queue=self.queue, msg_id=m.msg_id, read_ct=m.read_ct)
+
+    def _handle(self, conn: psycopg.Connection[Any], m: Message,
+                done: Optional[List[Message]] = None) -> None:
         self._emit("delivered", queue=self.queue, msg_id=m.msg_id, read_ct=m.read_ct)
         try:
             result = self.handler(m)
@@ -279,6 +302,9 @@ class Worker:
                          (self.queue, m.msg_id, _sql.interval(delay)))
             self._emit("retried", queue=self.queue, msg_id=m.msg_id, read_ct=m.read_ct,
                        delay=delay)
+            return
+        if done is not None:  # acked with the others of its read
+            done.append(m)
             return
         self._unlease([m.msg_id])
         if self.reply:

@@ -33,6 +33,32 @@ class ProducerTest(ClientTest):
         with self.assertRaisesRegex(TypeError, "has no option colour"):
             c.producer().send("pyp_out", 1, colour="red")
 
+    def test_properties_in_batches(self):
+        """Sends with other shared options go in other statements of the
+        same transaction; per-message properties stay with their message."""
+        c = self.client
+        c.create_queue("pyp_out")
+        with c.producer() as producer:
+            sent = [
+                ({"a": 1}, {"headers": {"h": 1}, "correlation_id": "c1"}),
+                (b"\x01", {"content_type": "x/y", "priority": 7}),
+                ("text", {"reply_to": "pyp_out", "group_key": "g"}),
+                ({"d": 1}, {"delay": 3600}),
+                ({"k": 1}, {"dedup_key": "same"}),
+                ({"k": 2}, {"dedup_key": "same"}),
+            ]
+            futures = [producer.send("pyp_out", body, **props) for body, props in sent]
+            ids = [f.result(60) for f in futures]
+        self.assertEqual(ids[4], ids[5], "a known dedup key gives the first message's id")
+        got = {m.msg_id: m for m in c.read("pyp_out", 10)}
+        self.assertNotIn(ids[3], got, "delayed")
+        self.assertEqual((got[ids[0]].headers, got[ids[0]].correlation_id), ({"h": 1}, "c1"))
+        self.assertEqual((got[ids[1]].payload, got[ids[1]].content_type, got[ids[1]].priority),
+                         (b"\x01", "x/y", 7))
+        self.assertEqual((got[ids[2]].text, got[ids[2]].reply_to, got[ids[2]].group_key),
+                         ("text", "pyp_out", "g"))
+        self.assertEqual(got[ids[4]].body, {"k": 1})
+
     def test_back_pressure(self):
         """With max_in_flight = 3 and the queue's table locked, the fourth
         send waits until a confirm frees a place."""

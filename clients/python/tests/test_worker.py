@@ -104,7 +104,8 @@ class WorkerTest(ClientTest):
                 raise RuntimeError("again")
             w.stop()
 
-        w = c.worker("pyw_work", handle, wait=0.2, backoff_base=0.4, backoff_max=10)
+        w = c.worker("pyw_work", handle, wait=0.2, backoff_base=0.4, backoff_max=10,
+                     batch_acks=False)
         w.start()
         self.assertTrue(w.join(60))
         self.assertEqual([r for r, _ in seen], [1, 2, 3])
