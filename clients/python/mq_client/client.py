@@ -454,8 +454,7 @@ class _ReplyReader:
         self._stop.set()
         self._thread.join(10)
         try:
-            with psycopg.connect(self.client.dsn, autocommit=True,
-                                 **self.client.connect_kwargs) as conn:
+            with self.client.connect() as conn:
                 conn.execute("SELECT mq.drop_queue(%s, true)", (self.queue,))
         except psycopg.Error:
             pass

@@ -99,7 +99,11 @@ class RoundTripTest(ClientTest):
     def test_blocking_read_wakes_on_send(self):
         c = self.client
         c.create_queue("pyc_round")
-        timer = threading.Timer(0.3, lambda: Client().send("pyc_round", {"late": True}))
+        def late_send():
+            with Client() as other:
+                other.send("pyc_round", {"late": True})
+
+        timer = threading.Timer(0.3, late_send)
         timer.start()
         msgs = c.read("pyc_round", wait=30)
         timer.join()

@@ -180,6 +180,7 @@ class StandbyFailoverTest(ClientTest):
                         "start")
         sql("ALTER SYSTEM RESET synchronous_standby_names")
         sql("SELECT pg_reload_conf()")
+        self.client.close()  # its connection went with the server
         self.client = Client()
         super().tearDown()
 

@@ -166,6 +166,7 @@ class WorkerTest(ClientTest):
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(60), 0, "the worker exits cleanly")
         reader.join(10)
+        proc.stdout.close()
         self.assertTrue(lines[-1].startswith("stopped"), lines[-1])
         self.assertLess(len(handled), total, "stopped in the middle")
         m = self.client.metrics("pyw_work")
