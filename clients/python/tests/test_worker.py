@@ -145,11 +145,18 @@ class WorkerTest(ClientTest):
         """SIGTERM in the middle: running handlers finish and are acked,
         messages read but not started are given back; nothing lost, nothing
         left leased."""
+        self.sigterm("proc_worker.py")
+
+    def test_sigterm_asyncio(self):
+        """The same for AsyncClient.work."""
+        self.sigterm("proc_async_worker.py")
+
+    def sigterm(self, script):
         c = self.client
         c.create_queue("pyw_work")
         total = 300
         c.send_batch("pyw_work", [{"n": n} for n in range(total)])
-        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "proc_worker.py"), "pyw_work"],
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, script), "pyw_work"],
                                 stdout=subprocess.PIPE, text=True)
         handled = []
         lines = []
@@ -162,9 +169,14 @@ class WorkerTest(ClientTest):
 
         reader = threading.Thread(target=read_output)
         reader.start()
-        wait_for(lambda: len(handled) >= 40, 60, "the worker to start")
-        proc.send_signal(signal.SIGTERM)
-        self.assertEqual(proc.wait(60), 0, "the worker exits cleanly")
+        try:
+            wait_for(lambda: len(handled) >= 40, 60, "the worker to start")
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(60), 0, "the worker exits cleanly")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         reader.join(10)
         proc.stdout.close()
         self.assertTrue(lines[-1].startswith("stopped"), lines[-1])
