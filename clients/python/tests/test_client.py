@@ -99,6 +99,7 @@ class RoundTripTest(ClientTest):
     def test_blocking_read_wakes_on_send(self):
         c = self.client
         c.create_queue("pyc_round")
+
         def late_send():
             with Client() as other:
                 other.send("pyc_round", {"late": True})
