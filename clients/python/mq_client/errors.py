@@ -19,14 +19,22 @@ class RequestTimeout(MQError, TimeoutError):
     """No reply came to a request within its timeout."""
 
 
+# a server shutting down or starting, one that cannot write (a standby, a
+# read-only transaction)
+_RECONNECT_STATES = frozenset(("57P01", "57P02", "57P03", "25006"))
+
+
 def is_connection_error(exc: BaseException) -> bool:
-    """A lost connection, a server shutting down or starting, or a server
-    that cannot write (a standby, a read-only transaction): try another
-    connection."""
-    if isinstance(exc, pgerrors.ReadOnlySqlTransaction):
-        return True
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not isinstance(
-        exc, (pgerrors.QueryCanceled, pgerrors.LockNotAvailable))
+    """A lost or refused connection (no SQLSTATE, or class 08), a server
+    shutting down or starting, or a server that cannot write: try another
+    connection.  Errors of the statement itself (a full queue, a fencing
+    error, a cancel) are not."""
+    if not isinstance(exc, psycopg.Error):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    if state is None:
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    return state.startswith("08") or state in _RECONNECT_STATES
 
 
 def is_fencing_error(exc: BaseException) -> bool:

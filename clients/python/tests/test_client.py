@@ -193,6 +193,13 @@ class ErrorTest(ClientTest):
             c.read("pyc_err", 0)
         with self.assertRaisesRegex(psycopg.errors.InvalidParameterValue, "name"):
             c.create_queue("bad name; DROP TABLE x")
+        # a statement's own error is raised at once, not retried
+        c.create_queue("pyc_err_full", max_length=1)
+        self.addCleanup(sql, "SELECT mq.drop_queue('pyc_err_full', true)")
+        c.send("pyc_err_full", 1)
+        with self.assertRaisesRegex(pgerrors.ProgramLimitExceeded, "pyc_err_full"):
+            c.send("pyc_err_full", 2)
+        self.assertEqual(c.counters["reconnect"], 0)
         closed = Client()
         closed.close()
         with self.assertRaisesRegex(psycopg.InterfaceError, "the client is closed"):
