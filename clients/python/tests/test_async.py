@@ -51,7 +51,7 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
                 if n % 20 == 0 and m.read_ct == 1:
                     raise RuntimeError("once")
                 if n in (50, 150):
-                    await asyncio.sleep(3)  # the lease is 2 s
+                    await asyncio.sleep(5)  # the lease is 3 s
             finally:
                 running.discard(n)
             successes[n] += 1
@@ -59,8 +59,9 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
                 stop.set()
 
         counters = await asyncio.wait_for(
-            c.work("pya_work", handle, 4, visibility_timeout=2, wait=0.5, backoff_base=0.05,
-                   backoff_max=0.1, stop=stop, install_signal_handlers=False), 120)
+            c.work("pya_work", handle, 4, visibility_timeout=3, lease_margin=0.25, wait=0.5,
+                   backoff_base=0.05, backoff_max=0.1, stop=stop,
+                   install_signal_handlers=False), 120)
         self.assertEqual(overlaps, [])
         self.assertEqual(set(successes.values()), {1})
         self.assertEqual(counters["failed"], 10)

@@ -44,7 +44,7 @@ class WorkerTest(ClientTest):
                 if n % 20 == 3 and m.read_ct == 1:
                     raise RuntimeError(f"flaky {n}")
                 if n in slow:
-                    time.sleep(3.5)  # the lease is 2 s
+                    time.sleep(5)  # the lease is 3 s
             finally:
                 with lock:
                     running.discard(n)
@@ -52,8 +52,9 @@ class WorkerTest(ClientTest):
                 successes[n] += 1
 
         events = collections.Counter()
-        w = c.worker("pyw_work", handle, concurrency=8, batch_size=4, visibility_timeout=2,
-                     wait=0.5, backoff_base=0.05, backoff_max=0.2,
+        # leases of 3 s extended every 0.75 s: generous for a loaded machine
+        w = c.worker("pyw_work", handle, concurrency=8, batch_size=4, visibility_timeout=3,
+                     lease_margin=0.25, wait=0.5, backoff_base=0.05, backoff_max=0.2,
                      on_event=lambda e: events.update([e.kind]))
         w.start()
         try:
