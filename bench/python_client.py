@@ -175,7 +175,8 @@ def main():
     print(f"| producer with dedup keys, 1 connection, {n} messages | mq_client Producer "
           f"{med['mq_client producer with dedup keys']:.0f} | Client.send per round trip "
           f"{med['Client.send with dedup keys']:.0f} | "
-          f"{med['mq_client producer with dedup keys'] / med['Client.send with dedup keys']:.2f} |")
+          f"{med['mq_client producer with dedup keys'] / med['Client.send with dedup keys']:.2f}"
+          " |")
     setup.execute("SELECT mq.drop_queue(%s, true)", (QUEUE,))
     setup.close()
 

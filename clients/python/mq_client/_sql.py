@@ -16,6 +16,7 @@ Duration = Union[int, float, datetime.timedelta]
 Query = Tuple[str, Tuple[Any, ...]]
 
 OCTET_STREAM = "application/octet-stream"
+_BINARY = (bytes, bytearray, memoryview)
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
 
@@ -142,7 +143,7 @@ Encoded = Tuple[Optional[Jsonb], Optional[bytes], Optional[str]]
 
 def encode_body(body: Any, content_type: Optional[str]) -> Encoded:
     """(jsonb body, payload, content type) of a body given to send."""
-    if isinstance(body, (bytes, bytearray, memoryview)):
+    if isinstance(body, _BINARY):
         return None, bytes(body), content_type or OCTET_STREAM
     if isinstance(body, str):
         return None, body.encode("utf-8"), content_type or TEXT_PLAIN
@@ -215,7 +216,8 @@ def send_batch(queue: str, bodies: Sequence[Any], props: Mapping[str, Any]) -> Q
     payloads: List[Optional[bytes]] = []
     ctypes: List[Optional[str]] = []
     for b in bodies:
-        j, p, c = encode_body(b, props.get("content_type") if isinstance(b, (bytes, str)) else None)
+        ctype = props.get("content_type") if isinstance(b, _BINARY + (str,)) else None
+        j, p, c = encode_body(b, ctype)
         jbodies.append(j)
         payloads.append(p)
         ctypes.append(c)

@@ -165,7 +165,8 @@ class ManagementTest(ClientTest):
         records = c.poll("pyc_s", "g", "m1", 10)
         self.assertEqual([(r.partition, r.position, r.key, r.value, r.content_type)
                           for r in records],
-                         [(partition, 0, "k", {"a": 1}, None), (partition, 1, "k", b"\x00", "x/y")])
+                         [(partition, 0, "k", {"a": 1}, None),
+                          (partition, 1, "k", b"\x00", "x/y")])
         c.commit("pyc_s", "g", "m1", partition, 2)
         self.assertTrue(c.drop_consumer_group("pyc_s", "g"))
         self.assertTrue(c.drop_stream("pyc_s"))
