@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from . import _sql
 from ._events import Counters, Emitter, EventHook, backoff
 from ._sql import Duration, Message, Query
-from .errors import ConnectionLost, RequestTimeout, is_connection_error
+from .errors import ConnectionLost, RequestTimeout, is_connection_error, is_fencing_error
 
 AsyncHandler = Callable[[Message], Awaitable[Any]]
 
@@ -305,6 +305,78 @@ class AsyncClient:
             for sig in signals:
                 loop.remove_signal_handler(sig)
             await heart.close()
+        return counters
+
+    async def consume(self, stream: str, group: str, consumer: str,
+                      handler: Callable[..., Awaitable[Any]], *, batch_size: int = 100,
+                      wait: Duration = 2, session_timeout: Duration = 30,
+                      exactly_once: bool = False, backoff_base: float = 0.5,
+                      backoff_max: float = 30.0, stop: Optional[asyncio.Event] = None,
+                      install_signal_handlers: bool = True,
+                      on_event: Optional[EventHook] = None) -> Counters:
+        """A consumer-group member, as :class:`mq_client.StreamConsumer`:
+        each batch is one transaction (poll, ``await handler(record)`` or,
+        with ``exactly_once``, ``await handler(record, connection)``, then
+        the commits of the positions); until ``stop`` is set or
+        SIGTERM/SIGINT.  Returns the counters."""
+        stopping: asyncio.Event = stop if stop is not None else asyncio.Event()
+        counters = Counters()
+        emit = Emitter(on_event if on_event is not None else self.on_event, counters)
+        loop = asyncio.get_running_loop()
+        signals: List[signal.Signals] = []
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping.set)
+                signals.append(sig)
+        conn: Optional[psycopg.AsyncConnection[Any]] = None
+        failures = 0
+        try:
+            while not stopping.is_set():
+                try:
+                    if conn is None or conn.closed:
+                        conn = await self.connect()
+                    async with conn.transaction():
+                        cur = await conn.execute(*_sql.poll(stream, group, consumer, batch_size,
+                                                            wait, session_timeout))
+                        rows = await cur.fetchall()
+                        last: Dict[int, int] = {}
+                        for row in rows:
+                            record = _sql.record_of(stream, row)
+                            if exactly_once:
+                                await handler(record, conn)
+                            else:
+                                await handler(record)
+                            last[record.partition] = record.position
+                        for partition, position in sorted(last.items()):
+                            await conn.execute("SELECT mq.commit(%s, %s, %s, %s, %s)",
+                                               (stream, group, consumer, partition,
+                                                position + 1))
+                    failures = 0
+                    if rows:
+                        counters.add("records", len(rows))
+                        emit("committed", queue=stream, extra={"positions": last})
+                except Exception as exc:
+                    if is_fencing_error(exc):
+                        emit("fenced", queue=stream, error=exc)
+                        continue
+                    failures += 1
+                    if conn is not None and is_connection_error(exc):
+                        await conn.close()
+                        conn = None
+                        delay = backoff(failures, self.backoff_base, self.backoff_max)
+                        emit("reconnect", queue=stream, error=exc, delay=delay)
+                    else:
+                        delay = backoff(failures, backoff_base, backoff_max)
+                        emit("failed", queue=stream, error=exc, delay=delay)
+                    try:
+                        await asyncio.wait_for(stopping.wait(), delay)
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            if conn is not None:
+                await conn.close()
         return counters
 
     async def serve(self, queue: str, handler: AsyncHandler, concurrency: int = 1,

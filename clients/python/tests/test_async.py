@@ -12,11 +12,49 @@ class AsyncTest(unittest.IsolatedAsyncioTestCase):
         self.client = AsyncClient()
         for q in ("pya_work", "pya_requests"):
             await self.client.drop_queue(q, if_exists=True)
+        await self.client.drop_stream("pya_clicks", if_exists=True)
 
     async def asyncTearDown(self):
         for q in ("pya_work", "pya_requests"):
             await self.client.drop_queue(q, if_exists=True)
+        await self.client.drop_stream("pya_clicks", if_exists=True)
+        sql("DROP TABLE IF EXISTS pya_results")
         await self.client.close()
+
+    async def test_stream_members_exactly_once(self):
+        """Two members of a group; one fails in the middle of a batch once:
+        every record's result is written exactly once."""
+        c = self.client
+        await c.create_stream("pya_clicks", partitions=4)
+        sql("SELECT mq.create_consumer_group('pya_clicks', 'g', 'earliest')")
+        sql("DROP TABLE IF EXISTS pya_results")
+        sql("CREATE TABLE pya_results (partition int, position bigint)")
+        for n in range(200):
+            await c.append("pya_clicks", {"n": n}, key=f"k{n % 13}")
+        stop = asyncio.Event()
+        failed = []
+
+        async def handle(record, conn):
+            await conn.execute("INSERT INTO pya_results VALUES (%s, %s)",
+                               (record.partition, record.position))
+            if record.body["n"] == 100 and not failed:
+                failed.append(record.position)
+                raise RuntimeError("fails after its write")
+
+        async def lag_is_zero():
+            while sql("SELECT sum(lag) FROM mq.consumer_groups"
+                      " WHERE stream = 'pya_clicks'")[0][0] != 0:
+                await asyncio.sleep(0.1)
+            stop.set()
+
+        members = [c.consume("pya_clicks", "g", name, handle, exactly_once=True, batch_size=20,
+                             wait=0.2, backoff_base=0.05, stop=stop,
+                             install_signal_handlers=False) for name in ("a1", "a2")]
+        results = await asyncio.wait_for(asyncio.gather(lag_is_zero(), *members), 120)
+        self.assertEqual(len(failed), 1, "one batch failed")
+        self.assertEqual(sum(r["failed"] for r in results[1:]), 1)
+        self.assertEqual(sql("SELECT count(*), count(DISTINCT (partition, position))"
+                             " FROM pya_results")[0], (200, 200))
 
     async def test_round_trips(self):
         c = self.client
