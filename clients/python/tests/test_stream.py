@@ -55,6 +55,55 @@ class StreamConsumerTest(ClientTest):
         by = dict(sql("SELECT member, count(*) FROM pys_results GROUP BY member"))
         self.assertEqual(set(by), {"m1", "m2", "m3"}, by)
 
+    def test_lost_partitions_fencing(self):
+        """A member whose session ran out in the middle of a batch has lost
+        its partitions: its commit is fenced, the batch rolls back, and the
+        new holder writes those results, once."""
+        c = self.client
+        for n in range(20):
+            c.append("pys_clicks", {"n": n}, key=f"k{n}")
+        taken_over = threading.Event()
+
+        def holders():
+            return {h for (h,) in sql("SELECT consumer FROM mq.consumer_groups"
+                                      " WHERE stream = 'pys_clicks' AND consumer_group = 'g'")}
+
+        def handle_a(record, conn):
+            if not taken_over.is_set():
+                # A's session (1 s) runs out while B polls and takes over
+                wait_for(lambda: holders() == {"B"}, 60, "B to hold every partition")
+                taken_over.set()
+            conn.execute("INSERT INTO pys_results VALUES (%s, %s, 'A')",
+                         (record.partition, record.position))
+
+        def handle_b(record, conn):
+            conn.execute("INSERT INTO pys_results VALUES (%s, %s, 'B')",
+                         (record.partition, record.position))
+
+        a = c.stream_consumer("pys_clicks", "g", "A", handle_a, exactly_once=True,
+                              session_timeout=1, wait=0.2, batch_size=5)
+        b = c.stream_consumer("pys_clicks", "g", "B", handle_b, exactly_once=True,
+                              wait=0.2, batch_size=5)
+        ta = threading.Thread(target=a.run)
+        ta.start()
+        wait_for(lambda: "A" in holders(), 60, "A to join")
+        tb = threading.Thread(target=b.run)
+        tb.start()
+        try:
+            wait_for(lambda: taken_over.is_set() and a.counters["fenced"] >= 1, 60,
+                     "A's commit to be fenced")
+            a.stop()
+            ta.join(30)
+            wait_for(lambda: self.lag() == 0, 60, "B to finish")
+        finally:
+            a.stop()
+            b.stop()
+            ta.join(30)
+            tb.join(30)
+        count, distinct = sql("SELECT count(*), count(DISTINCT (partition, position))"
+                              " FROM pys_results")[0]
+        self.assertEqual((count, distinct), (20, 20), "every record's result exactly once")
+
     def test_at_least_once_handler_failure(self):
         """A failing handler rolls its batch back: the same records come
         again, and the positions are committed only after the work."""
