@@ -4,9 +4,9 @@
 # (scripts/check_layers.py), start a throwaway cluster with mq
 # preloaded, and run against it the pg_regress and isolation suites (make
 # installcheck), the pgbench concurrency checks (test/stress/run.sh), the
-# client examples and the TAP suites (make installcheck, TAP part).  On a
-# PostgreSQL from Debian's packages it then builds the Debian package,
-# installs it and checks it.
+# Python client's suite (clients/python), the client examples and the TAP
+# suites (make installcheck, TAP part).  On a PostgreSQL from Debian's
+# packages it then builds the Debian package, installs it and checks it.
 #
 #   bash scripts/test.sh                                  # the machine's PostgreSQL
 #   PG_CONFIG=/path/to/pg_config bash scripts/test.sh     # any other installation
@@ -14,7 +14,7 @@ source "$(dirname "$0")/common.sh"
 
 use_postgres
 install_packages build-essential libipc-run-perl pgbouncer python3-psycopg python3-psycopg2 \
-	python3-sqlalchemy prometheus
+	python3-sqlalchemy python3-venv python3-setuptools python3-wheel prometheus
 command -v node >/dev/null 2>&1 || install_packages nodejs npm
 build_and_install COPT="-Werror -DUSE_ASSERT_CHECKING"
 # the regression suites call mq.maintain() themselves: keep the worker's
@@ -57,14 +57,34 @@ show_diffs
 say "concurrency checks (test/stress/run.sh)"
 if ! bash "$MQ_ROOT/test/stress/run.sh" | tee -a "$checks"; then status=1; fi
 
+say "Python client (clients/python): pip install into a venv, its tests against the server"
+# the README's install command (Debian's Python is externally managed: a
+# venv that sees Debian's psycopg); the suite restarts the server once,
+# and once stops it for a failover to a standby of its own (on MQ_PORT + 1)
+pyvenv=$(mktemp -d)
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_client WITH (FORCE)" -c "CREATE DATABASE mq_client"
+psql -X -q -d mq_client -c "CREATE EXTENSION mq"
+if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
+	"$pyvenv/bin/pip" install -q --no-build-isolation --no-index "$MQ_ROOT/clients/python" &&
+	(cd "$MQ_ROOT/clients/python/tests" && PGDATABASE=mq_client MQ_TEST_PGCTL="$PG_BIN/pg_ctl" \
+		MQ_TEST_PGDATA="$MQ_CLUSTER" MQ_TEST_STANDBY_PORT=$((MQ_PORT + 1)) \
+		"$pyvenv/bin/python" -m unittest -v); then
+	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer)" | tee -a "$checks"
+else
+	echo "not ok - python client" | tee -a "$checks"; status=1
+fi
+rm -rf "$MQ_ROOT/clients/python/build" "$MQ_ROOT"/clients/python/*.egg-info
+
 say "client examples (examples/python, examples/node) against the server"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_examples WITH (FORCE)" -c "CREATE DATABASE mq_examples"
 psql -X -q -d mq_examples -c "CREATE EXTENSION mq"
-if (cd "$MQ_ROOT/examples/python" && PGDATABASE=mq_examples /usr/bin/python3 -m unittest -v test_examples); then
+# (the venv of the Python client's step: the examples use mq_client)
+if (cd "$MQ_ROOT/examples/python" && PGDATABASE=mq_examples "$pyvenv/bin/python" -m unittest -v test_examples); then
 	echo "ok - python examples (psycopg worker, stream consumer-group worker, SQLAlchemy outbox)" | tee -a "$checks"
 else
 	echo "not ok - python examples" | tee -a "$checks"; status=1
 fi
+rm -rf "$pyvenv"
 if (cd "$MQ_ROOT/examples/node" && npm ci --no-audit --no-fund --loglevel=error &&
 	PGDATABASE=mq_examples node --test); then
 	echo "ok - node examples (pg worker)" | tee -a "$checks"

@@ -1,58 +1,35 @@
-"""A producer and a consumer for mq with psycopg 3: the whole client is SQL.
+"""A producer and a worker for mq with the mq_client package
+(clients/python: pip install ./clients/python).
 
     python3 mq_worker.py produce orders 10      # send 10 messages
     python3 mq_worker.py consume orders         # work until SIGTERM / Ctrl-C
 
-Connection settings come from the usual PG* environment variables.
+The worker acks each message after its handler returns, gives back the ones
+whose handler raised with a growing delay (the queue's max_receives
+dead-letters poison), extends the lease of a slow handler and stops
+gracefully on SIGTERM/SIGINT.  Connection settings come from the usual PG*
+environment variables.
 """
-import json
-import signal
 import sys
 
-import psycopg
-
-stopping = False
+from mq_client import Client
 
 
-def stop(signum, frame):
-    """Graceful shutdown: finish the current batch, then leave."""
-    global stopping
-    stopping = True
+def produce(client, queue, bodies):
+    """Send messages in one statement; returns their ids."""
+    return client.send_batch(queue, bodies)
 
 
-def produce(conn, queue, bodies):
-    """Send messages in one transaction; returns their ids."""
-    with conn.transaction():
-        return [conn.execute("SELECT mq.send(%s, %s::jsonb)",
-                             (queue, json.dumps(body))).fetchone()[0]
-                for body in bodies]
-
-
-def consume(conn, queue, handle, batch=10, wait="1 second", retry_delay=1.0):
-    """Read with a blocking wait; ack what handle() accepts, nack the rest
-    with a growing delay (the queue's max_receives dead-letters poison)."""
-    while not stopping:
-        rows = conn.execute(
-            "SELECT msg_id, read_ct, body FROM mq.read(%s, %s, wait => %s::interval)",
-            (queue, batch, wait)).fetchall()
-        for msg_id, read_ct, body in rows:
-            try:
-                handle(body)
-            except Exception as exc:  # the work failed: give it back for later
-                print(f"message {msg_id} failed ({exc}), retry {read_ct}", file=sys.stderr)
-                conn.execute("SELECT mq.nack(%s, %s, %s::interval)",
-                             (queue, msg_id, f"{retry_delay * read_ct} seconds"))
-            else:
-                conn.execute("SELECT mq.ack(%s, %s)", (queue, msg_id))
+def worker(client, queue, handle, **options):
+    """A worker calling handle(body) for each message (not started)."""
+    return client.worker(queue, lambda message: handle(message.body), **options)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     command, queue = sys.argv[1], sys.argv[2]
-    with psycopg.connect(autocommit=True) as conn:
-        conn.execute("SELECT mq.create_queue(%s)", (queue,))
+    with Client() as client:
+        client.create_queue(queue)
         if command == "produce":
-            print(produce(conn, queue, [{"n": i} for i in range(int(sys.argv[3]))]))
+            print(produce(client, queue, [{"n": i} for i in range(int(sys.argv[3]))]))
         else:
-            consume(conn, queue, lambda body: print("got", body))
+            worker(client, queue, lambda body: print("got", body), concurrency=4).run()

@@ -11,6 +11,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from mq_client import Client
+
 import mq_worker
 import stream_worker
 from outbox_sqlalchemy import Base, Order, place_order
@@ -35,7 +37,8 @@ class WorkerTest(unittest.TestCase):
         self.conn.close()
 
     def test_consumer_acks_retries_and_dead_letters(self):
-        ids = mq_worker.produce(self.conn, "py_work",
+        client = Client()
+        ids = mq_worker.produce(client, "py_work",
                                 [{"n": i} for i in range(20)] + [{"poison": True}, {"flaky": True}])
         self.assertEqual(len(ids), 22)
         done, attempts = [], {}
@@ -47,22 +50,18 @@ class WorkerTest(unittest.TestCase):
                 raise ValueError("cannot handle")
             done.append(body)
 
-        mq_worker.stopping = False
-        worker_conn = connect()
-        t = threading.Thread(target=mq_worker.consume,
-                             args=(worker_conn, "py_work", handle),
-                             kwargs={"wait": "200 milliseconds", "retry_delay": 0.05})
-        t.start()
+        worker = mq_worker.worker(client, "py_work", handle, concurrency=2, wait=0.2,
+                                  backoff_base=0.05)
+        worker.start()
         deadline = time.time() + 60
         while time.time() < deadline:
             dead = self.conn.execute("SELECT queue_length FROM mq.metrics('py_dead')").fetchone()[0]
             if len(done) == 21 and dead == 1:
                 break
             time.sleep(0.1)
-        mq_worker.stopping = True
-        t.join(10)
-        worker_conn.close()
-        self.assertFalse(t.is_alive(), "the worker stops on request")
+        worker.stop()
+        self.assertTrue(worker.join(10), "the worker stops on request")
+        client.close()
         self.assertEqual(sorted(str(b) for b in done),
                          sorted([str({"n": i}) for i in range(20)] + [str({"flaky": True})]))
         self.assertEqual(self.conn.execute(
@@ -94,31 +93,21 @@ class StreamWorkerTest(unittest.TestCase):
         failed = []
 
         def handler(name):
-            def handle(cur, record):
-                partition, position, key, body = record
-                cur.execute("INSERT INTO py_click_results VALUES (%s, %s, %s)",
-                            (partition, position, name))
+            def handle(record, conn):
+                conn.execute("INSERT INTO py_click_results VALUES (%s, %s, %s)",
+                             (record.partition, record.position, name))
                 if name == "w2" and not failed:
-                    failed.append(body)
+                    failed.append(record.body)
                     raise RuntimeError("the worker fails mid-batch")
             return handle
 
-        stream_worker.stopping = False
-        threads, conns = [], []
-        for name in ("w1", "w2"):
-            c = connect()
-            conns.append(c)
-
-            def run(c=c, name=name):
-                while not stream_worker.stopping:
-                    try:
-                        stream_worker.consume(c, "py_clicks", "counters", name, handler(name),
-                                              batch=20, wait="200 milliseconds")
-                    except RuntimeError:
-                        pass  # the batch rolled back: poll again
-            t = threading.Thread(target=run)
+        client = Client()
+        members = [stream_worker.member(client, "py_clicks", "counters", name, handler(name),
+                                        batch_size=20, wait=0.2, backoff_base=0.05)
+                   for name in ("w1", "w2")]
+        threads = [threading.Thread(target=m.run) for m in members]
+        for t in threads:
             t.start()
-            threads.append(t)
         # both have joined (two partitions each) before the records come
         deadline = time.time() + 30
         while time.time() < deadline and self.conn.execute(
@@ -126,7 +115,7 @@ class StreamWorkerTest(unittest.TestCase):
                 " WHERE stream = 'py_clicks'").fetchone()[0] < 2:
             time.sleep(0.05)
         positions = stream_worker.append(
-            self.conn, "py_clicks", [(f"user-{i % 10}", {"n": i}) for i in range(200)])
+            client, "py_clicks", [(f"user-{i % 10}", {"n": i}) for i in range(200)])
         self.assertEqual(len(positions), 200)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -135,11 +124,11 @@ class StreamWorkerTest(unittest.TestCase):
             if lag == 0:
                 break
             time.sleep(0.1)
-        stream_worker.stopping = True
+        for m in members:
+            m.stop()
         for t in threads:
             t.join(10)
-        for c in conns:
-            c.close()
+        client.close()
         self.assertEqual(len(failed), 1, "one batch failed")
         total, distinct, workers = self.conn.execute(
             "SELECT count(*), count(DISTINCT (partition, position)), count(DISTINCT worker)"
