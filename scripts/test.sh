@@ -57,7 +57,7 @@ show_diffs
 say "concurrency checks (test/stress/run.sh)"
 if ! bash "$MQ_ROOT/test/stress/run.sh" | tee -a "$checks"; then status=1; fi
 
-say "client examples (examples/python, examples/node) against the server"
+say "client examples (examples/python, examples/node) and the Node client (clients/node) against the server"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_examples WITH (FORCE)" -c "CREATE DATABASE mq_examples"
 psql -X -q -d mq_examples -c "CREATE EXTENSION mq"
 if (cd "$MQ_ROOT/examples/python" && PGDATABASE=mq_examples /usr/bin/python3 -m unittest -v test_examples); then
@@ -70,6 +70,12 @@ if (cd "$MQ_ROOT/examples/node" && npm ci --no-audit --no-fund --loglevel=error 
 	echo "ok - node examples (pg worker)" | tee -a "$checks"
 else
 	echo "not ok - node examples" | tee -a "$checks"; status=1
+fi
+if (cd "$MQ_ROOT/clients/node" && npm ci --no-audit --no-fund --loglevel=error &&
+	PGDATABASE=mq_examples npm test --silent); then
+	echo "ok - node client (clients/node: mq-client on pg, its types and suites)" | tee -a "$checks"
+else
+	echo "not ok - node client (clients/node)" | tee -a "$checks"; status=1
 fi
 
 say "Prometheus output (promtool check metrics)"
