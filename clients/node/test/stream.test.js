@@ -1,0 +1,43 @@
+'use strict';
+// A consumer group of three members (child processes), one killed in the
+// middle: in exactly-once mode every record's result is written once.
+const test = require('node:test');
+const assert = require('node:assert');
+const path = require('path');
+const { spawn } = require('child_process');
+const { client, until } = require('./helpers');
+
+test('3 members, one killed: every record processed exactly once', async (t) => {
+  const c = await client();
+  t.after(() => c.end());
+  await c.dropStream('nodec_st', { ifExists: true });
+  await c.createStream('nodec_st', { partitions: 6 });
+  await c.createConsumerGroup('nodec_st', 'g', { start: 'earliest' });
+  await c.query('DROP TABLE IF EXISTS nodec_st_done');
+  await c.query('CREATE TABLE nodec_st_done (partition int, position bigint, member text, n int)');
+  const N = 600;
+  for (let i = 0; i < N; i += 200) {
+    await c.appendBatch('nodec_st', Array.from({ length: 200 }, (_, j) => ({ n: i + j })),
+      { keys: Array.from({ length: 200 }, (_, j) => `k${(i + j) % 37}`) });
+  }
+  const members = ['m1', 'm2', 'm3'].map((name) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'stream-member.js'), name],
+      { stdio: ['ignore', 'inherit', 'inherit'] });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    return { name, child, exited };
+  });
+  t.after(() => members.forEach((m) => m.child.kill('SIGKILL')));
+  const count = async (sqlText) => Number((await c.query(sqlText)).rows[0].count);
+  await until('the killed member to have processed some', async () =>
+    await count("SELECT count(*) FROM nodec_st_done WHERE member = 'm1'") >= 30, 60);
+  members[0].child.kill('SIGKILL');
+  await until('every record processed', async () => await count('SELECT count(*) FROM nodec_st_done') >= N, 90);
+  for (const m of members.slice(1)) m.child.kill('SIGTERM');
+  for (const m of members.slice(1)) assert.deepStrictEqual(await m.exited, { code: 0, signal: null });
+  const dup = await c.query('SELECT partition, position, count(*)::int AS k FROM nodec_st_done GROUP BY 1, 2 HAVING count(*) > 1');
+  assert.deepStrictEqual(dup.rows, [], 'no record processed twice');
+  assert.strictEqual(await count('SELECT count(DISTINCT n) FROM nodec_st_done'), N, 'every record processed');
+  const lag = await c.query("SELECT sum(lag)::int AS lag FROM mq.consumer_groups WHERE stream = 'nodec_st' AND consumer_group = 'g'");
+  assert.strictEqual(lag.rows[0].lag, 0, 'every position committed');
+  await c.query('DROP TABLE nodec_st_done');
+});
