@@ -8,7 +8,8 @@
 // Back-pressure: `writable` is false once highWaterMark messages await
 // their confirm, and 'drain' is emitted (and drained() resolves) when they
 // fall below it again.  Each message gets a dedup key when it is queued, so
-// a batch that failed with its connection is sent again without duplicates.
+// a batch that failed with its connection is sent again without duplicates
+// (unless the client's idempotentSends is false: then no keys, no retry).
 
 const { EventEmitter } = require('events');
 const sql = require('./sql');
@@ -60,7 +61,8 @@ class Producer extends EventEmitter {
       return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
-      this.buffer.push({ body, options: o, dedupKey: o.dedupKey ?? sql.autoKey(), resolve, reject });
+      this.buffer.push({ body, options: o, dedupKey: o.dedupKey ?? (this.client.idempotentSends ? sql.autoKey() : null),
+        resolve, reject });
       this.pending++;
       if (this._wake) { const w = this._wake; this._wake = null; w(); }
     });
@@ -105,7 +107,8 @@ class Producer extends EventEmitter {
     const per = (k) => (batch.some((m) => m.options[k] !== undefined) ? batch.map((m) => m.options[k] ?? null) : undefined);
     const opts = {
       delay: o.delay, priority: o.priority, ttl: o.ttl, replyTo: o.replyTo, contentEncoding: o.contentEncoding,
-      dedupKeys: batch.map((m) => m.dedupKey), groupKeys: per('groupKey'), correlationIds: per('correlationId'),
+      dedupKeys: batch.some((m) => m.dedupKey !== null) ? batch.map((m) => m.dedupKey) : undefined,
+      groupKeys: per('groupKey'), correlationIds: per('correlationId'),
       headers: per('headers'),
     };
     try {
@@ -119,7 +122,8 @@ class Producer extends EventEmitter {
       named.delay = sql.seconds(o.delay, 'delay');
       named.priority = o.priority;
       named.ttl = sql.seconds(o.ttl, 'ttl');
-      const rows = await c._retry('producer', () => sql.rowsOf(c._q(), 'send_batch', [this.queue], named, 'x AS id'));
+      const once = () => sql.rowsOf(c._q(), 'send_batch', [this.queue], named, 'x AS id');
+      const rows = await (c.idempotentSends ? c._retry('producer', once) : once());
       c.counters.sent += rows.length;
       batch.forEach((m, i) => m.resolve(rows[i].id));
     } catch (err) {

@@ -2,7 +2,7 @@
 // Request and reply under concurrency; the timeout error.
 const test = require('node:test');
 const assert = require('node:assert');
-const { client, freshQueue } = require('./helpers');
+const { client, freshQueue, until } = require('./helpers');
 const { TimeoutError } = require('..');
 
 test('100 requests, 4 responders: every reply matched to its request', async (t) => {
@@ -27,6 +27,8 @@ test('100 requests, 4 responders: every reply matched to its request', async (t)
     assert.ok(reply.correlationId);
   });
   assert.strictEqual(requester.counters.replies, 100);
+  // a responder acks after its reply is sent: wait for the last acks
+  await until('the responders\' acks', () => responders.reduce((s, r) => s + r.counters.acked, 0) >= 100, 30);
   assert.strictEqual(responders.reduce((s, r) => s + r.counters.acked, 0), 100, 'each request handled once');
   assert.strictEqual(Number((await requester.metrics('nodec_rpc')).queue_length), 0);
 });

@@ -12,11 +12,11 @@ test('8 handlers, 2,000 messages: each handled successfully once, no lease lost,
   const c = await client();
   t.after(() => c.end());
   await freshQueue(c, 'nodec_w_dlq');
-  await freshQueue(c, 'nodec_w', { visibilityTimeout: 2, maxReceives: 3, deadLetterQueue: 'nodec_w_dlq' });
+  await freshQueue(c, 'nodec_w', { visibilityTimeout: 3, maxReceives: 3, deadLetterQueue: 'nodec_w_dlq' });
   const N = 2000;
   const isPoison = (n) => n % 250 === 11; // 8: always fail
   const isFlaky = (n) => n % 20 === 3; // 100 (5%): fail the first time
-  const isSlow = (n) => n % 500 === 7; // 4: run 3.5 s, longer than the 2 s lease
+  const isSlow = (n) => n % 500 === 7; // 4: run 5 s, longer than the 3 s lease
   for (let i = 0; i < N; i += 500) {
     await c.sendBatch('nodec_w', Array.from({ length: 500 }, (_, j) => ({ n: i + j })));
   }
@@ -28,10 +28,10 @@ test('8 handlers, 2,000 messages: each handled successfully once, no lease lost,
   const worker = c.work('nodec_w', async (m) => {
     const n = m.body.n;
     deliveries.set(n, [...(deliveries.get(n) || []), m.readCt]);
-    if (isSlow(n)) await sleep(3500);
+    if (isSlow(n)) await sleep(5000);
     if (isPoison(n) || (isFlaky(n) && m.readCt === 1)) throw new Error(`cannot handle ${n}`);
     succeeded.set(n, (succeeded.get(n) || 0) + 1);
-  }, { concurrency: 8, visibilityTimeout: 2, wait: 0.5, handleSignals: false,
+  }, { concurrency: 8, visibilityTimeout: 3, wait: 0.5, handleSignals: false,
     retry: { base: 0.05, max: 0.2 } });
 
   const expected = Array.from({ length: N }, (_, n) => n).filter((n) => !isPoison(n));
