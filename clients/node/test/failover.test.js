@@ -70,3 +70,35 @@ test('the server restarted during a producer run: every acknowledged send presen
     assert.strictEqual(r.rows.length, N, 'every acknowledged send present');
     assert.deepStrictEqual(r.rows.filter((x) => x.k !== 1), [], 'each once');
   });
+
+test('the server restarted under a worker: it reconnects and every message is handled',
+  { skip: process.env.MQ_TEST_RESTART ? false : 'MQ_TEST_RESTART (a command restarting the server) is not set' },
+  async (t) => {
+    const c = await client({ reconnect: { timeout: 60, base: 0.1, max: 1 } });
+    t.after(() => c.end());
+    await freshQueue(c, 'nodec_restart_w', { visibilityTimeout: 5 });
+    await c.sendBatch('nodec_restart_w', Array.from({ length: 400 }, (_, i) => ({ i })));
+    const handled = new Set();
+    let restart = null;
+    const worker = c.work('nodec_restart_w', async (m) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      handled.add(m.body.i);
+      if (handled.size === 100 && !restart) {
+        restart = new Promise((resolve, reject) => exec(process.env.MQ_TEST_RESTART,
+          (err, stdout, stderr) => (err ? reject(new Error(`restart failed: ${stderr}`)) : resolve())));
+      }
+    }, { concurrency: 4, wait: 0.5, handleSignals: false });
+    const deadline = Date.now() + 90000;
+    while (Date.now() < deadline) {
+      if (restart && handled.size === 400) {
+        await restart;
+        const left = await c.metrics('nodec_restart_w').catch(() => null);
+        if (left && Number(left.queue_length) === 0) break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await worker.stop();
+    await restart;
+    assert.strictEqual(handled.size, 400, 'every message handled');
+    assert.strictEqual(Number((await c.metrics('nodec_restart_w')).queue_length), 0, 'and acked');
+  });
