@@ -89,7 +89,7 @@ export interface Message {
   body: any;
   /** The bytes of a payload; null for a JSON body. */
   payload: Buffer | null;
-  /** The payload decoded as UTF-8 when its content type is text/*; else null. */
+  /** For a text/* content type, the payload decoded with its charset (UTF-8 by default); else null. */
   text: string | null;
   contentType: string | null;
   contentEncoding: string | null;

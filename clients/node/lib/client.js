@@ -228,9 +228,34 @@ class Client extends EventEmitter {
   _start(part) {
     if (this._closed) throw new u.ClosedError();
     this._running.add(part);
+    if (part.options && part.options.handleSignals) this._watchSignals(part);
     part.done.finally(() => this._running.delete(part)).catch(() => {});
     part.start();
     return part;
+  }
+
+  // One SIGTERM/SIGINT listener pair per client, for every worker and
+  // consumer started with handleSignals; removed when the last one stops.
+  _watchSignals(part) {
+    if (!this._signalParts) {
+      this._signalParts = new Set();
+      this._onSignal = (sig) => {
+        this.emit('signal', sig);
+        for (const p of this._signalParts) p.stop();
+      };
+    }
+    if (this._signalParts.size === 0) {
+      process.on('SIGTERM', this._onSignal);
+      process.on('SIGINT', this._onSignal);
+    }
+    this._signalParts.add(part);
+    part.done.then(() => {
+      this._signalParts.delete(part);
+      if (this._signalParts.size === 0) {
+        process.removeListener('SIGTERM', this._onSignal);
+        process.removeListener('SIGINT', this._onSignal);
+      }
+    });
   }
 }
 

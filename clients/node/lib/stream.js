@@ -36,21 +36,10 @@ class StreamConsumer {
     this.options = o;
     this.stopping = false;
     this.done = new Promise((resolve) => { this._resolveDone = resolve; });
-    this._signals = [];
   }
 
   start() {
-    if (this.options.handleSignals) {
-      for (const sig of ['SIGTERM', 'SIGINT']) {
-        const f = () => this.stop();
-        process.once(sig, f);
-        this._signals.push([sig, f]);
-      }
-    }
-    this._loop().then(() => {
-      for (const [sig, f] of this._signals) process.removeListener(sig, f);
-      this._resolveDone();
-    });
+    this._loop().then(() => this._resolveDone());
   }
 
   /** Finishes the current round, then leaves (its partitions move at the session timeout). */

@@ -80,9 +80,17 @@ function checkHeaders(headers) {
   return JSON.stringify(headers);
 }
 
+// A text/* payload decoded with its charset (UTF-8 when none is given);
+// null for other content types and for a charset Node cannot decode.
 function textOf(payload, contentType) {
   if (!payload || !contentType || !/^text\//i.test(contentType)) return null;
-  return payload.toString('utf8');
+  const m = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType);
+  if (!m) return payload.toString('utf8');
+  try {
+    return new TextDecoder(m[1]).decode(payload);
+  } catch {
+    return null;
+  }
 }
 
 const MESSAGE_COLUMNS = 'msg_id, read_ct, enqueued_at, vt, priority, group_key, dedup_key, headers, body, ' +

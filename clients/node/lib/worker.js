@@ -42,23 +42,12 @@ class Worker {
     this.inFlight = new Set();
     this._conns = new Set();
     this.done = new Promise((resolve) => { this._resolveDone = resolve; });
-    this._signals = [];
   }
 
   start() {
-    if (this.options.handleSignals) {
-      for (const sig of ['SIGTERM', 'SIGINT']) {
-        const f = () => { this.client.emit('signal', sig); this.stop(); };
-        process.once(sig, f);
-        this._signals.push([sig, f]);
-      }
-    }
     const loops = [];
     for (let i = 0; i < this.options.concurrency; i++) loops.push(this._loop());
-    Promise.all(loops).then(() => {
-      for (const [sig, f] of this._signals) process.removeListener(sig, f);
-      this._resolveDone();
-    });
+    Promise.all(loops).then(() => this._resolveDone());
   }
 
   /** Stops reading, waits for running handlers (up to shutdownTimeout), gives back the rest. */

@@ -19,9 +19,10 @@ test('JSON, bytes and string bodies round trip', async (t) => {
   const id5 = await c.send('nodec_rt', [1, 'two', 3.5]);
   const id6 = await c.send('nodec_rt', 42);
   const id7 = await c.send('nodec_rt', '<a/>', { contentType: 'application/xml' });
-  for (const id of [id1, id2, id3, id4, id5, id6, id7]) assert.match(id, /^[0-9]+$/, 'msgId is a string of digits');
+  const id8 = await c.send('nodec_rt', Buffer.from('café', 'latin1'), { contentType: 'text/plain; charset=ISO-8859-1' });
+  for (const id of [id1, id2, id3, id4, id5, id6, id7, id8]) assert.match(id, /^[0-9]+$/, 'msgId is a string of digits');
   const ms = await c.read('nodec_rt', { qty: 10 });
-  assert.deepStrictEqual(ms.map((m) => m.msgId), [id1, id2, id3, id4, id5, id6, id7]);
+  assert.deepStrictEqual(ms.map((m) => m.msgId), [id1, id2, id3, id4, id5, id6, id7, id8]);
   assert.deepStrictEqual(ms[0].body, json);
   assert.strictEqual(ms[0].payload, null);
   assert.strictEqual(ms[0].contentType, null);
@@ -38,6 +39,8 @@ test('JSON, bytes and string bodies round trip', async (t) => {
   assert.strictEqual(ms[5].body, 42);
   assert.strictEqual(ms[6].contentType, 'application/xml');
   assert.strictEqual(ms[6].text, null, 'text only for text/* content types');
+  assert.strictEqual(ms[7].text, 'café', 'text decoded with its charset');
+  assert.strictEqual(ms[7].payload.length, 4);
   for (const m of ms) {
     assert.strictEqual(m.readCt, 1);
     assert.strictEqual(m.sentBy, 'postgres');
