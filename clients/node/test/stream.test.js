@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert');
 const path = require('path');
 const { spawn } = require('child_process');
-const { client, until } = require('./helpers');
+const { client, until, sleep } = require('./helpers');
 
 test('3 members, one killed: every record processed exactly once', async (t) => {
   const c = await client();
@@ -40,4 +40,44 @@ test('3 members, one killed: every record processed exactly once', async (t) => 
   const lag = await c.query("SELECT sum(lag)::int AS lag FROM mq.consumer_groups WHERE stream = 'nodec_st' AND consumer_group = 'g'");
   assert.strictEqual(lag.rows[0].lag, 0, 'every position committed');
   await c.query('DROP TABLE nodec_st_done');
+});
+
+test('a member that lost its partition while working: its commit is fenced, its writes roll back, no record twice', async (t) => {
+  const c = await client();
+  t.after(() => c.end());
+  await c.dropStream('nodec_fence', { ifExists: true });
+  await c.createStream('nodec_fence', { partitions: 1 });
+  await c.createConsumerGroup('nodec_fence', 'g', { start: 'earliest' });
+  await c.query('DROP TABLE IF EXISTS nodec_fence_done');
+  await c.query('CREATE TABLE nodec_fence_done (position bigint, member text)');
+  await c.appendBatch('nodec_fence', Array.from({ length: 20 }, (_, n) => ({ n })));
+  const slow = await client();
+  t.after(() => slow.end());
+  const rebalances = [];
+  slow.on('rebalance', (info) => rebalances.push(info));
+  let paused = false;
+  const a = slow.consume('nodec_fence', 'g', async (r, tx) => {
+    await tx.query('INSERT INTO nodec_fence_done VALUES ($1, $2)', [r.position, 'a']);
+    if (!paused) {
+      paused = true;
+      await sleep(4000); // longer than its 1 s session: b takes the partition meanwhile
+    }
+  }, { consumer: 'a', max: 20, wait: 0.2, sessionTimeout: 1, handleSignals: false });
+  await until('a to pause', () => paused, 30);
+  await sleep(1500); // a's session is over
+  const fast = await client();
+  t.after(() => fast.end());
+  const b = fast.consume('nodec_fence', 'g', async (r, tx) => {
+    await tx.query('INSERT INTO nodec_fence_done VALUES ($1, $2)', [r.position, 'b']);
+  }, { consumer: 'b', max: 20, wait: 0.2, sessionTimeout: 30, handleSignals: false });
+  await until('a fenced', () => rebalances.length > 0, 30);
+  await until('every record processed', async () =>
+    Number((await c.query('SELECT count(*) FROM nodec_fence_done')).rows[0].count) >= 20, 30);
+  await a.stop();
+  await b.stop();
+  assert.strictEqual(rebalances[0].error.code, '55000');
+  const r = await c.query('SELECT count(*)::int AS n, count(DISTINCT position)::int AS d, ' +
+    "count(*) FILTER (WHERE member = 'a')::int AS by_a FROM nodec_fence_done");
+  assert.deepStrictEqual(r.rows[0], { n: 20, d: 20, by_a: 0 }, 'b processed all 20 once; a\'s writes rolled back');
+  await c.query('DROP TABLE nodec_fence_done');
 });
