@@ -23,6 +23,8 @@ export interface ClientOptions extends ClientConfig {
   targetSessionAttrs?: 'read-write' | 'any';
   /** Give every send a dedup key and retry it after a lost connection (default true). */
   idempotentSends?: boolean;
+  /** Run mq's calls as named prepared statements (default true; false behind PgBouncer before 1.21 in transaction mode). */
+  prepare?: boolean;
 }
 
 export interface SendOptions {

@@ -20,6 +20,9 @@ class Client extends EventEmitter {
     const c = typeof config === 'string' ? { connectionString: config } : { ...config };
     this.config = c;
     this.idempotentSends = c.idempotentSends !== false;
+    // named prepared statements for mq's calls (PgBouncer before 1.21 in
+    // transaction mode cannot carry them: prepare: false there)
+    this.prepare = c.prepare !== false;
     this.counters = {
       sent: 0, delivered: 0, acked: 0, failed: 0, nacked: 0, leaseExtended: 0, leaseLost: 0,
       retries: 0, reconnects: 0, connectionErrors: 0, committed: 0, replies: 0,
@@ -60,7 +63,13 @@ class Client extends EventEmitter {
   }
 
   _q() {
-    return (text, values) => this._pool.query(text, values);
+    return this._prepared((text, values) => this._pool.query(text, values));
+  }
+
+  // q, marked to run mq's calls as prepared statements when the client does
+  _prepared(q) {
+    q.prepare = this.prepare;
+    return q;
   }
 
   // fn() again after a lost connection or a server that is not a primary
@@ -264,7 +273,7 @@ class Transaction {
   constructor(conn, client) {
     this.connection = conn;
     this._client = client;
-    this._qf = (text, values) => conn.query(text, values);
+    this._qf = client._prepared((text, values) => conn.query(text, values));
   }
   query(text, values) { return this.connection.query(text, values); }
   async send(queue, body, options) { return sql.send(this._qf, queue, body, options, false); }

@@ -61,7 +61,7 @@ class ReplyListener {
     while (!this.stopping) {
       try {
         if (!conn) conn = await this.client._connector.connect();
-        const q = (t, v) => conn.query(t, v);
+        const q = this.client._prepared((t, v) => conn.query(t, v));
         // pop: a reply nobody waits for any more is dropped with it
         const rows = await sql.read(q, this.queue, { qty: 100, wait: 1 });
         if (rows.length) await sql.ackBatch(q, this.queue, rows.map((m) => m.msgId));

@@ -4,7 +4,7 @@
 // a transaction (one connection).  Every mq function has one signature, so
 // the parameters need no casts; options are passed by name.
 
-const { randomUUID } = require('crypto');
+const { randomUUID, createHash } = require('crypto');
 const u = require('./util');
 
 // SELECT ... FROM mq.fn($1, $2, name => $3, ...) for the given positional
@@ -21,14 +21,28 @@ function call(fn, positional, named, columns) {
   return { text: columns ? `SELECT ${columns} FROM ${f} AS x` : `SELECT ${f} AS result`, values };
 }
 
+// With q.prepare set, each statement text is a named prepared statement
+// (node-postgres prepares it once per connection): the server parses and
+// plans a read or an ack once, not per call.
+const names = new Map();
+function statement(q, text, values) {
+  if (!q.prepare) return q(text, values);
+  let name = names.get(text);
+  if (!name) {
+    name = `mq_client_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    names.set(text, name);
+  }
+  return q({ name, text, values });
+}
+
 function run(q, fn, positional, named) {
   const { text, values } = call(fn, positional, named);
-  return q(text, values).then((r) => r.rows[0].result);
+  return statement(q, text, values).then((r) => r.rows[0].result);
 }
 
 function rowsOf(q, fn, positional, named, columns) {
   const { text, values } = call(fn, positional, named, columns);
-  return q(text, values).then((r) => r.rows);
+  return statement(q, text, values).then((r) => r.rows);
 }
 
 const seconds = (v, what) => (v === undefined ? undefined : u.interval(v, what));

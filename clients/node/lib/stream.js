@@ -54,7 +54,7 @@ class StreamConsumer {
     while (!this.stopping) {
       try {
         if (!conn) conn = await this.client._connector.connect();
-        await this._round((t, v) => conn.query(t, v));
+        await this._round(this.client._prepared((t, v) => conn.query(t, v)));
         attempt = 0;
       } catch (err) {
         if (conn && u.isConnectionError(err, conn)) { conn.end().catch(() => {}); conn = null; }

@@ -70,7 +70,7 @@ class Worker {
           conn = await this.client._connector.connect();
           this._conns.add(conn);
         }
-        const q = (text, values) => conn.query(text, values);
+        const q = this.client._prepared((text, values) => conn.query(text, values));
         if (this.options.transaction) await this._transactionBatch(q);
         else await this._batch(q);
         attempt = 0;

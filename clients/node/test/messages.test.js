@@ -163,3 +163,20 @@ test('a server that cannot be reached: a clear error after the reconnect timeout
   await assert.rejects(c.connect(), { name: 'MqError', message: /could not connect to a read-write server: connect ECONNREFUSED/ });
   await c.end();
 });
+
+test('prepare: false (for PgBouncer before 1.21) runs the same calls unprepared', async (t) => {
+  const c = await client({ prepare: false });
+  t.after(() => c.end());
+  await freshQueue(c, 'nodec_unprep');
+  const id = await c.send('nodec_unprep', { a: 1 });
+  const [m] = await c.read('nodec_unprep');
+  assert.strictEqual(m.msgId, id);
+  assert.strictEqual(await c.ack('nodec_unprep', id), true);
+  const r = await c.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'mq_client_%'");
+  assert.strictEqual(r.rows[0].n, 0, 'nothing prepared');
+  const p = await client();
+  t.after(() => p.end());
+  await p.send('nodec_unprep', { b: 2 });
+  const r2 = await p.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'mq_client_%'");
+  assert.strictEqual(r2.rows[0].n, 1, 'by default the send is a prepared statement');
+});
