@@ -7,8 +7,8 @@
 // worker: client.work(concurrency C) against C raw loops of
 //   SELECT ... FROM mq.read(q, batch, wait => ...) and SELECT mq.ack(q, id) per message
 //   (examples/node/worker.js before the package), over the same number of
-//   messages, with batch 1 and 10; messages/s from the first read to the
-//   last ack.
+//   messages, with batch 1 and 10 (and batch 1 with prepare: false, the
+//   raw loop's protocol); messages/s from the first read to the last ack.
 // producer: client.producer (send_batch, confirms) against one
 //   SELECT mq.send(q, body) per round trip on one connection; with a dedup
 //   key per message on both sides (the producer's default), and without.
@@ -30,8 +30,8 @@ async function fill(admin, queue) {
   await admin.query(`VACUUM ANALYZE mq.q_${(await admin.query('SELECT queue_id FROM mq._queue WHERE queue_name = $1', [queue])).rows[0].queue_id}`).catch(() => {});
 }
 
-async function workerRun(queue, batch) {
-  const c = new Client();
+async function workerRun(queue, batch, prepare = true) {
+  const c = new Client({ prepare });
   await c.connect();
   let done = 0;
   let start = 0;
@@ -117,6 +117,18 @@ async function sendLoopRun(queue, idempotent) {
       b.push(await rawRun('bench_node_b', batch));
     }
     rows.push([`worker, concurrency ${C}, batch ${batch}`, median(a), median(b)]);
+  }
+  {
+    // the same protocol on both sides: no prepared statements
+    const a = [];
+    const b = [];
+    for (let r = 0; r < RUNS; r++) {
+      await fill(admin, 'bench_node_a');
+      a.push(await workerRun('bench_node_a', 1, false));
+      await fill(admin, 'bench_node_b');
+      b.push(await rawRun('bench_node_b', 1));
+    }
+    rows.push([`worker, concurrency ${C}, batch 1, prepare: false`, median(a), median(b)]);
   }
   for (const idempotent of [true, false]) {
     const a = [];
