@@ -180,12 +180,14 @@ class Worker {
     }
   }
 
-  // shutdownTimeout passed: give back what handlers still hold
+  // shutdownTimeout passed: give back what handlers still hold, and let
+  // done resolve without them (their results are dropped when they end)
   async _releaseAll() {
     for (const entry of this.inFlight) {
       entry.released = true;
       await this._settle(this.client._q(), entry.message, 'release').catch((err) => this.client.emit('workerError', err));
     }
+    this._resolveDone();
   }
 
   async _transactionBatch(q) {

@@ -111,3 +111,29 @@ test('SIGTERM in the middle: the worker finishes what it runs, gives back the re
   assert.strictEqual(new Set(acked).size, acked.length);
   assert.deepStrictEqual([...acked, ...rest].sort(), [...ids].sort(), 'every message acked once or still there');
 });
+
+test('a handler still running after shutdownTimeout: its message is given back and stop() resolves', { timeout: 60000 }, async (t) => {
+  const c = await client();
+  t.after(() => c.end());
+  await freshQueue(c, 'nodec_stuck', { visibilityTimeout: 60 });
+  const id = await c.send('nodec_stuck', { stuck: true });
+  let unblock;
+  const blocked = new Promise((resolve) => { unblock = resolve; });
+  let started = false;
+  let finished = false;
+  const released = [];
+  c.on('release', (m) => released.push(m.msgId));
+  const worker = c.work('nodec_stuck', async () => {
+    started = true;
+    await blocked;
+    finished = true;
+  }, { wait: 0.2, shutdownTimeout: 0.5, handleSignals: false });
+  await until('the handler to start', () => started, 30);
+  await worker.stop();
+  assert.strictEqual(finished, false, 'stop() did not wait for the stuck handler');
+  assert.deepStrictEqual(released, [id]);
+  const [m] = await c.read('nodec_stuck');
+  assert.strictEqual(m.msgId, id, 'visible again at once');
+  unblock();
+  await c.ack('nodec_stuck', id);
+});
