@@ -81,3 +81,33 @@ test('a member that lost its partition while working: its commit is fenced, its 
   assert.deepStrictEqual(r.rows[0], { n: 20, d: 20, by_a: 0 }, 'b processed all 20 once; a\'s writes rolled back');
   await c.query('DROP TABLE nodec_fence_done');
 });
+
+test('batch: true hands each poll\'s records to the handler at once, in the transaction that commits them', async (t) => {
+  const c = await client();
+  t.after(() => c.end());
+  await c.dropStream('nodec_sb', { ifExists: true });
+  await c.createStream('nodec_sb', { partitions: 2 });
+  await c.createConsumerGroup('nodec_sb', 'g', { start: 'earliest' });
+  await c.appendBatch('nodec_sb', Array.from({ length: 50 }, (_, n) => ({ n })), { keys: Array.from({ length: 50 }, (_, n) => `k${n}`) });
+  const seen = [];
+  let calls = 0;
+  let failedOnce = false;
+  const consumer = c.consume('nodec_sb', 'g', async (records, tx) => {
+    calls++;
+    assert.ok(Array.isArray(records) && records.length > 0);
+    await tx.query('SELECT 1');
+    if (!failedOnce) {
+      failedOnce = true;
+      throw new Error('the first batch fails: it comes again');
+    }
+    for (const r of records) seen.push(r.body.n);
+  }, { consumer: 'solo', batch: true, max: 100, wait: 0.2, sessionTimeout: 10, handleSignals: false,
+    retry: { base: 0.05, max: 0.1 } });
+  await until('every record', () => seen.length >= 50, 30);
+  await consumer.stop();
+  assert.deepStrictEqual([...seen].sort((a, b) => a - b), Array.from({ length: 50 }, (_, n) => n));
+  assert.ok(calls < 50, 'records came in batches');
+  const lag = await c.query("SELECT sum(lag)::int AS lag FROM mq.consumer_groups WHERE stream = 'nodec_sb' AND consumer_group = 'g'");
+  assert.strictEqual(lag.rows[0].lag, 0);
+  await c.dropStream('nodec_sb');
+});
