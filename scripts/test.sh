@@ -75,7 +75,7 @@ else
 fi
 rm -rf "$MQ_ROOT/clients/python/build" "$MQ_ROOT"/clients/python/*.egg-info
 
-say "client examples (examples/python, examples/node) against the server"
+say "client examples (examples/python, examples/node) and the Node client (clients/node) against the server"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_examples WITH (FORCE)" -c "CREATE DATABASE mq_examples"
 psql -X -q -d mq_examples -c "CREATE EXTENSION mq"
 # (the venv of the Python client's step: the examples use mq_client)
@@ -90,6 +90,16 @@ if (cd "$MQ_ROOT/examples/node" && npm ci --no-audit --no-fund --loglevel=error 
 	echo "ok - node examples (pg worker)" | tee -a "$checks"
 else
 	echo "not ok - node examples" | tee -a "$checks"; status=1
+fi
+# the failover suite restarts the server with this command in the middle of a producer run
+if [ "$(id -un)" = postgres ]; then as_pg=; elif [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"
+else as_pg="sudo runuser -u postgres --"; fi
+if (cd "$MQ_ROOT/clients/node" && npm ci --no-audit --no-fund --loglevel=error &&
+	PGDATABASE=mq_examples MQ_TEST_RESTART="$as_pg $PG_BIN/pg_ctl -D $MQ_CLUSTER -l $MQ_CLUSTER/server.log -w -m fast restart" \
+	npm test --silent); then
+	echo "ok - node client (clients/node: mq-client on pg, its types and suites)" | tee -a "$checks"
+else
+	echo "not ok - node client (clients/node)" | tee -a "$checks"; status=1
 fi
 
 say "Prometheus output (promtool check metrics)"

@@ -3,6 +3,7 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const { Client } = require('pg');
+const mq = require('mq-client');
 const { produce, consume } = require('./worker');
 
 async function connect() {
@@ -18,19 +19,20 @@ test('consumer acks, retries and dead-letters; stops on request', async () => {
   await admin.query("SELECT mq.create_queue('node_work', max_receives => 3, dead_letter_queue => 'node_dead')");
 
   const bodies = Array.from({ length: 20 }, (_, i) => ({ n: i })).concat([{ poison: true }, { flaky: true }]);
-  const ids = await produce(admin, 'node_work', bodies);
+  const producer = new mq.Client();
+  const ids = await produce(producer, 'node_work', bodies);
+  await producer.end();
   assert.strictEqual(ids.length, 22);
 
   const done = [];
   const attempts = new Map();
-  const signal = { stopped: false };
-  const worker = await connect();
-  const running = consume(worker, 'node_work', async (body) => {
+  const client = new mq.Client();
+  const worker = consume(client, 'node_work', async (body) => {
     const key = JSON.stringify(body);
     attempts.set(key, (attempts.get(key) || 0) + 1);
     if (body.poison || (body.flaky && attempts.get(key) === 1)) throw new Error('cannot handle');
     done.push(key);
-  }, { wait: '200 milliseconds', retryDelay: 0.05, signal });
+  }, { wait: 0.2, retryDelay: 0.05 });
 
   const deadline = Date.now() + 60000;
   for (;;) {
@@ -38,9 +40,8 @@ test('consumer acks, retries and dead-letters; stops on request', async () => {
     if ((done.length === 21 && Number(r.rows[0].queue_length) === 1) || Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  signal.stopped = true;
-  await running;
-  await worker.end();
+  await worker.stop();
+  await client.end();
 
   assert.strictEqual(done.length, 21);
   assert.strictEqual(new Set(done).size, 21, 'each message handled once');
