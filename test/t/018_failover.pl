@@ -1,11 +1,13 @@
 # Automatic failover under pg_auto_failover (README "High availability",
 # doc/high-availability.md): a monitor, a primary and a synchronous standby,
 # all managed by pg_autoctl, with mq preloaded on both data nodes.  Clients
-# (test/failover/ledger.py: two producers on replicated queues, three
-# consumers that lease and ack, an appender to a replicated stream and a
-# consumer-group member that polls and commits) connect with a multi-host
-# connection string and target_session_attrs=read-write while the primary's
-# postmaster is killed (the keeper restarts it in place), then the whole
+# (test/failover/ledger.py: two producers on replicated queues and one on a
+# local queue, three consumers that lease and ack, an appender to a
+# replicated stream and a consumer-group member that polls and commits)
+# connect with a multi-host connection string and
+# target_session_attrs=read-write while the primary's postmaster is killed
+# (the keeper starts it again; with the short timeouts set here the monitor
+# may fail over meanwhile, and either is right), then the whole
 # primary node is killed (kill -9 of the postmaster and its keeper: the
 # monitor promotes the standby), then the new primary is stopped (promoted
 # back).  Nobody promotes by hand; the clients reconnect by themselves; the
