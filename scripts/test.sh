@@ -4,9 +4,11 @@
 # (scripts/check_layers.py), start a throwaway cluster with mq
 # preloaded, and run against it the pg_regress and isolation suites (make
 # installcheck), the pgbench concurrency checks (test/stress/run.sh), the
-# Python client's suite (clients/python), the client examples and the TAP
-# suites (make installcheck, TAP part).  On a PostgreSQL from Debian's
-# packages it then builds the Debian package, installs it and checks it.
+# Python client's suite (clients/python), the client examples, the Node
+# client's suites and the TAP suites (make installcheck, TAP part; the
+# failover suite with pg_auto_failover's packages on Debian's PostgreSQL).
+# On a PostgreSQL from Debian's packages it then builds the Debian package,
+# installs it and checks it.
 #
 #   bash scripts/test.sh                                  # the machine's PostgreSQL
 #   PG_CONFIG=/path/to/pg_config bash scripts/test.sh     # any other installation
@@ -16,6 +18,14 @@ use_postgres
 install_packages build-essential libipc-run-perl pgbouncer python3-psycopg python3-psycopg2 \
 	python3-sqlalchemy python3-venv python3-setuptools python3-wheel prometheus
 command -v node >/dev/null 2>&1 || install_packages nodejs npm
+# test/t/018_failover.pl: pg_auto_failover exists only as Debian's package
+# for its own PostgreSQL; elsewhere that suite skips, saying so
+if is_debian_postgres; then
+	install_packages "postgresql-$PG_MAJOR-auto-failover" pg-auto-failover-cli ||
+		say "pg_auto_failover: no package for PostgreSQL $PG_MAJOR; test/t/018_failover.pl will skip"
+else
+	say "pg_auto_failover: no package for $PG_CONFIG; test/t/018_failover.pl will skip"
+fi
 build_and_install COPT="-Werror -DUSE_ASSERT_CHECKING"
 # the regression suites call mq.maintain() themselves: keep the worker's
 # timed maintenance out of their way (test/t covers the worker)

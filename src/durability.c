@@ -39,6 +39,15 @@
  * min_replicas fail the send (53000, insufficient_resources: a condition of
  * the server that a retry may find gone) before anything is written.
  *
+ * What consumers do to a replicated queue or stream -- a lease, an ack, a
+ * group's commit -- waits at commit the same way (mq_durability_wait), or
+ * a failover could undo it: a lease forgotten hands the message to a
+ * second consumer while the first still holds it, an ack forgotten
+ * delivers the message again, a commit forgotten replays records.  Those
+ * calls count no standbys: they must go on while the primary is alone
+ * (an HA manager then empties synchronous_standby_names, and nothing
+ * waits).
+ *
  * What the count cannot promise is PostgreSQL's: a standby that stops
  * between the send and the commit leaves the commit waiting until one is
  * back; a commit whose wait is cancelled (or whose backend is terminated)
@@ -98,10 +107,23 @@ durability_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* Make this transaction's commit wait for the synchronous standbys. */
+static void
+wait_at_commit(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(durability_xact_callback, NULL);
+		registered = true;
+	}
+	replicated_in_xact = true;
+}
+
 void
 mq_durability_require(int32 min_replicas, const char *kind, const char *name)
 {
-	static bool registered = false;
 	int			streaming;
 
 	if (min_replicas <= 0)
@@ -116,10 +138,12 @@ mq_durability_require(int32 min_replicas, const char *kind, const char *name)
 						   min_replicas, streaming),
 				 errhint("Start a standby named in synchronous_standby_names, or lower the %s's min_replicas or make it 'local' with mq.alter_%s().",
 						 kind, kind)));
-	if (!registered)
-	{
-		RegisterXactCallback(durability_xact_callback, NULL);
-		registered = true;
-	}
-	replicated_in_xact = true;
+	wait_at_commit();
+}
+
+void
+mq_durability_wait(int32 min_replicas)
+{
+	if (min_replicas > 0)
+		wait_at_commit();
 }

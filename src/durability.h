@@ -18,4 +18,13 @@
 extern void mq_durability_require(int32 min_replicas, const char *kind,
 								  const char *name);
 
+/*
+ * A lease, pop, ack, nack, set_vt or archive on a replicated queue, or a
+ * consumer group's commit on a replicated stream: makes this transaction's
+ * commit wait for the synchronous standbys as a send's does, so that a
+ * failover undoes none of them, but counts no standbys (these calls go on
+ * while the primary is alone).  min_replicas 0 does nothing.
+ */
+extern void mq_durability_wait(int32 min_replicas);
+
 #endif							/* MQ_DURABILITY_H */

@@ -41,6 +41,7 @@
 #include "utils/wait_event.h"
 
 #include "args.h"
+#include "durability.h"
 #include "guc.h"
 #include "queue.h"
 #include "spi.h"
@@ -76,6 +77,9 @@ queue_argument(FunctionCallInfo fcinfo, int privs)
 		mq_null_argument("queue name");
 	q = mq_queue_lookup(PG_GETARG_TEXT_PP(0));
 	mq_acl_check(&q->acl, "queue", q->name, GetUserId(), privs);
+	/* leases, pops, acks, nacks, set_vt, archive: replicated at commit */
+	if (privs == MQ_PRIV_READ)
+		mq_durability_wait(q->min_replicas);
 	return q;
 }
 

@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "args.h"
+#include "durability.h"
 #include "privilege.h"
 #include "spi.h"
 #include "stream_int.h"
@@ -287,7 +288,10 @@ mq_commit(PG_FUNCTION_ARGS)
 	(void) LockAcquire(&tag, ShareLock, false, false);
 
 	if (check_commit(&g, consumer, partition, position, now, &epoch))
+	{
+		mq_durability_wait(g.s.min_replicas);
 		insert_commit(&g, partition, epoch, position, consumer);
+	}
 	PG_RETURN_VOID();
 }
 

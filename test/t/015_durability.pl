@@ -141,6 +141,47 @@ foreach my $case (@cases)
 	$session->quit;
 }
 
+# What consumers do to a replicated queue or stream waits at commit too, or
+# a failover could undo it (a lease forgotten: the message goes to a second
+# holder; an ack or a group's commit forgotten: delivered again): a lease,
+# an ack, a nack and a group's commit, with the session at
+# synchronous_commit = local
+$primary->safe_psql('postgres', q{SELECT mq.create_consumer_group('rs', 'g', 'earliest')});
+my @consumer_cases = (
+	[ 'a lease (mq.read) of a replicated queue', undef,
+	  q{SELECT count(*) FROM mq.read('rq', 1, '1 s')} ],
+	[ 'mq.ack on a replicated queue', q{SELECT mq.send('rq', '{"n": "acked"}')},
+	  q{SELECT mq.ack('rq', ARG)} ],
+	[ 'mq.nack on a replicated queue', q{SELECT msg_id FROM mq.read('rq', 1, '1 h')},
+	  q{SELECT mq.nack('rq', ARG)} ],
+	[ 'a consumer group\'s mq.commit on a replicated stream', undef,
+	  q{SELECT count(*) FROM mq.poll('rs', 'g', 'c1'); SELECT mq.commit('rs', 'g', 'c1', 0, 1)} ],
+);
+foreach my $case (@consumer_cases)
+{
+	my ($name, $prep, $call) = @$case;
+	if ($prep)
+	{
+		my $arg = $primary->safe_psql('postgres', $prep);
+		$call =~ s/ARG/$arg/;
+	}
+	my $session = $primary->background_psql('postgres');
+	$session->query_safe('SET synchronous_commit = local');
+	$session->query_safe('BEGIN');
+	$session->query_safe($call);
+	my $pid = $session->query_safe('SELECT pg_backend_pid()');
+	$standby->stop;
+	$session->query_until(qr/committing/, "\\echo committing\nCOMMIT;\n");
+	ok($primary->poll_query_until('postgres',
+		"SELECT wait_event = 'SyncRep' FROM pg_stat_activity WHERE pid = $pid"),
+		"$name: the commit waits for the standby");
+	$standby->start;
+	ok($primary->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid AND wait_event = 'SyncRep'"),
+		"$name: the commit returns once the standby is back");
+	$session->quit;
+}
+
 # with the standby away: a local queue's send does not wait, a replicated
 # one's fails at once
 $standby->stop;
@@ -149,6 +190,10 @@ ok($primary->poll_query_until('postgres',
 ($ret, $out, $err) = $primary->psql('postgres',
 	q{SELECT mq.send('lq', '{"n": 4}') > 0}, timeout => 30);
 is($out, 't', 'a local queue\'s send commits without the standby');
+($ret, $out, $err) = $primary->psql('postgres',
+	q{SET synchronous_commit = local;
+	  SELECT count(*) FROM mq.read('lq', 1, '1 s')}, timeout => 30);
+is($out, '1', 'a local queue\'s lease (synchronous_commit = local) commits without the standby');
 ($ret, $out, $err) = $primary->psql('postgres',
 	q{\set VERBOSITY verbose
 	  SET synchronous_commit = off;
