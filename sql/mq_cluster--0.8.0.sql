@@ -467,6 +467,19 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT FROM mq._cluster_revoke_on(mq._cluster_grant_nodes(queue), queue, role, privilege) $$;
 
+CREATE FUNCTION mq._cluster_privileges(p_nodes int[])
+RETURNS TABLE (object_type text, object_name text, grantee text, privilege text, node int) AS $$
+	CLUSTER 'mq_cluster';
+	SPLIT p_nodes;
+	RUN ON p_nodes;
+	SELECT p.object_type, p.object_name, p.grantee, p.privilege, (p_nodes)[1] AS node
+	FROM mq.privileges p;
+$$ LANGUAGE plproxy;
+
+CREATE VIEW mq.privileges AS SELECT * FROM mq._cluster_privileges(mq._cluster_all());
+COMMENT ON VIEW mq.privileges
+	IS 'Grants beyond owners and superusers on every node (a stream''s and an exchange''s once a node).';
+
 /* ---- exchanges: on every node; a queue's binding on the queue's node ---- */
 
 CREATE FUNCTION mq._cluster_create_exchange(exchange text, type text) RETURNS SETOF int AS $$
@@ -772,6 +785,15 @@ BEGIN
 	local := g % per_node;
 END
 $$;
+
+/* where global partition g of a stream lives: its node and its partition there */
+CREATE FUNCTION mq.cluster_partition(stream text, partition int, OUT node int,
+									 OUT local_partition int)
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT p.node, p.local FROM mq._cluster_partition(stream, partition) p $$;
+COMMENT ON FUNCTION mq.cluster_partition(text, int)
+	IS 'The node of a stream''s partition and its number there (for work in the same transaction as a commit on that node).';
 
 CREATE FUNCTION mq._cluster_create_stream(stream text, partitions int, retention interval,
 										  retention_bytes bigint, unlogged bool,
@@ -1267,4 +1289,4 @@ BEGIN
 END
 $$;
 
-GRANT SELECT ON mq.queues, mq.exchanges, mq.bindings, mq.streams, mq.consumer_groups TO PUBLIC;
+GRANT SELECT ON mq.queues, mq.privileges, mq.exchanges, mq.bindings, mq.streams, mq.consumer_groups TO PUBLIC;
