@@ -4,7 +4,8 @@
 # (scripts/check_layers.py), start a throwaway cluster with mq
 # preloaded, and run against it the pg_regress and isolation suites (make
 # installcheck), the pgbench concurrency checks (test/stress/run.sh), the
-# client examples and the TAP suites (make installcheck, TAP part).  On a
+# client examples and the TAP suites (make installcheck, TAP part; the
+# cluster suite needs PL/Proxy, installed on Debian's PostgreSQL 15).  On a
 # PostgreSQL from Debian's packages it then builds the Debian package,
 # installs it and checks it.
 #
@@ -16,6 +17,13 @@ use_postgres
 install_packages build-essential libipc-run-perl pgbouncer python3-psycopg python3-psycopg2 \
 	python3-sqlalchemy prometheus
 command -v node >/dev/null 2>&1 || install_packages nodejs npm
+# PL/Proxy for mq_cluster's TAP suite (test/t/017_cluster.pl): Debian packages
+# it for its own PostgreSQL 15 only; on any other the suite skips
+if is_debian_postgres && [ "$PG_MAJOR" = 15 ]; then
+	install_packages postgresql-15-plproxy
+else
+	say "PL/Proxy: none for this PostgreSQL $PG_MAJOR (Debian has postgresql-15-plproxy only): test/t/017_cluster.pl skips"
+fi
 build_and_install COPT="-Werror -DUSE_ASSERT_CHECKING"
 # the regression suites call mq.maintain() themselves: keep the worker's
 # timed maintenance out of their way (test/t covers the worker)

@@ -88,6 +88,33 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT array_agg(n ORDER BY n) FROM generate_series(0, mq.cluster_size() - 1) n $$;
 
+/*
+ * A call to a queue's node failed in PL/Proxy (internal_error): when the
+ * connection is the cause, say which node and what is known of the call;
+ * else return, and the caller raises the error as it came.
+ */
+CREATE FUNCTION mq._cluster_failed(queue text, what text, err text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	node int := mq.cluster_node(queue);
+BEGIN
+	IF err ~ 'PQconnect(Start|Poll)' THEN
+		RAISE EXCEPTION 'node % of the mq cluster is unreachable', node
+			USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection',
+				  DETAIL = format('%s on queue "%s", which lives on node %s (option p%s of server mq_cluster), could not connect: nothing was done. %s',
+								  what, queue, node, node, err),
+				  HINT = 'Queues on the other nodes work on. Retry when the node is back (or its standby promoted).';
+	ELSIF err ~ '(server closed the connection|lost connection|connection to server|could not send|PQconsumeInput|PQsend)' THEN
+		RAISE EXCEPTION 'node % of the mq cluster failed during % on queue "%"', node, what, queue
+			USING ERRCODE = 'connection_failure',
+				  DETAIL = 'The call may or may not have committed on the node. ' || err,
+				  HINT = 'Retry: a send with a dedup_key is not repeated; an ack or nack of a message already acked returns false.';
+	END IF;
+END
+$$;
+
 /* what the proxy cannot do: one error for all */
 CREATE FUNCTION mq._cluster_unsupported(what text, hint text) RETURNS void
 LANGUAGE plpgsql
@@ -271,15 +298,45 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION mq.drop_queue(queue text, if_exists bool DEFAULT false) RETURNS bool AS $$
+CREATE FUNCTION mq._cluster_drop_queue(queue text, if_exists bool)
+RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.drop_queue;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.purge_queue(queue text) RETURNS bigint AS $$
+CREATE FUNCTION mq.drop_queue(queue text, if_exists bool DEFAULT false)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_drop_queue(queue, if_exists);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.drop_queue()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_purge_queue(queue text)
+RETURNS bigint AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.purge_queue;
 $$ LANGUAGE plproxy;
+
+CREATE FUNCTION mq.purge_queue(queue text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_purge_queue(queue);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.purge_queue()', SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_redrive(dead_letter_queue text, target text, max_messages bigint)
 RETURNS bigint AS $$
@@ -299,6 +356,13 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION mq._cluster_send(queue text, body jsonb, headers jsonb, delay interval, dedup_key text, group_key text, priority int, payload bytea, content_type text, content_encoding text, correlation_id text, reply_to text, ttl interval)
+RETURNS bigint AS $$
+	CLUSTER 'mq_cluster';
+	RUN ON mq.cluster_hash(queue);
+	TARGET mq.send;
+$$ LANGUAGE plproxy;
+
 CREATE FUNCTION mq.send(
 	queue text,
 	body jsonb DEFAULT NULL,
@@ -313,9 +377,23 @@ CREATE FUNCTION mq.send(
 	correlation_id text DEFAULT NULL,
 	reply_to text DEFAULT NULL,
 	ttl interval DEFAULT NULL)
-RETURNS bigint AS $$
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_send(queue, body, headers, delay, dedup_key, group_key, priority, payload, content_type, content_encoding, correlation_id, reply_to, ttl);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.send()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_send_batch(queue text, bodies jsonb[], headers jsonb[], delay interval, dedup_keys text[], group_keys text[], priority int, payloads bytea[], content_types text[], content_encoding text, correlation_ids text[], reply_to text, ttl interval)
+RETURNS SETOF bigint AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.send_batch;
 $$ LANGUAGE plproxy;
 
 CREATE FUNCTION mq.send_batch(
@@ -332,58 +410,198 @@ CREATE FUNCTION mq.send_batch(
 	correlation_ids text[] DEFAULT NULL,
 	reply_to text DEFAULT NULL,
 	ttl interval DEFAULT NULL)
-RETURNS SETOF bigint AS $$
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_send_batch(queue, bodies, headers, delay, dedup_keys, group_keys, priority, payloads, content_types, content_encoding, correlation_ids, reply_to, ttl);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.send_batch()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_read(queue text, qty int, visibility_timeout interval, wait interval)
+RETURNS SETOF mq.message AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.read;
 $$ LANGUAGE plproxy;
 
 CREATE FUNCTION mq.read(queue text, qty int DEFAULT 1, visibility_timeout interval DEFAULT NULL,
 						wait interval DEFAULT '0')
+RETURNS SETOF mq.message
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_read(queue, qty, visibility_timeout, wait);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.read()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_pop(queue text, qty int)
 RETURNS SETOF mq.message AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.pop;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.pop(queue text, qty int DEFAULT 1) RETURNS SETOF mq.message AS $$
+CREATE FUNCTION mq.pop(queue text, qty int DEFAULT 1)
+RETURNS SETOF mq.message
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_pop(queue, qty);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.pop()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_ack(queue text, msg_id bigint)
+RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.ack;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.ack(queue text, msg_id bigint) RETURNS bool AS $$
+CREATE FUNCTION mq.ack(queue text, msg_id bigint)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_ack(queue, msg_id);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.ack()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_ack_batch(queue text, msg_ids bigint[])
+RETURNS SETOF bigint AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.ack_batch;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.ack_batch(queue text, msg_ids bigint[]) RETURNS SETOF bigint AS $$
+CREATE FUNCTION mq.ack_batch(queue text, msg_ids bigint[])
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_ack_batch(queue, msg_ids);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.ack_batch()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_nack(queue text, msg_id bigint, delay interval)
+RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.nack;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.nack(queue text, msg_id bigint, delay interval DEFAULT '0') RETURNS bool AS $$
-	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
-$$ LANGUAGE plproxy;
+CREATE FUNCTION mq.nack(queue text, msg_id bigint, delay interval DEFAULT '0')
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_nack(queue, msg_id, delay);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.nack()', SQLERRM);
+	RAISE;
+END
+$$;
 
-CREATE FUNCTION mq.set_vt(queue text, msg_id bigint, visibility_timeout interval)
+CREATE FUNCTION mq._cluster_set_vt(queue text, msg_id bigint, visibility_timeout interval)
 RETURNS timestamptz AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.set_vt;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.archive(queue text, msg_id bigint) RETURNS bool AS $$
+CREATE FUNCTION mq.set_vt(queue text, msg_id bigint, visibility_timeout interval)
+RETURNS timestamptz
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_set_vt(queue, msg_id, visibility_timeout);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.set_vt()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_archive(queue text, msg_id bigint)
+RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.archive;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.archive_batch(queue text, msg_ids bigint[]) RETURNS SETOF bigint AS $$
+CREATE FUNCTION mq.archive(queue text, msg_id bigint)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_archive(queue, msg_id);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.archive()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_archive_batch(queue text, msg_ids bigint[])
+RETURNS SETOF bigint AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.archive_batch;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.compact_queue(queue text) RETURNS bigint AS $$
+CREATE FUNCTION mq.archive_batch(queue text, msg_ids bigint[])
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_archive_batch(queue, msg_ids);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.archive_batch()', SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_compact_queue(queue text)
+RETURNS bigint AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq.cluster_hash(queue);
+	TARGET mq.compact_queue;
 $$ LANGUAGE plproxy;
+
+CREATE FUNCTION mq.compact_queue(queue text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_compact_queue(queue);
+EXCEPTION WHEN internal_error THEN
+	PERFORM mq._cluster_failed(queue, 'mq.compact_queue()', SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_metrics(p_node int, p_queue text) RETURNS SETOF mq.queue_metrics AS $$
 	CLUSTER 'mq_cluster';

@@ -406,8 +406,12 @@ is(on(0, q{SELECT count(*) FROM results WHERE partition >= 4}) + on(1, q{SELECT 
 my ($q0) = grep { $node_of{$_} == 0 } @queues;
 my ($q1) = grep { $node_of{$_} == 1 } @queues;
 $nodes[1]->stop('fast');
-like(px_error(qq{SELECT mq.send('$q1', '{}')}), qr/mq.send\(13\): \[postgres\] PQconnect.*(No such file|refused)/s,
-	'a queue of the stopped node fails, naming the call and the connection error');
+like(px_error(qq{SELECT mq.send('$q1', '{}')}),
+	qr/08001: node 1 of the mq cluster is unreachable\nDETAIL:  mq.send\(\) on queue "$q1", which lives on node 1 \(option p1 of server mq_cluster\), could not connect: nothing was done.*HINT:  Queues on the other nodes work on/s,
+	'a send to a queue of the stopped node fails clearly');
+like(px_error(qq{SELECT * FROM mq.read('$q1', 1, wait => '1 s')}), qr/08001: node 1 of the mq cluster is unreachable/,
+	'and a read');
+like(px_error(qq{SELECT mq.ack('$q1', 1)}), qr/08001: node 1 of the mq cluster is unreachable/, 'and an ack');
 ok(px(qq{SELECT mq.send('$q0', '{"alive": 1}')}) > 0, 'a queue of the other node takes sends');
 is(px(qq{SELECT body->>'alive' FROM mq.pop('$q0')}), '1', 'and reads');
 like(px_error(q{SELECT * FROM mq.queues}), qr/PQconnect/, 'what needs every node fails');
