@@ -418,6 +418,73 @@ like(px_error(q{SELECT * FROM mq.queues}), qr/PQconnect/, 'what needs every node
 $nodes[1]->start;
 is(px(qq{SELECT mq.send('$q1', '{}') > 0}), 't', 'the node back, its queues work again');
 
+# --- growing from 2 nodes to 4 (scripts/cluster_grow.sh) ---
+my @new;
+foreach my $i (2, 3)
+{
+	my $n = PostgreSQL::Test::Cluster->new("node$i");
+	$n->init;
+	$n->append_conf('postgresql.conf', "shared_preload_libraries = 'mq'\nmq.maintenance_interval = 0\n");
+	$n->start;
+	$n->safe_psql('postgres', 'CREATE EXTENSION mq');
+	push @new, $n;
+}
+my ($p2, $p3) = map { $_->connstr('postgres') =~ s/'//gr } @new;
+my $grow = "$ENV{TESTDIR}/scripts/cluster_grow.sh";
+sub grow
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'bash', $grow, @_ ], '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err);
+}
+my ($rc, $gout, $gerr) = grow('--wait', '30', $p0, $p1, '--', $p2, $p3);
+is($rc, 1, 'cluster_grow.sh refuses while streams exist');
+like($gerr, qr/streams do not grow this way.*: gs/, 'and says why');
+($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2);
+is($rc, 2, 'and needs as many new nodes as old');
+px(q{SELECT mq.drop_stream('gs')});
+($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
+is($rc, 1, 'cluster_grow.sh refuses to split a queue from its dead-letter queue');
+like($gerr, qr/these would land on different nodes: $qa and its dead-letter queue $qc/, 'and names them');
+px(qq{SELECT mq.alter_queue('$qa', dead_letter_queue => '')});
+px("SELECT mq.purge_queue('$_')") for @queues;
+# three messages a queue (a body, a payload, one with keys), a delayed one
+# and one in flight on the way
+px(qq{SELECT mq.send('$_', jsonb_build_object('q', '$_', 'n', 1));
+	SELECT mq.send('$_', payload => convert_to('$_', 'UTF8'), content_type => 'text/plain');
+	SELECT mq.send('$_', jsonb_build_object('q', '$_', 'n', 3), dedup_key => 'd-$_', group_key => 'g',
+				   headers => '{"h": 1}', priority => 5)}) for @queues;
+my @moving = grep { px("SELECT (mq.cluster_hash('$_') & 3) > 1") eq 't' } @queues;
+ok(@moving >= 2, 'some queues move (' . join(' ', @moving) . ')');
+px(qq{SELECT mq.send('$moving[0]', '{"delayed": true}', delay => '3 seconds')});
+px(qq{SELECT msg_id FROM mq.read('$moving[1]', 1, visibility_timeout => '3 seconds')});
+my $before = px(q{SELECT string_agg(queue_name || '=' || queue_length, ',' ORDER BY queue_name) FROM mq.metrics_all()});
+($rc, $gout, $gerr) = grow('--dry-run', $p0, $p1, '--', $p2, $p3);
+is($rc, 0, '--dry-run');
+my $nmoving = px(q{SELECT count(*) FROM mq.queues WHERE (mq.cluster_hash(queue_name) & 3) > 1});
+like($gout, qr/growing from 2 to 4 nodes: $nmoving queues move/, 'prints the plan');
+is(px(q{SELECT count(*) FROM mq.queues}), scalar(@queues) + 1, 'and moves nothing');
+($rc, $gout, $gerr) = grow('--wait', '60', $p0, $p1, '--', $p2, $p3);
+is($rc, 0, 'cluster_grow.sh moves the queues') or diag "$gout\n$gerr";
+like($gout, qr/ALTER SERVER mq_cluster OPTIONS \(ADD p2 '[^']+', ADD p3 '[^']+'\);/, 'and prints the ALTER SERVER');
+px(qq{ALTER SERVER mq_cluster OPTIONS (ADD p2 '$p2', ADD p3 '$p3')});
+is(px(q{SELECT mq.cluster_size()}), '4', 'the cluster has 4 nodes');
+is(px(q{SELECT count(*) || ':' || count(*) FILTER (WHERE node = mq.cluster_node(queue_name)) || ':'
+		|| count(DISTINCT node) FROM mq.queues}), (@queues + 1) . ':' . (@queues + 1) . ':4',
+	'every queue is on its node of 4');
+is(px(q{SELECT string_agg(queue_name || '=' || queue_length, ',' ORDER BY queue_name) FROM mq.metrics_all()}),
+	$before, 'with all its messages, the delayed and the in-flight one too');
+is(px(qq{SELECT string_agg(coalesce(body->>'n', convert_from(payload, 'UTF8') || ':' || content_type)
+		|| ':' || coalesce(dedup_key, '-') || ':' || coalesce(group_key, '-') || ':' || priority
+		|| ':' || coalesce(headers->>'h', '-'), ',' ORDER BY body->>'n' NULLS FIRST)
+		FROM mq.read('$moving[2]', 10)}),
+	"$moving[2]:text/plain:-:-:0:-,1:-:-:0:-,3:d-$moving[2]:g:5:1", 'messages keep their properties')
+	if @moving > 2;
+is(px(q{SELECT mq.publish('events', 'order.new', '{}')}), '15', 'bindings moved with their queues');
+is(px(q{SELECT count(*) FROM mq.exchanges}), '1', 'exchanges exist on the new nodes');
+is($new[0]->safe_psql('postgres', q{SELECT count(*) FROM mq.exchanges}), '1', 'node 2 has them');
+
+$_->stop for @new;
 $proxy->stop;
 $_->stop for @nodes;
 done_testing();
