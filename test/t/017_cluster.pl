@@ -456,14 +456,16 @@ px(qq{SELECT mq.send('$_', jsonb_build_object('q', '$_', 'n', 1));
 				   headers => '{"h": 1}', priority => 5)}) for @queues;
 my @moving = grep { px("SELECT (mq.cluster_hash('$_') & 3) > 1") eq 't' } @queues;
 ok(@moving >= 2, 'some queues move (' . join(' ', @moving) . ')');
-px(qq{SELECT mq.send('$moving[0]', '{"delayed": true}', delay => '3 seconds')});
-px(qq{SELECT msg_id FROM mq.read('$moving[1]', 1, visibility_timeout => '3 seconds')});
+px(qq{SELECT mq.send('$moving[0]', '{"delayed": true}', delay => '10 seconds')});
+px(qq{SELECT msg_id FROM mq.read('$moving[1]', 1, visibility_timeout => '10 seconds')});
 my $before = px(q{SELECT string_agg(queue_name || '=' || queue_length, ',' ORDER BY queue_name) FROM mq.metrics_all()});
 ($rc, $gout, $gerr) = grow('--dry-run', $p0, $p1, '--', $p2, $p3);
 is($rc, 0, '--dry-run');
 my $nmoving = px(q{SELECT count(*) FROM mq.queues WHERE (mq.cluster_hash(queue_name) & 3) > 1});
 like($gout, qr/growing from 2 to 4 nodes: $nmoving queues move/, 'prints the plan');
 is(px(q{SELECT count(*) FROM mq.queues}), scalar(@queues) + 1, 'and moves nothing');
+is(px(qq{SELECT string_agg((queue_length - visible)::text, ',' ORDER BY queue_name) FROM mq.metrics_all()
+		WHERE queue_name IN ('$moving[0]', '$moving[1]')}), '1,1', 'a delayed and an in-flight message wait to move');
 ($rc, $gout, $gerr) = grow('--wait', '60', $p0, $p1, '--', $p2, $p3);
 is($rc, 0, 'cluster_grow.sh moves the queues') or diag "$gout\n$gerr";
 like($gout, qr/ALTER SERVER mq_cluster OPTIONS \(ADD p2 '[^']+', ADD p3 '[^']+'\);/, 'and prints the ALTER SERVER');
