@@ -1507,4 +1507,5 @@ BEGIN
 END
 $$;
 
+GRANT USAGE ON SCHEMA mq TO PUBLIC;
 GRANT SELECT ON mq.queues, mq.privileges, mq.exchanges, mq.bindings, mq.streams, mq.consumer_groups TO PUBLIC;

@@ -235,13 +235,24 @@ like(px_error(qq{CREATE TABLE t (x int); CREATE TRIGGER t AFTER INSERT ON t FOR 
 	'triggers');
 is(px(q{SELECT count(*) FROM mq.maintain()}), px(q{SELECT count(*) FROM mq.queues}),
 	'maintain runs on every node');
-px(q{CREATE ROLE alice});
-on($_, q{CREATE ROLE alice}) for 0, 1;
+px(q{CREATE ROLE alice LOGIN});
+on($_, q{CREATE ROLE alice LOGIN}) for 0, 1;
 px(q{SELECT mq.create_queue('granted')});
 px(q{SELECT mq.grant('granted', 'alice', 'send')});
 my $gn = px(q{SELECT mq.cluster_node('granted')});
 is(on($gn, q{SELECT count(*) FROM mq.privileges WHERE grantee = 'alice'}), '1', 'grant on the queue\'s node');
+# a role of the clients: USAGE on the server, and mq's privileges on the nodes
+my ($aout, $aerr) = ('', '');
+$proxy->psql('postgres', "SET ROLE alice; SELECT mq.send('granted', '{}')", stderr => \$aerr);
+like($aerr, qr/permission denied for foreign server mq_cluster/, 'a role needs USAGE on the server');
+px(q{GRANT USAGE ON FOREIGN SERVER mq_cluster TO alice});
+is($proxy->safe_psql('postgres', q{SET ROLE alice; SELECT mq.send('granted', '{}') > 0}), 't',
+	'then sends as itself, with its grant on the node');
+$proxy->psql('postgres', q{SET ROLE alice; SELECT * FROM mq.read('granted')}, stderr => \$aerr);
+like($aerr, qr/REMOTE ERROR: .*permission denied|insufficient|may not read|read privilege/i,
+	'and is refused a read it was not granted, on the node');
 px(q{SELECT mq.revoke('granted', 'alice', 'send')});
+px(q{SELECT mq.purge_queue('granted')});
 is(on($gn, q{SELECT count(*) FROM mq.privileges WHERE grantee = 'alice'}), '0', 'revoke');
 
 # --- a ledger: 8 producers and 8 consumers on the 16 queues, through the proxy ---
