@@ -75,6 +75,21 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ('x' || substr(md5(name), 1, 8))::bit(32)::int $$;
 COMMENT ON FUNCTION mq.cluster_hash(text) IS 'The hash that places a queue: the first 32 bits of md5(name), signed.';
 
+/* the hash PL/Proxy routes a name's calls by: NULL is an error, not a node */
+CREATE FUNCTION mq._cluster_route(name text) RETURNS int
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'the name of a queue or stream must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass the name: it decides the node the call runs on.';
+	END IF;
+	RETURN ('x' || substr(md5(name), 1, 8))::bit(32)::int;
+END
+$$;
+
 /* The node of a queue (or of a stream's look-ups): its hash & (N - 1). */
 CREATE FUNCTION mq.cluster_node(name text) RETURNS int
 LANGUAGE sql STABLE STRICT
@@ -194,7 +209,7 @@ CREATE FUNCTION mq._cluster_create_queue(
 	group_rate_limit int, durability text, min_replicas int)
 RETURNS void AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.create_queue;
 $$ LANGUAGE plproxy;
 
@@ -206,7 +221,7 @@ CREATE FUNCTION mq._cluster_alter_queue(
 	group_rate_limit int, durability text, min_replicas int)
 RETURNS void AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.alter_queue;
 $$ LANGUAGE plproxy;
 
@@ -301,7 +316,7 @@ $$;
 CREATE FUNCTION mq._cluster_drop_queue(queue text, if_exists bool)
 RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.drop_queue;
 $$ LANGUAGE plproxy;
 
@@ -321,7 +336,7 @@ $$;
 CREATE FUNCTION mq._cluster_purge_queue(queue text)
 RETURNS bigint AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.purge_queue;
 $$ LANGUAGE plproxy;
 
@@ -341,7 +356,7 @@ $$;
 CREATE FUNCTION mq._cluster_redrive(dead_letter_queue text, target text, max_messages bigint)
 RETURNS bigint AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(dead_letter_queue);
+	RUN ON mq._cluster_route(dead_letter_queue);
 	TARGET mq.redrive;
 $$ LANGUAGE plproxy;
 
@@ -359,7 +374,7 @@ $$;
 CREATE FUNCTION mq._cluster_send(queue text, body jsonb, headers jsonb, delay interval, dedup_key text, group_key text, priority int, payload bytea, content_type text, content_encoding text, correlation_id text, reply_to text, ttl interval)
 RETURNS bigint AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.send;
 $$ LANGUAGE plproxy;
 
@@ -392,7 +407,7 @@ $$;
 CREATE FUNCTION mq._cluster_send_batch(queue text, bodies jsonb[], headers jsonb[], delay interval, dedup_keys text[], group_keys text[], priority int, payloads bytea[], content_types text[], content_encoding text, correlation_ids text[], reply_to text, ttl interval)
 RETURNS SETOF bigint AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.send_batch;
 $$ LANGUAGE plproxy;
 
@@ -425,7 +440,7 @@ $$;
 CREATE FUNCTION mq._cluster_read(queue text, qty int, visibility_timeout interval, wait interval)
 RETURNS SETOF mq.message AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.read;
 $$ LANGUAGE plproxy;
 
@@ -446,7 +461,7 @@ $$;
 CREATE FUNCTION mq._cluster_pop(queue text, qty int)
 RETURNS SETOF mq.message AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.pop;
 $$ LANGUAGE plproxy;
 
@@ -466,7 +481,7 @@ $$;
 CREATE FUNCTION mq._cluster_ack(queue text, msg_id bigint)
 RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.ack;
 $$ LANGUAGE plproxy;
 
@@ -486,7 +501,7 @@ $$;
 CREATE FUNCTION mq._cluster_ack_batch(queue text, msg_ids bigint[])
 RETURNS SETOF bigint AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.ack_batch;
 $$ LANGUAGE plproxy;
 
@@ -506,7 +521,7 @@ $$;
 CREATE FUNCTION mq._cluster_nack(queue text, msg_id bigint, delay interval)
 RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.nack;
 $$ LANGUAGE plproxy;
 
@@ -526,7 +541,7 @@ $$;
 CREATE FUNCTION mq._cluster_set_vt(queue text, msg_id bigint, visibility_timeout interval)
 RETURNS timestamptz AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.set_vt;
 $$ LANGUAGE plproxy;
 
@@ -546,7 +561,7 @@ $$;
 CREATE FUNCTION mq._cluster_archive(queue text, msg_id bigint)
 RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.archive;
 $$ LANGUAGE plproxy;
 
@@ -566,7 +581,7 @@ $$;
 CREATE FUNCTION mq._cluster_archive_batch(queue text, msg_ids bigint[])
 RETURNS SETOF bigint AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.archive_batch;
 $$ LANGUAGE plproxy;
 
@@ -586,7 +601,7 @@ $$;
 CREATE FUNCTION mq._cluster_compact_queue(queue text)
 RETURNS bigint AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 	TARGET mq.compact_queue;
 $$ LANGUAGE plproxy;
 
@@ -612,7 +627,7 @@ $$ LANGUAGE plproxy;
 CREATE FUNCTION mq.metrics(queue text) RETURNS mq.queue_metrics
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM mq._cluster_metrics(mq.cluster_node(queue), queue) $$;
+AS $$ SELECT * FROM mq._cluster_metrics(mq._cluster_route(queue) & (mq.cluster_size() - 1), queue) $$;
 
 CREATE FUNCTION mq._cluster_metrics_all(p_nodes int[]) RETURNS SETOF mq.queue_metrics AS $$
 	CLUSTER 'mq_cluster';
@@ -645,7 +660,7 @@ COMMENT ON VIEW mq.queues IS 'Every queue of every node, with its options, owner
 
 CREATE FUNCTION mq._cluster_grant_kind(name text) RETURNS text AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(name);
+	RUN ON mq._cluster_route(name);
 	SELECT CASE WHEN EXISTS (SELECT 1 FROM mq.streams s WHERE s.stream = name)
 				THEN 'stream' ELSE 'queue' END;
 $$ LANGUAGE plproxy;
@@ -739,14 +754,14 @@ CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
 						arguments jsonb DEFAULT NULL)
 RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 $$ LANGUAGE plproxy;
 
 CREATE FUNCTION mq.unbind(exchange text, queue text, binding_key text DEFAULT '',
 						  arguments jsonb DEFAULT NULL)
 RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(queue);
+	RUN ON mq._cluster_route(queue);
 $$ LANGUAGE plproxy;
 
 CREATE FUNCTION mq._cluster_bind_exchange(source text, destination text, binding_key text,
@@ -964,9 +979,9 @@ END
 $$;
 
 /* a stream's partitions on each node (looked up on the node of its name) */
-CREATE FUNCTION mq._cluster_stream_local(stream text) RETURNS int AS $$
+CREATE FUNCTION mq._cluster_stream_local(stream text) RETURNS SETOF int AS $$
 	CLUSTER 'mq_cluster';
-	RUN ON mq.cluster_hash(stream);
+	RUN ON mq._cluster_route(stream);
 	SELECT s.partitions FROM mq.streams s WHERE s.stream = stream;
 $$ LANGUAGE plproxy;
 
@@ -975,7 +990,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	l int := mq._cluster_stream_local(stream);
+	l int := (SELECT max(x) FROM mq._cluster_stream_local(stream) x);
 BEGIN
 	IF l IS NULL THEN
 		RAISE EXCEPTION 'stream "%" does not exist', stream
@@ -1332,12 +1347,11 @@ RETURNS SETOF mq.stream_record AS $$
 	CLUSTER 'mq_cluster';
 	SPLIT p_nodes;
 	RUN ON p_nodes;
-	SELECT (p_nodes)[1] * s.partitions + r.partition AS partition, r.position, r.key, r.headers,
+	SELECT (p_nodes)[1] * (SELECT s.partitions FROM mq.streams s WHERE s.stream = stream)
+			   + r.partition AS partition, r.position, r.key, r.headers,
 		   r.body, r.appended_at, r.payload, r.content_type, r.content_encoding,
 		   r.correlation_id, r.reply_to, r.sent_by
-	FROM mq.poll(stream, consumer_group, consumer, max, '0', session_timeout) r,
-		 mq.streams s
-	WHERE s.stream = stream;
+	FROM mq.poll(stream, consumer_group, consumer, max, '0', session_timeout) r;
 $$ LANGUAGE plproxy;
 
 /*

@@ -143,6 +143,9 @@ like(px_error(qq{SELECT mq.redrive('$qc', '$qb')}), qr/redrive target "$qb" live
 like(px_error(q{SELECT mq.send('nosuch', '{}')}),
 	qr/42704.*REMOTE ERROR: queue "nosuch" does not exist/s, 'a node\'s error comes through with its SQLSTATE');
 is(px(q{SELECT mq.drop_queue('nosuch', if_exists => true)}), 'f', 'drop_queue if_exists');
+like(px_error(q{SELECT mq.send(NULL, '{}')}), qr/22004: the name of a queue or stream must not be null/,
+	'a NULL name is refused before routing');
+like(px_error(q{SELECT mq.metrics(NULL)}), qr/22004/, 'by every call that routes by it');
 
 # --- exchanges: on every node; a publish delivers to every bound queue once ---
 px(q{SELECT mq.create_exchange('events', 'topic')});
@@ -203,6 +206,10 @@ my $pa = px(q{SELECT mq.stream_partition('a', 8)});
 is(px(qq{SELECT partition || ':' || position || ':' || key FROM mq.read_stream('s', $pa, 0, 1)}), "$pa:0:a",
 	'read_stream of a partition on its node');
 is(px(q{SELECT mq.stream_start('s', 7)}), '0', 'stream_start');
+like(px_error(q{SELECT * FROM mq.poll('nostream', 'g', 'm1')}), qr/REMOTE ERROR: stream "nostream" does not exist/,
+	'poll of a stream that does not exist');
+like(px_error(q{SELECT mq.commit('nostream', 'g', 'm1', 0, 1)}), qr/42704: stream "nostream" does not exist/,
+	'commit of a stream that does not exist');
 like(px_error(q{SELECT mq.stream_end('s', 8)}), qr/22023.*partition 8 of stream "s" does not exist/s,
 	'a partition past the stream\'s');
 px(q{SELECT mq.create_consumer_group('s', 'g', 'earliest')});
