@@ -1,4 +1,6 @@
-EXTENSION = mq
+# mq, and mq_cluster: the mq API in a PL/Proxy database over mq nodes
+# (doc/cluster.md; its script is sql/mq_cluster--*.sql, as written)
+EXTENSION = mq mq_cluster
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mq.control)
 
 MODULE_big = mq
@@ -14,9 +16,9 @@ SQL_DEFS = $(addprefix sql/src/,common.sql queue.sql exchange.sql stream.sql \
 SQL_UPDATES = $(wildcard sql/updates/*--$(EXTVERSION).sql)
 # the last step of an update, after the definitions (if it has one)
 SQL_AFTER = $(wildcard sql/updates/*--$(EXTVERSION).after.sql)
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql \
-	$(patsubst sql/updates/%,sql/$(EXTENSION)--%,$(SQL_UPDATES))
-DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
+DATA_built = sql/mq--$(EXTVERSION).sql \
+	$(patsubst sql/updates/%,sql/mq--%,$(SQL_UPDATES))
+DATA = $(filter-out $(DATA_built),$(wildcard sql/mq--*.sql)) $(wildcard sql/mq_cluster--*.sql)
 
 # in this order: later suites see the queues and ids earlier ones left
 REGRESS = queue_compact queue_delivery errors exchange_routing \
@@ -29,10 +31,10 @@ ifneq ($(sort $(REGRESS)),$(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql
 $(error REGRESS in the Makefile does not list exactly the files of test/sql)
 endif
 endif
-REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+REGRESS_OPTS = --inputdir=test --load-extension=mq
 
 ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
-ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+ISOLATION_OPTS = --inputdir=test --load-extension=mq
 
 # TAP suites (crash, replication, workers): each starts its own clusters
 TAP_TESTS = 1
@@ -49,15 +51,15 @@ include $(PGXS)
 sql_sources = for f in $(filter %.sql,$^); do printf '\n/* ---- %s ---- */\n\n' $$f; cat $$f; done
 
 # sql/mq--<version>.sql: the catalog, then every definition
-sql/$(EXTENSION)--$(EXTVERSION).sql: sql/src/catalog.sql $(SQL_DEFS)
+sql/mq--$(EXTVERSION).sql: sql/src/catalog.sql $(SQL_DEFS)
 	{ printf '%s\n\n' "/* $(notdir $@): mq $(EXTVERSION), built by make from sql/src/ (do not edit) */"; \
-	  printf '%s\n' "\echo Use \"CREATE EXTENSION $(EXTENSION)\" to load this file. \quit"; \
+	  printf '%s\n' "\echo Use \"CREATE EXTENSION mq\" to load this file. \quit"; \
 	  $(sql_sources); } > $@
 
 # sql/mq--<old>--<version>.sql: the delta (sql/updates/), then every definition
-sql/$(EXTENSION)--%--$(EXTVERSION).sql: sql/updates/%--$(EXTVERSION).sql $(SQL_DEFS) $(SQL_AFTER)
+sql/mq--%--$(EXTVERSION).sql: sql/updates/%--$(EXTVERSION).sql $(SQL_DEFS) $(SQL_AFTER)
 	{ printf '%s\n\n' "/* $(notdir $@): mq $* to $(EXTVERSION), built by make from sql/updates/ and sql/src/ (do not edit) */"; \
-	  printf '%s\n' "\echo Use \"ALTER EXTENSION $(EXTENSION) UPDATE TO '$(EXTVERSION)'\" to load this file. \quit"; \
+	  printf '%s\n' "\echo Use \"ALTER EXTENSION mq UPDATE TO '$(EXTVERSION)'\" to load this file. \quit"; \
 	  for f in $(filter-out $(SQL_AFTER),$(filter %.sql,$^)) \
 	           $(wildcard sql/updates/$*--$(EXTVERSION).after.sql); do \
 	    printf '\n/* ---- %s ---- */\n\n' $$f; cat $$f; done; } > $@
@@ -67,4 +69,4 @@ $(OBJS): $(wildcard src/*.h)
 
 # make dist: the source tarball PGXN takes
 dist:
-	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(EXTENSION)-$(EXTVERSION).zip HEAD
+	git archive --format zip --prefix=mq-$(EXTVERSION)/ -o mq-$(EXTVERSION).zip HEAD

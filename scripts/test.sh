@@ -6,7 +6,8 @@
 # installcheck), the pgbench concurrency checks (test/stress/run.sh), the
 # Python client's suite (clients/python), the client examples, the Node
 # client's suites and the TAP suites (make installcheck, TAP part; the
-# failover suite with pg_auto_failover's packages on Debian's PostgreSQL).
+# cluster suite needs PL/Proxy and the failover suite pg_auto_failover,
+# both installed on Debian's PostgreSQL 15).
 # On a PostgreSQL from Debian's packages it then builds the Debian package,
 # installs it and checks it.
 #
@@ -25,6 +26,13 @@ if is_debian_postgres; then
 		say "pg_auto_failover: no package for PostgreSQL $PG_MAJOR; test/t/018_failover.pl will skip"
 else
 	say "pg_auto_failover: no package for $PG_CONFIG; test/t/018_failover.pl will skip"
+fi
+# PL/Proxy for mq_cluster's TAP suite (test/t/017_cluster.pl): Debian packages
+# it for its own PostgreSQL 15 only; on any other the suite skips
+if is_debian_postgres && [ "$PG_MAJOR" = 15 ]; then
+	install_packages postgresql-15-plproxy
+else
+	say "PL/Proxy: none for this PostgreSQL $PG_MAJOR (Debian has postgresql-15-plproxy only): test/t/017_cluster.pl skips"
 fi
 build_and_install COPT="-Werror -DUSE_ASSERT_CHECKING"
 # the regression suites call mq.maintain() themselves: keep the worker's

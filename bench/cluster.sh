@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The cost of a call through the mq cluster proxy (doc/cluster.md): send, and
+# read + ack, through a PL/Proxy database (mq_cluster, a cluster of one node)
+# against the same calls made directly in the node's database, on one
+# throwaway server (the proxy reaches the node over the Unix socket), pgbench
+# -M prepared, A and B alternating, the median of BENCH_RUNS runs.  Needs
+# PL/Proxy: Debian's PostgreSQL 15 (postgresql-15-plproxy).
+#
+#   bash bench/cluster.sh      # as root; BENCH_SECONDS=4 BENCH_RUNS=3 BENCH_CLIENTS=4 by default
+set -euo pipefail
+source "$(dirname "$0")/../scripts/common.sh"
+MQ_PORT=${BENCH_PORT:-54349}
+MQ_CLUSTER=/tmp/mq-bench-cluster-$MQ_PORT
+SECONDS_PER_RUN=${BENCH_SECONDS:-4}
+RUNS=${BENCH_RUNS:-3}
+CLIENTS=${BENCH_CLIENTS:-4}
+
+use_postgres
+if ! is_debian_postgres || [ "$PG_MAJOR" != 15 ]; then
+	echo "bench/cluster.sh: needs Debian's PostgreSQL 15 (the only one with postgresql-15-plproxy)" >&2
+	exit 2
+fi
+install_packages build-essential postgresql-15-plproxy
+build_and_install
+MQ_EXTRA_CONF="shared_buffers = '1GB'
+synchronous_commit = off
+max_wal_size = '4GB'
+mq.maintenance_interval = 0"
+start_cluster
+trap stop_cluster EXIT
+
+psql -X -q -d postgres -c "CREATE DATABASE node" -c "CREATE DATABASE proxy"
+psql -X -q -v ON_ERROR_STOP=1 -d node -c "CREATE EXTENSION mq" \
+	-c "SELECT mq.create_queue('sendq'), mq.create_queue('readq')"
+psql -X -q -v ON_ERROR_STOP=1 -d proxy -c "CREATE EXTENSION mq_cluster CASCADE" \
+	-c "CREATE SERVER mq_cluster FOREIGN DATA WRAPPER plproxy OPTIONS (p0 'host=$MQ_CLUSTER port=$MQ_PORT dbname=node')" \
+	-c "CREATE USER MAPPING FOR PUBLIC SERVER mq_cluster"
+# enough messages for every read + ack run of both sides
+psql -X -q -v ON_ERROR_STOP=1 -d node -c "SELECT count(*) FROM generate_series(1, 60),
+	LATERAL mq.send_batch('readq', array_fill('{\"n\": 1}'::jsonb, ARRAY[5000]))" >/dev/null
+
+scripts=$(mktemp -d)
+echo "SELECT mq.send('sendq', '{\"n\": 1}');" >"$scripts/send.sql"
+echo "SELECT mq.ack('readq', msg_id) FROM mq.read('readq', 1);" >"$scripts/consume.sql"
+
+# run DB SCRIPT: one pgbench run, prints tps
+run() {
+	local log
+	log=$(mktemp)
+	if ! "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" \
+		-f "$scripts/$2.sql" "$1" >"$log" 2>&1; then
+		echo "pgbench $1 $2 failed:" >&2
+		grep -m 5 -i error "$log" >&2
+	fi
+	awk '/^tps = / { printf "%.0f\n", $3 } END { if (!NR) print 0 }' "$log" | head -1
+	rm -f "$log"
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+say "pgbench -M prepared -c $CLIENTS, $RUNS runs of ${SECONDS_PER_RUN} s, proxy and direct alternating"
+printf '| case | through the proxy (tps) | direct on the node (tps) | proxy / direct |\n| --- | ---: | ---: | ---: |\n'
+for case in send consume; do
+	a=(); b=()
+	for _ in $(seq "$RUNS"); do
+		a+=("$(run proxy $case)")
+		b+=("$(run node $case)")
+	done
+	ma=$(printf '%s\n' "${a[@]}" | median)
+	mb=$(printf '%s\n' "${b[@]}" | median)
+	printf '| %s | %s | %s | %s |\n' "$case" "$ma" "$mb" \
+		"$(awk -v a="$ma" -v b="$mb" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+done
+rm -rf "$scripts"
