@@ -109,11 +109,13 @@ if (cd "$MQ_ROOT/examples/node" && npm ci --no-audit --no-fund --loglevel=error 
 else
 	echo "not ok - node examples" | tee -a "$checks"; status=1
 fi
-# the failover suite restarts the server with this command in the middle of a producer run
+# the failover suite restarts the server with this command in the middle of a producer run;
+# the standby suite fails it over to a standby of its own (on MQ_PORT + 2) and starts it again
 if [ "$(id -un)" = postgres ]; then as_pg=; elif [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"
 else as_pg="sudo runuser -u postgres --"; fi
 if (cd "$MQ_ROOT/clients/node" && npm ci --no-audit --no-fund --loglevel=error &&
 	PGDATABASE=mq_examples MQ_TEST_RESTART="$as_pg $PG_BIN/pg_ctl -D $MQ_CLUSTER -l $MQ_CLUSTER/server.log -w -m fast restart" \
+	MQ_TEST_PGCTL="$PG_BIN/pg_ctl" MQ_TEST_PGDATA="$MQ_CLUSTER" MQ_TEST_STANDBY_PORT=$((MQ_PORT + 2)) \
 	npm test --silent); then
 	echo "ok - node client (clients/node: mq-client on pg, its types and suites)" | tee -a "$checks"
 else
