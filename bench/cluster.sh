@@ -70,4 +70,35 @@ for case in send consume; do
 	printf '| %s | %s | %s | %s |\n' "$case" "$ma" "$mb" \
 		"$(awk -v a="$ma" -v b="$mb" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 done
+
+# the same client load over 1, 2 and 4 nodes: 16 queues spread by the
+# proxy's hash, each client sending to and consuming from a random one.
+# The nodes are databases of this one server, so on a small machine this
+# shows what the proxy and the spread cost, not what more machines give
+# (doc/cluster.md and BENCHMARKS.md give the model).
+echo "SELECT mq.send('s' || (random() * 15)::int, '{\"n\": 1}');" >"$scripts/spread_send.sql"
+echo "SELECT mq.ack(q, msg_id) FROM (SELECT 'r' || (random() * 15)::int AS q) x, LATERAL mq.read(q, 1);" >"$scripts/spread_consume.sql"
+say "the same load over 1, 2 and 4 nodes (pgbench -c $CLIENTS through the proxy)"
+printf '| nodes | send (tps) | read + ack (tps) |\n| ---: | ---: | ---: |\n'
+for n in 1 2 4; do
+	opts=""
+	for i in $(seq 0 $((n - 1))); do
+		psql -X -q -d postgres -c "CREATE DATABASE n${n}_$i"
+		psql -X -q -d "n${n}_$i" -c "CREATE EXTENSION mq"
+		opts="$opts${opts:+, }p$i 'host=$MQ_CLUSTER port=$MQ_PORT dbname=n${n}_$i'"
+	done
+	psql -X -q -d postgres -c "CREATE DATABASE proxy$n"
+	psql -X -q -v ON_ERROR_STOP=1 -d "proxy$n" -c "CREATE EXTENSION mq_cluster CASCADE" \
+		-c "CREATE SERVER mq_cluster FOREIGN DATA WRAPPER plproxy OPTIONS ($opts)" \
+		-c "CREATE USER MAPPING FOR PUBLIC SERVER mq_cluster" \
+		-c "SELECT mq.create_queue('s' || i), mq.create_queue('r' || i) FROM generate_series(0, 15) i" >/dev/null
+	psql -X -q -v ON_ERROR_STOP=1 -d "proxy$n" -c "SELECT count(*) FROM generate_series(0, 15) i,
+		LATERAL generate_series(1, 2) k, LATERAL mq.send_batch('r' || i, array_fill('{\"n\": 1}'::jsonb, ARRAY[10000]))" >/dev/null
+	a=(); b=()
+	for _ in $(seq "$RUNS"); do
+		a+=("$(run "proxy$n" spread_send)")
+		b+=("$(run "proxy$n" spread_consume)")
+	done
+	printf '| %s | %s | %s |\n' "$n" "$(printf '%s\n' "${a[@]}" | median)" "$(printf '%s\n' "${b[@]}" | median)"
+done
 rm -rf "$scripts"
