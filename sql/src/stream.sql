@@ -705,24 +705,31 @@ RETURNS void AS 'MODULE_PATHNAME', 'mq_commit' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.commit(text, text, text, int, bigint)
 	IS 'Commit a group''s position of a partition (the next to read) in the caller''s transaction.';
 
+-- The stream and group are paired first, behind MATERIALIZED, so that the
+-- planner cannot call the functions below with one stream's name and another
+-- stream's group (a join filter placed above them): partition_holder() raises
+-- for a group that is not the stream's.
 CREATE OR REPLACE VIEW mq.consumer_groups AS
-	SELECT s.stream_name AS stream, g.group_name AS consumer_group, p.partition,
+	WITH g AS MATERIALIZED (
+		SELECT g.group_id, g.group_name, s.stream_name, s.partitions
+		FROM mq._stream_group g
+			JOIN mq._stream s ON s.stream_id OPERATOR(pg_catalog.=) g.stream_id)
+	SELECT g.stream_name AS stream, g.group_name AS consumer_group, p.partition,
 		   coalesce(c.position, 0) AS committed_position, e.end_position,
 		   GREATEST(e.end_position OPERATOR(pg_catalog.-)
 					GREATEST(coalesce(c.position, 0), b.start_position), 0) AS lag,
 		   h.consumer, h.held_until, b.start_position,
 		   GREATEST(b.start_position OPERATOR(pg_catalog.-) coalesce(c.position, 0), 0) AS skipped
-	FROM mq._stream_group g
-		JOIN mq._stream s ON s.stream_id OPERATOR(pg_catalog.=) g.stream_id
-		CROSS JOIN LATERAL pg_catalog.generate_series(0, s.partitions OPERATOR(pg_catalog.-) 1) AS p(partition)
+	FROM g
+		CROSS JOIN LATERAL pg_catalog.generate_series(0, g.partitions OPERATOR(pg_catalog.-) 1) AS p(partition)
 		LEFT JOIN LATERAL (
 			SELECT c.position FROM mq._stream_commit c
 			WHERE c.group_id OPERATOR(pg_catalog.=) g.group_id
 			  AND c.partition OPERATOR(pg_catalog.=) p.partition
 			ORDER BY c.epoch DESC, c.position DESC LIMIT 1) c ON true
-		CROSS JOIN LATERAL mq.stream_end(s.stream_name, p.partition) AS e(end_position)
-		CROSS JOIN LATERAL mq.stream_start(s.stream_name, p.partition) AS b(start_position)
-		CROSS JOIN LATERAL mq.partition_holder(s.stream_name, g.group_name, p.partition) AS h;
+		CROSS JOIN LATERAL mq.stream_end(g.stream_name, p.partition) AS e(end_position)
+		CROSS JOIN LATERAL mq.stream_start(g.stream_name, p.partition) AS b(start_position)
+		CROSS JOIN LATERAL mq.partition_holder(g.stream_name, g.group_name, p.partition) AS h;
 COMMENT ON VIEW mq.consumer_groups
 	IS 'Every consumer group''s partitions: committed position, end, lag and live holder.';
 
