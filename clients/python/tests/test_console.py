@@ -393,5 +393,43 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(len(ids), len(set(ids)), "panel ids are unique")
 
 
+class ConsoleStartTest(unittest.TestCase):
+    """The command's errors: each names what is wrong, with exit status 1 or 2."""
+
+    def run_console(self, *args):
+        import mq_client
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(mq_client.__file__)))
+        return subprocess.run([sys.executable, "-m", "mq_client.console", *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    def test_help(self):
+        out = self.run_console("--help")
+        self.assertEqual(out.returncode, 0)
+        for option in ("--dsn", "--listen", "--allow-host", "--interval", "--refresh"):
+            self.assertIn(option, out.stdout)
+
+    def test_bad_listen(self):
+        out = self.run_console("--listen", "nowhere")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--listen wants HOST:PORT, not 'nowhere'", out.stderr)
+
+    def test_no_database(self):
+        out = self.run_console("--dsn", "dbname=mq_console_no_such_db", "--listen",
+                               "127.0.0.1:0")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("mq console: cannot use mq at this DSN:", out.stderr)
+        self.assertIn("mq_console_no_such_db", out.stderr)
+
+    def test_address_in_use(self):
+        proc, base = start_console("")
+        try:
+            out = self.run_console("--listen", base[len("http://"):])
+        finally:
+            stop_console(proc)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(f"mq console: cannot listen on {base[len('http://'):]}:", out.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
