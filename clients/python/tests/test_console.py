@@ -187,7 +187,8 @@ class ConsoleTest(unittest.TestCase):
 
     def test_overview_lists_queues_streams_and_exchanges(self):
         self.client.send("pyc_con_orders", {"n": 1})
-        time.sleep(3)  # a few samples for the sparklines
+        wait_for(lambda: "<polyline" in get(self.base, "/")[2],
+                 what="samples for the sparklines")
         self.open(self.base, "/", "console-overview")
         names = [a.text for a in self.driver.find_elements(By.CSS_SELECTOR, "tr.queue td a")]
         for q in self.queues:

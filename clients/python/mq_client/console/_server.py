@@ -199,8 +199,9 @@ class Handler(BaseHTTPRequestHandler):
         without one, its Referer) names the same host."""
         host = (self.headers.get("Host") or "").lower()
         origin = self.headers.get("Origin")
+        same = (f"http://{host}", f"https://{host}")  # https: behind a proxy
         if origin is not None:
-            if origin.lower() != f"http://{host}":
+            if origin.lower() not in same:
                 raise HTTPError(HTTPStatus.FORBIDDEN,
                                 "cross-origin request refused: "
                                 f"Origin {origin!r} is not this console")
@@ -210,7 +211,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(HTTPStatus.FORBIDDEN,
                             "request refused: no Origin or Referer header")
         ref = urlsplit(referer)
-        if f"{ref.scheme}://{ref.netloc}".lower() != f"http://{host}":
+        if f"{ref.scheme}://{ref.netloc}".lower() not in same:
             raise HTTPError(HTTPStatus.FORBIDDEN,
                             "cross-origin request refused: "
                             f"Referer {referer!r} is not this console")
