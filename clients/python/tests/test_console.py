@@ -304,6 +304,25 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(status, 303, body)
         self.assertEqual(length("pyc_con_ro"), 0)
 
+    def test_read_only_transactions_show_errors_in_place(self):
+        """As on a hot standby: pages still show; peeking and actions say why not."""
+        self.client.send("pyc_con_ro", {"keep": "me"})
+        proc, base = start_console("options='-c default_transaction_read_only=on'")
+        try:
+            self.open(base, "/queues/pyc_con_ro")
+            self.assertIn("Cannot peek at pyc_con_ro: cannot execute mq.read() in a read-only "
+                          "transaction (SQLSTATE 25006)", self.text())
+            self.assertEqual(self.driver.find_element(By.ID, "depth").text, "1")
+            token = self.driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]') \
+                .get_attribute("content")
+            status, body = post(base, "/queues/pyc_con_ro/purge",
+                                {"csrf": token, "confirm": "yes"})
+            self.assertEqual(status, 400, body)
+            self.assertIn("read-only transaction (SQLSTATE 25006)", body)
+        finally:
+            stop_console(proc)
+        self.assertEqual(length("pyc_con_ro"), 1)
+
     def test_another_host_header_is_refused(self):
         conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.base).port,
                                           timeout=60)
