@@ -415,14 +415,20 @@ class Handler(BaseHTTPRequestHandler):
         self._redirect(f"/queues/{quote(back, safe='')}?" + urlencode({"done": done, "n": n}))
 
 
-def _peek(conn: psycopg.Connection[Any], name: str, limit: int) -> List[Dict[str, Any]]:
+def _peek(conn: psycopg.Connection[Any], name: str, limit: int) -> Dict[str, Any]:
+    """The peeked messages ready to show, or the error that prevented
+    peeking (on a standby, say), which the page shows in their place."""
     out = []
-    for m in _data.peek(conn, name, limit):
+    try:
+        messages = _data.peek(conn, name, limit)
+    except psycopg.Error as e:
+        return {"error": _pg_message(e), "list": []}
+    for m in messages:
         kind, text = _bodies.show(m.body, m.payload, m.content_type)
         out.append({"m": m, "kind": kind, "text": text,
                     "headers": json.dumps(m.headers, indent=2, ensure_ascii=False)
                     if m.headers else None})
-    return out
+    return {"error": None, "list": out}
 
 
 def _last(points: List[Tuple[float, float]], n: int) -> Optional[float]:
