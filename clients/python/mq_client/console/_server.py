@@ -105,7 +105,7 @@ def _num(v: Any) -> str:
     if v is None:
         return "\u2014"
     if isinstance(v, float):
-        return f"{v:,.2f}"
+        return f"{v + 0.0 if abs(v) >= 0.005 else 0.0:,.2f}"  # no "-0.00"
     return f"{v:,}"
 
 
