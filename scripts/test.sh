@@ -84,7 +84,6 @@ say "Python client (clients/python): pip install into a venv, its tests against 
 # screenshot of each page
 pyvenv=$(mktemp -d)
 screenshots=$(mktemp -d /tmp/mq-console-screenshots.XXXXXX)
-chmod 755 "$screenshots"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_client WITH (FORCE)" -c "CREATE DATABASE mq_client"
 psql -X -q -d mq_client -c "CREATE EXTENSION mq"
 if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&

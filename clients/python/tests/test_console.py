@@ -129,7 +129,8 @@ class ConsoleTest(unittest.TestCase):
         for i in range(10):
             c.append(cls.stream, {"click": i}, key=f"user-{i % 3}")
         c.poll(cls.stream, "billing", "worker-1", max_records=3)
-        c.create_exchange(cls.exchange, type="topic")
+        c.create_exchange(cls.exchange + "_alt", type="fanout")
+        c.create_exchange(cls.exchange, type="topic", alternate_exchange=cls.exchange + "_alt")
         c.bind(cls.exchange, "pyc_con_orders", "order.*")
         c.bind(cls.exchange, "pyc_con_hostile", "#")
         sql(f"DROP ROLE IF EXISTS {RO_ROLE}")
@@ -154,6 +155,7 @@ class ConsoleTest(unittest.TestCase):
     def _drop(cls):
         c = cls.client
         c.drop_exchange(cls.exchange, if_exists=True, cascade=True)
+        c.drop_exchange(cls.exchange + "_alt", if_exists=True, cascade=True)
         for q in ("pyc_con_orders",) + cls.queues:
             c.drop_queue(q, if_exists=True)
         c.drop_stream(cls.stream, if_exists=True)
@@ -241,6 +243,9 @@ class ConsoleTest(unittest.TestCase):
             self.client.set_vt("pyc_con_orders", m.msg_id, 0)
         self.client.read("pyc_con_orders", 10)  # max_receives 1: dead-lettered
         self.assertEqual((length("pyc_con_orders"), length("pyc_con_dlq")), (0, 3))
+        self.open(self.base, "/queues/pyc_con_dlq")  # offered on the dead-letter queue too
+        self.assertEqual([b.text for b in self.driver.find_elements(
+            By.CSS_SELECTOR, "#redrive-sources button")], ["Redrive into pyc_con_orders…"])
         self.open(self.base, "/queues/pyc_con_orders")
         self.assertEqual(self.driver.find_element(By.ID, "dead-depth").text, "3")
         self.click("#dead-letters form.redrive button", "back into pyc_con_orders")
@@ -366,9 +371,9 @@ class ConsoleTest(unittest.TestCase):
         nodes = [t.text for t in
                  self.driver.find_elements(By.CSS_SELECTOR, "svg.graph text.node")]
         self.assertEqual(sorted(nodes), sorted([self.exchange, "pyc_con_orders",
-                                                "pyc_con_hostile"]))
+                                                "pyc_con_hostile", self.exchange + "_alt"]))
         keys = [t.text for t in self.driver.find_elements(By.CSS_SELECTOR, "svg.graph text.key")]
-        self.assertEqual(sorted(keys), ["#", "order.*"])
+        self.assertEqual(sorted(keys), ["#", "(alternate exchange)", "order.*"])
 
     def test_metrics_pass_promtool(self):
         status, headers, text = get(self.base, "/metrics")

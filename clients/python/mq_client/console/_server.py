@@ -360,7 +360,11 @@ class Handler(BaseHTTPRequestHandler):
             e = _data.exchange(conn, name)
             if e is None:
                 raise HTTPError(HTTPStatus.NOT_FOUND, f"no exchange named {name!r}")
-        graph = _svg.bindings_graph(name, e["in"], e["out"])
+        out = list(e["out"])
+        if e["alternate_exchange"]:
+            out.append({"destination": e["alternate_exchange"], "destination_type": "exchange",
+                        "binding_key": "(alternate exchange)"})
+        graph = _svg.bindings_graph(name, e["in"], out)
         self._page("exchange.html", e=e, graph=graph, refresh=self._refresh(query),
                    title=f"Exchange {name}")
 
