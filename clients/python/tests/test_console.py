@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -416,6 +417,16 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(used - exposed, set(), "metric names the console's /metrics lacks")
         ids = [p["id"] for p in dash["panels"]]
         self.assertEqual(len(ids), len(set(ids)), "panel ids are unique")
+        # every query parses as PromQL: promtool checks them as recording rules
+        rules = {"groups": [{"name": "dashboard", "rules": [
+            {"record": f"dashboard:query_{i}", "expr": t["expr"]}
+            for i, t in enumerate(t for p in dash["panels"] for t in p.get("targets", []))]}]}
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+            json.dump(rules, f)  # JSON is YAML
+            f.flush()
+            check = subprocess.run([shutil.which("promtool") or "promtool", "check", "rules",
+                                    f.name], capture_output=True, text=True, timeout=120)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
 class ConsoleStartTest(unittest.TestCase):
