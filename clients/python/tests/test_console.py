@@ -6,6 +6,7 @@ the test and once as a role that may only read.  A missing browser is a
 failure, not a skip: the test command installs it.  With MQ_TEST_SCREENSHOTS
 set, each page's screenshot is saved there.
 """
+import html
 import http.client
 import json
 import os
@@ -328,6 +329,51 @@ class ConsoleTest(unittest.TestCase):
         finally:
             stop_console(proc)
         self.assertEqual(length("pyc_con_ro"), 1)
+
+    def test_bad_requests_get_clear_errors(self):
+        self.open(self.base, "/")
+        token = self.driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]') \
+            .get_attribute("content")
+        big = "a" * (1024 * 1024 + 100)  # over mq.max_message_size, under the form limit
+        cases = [
+            ("/queues/pyc_con_ro/send", {"body": "{", "format": "json"}, 400,
+             "the body is not JSON: Expecting property name"),
+            ("/queues/pyc_con_ro/send", {"body": "x", "format": "xml"}, 400,
+             "format is json or text"),
+            ("/queues/pyc_con_ro/send", {"body": big, "format": "text", "confirm": "yes"},
+             400, "(SQLSTATE 54000)"),
+            ("/queues/pyc_con_ro/redrive", {}, 400, "redrive needs a target queue"),
+            ("/queues/pyc_con_nope/send", {"body": "1", "format": "json", "confirm": "yes"},
+             400, "pyc_con_nope"),
+            ("/queues/pyc_con_ro/explode", {}, 404, "no such action"),
+            ("/queues/pyc_con_ro/purge", {"filler": "x" * (1024 * 1024 + 8192)}, 413,
+             "form too large"),
+        ]
+        for path, fields, status, error in cases:
+            with self.subTest(path=path, fields=str(fields)[:60]):
+                got, body = post(self.base, path, dict(fields, csrf=token))
+                self.assertEqual(got, status, body[:2000])
+                self.assertIn(html.escape(error, quote=True), body)
+        for path, error in (("/queues/pyc_con_nope", "no queue named &#39;pyc_con_nope&#39;"),
+                            ("/streams/pyc_con_nope", "no stream named &#39;pyc_con_nope&#39;"),
+                            ("/exchanges/pyc_con_nope",
+                             "no exchange named &#39;pyc_con_nope&#39;"),
+                            ("/static/other.js", "no such file"),
+                            ("/nothing/here", "no such page")):
+            with self.subTest(path=path):
+                with self.assertRaises(urllib.error.HTTPError) as e:
+                    get(self.base, path)
+                self.assertEqual(e.exception.code, 404)
+                self.assertIn(error, e.exception.read().decode())
+        url = urllib.parse.urlsplit(self.base)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        conn.request("POST", "/queues/pyc_con_ro/purge", json.dumps({"csrf": token}),
+                     {"Content-Type": "application/json", "Origin": self.base})
+        resp = conn.getresponse()
+        self.assertEqual((resp.status, b"x-www-form-urlencoded forms" in resp.read()),
+                         (415, True))
+        conn.close()
+        self.assertEqual(length("pyc_con_ro"), 0)
 
     def test_another_host_header_is_refused(self):
         conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.base).port,

@@ -11,7 +11,6 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 import psycopg
 
 from . import _data
-from ..client import connect
 
 log = logging.getLogger("mq_client.console")
 
@@ -67,7 +66,7 @@ class Sampler:
 
     def take(self) -> None:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.dsn, application_name="mq console sampler")
+            self._conn = _data.open_connection(self.dsn, "mq console sampler")
         qs, ps = _data.sample(self._conn)
         s = Sample(time.time(), {q["queue_name"]: q for q in qs},
                    {(p["stream"], p["partition"]): p for p in ps})

@@ -28,7 +28,7 @@ from psycopg import errors as pgerrors
 from . import _bodies, _data, _svg
 from ._sampler import Sampler, net_rate
 from .._sql import Json
-from ..client import Transaction, connect
+from ..client import Transaction
 
 log = logging.getLogger("mq_client.console")
 
@@ -176,14 +176,19 @@ class Handler(BaseHTTPRequestHandler):
         except pgerrors.InsufficientPrivilege as e:
             self._page("error.html", HTTPStatus.FORBIDDEN, status=403,
                        message=_pg_message(e))
-        except psycopg.OperationalError as e:
-            self._page("error.html", HTTPStatus.SERVICE_UNAVAILABLE, status=503,
-                       message="cannot reach the database: " + _pg_message(e))
         except psycopg.Error as e:
-            self._page("error.html", HTTPStatus.BAD_REQUEST, status=400,
-                       message=_pg_message(e))
+            if e.sqlstate is None or e.sqlstate.startswith("08"):  # no connection
+                self._page("error.html", HTTPStatus.SERVICE_UNAVAILABLE, status=503,
+                           message="cannot reach the database: " + _pg_message(e))
+            else:
+                self._page("error.html", HTTPStatus.BAD_REQUEST, status=400,
+                           message=_pg_message(e))
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception:
+            log.exception("internal error on %s %s", method, self.path)
+            self._page("error.html", HTTPStatus.INTERNAL_SERVER_ERROR, status=500,
+                       message="internal error of the console (its log says more)")
 
     # -- protection -------------------------------------------------------
     def _check_host(self) -> None:
@@ -233,7 +238,12 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "bad Content-Length")
         if length < 0 or length > MAX_FORM:
-            raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "form too large")
+            self.close_connection = True
+            if 0 < length <= 16 * MAX_FORM:  # read it, so that the client sees the answer
+                while length > 0:
+                    length -= len(self.rfile.read(min(length, 65536)) or b"x" * length)
+            raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                            f"form too large (at most {MAX_FORM} bytes)")
         raw = self.rfile.read(length).decode("utf-8", errors="replace")
         return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
@@ -276,7 +286,7 @@ class Handler(BaseHTTPRequestHandler):
                    {"Cache-Control": "max-age=300"})
 
     def _connect(self) -> psycopg.Connection[Any]:
-        conn = connect(self.console.dsn, application_name="mq console")
+        conn = _data.open_connection(self.console.dsn)
         self._role = conn.execute("SELECT current_user || ' @ ' || current_database()") \
             .fetchone()[0]  # type: ignore[index]
         return conn
@@ -369,7 +379,7 @@ class Handler(BaseHTTPRequestHandler):
                    title=f"Exchange {name}")
 
     def _metrics(self) -> None:
-        with connect(self.console.dsn, application_name="mq console") as conn:
+        with _data.open_connection(self.console.dsn) as conn:
             text = conn.execute("SELECT mq.metrics_prometheus()").fetchone()[0]  # type: ignore
         self._send(HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8",
                    str(text).encode("utf-8"))
@@ -485,7 +495,7 @@ def run(dsn: str, args: argparse.Namespace) -> int:
         print(f"mq console: {e}", file=sys.stderr)
         return 2
     try:  # fail early and clearly when the database cannot be reached
-        with connect(dsn, application_name="mq console") as conn:
+        with _data.open_connection(dsn) as conn:
             conn.execute("SELECT mq.metrics_prometheus()")
     except psycopg.Error as e:
         print(f"mq console: cannot use mq at this DSN: {_pg_message(e)}", file=sys.stderr)
