@@ -168,9 +168,13 @@ class ConsoleTest(unittest.TestCase):
 
     def open(self, base, path, shot=None):
         self.driver.get(base + path)
-        if shot and SHOTS:
+        if shot:
+            self.shot(shot)
+
+    def shot(self, name):
+        if SHOTS:
             os.makedirs(SHOTS, exist_ok=True)
-            self.driver.save_screenshot(os.path.join(SHOTS, shot + ".png"))
+            self.driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
 
     def text(self):
         return self.driver.find_element(By.TAG_NAME, "body").text
@@ -251,6 +255,7 @@ class ConsoleTest(unittest.TestCase):
         self.open(self.base, "/queues/pyc_con_orders")
         self.assertEqual(self.driver.find_element(By.ID, "dead-depth").text, "3")
         self.click("#dead-letters form.redrive button", "back into pyc_con_orders")
+        self.shot("console-confirm-redrive")
         self.assertEqual(length("pyc_con_dlq"), 3, "nothing moves before the confirmation")
         self.click("#confirm", "Moved 3 dead letters back")
         self.assertEqual((length("pyc_con_orders"), length("pyc_con_dlq")), (3, 0))
