@@ -1,0 +1,522 @@
+"""The web console (mq_client.console) driven by a real headless browser:
+Debian's chromium through python3-selenium and chromium-driver.
+
+The console runs as a subprocess on a free port, once as the superuser of
+the test and once as a role that may only read.  A missing browser is a
+failure, not a skip: the test command installs it.  With MQ_TEST_SCREENSHOTS
+set, each page's screenshot is saved there.
+"""
+import html
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+import psycopg
+
+from helpers import HERE, sql, wait_for
+from mq_client import Client
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+
+CHROMIUM = os.environ.get("MQ_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("MQ_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+SHOTS = os.environ.get("MQ_TEST_SCREENSHOTS")
+DASHBOARD = os.path.join(HERE, "..", "..", "..", "monitoring", "grafana", "mq-dashboard.json")
+RO_ROLE = "mq_console_ro"
+HOSTILE = '<img src=x onerror="document.title=\'pwned\';window.pwned=1">'
+SCRIPT = "<script>window.pwned=2;document.title='pwned'</script>"
+
+
+def start_console(dsn):
+    """python -m mq_client.console on a free port; returns (process, base URL)."""
+    import mq_client
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(mq_client.__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mq_client.console", "--dsn", dsn, "--listen", "127.0.0.1:0",
+         "--interval", "1", "--refresh", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    if not m:
+        proc.kill()
+        raise AssertionError(f"the console did not start: {line!r} {proc.stderr.read()!r}")
+    return proc, f"http://127.0.0.1:{m.group(1)}"
+
+
+def stop_console(proc):
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def browser():
+    for path, what in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.path.exists(path):
+            raise AssertionError(f"{what} is missing at {path}: apt-get install chromium "
+                                 "chromium-driver python3-selenium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(120)
+    return driver
+
+
+def post(base, path, fields, origin="same", referer=None):
+    """A POST made outside the browser, as a forger would; returns
+    (status, body)."""
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if origin == "same":
+        headers["Origin"] = base
+    elif origin is not None:
+        headers["Origin"] = origin
+    if referer is not None:
+        headers["Referer"] = referer
+    conn.request("POST", path, urllib.parse.urlencode(fields), headers)
+    resp = conn.getresponse()
+    body = resp.read().decode("utf-8")
+    conn.close()
+    return resp.status, body
+
+
+def get(base, path):
+    with urllib.request.urlopen(base + path, timeout=60) as resp:
+        return resp.status, dict(resp.headers), resp.read().decode("utf-8")
+
+
+def length(queue):
+    return sql("SELECT queue_length FROM mq.metrics(%s)", (queue,))[0][0]
+
+
+class ConsoleTest(unittest.TestCase):
+    queues = ("pyc_con_orders", "pyc_con_dlq", "pyc_con_hostile", "pyc_con_ro")
+    stream = "pyc_con_clicks"
+    exchange = "pyc_con_events"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.client = Client()
+        cls._drop()
+        c = cls.client
+        c.create_queue("pyc_con_dlq")
+        c.create_queue("pyc_con_orders", max_receives=1, dead_letter_queue="pyc_con_dlq")
+        c.create_queue("pyc_con_hostile")
+        c.create_queue("pyc_con_ro")
+        c.create_stream(cls.stream, partitions=2)
+        c.create_consumer_group(cls.stream, "billing", start="earliest")
+        for i in range(10):
+            c.append(cls.stream, {"click": i}, key=f"user-{i % 3}")
+        c.poll(cls.stream, "billing", "worker-1", max_records=3)
+        c.create_exchange(cls.exchange + "_alt", type="fanout")
+        c.create_exchange(cls.exchange, type="topic", alternate_exchange=cls.exchange + "_alt")
+        c.bind(cls.exchange, "pyc_con_orders", "order.*")
+        c.bind(cls.exchange, "pyc_con_hostile", "#")
+        sql(f"DROP ROLE IF EXISTS {RO_ROLE}")
+        sql(f"CREATE ROLE {RO_ROLE} LOGIN")
+        for q in cls.queues:
+            sql("SELECT mq.grant(%s, %s, 'read')", (q, RO_ROLE))
+        sql("SELECT mq.grant(%s, %s, 'read')", (cls.stream, RO_ROLE))
+        cls.admin, cls.base = start_console("")
+        cls.ro, cls.ro_base = start_console(f"user={RO_ROLE}")
+        cls.driver = browser()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        stop_console(cls.admin)
+        stop_console(cls.ro)
+        cls._drop()
+        sql(f"DROP ROLE IF EXISTS {RO_ROLE}")
+        cls.client.close()
+
+    @classmethod
+    def _drop(cls):
+        c = cls.client
+        c.drop_exchange(cls.exchange, if_exists=True, cascade=True)
+        c.drop_exchange(cls.exchange + "_alt", if_exists=True, cascade=True)
+        for q in ("pyc_con_orders",) + cls.queues:
+            c.drop_queue(q, if_exists=True)
+        c.drop_stream(cls.stream, if_exists=True)
+
+    def setUp(self):
+        for q in self.queues:
+            self.client.purge_queue(q)
+
+    def open(self, base, path, shot=None):
+        self.driver.get(base + path)
+        if shot:
+            self.shot(shot)
+
+    def shot(self, name):
+        if SHOTS:
+            os.makedirs(SHOTS, exist_ok=True)
+            self.driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
+
+    def text(self):
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def click(self, css, then):
+        """Click and wait for the next page to say ``then``."""
+        self.driver.find_element(By.CSS_SELECTOR, css).click()
+
+        def shown():
+            try:
+                return then in self.text()
+            except WebDriverException:  # between two pages
+                return False
+        wait_for(shown, what=f"a page saying {then!r}")
+
+    def forms(self):
+        return self.driver.find_elements(By.TAG_NAME, "form")
+
+    def test_overview_lists_queues_streams_and_exchanges(self):
+        self.client.send("pyc_con_orders", {"n": 1})
+        wait_for(lambda: "<polyline" in get(self.base, "/")[2],
+                 what="samples for the sparklines")
+        self.open(self.base, "/", "console-overview")
+        names = [a.text for a in self.driver.find_elements(By.CSS_SELECTOR, "tr.queue td a")]
+        for q in self.queues:
+            self.assertIn(q, names)
+        streams = [a.text for a in self.driver.find_elements(By.CSS_SELECTOR, "tr.stream td a")]
+        self.assertIn(self.stream, streams)
+        exchanges = [a.text for a in
+                     self.driver.find_elements(By.CSS_SELECTOR, "tr.exchange td a")]
+        self.assertIn(self.exchange, exchanges)
+        row = self.driver.find_element(
+            By.XPATH, "//tr[@class='queue'][td/a[text()='pyc_con_orders']]")
+        self.assertEqual(row.find_element(By.CSS_SELECTOR, "td.depth").text, "1")
+        self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "svg.spark polyline"),
+                        "sparklines are drawn once samples are in")
+
+    def test_queue_page_shows_a_message_without_leasing_it(self):
+        msg_id = self.client.send("pyc_con_orders", {"order": "A-17", "items": [1, 2]},
+                                  headers={"trace": "t-1"})
+        self.client.send("pyc_con_orders", bytes([0, 1, 2, 255]))
+        time.sleep(2)
+        self.open(self.base, "/queues/pyc_con_orders", "console-queue")
+        item = self.driver.find_element(By.ID, f"msg-{msg_id}")
+        body = item.find_element(By.CSS_SELECTOR, "pre.body").text
+        self.assertEqual(json.loads(body), {"order": "A-17", "items": [1, 2]})
+        self.assertIn('"order": "A-17"', body, "JSON is pretty-printed")
+        self.assertIn("00 01 02 ff", self.text(), "bytes are shown as hex")
+        self.assertEqual(self.driver.find_element(By.ID, "depth").text, "2")
+        self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "svg.chart"))
+        # peeking leased nothing: both messages are visible, never received
+        self.assertEqual(sql("SELECT visible, in_flight FROM mq.metrics('pyc_con_orders')"),
+                         [(2, 0)])
+        [m] = [m for m in self.client.read("pyc_con_orders", 10) if m.msg_id == msg_id]
+        self.assertEqual(m.read_ct, 1)
+
+    def test_send_a_test_message_with_confirmation(self):
+        self.open(self.base, "/queues/pyc_con_orders")
+        area = self.driver.find_element(By.CSS_SELECTOR, "form.send textarea")
+        area.clear()
+        area.send_keys('{"test": "from the browser"}')
+        self.click("form.send button", "Send this json message")
+        self.assertEqual(length("pyc_con_orders"), 0, "nothing is sent before the confirmation")
+        self.click("#confirm", "Sent message")
+        self.assertEqual(sql("SELECT body FROM mq.read('pyc_con_orders', 10)"),
+                         [({"test": "from the browser"},)])
+
+    def test_redrive_moves_dead_letters_back(self):
+        for i in range(3):
+            self.client.send("pyc_con_orders", {"n": i})
+        for m in self.client.read("pyc_con_orders", 10):
+            self.client.set_vt("pyc_con_orders", m.msg_id, 0)
+        self.client.read("pyc_con_orders", 10)  # max_receives 1: dead-lettered
+        self.assertEqual((length("pyc_con_orders"), length("pyc_con_dlq")), (0, 3))
+        self.open(self.base, "/queues/pyc_con_dlq")  # offered on the dead-letter queue too
+        self.assertEqual([b.text for b in self.driver.find_elements(
+            By.CSS_SELECTOR, "#redrive-sources button")], ["Redrive into pyc_con_orders…"])
+        self.open(self.base, "/queues/pyc_con_orders")
+        self.assertEqual(self.driver.find_element(By.ID, "dead-depth").text, "3")
+        self.click("#dead-letters form.redrive button", "back into pyc_con_orders")
+        self.shot("console-confirm-redrive")
+        self.assertEqual(length("pyc_con_dlq"), 3, "nothing moves before the confirmation")
+        self.click("#confirm", "Moved 3 dead letters back")
+        self.assertEqual((length("pyc_con_orders"), length("pyc_con_dlq")), (3, 0))
+
+    def test_purge_with_confirmation(self):
+        self.client.send("pyc_con_hostile", "x")
+        self.open(self.base, "/queues/pyc_con_hostile")
+        self.click("form.purge button", "cannot be undone")
+        self.assertEqual(length("pyc_con_hostile"), 1)
+        self.click("#confirm", "Purged 1 messages")
+        self.assertEqual(length("pyc_con_hostile"), 0)
+
+    def test_read_only_role_sees_no_actions_and_cannot_act(self):
+        self.client.send("pyc_con_ro", {"keep": "me"})
+        self.open(self.ro_base, "/queues/pyc_con_ro", "console-queue-read-only")
+        self.assertIn("keep", self.text(), "a role with read peeks at the messages")
+        self.assertEqual(self.forms(), [], "no action buttons for a role that may only read")
+        self.assertNotIn("Purge", self.text())
+        token = self.driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]') \
+            .get_attribute("content")
+        # with its own console's token and Origin, mq itself refuses
+        for action, fields in (("purge", {}), ("send", {"body": "{}", "format": "json"})):
+            status, body = post(self.ro_base, f"/queues/pyc_con_ro/{action}",
+                                dict(fields, csrf=token, confirm="yes"))
+            self.assertEqual(status, 403, body)
+            self.assertIn("42501", body)
+        self.assertEqual(length("pyc_con_ro"), 1)
+
+    def test_forged_posts_are_refused(self):
+        self.client.send("pyc_con_ro", {"keep": "me"})
+        self.open(self.base, "/queues/pyc_con_ro")
+        token = self.driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]') \
+            .get_attribute("content")
+        path = "/queues/pyc_con_ro/purge"
+        cases = [
+            ("no token", {"confirm": "yes"}, "same", "CSRF token"),
+            ("a wrong token", {"confirm": "yes", "csrf": "x" * 43}, "same", "CSRF token"),
+            ("another Origin", {"confirm": "yes", "csrf": token}, "http://evil.example",
+             "cross-origin"),
+            ("no Origin nor Referer", {"confirm": "yes", "csrf": token}, None, "no Origin"),
+        ]
+        for what, fields, origin, error in cases:
+            with self.subTest(what):
+                status, body = post(self.base, path, fields, origin)
+                self.assertEqual(status, 403, body)
+                self.assertIn(error, body)
+        status, body = post(self.base, path, {"confirm": "yes", "csrf": token}, None,
+                            referer="http://evil.example/x")
+        self.assertEqual((status, "cross-origin" in body), (403, True), body)
+        # GET does nothing
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            get(self.base, path)
+        self.assertEqual(e.exception.code, 404)
+        self.assertEqual(length("pyc_con_ro"), 1, "no forged request purged the queue")
+        # and the same request from the console's own page does
+        status, body = post(self.base, path, {"confirm": "yes", "csrf": token}, None,
+                            referer=self.base + "/queues/pyc_con_ro")
+        self.assertEqual(status, 303, body)
+        self.assertEqual(length("pyc_con_ro"), 0)
+
+    def test_read_only_transactions_show_errors_in_place(self):
+        """As on a hot standby: pages still show; peeking and actions say why not."""
+        self.client.send("pyc_con_ro", {"keep": "me"})
+        proc, base = start_console("options='-c default_transaction_read_only=on'")
+        try:
+            self.open(base, "/queues/pyc_con_ro")
+            self.assertIn("Cannot peek at pyc_con_ro: cannot execute mq.read() in a read-only "
+                          "transaction (SQLSTATE 25006)", self.text())
+            self.assertEqual(self.driver.find_element(By.ID, "depth").text, "1")
+            token = self.driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]') \
+                .get_attribute("content")
+            status, body = post(base, "/queues/pyc_con_ro/purge",
+                                {"csrf": token, "confirm": "yes"})
+            self.assertEqual(status, 400, body)
+            self.assertIn("read-only transaction (SQLSTATE 25006)", body)
+        finally:
+            stop_console(proc)
+        self.assertEqual(length("pyc_con_ro"), 1)
+
+    def test_bad_requests_get_clear_errors(self):
+        self.open(self.base, "/")
+        token = self.driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]') \
+            .get_attribute("content")
+        big = "a" * (1024 * 1024 + 100)  # over mq.max_message_size, under the form limit
+        cases = [
+            ("/queues/pyc_con_ro/send", {"body": "{", "format": "json"}, 400,
+             "the body is not JSON: Expecting property name"),
+            ("/queues/pyc_con_ro/send", {"body": "x", "format": "xml"}, 400,
+             "format is json or text"),
+            ("/queues/pyc_con_ro/send", {"body": big, "format": "text", "confirm": "yes"},
+             400, "(SQLSTATE 54000)"),
+            ("/queues/pyc_con_ro/redrive", {}, 400, "redrive needs a target queue"),
+            ("/queues/pyc_con_nope/send", {"body": "1", "format": "json", "confirm": "yes"},
+             400, "pyc_con_nope"),
+            ("/queues/pyc_con_ro/explode", {}, 404, "no such action"),
+            ("/queues/pyc_con_ro/purge", {"filler": "x" * (1024 * 1024 + 8192)}, 413,
+             "form too large"),
+        ]
+        for path, fields, status, error in cases:
+            with self.subTest(path=path, fields=str(fields)[:60]):
+                got, body = post(self.base, path, dict(fields, csrf=token))
+                self.assertEqual(got, status, body[:2000])
+                self.assertIn(html.escape(error, quote=True), body)
+        for path, error in (("/queues/pyc_con_nope", "no queue named &#39;pyc_con_nope&#39;"),
+                            ("/streams/pyc_con_nope", "no stream named &#39;pyc_con_nope&#39;"),
+                            ("/exchanges/pyc_con_nope",
+                             "no exchange named &#39;pyc_con_nope&#39;"),
+                            ("/static/other.js", "no such file"),
+                            ("/nothing/here", "no such page")):
+            with self.subTest(path=path):
+                with self.assertRaises(urllib.error.HTTPError) as e:
+                    get(self.base, path)
+                self.assertEqual(e.exception.code, 404)
+                self.assertIn(error, e.exception.read().decode())
+        url = urllib.parse.urlsplit(self.base)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        conn.request("POST", "/queues/pyc_con_ro/purge", json.dumps({"csrf": token}),
+                     {"Content-Type": "application/json", "Origin": self.base})
+        resp = conn.getresponse()
+        self.assertEqual((resp.status, b"x-www-form-urlencoded forms" in resp.read()),
+                         (415, True))
+        conn.close()
+        self.assertEqual(length("pyc_con_ro"), 0)
+
+    def test_another_host_header_is_refused(self):
+        conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.base).port,
+                                          timeout=60)
+        conn.request("GET", "/", headers={"Host": "rebound.example:80"})
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        conn.close()
+        self.assertEqual(resp.status, 421, body)
+        self.assertNotIn("csrf-token", body)
+
+    def test_hostile_bodies_are_shown_as_text(self):
+        self.client.send("pyc_con_hostile", HOSTILE)  # text/plain
+        self.client.send("pyc_con_hostile", HOSTILE.encode(), content_type="text/html")
+        self.client.send("pyc_con_hostile", {"html": SCRIPT, HOSTILE: 1},
+                         headers={"x": HOSTILE})
+        _, headers, _ = get(self.base, "/queues/pyc_con_hostile")
+        csp = headers["Content-Security-Policy"]
+        self.assertIn("script-src 'self'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.open(self.base, "/queues/pyc_con_hostile", "console-queue-hostile")
+        time.sleep(1)  # an image's onerror would have run by now
+        self.assertNotIn("pwned", self.driver.title)
+        self.assertIsNone(self.driver.execute_script("return window.pwned"))
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "#messages img"), [])
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, "#messages script"), [])
+        bodies = [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, "pre.body")]
+        self.assertEqual(bodies.count(HOSTILE), 2, bodies)
+        self.assertIn(SCRIPT, self.text())
+
+    def test_stream_and_exchange_pages(self):
+        time.sleep(2)
+        self.open(self.base, f"/streams/{self.stream}", "console-stream")
+        self.assertEqual(self.driver.find_element(By.CSS_SELECTOR, "h3.group").text
+                         .split()[0], "billing")
+        text = self.text()
+        self.assertIn("worker-1", text, "the member and what it holds")
+        lag = sql("SELECT sum(lag) FROM mq.consumer_groups WHERE stream = %s", (self.stream,))
+        self.assertIn(f"lag {lag[0][0]}", text)
+        self.assertTrue(self.driver.find_elements(By.CSS_SELECTOR, "#groups svg.chart"))
+        self.open(self.base, f"/exchanges/{self.exchange}", "console-exchange")
+        nodes = [t.text for t in
+                 self.driver.find_elements(By.CSS_SELECTOR, "svg.graph text.node")]
+        self.assertEqual(sorted(nodes), sorted([self.exchange, "pyc_con_orders",
+                                                "pyc_con_hostile", self.exchange + "_alt"]))
+        keys = [t.text for t in self.driver.find_elements(By.CSS_SELECTOR, "svg.graph text.key")]
+        self.assertEqual(sorted(keys), ["#", "(alternate exchange)", "order.*"])
+
+    def test_metrics_pass_promtool(self):
+        status, headers, text = get(self.base, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+        self.assertIn('mq_queue_length{queue="pyc_con_orders"}', text)
+        self.assertIn(f'mq_stream_group_lag{{stream="{self.stream}",group="billing"', text)
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool is missing: apt-get install prometheus")
+        check = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
+                               capture_output=True, timeout=120)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        # the read-only role sees its queues' metrics only
+        _, _, ro_text = get(self.ro_base, "/metrics")
+        self.assertIn('mq_queue_length{queue="pyc_con_ro"}', ro_text)
+
+    def test_grafana_dashboard_uses_only_exposed_metrics(self):
+        with open(DASHBOARD, encoding="utf-8") as f:
+            dash = json.load(f)
+        for key in ("title", "uid", "panels", "schemaVersion", "templating", "time"):
+            self.assertIn(key, dash)
+        self.assertIsInstance(dash["schemaVersion"], int)
+        _, _, text = get(self.base, "/metrics")
+        exposed = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+        used = set()
+        exprs = 0
+        for panel in dash["panels"]:
+            for key in ("type", "title", "gridPos", "id"):
+                self.assertIn(key, panel, panel.get("title"))
+            self.assertEqual(set(panel["gridPos"]), {"h", "w", "x", "y"})
+            for target in panel.get("targets", []):
+                self.assertIn("refId", target)
+                exprs += 1
+                used |= set(re.findall(r"\bmq_[a-z_]+\b", target["expr"]))
+        for var in dash["templating"]["list"]:
+            if var.get("type") == "query":
+                used |= set(re.findall(r"\bmq_[a-z_]+\b", json.dumps(var.get("query"))))
+        self.assertGreaterEqual(exprs, 6)
+        self.assertTrue(used)
+        self.assertEqual(used - exposed, set(), "metric names the console's /metrics lacks")
+        ids = [p["id"] for p in dash["panels"]]
+        self.assertEqual(len(ids), len(set(ids)), "panel ids are unique")
+        # every query parses as PromQL: promtool checks them as recording rules
+        rules = {"groups": [{"name": "dashboard", "rules": [
+            {"record": f"dashboard:query_{i}", "expr": t["expr"]}
+            for i, t in enumerate(t for p in dash["panels"] for t in p.get("targets", []))]}]}
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+            json.dump(rules, f)  # JSON is YAML
+            f.flush()
+            check = subprocess.run([shutil.which("promtool") or "promtool", "check", "rules",
+                                    f.name], capture_output=True, text=True, timeout=120)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
+class ConsoleStartTest(unittest.TestCase):
+    """The command's errors: each names what is wrong, with exit status 1 or 2."""
+
+    def run_console(self, *args):
+        import mq_client
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(mq_client.__file__)))
+        return subprocess.run([sys.executable, "-m", "mq_client.console", *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    def test_help(self):
+        out = self.run_console("--help")
+        self.assertEqual(out.returncode, 0)
+        for option in ("--dsn", "--listen", "--allow-host", "--interval", "--refresh"):
+            self.assertIn(option, out.stdout)
+
+    def test_bad_listen(self):
+        out = self.run_console("--listen", "nowhere")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--listen wants HOST:PORT, not 'nowhere'", out.stderr)
+
+    def test_no_database(self):
+        out = self.run_console("--dsn", "dbname=mq_console_no_such_db", "--listen",
+                               "127.0.0.1:0")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("mq console: cannot use mq at this DSN:", out.stderr)
+        self.assertIn("mq_console_no_such_db", out.stderr)
+
+    def test_address_in_use(self):
+        proc, base = start_console("")
+        try:
+            out = self.run_console("--listen", base[len("http://"):])
+        finally:
+            stop_console(proc)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(f"mq console: cannot listen on {base[len('http://'):]}:", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
