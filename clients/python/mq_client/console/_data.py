@@ -18,14 +18,8 @@ Row = Dict[str, Any]
 
 
 def open_connection(dsn: str, name: str = "mq console") -> psycopg.Connection[Any]:
-    """An autocommit connection as the DSN's role.  join_collapse_limit = 1
-    keeps the planner from moving mq.consumer_groups' join of groups to
-    streams above its calls of mq.partition_holder(), which then fail for a
-    group of another stream ("consumer group ... does not exist"): that view
-    plans so on some databases with two streams or more (mq 0.8.0)."""
-    conn = connect(dsn, application_name=name)
-    conn.execute("SET join_collapse_limit = 1")
-    return conn
+    """An autocommit connection as the DSN's role."""
+    return connect(dsn, application_name=name)
 
 
 _PRIVILEGES = """
