@@ -455,12 +455,54 @@ sub grow
 	IPC::Run::run([ 'bash', $grow, @_ ], '>', \$out, '2>', \$err);
 	return ($? >> 8, $out, $err);
 }
+$_->safe_psql('postgres', 'CREATE ROLE alice LOGIN') for @new;
+px(q{SELECT mq.create_stream('odd', 2)});
 my ($rc, $gout, $gerr) = grow('--wait', '30', $p0, $p1, '--', $p2, $p3);
-is($rc, 1, 'cluster_grow.sh refuses while streams exist');
-like($gerr, qr/streams do not grow this way.*: gs/, 'and says why');
+is($rc, 1, 'cluster_grow.sh refuses a stream that cannot spread over 4 nodes');
+like($gerr, qr/stream odd has 2 partitions, 1 a node: over 4 nodes it needs a multiple of 4/, 'and says why');
+px(q{SELECT mq.drop_stream('odd')});
 ($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2);
 is($rc, 2, 'and needs as many new nodes as old');
-px(q{SELECT mq.drop_stream('gs')});
+
+# a stream of 8 partitions that grows with the cluster: records of every
+# kind, gaps of appends rolled back on the nodes (one at the start of a
+# partition, one at the end),
+# a group committed mid-way, a group at 'latest', a grant and a binding
+px(q{SELECT mq.create_stream('gr', 8, retention => '30 days')});
+# the first key of the batch below on node 0: the first record of its partition
+my $gapkey = px(q{SELECT 'r' || i FROM generate_series(1, 200) i WHERE mq.stream_partition('r' || i, 8) < 4
+	ORDER BY i LIMIT 1});
+on(0, qq{BEGIN; SELECT mq.append('gr', '{"gap": true}', key => '$gapkey'); ROLLBACK;});
+px(q{SELECT count(*) FROM mq.append_batch('gr', ARRAY(SELECT jsonb_build_object('i', i) FROM generate_series(1, 200) i),
+		keys => ARRAY(SELECT 'r' || i FROM generate_series(1, 200) i),
+		headers => ARRAY(SELECT jsonb_build_object('h', i) FROM generate_series(1, 200) i));
+	SELECT mq.append('gr', payload => '\x0102', content_type => 'application/x-test', key => 'r7',
+		correlation_id => 'c7', reply_to => 'back');
+	SELECT mq.create_consumer_group('gr', 'gg', 'earliest');
+	SELECT mq.create_consumer_group('gr', 'gl', 'latest');
+	SELECT mq.grant('gr', 'alice', 'read');
+	SELECT mq.bind('events', 'gr', 'rec.*');
+	CREATE TABLE got AS SELECT partition, position FROM mq.poll('gr', 'gg', 'm1', 1000);
+	SELECT count(*) FROM (SELECT mq.commit('gr', 'gg', 'm1', partition, (max(position) + 1) / 2)
+		FROM got GROUP BY partition) c;});
+on(1, q{BEGIN; SELECT mq.append('gr', '{"gap": true}', key => 'r1'); ROLLBACK;});
+my $records_sql = q{SELECT string_agg(concat_ws(':', r.partition, r.position, r.key, r.headers, r.body,
+		r.appended_at, encode(r.payload, 'hex'), r.content_type, r.correlation_id, r.reply_to, r.sent_by), ','
+		ORDER BY r.partition, r.position)
+	FROM generate_series(0, 7) p, LATERAL mq.read_stream('gr', p, 0, 1000) r};
+my $ends_sql = q{SELECT string_agg(mq.stream_end('gr', p)::text, ',' ORDER BY p) FROM generate_series(0, 7) p};
+my $groups_sql = q{SELECT string_agg(consumer_group || ':' || partition || ':' || committed_position, ','
+	ORDER BY consumer_group, partition) FROM mq.consumer_groups WHERE stream = 'gr'};
+# what group gg has still to read: every record from its committed positions
+my $rest_sql = q{SELECT string_agg(r.partition || ':' || r.position, ',' ORDER BY r.partition, r.position)
+	FROM mq.consumer_groups c, LATERAL mq.read_stream('gr', c.partition, c.committed_position, 1000) r
+	WHERE c.stream = 'gr' AND c.consumer_group = 'gg'};
+my ($records, $ends, $groups, $rest) = map { px($_) } $records_sql, $ends_sql, $groups_sql, $rest_sql;
+like($groups, qr/gg:0:[1-9]/, 'group gg committed mid-way');
+like($records, qr/(^|,)\d:1:$gapkey:/, 'a partition starts at position 1 (an append rolled back)');
+isnt($ends, px(q{SELECT string_agg((SELECT coalesce(max(r.position) + 1, 0) FROM mq.read_stream('gr', p, 0, 1000) r)::text,
+		',' ORDER BY p) FROM generate_series(0, 7) p}), 'a partition ends past its last record (a rolled-back append)');
+px(q{DROP TABLE got});
 ($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
 is($rc, 1, 'cluster_grow.sh refuses to split a queue from its dead-letter queue');
 like($gerr, qr/these would land on different nodes: $qa and its dead-letter queue $qc/, 'and names them');
@@ -503,6 +545,38 @@ is(px(qq{SELECT string_agg(coalesce(body->>'n', convert_from(payload, 'UTF8') ||
 is(px(q{SELECT mq.publish('events', 'order.new', '{}')}), '15', 'bindings moved with their queues');
 is(px(q{SELECT count(*) FROM mq.exchanges}), '1', 'exchanges exist on the new nodes');
 is($new[0]->safe_psql('postgres', q{SELECT count(*) FROM mq.exchanges}), '1', 'node 2 has them');
+
+# the stream: every record at its partition and position, the groups where they were
+is(px(q{SELECT partitions FROM mq.streams WHERE stream = 'gr'}), '8', 'stream gr has 8 partitions');
+is(join(',', map { $_->safe_psql('postgres', q{SELECT partitions FROM mq.streams WHERE stream = 'gr'}) } @nodes, @new),
+	'2,2,2,2', 'now 2 on each of the 4 nodes');
+is(px($records_sql), $records, 'every record of the stream at its partition and position, as it was');
+is(px($ends_sql), $ends, 'every partition ends where it did (past a rolled-back append too)');
+is(px($groups_sql), $groups, 'the groups\' committed positions are kept');
+is(px(q{SELECT sum(committed_position) || ':' || sum(end_position) FROM mq.consumer_groups WHERE stream = 'gs'}),
+	'2000:2000', 'stream gs grew too, its group at the end');
+px(q{SELECT mq.create_consumer_group('gr', 'gg', 'earliest'), mq.create_consumer_group('gr', 'gl', 'latest')});
+px(q{CREATE TABLE resumed AS SELECT partition, position FROM mq.poll('gr', 'gg', 'm1', 1000)});
+is(px(q{SELECT string_agg(partition || ':' || position, ',' ORDER BY partition, position) FROM resumed}), $rest,
+	'group gg resumes exactly where it committed: nothing lost, nothing again');
+is(px(q{SELECT count(*) FROM mq.poll('gr', 'gl', 'm1', 1000)}), '0', 'group gl is still at the end');
+is(px(q{SELECT count(*) FROM (SELECT mq.commit('gr', 'gg', 'm1', partition, max(position) + 1)
+		FROM resumed GROUP BY partition) c}), px(q{SELECT count(DISTINCT partition) FROM resumed}),
+	'and commits on the new nodes');
+my %end_before = map { split /:/ } split /,/,
+	px(q{SELECT string_agg(p || ':' || mq.stream_end('gr', p), ',') FROM generate_series(0, 7) p});
+my @appended = map { [ split /\|/ ] } split /\n/, px(q{SELECT k, mq.stream_partition(k, 8), (a).partition, (a).position
+	FROM unnest(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) WITH ORDINALITY u(k, o),
+	LATERAL mq.append('gr', jsonb_build_object('k', k), key => k) a ORDER BY o});
+my %next = %end_before;
+my $placed = grep { $_->[1] == $_->[2] && $_->[3] == $next{ $_->[2] }++ } @appended;
+is($placed, 8, 'appends by key after the grow land where mq.stream_partition says, at the next position');
+is(px(q{SELECT string_agg(r.key, ',' ORDER BY r.key) FROM unnest(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) k,
+		LATERAL mq.read_stream('gr', mq.stream_partition(k, 8), 0, 1000) r WHERE r.key = k}), 'a,b,c,d,e,f,g,h',
+	'and are read there');
+is(px(q{SELECT count(*) FROM mq.privileges WHERE object_name = 'gr' AND grantee = 'alice'}), '4',
+	'the grant on the stream is on every node');
+is(px(q{SELECT mq.publish('events', 'rec.1', '{"via": "exchange"}')}), '1', 'the binding to the stream moved');
 
 $_->stop for @new;
 $proxy->stop;
