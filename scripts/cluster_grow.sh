@@ -7,8 +7,14 @@
 # with the same options, bindings and grants, moves its messages (a batch
 # leased on the old node, sent on the new one and committed, then acked on
 # the old one), waits for its in-flight and delayed messages to come back and
-# moves them too, and drops it on the old node.  Then alter the proxy's
-# server mq_cluster as printed at the end.
+# moves them too, and drops it on the old node.  Each stream (P partitions,
+# P / N a node in ranges) is made again on every node with P / 2N: the
+# records of each node's future partitions are staged on it (schema
+# mq_grow) with their positions, then each node in one transaction drops
+# its stream and makes it again with the records at their positions, each
+# partition's end, its consumer groups at their committed positions, its
+# grants and (on the node of its name) its bindings.  Then alter the
+# proxy's server mq_cluster as printed at the end.
 #
 #   scripts/cluster_grow.sh [--dry-run] [--wait SECONDS] OLD0 .. OLDn-1 -- NEW0 .. NEWn-1
 #
@@ -16,8 +22,10 @@
 # the order of the server's p0 .. pN-1 options; mq must be created in every
 # new node's database, and each new node must reach the old nodes with the
 # old connection strings (the move runs on the new node, through dblink).
-# Stop the clients of the cluster first: a send through the proxy to a
-# queue's old node after the queue moved would be lost with its drop.
+# Run it as a superuser of the nodes, with the clients of the cluster
+# stopped: a send through the proxy to a queue's old node after the queue
+# moved would be lost with its drop, and an append during a stream's move
+# would be lost with the old stream.
 # Exit status: 0 done (or planned, with --dry-run), 2 bad usage, other
 # failed (what moved stays moved: run it again).
 set -euo pipefail
