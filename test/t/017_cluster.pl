@@ -420,21 +420,91 @@ is(px(q{SELECT sum(committed_position) FROM mq.consumer_groups WHERE stream = 'g
 is(on(0, q{SELECT count(*) FROM results WHERE partition >= 4}) + on(1, q{SELECT count(*) FROM results WHERE partition < 4}),
 	0, 'partitions 0-3 on node 0, 4-7 on node 1');
 
-# --- one node stopped: its queues fail clearly, the other's work on ---
+# --- a connection to a node lost during a call: 08006 naming the node ---
+# a queue call: a read waiting on node 1 whose backend is terminated
+my ($lout, $lerr) = ('', '');
+my $lost = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $proxy->connstr('postgres'),
+	  '-c', "SELECT * FROM mq.read('$qc', 1, wait => '60 seconds')" ],
+	'>', \$lout, '2>', \$lerr);
+ok($nodes[1]->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%mq.read(%' AND wait_event = 'Extension'}), 'a read waits on node 1');
+on(1, q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%mq.read(%' AND pid <> pg_backend_pid()});
+$lost->finish;
+like($lerr, qr/08006: node 1 of the mq cluster failed during mq.read\(\) \(p1: [^)]*port=\d+[^)]*\)\nDETAIL:  The call on queue "$qc" may or may not have committed on the node/,
+	'a read whose connection broke fails with 08006 naming the node');
+# a call on every node: a declaration held up on node 1 by a lock, its backend terminated
+my $blocker = $nodes[1]->background_psql('postgres');
+$blocker->query_safe(q{BEGIN; SELECT mq.create_exchange('blk', 'fanout')});
+($lout, $lerr) = ('', '');
+$lost = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $proxy->connstr('postgres'),
+	  '-c', q{SELECT mq.create_exchange('blk', 'fanout')} ],
+	'>', \$lout, '2>', \$lerr);
+ok($nodes[1]->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%create_exchange%' AND wait_event_type = 'Lock'}), 'a create_exchange waits on node 1');
+on(1, q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE query LIKE '%create_exchange%' AND wait_event_type = 'Lock'});
+$lost->finish;
+$blocker->query_safe('ROLLBACK');
+$blocker->quit;
+like($lerr, qr/08006: a node of the mq cluster failed during mq.create_exchange\(\)\nDETAIL:  Every node answers now; the call may or may not have been done on the node that failed. 57P01: .*REMOTE FATAL: terminating connection/,
+	'a call on every node whose connection broke fails with 08006 (PL/Proxy does not say which node; all answer again)');
+px(q{SELECT mq.drop_exchange('blk', if_exists => true)});
+
+# --- one node stopped: every call that needs it names it, the other node works on ---
 my ($q0) = grep { $node_of{$_} == 0 } @queues;
 my ($q1) = grep { $node_of{$_} == 1 } @queues;
+my ($new1) = grep { px("SELECT mq.cluster_node('$_')") eq '1' } map { "n$_" } 1 .. 20;
+px(q{SELECT mq.create_exchange('ex2', 'fanout')});
+# a password in the node's connection string is not shown
+px(qq{ALTER SERVER mq_cluster OPTIONS (SET p1 '$p1 password=secret')});
 $nodes[1]->stop('fast');
+my $down = qr/08001: node 1 of the mq cluster is unreachable \(p1: \Q$p1\E password=\*\*\*\)\nDETAIL:  /;
 like(px_error(qq{SELECT mq.send('$q1', '{}')}),
-	qr/08001: node 1 of the mq cluster is unreachable\nDETAIL:  mq.send\(\) on queue "$q1", which lives on node 1 \(option p1 of server mq_cluster\), could not connect: nothing was done.*HINT:  Queues on the other nodes work on/s,
+	qr/${down}mq.send\(\) on queue "$q1", which lives on node 1 \(option p1 of server mq_cluster\), could not connect: nothing was done.*HINT:  Queues and partitions on the other nodes work on/s,
 	'a send to a queue of the stopped node fails clearly');
-like(px_error(qq{SELECT * FROM mq.read('$q1', 1, wait => '1 s')}), qr/08001: node 1 of the mq cluster is unreachable/,
-	'and a read');
-like(px_error(qq{SELECT mq.ack('$q1', 1)}), qr/08001: node 1 of the mq cluster is unreachable/, 'and an ack');
+like(px_error(qq{SELECT * FROM mq.read('$q1', 1, wait => '1 s')}), $down, 'and a read');
+like(px_error(qq{SELECT mq.ack('$q1', 1)}), $down, 'and an ack');
+like(px_error(qq{SELECT mq.create_queue('$new1')}), qr/${down}mq.create_queue\(\) on queue "$new1"/,
+	'create_queue of a name on the stopped node');
+like(px_error(qq{SELECT mq.bind('events', '$q1', 'x')}), qr/${down}mq.bind\(\) on queue "$q1"/, 'bind');
+like(px_error(qq{SELECT * FROM mq.metrics('$q1')}), qr/${down}mq.metrics\(\) on queue "$q1"/, 'metrics');
+foreach my $call (q{SELECT mq.create_exchange('x1', 'fanout')}, q{SELECT mq.bind_exchange('events', 'ex2', 'k')},
+	q{SELECT mq.publish('events', 'order.x', '{}')}, q{SELECT mq.create_stream('s9', 2)},
+	q{SELECT mq.create_consumer_group('gs', 'g9')}, q{SELECT * FROM mq.poll('gs', 'workers', 'm9')},
+	q{SELECT mq.grant('gs', 'alice', 'read')}, q{SELECT * FROM mq.maintain()})
+{
+	my ($f) = $call =~ /(mq\.\w+)\(/;
+	like(px_error($call),
+		qr/${down}\Q$f\E\(\) runs on every node and could not connect to node 1 \(option p1 of server mq_cluster\): nothing was done there, the other nodes may have done their part.*HINT:  Repeat the call once the node is back/s,
+		"$f names the stopped node");
+}
+foreach my $call (q{SELECT * FROM mq.append('gs', '{}', key => 'key-1')}, q{SELECT * FROM mq.read_stream('gs', 5, 0)},
+	q{SELECT mq.stream_end('gs', 5)}, q{SELECT mq.commit('gs', 'workers', 'm1', 5, 1)},
+	q{SELECT * FROM mq.metrics_all()})
+{
+	my ($f) = $call =~ /(mq\.\w+)\(/;
+	like(px_error($call), qr/${down}\Q$f\E\(\) could not connect to node 1 \(option p1 of server mq_cluster\): nothing was done/,
+		"$f names the stopped node");
+}
+foreach my $view (qw(queues bindings privileges consumer_groups))
+{
+	like(px_error(qq{SELECT * FROM mq.$view}),
+		qr/${down}the view mq.$view could not connect to node 1 \(option p1 of server mq_cluster\)/,
+		"the view mq.$view names the stopped node");
+}
+is(px(q{SELECT count(*) > 0 FROM mq.exchanges}), 't', 'mq.exchanges (node 0\'s) works on');
 ok(px(qq{SELECT mq.send('$q0', '{"alive": 1}')}) > 0, 'a queue of the other node takes sends');
 is(px(qq{SELECT body->>'alive' FROM mq.pop('$q0')}), '1', 'and reads');
-like(px_error(q{SELECT * FROM mq.queues}), qr/PQconnect/, 'what needs every node fails');
 $nodes[1]->start;
+px(qq{ALTER SERVER mq_cluster OPTIONS (SET p1 '$p1')});
 is(px(qq{SELECT mq.send('$q1', '{}') > 0}), 't', 'the node back, its queues work again');
+# what the calls above did on node 0 alone: repeated (a no-op where done), then undone
+px(q{SELECT mq.create_exchange('x1', 'fanout'); SELECT mq.drop_exchange('x1'); SELECT mq.drop_exchange('ex2');
+	SELECT mq.create_stream('s9', 2); SELECT mq.drop_stream('s9');
+	SELECT mq.create_consumer_group('gs', 'g9'); SELECT mq.drop_consumer_group('gs', 'g9');
+	SELECT mq.grant('gs', 'alice', 'read'); SELECT mq.revoke('gs', 'alice', 'read')});
 
 # --- growing from 2 nodes to 4 (scripts/cluster_grow.sh) ---
 my @new;
