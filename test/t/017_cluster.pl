@@ -596,8 +596,24 @@ like($gout, qr/growing from 2 to 4 nodes: $nmoving queues move/, 'prints the pla
 is(px(q{SELECT count(*) FROM mq.queues}), scalar(@queues) + 1, 'and moves nothing');
 is(px(qq{SELECT string_agg((queue_length - visible)::text, ',' ORDER BY queue_name) FROM mq.metrics_all()
 		WHERE queue_name IN ('$moving[0]', '$moving[1]')}), '1,1', 'a delayed and an in-flight message wait to move');
+# a first run stopped part way: node 0 cannot make stream gr again (a
+# session holds the lock of its name there), the other nodes have
+{
+	my $holder = $nodes[0]->background_psql('postgres');
+	$holder->query_safe(q{BEGIN; SELECT mq._lock_name('queue', 'gr')});
+	local $ENV{PGOPTIONS} = ($ENV{PGOPTIONS} // '') . ' -c lock_timeout=2s';
+	($rc, $gout, $gerr) = grow('--wait', '60', $p0, $p1, '--', $p2, $p3);
+	$holder->query_safe('ROLLBACK');
+	$holder->quit;
+}
+isnt($rc, 0, 'a run stopped while stream gr is made again on node 0');
+like($gerr, qr/lock timeout/, 'by the lock held there');
+is(join(',', map { $_->safe_psql('postgres', q{SELECT partitions FROM mq.streams WHERE stream = 'gr'}) } @nodes, @new),
+	'4,2,2,2', 'nodes 3, 2 and 1 have the stream made again, node 0 not yet');
 ($rc, $gout, $gerr) = grow('--wait', '60', $p0, $p1, '--', $p2, $p3);
-is($rc, 0, 'cluster_grow.sh moves the queues') or diag "$gout\n$gerr";
+is($rc, 0, 'cluster_grow.sh run again goes on from there') or diag "$gout\n$gerr";
+like($gout, qr/stream gr: spread over 4 nodes/, 'stream gr made again on node 0 from its staging');
+like($gout, qr/stream gs: 2000 records staged/, 'and stream gs moved');
 like($gout, qr/ALTER SERVER mq_cluster OPTIONS \(ADD p2 '[^']+', ADD p3 '[^']+'\);/, 'and prints the ALTER SERVER');
 px(qq{ALTER SERVER mq_cluster OPTIONS (ADD p2 '$p2', ADD p3 '$p3')});
 is(px(q{SELECT mq.cluster_size()}), '4', 'the cluster has 4 nodes');
