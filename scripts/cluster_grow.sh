@@ -118,6 +118,17 @@ while IFS= read -r name; do
 		echo "  of a multiple of $((2 * n)) partitions after the grow and let consumers finish this one first; doc/cluster.md." >&2
 		exit 1
 	fi
+	# its owner and grantees must exist on the new nodes (made there as its owner)
+	while IFS= read -r role; do
+		[ -z "$role" ] && continue
+		for k in $(seq 0 $((n - 1))); do
+			if ! q "${new[$k]}" "SELECT 1 FROM pg_roles WHERE rolname = $(literal "$role")" | grep -q 1; then
+				echo "cluster_grow.sh: role $role (owner or grantee of stream $name) does not exist on new node $((k + n)): create it there first" >&2
+				exit 1
+			fi
+		done
+	done < <(q "${old[0]}" "SELECT owner FROM mq.streams WHERE stream = $lit UNION SELECT grantee FROM mq.privileges
+		WHERE object_type = 'stream' AND object_name = $lit AND grantee <> 'public'")
 	grow_streams+=("$name")
 done < <(q "${old[0]}" "SELECT stream FROM mq.streams ORDER BY 1")
 # the node a name lands on in the grown cluster, in SQL

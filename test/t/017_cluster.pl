@@ -4,8 +4,12 @@
 # on both nodes once, stream partitions in ranges per node; a ledger of 8
 # producers and 8 consumers on 16 queues over both nodes (nothing lost or
 # duplicated); a consumer group of 3 over 8 partitions on 2 nodes, one member
-# killed, every record's result written once; and one node stopped: its
-# queues fail with a clear error, the other node's work on.
+# killed, every record's result written once; connections to a node lost
+# during a call (08006) and one node stopped: every call that needs it fails
+# with an error naming it (08001), the other node's queues work on; and
+# growing to 4 nodes with scripts/cluster_grow.sh: queues with their
+# messages, a stream of 8 partitions with its records at their positions
+# and its groups at their commits, a run stopped part way and run again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -525,7 +529,6 @@ sub grow
 	IPC::Run::run([ 'bash', $grow, @_ ], '>', \$out, '2>', \$err);
 	return ($? >> 8, $out, $err);
 }
-$_->safe_psql('postgres', 'CREATE ROLE alice LOGIN') for @new;
 px(q{SELECT mq.create_stream('odd', 2)});
 my ($rc, $gout, $gerr) = grow('--wait', '30', $p0, $p1, '--', $p2, $p3);
 is($rc, 1, 'cluster_grow.sh refuses a stream that cannot spread over 4 nodes');
@@ -573,6 +576,11 @@ like($records, qr/(^|,)\d:1:$gapkey:/, 'a partition starts at position 1 (an app
 isnt($ends, px(q{SELECT string_agg((SELECT coalesce(max(r.position) + 1, 0) FROM mq.read_stream('gr', p, 0, 1000) r)::text,
 		',' ORDER BY p) FROM generate_series(0, 7) p}), 'a partition ends past its last record (a rolled-back append)');
 px(q{DROP TABLE got});
+($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
+is($rc, 1, 'cluster_grow.sh refuses a stream granted to a role the new nodes lack');
+like($gerr, qr/role alice \(owner or grantee of stream gr\) does not exist on new node 2: create it there first/,
+	'and names it');
+$_->safe_psql('postgres', 'CREATE ROLE alice LOGIN') for @new;
 ($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
 is($rc, 1, 'cluster_grow.sh refuses to split a queue from its dead-letter queue');
 like($gerr, qr/these would land on different nodes: $qa and its dead-letter queue $qc/, 'and names them');
