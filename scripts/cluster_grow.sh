@@ -100,8 +100,15 @@ while IFS= read -r name; do
 		grow_streams+=("$name")
 		continue
 	fi
-	# made on the new nodes already (and not half way): grown by an earlier run
-	if q "${new[0]}" "SELECT 1 FROM mq.streams WHERE stream = $lit" | grep -q 1; then
+	# made on the new nodes already (and not half way): grown by an earlier
+	# run, when node 0 has as many partitions as the first new node
+	ln=$(q "${new[0]}" "SELECT partitions FROM mq.streams WHERE stream = $lit")
+	if [ -n "$ln" ]; then
+		l=$(q "${old[0]}" "SELECT partitions FROM mq.streams WHERE stream = $lit")
+		if [ "$ln" != "$l" ]; then
+			echo "cluster_grow.sh: stream $name exists on new node $n with $ln partitions and on node 0 with $l: drop it on the new nodes first" >&2
+			exit 1
+		fi
 		continue
 	fi
 	l=$(q "${old[0]}" "SELECT partitions FROM mq.streams WHERE stream = $lit")

@@ -581,6 +581,12 @@ is($rc, 1, 'cluster_grow.sh refuses a stream granted to a role the new nodes lac
 like($gerr, qr/role alice \(owner or grantee of stream gr\) does not exist on new node 2: create it there first/,
 	'and names it');
 $_->safe_psql('postgres', 'CREATE ROLE alice LOGIN') for @new;
+$new[0]->safe_psql('postgres', q{SELECT mq.create_stream('gr', 3)});
+($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
+is($rc, 1, 'cluster_grow.sh refuses a stream that a new node has already, with other partitions');
+like($gerr, qr/stream gr exists on new node 2 with 3 partitions and on node 0 with 4: drop it on the new nodes first/,
+	'and says so');
+$new[0]->safe_psql('postgres', q{SELECT mq.drop_stream('gr')});
 ($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
 is($rc, 1, 'cluster_grow.sh refuses to split a queue from its dead-letter queue');
 like($gerr, qr/these would land on different nodes: $qa and its dead-letter queue $qc/, 'and names them');
