@@ -103,30 +103,93 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT array_agg(n ORDER BY n) FROM generate_series(0, mq.cluster_size() - 1) n $$;
 
+/* a call that does nothing on a node: can the proxy reach it? */
+CREATE FUNCTION mq._cluster_ping(p_node int) RETURNS int AS $$
+	CLUSTER 'mq_cluster';
+	RUN ON p_node;
+	SELECT 1;
+$$ LANGUAGE plproxy;
+
+/* node k's connection string (option pk of server mq_cluster), without a password */
+CREATE FUNCTION mq._cluster_connstr(node int) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT regexp_replace(regexp_replace(o.option_value,
+			'(password\s*=\s*)(''([^''\\]|\\.)*''|\S+)', '\1***', 'gi'),
+		'(://[^:@/?]*):[^@/?]*@', '\1:***@', 'g')
+	FROM pg_foreign_server s CROSS JOIN LATERAL pg_options_to_table(s.srvoptions) o
+	WHERE s.srvname = 'mq_cluster' AND o.option_name = 'p' || node
+$$;
+
 /*
- * A call to a queue's node failed in PL/Proxy (internal_error): when the
- * connection is the cause, say which node and what is known of the call;
- * else return, and the caller raises the error as it came.
+ * A call through PL/Proxy failed (internal_error, or a node's 57P01-57P03,
+ * err is "SQLSTATE: message"): when a connection is the
+ * cause, raise an error that names the node, its option and connection
+ * string and says what is known of the call; else return, and the caller
+ * raises the error as it came.  The node is the queue's when the call was
+ * a queue's; otherwise the first node that cannot be reached now (each is
+ * asked by a call that does nothing).  on_all: the call runs on every node
+ * (the others may have done their part).
  */
-CREATE FUNCTION mq._cluster_failed(queue text, what text, err text) RETURNS void
+CREATE FUNCTION mq._cluster_failed(queue text, what text, err text, on_all bool DEFAULT false)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	node int := mq.cluster_node(queue);
+	-- err is SQLSTATE: message; a node that is starting or stopping refuses with 57P03
+	connect bool := err ~ 'PQconnect(Start|Poll)' OR err ~ '^57P03';
+	node int;
+	n int;
+	done text;
 BEGIN
-	IF err ~ 'PQconnect(Start|Poll)' THEN
-		RAISE EXCEPTION 'node % of the mq cluster is unreachable', node
-			USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection',
-				  DETAIL = format('%s on queue "%s", which lives on node %s (option p%s of server mq_cluster), could not connect: nothing was done. %s',
-								  what, queue, node, node, err),
-				  HINT = 'Queues on the other nodes work on. Retry when the node is back (or its standby promoted).';
-	ELSIF err ~ '(server closed the connection|lost connection|connection to server|could not send|PQconsumeInput|PQsend)' THEN
-		RAISE EXCEPTION 'node % of the mq cluster failed during % on queue "%"', node, what, queue
-			USING ERRCODE = 'connection_failure',
-				  DETAIL = 'The call may or may not have committed on the node. ' || err,
-				  HINT = 'Retry: a send with a dedup_key is not repeated; an ack or nack of a message already acked returns false.';
+	-- a connection that broke, or a node's session ended by its administrator or a crash (57P01, 57P02)
+	IF NOT connect AND err !~ '^57P0[12]'
+	   AND err !~ '(server closed the connection|lost connection|connection to server|could not send|PQconsumeInput|PQsend|PQgetResult)' THEN
+		RETURN;
 	END IF;
+	IF queue IS NOT NULL THEN
+		node := mq.cluster_node(queue);
+	ELSE
+		FOR n IN 0 .. mq.cluster_size() - 1 LOOP
+			BEGIN
+				PERFORM mq._cluster_ping(n);
+			EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+				node := n;
+				EXIT;
+			END;
+		END LOOP;
+	END IF;
+	IF node IS NULL THEN
+		-- every node answers now: a connection broke and came back
+		RAISE EXCEPTION 'a node of the mq cluster failed during %', what
+			USING ERRCODE = CASE WHEN connect THEN 'sqlclient_unable_to_establish_sqlconnection'
+								 ELSE 'connection_failure' END,
+				  DETAIL = 'Every node answers now; the call may or may not have been done on the node that failed. ' || err,
+				  HINT = 'Retry the call.';
+	END IF;
+	IF connect THEN
+		done := CASE WHEN queue IS NOT NULL
+					 THEN format('%s on queue "%s", which lives on node %s (option p%s of server mq_cluster), could not connect: nothing was done.',
+								 what, queue, node, node)
+					 WHEN on_all
+					 THEN format('%s runs on every node and could not connect to node %s (option p%s of server mq_cluster): nothing was done there, the other nodes may have done their part.',
+								 what, node, node)
+					 ELSE format('%s could not connect to node %s (option p%s of server mq_cluster): nothing was done.',
+								 what, node, node) END;
+		RAISE EXCEPTION 'node % of the mq cluster is unreachable (p%: %)', node, node, mq._cluster_connstr(node)
+			USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection',
+				  DETAIL = done || ' ' || err,
+				  HINT = CASE WHEN on_all
+							  THEN 'Repeat the call once the node is back (or its standby promoted): a declaration is a no-op where it was made, a publish with a dedup_key is not delivered twice to a queue.'
+							  ELSE 'Queues and partitions on the other nodes work on. Retry when the node is back (or its standby promoted).' END;
+	END IF;
+	RAISE EXCEPTION 'node % of the mq cluster failed during % (p%: %)', node, what, node, mq._cluster_connstr(node)
+		USING ERRCODE = 'connection_failure',
+			  DETAIL = CASE WHEN queue IS NOT NULL THEN format('The call on queue "%s" may or may not have committed on the node. ', queue)
+							ELSE 'The call may or may not have committed on the node. ' END || err,
+			  HINT = 'Retry: a send with a dedup_key is not repeated; an ack or nack of a message already acked returns false; a declaration repeated is a no-op.';
 END
 $$;
 
@@ -273,6 +336,9 @@ BEGIN
 		dead_letter_queue, message_ttl, max_length, overflow, fifo, dedup_window, archive,
 		retention, unlogged, notify, fair, group_concurrency, rate_limit, rate_interval,
 		group_rate_limit, durability, min_replicas);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.create_queue()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
 END
 $$;
 
@@ -310,6 +376,9 @@ BEGIN
 		dead_letter_queue, message_ttl, max_length, overflow, fifo, dedup_window, archive,
 		retention, unlogged, notify, fair, group_concurrency, rate_limit, rate_interval,
 		group_rate_limit, durability, min_replicas);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.alter_queue()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
 END
 $$;
 
@@ -327,8 +396,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_drop_queue(queue, if_exists);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.drop_queue()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.drop_queue()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -347,8 +416,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_purge_queue(queue);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.purge_queue()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.purge_queue()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -368,6 +437,9 @@ AS $$
 BEGIN
 	PERFORM mq._cluster_same_node(dead_letter_queue, target, 'redrive target');
 	RETURN mq._cluster_redrive(dead_letter_queue, target, max_messages);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(dead_letter_queue, 'mq.redrive()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
 END
 $$;
 
@@ -398,8 +470,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_send(queue, body, headers, delay, dedup_key, group_key, priority, payload, content_type, content_encoding, correlation_id, reply_to, ttl);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.send()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.send()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -431,8 +503,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN QUERY SELECT * FROM mq._cluster_send_batch(queue, bodies, headers, delay, dedup_keys, group_keys, priority, payloads, content_types, content_encoding, correlation_ids, reply_to, ttl);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.send_batch()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.send_batch()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -452,8 +524,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN QUERY SELECT * FROM mq._cluster_read(queue, qty, visibility_timeout, wait);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.read()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.read()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -472,8 +544,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN QUERY SELECT * FROM mq._cluster_pop(queue, qty);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.pop()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.pop()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -492,8 +564,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_ack(queue, msg_id);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.ack()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.ack()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -512,8 +584,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN QUERY SELECT * FROM mq._cluster_ack_batch(queue, msg_ids);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.ack_batch()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.ack_batch()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -532,8 +604,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_nack(queue, msg_id, delay);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.nack()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.nack()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -552,8 +624,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_set_vt(queue, msg_id, visibility_timeout);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.set_vt()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.set_vt()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -572,8 +644,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_archive(queue, msg_id);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.archive()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.archive()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -592,8 +664,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN QUERY SELECT * FROM mq._cluster_archive_batch(queue, msg_ids);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.archive_batch()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.archive_batch()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -612,8 +684,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RETURN mq._cluster_compact_queue(queue);
-EXCEPTION WHEN internal_error THEN
-	PERFORM mq._cluster_failed(queue, 'mq.compact_queue()', SQLERRM);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.compact_queue()', SQLSTATE || ': ' || SQLERRM);
 	RAISE;
 END
 $$;
@@ -624,10 +696,21 @@ CREATE FUNCTION mq._cluster_metrics(p_node int, p_queue text) RETURNS SETOF mq.q
 	SELECT m.*, p_node AS node FROM mq.metrics(p_queue) m;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.metrics(queue text) RETURNS mq.queue_metrics
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.metrics(queue text)
+RETURNS mq.queue_metrics
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM mq._cluster_metrics(mq._cluster_route(queue) & (mq.cluster_size() - 1), queue) $$;
+AS $$
+DECLARE
+	r mq.queue_metrics;
+BEGIN
+	SELECT * INTO r FROM (SELECT * FROM mq._cluster_metrics(mq._cluster_route(queue) & (mq.cluster_size() - 1), queue)) x;
+	RETURN r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.metrics()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_metrics_all(p_nodes int[]) RETURNS SETOF mq.queue_metrics AS $$
 	CLUSTER 'mq_cluster';
@@ -636,12 +719,20 @@ CREATE FUNCTION mq._cluster_metrics_all(p_nodes int[]) RETURNS SETOF mq.queue_me
 	SELECT m.*, (p_nodes)[1] AS node FROM mq.metrics_all() m;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.metrics_all() RETURNS SETOF mq.queue_metrics
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.metrics_all()
+RETURNS SETOF mq.queue_metrics
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM mq._cluster_metrics_all(mq._cluster_all()) ORDER BY node, queue_name $$;
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_metrics_all(mq._cluster_all()) ORDER BY node, queue_name;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.metrics_all()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 
-CREATE FUNCTION mq._cluster_queues(p_nodes int[])
+CREATE FUNCTION mq._cluster_queues_px(p_nodes int[])
 RETURNS TABLE (queue_name text, visibility_timeout interval, max_receives int,
 			   dead_letter_queue text, message_ttl interval, max_length bigint,
 			   overflow text, fifo bool, dedup_window interval, archive bool,
@@ -654,6 +745,26 @@ RETURNS TABLE (queue_name text, visibility_timeout interval, max_receives int,
 	RUN ON p_nodes;
 	SELECT q.*, (p_nodes)[1] AS node FROM mq.queues q;
 $$ LANGUAGE plproxy;
+
+/* the same, naming a node that cannot be reached */
+CREATE FUNCTION mq._cluster_queues(p_nodes int[])
+RETURNS TABLE (queue_name text, visibility_timeout interval, max_receives int,
+			   dead_letter_queue text, message_ttl interval, max_length bigint,
+			   overflow text, fifo bool, dedup_window interval, archive bool,
+			   retention interval, unlogged bool, notify bool, created_at timestamptz,
+			   owner name, fair bool, group_concurrency int, rate_limit int,
+			   rate_interval interval, group_rate_limit int, durability text,
+			   min_replicas int, node int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_queues_px(p_nodes);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'the view mq.queues', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE VIEW mq.queues AS SELECT * FROM mq._cluster_queues(mq._cluster_all());
 COMMENT ON VIEW mq.queues IS 'Every queue of every node, with its options, owner and node.';
@@ -690,17 +801,33 @@ AS $$
 				ELSE ARRAY[mq.cluster_node(name)] END
 $$;
 
-CREATE FUNCTION mq.grant(queue text, role text, privilege text) RETURNS void
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.grant(queue text, role text, privilege text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT FROM mq._cluster_grant_on(mq._cluster_grant_nodes(queue), queue, role, privilege) $$;
+AS $$
+BEGIN
+	PERFORM count(*) FROM (SELECT FROM mq._cluster_grant_on(mq._cluster_grant_nodes(queue), queue, role, privilege)) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.grant()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
-CREATE FUNCTION mq.revoke(queue text, role text, privilege text) RETURNS void
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.revoke(queue text, role text, privilege text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT FROM mq._cluster_revoke_on(mq._cluster_grant_nodes(queue), queue, role, privilege) $$;
+AS $$
+BEGIN
+	PERFORM count(*) FROM (SELECT FROM mq._cluster_revoke_on(mq._cluster_grant_nodes(queue), queue, role, privilege)) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.revoke()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
-CREATE FUNCTION mq._cluster_privileges(p_nodes int[])
+CREATE FUNCTION mq._cluster_privileges_px(p_nodes int[])
 RETURNS TABLE (object_type text, object_name text, grantee text, privilege text, node int) AS $$
 	CLUSTER 'mq_cluster';
 	SPLIT p_nodes;
@@ -708,6 +835,20 @@ RETURNS TABLE (object_type text, object_name text, grantee text, privilege text,
 	SELECT p.object_type, p.object_name, p.grantee, p.privilege, (p_nodes)[1] AS node
 	FROM mq.privileges p;
 $$ LANGUAGE plproxy;
+
+/* the same, naming a node that cannot be reached */
+CREATE FUNCTION mq._cluster_privileges(p_nodes int[])
+RETURNS TABLE (object_type text, object_name text, grantee text, privilege text, node int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_privileges_px(p_nodes);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'the view mq.privileges', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE VIEW mq.privileges AS SELECT * FROM mq._cluster_privileges(mq._cluster_all());
 COMMENT ON VIEW mq.privileges
@@ -733,6 +874,9 @@ BEGIN
 			'A publish runs on every node, and a node that has no bound queue for the message would hand it to its alternate exchange: declare exchanges without one, and publish with mandatory => true to learn of unroutable messages.');
 	END IF;
 	PERFORM mq._cluster_create_exchange(exchange, type);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.create_exchange()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
 END
 $$;
 
@@ -746,23 +890,58 @@ $$ LANGUAGE plproxy;
 CREATE FUNCTION mq.drop_exchange(exchange text, if_exists bool DEFAULT false,
 								 "cascade" bool DEFAULT false)
 RETURNS bool
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT bool_or(d) FROM mq._cluster_drop_exchange(exchange, if_exists, "cascade") d $$;
+AS $$
+BEGIN
+	RETURN (SELECT bool_or(d) FROM mq._cluster_drop_exchange(exchange, if_exists, "cascade") d);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.drop_exchange()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
-CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
-						arguments jsonb DEFAULT NULL)
+CREATE FUNCTION mq._cluster_bind(exchange text, queue text, binding_key text, arguments jsonb)
 RETURNS bool AS $$
 	CLUSTER 'mq_cluster';
 	RUN ON mq._cluster_route(queue);
+	TARGET mq.bind;
+$$ LANGUAGE plproxy;
+
+CREATE FUNCTION mq.bind(exchange text, queue text, binding_key text DEFAULT '',
+	arguments jsonb DEFAULT NULL)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_bind(exchange, queue, binding_key, arguments);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.bind()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
+
+CREATE FUNCTION mq._cluster_unbind(exchange text, queue text, binding_key text, arguments jsonb)
+RETURNS bool AS $$
+	CLUSTER 'mq_cluster';
+	RUN ON mq._cluster_route(queue);
+	TARGET mq.unbind;
 $$ LANGUAGE plproxy;
 
 CREATE FUNCTION mq.unbind(exchange text, queue text, binding_key text DEFAULT '',
-						  arguments jsonb DEFAULT NULL)
-RETURNS bool AS $$
-	CLUSTER 'mq_cluster';
-	RUN ON mq._cluster_route(queue);
-$$ LANGUAGE plproxy;
+	arguments jsonb DEFAULT NULL)
+RETURNS bool
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN mq._cluster_unbind(exchange, queue, binding_key, arguments);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.unbind()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_bind_exchange(source text, destination text, binding_key text,
 										  arguments jsonb)
@@ -775,9 +954,16 @@ $$ LANGUAGE plproxy;
 CREATE FUNCTION mq.bind_exchange(source text, destination text, binding_key text DEFAULT '',
 								 arguments jsonb DEFAULT NULL)
 RETURNS bool
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT bool_or(b) FROM mq._cluster_bind_exchange(source, destination, binding_key, arguments) b $$;
+AS $$
+BEGIN
+	RETURN (SELECT bool_or(b) FROM mq._cluster_bind_exchange(source, destination, binding_key, arguments) b);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.bind_exchange()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_unbind_exchange(source text, destination text, binding_key text,
 											arguments jsonb)
@@ -790,9 +976,16 @@ $$ LANGUAGE plproxy;
 CREATE FUNCTION mq.unbind_exchange(source text, destination text, binding_key text DEFAULT '',
 								   arguments jsonb DEFAULT NULL)
 RETURNS bool
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT bool_or(b) FROM mq._cluster_unbind_exchange(source, destination, binding_key, arguments) b $$;
+AS $$
+BEGIN
+	RETURN (SELECT bool_or(b) FROM mq._cluster_unbind_exchange(source, destination, binding_key, arguments) b);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.unbind_exchange()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_publish(
 	exchange text, routing_key text, body jsonb, headers jsonb, delay interval,
@@ -841,6 +1034,9 @@ BEGIN
 				  HINT = 'Bind a queue that matches the routing key, or publish with mandatory => false to drop unroutable messages.';
 	END IF;
 	RETURN n;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.publish()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
 END
 $$;
 
@@ -902,6 +1098,9 @@ BEGIN
 		END LOOP;
 	END IF;
 	RETURN QUERY SELECT unnest(counts);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.publish_batch()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
 END
 $$;
 
@@ -914,17 +1113,33 @@ RETURNS SETOF int AS $$
 				   SELECT mq.revoke_exchange(exchange, role, privilege) WHERE NOT p_grant) g;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.grant_exchange(exchange text, role text, privilege text) RETURNS void
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.grant_exchange(exchange text, role text, privilege text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT FROM mq._cluster_grant_exchange(true, exchange, role, privilege) $$;
+AS $$
+BEGIN
+	PERFORM count(*) FROM (SELECT FROM mq._cluster_grant_exchange(true, exchange, role, privilege)) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.grant_exchange()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
-CREATE FUNCTION mq.revoke_exchange(exchange text, role text, privilege text) RETURNS void
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.revoke_exchange(exchange text, role text, privilege text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT FROM mq._cluster_grant_exchange(false, exchange, role, privilege) $$;
+AS $$
+BEGIN
+	PERFORM count(*) FROM (SELECT FROM mq._cluster_grant_exchange(false, exchange, role, privilege)) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.revoke_exchange()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
-CREATE FUNCTION mq._cluster_exchanges()
+CREATE FUNCTION mq._cluster_exchanges_px()
 RETURNS TABLE (exchange_name text, type text, alternate_exchange text, unroutable bigint,
 			   created_at timestamptz, owner name) AS $$
 	CLUSTER 'mq_cluster';
@@ -934,11 +1149,26 @@ RETURNS TABLE (exchange_name text, type text, alternate_exchange text, unroutabl
 	FROM mq.exchanges e;
 $$ LANGUAGE plproxy;
 
+/* the same, naming a node that cannot be reached */
+CREATE FUNCTION mq._cluster_exchanges()
+RETURNS TABLE (exchange_name text, type text, alternate_exchange text, unroutable bigint,
+			   created_at timestamptz, owner name)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_exchanges_px();
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'the view mq.exchanges', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
+
 CREATE VIEW mq.exchanges AS SELECT * FROM mq._cluster_exchanges();
 COMMENT ON VIEW mq.exchanges
 	IS 'Every exchange (node 0''s definitions; unroutable is NULL: a node counts what it alone did not route).';
 
-CREATE FUNCTION mq._cluster_bindings(p_nodes int[])
+CREATE FUNCTION mq._cluster_bindings_px(p_nodes int[])
 RETURNS TABLE (source text, destination text, destination_type text, binding_key text,
 			   arguments jsonb, owner name, node int) AS $$
 	CLUSTER 'mq_cluster';
@@ -949,6 +1179,21 @@ RETURNS TABLE (source text, destination text, destination_type text, binding_key
 	FROM mq.bindings b
 	WHERE b.destination_type <> 'exchange' OR (p_nodes)[1] = 0;
 $$ LANGUAGE plproxy;
+
+/* the same, naming a node that cannot be reached */
+CREATE FUNCTION mq._cluster_bindings(p_nodes int[])
+RETURNS TABLE (source text, destination text, destination_type text, binding_key text,
+			   arguments jsonb, owner name, node int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_bindings_px(p_nodes);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'the view mq.bindings', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE VIEW mq.bindings AS SELECT * FROM mq._cluster_bindings(mq._cluster_all());
 COMMENT ON VIEW mq.bindings
@@ -1022,9 +1267,16 @@ $$;
 /* where global partition g of a stream lives: its node and its partition there */
 CREATE FUNCTION mq.cluster_partition(stream text, partition int, OUT node int,
 									 OUT local_partition int)
-LANGUAGE sql VOLATILE STRICT
+LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT p.node, p.local FROM mq._cluster_partition(stream, partition) p $$;
+AS $$
+BEGIN
+	SELECT * INTO node, local_partition FROM (SELECT p.node, p.local FROM mq._cluster_partition(stream, partition) p) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.cluster_partition()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 COMMENT ON FUNCTION mq.cluster_partition(text, int)
 	IS 'The node of a stream''s partition and its number there (for work in the same transaction as a commit on that node).';
 
@@ -1065,12 +1317,17 @@ CREATE FUNCTION mq.create_stream(stream text, partitions int DEFAULT NULL,
 								 durability text DEFAULT 'local',
 								 min_replicas int DEFAULT NULL)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT FROM mq._cluster_create_stream(stream,
+BEGIN
+	PERFORM count(*) FROM (SELECT FROM mq._cluster_create_stream(stream,
 		mq._cluster_check_partitions(coalesce(partitions, mq.cluster_size())),
-		retention, retention_bytes, unlogged, durability, min_replicas)
+		retention, retention_bytes, unlogged, durability, min_replicas)) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.create_stream()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
 $$;
 
 CREATE FUNCTION mq._cluster_alter_stream(stream text, partitions int, retention interval,
@@ -1089,11 +1346,16 @@ CREATE FUNCTION mq.alter_stream(stream text, partitions int DEFAULT NULL,
 								durability text DEFAULT NULL,
 								min_replicas int DEFAULT NULL)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT FROM mq._cluster_alter_stream(stream, mq._cluster_check_partitions(partitions),
-		retention, retention_bytes, durability, min_replicas)
+BEGIN
+	PERFORM count(*) FROM (SELECT FROM mq._cluster_alter_stream(stream, mq._cluster_check_partitions(partitions),
+		retention, retention_bytes, durability, min_replicas)) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.alter_stream()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
 $$;
 
 CREATE FUNCTION mq._cluster_drop_stream(stream text, if_exists bool) RETURNS SETOF bool AS $$
@@ -1102,10 +1364,18 @@ CREATE FUNCTION mq._cluster_drop_stream(stream text, if_exists bool) RETURNS SET
 	TARGET mq.drop_stream;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.drop_stream(stream text, if_exists bool DEFAULT false) RETURNS bool
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.drop_stream(stream text, if_exists bool DEFAULT false)
+RETURNS bool
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT bool_or(d) FROM mq._cluster_drop_stream(stream, if_exists) d $$;
+AS $$
+BEGIN
+	RETURN (SELECT bool_or(d) FROM mq._cluster_drop_stream(stream, if_exists) d);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.drop_stream()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_append(p_node int, p_per_node int, stream text, body jsonb,
 								   key text, headers jsonb, payload bytea, content_type text,
@@ -1136,11 +1406,15 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	l int := mq._cluster_stream_partitions(stream);
+	l int;
 BEGIN
+	l := mq._cluster_stream_partitions(stream);
 	RETURN mq._cluster_append(mq._cluster_key_node(key, l), l, stream, body, key, headers,
 							  payload, content_type, content_encoding, correlation_id,
 							  reply_to);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.append()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
 END
 $$;
 
@@ -1171,7 +1445,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	l int := mq._cluster_stream_partitions(stream);
+	l int;
 	n int := greatest(coalesce(array_length(bodies, 1), 0), coalesce(array_length(keys, 1), 0),
 					  coalesce(array_length(payloads, 1), 0));
 	nodes int[];
@@ -1182,6 +1456,7 @@ DECLARE
 	i int;
 	j int;
 BEGIN
+	l := mq._cluster_stream_partitions(stream);
 	IF n = 0 THEN
 		-- the node says what is wrong with an empty batch, or returns nothing
 		RETURN QUERY SELECT * FROM mq._cluster_append_batch(0, l, stream, bodies, keys, headers,
@@ -1218,6 +1493,9 @@ BEGIN
 		END LOOP;
 	END LOOP;
 	RETURN QUERY SELECT (r).* FROM unnest(result) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.append_batch()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
 END
 $$;
 
@@ -1235,11 +1513,16 @@ $$ LANGUAGE plproxy;
 CREATE FUNCTION mq.read_stream(stream text, partition int, from_position bigint,
 							   max int DEFAULT 100)
 RETURNS SETOF mq.stream_record
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT r.* FROM mq._cluster_partition(stream, partition) p,
-		LATERAL mq._cluster_read_stream(p.node, p.per_node, stream, p.local, from_position, max) r
+BEGIN
+	RETURN QUERY SELECT r.* FROM mq._cluster_partition(stream, partition) p,
+		LATERAL mq._cluster_read_stream(p.node, p.per_node, stream, p.local, from_position, max) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.read_stream()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
 $$;
 
 CREATE FUNCTION mq._cluster_stream_end(p_node int, stream text, partition int) RETURNS bigint AS $$
@@ -1248,11 +1531,17 @@ CREATE FUNCTION mq._cluster_stream_end(p_node int, stream text, partition int) R
 	SELECT mq.stream_end(stream, partition);
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.stream_end(stream text, partition int) RETURNS bigint
-LANGUAGE sql VOLATILE STRICT
+CREATE FUNCTION mq.stream_end(stream text, partition int)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT mq._cluster_stream_end(p.node, stream, p.local) FROM mq._cluster_partition(stream, partition) p
+BEGIN
+	RETURN (SELECT mq._cluster_stream_end(p.node, stream, p.local) FROM mq._cluster_partition(stream, partition) p);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.stream_end()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
 $$;
 
 CREATE FUNCTION mq._cluster_stream_start(p_node int, stream text, partition int) RETURNS bigint AS $$
@@ -1261,11 +1550,17 @@ CREATE FUNCTION mq._cluster_stream_start(p_node int, stream text, partition int)
 	SELECT mq.stream_start(stream, partition);
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.stream_start(stream text, partition int) RETURNS bigint
-LANGUAGE sql VOLATILE STRICT
+CREATE FUNCTION mq.stream_start(stream text, partition int)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT mq._cluster_stream_start(p.node, stream, p.local) FROM mq._cluster_partition(stream, partition) p
+BEGIN
+	RETURN (SELECT mq._cluster_stream_start(p.node, stream, p.local) FROM mq._cluster_partition(stream, partition) p);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.stream_start()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
 $$;
 
 CREATE FUNCTION mq._cluster_partition_holder(p_node int, stream text, consumer_group text,
@@ -1278,11 +1573,16 @@ $$ LANGUAGE plproxy;
 
 CREATE FUNCTION mq.partition_holder(stream text, consumer_group text, partition int,
 									OUT consumer text, OUT held_until timestamptz)
-LANGUAGE sql VOLATILE STRICT
+LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT h.consumer, h.held_until FROM mq._cluster_partition(stream, partition) p,
-		LATERAL mq._cluster_partition_holder(p.node, stream, consumer_group, p.local) h
+BEGIN
+	SELECT * INTO consumer, held_until FROM (SELECT h.consumer, h.held_until FROM mq._cluster_partition(stream, partition) p,
+		LATERAL mq._cluster_partition_holder(p.node, stream, consumer_group, p.local) h) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.partition_holder()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
 $$;
 
 CREATE FUNCTION mq._cluster_create_consumer_group(stream text, consumer_group text, start text)
@@ -1295,9 +1595,16 @@ $$ LANGUAGE plproxy;
 CREATE FUNCTION mq.create_consumer_group(stream text, consumer_group text,
 										 start text DEFAULT 'latest')
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT FROM mq._cluster_create_consumer_group(stream, consumer_group, start) $$;
+AS $$
+BEGIN
+	PERFORM count(*) FROM (SELECT FROM mq._cluster_create_consumer_group(stream, consumer_group, start)) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.create_consumer_group()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_drop_consumer_group(stream text, consumer_group text)
 RETURNS SETOF bool AS $$
@@ -1306,10 +1613,18 @@ RETURNS SETOF bool AS $$
 	TARGET mq.drop_consumer_group;
 $$ LANGUAGE plproxy;
 
-CREATE FUNCTION mq.drop_consumer_group(stream text, consumer_group text) RETURNS bool
-LANGUAGE sql VOLATILE
+CREATE FUNCTION mq.drop_consumer_group(stream text, consumer_group text)
+RETURNS bool
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT bool_or(d) FROM mq._cluster_drop_consumer_group(stream, consumer_group) d $$;
+AS $$
+BEGIN
+	RETURN (SELECT bool_or(d) FROM mq._cluster_drop_consumer_group(stream, consumer_group) d);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.drop_consumer_group()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq._cluster_seek(p_nodes int[], p_stream text, p_group text, p_partition int,
 								 p_position bigint, p_at timestamptz, p_to_end text)
@@ -1338,6 +1653,9 @@ BEGIN
 		PERFORM mq._cluster_seek(ARRAY[p.node], stream, consumer_group, p.local, "position",
 								 at, to_end);
 	END IF;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.seek()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
 END
 $$;
 
@@ -1377,6 +1695,9 @@ BEGIN
 		EXIT WHEN found > 0 OR clock_timestamp() >= deadline;
 		PERFORM pg_sleep(least(0.1, extract(epoch FROM deadline - clock_timestamp())));
 	END LOOP;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.poll()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
 END
 $$;
 
@@ -1391,14 +1712,19 @@ $$ LANGUAGE plproxy;
 CREATE FUNCTION mq.commit(stream text, consumer_group text, consumer text, partition int,
 						  "position" bigint)
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT mq._cluster_commit(p.node, stream, consumer_group, consumer, p.local, "position")
-	FROM mq._cluster_partition(stream, partition) p
+BEGIN
+	PERFORM count(*) FROM (SELECT mq._cluster_commit(p.node, stream, consumer_group, consumer, p.local, "position")
+	FROM mq._cluster_partition(stream, partition) p) x;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.commit()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
 $$;
 
-CREATE FUNCTION mq._cluster_streams_on(p_node int, p_size int)
+CREATE FUNCTION mq._cluster_streams_on_px(p_node int, p_size int)
 RETURNS TABLE (stream text, partitions int, retention interval, retention_bytes bigint,
 			   unlogged bool, created_at timestamptz, owner name, durability text,
 			   min_replicas int) AS $$
@@ -1409,10 +1735,26 @@ RETURNS TABLE (stream text, partitions int, retention interval, retention_bytes 
 	FROM mq.streams s;
 $$ LANGUAGE plproxy;
 
+/* the same, naming a node that cannot be reached */
+CREATE FUNCTION mq._cluster_streams_on(p_node int, p_size int)
+RETURNS TABLE (stream text, partitions int, retention interval, retention_bytes bigint,
+			   unlogged bool, created_at timestamptz, owner name, durability text,
+			   min_replicas int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_streams_on_px(p_node, p_size);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'the view mq.streams', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
+
 CREATE VIEW mq.streams AS SELECT * FROM mq._cluster_streams_on(0, mq.cluster_size());
 COMMENT ON VIEW mq.streams IS 'Every stream (node 0''s definitions) with its partitions over all nodes.';
 
-CREATE FUNCTION mq._cluster_consumer_groups(p_nodes int[])
+CREATE FUNCTION mq._cluster_consumer_groups_px(p_nodes int[])
 RETURNS TABLE (stream text, consumer_group text, partition int, committed_position bigint,
 			   end_position bigint, lag bigint, consumer text, held_until timestamptz,
 			   start_position bigint, skipped bigint, node int) AS $$
@@ -1424,6 +1766,22 @@ RETURNS TABLE (stream text, consumer_group text, partition int, committed_positi
 		   g.start_position, g.skipped, (p_nodes)[1] AS node
 	FROM mq.consumer_groups g JOIN mq.streams s ON s.stream = g.stream;
 $$ LANGUAGE plproxy;
+
+/* the same, naming a node that cannot be reached */
+CREATE FUNCTION mq._cluster_consumer_groups(p_nodes int[])
+RETURNS TABLE (stream text, consumer_group text, partition int, committed_position bigint,
+			   end_position bigint, lag bigint, consumer text, held_until timestamptz,
+			   start_position bigint, skipped bigint, node int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_consumer_groups_px(p_nodes);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'the view mq.consumer_groups', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
 
 CREATE VIEW mq.consumer_groups AS
 	SELECT * FROM mq._cluster_consumer_groups(mq._cluster_all())
@@ -1448,9 +1806,16 @@ CREATE FUNCTION mq.maintain(
 	OUT queue_name text, OUT dead_lettered bigint, OUT expired bigint,
 	OUT archive_deleted bigint, OUT dedup_keys_pruned bigint)
 RETURNS SETOF record
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT * FROM mq._cluster_maintain(mq._cluster_all()) $$;
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_maintain(mq._cluster_all());
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(NULL, 'mq.maintain()', SQLSTATE || ': ' || SQLERRM, true);
+	RAISE;
+END
+$$;
 
 CREATE FUNCTION mq.metrics_prometheus() RETURNS text
 LANGUAGE plpgsql

@@ -4,8 +4,12 @@
 # on both nodes once, stream partitions in ranges per node; a ledger of 8
 # producers and 8 consumers on 16 queues over both nodes (nothing lost or
 # duplicated); a consumer group of 3 over 8 partitions on 2 nodes, one member
-# killed, every record's result written once; and one node stopped: its
-# queues fail with a clear error, the other node's work on.
+# killed, every record's result written once; connections to a node lost
+# during a call (08006) and one node stopped: every call that needs it fails
+# with an error naming it (08001), the other node's queues work on; and
+# growing to 4 nodes with scripts/cluster_grow.sh: queues with their
+# messages, a stream of 8 partitions with its records at their positions
+# and its groups at their commits, a run stopped part way and run again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -420,21 +424,91 @@ is(px(q{SELECT sum(committed_position) FROM mq.consumer_groups WHERE stream = 'g
 is(on(0, q{SELECT count(*) FROM results WHERE partition >= 4}) + on(1, q{SELECT count(*) FROM results WHERE partition < 4}),
 	0, 'partitions 0-3 on node 0, 4-7 on node 1');
 
-# --- one node stopped: its queues fail clearly, the other's work on ---
+# --- a connection to a node lost during a call: 08006 naming the node ---
+# a queue call: a read waiting on node 1 whose backend is terminated
+my ($lout, $lerr) = ('', '');
+my $lost = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $proxy->connstr('postgres'),
+	  '-c', "SELECT * FROM mq.read('$qc', 1, wait => '60 seconds')" ],
+	'>', \$lout, '2>', \$lerr);
+ok($nodes[1]->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%mq.read(%' AND wait_event = 'Extension'}), 'a read waits on node 1');
+on(1, q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%mq.read(%' AND pid <> pg_backend_pid()});
+$lost->finish;
+like($lerr, qr/08006: node 1 of the mq cluster failed during mq.read\(\) \(p1: [^)]*port=\d+[^)]*\)\nDETAIL:  The call on queue "$qc" may or may not have committed on the node/,
+	'a read whose connection broke fails with 08006 naming the node');
+# a call on every node: a declaration held up on node 1 by a lock, its backend terminated
+my $blocker = $nodes[1]->background_psql('postgres');
+$blocker->query_safe(q{BEGIN; SELECT mq.create_exchange('blk', 'fanout')});
+($lout, $lerr) = ('', '');
+$lost = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $proxy->connstr('postgres'),
+	  '-c', q{SELECT mq.create_exchange('blk', 'fanout')} ],
+	'>', \$lout, '2>', \$lerr);
+ok($nodes[1]->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%create_exchange%' AND wait_event_type = 'Lock'}), 'a create_exchange waits on node 1');
+on(1, q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE query LIKE '%create_exchange%' AND wait_event_type = 'Lock'});
+$lost->finish;
+$blocker->query_safe('ROLLBACK');
+$blocker->quit;
+like($lerr, qr/08006: a node of the mq cluster failed during mq.create_exchange\(\)\nDETAIL:  Every node answers now; the call may or may not have been done on the node that failed. 57P01: .*REMOTE FATAL: terminating connection/,
+	'a call on every node whose connection broke fails with 08006 (PL/Proxy does not say which node; all answer again)');
+px(q{SELECT mq.drop_exchange('blk', if_exists => true)});
+
+# --- one node stopped: every call that needs it names it, the other node works on ---
 my ($q0) = grep { $node_of{$_} == 0 } @queues;
 my ($q1) = grep { $node_of{$_} == 1 } @queues;
+my ($new1) = grep { px("SELECT mq.cluster_node('$_')") eq '1' } map { "n$_" } 1 .. 20;
+px(q{SELECT mq.create_exchange('ex2', 'fanout')});
+# a password in the node's connection string is not shown
+px(qq{ALTER SERVER mq_cluster OPTIONS (SET p1 '$p1 password=secret')});
 $nodes[1]->stop('fast');
+my $down = qr/08001: node 1 of the mq cluster is unreachable \(p1: \Q$p1\E password=\*\*\*\)\nDETAIL:  /;
 like(px_error(qq{SELECT mq.send('$q1', '{}')}),
-	qr/08001: node 1 of the mq cluster is unreachable\nDETAIL:  mq.send\(\) on queue "$q1", which lives on node 1 \(option p1 of server mq_cluster\), could not connect: nothing was done.*HINT:  Queues on the other nodes work on/s,
+	qr/${down}mq.send\(\) on queue "$q1", which lives on node 1 \(option p1 of server mq_cluster\), could not connect: nothing was done.*HINT:  Queues and partitions on the other nodes work on/s,
 	'a send to a queue of the stopped node fails clearly');
-like(px_error(qq{SELECT * FROM mq.read('$q1', 1, wait => '1 s')}), qr/08001: node 1 of the mq cluster is unreachable/,
-	'and a read');
-like(px_error(qq{SELECT mq.ack('$q1', 1)}), qr/08001: node 1 of the mq cluster is unreachable/, 'and an ack');
+like(px_error(qq{SELECT * FROM mq.read('$q1', 1, wait => '1 s')}), $down, 'and a read');
+like(px_error(qq{SELECT mq.ack('$q1', 1)}), $down, 'and an ack');
+like(px_error(qq{SELECT mq.create_queue('$new1')}), qr/${down}mq.create_queue\(\) on queue "$new1"/,
+	'create_queue of a name on the stopped node');
+like(px_error(qq{SELECT mq.bind('events', '$q1', 'x')}), qr/${down}mq.bind\(\) on queue "$q1"/, 'bind');
+like(px_error(qq{SELECT * FROM mq.metrics('$q1')}), qr/${down}mq.metrics\(\) on queue "$q1"/, 'metrics');
+foreach my $call (q{SELECT mq.create_exchange('x1', 'fanout')}, q{SELECT mq.bind_exchange('events', 'ex2', 'k')},
+	q{SELECT mq.publish('events', 'order.x', '{}')}, q{SELECT mq.create_stream('s9', 2)},
+	q{SELECT mq.create_consumer_group('gs', 'g9')}, q{SELECT * FROM mq.poll('gs', 'workers', 'm9')},
+	q{SELECT mq.grant('gs', 'alice', 'read')}, q{SELECT * FROM mq.maintain()})
+{
+	my ($f) = $call =~ /(mq\.\w+)\(/;
+	like(px_error($call),
+		qr/${down}\Q$f\E\(\) runs on every node and could not connect to node 1 \(option p1 of server mq_cluster\): nothing was done there, the other nodes may have done their part.*HINT:  Repeat the call once the node is back/s,
+		"$f names the stopped node");
+}
+foreach my $call (q{SELECT * FROM mq.append('gs', '{}', key => 'key-1')}, q{SELECT * FROM mq.read_stream('gs', 5, 0)},
+	q{SELECT mq.stream_end('gs', 5)}, q{SELECT mq.commit('gs', 'workers', 'm1', 5, 1)},
+	q{SELECT * FROM mq.metrics_all()})
+{
+	my ($f) = $call =~ /(mq\.\w+)\(/;
+	like(px_error($call), qr/${down}\Q$f\E\(\) could not connect to node 1 \(option p1 of server mq_cluster\): nothing was done/,
+		"$f names the stopped node");
+}
+foreach my $view (qw(queues bindings privileges consumer_groups))
+{
+	like(px_error(qq{SELECT * FROM mq.$view}),
+		qr/${down}the view mq.$view could not connect to node 1 \(option p1 of server mq_cluster\)/,
+		"the view mq.$view names the stopped node");
+}
+is(px(q{SELECT count(*) > 0 FROM mq.exchanges}), 't', 'mq.exchanges (node 0\'s) works on');
 ok(px(qq{SELECT mq.send('$q0', '{"alive": 1}')}) > 0, 'a queue of the other node takes sends');
 is(px(qq{SELECT body->>'alive' FROM mq.pop('$q0')}), '1', 'and reads');
-like(px_error(q{SELECT * FROM mq.queues}), qr/PQconnect/, 'what needs every node fails');
 $nodes[1]->start;
+px(qq{ALTER SERVER mq_cluster OPTIONS (SET p1 '$p1')});
 is(px(qq{SELECT mq.send('$q1', '{}') > 0}), 't', 'the node back, its queues work again');
+# what the calls above did on node 0 alone: repeated (a no-op where done), then undone
+px(q{SELECT mq.create_exchange('x1', 'fanout'); SELECT mq.drop_exchange('x1'); SELECT mq.drop_exchange('ex2');
+	SELECT mq.create_stream('s9', 2); SELECT mq.drop_stream('s9');
+	SELECT mq.create_consumer_group('gs', 'g9'); SELECT mq.drop_consumer_group('gs', 'g9');
+	SELECT mq.grant('gs', 'alice', 'read'); SELECT mq.revoke('gs', 'alice', 'read')});
 
 # --- growing from 2 nodes to 4 (scripts/cluster_grow.sh) ---
 my @new;
@@ -455,12 +529,64 @@ sub grow
 	IPC::Run::run([ 'bash', $grow, @_ ], '>', \$out, '2>', \$err);
 	return ($? >> 8, $out, $err);
 }
+px(q{SELECT mq.create_stream('odd', 2)});
 my ($rc, $gout, $gerr) = grow('--wait', '30', $p0, $p1, '--', $p2, $p3);
-is($rc, 1, 'cluster_grow.sh refuses while streams exist');
-like($gerr, qr/streams do not grow this way.*: gs/, 'and says why');
+is($rc, 1, 'cluster_grow.sh refuses a stream that cannot spread over 4 nodes');
+like($gerr, qr/stream odd has 2 partitions, 1 a node: over 4 nodes it needs a multiple of 4/, 'and says why');
+px(q{SELECT mq.drop_stream('odd')});
 ($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2);
 is($rc, 2, 'and needs as many new nodes as old');
-px(q{SELECT mq.drop_stream('gs')});
+
+# a stream of 8 partitions that grows with the cluster: records of every
+# kind, gaps of appends rolled back on the nodes (one at the start of a
+# partition, one at the end),
+# a group committed mid-way, a group at 'latest', a grant and a binding
+px(q{SELECT mq.create_stream('gr', 8, retention => '30 days')});
+# the first key of the batch below on node 0: the first record of its partition
+my $gapkey = px(q{SELECT 'r' || i FROM generate_series(1, 200) i WHERE mq.stream_partition('r' || i, 8) < 4
+	ORDER BY i LIMIT 1});
+on(0, qq{BEGIN; SELECT mq.append('gr', '{"gap": true}', key => '$gapkey'); ROLLBACK;});
+px(q{SELECT count(*) FROM mq.append_batch('gr', ARRAY(SELECT jsonb_build_object('i', i) FROM generate_series(1, 200) i),
+		keys => ARRAY(SELECT 'r' || i FROM generate_series(1, 200) i),
+		headers => ARRAY(SELECT jsonb_build_object('h', i) FROM generate_series(1, 200) i));
+	SELECT mq.append('gr', payload => '\x0102', content_type => 'application/x-test', key => 'r7',
+		correlation_id => 'c7', reply_to => 'back');
+	SELECT mq.create_consumer_group('gr', 'gg', 'earliest');
+	SELECT mq.create_consumer_group('gr', 'gl', 'latest');
+	SELECT mq.grant('gr', 'alice', 'read');
+	SELECT mq.bind('events', 'gr', 'rec.*');
+	CREATE TABLE got AS SELECT partition, position FROM mq.poll('gr', 'gg', 'm1', 1000);
+	SELECT count(*) FROM (SELECT mq.commit('gr', 'gg', 'm1', partition, (max(position) + 1) / 2)
+		FROM got GROUP BY partition) c;});
+on(1, q{BEGIN; SELECT mq.append('gr', '{"gap": true}', key => 'r1'); ROLLBACK;});
+my $records_sql = q{SELECT string_agg(concat_ws(':', r.partition, r.position, r.key, r.headers, r.body,
+		r.appended_at, encode(r.payload, 'hex'), r.content_type, r.correlation_id, r.reply_to, r.sent_by), ','
+		ORDER BY r.partition, r.position)
+	FROM generate_series(0, 7) p, LATERAL mq.read_stream('gr', p, 0, 1000) r};
+my $ends_sql = q{SELECT string_agg(mq.stream_end('gr', p)::text, ',' ORDER BY p) FROM generate_series(0, 7) p};
+my $groups_sql = q{SELECT string_agg(consumer_group || ':' || partition || ':' || committed_position, ','
+	ORDER BY consumer_group, partition) FROM mq.consumer_groups WHERE stream = 'gr'};
+# what group gg has still to read: every record from its committed positions
+my $rest_sql = q{SELECT string_agg(r.partition || ':' || r.position, ',' ORDER BY r.partition, r.position)
+	FROM mq.consumer_groups c, LATERAL mq.read_stream('gr', c.partition, c.committed_position, 1000) r
+	WHERE c.stream = 'gr' AND c.consumer_group = 'gg'};
+my ($records, $ends, $groups, $rest) = map { px($_) } $records_sql, $ends_sql, $groups_sql, $rest_sql;
+like($groups, qr/gg:0:[1-9]/, 'group gg committed mid-way');
+like($records, qr/(^|,)\d:1:$gapkey:/, 'a partition starts at position 1 (an append rolled back)');
+isnt($ends, px(q{SELECT string_agg((SELECT coalesce(max(r.position) + 1, 0) FROM mq.read_stream('gr', p, 0, 1000) r)::text,
+		',' ORDER BY p) FROM generate_series(0, 7) p}), 'a partition ends past its last record (a rolled-back append)');
+px(q{DROP TABLE got});
+($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
+is($rc, 1, 'cluster_grow.sh refuses a stream granted to a role the new nodes lack');
+like($gerr, qr/role alice \(owner or grantee of stream gr\) does not exist on new node 2: create it there first/,
+	'and names it');
+$_->safe_psql('postgres', 'CREATE ROLE alice LOGIN') for @new;
+$new[0]->safe_psql('postgres', q{SELECT mq.create_stream('gr', 3)});
+($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
+is($rc, 1, 'cluster_grow.sh refuses a stream that a new node has already, with other partitions');
+like($gerr, qr/stream gr exists on new node 2 with 3 partitions and on node 0 with 4: drop it on the new nodes first/,
+	'and says so');
+$new[0]->safe_psql('postgres', q{SELECT mq.drop_stream('gr')});
 ($rc, $gout, $gerr) = grow($p0, $p1, '--', $p2, $p3);
 is($rc, 1, 'cluster_grow.sh refuses to split a queue from its dead-letter queue');
 like($gerr, qr/these would land on different nodes: $qa and its dead-letter queue $qc/, 'and names them');
@@ -484,8 +610,24 @@ like($gout, qr/growing from 2 to 4 nodes: $nmoving queues move/, 'prints the pla
 is(px(q{SELECT count(*) FROM mq.queues}), scalar(@queues) + 1, 'and moves nothing');
 is(px(qq{SELECT string_agg((queue_length - visible)::text, ',' ORDER BY queue_name) FROM mq.metrics_all()
 		WHERE queue_name IN ('$moving[0]', '$moving[1]')}), '1,1', 'a delayed and an in-flight message wait to move');
+# a first run stopped part way: node 0 cannot make stream gr again (a
+# session holds the lock of its name there), the other nodes have
+{
+	my $holder = $nodes[0]->background_psql('postgres');
+	$holder->query_safe(q{BEGIN; SELECT mq._lock_name('queue', 'gr')});
+	local $ENV{PGOPTIONS} = ($ENV{PGOPTIONS} // '') . ' -c lock_timeout=2s';
+	($rc, $gout, $gerr) = grow('--wait', '60', $p0, $p1, '--', $p2, $p3);
+	$holder->query_safe('ROLLBACK');
+	$holder->quit;
+}
+isnt($rc, 0, 'a run stopped while stream gr is made again on node 0');
+like($gerr, qr/lock timeout/, 'by the lock held there');
+is(join(',', map { $_->safe_psql('postgres', q{SELECT partitions FROM mq.streams WHERE stream = 'gr'}) } @nodes, @new),
+	'4,2,2,2', 'nodes 3, 2 and 1 have the stream made again, node 0 not yet');
 ($rc, $gout, $gerr) = grow('--wait', '60', $p0, $p1, '--', $p2, $p3);
-is($rc, 0, 'cluster_grow.sh moves the queues') or diag "$gout\n$gerr";
+is($rc, 0, 'cluster_grow.sh run again goes on from there') or diag "$gout\n$gerr";
+like($gout, qr/stream gr: spread over 4 nodes/, 'stream gr made again on node 0 from its staging');
+like($gout, qr/stream gs: 2000 records staged/, 'and stream gs moved');
 like($gout, qr/ALTER SERVER mq_cluster OPTIONS \(ADD p2 '[^']+', ADD p3 '[^']+'\);/, 'and prints the ALTER SERVER');
 px(qq{ALTER SERVER mq_cluster OPTIONS (ADD p2 '$p2', ADD p3 '$p3')});
 is(px(q{SELECT mq.cluster_size()}), '4', 'the cluster has 4 nodes');
@@ -503,6 +645,38 @@ is(px(qq{SELECT string_agg(coalesce(body->>'n', convert_from(payload, 'UTF8') ||
 is(px(q{SELECT mq.publish('events', 'order.new', '{}')}), '15', 'bindings moved with their queues');
 is(px(q{SELECT count(*) FROM mq.exchanges}), '1', 'exchanges exist on the new nodes');
 is($new[0]->safe_psql('postgres', q{SELECT count(*) FROM mq.exchanges}), '1', 'node 2 has them');
+
+# the stream: every record at its partition and position, the groups where they were
+is(px(q{SELECT partitions FROM mq.streams WHERE stream = 'gr'}), '8', 'stream gr has 8 partitions');
+is(join(',', map { $_->safe_psql('postgres', q{SELECT partitions FROM mq.streams WHERE stream = 'gr'}) } @nodes, @new),
+	'2,2,2,2', 'now 2 on each of the 4 nodes');
+is(px($records_sql), $records, 'every record of the stream at its partition and position, as it was');
+is(px($ends_sql), $ends, 'every partition ends where it did (past a rolled-back append too)');
+is(px($groups_sql), $groups, 'the groups\' committed positions are kept');
+is(px(q{SELECT sum(committed_position) || ':' || sum(end_position) FROM mq.consumer_groups WHERE stream = 'gs'}),
+	'2000:2000', 'stream gs grew too, its group at the end');
+px(q{SELECT mq.create_consumer_group('gr', 'gg', 'earliest'), mq.create_consumer_group('gr', 'gl', 'latest')});
+px(q{CREATE TABLE resumed AS SELECT partition, position FROM mq.poll('gr', 'gg', 'm1', 1000)});
+is(px(q{SELECT string_agg(partition || ':' || position, ',' ORDER BY partition, position) FROM resumed}), $rest,
+	'group gg resumes exactly where it committed: nothing lost, nothing again');
+is(px(q{SELECT count(*) FROM mq.poll('gr', 'gl', 'm1', 1000)}), '0', 'group gl is still at the end');
+is(px(q{SELECT count(*) FROM (SELECT mq.commit('gr', 'gg', 'm1', partition, max(position) + 1)
+		FROM resumed GROUP BY partition) c}), px(q{SELECT count(DISTINCT partition) FROM resumed}),
+	'and commits on the new nodes');
+my %end_before = map { split /:/ } split /,/,
+	px(q{SELECT string_agg(p || ':' || mq.stream_end('gr', p), ',') FROM generate_series(0, 7) p});
+my @appended = map { [ split /\|/ ] } split /\n/, px(q{SELECT k, mq.stream_partition(k, 8), (a).partition, (a).position
+	FROM unnest(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) WITH ORDINALITY u(k, o),
+	LATERAL mq.append('gr', jsonb_build_object('k', k), key => k) a ORDER BY o});
+my %next = %end_before;
+my $placed = grep { $_->[1] == $_->[2] && $_->[3] == $next{ $_->[2] }++ } @appended;
+is($placed, 8, 'appends by key after the grow land where mq.stream_partition says, at the next position');
+is(px(q{SELECT string_agg(r.key, ',' ORDER BY r.key) FROM unnest(ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) k,
+		LATERAL mq.read_stream('gr', mq.stream_partition(k, 8), 0, 1000) r WHERE r.key = k}), 'a,b,c,d,e,f,g,h',
+	'and are read there');
+is(px(q{SELECT count(*) FROM mq.privileges WHERE object_name = 'gr' AND grantee = 'alice'}), '4',
+	'the grant on the stream is on every node');
+is(px(q{SELECT mq.publish('events', 'rec.1', '{"via": "exchange"}')}), '1', 'the binding to the stream moved');
 
 $_->stop for @new;
 $proxy->stop;
