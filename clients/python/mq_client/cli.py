@@ -64,7 +64,7 @@ def dump_json(value: Any) -> str:
     if isinstance(value, decimal.Decimal):
         if not value.is_finite():
             raise ValueError(f"not a JSON number: {value}")
-        return str(value)
+        return format(value, "f")
     if isinstance(value, float):
         return json.dumps(value)
     if isinstance(value, dict):
