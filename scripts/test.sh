@@ -17,7 +17,8 @@ source "$(dirname "$0")/common.sh"
 
 use_postgres
 install_packages build-essential libipc-run-perl pgbouncer python3-psycopg python3-psycopg2 \
-	python3-sqlalchemy python3-venv python3-setuptools python3-wheel prometheus
+	python3-sqlalchemy python3-venv python3-setuptools python3-wheel prometheus \
+	python3-tqdm tmux
 command -v node >/dev/null 2>&1 || install_packages nodejs npm
 # test/t/018_failover.pl: pg_auto_failover exists only as Debian's package
 # for its own PostgreSQL; elsewhere that suite skips, saying so
@@ -78,16 +79,19 @@ if ! bash "$MQ_ROOT/test/stress/run.sh" | tee -a "$checks"; then status=1; fi
 say "Python client (clients/python): pip install into a venv, its tests against the server"
 # the README's install command (Debian's Python is externally managed: a
 # venv that sees Debian's psycopg); the suite restarts the server once,
-# and once stops it for a failover to a standby of its own (on MQ_PORT + 1)
+# and once stops it for a failover to a standby of its own (on MQ_PORT + 1);
+# mqctl's tests run `mqctl top` under tmux and save its screen in $screens
 pyvenv=$(mktemp -d)
+screens=${MQ_TEST_SCREENSHOTS:-$(mktemp -d)}
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_client WITH (FORCE)" -c "CREATE DATABASE mq_client"
 psql -X -q -d mq_client -c "CREATE EXTENSION mq"
 if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
 	"$pyvenv/bin/pip" install -q --no-build-isolation --no-index "$MQ_ROOT/clients/python" &&
 	(cd "$MQ_ROOT/clients/python/tests" && PGDATABASE=mq_client MQ_TEST_PGCTL="$PG_BIN/pg_ctl" \
-		MQ_TEST_PGDATA="$MQ_CLUSTER" MQ_TEST_STANDBY_PORT=$((MQ_PORT + 1)) \
+		MQ_TEST_PGDATA="$MQ_CLUSTER" MQ_TEST_STANDBY_PORT=$((MQ_PORT + 1)) MQ_TEST_SCREENSHOTS="$screens" \
 		"$pyvenv/bin/python" -m unittest -v); then
-	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer)" | tee -a "$checks"
+	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer; mqctl)" | tee -a "$checks"
+	say "mqctl top's screen as the test saw it: $screens/mqctl-top.txt"
 else
 	echo "not ok - python client" | tee -a "$checks"; status=1
 fi

@@ -172,8 +172,9 @@ def render(view: View, sort_key: str, reverse: bool, title: str) -> List[Tuple[s
     queues = sorted(view.queues, key=lambda r: str(r["queue"]))
     queues.sort(key=col.sort, reverse=descending)
     lines: List[Tuple[str, bool]] = [
-        (f"{title}  sort: {col.title}{' (reversed)' if reverse else ''}"
-         "  [s] sort column  [r] reverse  [q] quit", False), ("", False)]
+        (title, False),
+        (f"sort: {col.title}{' (reversed)' if reverse else ''}   keys: s/S sort column, "
+         "r reverse, q quit", False), ("", False)]
     lines.append((" ".join(((c.title + ("*" if c is col else "")).ljust(c.width)
                             if c.key == "queue" else
                             (("*" if c is col else "") + c.title).rjust(c.width))

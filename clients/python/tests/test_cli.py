@@ -490,18 +490,25 @@ def _ts(text):
 
 
 class Sender(threading.Thread):
-    """Sends to a queue every 20 ms until stopped (so that rates are not 0)."""
+    """Until stopped, every 20 ms: sends to a queue, appends to a stream, and
+    every other time acks a message (so that the rates are not 0)."""
 
-    def __init__(self, queue):
+    def __init__(self, queue, stream):
         super().__init__(daemon=True)
-        self.queue = queue
+        self.queue, self.stream = queue, stream
         self.done = threading.Event()
 
     def run(self):
         import psycopg
         with psycopg.connect(autocommit=True) as conn:
+            n = 0
             while not self.done.wait(0.02):
                 conn.execute("SELECT mq.send(%s, '{}')", (self.queue,))
+                conn.execute("SELECT mq.append(%s, '{}')", (self.stream,))
+                n += 1
+                if n % 2 == 0:
+                    conn.execute("SELECT mq.ack(%s, msg_id) FROM mq.read(%s, 1)",
+                                 (self.queue, self.queue))
 
     def stop(self):
         self.done.set()
@@ -516,7 +523,7 @@ class TopTest(CliTest):
         self.client.create_stream("cli_s")
         sql("SELECT mq.create_consumer_group('cli_s', 'cli_g', 'earliest')")
         self.client.append("cli_s", {})
-        self.sender = Sender("cli_q")
+        self.sender = Sender("cli_q", "cli_s")
         self.sender.start()
 
     def tearDown(self):
@@ -533,7 +540,10 @@ class TopTest(CliTest):
         q = self.row(out, "cli_q")
         self.assertGreater(float(q[1]), 0, f"a send rate: {out}")
         self.assertEqual(self.row(out, "cli_dlq")[1:4], ["0.0", "0.0", "0"])
-        self.assertRegex(out, r"\ncli_s\s+0\.0\s+1\s+-\s+-\n\s+cli_g\s+0\.0\s+-\s+1\s+0\n")
+        self.assertGreater(float(q[2]), 0, f"an ack rate: {out}")
+        s = self.row(out, "cli_s")
+        self.assertGreater(float(s[1]), 0, f"an append rate: {out}")
+        self.assertRegex(out, r"\n\s+cli_g\s+0\.0\s+-\s+\d+\s+0\n")
         out = self.ok("top", "--once", "--sort", "depth", "--interval", "0.2")
         self.assertLess(out.index("\ncli_q "), out.index("\ncli_dlq "), "deepest first")
         self.assertIn("*DEPTH", out)
@@ -555,11 +565,11 @@ class TopTest(CliTest):
                     screen = subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True,
                                             text=True).stdout
                     q = self.row(screen, "cli_q")
-                    return q is not None and q[1] not in ("-", "0.0")
+                    return q is not None and q[1] not in ("-", "0.0") and q[2] != "0.0"
                 wait_for(live, what="top showing a send rate")
                 self.assertIn("QUEUE*", screen)
                 self.assertIsNotNone(self.row(screen, "cli_dlq"))
-                self.assertRegex(screen, r"\ncli_s\s+[\d.]+\s+1\s+-\s+-\n\s+cli_g\s")
+                self.assertRegex(screen, r"\ncli_s\s+[\d.]+\s+\d+\s+-\s+-\n\s+cli_g\s")
                 if os.environ.get("MQ_TEST_SCREENSHOTS"):
                     os.makedirs(os.environ["MQ_TEST_SCREENSHOTS"], exist_ok=True)
                     with open(os.path.join(os.environ["MQ_TEST_SCREENSHOTS"], "mqctl-top.txt"),
