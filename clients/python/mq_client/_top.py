@@ -209,6 +209,9 @@ def cmd_top(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
         lines = render(view_of(sampler.sample(), first), args.sort, False, _title(conn))
         sys.stdout.write("".join(text.rstrip() + "\n" for text, _ in lines))
         return 0
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("mqctl: top needs a terminal; use --once for text", file=sys.stderr)
+        return 2
     try:
         curses.wrapper(_run, sampler, args)
     except KeyboardInterrupt:

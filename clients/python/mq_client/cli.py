@@ -13,6 +13,7 @@ import argparse
 import base64
 import datetime
 import decimal
+import importlib
 import json
 import os
 import select
@@ -391,15 +392,13 @@ def _emit(args: argparse.Namespace, line: Dict[str, Any], text: str) -> None:
 
 
 def cmd_tail(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
-    shown = 0
     try:
         if is_stream(conn, args.name):
-            shown = _tail_stream(conn, args)
+            _tail_stream(conn, args)
         else:
-            shown = _tail_queue(conn, args)
+            _tail_queue(conn, args)
     except KeyboardInterrupt:
-        pass
-    del shown
+        pass    # Ctrl-C is how a tail ends
     return EXIT_OK
 
 
@@ -664,10 +663,9 @@ def cmd_import(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
 # -- console (another module: mq_client.console) --------------------------------------
 def cmd_console(conn: Optional[psycopg.Connection[Any]], args: argparse.Namespace) -> int:
     try:
-        from . import console  # type: ignore[attr-defined]
+        console = importlib.import_module("mq_client.console")
     except ImportError as exc:
-        raise Failure(f"the web console is not available ({exc}); it comes with mq-client "
-                      "0.8.0 (mq_client.console)") from None
+        raise Failure(f"the web console (mq_client.console) is not available: {exc}") from None
     return int(console.run(args.dsn or "", args))
 
 
@@ -797,16 +795,20 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                 json_flag=False)
     if "console" in argv:
         try:
-            from . import console  # type: ignore[attr-defined]
-            console.add_arguments(p)
+            console = importlib.import_module("mq_client.console")
         except ImportError:
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(console_missing=True)  # cmd_console says so, whatever the options
+        else:
+            console.add_arguments(p)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "console_missing", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     conn: Optional[psycopg.Connection[Any]] = None
     try:
         if args.func is not cmd_console:

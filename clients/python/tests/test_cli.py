@@ -544,6 +544,9 @@ class TopTest(CliTest):
         s = self.row(out, "cli_s")
         self.assertGreater(float(s[1]), 0, f"an append rate: {out}")
         self.assertRegex(out, r"\n\s+cli_g\s+0\.0\s+-\s+\d+\s+0\n")
+        r = mqctl("top")
+        self.assertEqual((r.returncode, r.stderr),
+                         (2, "mqctl: top needs a terminal; use --once for text\n"))
         out = self.ok("top", "--once", "--sort", "depth", "--interval", "0.2")
         self.assertLess(out.index("\ncli_q "), out.index("\ncli_dlq "), "deepest first")
         self.assertIn("*DEPTH", out)
