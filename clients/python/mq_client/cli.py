@@ -31,6 +31,7 @@ from . import __version__
 from ._top import TOP_COLUMNS, cmd_top
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+TAIL_WINDOW = 10000
 
 Row = Dict[str, Any]
 MESSAGE_FIELDS = ("msg_id", "read_ct", "enqueued_at", "vt", "priority", "group_key",
@@ -215,11 +216,14 @@ def queue_table(conn: psycopg.Connection[Any], queue: str) -> sql.Composed:
     return sql.SQL("mq.{}").format(sql.Identifier(f"q_{found[0]['queue_id']}"))
 
 
+STATE = ("CASE WHEN vt <= now() THEN 'visible' WHEN read_ct > 0 THEN 'leased' "
+         "ELSE 'delayed' END AS state")
+
+
 def queue_messages(conn: psycopg.Connection[Any], queue: str, order: str,
                    limit: Optional[int] = None, after: Optional[int] = None) -> List[Row]:
-    query = sql.SQL("SELECT *, CASE WHEN vt <= now() THEN 'visible' WHEN read_ct > 0 "
-                    "THEN 'leased' ELSE 'delayed' END AS state FROM {} WHERE msg_id > %s "
-                    "ORDER BY " + order + " LIMIT %s").format(queue_table(conn, queue))
+    query = sql.SQL("SELECT *, " + STATE + " FROM {} WHERE msg_id > %s ORDER BY " + order +
+                    " LIMIT %s").format(queue_table(conn, queue))
     return rows(conn, query, (after or 0, limit))
 
 
@@ -297,10 +301,10 @@ def _json_arg(text: str, what: str) -> Any:
 def cmd_send(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     body: Any = None
     payload: Optional[bytes] = None
+    if sum(x is not None for x in (args.body, args.text, args.file)) > 1:
+        raise Failure("give one of BODY, --text and --file", EXIT_USAGE)
     if args.file is not None:
         payload = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
-        if args.body is not None:
-            raise Failure("give a BODY or --file, not both", EXIT_USAGE)
     elif args.text is not None:
         payload = args.text.encode("utf-8")
     elif args.body is not None:
@@ -422,21 +426,38 @@ def _tail_queue(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
         raise Failure(f'queue "{args.name}" does not exist')
     if options[0]["notify"]:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier("mq." + args.name)))
+    table = queue_table(conn, args.name)
+    ids_query = sql.SQL("SELECT msg_id FROM {} WHERE msg_id > %s AND msg_id <= %s").format(table)
+    late_query = sql.SQL("SELECT *, " + STATE + " FROM {} WHERE msg_id = ANY(%s) "
+                         "ORDER BY msg_id").format(table)
+    new_query = sql.SQL("SELECT *, " + STATE + " FROM {} WHERE msg_id > %s "
+                        "ORDER BY msg_id LIMIT 1000").format(table)
+    # the ids of a queue grow in the order of the sends, not of their
+    # commits: ids up to TAIL_WINDOW below the highest one shown are looked
+    # at again, so that a send that committed after later ones is shown too
     last = 0
+    seen: set[int] = set()
     if not args.from_beginning:
-        top = queue_messages(conn, args.name, "msg_id DESC", 1)
-        last = top[0]["msg_id"] if top else 0
+        top = rows(conn, sql.SQL("SELECT max(msg_id) AS m FROM {}").format(table))[0]["m"]
+        last = top or 0
+        seen = {r["msg_id"] for r in rows(conn, ids_query, (last - TAIL_WINDOW, last))}
     while args.count is None or shown < args.count:
-        for m in queue_messages(conn, args.name, "msg_id", 1000, last):
-            last = m["msg_id"]
+        late = [r["msg_id"] for r in rows(conn, ids_query, (last - TAIL_WINDOW, last))
+                if r["msg_id"] not in seen]
+        fresh = rows(conn, new_query, (last,))
+        for m in (rows(conn, late_query, (late,)) if late else []) + fresh:
+            seen.add(m["msg_id"])
+            last = max(last, m["msg_id"])
             _emit(args, message_line(m, MESSAGE_FIELDS),
                   f"{m['msg_id']}\t{message_summary(m, 10000)}")
             shown += 1
             if args.count is not None and shown >= args.count:
                 return shown
-        # sleeps until a notification arrives (the next query takes it in)
-        # or the interval ends
-        select.select([conn.fileno()], [], [], args.interval)
+        seen = {i for i in seen if i > last - TAIL_WINDOW}
+        if len(fresh) < 1000:
+            # sleeps until a notification arrives (the next query takes it
+            # in) or the interval ends
+            select.select([conn.fileno()], [], [], args.interval)
     return shown
 
 

@@ -182,6 +182,15 @@ class MessageTest(CliTest):
                          r"application/octet-stream>")
         self.assertNotIn("delayed", out, "--limit 2")
         self.assertIn("delayed", self.ok("peek", "cli_q"))
+        # the queue's table: a role without privileges on mq's tables
+        sql("DROP ROLE IF EXISTS cli_peeker")
+        sql("CREATE ROLE cli_peeker LOGIN")
+        try:
+            r = mqctl("--dsn", "user=cli_peeker", "peek", "cli_q")
+        finally:
+            sql("DROP ROLE cli_peeker")
+        self.assertEqual((r.returncode, r.stderr),
+                         (1, "mqctl: ERROR 42501: permission denied for table _queue\n"))
         r = mqctl("peek", "cli_nosuch")
         self.assertEqual((r.returncode, r.stderr), (1, 'mqctl: queue "cli_nosuch" does not '
                                                        'exist\n'))
@@ -251,6 +260,9 @@ class MessageTest(CliTest):
         r = mqctl("send", "cli_q", "2")
         self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stderr, r'^mqctl: ERROR 54000: queue "cli_q" is full')
+        r = mqctl("send", "cli_q", "{}", "--text", "t")
+        self.assertEqual((r.returncode, r.stderr),
+                         (2, "mqctl: give one of BODY, --text and --file\n"))
         r = mqctl("send", "cli_q", "{not json")
         self.assertEqual(r.returncode, 2)
         self.assertIn("mqctl: BODY is not JSON", r.stderr)
@@ -269,26 +281,41 @@ class TailTest(CliTest):
                  what=f"mqctl {state} in {pattern}")
 
     def test_tail_queue_woken_by_notify(self):
+        import psycopg
         self.client.create_queue("cli_n", notify=True)
         self.client.send("cli_n", {"before": True})
+        # a send that commits after a later one
+        late = psycopg.connect()
+        late.execute("SELECT mq.send('cli_n', '{\"late\": 1}')")
         # a look every hour: only the queue's notification can wake it
-        proc = subprocess.Popen(MQCTL + ["tail", "cli_n", "--count", "2", "--json",
+        proc = subprocess.Popen(MQCTL + ["tail", "cli_n", "--count", "3", "--json",
                                          "--interval", "3600"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=ENV, stdin=subprocess.DEVNULL)
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
         try:
-            self.wait_idle_after("%ORDER BY msg_id LIMIT%")
+            self.wait_idle_after("%ORDER BY msg_id LIMIT 1000%")
             self.client.send("cli_n", {"n": 1})
+            wait_for(lambda: len(lines) == 1, what="the first arrival")
+            late.commit()
+            wait_for(lambda: len(lines) == 2, what="the late commit")
             self.client.send("cli_n", b"\xff", headers={"h": 2})
-            out, err = proc.communicate(timeout=60)
+            proc.wait(timeout=60)
+            reader.join(timeout=60)
         finally:
             proc.kill()
-        self.assertEqual(proc.returncode, 0, err)
-        lines = [json.loads(x) for x in out.splitlines()]
-        self.assertEqual([(m["body"], m.get("payload_base64"), m["headers"]) for m in lines],
-                         [({"n": 1}, None, None), (None, "/w==", {"h": 2})],
-                         "the arrivals after the start")
-        self.assertEqual(length("cli_n"), 3, "tail leaves them in the queue")
+            late.close()
+        self.assertEqual(proc.returncode, 0, proc.stderr.read())
+        proc.stdout.close()
+        proc.stderr.close()
+        got = [json.loads(x) for x in lines]
+        self.assertEqual([(m["body"], m.get("payload_base64"), m["headers"]) for m in got],
+                         [({"n": 1}, None, None), ({"late": 1}, None, None),
+                          (None, "/w==", {"h": 2})],
+                         "the arrivals after the start, the late commit too")
+        self.assertEqual(length("cli_n"), 4, "tail leaves them in the queue")
 
     def test_tail_consume_and_ctrl_c(self):
         self.client.create_queue("cli_q")
