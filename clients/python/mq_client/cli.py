@@ -508,7 +508,7 @@ def cmd_purge(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def progress(total: int, what: str) -> Any:
+def progress(total: Optional[int], what: str) -> Any:
     """A progress bar on standard error when it is a terminal (tqdm)."""
     from tqdm import tqdm  # type: ignore[import]
     return tqdm(total=total, desc=what, unit="msg", file=sys.stderr,
@@ -587,9 +587,11 @@ def cmd_export(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     if not conn.autocommit:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     try:
-        for line in _export_rows(conn, args.name):
-            out.write(dump_json(line) + "\n")
-            n += 1
+        with progress(None, "export") as bar:
+            for line in _export_rows(conn, args.name):
+                out.write(dump_json(line) + "\n")
+                n += 1
+                bar.update(1)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -651,6 +653,7 @@ def cmd_import(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     source = _open(args.file, "r")
     total = 0
     batch: List[Dict[str, Any]] = []
+    bar = progress(None, "import")
 
     def flush() -> None:
         nonlocal total
@@ -658,6 +661,7 @@ def cmd_import(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(query, batch)
             total += len(batch)
+            bar.update(len(batch))
             batch.clear()
 
     try:
@@ -675,6 +679,7 @@ def cmd_import(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
                 flush()
         flush()
     finally:
+        bar.close()
         if source is not sys.stdin:
             source.close()
     print(dump_json({"imported": total}) if args.json else f"imported {total}")

@@ -457,7 +457,10 @@ class ExportImportTest(CliTest):
             self.ok("export", "cli_src", "--file", path)
             with open(path, encoding="utf-8") as f:
                 exported = [json.loads(x) for x in f]
-            self.assertEqual(self.ok("import", "cli_dst", "--file", path), "imported 5\n")
+            # a bar on a terminal
+            code, out, term = under_pty(["import", "cli_dst", "--file", path])
+            self.assertEqual((code, out), (0, "imported 5\n"), term)
+            self.assertRegex(term, r"import: 5msg")
         again = [json.loads(x) for x in self.ok("export", "cli_dst").splitlines()]
         self.assertEqual(len(exported), 5)
         self.assertEqual([{k: m.get(k) for k in EXACT} for m in again],
@@ -545,8 +548,15 @@ class Sender(threading.Thread):
 class TopTest(CliTest):
     def setUp(self):
         super().setUp()
-        self.client.create_queue("cli_q")
         self.client.create_queue("cli_dlq")
+        self.client.create_queue("cli_q", max_receives=1, dead_letter_queue="cli_dlq")
+        # 3 dead letters, 2 messages in flight, 1 delayed
+        self.client.send_batch("cli_q", [{"dead": i} for i in range(3)])
+        sql("SELECT mq.set_vt('cli_q', msg_id, '0') FROM mq.read('cli_q', 3)")
+        self.client.read("cli_q", 3)
+        self.client.send_batch("cli_q", [{"held": i} for i in range(2)])
+        self.client.read("cli_q", 2, visibility_timeout=3600)
+        self.client.send("cli_q", {"later": 1}, delay=3600)
         self.client.create_stream("cli_s")
         sql("SELECT mq.create_consumer_group('cli_s', 'cli_g', 'earliest')")
         self.client.append("cli_s", {})
@@ -566,7 +576,8 @@ class TopTest(CliTest):
                          r"OLDEST\s+DEAD")
         q = self.row(out, "cli_q")
         self.assertGreater(float(q[1]), 0, f"a send rate: {out}")
-        self.assertEqual(self.row(out, "cli_dlq")[1:4], ["0.0", "0.0", "0"])
+        self.assertEqual(q[4:6] + q[7:], ["2", "1", "3"], "in flight, delayed, dead")
+        self.assertEqual(self.row(out, "cli_dlq")[1:4], ["0.0", "0.0", "3"])
         self.assertGreater(float(q[2]), 0, f"an ack rate: {out}")
         s = self.row(out, "cli_s")
         self.assertGreater(float(s[1]), 0, f"an append rate: {out}")
