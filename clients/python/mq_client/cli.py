@@ -19,8 +19,7 @@ import os
 import select
 import sys
 import time
-from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
-                    Tuple)
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import psycopg
 from psycopg import sql

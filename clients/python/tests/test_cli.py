@@ -6,7 +6,6 @@ captured (mqctl-top.txt); nothing is saved when it is unset."""
 import json
 import os
 import pty
-import re
 import select
 import shutil
 import signal
