@@ -18,7 +18,7 @@ source "$(dirname "$0")/common.sh"
 use_postgres
 install_packages build-essential libipc-run-perl pgbouncer python3-psycopg python3-psycopg2 \
 	python3-sqlalchemy python3-venv python3-setuptools python3-wheel prometheus \
-	chromium chromium-driver python3-selenium python3-jinja2
+	chromium chromium-driver python3-selenium python3-jinja2 python3-tqdm tmux
 command -v node >/dev/null 2>&1 || install_packages nodejs npm
 # test/t/018_failover.pl: pg_auto_failover exists only as Debian's package
 # for its own PostgreSQL; elsewhere that suite skips, saying so
@@ -81,9 +81,10 @@ say "Python client (clients/python): pip install into a venv, its tests against 
 # venv that sees Debian's psycopg); the suite restarts the server once,
 # and once stops it for a failover to a standby of its own (on MQ_PORT + 1);
 # test_console.py drives the web console in headless chromium and saves a
-# screenshot of each page
+# screenshot of each page; mqctl's tests run `mqctl top` under tmux and save
+# its screen there too
 pyvenv=$(mktemp -d)
-screenshots=$(mktemp -d /tmp/mq-console-screenshots.XXXXXX)
+screenshots=${MQ_TEST_SCREENSHOTS:-$(mktemp -d /tmp/mq-screenshots.XXXXXX)}
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_client WITH (FORCE)" -c "CREATE DATABASE mq_client"
 psql -X -q -d mq_client -c "CREATE EXTENSION mq"
 if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
@@ -91,12 +92,12 @@ if /usr/bin/python3 -m venv --system-site-packages "$pyvenv" &&
 	(cd "$MQ_ROOT/clients/python/tests" && PGDATABASE=mq_client MQ_TEST_PGCTL="$PG_BIN/pg_ctl" \
 		MQ_TEST_PGDATA="$MQ_CLUSTER" MQ_TEST_STANDBY_PORT=$((MQ_PORT + 1)) \
 		MQ_TEST_SCREENSHOTS="$screenshots" "$pyvenv/bin/python" -m unittest -v); then
-	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer, web console)" | tee -a "$checks"
+	echo "ok - python client (mq_client: sends, worker, request/reply, stream consumer, failover, producer, mqctl, web console)" | tee -a "$checks"
 else
 	echo "not ok - python client" | tee -a "$checks"; status=1
 fi
 rm -rf "$MQ_ROOT/clients/python/build" "$MQ_ROOT"/clients/python/*.egg-info
-say "web console screenshots (test_console.py): $screenshots"
+say "web console screenshots (test_console.py) and mqctl top's screen: $screenshots"
 
 say "client examples (examples/python, examples/node) and the Node client (clients/node) against the server"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mq_examples WITH (FORCE)" -c "CREATE DATABASE mq_examples"
