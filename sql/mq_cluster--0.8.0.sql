@@ -422,6 +422,32 @@ EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_conn
 END
 $$;
 
+CREATE FUNCTION mq._cluster_peek(queue text, qty int, after_id bigint)
+RETURNS TABLE (msg_id bigint, state text, read_ct int, enqueued_at timestamptz,
+			   vt timestamptz, priority int, group_key text, dedup_key text, headers jsonb,
+			   body jsonb, payload bytea, content_type text, content_encoding text,
+			   correlation_id text, reply_to text, expires_at timestamptz, sent_by text) AS $$
+	CLUSTER 'mq_cluster';
+	RUN ON mq._cluster_route(queue);
+	TARGET mq.peek;
+$$ LANGUAGE plproxy;
+
+CREATE FUNCTION mq.peek(queue text, qty int DEFAULT 10, after_id bigint DEFAULT NULL)
+RETURNS TABLE (msg_id bigint, state text, read_ct int, enqueued_at timestamptz,
+			   vt timestamptz, priority int, group_key text, dedup_key text, headers jsonb,
+			   body jsonb, payload bytea, content_type text, content_encoding text,
+			   correlation_id text, reply_to text, expires_at timestamptz, sent_by text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY SELECT * FROM mq._cluster_peek(queue, qty, after_id);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown OR cannot_connect_now THEN
+	PERFORM mq._cluster_failed(queue, 'mq.peek()', SQLSTATE || ': ' || SQLERRM);
+	RAISE;
+END
+$$;
+
 CREATE FUNCTION mq._cluster_redrive(dead_letter_queue text, target text, max_messages bigint)
 RETURNS bigint AS $$
 	CLUSTER 'mq_cluster';

@@ -665,6 +665,50 @@ BEGIN
 END;
 $$;
 
+/*
+ * mq.peek(): a queue's messages as they are, without a lease: no lock on
+ * them, no read count, no wakeup; readers go on as if nobody looked.  For
+ * people and tools (mqctl peek, the console), with the read privilege, as a
+ * read needs.  Without after_id, the first qty messages in delivery order
+ * (priority, then msg_id), whatever their state; with it, those whose
+ * msg_id is greater, in msg_id order (to page through a queue, or follow
+ * its arrivals).
+ */
+CREATE OR REPLACE FUNCTION mq._peek(queue text, qty int DEFAULT 10, after_id bigint DEFAULT NULL)
+RETURNS TABLE (msg_id bigint, state text, read_ct int, enqueued_at timestamptz,
+			   vt timestamptz, priority int, group_key text, dedup_key text, headers jsonb,
+			   body jsonb, payload bytea, content_type text, content_encoding text,
+			   correlation_id text, reply_to text, expires_at timestamptz, sent_by text)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tab text := 'q_' || mq._queue_id(queue);
+BEGIN
+	IF qty IS NULL OR qty < 1 OR qty > 10000 THEN
+		RAISE EXCEPTION 'qty must be between 1 and 10000'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('qty is %s.', coalesce(qty::text, 'NULL'));
+	END IF;
+	PERFORM mq._check_privilege('queue', queue, 'read');
+	RETURN QUERY EXECUTE format($q$
+		SELECT m.msg_id,
+			   CASE WHEN m.expires_at <= now() THEN 'expired'
+					WHEN m.vt <= now() THEN 'visible'
+					WHEN m.read_ct > 0 THEN 'in_flight'
+					ELSE 'delayed' END,
+			   m.read_ct, m.enqueued_at, m.vt, m.priority, m.group_key, m.dedup_key,
+			   m.headers, m.body, m.payload, m.content_type, m.content_encoding,
+			   m.correlation_id, m.reply_to, m.expires_at, m.sent_by
+		FROM mq.%I m
+		WHERE $1 IS NULL OR m.msg_id > $1
+		ORDER BY CASE WHEN $1 IS NULL THEN -m.priority END, m.msg_id
+		LIMIT $2$q$, tab)
+		USING after_id, qty;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION mq._redrive(dead_letter_queue text, target text,
 						   max_messages bigint DEFAULT NULL)
 RETURNS bigint
@@ -799,6 +843,15 @@ CREATE OR REPLACE FUNCTION mq.purge_queue(queue text)
 RETURNS bigint AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mq.purge_queue(text) IS 'Delete every message of a queue; returns how many.';
 
+CREATE OR REPLACE FUNCTION mq.peek(queue text, qty int DEFAULT 10, after_id bigint DEFAULT NULL)
+RETURNS TABLE (msg_id bigint, state text, read_ct int, enqueued_at timestamptz,
+			   vt timestamptz, priority int, group_key text, dedup_key text, headers jsonb,
+			   body jsonb, payload bytea, content_type text, content_encoding text,
+			   correlation_id text, reply_to text, expires_at timestamptz, sent_by text)
+AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mq.peek(text, int, bigint)
+	IS 'A queue''s messages with their state, without leasing them (needs read).';
+
 CREATE OR REPLACE FUNCTION mq.redrive(dead_letter_queue text, target text,
 						   max_messages bigint DEFAULT NULL)
 RETURNS bigint AS 'MODULE_PATHNAME', 'mq_manage' LANGUAGE C VOLATILE;
@@ -931,6 +984,7 @@ REVOKE EXECUTE ON FUNCTION mq._queue_id(text),
 	interval, bool, interval, bool, bool, bool, int, int, interval, int, text, int),
 	mq._alter_queue(text, interval, int, text, interval, bigint, text, bool,
 	interval, bool, interval, bool, bool, bool, int, int, interval, int, text, int),
-	mq._drop_queue(text, bool), mq._purge_queue(text), mq._redrive(text, text, bigint)
+	mq._drop_queue(text, bool), mq._purge_queue(text), mq._redrive(text, text, bigint),
+	mq._peek(text, int, bigint)
 	FROM PUBLIC;
 GRANT SELECT ON mq.queues TO PUBLIC;

@@ -108,6 +108,8 @@ is(px(qq{SELECT mq.ack('$qa', 1)}), 'f', 'a second ack finds nothing');
 is(px(qq{SELECT msg_id || ':' || read_ct FROM mq.read('$qa', 1, visibility_timeout => '10 minutes')}),
 	'2:2', 'a nacked message comes again');
 ok(px(qq{SELECT mq.set_vt('$qa', 2, '0 seconds') <= now() + interval '1 second'}), 'set_vt');
+is(px(qq{SELECT string_agg(msg_id || ':' || state || ':' || read_ct, ',') FROM mq.peek('$qa')}),
+	'2:visible:2,4:visible:0,5:visible:0,6:delayed:0', 'peek from the queue\'s node, leasing nothing');
 is(px(qq{SELECT string_agg(msg_id::text, ',' ORDER BY msg_id) FROM mq.pop('$qa', 2)}), '2,4', 'pop');
 is(px(qq{SELECT string_agg(a::text, ',') FROM mq.read('$qa', 1) r,
 		LATERAL mq.ack_batch('$qa', ARRAY[r.msg_id, 99]) a}), '5', 'ack_batch');

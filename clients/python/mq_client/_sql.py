@@ -318,6 +318,11 @@ def read(queue: str, qty: int, visibility_timeout: Optional[Duration],
             (queue, qty, interval(visibility_timeout), interval(wait or 0)))
 
 
+def peek(queue: str, qty: int, after_id: Optional[int]) -> Query:
+    return (f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM mq.peek(%s, %s, %s)",
+            (queue, qty, after_id))
+
+
 def poll(stream: str, group: str, consumer: str, max_records: int, wait: Duration,
          session_timeout: Duration) -> Query:
     return (f"SELECT {', '.join(RECORD_COLUMNS)} FROM mq.poll(%s, %s, %s, %s, %s, %s)",

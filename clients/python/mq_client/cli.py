@@ -193,7 +193,7 @@ def print_messages(args: argparse.Namespace, messages: List[Row]) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     table = []
     for m in messages:
-        state = m.get("state") or ("leased" if m["vt"] > now else "visible")
+        state = m.get("state") or ("in_flight" if m["vt"] > now else "visible")
         table.append([m["msg_id"], state, m["read_ct"], m["priority"], m["enqueued_at"],
                       m.get("headers"), message_summary(m)])
     print_table(sys.stdout, ("msg_id", "state", "read_ct", "priority", "enqueued_at",
@@ -205,25 +205,28 @@ def is_stream(conn: psycopg.Connection[Any], name: str) -> bool:
     return bool(rows(conn, "SELECT 1 AS x FROM mq.streams WHERE stream = %s", (name,)))
 
 
-def queue_table(conn: psycopg.Connection[Any], queue: str) -> sql.Composed:
-    """The table that holds a queue's messages, read read-only: mq has no
-    call that shows messages without leasing them (needs SELECT on mq._queue
-    and the table, as the extension's owner or a superuser has)."""
-    found = rows(conn, "SELECT queue_id FROM mq._queue WHERE queue_name = %s", (queue,))
-    if not found:
-        raise Failure(f'queue "{queue}" does not exist')
-    return sql.SQL("mq.{}").format(sql.Identifier(f"q_{found[0]['queue_id']}"))
+PEEK_MAX = 10000     # the most mq.peek() returns in one call
 
 
-STATE = ("CASE WHEN vt <= now() THEN 'visible' WHEN read_ct > 0 THEN 'leased' "
-         "ELSE 'delayed' END AS state")
+def queue_messages(conn: psycopg.Connection[Any], queue: str, limit: int,
+                   after: Optional[int] = None) -> List[Row]:
+    """A queue's messages with their state, without leasing them
+    (mq.peek(): needs the read privilege): without ``after`` the first
+    ``limit`` in delivery order, with it those with a greater id, in id
+    order."""
+    return rows(conn, "SELECT * FROM mq.peek(%s, %s, %s)", (queue, limit, after))
 
 
-def queue_messages(conn: psycopg.Connection[Any], queue: str, order: str,
-                   limit: Optional[int] = None, after: Optional[int] = None) -> List[Row]:
-    query = sql.SQL("SELECT *, " + STATE + " FROM {} WHERE msg_id > %s ORDER BY " + order +
-                    " LIMIT %s").format(queue_table(conn, queue))
-    return rows(conn, query, (after or 0, limit))
+def last_msg_id(conn: psycopg.Connection[Any], queue: str) -> int:
+    """The highest id in a queue now (0 if empty), paging through mq.peek()."""
+    last = 0
+    while True:
+        found = rows(conn, "SELECT count(*) AS n, max(msg_id) AS m FROM mq.peek(%s, %s, %s)",
+                     (queue, PEEK_MAX, last))[0]
+        if found["m"] is not None:
+            last = found["m"]
+        if found["n"] < PEEK_MAX:
+            return last
 
 
 # -- subcommands: listings ------------------------------------------------------
@@ -281,7 +284,7 @@ def cmd_exchanges(conn: psycopg.Connection[Any], args: argparse.Namespace) -> in
 
 
 def cmd_peek(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
-    print_messages(args, queue_messages(conn, args.queue, "priority DESC, msg_id", args.limit))
+    print_messages(args, queue_messages(conn, args.queue, args.limit))
     return EXIT_OK
 
 
@@ -425,26 +428,24 @@ def _tail_queue(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
         raise Failure(f'queue "{args.name}" does not exist')
     if options[0]["notify"]:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier("mq." + args.name)))
-    table = queue_table(conn, args.name)
-    ids_query = sql.SQL("SELECT msg_id FROM {} WHERE msg_id > %s AND msg_id <= %s").format(table)
-    late_query = sql.SQL("SELECT *, " + STATE + " FROM {} WHERE msg_id = ANY(%s) "
-                         "ORDER BY msg_id").format(table)
-    new_query = sql.SQL("SELECT *, " + STATE + " FROM {} WHERE msg_id > %s "
-                        "ORDER BY msg_id LIMIT 1000").format(table)
+    # (mq.peek() after an id: the messages above it, in id order)
+    ids_query = "SELECT msg_id FROM mq.peek(%s, %s, %s) WHERE msg_id <= %s"
+    late_query = "SELECT * FROM mq.peek(%s, %s, %s) WHERE msg_id = ANY(%s) ORDER BY msg_id"
     # the ids of a queue grow in the order of the sends, not of their
     # commits: ids up to TAIL_WINDOW below the highest one shown are looked
     # at again, so that a send that committed after later ones is shown too
     last = 0
     seen: set[int] = set()
     if not args.from_beginning:
-        top = rows(conn, sql.SQL("SELECT max(msg_id) AS m FROM {}").format(table))[0]["m"]
-        last = top or 0
-        seen = {r["msg_id"] for r in rows(conn, ids_query, (last - TAIL_WINDOW, last))}
+        last = last_msg_id(conn, args.name)
+        seen = {r["msg_id"] for r in rows(conn, ids_query, (args.name, PEEK_MAX,
+                                                            last - TAIL_WINDOW, last))}
     while args.count is None or shown < args.count:
-        late = [r["msg_id"] for r in rows(conn, ids_query, (last - TAIL_WINDOW, last))
-                if r["msg_id"] not in seen]
-        fresh = rows(conn, new_query, (last,))
-        for m in (rows(conn, late_query, (late,)) if late else []) + fresh:
+        window = rows(conn, ids_query, (args.name, PEEK_MAX, last - TAIL_WINDOW, last))
+        late = [r["msg_id"] for r in window if r["msg_id"] not in seen]
+        fresh = queue_messages(conn, args.name, 1000, last)
+        for m in (rows(conn, late_query, (args.name, PEEK_MAX, min(late) - 1, late))
+                  if late else []) + fresh:
             seen.add(m["msg_id"])
             last = max(last, m["msg_id"])
             _emit(args, message_line(m, MESSAGE_FIELDS),
@@ -570,7 +571,7 @@ def _export_rows(conn: psycopg.Connection[Any], name: str) -> Iterator[Dict[str,
         return
     last = 0
     while True:
-        batch = queue_messages(conn, name, "msg_id", 1000, last)
+        batch = queue_messages(conn, name, 1000, last)
         for m in batch:
             yield message_line(m, MESSAGE_FIELDS)
         if len(batch) < 1000:

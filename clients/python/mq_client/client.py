@@ -135,6 +135,12 @@ class _Operations:
         rows = self._exec(_sql.read(queue, qty, visibility_timeout, wait))
         return [_sql.message_of(queue, r) for r in rows]
 
+    def peek(self, queue: str, qty: int = 10, after_id: Optional[int] = None) -> List[Message]:
+        """Up to qty messages without leasing them (``mq.peek``, any state):
+        in delivery order, or those after ``after_id`` in id order."""
+        rows = self._exec(_sql.peek(queue, qty, after_id))
+        return [_sql.message_of(queue, r) for r in rows]
+
     def ack(self, queue: str, msg_id: int) -> bool:
         return bool(self._exec(("SELECT mq.ack(%s, %s)", (queue, msg_id)))[0][0])
 

@@ -96,6 +96,18 @@ class RoundTripTest(ClientTest):
         with self.assertRaisesRegex(ValueError, "headers has 1 elements for 2 bodies"):
             c.send_batch("pyc_round", [1, 2], headers=[{}])
 
+    def test_peek_leases_nothing(self):
+        c = self.client
+        c.create_queue("pyc_round")
+        ids = c.send_batch("pyc_round", [{"n": 1}, b"\x01", {"n": 3}])
+        c.read("pyc_round", 1)
+        peeked = c.peek("pyc_round")
+        self.assertEqual([(m.msg_id, m.read_ct, m.value) for m in peeked],
+                         [(ids[0], 1, {"n": 1}), (ids[1], 0, b"\x01"), (ids[2], 0, {"n": 3})])
+        self.assertEqual([m.msg_id for m in c.peek("pyc_round", 1, after_id=ids[0])], [ids[1]])
+        self.assertEqual([m.msg_id for m in c.read("pyc_round", 5)], ids[1:],
+                         "the peek leased nothing")
+
     def test_blocking_read_wakes_on_send(self):
         c = self.client
         c.create_queue("pyc_round")

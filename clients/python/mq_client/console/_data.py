@@ -87,11 +87,9 @@ def metrics(conn: psycopg.Connection[Any], name: str) -> Optional[Row]:
 
 
 def peek(conn: psycopg.Connection[Any], name: str, limit: int) -> List[Message]:
-    """The messages a read would get now, without leasing them: a read in a
-    transaction that is rolled back (so no lease, no read count, no dead
-    letter stays).  Needs ``read`` on the queue, as a read does."""
-    with conn.transaction(force_rollback=True):
-        return Transaction(conn).read(name, limit, visibility_timeout=1)
+    """The next messages in delivery order, whatever their state, without
+    leasing them (mq.peek(): nothing changes; needs ``read`` on the queue)."""
+    return Transaction(conn).peek(name, limit)
 
 
 def streams(conn: psycopg.Connection[Any], visible: Set[str]) -> List[Row]:
