@@ -58,14 +58,30 @@ END;
 $$;
 
 /* bodies call bodies: a management function called from one would see mq's owner */
+/*
+ * Every queue the caller may see.  A queue dropped by a transaction that
+ * commits while this one runs (its table's lock held until then) is left
+ * out: it is gone once _metrics() may look at it.
+ */
 CREATE OR REPLACE FUNCTION mq._metrics_all() RETURNS SETOF mq.queue_metrics
-LANGUAGE sql
+LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT m.* FROM mq._queue q, LATERAL mq._metrics(q.queue_name) m
-	WHERE mq._has_privilege('queue', q.queue_name, 'any')
-	ORDER BY q.queue_name;
+DECLARE
+	name text;
+	m mq.queue_metrics;
+BEGIN
+	FOR name IN SELECT q.queue_name FROM mq._queue q ORDER BY q.queue_name LOOP
+		BEGIN
+			CONTINUE WHEN NOT mq._has_privilege('queue', name, 'any');
+			m := mq._metrics(name);
+		EXCEPTION WHEN undefined_object OR undefined_table THEN
+			CONTINUE;
+		END;
+		RETURN NEXT m;
+	END LOOP;
+END;
 $$;
 
 /* The Prometheus text exposition format, of queues and streams. */
