@@ -680,7 +680,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	id int := pgmq._queue_id(queue_name);
 BEGIN
-	EXECUTE format('DROP TRIGGER IF EXISTS trigger_notify_queue_insert_listeners ON mq.%I', 'q_' || id);
+	IF EXISTS (SELECT 1 FROM pg_trigger
+			   WHERE tgrelid = format('mq.%I', 'q_' || id)::regclass
+				 AND tgname = 'trigger_notify_queue_insert_listeners') THEN
+		EXECUTE format('DROP TRIGGER trigger_notify_queue_insert_listeners ON mq.%I', 'q_' || id);
+	END IF;
 	DELETE FROM pgmq.notify_insert_throttle t WHERE lower(t.queue_name) = lower(disable_notify_insert.queue_name);
 END;
 $$;
