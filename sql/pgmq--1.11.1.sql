@@ -471,11 +471,18 @@ DECLARE
 	stop_at timestamptz := clock_timestamp() + make_interval(secs => max_poll_seconds);
 BEGIN
 	IF conditional IS NULL OR conditional = '{}'::jsonb THEN
-		RETURN QUERY
-			SELECT m.msg_id, m.read_ct, m.enqueued_at, clock_timestamp(), m.vt, m.body, m.headers
-			FROM mq.read(lower(queue_name), qty, pgmq._lease(vt),
-						 make_interval(secs => greatest(max_poll_seconds, 0))) m;
-		RETURN;
+		/* (in waits of at most mq.max_wait) */
+		LOOP
+			RETURN QUERY
+				SELECT m.msg_id, m.read_ct, m.enqueued_at, clock_timestamp(), m.vt, m.body, m.headers
+				FROM mq.read(lower(queue_name), qty, pgmq._lease(vt),
+							 greatest(least(stop_at - clock_timestamp(),
+											current_setting('mq.max_wait')::interval),
+									  interval '0')) m;
+			IF FOUND OR clock_timestamp() >= stop_at THEN
+				RETURN;
+			END IF;
+		END LOOP;
 	END IF;
 	LOOP
 		RETURN QUERY SELECT * FROM pgmq._read_where(queue_name, vt, qty, conditional);
