@@ -932,3 +932,211 @@ $$;
 
 GRANT USAGE ON SCHEMA pgmq TO PUBLIC;
 GRANT SELECT ON pgmq.meta, pgmq.topic_bindings, pgmq.notify_insert_throttle TO PUBLIC;
+
+/* ---- migration (doc/pgmq.md, "Moving a pgmq installation") ---- */
+
+/* the tables q_<name> of a schema that have pgmq's columns */
+CREATE FUNCTION pgmq._pgmq_tables(source_schema text)
+RETURNS TABLE (qtable regclass, atable regclass, name text, unlogged bool, partitioned bool)
+LANGUAGE sql STABLE AS $$
+	SELECT c.oid::regclass,
+		   to_regclass(format('%I.%I', source_schema, 'a_' || substr(c.relname, 3))),
+		   substr(c.relname, 3), c.relpersistence = 'u', c.relkind = 'p'
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE n.nspname = source_schema AND c.relkind IN ('r', 'p') AND c.relname LIKE 'q\_%'
+	  AND (SELECT count(*) FROM pg_attribute a
+		   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+			 AND a.attname IN ('msg_id', 'read_ct', 'enqueued_at', 'vt', 'message', 'headers')) = 6
+	ORDER BY c.relname;
+$$;
+
+/* the last value of the sequence of a column msg_id (0 if none or unused) */
+CREATE FUNCTION pgmq._msg_id_seq_value(tbl regclass) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(tbl::text, 'msg_id')::regclass), 0);
+$$;
+
+/*
+ * Copy the queues of a pgmq installation (tables pgmq-shaped: q_<name>,
+ * a_<name>, meta and topic_bindings if there) from source_schema into mq:
+ * each becomes a pgmq queue here with every message (msg_id, read_ct,
+ * enqueued_at, vt, message, headers: a leased message stays leased until
+ * its vt), every archived message (archived_at too) and its bindings; new
+ * msg_ids go on after the source's.  last_read_at is not kept (mq has no
+ * such column).  Into queues that are empty: a msg_id already there is an
+ * error (and nothing is copied).
+ */
+CREATE FUNCTION pgmq.migrate_from(source_schema text)
+RETURNS TABLE (queue_name text, messages bigint, archived bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	src record;
+	has_meta bool := to_regclass(format('%I.meta', source_schema)) IS NOT NULL;
+	given text;
+	parted bool;
+	busy bool;
+	id int;
+	last bigint;
+BEGIN
+	IF source_schema IS NULL OR source_schema = 'pgmq' THEN
+		RAISE EXCEPTION 'cannot migrate from schema "%"', source_schema
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Rename the schema of the pgmq installation first, as doc/pgmq.md shows.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = source_schema) THEN
+		RAISE EXCEPTION 'schema "%" does not exist', source_schema USING ERRCODE = 'invalid_schema_name';
+	END IF;
+	FOR src IN SELECT * FROM pgmq._pgmq_tables(source_schema) LOOP
+		given := NULL;
+		parted := NULL;
+		IF has_meta THEN
+			EXECUTE format('SELECT queue_name, is_partitioned FROM %I.meta WHERE lower(queue_name) = $1',
+						   source_schema)
+				INTO given, parted USING src.name;
+		END IF;
+		queue_name := coalesce(given, src.name);
+		PERFORM pgmq._create(queue_name, src.unlogged, coalesce(parted, src.partitioned));
+		id := pgmq._queue_id(queue_name);
+		EXECUTE format('SELECT EXISTS (SELECT 1 FROM mq.%I) OR EXISTS (SELECT 1 FROM mq.%I)',
+					   'q_' || id, 'a_' || id) INTO busy;
+		IF busy THEN
+			RAISE EXCEPTION 'queue "%" is not empty', queue_name
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = 'Messages are copied into empty queues only, keeping their msg_id.',
+					  HINT = 'Drop or purge the queue (and its archive) first.';
+		END IF;
+		IF has_meta THEN
+			EXECUTE format('UPDATE pgmq.meta m SET created_at = o.created_at FROM %I.meta o'
+						   ' WHERE lower(o.queue_name) = $1 AND lower(m.queue_name) = $1',
+						   source_schema) USING src.name;
+		END IF;
+		EXECUTE format($i$
+			INSERT INTO mq.%I (msg_id, read_ct, enqueued_at, vt, headers, body, group_key)
+			SELECT msg_id, read_ct, enqueued_at, vt, headers, message, headers ->> 'x-pgmq-group'
+			FROM %s ORDER BY msg_id$i$, 'q_' || id, src.qtable);
+		GET DIAGNOSTICS messages = ROW_COUNT;
+		archived := 0;
+		IF src.atable IS NOT NULL THEN
+			EXECUTE format($i$
+				INSERT INTO mq.%I (msg_id, read_ct, enqueued_at, vt, priority, headers, body, archived_at)
+				SELECT msg_id, read_ct, enqueued_at, vt, 0, headers, message, archived_at
+				FROM %s ORDER BY msg_id$i$, 'a_' || id, src.atable);
+			GET DIAGNOSTICS archived = ROW_COUNT;
+		END IF;
+		EXECUTE format('SELECT greatest($1, (SELECT max(msg_id) FROM %s), (SELECT max(msg_id) FROM %s))',
+					   src.qtable, coalesce(src.atable::text, src.qtable::text))
+			INTO last USING pgmq._msg_id_seq_value(src.qtable);
+		IF last > 0 THEN
+			PERFORM setval(pg_get_serial_sequence(format('mq.%I', 'q_' || id), 'msg_id'),
+						   greatest(last, pgmq._msg_id_seq_value(format('mq.%I', 'q_' || id)::regclass)));
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+	IF to_regclass(format('%I.topic_bindings', source_schema)) IS NOT NULL THEN
+		EXECUTE format($i$
+			INSERT INTO pgmq.topic_bindings (pattern, queue_name, bound_at, compiled_regex)
+			SELECT b.pattern, m.queue_name, b.bound_at, pgmq._topic_regex(b.pattern)
+			FROM %I.topic_bindings b JOIN pgmq.meta m ON lower(m.queue_name) = lower(b.queue_name)
+			ON CONFLICT ON CONSTRAINT topic_bindings_unique_pattern_queue DO NOTHING$i$, source_schema);
+	END IF;
+END;
+$$;
+
+/*
+ * The way back: the pgmq queues (pgmq.meta) written out into target_schema
+ * as pgmq's own tables (meta, q_<name>, a_<name>, topic_bindings, in
+ * pgmq's layout), with every message and archived message; the msg_id
+ * sequences go on where mq's are.  A queue with messages of bytes (mq's
+ * payload) is an error: pgmq has only JSON messages.
+ */
+CREATE FUNCTION pgmq.migrate_to(target_schema text)
+RETURNS TABLE (queue_name text, messages bigint, archived bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	q record;
+	id int;
+	qt text;
+	at text;
+	bytes bigint;
+BEGIN
+	IF target_schema IS NULL OR target_schema = 'pgmq' THEN
+		RAISE EXCEPTION 'cannot migrate to schema "%"', target_schema
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give a schema of its own, and rename it to pgmq once this extension is dropped.';
+	END IF;
+	IF to_regclass(format('%I.meta', target_schema)) IS NOT NULL THEN
+		RAISE EXCEPTION 'schema "%" has a table meta already', target_schema
+			USING ERRCODE = 'duplicate_table',
+				  HINT = 'Give a schema without pgmq''s tables.';
+	END IF;
+	EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', target_schema);
+	EXECUTE format($d$
+		CREATE TABLE %I.meta (
+			queue_name varchar UNIQUE NOT NULL,
+			is_partitioned bool NOT NULL,
+			is_unlogged bool NOT NULL,
+			created_at timestamptz NOT NULL DEFAULT now())$d$, target_schema);
+	EXECUTE format('INSERT INTO %I.meta SELECT queue_name, is_partitioned, is_unlogged, created_at FROM pgmq.meta',
+				   target_schema);
+	EXECUTE format($d$
+		CREATE TABLE %1$I.topic_bindings (
+			pattern text NOT NULL,
+			queue_name text NOT NULL REFERENCES %1$I.meta (queue_name) ON DELETE CASCADE,
+			bound_at timestamptz NOT NULL DEFAULT now(),
+			UNIQUE (pattern, queue_name))$d$, target_schema);
+	EXECUTE format('INSERT INTO %I.topic_bindings SELECT pattern, queue_name, bound_at FROM pgmq.topic_bindings',
+				   target_schema);
+	FOR q IN SELECT m.queue_name, m.is_unlogged FROM pgmq.meta m ORDER BY m.queue_name LOOP
+		id := pgmq._queue_id(q.queue_name);
+		EXECUTE format('SELECT count(*) FROM mq.%I WHERE payload IS NOT NULL', 'q_' || id) INTO bytes;
+		IF bytes > 0 THEN
+			RAISE EXCEPTION 'queue "%" has % messages of bytes', q.queue_name, bytes
+				USING ERRCODE = 'feature_not_supported',
+					  DETAIL = 'pgmq keeps JSON messages only.',
+					  HINT = 'Consume them with mq.read() first.';
+		END IF;
+		qt := pgmq.format_table_name(q.queue_name, 'q');
+		at := pgmq.format_table_name(q.queue_name, 'a');
+		EXECUTE format($d$
+			CREATE %sTABLE %I.%I (
+				msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+				read_ct int NOT NULL DEFAULT 0,
+				enqueued_at timestamptz NOT NULL DEFAULT now(),
+				last_read_at timestamptz,
+				vt timestamptz NOT NULL,
+				message jsonb,
+				headers jsonb)$d$,
+			CASE WHEN q.is_unlogged THEN 'UNLOGGED ' ELSE '' END, target_schema, qt);
+		EXECUTE format('CREATE INDEX %I ON %I.%I (vt)', qt || '_vt_idx', target_schema, qt);
+		EXECUTE format($d$
+			CREATE TABLE %I.%I (
+				msg_id bigint PRIMARY KEY,
+				read_ct int NOT NULL DEFAULT 0,
+				enqueued_at timestamptz NOT NULL DEFAULT now(),
+				last_read_at timestamptz,
+				archived_at timestamptz NOT NULL DEFAULT now(),
+				vt timestamptz NOT NULL,
+				message jsonb,
+				headers jsonb)$d$, target_schema, at);
+		EXECUTE format('CREATE INDEX %I ON %I.%I (archived_at)',
+					   'archived_at_idx_' || lower(q.queue_name), target_schema, at);
+		EXECUTE format($i$
+			INSERT INTO %I.%I (msg_id, read_ct, enqueued_at, vt, message, headers)
+			OVERRIDING SYSTEM VALUE
+			SELECT msg_id, read_ct, enqueued_at, vt, body, headers FROM mq.%I ORDER BY msg_id$i$,
+			target_schema, qt, 'q_' || id);
+		GET DIAGNOSTICS messages = ROW_COUNT;
+		EXECUTE format($i$
+			INSERT INTO %I.%I (msg_id, read_ct, enqueued_at, archived_at, vt, message, headers)
+			SELECT msg_id, read_ct, enqueued_at, archived_at, vt, body, headers FROM mq.%I ORDER BY msg_id$i$,
+			target_schema, at, 'a_' || id);
+		GET DIAGNOSTICS archived = ROW_COUNT;
+		IF pgmq._last_msg_id(id) > 0 THEN
+			PERFORM setval(pg_get_serial_sequence(format('%I.%I', target_schema, qt), 'msg_id'),
+						   pgmq._last_msg_id(id));
+		END IF;
+		queue_name := q.queue_name;
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
