@@ -1083,8 +1083,11 @@ BEGIN
 			pattern text NOT NULL,
 			queue_name text NOT NULL REFERENCES %1$I.meta (queue_name) ON DELETE CASCADE,
 			bound_at timestamptz NOT NULL DEFAULT now(),
-			UNIQUE (pattern, queue_name))$d$, target_schema);
-	EXECUTE format('INSERT INTO %I.topic_bindings SELECT pattern, queue_name, bound_at FROM pgmq.topic_bindings',
+			compiled_regex text GENERATED ALWAYS AS
+				('^' || replace(replace(replace(pattern, '.', '\.'), '*', '[^.]+'), '#', '.*') || '$') STORED,
+			CONSTRAINT topic_bindings_unique_pattern_queue UNIQUE (pattern, queue_name))$d$, target_schema);
+	EXECUTE format('INSERT INTO %I.topic_bindings (pattern, queue_name, bound_at)'
+				   ' SELECT pattern, queue_name, bound_at FROM pgmq.topic_bindings',
 				   target_schema);
 	FOR q IN SELECT m.queue_name, m.is_unlogged FROM pgmq.meta m ORDER BY m.queue_name LOOP
 		id := pgmq._queue_id(q.queue_name);

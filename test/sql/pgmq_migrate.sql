@@ -116,7 +116,7 @@ SELECT count(*) AS differing FROM (
 	(SELECT msg_id, read_ct, enqueued_at, archived_at, vt, message, headers FROM pgmq_back.a_orders
 	 EXCEPT SELECT msg_id, read_ct, enqueued_at, archived_at, vt, message, headers FROM pgmq_old.a_orders)) d;
 SELECT count(*) FROM pgmq_back.q_jobs;
-SELECT pattern, queue_name FROM pgmq_back.topic_bindings;
+SELECT pattern, queue_name, 'orders.x.y' ~ compiled_regex AS routes FROM pgmq_back.topic_bindings;
 -- the next msg_id there is the one mq would give
 INSERT INTO pgmq_back.q_orders (vt, message) VALUES (now(), '{}') RETURNING msg_id;
 -- not into pgmq, nor over pgmq's tables
