@@ -317,35 +317,41 @@ $$;
 
 /* ---- send ---- */
 
+/*
+ * send returns bigint where pgmq's returns SETOF bigint (one row either way,
+ * and the column is "send" in both): a scalar SQL function is inlined, so
+ * pgmq.send costs what mq.send costs.
+ */
+
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb, delay timestamptz)
-RETURNS SETOF bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE sql AS $$
 	SELECT mq.send(lower(queue_name), msg, headers, pgmq._delay(delay),
 				   group_key => headers ->> 'x-pgmq-group');
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb, delay int)
-RETURNS SETOF bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE sql AS $$
 	SELECT mq.send(lower(queue_name), msg, headers, pgmq._delay(delay),
 				   group_key => headers ->> 'x-pgmq-group');
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb)
-RETURNS SETOF bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE sql AS $$
 	SELECT mq.send(lower(queue_name), msg);
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb)
-RETURNS SETOF bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE sql AS $$
 	SELECT mq.send(lower(queue_name), msg, headers, group_key => headers ->> 'x-pgmq-group');
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, delay int)
-RETURNS SETOF bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE sql AS $$
 	SELECT mq.send(lower(queue_name), msg, delay => pgmq._delay(delay));
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, delay timestamptz)
-RETURNS SETOF bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE sql AS $$
 	SELECT mq.send(lower(queue_name), msg, delay => pgmq._delay(delay));
 $$;
 
@@ -444,17 +450,24 @@ BEGIN
 END;
 $$;
 
+/*
+ * read: mq.read(), or with a condition pgmq._read_where().  A SQL function
+ * declared STABLE so that the planner inlines it where it is called in FROM
+ * (as clients call it): the query then calls mq.read() itself, and costs
+ * what mq.read() costs, the other branch cut by a one-time filter on the
+ * parameters.  (STABLE is not what it does: it leases.  Called where it is
+ * not inlined, it still runs its volatile callees as any caller would:
+ * mq.read() and _read_where() take their own snapshots; test/sql/pgmq.sql
+ * calls it both ways.)
+ */
 CREATE FUNCTION pgmq.read(queue_name text, vt int, qty int, conditional jsonb DEFAULT '{}')
-RETURNS SETOF pgmq.message_record LANGUAGE plpgsql AS $$
-BEGIN
-	IF conditional IS NULL OR conditional = '{}'::jsonb THEN
-		RETURN QUERY
-			SELECT m.msg_id, m.read_ct, m.enqueued_at, clock_timestamp(), m.vt, m.body, m.headers
-			FROM mq.read(lower(queue_name), qty, pgmq._lease(vt)) m;
-	ELSE
-		RETURN QUERY SELECT * FROM pgmq._read_where(queue_name, vt, qty, conditional);
-	END IF;
-END;
+RETURNS SETOF pgmq.message_record LANGUAGE sql STABLE AS $$
+	SELECT m.msg_id, m.read_ct, m.enqueued_at, clock_timestamp(), m.vt, m.body, m.headers
+	FROM mq.read(lower(queue_name), qty, pgmq._lease(vt)) m
+	WHERE conditional IS NULL OR conditional = '{}'::jsonb
+	UNION ALL
+	SELECT * FROM pgmq._read_where(queue_name, vt, qty, conditional)
+	WHERE NOT (conditional IS NULL OR conditional = '{}'::jsonb);
 $$;
 
 /*

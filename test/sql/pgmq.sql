@@ -106,6 +106,17 @@ SELECT msg_id, message, read_ct, archived_at IS NOT NULL AS archived FROM pgmq.a
 -- mq sees the same archive
 SELECT archive_length FROM mq.metrics('orders');
 
+-- read is inlined in FROM; in the select list (not inlined) it leases the same way
+SELECT pgmq.create('inline');
+SELECT * FROM pgmq.send_batch('inline', ARRAY['{"i": 1}', '{"i": 2}', '{"i": 3}']::jsonb[]);
+BEGIN;
+SELECT (pgmq.read('inline', 60, 1)).msg_id;
+SELECT (pgmq.read('inline', 60, 1, '{"i": 3}')).msg_id;
+SELECT msg_id FROM pgmq.read('inline', 60, 5);
+COMMIT;
+SELECT msg_id, read_ct FROM pgmq.q_inline ORDER BY msg_id;
+SELECT pgmq.drop_queue('inline');
+
 -- ---- read_with_poll: mq.read() with its wait ----
 SELECT pgmq.create('polled');
 SELECT msg_id FROM pgmq.read_with_poll('polled', 10, 1, 1, 100);	-- nothing: after 1 s
