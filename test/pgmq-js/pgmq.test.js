@@ -147,7 +147,7 @@ test('native mode: rows inserted into pgmq.q_<name> are read by pgmq-js', async 
   assert.equal(again.readCount, 2);
 });
 
-test("enable_notify_insert: a NOTIFY on pgmq's channel for every send", async () => {
+test("enable_notify_insert: a NOTIFY on pgmq's channel for every send", { timeout: 60000 }, async () => {
   await fresh('js_notify');
   await sql.query('SELECT pgmq.enable_notify_insert($1, 0)', ['js_notify']);
   const listener = new Client(config);
@@ -163,7 +163,7 @@ test("enable_notify_insert: a NOTIFY on pgmq's channel for every send", async ()
   }
 });
 
-test("read_with_poll waits on mq's wakeup, not pgmq's sleep loop", async () => {
+test("read_with_poll waits on mq's wakeup, not pgmq's sleep loop", { timeout: 120000 }, async () => {
   await fresh('js_poll');
   const reader = new Client(config);
   await reader.connect();
