@@ -3,7 +3,7 @@
 # same work on plain mq, on one throwaway server: send, read (a lease),
 # read + delete and read + archive (the consume cycle), each a pgbench
 # script of one statement, -M prepared, pgmq and mq alternating, the median
-# of BENCH_RUNS runs.  Each read case has a queue of its own, filled first.
+# of BENCH_RUNS runs (each side going first in turn).  Each read case has a queue of its own, filled first.
 #
 #   bash bench/pgmq.sh      # as root; BENCH_SECONDS=4 BENCH_RUNS=3 BENCH_CLIENTS=2 by default
 #   PG_CONFIG=/path/to/pg_config bash bench/pgmq.sh
@@ -69,9 +69,12 @@ say "pgbench -M prepared -c $CLIENTS, $RUNS runs of ${SECONDS_PER_RUN} s, pgmq a
 printf '| case | pgmq API on mq (tps) | plain mq (tps) | pgmq / mq |\n| --- | ---: | ---: | ---: |\n'
 for case in send read delete archive; do
 	a=(); b=()
-	for _ in $(seq "$RUNS"); do
-		a+=("$(run pgmq_$case)")
-		b+=("$(run mq_$case)")
+	for i in $(seq "$RUNS"); do	# (which goes first alternates too)
+		if [ $((i % 2)) = 1 ]; then
+			a+=("$(run pgmq_$case)"); b+=("$(run mq_$case)")
+		else
+			b+=("$(run mq_$case)"); a+=("$(run pgmq_$case)")
+		fi
 	done
 	ma=$(printf '%s\n' "${a[@]}" | median)
 	mb=$(printf '%s\n' "${b[@]}" | median)
