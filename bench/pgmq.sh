@@ -5,16 +5,17 @@
 # script of one statement, -M prepared, pgmq and mq alternating, the median
 # of BENCH_RUNS runs (each side going first in turn).  Each read case has a queue of its own, filled first.
 #
-#   bash bench/pgmq.sh      # as root; BENCH_SECONDS=4 BENCH_RUNS=3 BENCH_CLIENTS=2 by default
+#   bash bench/pgmq.sh      # as root; BENCH_TRANSACTIONS=20000 (a client, a run) BENCH_RUNS=5 BENCH_CLIENTS=2 by default
 #   PG_CONFIG=/path/to/pg_config bash bench/pgmq.sh
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 MQ_PORT=${BENCH_PORT:-54351}
 MQ_CLUSTER=/tmp/mq-bench-pgmq-$MQ_PORT
-SECONDS_PER_RUN=${BENCH_SECONDS:-4}
-RUNS=${BENCH_RUNS:-3}
+TRANSACTIONS=${BENCH_TRANSACTIONS:-20000}
+RUNS=${BENCH_RUNS:-5}
 CLIENTS=${BENCH_CLIENTS:-2}
-MESSAGES=${BENCH_MESSAGES:-500000}	# in each queue the consume cases drain
+# what the consume cases drain, and a tenth more: a run never finds a queue empty
+MESSAGES=$(( (TRANSACTIONS * CLIENTS * RUNS * 11 / 10 + 4999) / 5000 * 5000 ))
 
 use_postgres
 install_packages build-essential
@@ -55,7 +56,7 @@ echo "SELECT mq.archive('m_archive', msg_id) FROM mq.read('m_archive', 1, '30 s'
 run() {
 	local log
 	log=$(mktemp)
-	if ! "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" \
+	if ! "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -t "$TRANSACTIONS" \
 		-f "$scripts/$1.sql" bench >"$log" 2>&1; then
 		echo "pgbench $1 failed:" >&2
 		grep -m 5 -i error "$log" >&2
@@ -65,7 +66,7 @@ run() {
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-say "pgbench -M prepared -c $CLIENTS, $RUNS runs of ${SECONDS_PER_RUN} s, pgmq and mq alternating"
+say "pgbench -M prepared -c $CLIENTS, $RUNS runs of $TRANSACTIONS transactions a client, pgmq and mq alternating"
 printf '| case | pgmq API on mq (tps) | plain mq (tps) | pgmq / mq |\n| --- | ---: | ---: | ---: |\n'
 for case in send read delete archive; do
 	a=(); b=()
