@@ -518,8 +518,9 @@ $$;
  * are one group).  A message of a group may be read when it is visible and
  * no older message of its group is invisible (leased, or sent with a delay
  * that has not passed): FIFO within a group.  Each read locks the groups it
- * takes from for its transaction (advisory), so concurrent readers never
- * split a group.  mode: 'fill' (pgmq.read_grouped: fill the batch from the
+ * takes from, and only those, for its transaction (advisory locks; a group
+ * locked by another reader is passed over), so concurrent readers never
+ * split a group (test/specs/pgmq_grouped.spec).  mode: 'fill' (pgmq.read_grouped: fill the batch from the
  * group with the oldest message first, SQS FIFO), 'rr' (round robin: the
  * first message of every group, then the second...), 'head' (one message a
  * group).
@@ -528,42 +529,57 @@ CREATE FUNCTION pgmq._read_grouped(queue_name text, vt int, qty int, mode text)
 RETURNS SETOF pgmq.message_record LANGUAGE plpgsql AS $$
 DECLARE
 	id int := pgmq._queue_id(queue_name);
+	ready text;
+	grp record;
+	groups text[] := '{}';
+	available bigint := 0;
 BEGIN
-	RETURN QUERY EXECUTE format($q$
+	/* the messages that may be read, with their group, its head and their rank in it */
+	ready := format($q$
 		WITH m AS (
 			SELECT msg_id, pgmq._group(headers) AS g, vt <= clock_timestamp() AS visible
-			FROM mq.%1$I),
+			FROM mq.%I),
 		busy AS (
-			SELECT g, min(msg_id) AS first_busy FROM m WHERE NOT visible GROUP BY g),
-		ready AS (
-			SELECT m.msg_id, m.g,
-				   min(m.msg_id) OVER (PARTITION BY m.g) AS head,
-				   row_number() OVER (PARTITION BY m.g ORDER BY m.msg_id) AS rank
-			FROM m LEFT JOIN busy b ON b.g = m.g
-			WHERE m.visible AND (b.first_busy IS NULL OR m.msg_id < b.first_busy)),
-		groups AS (
-			SELECT g, head FROM ready WHERE rank = 1
-			  AND pg_try_advisory_xact_lock(hashtextextended('pgmq.group.' || %2$L || '.' || g, 0))),
+			SELECT g, min(msg_id) AS first_busy FROM m WHERE NOT visible GROUP BY g)
+		SELECT m.msg_id, m.g,
+			   min(m.msg_id) OVER (PARTITION BY m.g) AS head,
+			   row_number() OVER (PARTITION BY m.g ORDER BY m.msg_id) AS rank
+		FROM m LEFT JOIN busy b ON b.g = m.g
+		WHERE m.visible AND (b.first_busy IS NULL OR m.msg_id < b.first_busy)$q$, 'q_' || id);
+	/* take the groups in order, only as many as the batch needs, each under its lock */
+	FOR grp IN EXECUTE format('SELECT g, min(head) AS head, count(*) AS n FROM (%s) r GROUP BY g ORDER BY 2', ready)
+	LOOP
+		EXIT WHEN available >= qty;
+		IF pg_try_advisory_xact_lock(hashtextextended('pgmq.group.' || id || '.' || grp.g, 0)) THEN
+			groups := groups || grp.g;
+			available := available + CASE WHEN mode = 'fill' THEN grp.n ELSE 1 END;
+		END IF;
+	END LOOP;
+	IF cardinality(groups) = 0 THEN
+		RETURN;
+	END IF;
+	RETURN QUERY EXECUTE format($q$
+		WITH r AS (%s),
 		chosen AS (
 			SELECT r.msg_id,
 				   row_number() OVER (ORDER BY
 						CASE $3 WHEN 'rr' THEN r.rank ELSE 0 END, r.head, r.msg_id) AS pos
-			FROM ready r JOIN groups USING (g)
-			WHERE $3 <> 'head' OR r.rank = 1),
+			FROM r
+			WHERE r.g = ANY ($4) AND ($3 <> 'head' OR r.rank = 1)),
 		locked AS (
-			SELECT c.msg_id, c.pos FROM chosen c JOIN mq.%1$I q ON q.msg_id = c.msg_id
+			SELECT c.msg_id, c.pos FROM chosen c JOIN mq.%2$I q ON q.msg_id = c.msg_id
 			WHERE c.pos <= $1
 			ORDER BY c.pos
 			FOR UPDATE OF q SKIP LOCKED),
 		leased AS (
-			UPDATE mq.%1$I q SET vt = clock_timestamp() + $2, read_ct = q.read_ct + 1
+			UPDATE mq.%2$I q SET vt = clock_timestamp() + $2, read_ct = q.read_ct + 1
 			FROM locked l WHERE q.msg_id = l.msg_id AND q.vt <= clock_timestamp()
 			RETURNING q.msg_id, q.read_ct, q.enqueued_at, clock_timestamp() AS last_read_at,
 					  q.vt, q.body, q.headers, l.pos)
 		SELECT msg_id, read_ct, enqueued_at, last_read_at, vt, body, headers
 		FROM leased ORDER BY pos$q$,
-		'q_' || id, id)
-		USING qty, pgmq._lease(vt), mode;
+		ready, 'q_' || id)
+		USING qty, pgmq._lease(vt), mode, groups;
 END;
 $$;
 
