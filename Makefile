@@ -1,6 +1,7 @@
 # mq, and mq_cluster: the mq API in a PL/Proxy database over mq nodes
-# (doc/cluster.md; its script is sql/mq_cluster--*.sql, as written)
-EXTENSION = mq mq_cluster
+# (doc/cluster.md; its script is sql/mq_cluster--*.sql, as written), and
+# pgmq: pgmq's API on mq queues (doc/pgmq.md; sql/pgmq--*.sql, as written)
+EXTENSION = mq mq_cluster pgmq
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" mq.control)
 
 MODULE_big = mq
@@ -18,13 +19,14 @@ SQL_UPDATES = $(wildcard sql/updates/*--$(EXTVERSION).sql)
 SQL_AFTER = $(wildcard sql/updates/*--$(EXTVERSION).after.sql)
 DATA_built = sql/mq--$(EXTVERSION).sql \
 	$(patsubst sql/updates/%,sql/mq--%,$(SQL_UPDATES))
-DATA = $(filter-out $(DATA_built),$(wildcard sql/mq--*.sql)) $(wildcard sql/mq_cluster--*.sql)
+DATA = $(filter-out $(DATA_built),$(wildcard sql/mq--*.sql)) $(wildcard sql/mq_cluster--*.sql) \
+	$(wildcard sql/pgmq--*.sql)
 
 # in this order: later suites see the queues and ids earlier ones left
 REGRESS = queue_compact queue_delivery errors exchange_routing \
 	queue_guarantees guc queue_hints queue_limits nulls queue_basics security \
 	queue_storage stream_groups stream_retention stream_basics triggers \
-	role_limits security_links intervals stream_savepoints durability queue_payloads queue_peek stream_payloads extension
+	role_limits security_links intervals stream_savepoints durability queue_payloads queue_peek stream_payloads extension pgmq pgmq_migrate
 # (not when the command line sets REGRESS, as the test command does)
 ifeq ($(origin REGRESS),file)
 ifneq ($(sort $(REGRESS)),$(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql))))

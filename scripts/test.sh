@@ -128,6 +128,16 @@ else
 	echo "not ok - node client (clients/node)" | tee -a "$checks"; status=1
 fi
 
+say "pgmq-js (npm), a pgmq client, through its whole API against the pgmq extension (test/pgmq-js)"
+# (pgmq-js itself runs CREATE EXTENSION pgmq CASCADE)
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS pgmq_js WITH (FORCE)" -c "CREATE DATABASE pgmq_js"
+if (cd "$MQ_ROOT/test/pgmq-js" && npm ci --no-audit --no-fund --loglevel=error &&
+	PGDATABASE=pgmq_js node --test); then
+	echo "ok - pgmq-js (queues, messages, native inserts, NOTIFY, read_with_poll on mq's wakeup)" | tee -a "$checks"
+else
+	echo "not ok - pgmq-js (test/pgmq-js)" | tee -a "$checks"; status=1
+fi
+
 say "Prometheus output (promtool check metrics)"
 psql -X -q -At -d mq_examples -c "SELECT mq.create_queue('prom_check', max_receives => 3)" \
 	-c "SELECT mq.send('prom_check', '{}')" >/dev/null
