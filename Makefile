@@ -26,7 +26,7 @@ DATA = $(filter-out $(DATA_built),$(wildcard sql/mq--*.sql)) $(wildcard sql/mq_c
 REGRESS = queue_compact queue_delivery errors exchange_routing \
 	queue_guarantees guc queue_hints queue_limits nulls queue_basics security \
 	queue_storage stream_groups stream_retention stream_basics triggers \
-	role_limits security_links intervals stream_savepoints durability queue_payloads queue_peek stream_payloads extension pgmq pgmq_migrate
+	role_limits security_links intervals stream_savepoints durability queue_payloads queue_peek security_triggers stream_payloads extension pgmq pgmq_migrate
 # (not when the command line sets REGRESS, as the test command does)
 ifeq ($(origin REGRESS),file)
 ifneq ($(sort $(REGRESS)),$(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql))))

@@ -8,7 +8,11 @@
  * the extension and are closed to everybody else.  After its own privilege
  * check (privilege.c), mq runs its statements as that owner
  * (SetUserIdAndSecContext around the SPI call, as SECURITY DEFINER does but
- * only where needed); an error unwinds the change with the transaction.
+ * only where needed), with search_path set to "pg_catalog, pg_temp" (as
+ * SECURITY DEFINER functions should: a trigger somebody put on a queue's
+ * table runs as the owner then, and must not find the caller's functions
+ * or operators first); an error unwinds both with the transaction.  mq's
+ * own statements name every object with its schema.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +26,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 
 #include "spi.h"
@@ -87,14 +92,30 @@ mq_keep_plan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-/* Switch to the extension owner; the caller switches back with restore. */
-
-static void
+/*
+ * Switch to the extension owner with a safe search_path; the caller switches
+ * back with restore_user().
+ */
+static int
 become_owner(Oid *saved_user, int *saved_context)
 {
+	int			nest_level;
+
 	GetUserIdAndSecContext(saved_user, saved_context);
 	SetUserIdAndSecContext(mq_extension_owner(),
 						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nest_level;
+}
+
+static void
+restore_user(Oid saved_user, int saved_context, int nest_level)
+{
+	AtEOXact_GUC(true, nest_level);
+	SetUserIdAndSecContext(saved_user, saved_context);
 }
 
 int
@@ -103,11 +124,12 @@ mq_execute_plan_as_owner(SPIPlanPtr plan, Datum *values, const char *nulls,
 {
 	Oid			saved_user;
 	int			saved_context;
+	int			nest_level;
 	int			ret;
 
-	become_owner(&saved_user, &saved_context);
+	nest_level = become_owner(&saved_user, &saved_context);
 	ret = SPI_execute_plan(plan, values, nulls, false, count);
-	SetUserIdAndSecContext(saved_user, saved_context);
+	restore_user(saved_user, saved_context, nest_level);
 	return ret;
 }
 
@@ -117,11 +139,12 @@ mq_execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 {
 	Oid			saved_user;
 	int			saved_context;
+	int			nest_level;
 	int			ret;
 
-	become_owner(&saved_user, &saved_context);
+	nest_level = become_owner(&saved_user, &saved_context);
 	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, count);
-	SetUserIdAndSecContext(saved_user, saved_context);
+	restore_user(saved_user, saved_context, nest_level);
 	return ret;
 }
 
@@ -135,16 +158,17 @@ mq_execute_latest_as_owner(const char *sql, int nargs, Oid *argtypes,
 {
 	Oid			saved_user;
 	int			saved_context;
+	int			nest_level;
 	SPIPlanPtr	plan;
 	int			ret;
 
-	become_owner(&saved_user, &saved_context);
+	nest_level = become_owner(&saved_user, &saved_context);
 	plan = SPI_prepare(sql, nargs, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	ret = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
 							   InvalidSnapshot, true, false, 0);
-	SetUserIdAndSecContext(saved_user, saved_context);
+	restore_user(saved_user, saved_context, nest_level);
 	return ret;
 }
 

@@ -90,7 +90,7 @@ SELECT queue_length FROM mq.metrics('jobs');
 -- queue's table: then the SQL path runs, and so does the trigger
 CREATE TABLE batch_audit (n int);
 CREATE FUNCTION batch_audit() RETURNS trigger LANGUAGE plpgsql AS
-	$$ BEGIN INSERT INTO batch_audit VALUES (1); RETURN NULL; END $$;
+	$$ BEGIN INSERT INTO public.batch_audit VALUES (1); RETURN NULL; END $$;
 DO $$ BEGIN EXECUTE format('CREATE TRIGGER audit AFTER INSERT ON mq.q_%s FOR EACH ROW EXECUTE FUNCTION batch_audit()', mq._queue_id('jobs')); END $$;
 SELECT mq.purge_queue('jobs');
 SELECT count(*), count(DISTINCT id) FROM mq.send_batch('jobs', ARRAY['{"t": 1}', '{"t": 2}', '{"t": 3}']::jsonb[]) id;

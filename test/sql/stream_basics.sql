@@ -148,7 +148,7 @@ SELECT 'mq.s_' || stream_id || '_' || (SELECT max(segment) FROM mq._stream_segme
 CREATE TABLE s_trig_seen (body jsonb);
 CREATE FUNCTION s_trig_note() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	INSERT INTO s_trig_seen VALUES (NEW.body);
+	INSERT INTO public.s_trig_seen VALUES (NEW.body);
 	RETURN NEW;
 END;
 $$;
