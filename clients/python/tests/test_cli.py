@@ -275,6 +275,13 @@ class MessageTest(CliTest):
         self.assertRegex(r.stderr, r"^mqctl: connection is bad: No such file or directory")
 
 
+def sigint_default():
+    """In the child: Ctrl-C as in a terminal's foreground, even when the
+    test command runs in the background (a non-interactive shell starts its
+    background jobs with SIGINT ignored, and Python then keeps it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class TailTest(CliTest):
     def wait_idle_after(self, pattern, state="idle"):
         """Until mqctl's session is idle with its last statement like pattern
@@ -331,7 +338,7 @@ class TailTest(CliTest):
         self.assertEqual(length("cli_q"), 0, "--consume acks")
         proc = subprocess.Popen(MQCTL + ["tail", "cli_q", "--from-beginning"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=ENV, stdin=subprocess.DEVNULL)
+                                env=ENV, stdin=subprocess.DEVNULL, preexec_fn=sigint_default)
         try:
             self.wait_idle_after("SELECT * FROM mq.peek(%")
             proc.send_signal(signal.SIGINT)
@@ -365,7 +372,7 @@ class TailTest(CliTest):
         # Ctrl-C while it waits: exit 0, the group dropped too
         proc = subprocess.Popen(MQCTL + ["tail", "cli_s"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=ENV,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, preexec_fn=sigint_default)
         try:
             self.wait_idle_after("%mq.poll%", "active")
             proc.send_signal(signal.SIGINT)
