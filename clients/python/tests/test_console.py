@@ -684,6 +684,23 @@ class ConsoleGuardsTest(unittest.TestCase):
                     self.assertEqual(sock.recv(4096), b"",
                                      "the console closes the connection (--client-timeout)")
 
+    def test_sampler_keeps_compact_points_by_name(self):
+        from mq_client.console._sampler import Sampler
+        sampler = Sampler("", 1.0, max_sampled=2)
+        try:
+            for _ in range(3):
+                sampler.take()
+        finally:
+            sampler.stop()
+        self.assertEqual(len(sampler.queues), 2, "at most --max-sampled queues")
+        for name, points in sampler.queues.items():
+            self.assertEqual(len(points), 3)
+            for point in points:
+                self.assertIsInstance(point, tuple)
+                self.assertEqual(len(point), 6)
+                self.assertTrue(all(isinstance(v, float) for v in point), point)
+        self.assertRegex(sampler.note, r"^Charts cover the first 2 of [0-9,]+ queues")
+
     def test_sampled_queues_are_bounded(self):
         wait_for(lambda: "Charts cover the first 2 of" in request(
             self.slow_base, "GET", "/")[1], what="a sample")

@@ -54,7 +54,11 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        elif self._conn is not None:  # never started: take() was called directly
+            self._conn.close()
+            self._conn = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
