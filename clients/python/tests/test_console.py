@@ -156,7 +156,7 @@ class ConsoleTest(unittest.TestCase):
         c.create_consumer_group(cls.stream, "billing", start="earliest")
         for i in range(10):
             c.append(cls.stream, {"click": i}, key=f"user-{i % 3}")
-        c.poll(cls.stream, "billing", "worker-1", max_records=3)
+        c.poll(cls.stream, "billing", "worker-1", max_records=3, session_timeout=3600)
         c.create_exchange(cls.exchange + "_alt", type="fanout")
         c.create_exchange(cls.exchange, type="topic", alternate_exchange=cls.exchange + "_alt")
         c.bind(cls.exchange, "pyc_con_orders", "order.*")
