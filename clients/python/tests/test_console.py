@@ -722,13 +722,20 @@ class ConsoleStartTest(unittest.TestCase):
     def test_help(self):
         out = self.run_console("--help")
         self.assertEqual(out.returncode, 0)
-        for option in ("--dsn", "--listen", "--allow-host", "--interval", "--refresh"):
+        for option in ("--dsn", "--listen", "--allow-host", "--interval", "--refresh",
+                       "--db-timeout", "--max-db-requests", "--client-timeout",
+                       "--max-sampled"):
             self.assertIn(option, out.stdout)
 
     def test_bad_listen(self):
         out = self.run_console("--listen", "nowhere")
         self.assertEqual(out.returncode, 2)
         self.assertIn("--listen wants HOST:PORT, not 'nowhere'", out.stderr)
+
+    def test_bad_allow_host(self):
+        out = self.run_console("--allow-host", "http://x/")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--allow-host wants HOST or HOST:PORT, not 'http://x/'", out.stderr)
 
     def test_no_database(self):
         out = self.run_console("--dsn", "dbname=mq_console_no_such_db", "--listen",
