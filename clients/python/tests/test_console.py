@@ -12,9 +12,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -39,21 +41,22 @@ HOSTILE = '<img src=x onerror="document.title=\'pwned\';window.pwned=1">'
 SCRIPT = "<script>window.pwned=2;document.title='pwned'</script>"
 
 
-def start_console(dsn):
-    """python -m mq_client.console on a free port; returns (process, base URL)."""
+def start_console(dsn, *options, listen="127.0.0.1:0"):
+    """python -m mq_client.console on a free port; returns (process, base URL
+    on 127.0.0.1)."""
     import mq_client
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(mq_client.__file__)))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mq_client.console", "--dsn", dsn, "--listen", "127.0.0.1:0",
-         "--interval", "1", "--refresh", "0"],
+        [sys.executable, "-m", "mq_client.console", "--dsn", dsn, "--listen", listen,
+         "--interval", "1", "--refresh", "0", *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
-    m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+    m = re.search(r"http://(127\.0\.0\.1|0\.0\.0\.0):(\d+)/", line)
     if not m:
         proc.kill()
         raise AssertionError(f"the console did not start: {line!r} {proc.stderr.read()!r}")
-    return proc, f"http://127.0.0.1:{m.group(1)}"
+    return proc, f"http://127.0.0.1:{m.group(2)}"
 
 
 def stop_console(proc):
@@ -103,6 +106,27 @@ def post(base, path, fields, origin="same", referer=None):
     return resp.status, body
 
 
+def request(base, method, path, headers=None, fields=None):
+    """Any request with the headers given (a forged Host too); returns
+    (status, body)."""
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    headers = dict(headers or {})
+    body = None
+    if fields is not None:
+        body = urllib.parse.urlencode(fields)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    conn.request(method, path, body, headers)
+    resp = conn.getresponse()
+    text = resp.read().decode("utf-8")
+    conn.close()
+    return resp.status, text
+
+
+def token_of(page):
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+
+
 def get(base, path):
     with urllib.request.urlopen(base + path, timeout=60) as resp:
         return resp.status, dict(resp.headers), resp.read().decode("utf-8")
@@ -113,7 +137,7 @@ def length(queue):
 
 
 class ConsoleTest(unittest.TestCase):
-    queues = ("pyc_con_orders", "pyc_con_dlq", "pyc_con_hostile", "pyc_con_ro")
+    queues = ("pyc_con_orders", "pyc_con_dlq", "pyc_con_hostile", "pyc_con_ro", ".", "..")
     stream = "pyc_con_clicks"
     exchange = "pyc_con_events"
 
@@ -126,11 +150,13 @@ class ConsoleTest(unittest.TestCase):
         c.create_queue("pyc_con_orders", max_receives=1, dead_letter_queue="pyc_con_dlq")
         c.create_queue("pyc_con_hostile")
         c.create_queue("pyc_con_ro")
+        c.create_queue(".")  # names browsers would resolve as path segments
+        c.create_queue("..")
         c.create_stream(cls.stream, partitions=2)
         c.create_consumer_group(cls.stream, "billing", start="earliest")
         for i in range(10):
             c.append(cls.stream, {"click": i}, key=f"user-{i % 3}")
-        c.poll(cls.stream, "billing", "worker-1", max_records=3)
+        c.poll(cls.stream, "billing", "worker-1", max_records=3, session_timeout=3600)
         c.create_exchange(cls.exchange + "_alt", type="fanout")
         c.create_exchange(cls.exchange, type="topic", alternate_exchange=cls.exchange + "_alt")
         c.bind(cls.exchange, "pyc_con_orders", "order.*")
@@ -352,6 +378,11 @@ class ConsoleTest(unittest.TestCase):
             ("/queues/pyc_con_ro/explode", {}, 404, "no such action"),
             ("/queues/pyc_con_ro/purge", {"filler": "x" * (1024 * 1024 + 8192)}, 413,
              "form too large"),
+            ("/queues/pyc_con_ro/send", {"body": "[" * 100000 + "]" * 100000,
+                                         "format": "json"}, 400, "nested too deeply"),
+            ("/queues/pyc_con_ro/send", {"body": "a\0b", "format": "text", "confirm": "yes"},
+             400, "a text body cannot contain NUL characters"),
+            ("/queues/a%00b/purge", {}, 400, "names cannot contain NUL characters"),
         ]
         for path, fields, status, error in cases:
             with self.subTest(path=path, fields=str(fields)[:60]):
@@ -363,12 +394,18 @@ class ConsoleTest(unittest.TestCase):
                             ("/exchanges/pyc_con_nope",
                              "no exchange named &#39;pyc_con_nope&#39;"),
                             ("/static/other.js", "no such file"),
+
                             ("/nothing/here", "no such page")):
             with self.subTest(path=path):
                 with self.assertRaises(urllib.error.HTTPError) as e:
                     get(self.base, path)
                 self.assertEqual(e.exception.code, 404)
                 self.assertIn(error, e.exception.read().decode())
+        for path in ("/queues/a%00b", "/streams/a%00b", "/queues/?name=a%00b"):
+            with self.subTest(path=path):
+                status, body = request(self.base, "GET", path)
+                self.assertEqual(status, 400, body)
+                self.assertIn("names cannot contain NUL characters", body)
         url = urllib.parse.urlsplit(self.base)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
         conn.request("POST", "/queues/pyc_con_ro/purge", json.dumps({"csrf": token}),
@@ -389,6 +426,40 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(resp.status, 421, body)
         self.assertNotIn("csrf-token", body)
 
+    def test_bodies_that_cannot_be_parsed_or_decoded(self):
+        """Too deeply nested for Python's JSON parser, or in a charset that
+        is not a text encoding: each shows as text or bytes, the page works."""
+        q = "pyc_con_hostile"
+        deep = "[" * 3000 + "]" * 3000
+        ids = [sql("SELECT mq.send(%s, %s::jsonb)", (q, deep))[0][0],
+               self.client.send(q, deep.encode(), content_type="application/json")]
+        for charset in ("idna", "undefined", "punycode"):
+            ids.append(self.client.send(q, b"\xff\xfe caf\xc3\xa9 -- ",
+                                        content_type=f"text/plain; charset={charset}"))
+        ids.append(self.client.send(q, {"after": "them"}))
+        status, _, page = get(self.base, f"/queues/{q}")
+        self.assertEqual(status, 200, page[:3000])
+        for msg_id in ids:
+            self.assertIn(f'id="msg-{msg_id}"', page)
+        self.assertEqual(page.count("[" * 3000), 2, "deep JSON is shown as it is")
+        self.assertEqual(page.count("ff fe 20 63 61 66 c3 a9"), 3,
+                         "a charset that is no text encoding: the bytes in hex")
+        self.assertIn('"after": "them"', html.unescape(page))
+
+    def test_large_bodies_are_clipped(self):
+        q = "pyc_con_hostile"
+        big = "x" * 200000
+        self.client.send(q, big)
+        self.client.send(q, {"big": big})
+        self.client.send(q, big.encode(), content_type="application/octet-stream")
+        status, _, page = get(self.base, f"/queues/{q}?peek=1000")
+        self.assertEqual(status, 200)
+        self.assertEqual(page.count("first 64 kB shown)"), 3, page[-3000:])
+        self.assertIn("(200,000 bytes, first 64 kB shown)", page)
+        self.assertIn("(200,011 bytes, first 64 kB shown)", page)  # {"big": "x..."}
+        self.assertIn("the next 50 a read would get", page, "at most 50 peeked")
+        self.assertLess(len(page), 1000000)
+
     def test_hostile_bodies_are_shown_as_text(self):
         self.client.send("pyc_con_hostile", HOSTILE)  # text/plain
         self.client.send("pyc_con_hostile", HOSTILE.encode(), content_type="text/html")
@@ -407,6 +478,33 @@ class ConsoleTest(unittest.TestCase):
         bodies = [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, "pre.body")]
         self.assertEqual(bodies.count(HOSTILE), 2, bodies)
         self.assertIn(SCRIPT, self.text())
+
+    def test_queues_named_dot_and_dot_dot(self):
+        self.client.send("..", {"in": "dot dot"})
+        self.open(self.base, "/")
+        self.driver.find_element(
+            By.XPATH, "//tr[@class='queue']/td/a[text()='..']").click()
+        wait_for(lambda: self.driver.title.startswith("Queue .. "), what="the page of queue ..")
+        self.assertIn('"in": "dot dot"', self.text())
+        self.click("form.purge button", "cannot be undone")
+        self.click("#confirm", "Purged 1 messages")
+        self.assertEqual(length(".."), 0)
+        self.open(self.base, "/")
+        self.driver.find_element(By.XPATH, "//tr[@class='queue']/td/a[text()='.']").click()
+        wait_for(lambda: self.driver.title.startswith("Queue . "), what="the page of queue .")
+        self.assertEqual(self.driver.find_element(By.TAG_NAME, "h1").text, "Queue .")
+
+    def test_done_messages_are_shown_once(self):
+        status, _, page = get(self.base, "/queues/pyc_con_ro?done=purged&n=999")
+        self.assertEqual(status, 200)
+        self.assertNotIn("Purged", page, "nothing was purged")
+        self.client.send("pyc_con_ro", "x")
+        self.open(self.base, "/queues/pyc_con_ro")
+        self.click("form.purge button", "cannot be undone")
+        self.click("#confirm", "Purged 1 messages")
+        self.driver.refresh()
+        wait_for(lambda: "Queue pyc_con_ro" in self.text(), what="the page again")
+        self.assertNotIn("Purged", self.text(), "shown once")
 
     def test_stream_and_exchange_pages(self):
         time.sleep(2)
@@ -479,6 +577,138 @@ class ConsoleTest(unittest.TestCase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
+class ConsoleGuardsTest(unittest.TestCase):
+    """Host and Origin rules, timeouts and bounds, with plain HTTP requests
+    (a forger's or a reverse proxy's headers) on consoles of their own."""
+    queues = ("pyc_con_guard", "pyc_con_guard_2", "pyc_con_guard_3")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.client = Client()
+        for q in cls.queues:
+            cls.client.drop_queue(q, if_exists=True)
+            cls.client.create_queue(q)
+        # on every address, named console.example.com behind a proxy (any port) and
+        # other.example on port 8443
+        cls.wild, cls.wild_base = start_console(
+            "", "--allow-host", "console.example.com", "--allow-host", "other.example:8443",
+            listen="0.0.0.0:0")
+        cls.port = urllib.parse.urlsplit(cls.wild_base).port
+        cls.slow, cls.slow_base = start_console(
+            "", "--db-timeout", "5", "--max-db-requests", "1", "--client-timeout", "2",
+            "--max-sampled", "2")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_console(cls.wild)
+        stop_console(cls.slow)
+        for q in cls.queues:
+            cls.client.drop_queue(q, if_exists=True)
+        cls.client.close()
+
+    def test_host_header_on_a_wildcard_address(self):
+        """DNS rebinding: a name the attacker controls never gets an answer."""
+        p = self.port
+        for host, status in ((f"rebound.example:{p}", 421), ("rebound.example", 421),
+                             (f"console.example.com.rebound.example:{p}", 421), ("", 421),
+                             (f"127.0.0.1:{p}", 200), (f"localhost:{p}", 200),
+                             (f"10.1.2.3:{p}", 200), (f"[::1]:{p}", 200),
+                             ("console.example.com", 200), ("console.example.com:443", 200),
+                             (f"console.example.com:{p}", 200), ("other.example:8443", 200),
+                             ("other.example", 421), ("other.example:443", 421)):
+            with self.subTest(host=host):
+                got, body = request(self.wild_base, "GET", "/queues/pyc_con_guard",
+                                    {"Host": host})
+                self.assertEqual(got, status, body[:2000])
+                if status == 421:
+                    self.assertIn("does not answer to host", body)
+                    self.assertNotIn("csrf-token", body)
+
+    def test_origin_of_posts(self):
+        p = self.port
+        _, page = request(self.wild_base, "GET", "/", {"Host": f"127.0.0.1:{p}"})
+        token = token_of(page)
+        for host, origin, status in (
+                ("console.example.com", "https://console.example.com", 200),
+                ("console.example.com", "https://console.example.com:443", 200),
+                ("console.example.com", "http://console.example.com", 200),
+                (f"127.0.0.1:{p}", "https://console.example.com", 200),  # Host rewritten
+                (f"127.0.0.1:{p}", f"http://127.0.0.1:{p}", 200),
+                ("other.example:8443", "https://other.example:8443", 200),
+                ("other.example:8443", "https://other.example", 403),
+                ("console.example.com", "https://evil.example", 403),
+                ("console.example.com", "https://console.example.com.evil.example", 403),
+                (f"127.0.0.1:{p}", "http://10.9.9.9:80", 403),
+                ("console.example.com", "null", 403)):
+            with self.subTest(host=host, origin=origin):
+                got, body = request(self.wild_base, "POST", "/queues/pyc_con_guard/purge",
+                                    {"Host": host, "Origin": origin}, {"csrf": token})
+                self.assertEqual(got, status, body[:2000])
+                self.assertIn("cannot be undone" if status == 200 else "cross-origin", body)
+
+    def test_a_held_lock_times_out_and_excess_requests_get_503(self):
+        with psycopg.connect() as locker:
+            locker.execute("LOCK TABLE mq._queue IN ACCESS EXCLUSIVE MODE")
+            status, body = request(self.slow_base, "GET", "/queues/pyc_con_guard")
+            self.assertEqual(status, 503, body)
+            self.assertIn("the database did not answer within 5 s (--db-timeout)", body)
+            results = []
+            waiting = threading.Thread(target=lambda: results.append(
+                request(self.slow_base, "GET", "/queues/pyc_con_guard")))
+            waiting.start()
+            try:
+                wait_for(lambda: sql("SELECT count(*) FROM pg_stat_activity"
+                                     " WHERE application_name = 'mq console'"
+                                     " AND wait_event_type = 'Lock'")[0][0] == 1,
+                         what="the console waiting for the lock")
+                status, body = request(self.slow_base, "GET", "/queues/pyc_con_guard")
+            finally:
+                locker.rollback()
+                waiting.join()
+            self.assertEqual(status, 503, body)
+            self.assertIn("too many requests are waiting for the database", body)
+        self.assertEqual(request(self.slow_base, "GET", "/queues/pyc_con_guard")[0], 200)
+        # SET LOCAL: the console's settings end with its transactions
+        self.assertEqual(sql("SELECT count(*) FROM pg_stat_activity WHERE application_name"
+                             " LIKE 'mq console%%' AND state = 'idle in transaction'"), [(0,)])
+
+    def test_silent_clients_are_dropped(self):
+        url = urllib.parse.urlsplit(self.slow_base)
+        for start in (b"GET / HTTP/1.1\r\nHost: 127",
+                      b"POST /queues/pyc_con_guard/purge HTTP/1.1\r\nHost: "
+                      + url.netloc.encode() + b"\r\nContent-Type: "
+                      b"application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncsrf="):
+            with self.subTest(start=start[:20]):
+                with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
+                    sock.sendall(start)
+                    self.assertEqual(sock.recv(4096), b"",
+                                     "the console closes the connection (--client-timeout)")
+
+    def test_sampler_keeps_compact_points_by_name(self):
+        from mq_client.console._sampler import Sampler
+        sampler = Sampler("", 1.0, max_sampled=2)
+        try:
+            for _ in range(3):
+                sampler.take()
+        finally:
+            sampler.stop()
+        self.assertEqual(len(sampler.queues), 2, "at most --max-sampled queues")
+        for name, points in sampler.queues.items():
+            self.assertEqual(len(points), 3)
+            for point in points:
+                self.assertIsInstance(point, tuple)
+                self.assertEqual(len(point), 6)
+                self.assertTrue(all(isinstance(v, float) for v in point), point)
+        self.assertRegex(sampler.note, r"^Charts cover the first 2 of [0-9,]+ queues")
+
+    def test_sampled_queues_are_bounded(self):
+        wait_for(lambda: "Charts cover the first 2 of" in request(
+            self.slow_base, "GET", "/")[1], what="a sample")
+        _, page = request(self.slow_base, "GET", "/")
+        self.assertRegex(page, r"Charts cover the first 2 of [0-9,]+ queues .*"
+                         r"\(at most 2 of each are sampled: --max-sampled\)")
+
+
 class ConsoleStartTest(unittest.TestCase):
     """The command's errors: each names what is wrong, with exit status 1 or 2."""
 
@@ -492,13 +722,20 @@ class ConsoleStartTest(unittest.TestCase):
     def test_help(self):
         out = self.run_console("--help")
         self.assertEqual(out.returncode, 0)
-        for option in ("--dsn", "--listen", "--allow-host", "--interval", "--refresh"):
+        for option in ("--dsn", "--listen", "--allow-host", "--interval", "--refresh",
+                       "--db-timeout", "--max-db-requests", "--client-timeout",
+                       "--max-sampled"):
             self.assertIn(option, out.stdout)
 
     def test_bad_listen(self):
         out = self.run_console("--listen", "nowhere")
         self.assertEqual(out.returncode, 2)
         self.assertIn("--listen wants HOST:PORT, not 'nowhere'", out.stderr)
+
+    def test_bad_allow_host(self):
+        out = self.run_console("--allow-host", "http://x/")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--allow-host wants HOST or HOST:PORT, not 'http://x/'", out.stderr)
 
     def test_no_database(self):
         out = self.run_console("--dsn", "dbname=mq_console_no_such_db", "--listen",

@@ -1,5 +1,9 @@
 """The console's memory of the last hour: mq's counters sampled in the
-background every few seconds, kept in a ring."""
+background every few seconds, kept as compact tuples indexed by name.
+
+At most ``max_sampled`` queues and as many streams are sampled (the first
+by name): the memory stays bounded (some 100 bytes a point) and a page's
+charts read only their own queue's or stream's points."""
 from __future__ import annotations
 
 import logging
@@ -16,27 +20,29 @@ log = logging.getLogger("mq_client.console")
 
 Point = Tuple[float, float]
 HOUR = 3600.0
-
-
-class Sample:
-    __slots__ = ("at", "queues", "partitions")
-
-    def __init__(self, at: float, queues: Dict[str, _data.Row],
-                 partitions: Dict[Tuple[str, int], _data.Row]) -> None:
-        self.at = at
-        self.queues = queues
-        self.partitions = partitions
+# a queue's point: (at, depth, visible, in flight, delayed, dead-lettered + expired)
+QueuePoint = Tuple[float, float, float, float, float, float]
+QUEUE_COLUMNS = {"queue_length": 1, "visible": 2, "in_flight": 3, "delayed": 4, "dead": 5}
+# a stream's point: (at, records appended in all, {group: {partition: lag}})
+StreamPoint = Tuple[float, float, Dict[str, Dict[int, float]]]
 
 
 class Sampler:
     """Samples every ``interval`` seconds on a connection of its own (as
     the console's role: it sees what that role may see) and keeps an hour."""
 
-    def __init__(self, dsn: str, interval: float) -> None:
+    def __init__(self, dsn: str, interval: float, max_sampled: int = 1000,
+                 connect_timeout: int = 10, db_timeout: float = 5.0) -> None:
         self.dsn = dsn
         self.interval = interval
-        self.samples: Deque[Sample] = deque(maxlen=int(HOUR / interval) + 2)
+        self.max_sampled = max(1, max_sampled)
+        self.connect_timeout = connect_timeout
+        self.db_timeout = db_timeout
+        self.points = int(HOUR / interval) + 2
+        self.queues: Dict[str, Deque[QueuePoint]] = {}
+        self.streams: Dict[str, Deque[StreamPoint]] = {}
         self.error: Optional[str] = None
+        self.note: Optional[str] = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mq-console-sampler",
@@ -48,7 +54,11 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        elif self._conn is not None:  # never started: take() was called directly
+            self._conn.close()
+            self._conn = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -66,57 +76,73 @@ class Sampler:
 
     def take(self) -> None:
         if self._conn is None or self._conn.closed:
-            self._conn = _data.open_connection(self.dsn, "mq console sampler")
-        qs, ps = _data.sample(self._conn)
-        s = Sample(time.time(), {q["queue_name"]: q for q in qs},
-                   {(p["stream"], p["partition"]): p for p in ps})
+            self._conn = _data.open_connection(self.dsn, "mq console sampler",
+                                               self.connect_timeout)
+        with _data.limited(self._conn, self.db_timeout):
+            qs, total_queues, ss, total_streams = _data.sample(self._conn, self.max_sampled)
+        at = time.time()
         with self._lock:
-            self.samples.append(s)
-            while self.samples and self.samples[0].at < s.at - HOUR:
-                self.samples.popleft()
+            for q in qs:
+                self._add(self.queues, q[0], (at,) + q[1:])
+            for name, appended, lags in ss:
+                self._add(self.streams, name, (at, appended, lags))
+            _forget(self.queues, at - HOUR)  # dropped, or no longer visible, for an hour
+            _forget(self.streams, at - HOUR)
+        notes = [f"the first {got:,} of {total:,} {what}"
+                 for got, total, what in ((len(qs), total_queues, "queues"),
+                                          (len(ss), total_streams, "streams")) if total > got]
+        self.note = ("Charts cover " + " and ".join(notes) +
+                     f" (at most {self.max_sampled:,} of each are sampled: --max-sampled)"
+                     if notes else None)
         self.error = None
 
-    def _snapshot(self) -> List[Sample]:
+    def _add(self, series: Dict[str, Deque[Any]], name: str, point: Any) -> None:
+        d = series.get(name)
+        if d is None:
+            d = series[name] = deque(maxlen=self.points)
+        d.append(point)
+        while d[0][0] < point[0] - HOUR:
+            d.popleft()
+
+    def _queue(self, name: str) -> List[QueuePoint]:
         with self._lock:
-            return list(self.samples)
+            return list(self.queues.get(name, ()))
+
+    def _stream(self, name: str) -> List[StreamPoint]:
+        with self._lock:
+            return list(self.streams.get(name, ()))
 
     def queue_series(self, name: str, column: str) -> List[Point]:
-        return [(s.at, float(s.queues[name][column] or 0))
-                for s in self._snapshot() if name in s.queues]
+        """column: queue_length, visible, in_flight, delayed or dead
+        (dead-lettered + expired, a counter)."""
+        i = QUEUE_COLUMNS[column]
+        return [(p[0], p[i]) for p in self._queue(name)]
 
-    def queue_rate(self, name: str, *columns: str) -> List[Point]:
-        """Per second, between consecutive samples, of the sum of columns."""
-        return _rates([(s.at, float(sum(s.queues[name][c] or 0 for c in columns)))
-                       for s in self._snapshot() if name in s.queues])
+    def queue_rate(self, name: str, column: str) -> List[Point]:
+        """Per second, between consecutive samples, of a counter."""
+        return _rates(self.queue_series(name, column))
 
     def stream_rate(self, name: str) -> List[Point]:
         """Records appended per second to all partitions of a stream."""
-        points = []
-        for s in self._snapshot():
-            ends = [p["end_position"] for (st, _), p in s.partitions.items() if st == name]
-            if ends:
-                points.append((s.at, float(sum(ends))))
-        return _rates(points)
+        return _rates([(p[0], p[1]) for p in self._stream(name)])
 
     def group_lag(self, stream: str, group: str) -> Dict[int, List[Point]]:
         """A consumer group's lag over time, per partition."""
         out: Dict[int, List[Point]] = {}
-        for s in self._snapshot():
-            for (st, part), p in s.partitions.items():
-                g = p["groups"].get(group)
-                if st == stream and g is not None:
-                    out.setdefault(part, []).append((s.at, float(g["lag"])))
+        for at, _, groups in self._stream(stream):
+            for part, lag in groups.get(group, {}).items():
+                out.setdefault(part, []).append((at, lag))
         return dict(sorted(out.items()))
 
     def stream_lag(self, stream: str) -> List[Point]:
         """The sum of every group's lag over a stream's partitions."""
-        points = []
-        for s in self._snapshot():
-            lags = [g["lag"] for (st, _), p in s.partitions.items() if st == stream
-                    for g in p["groups"].values()]
-            if lags:
-                points.append((s.at, float(sum(lags))))
-        return points
+        return [(at, sum(sum(g.values()) for g in groups.values()))
+                for at, _, groups in self._stream(stream) if groups]
+
+
+def _forget(series: Any, before: float) -> None:
+    for name in [n for n, d in series.items() if d[-1][0] < before]:
+        del series[name]
 
 
 def _rates(points: List[Point]) -> List[Point]:

@@ -8,6 +8,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import mimetypes
 import re
 import secrets
@@ -15,11 +16,13 @@ import signal
 import socket
 import sys
 import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import jinja2
 import psycopg
@@ -27,6 +30,7 @@ from psycopg import errors as pgerrors
 
 from . import _bodies, _data, _svg
 from ._sampler import Sampler, net_rate
+from ._urls import href
 from .._sql import Json
 from ..client import Transaction
 
@@ -35,12 +39,15 @@ log = logging.getLogger("mq_client.console")
 DEFAULT_PORT = 8765
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 PEEK_DEFAULT = 20
-PEEK_MAX = 100
+PEEK_MAX = 50  # each shows at most 64 kB of its body
 MAX_FORM = 1024 * 1024 + 4096
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 DONE = {"sent": "Sent message {n}.", "redriven": "Moved {n} dead letters back.",
         "purged": "Purged {n} messages."}
+DONE_KEPT = 200  # outcomes of actions waiting to be shown once
+KINDS = ("queues", "streams", "exchanges")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,12 +57,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"address to serve on (default {DEFAULT_LISTEN}; "
                         "port 0 picks a free one)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="HOST[:PORT]",
-                        help="another Host header to accept (a name behind a reverse proxy); "
+                        help="another host name to accept in the Host and Origin headers "
+                        "(a name behind a reverse proxy; without a port, on any port); "
                         "repeatable")
     parser.add_argument("--interval", type=float, default=5.0, metavar="SECONDS",
                         help="how often to sample mq's counters for the charts (default 5)")
     parser.add_argument("--refresh", type=int, default=10, metavar="SECONDS",
                         help="pages reload themselves this often; 0: never (default 10)")
+    parser.add_argument("--db-timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="a page's statements and lock waits end after this long; "
+                        "connecting too (default 5)")
+    parser.add_argument("--max-db-requests", type=int, default=8, metavar="N",
+                        help="requests using the database at once; more get 503 (default 8)")
+    parser.add_argument("--client-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="a browser's request that sends nothing for this long is "
+                        "dropped (default 30)")
+    parser.add_argument("--max-sampled", type=int, default=1000, metavar="N",
+                        help="the charts sample at most N queues and N streams "
+                        "(default 1000)")
 
 
 def parse_listen(listen: str) -> Tuple[str, int]:
@@ -73,32 +92,104 @@ class Console:
         self.dsn = dsn
         self.refresh = max(0, int(getattr(args, "refresh", 10)))
         self.csrf = secrets.token_urlsafe(32)
-        self.sampler = Sampler(dsn, max(0.5, float(getattr(args, "interval", 5.0))))
-        self.hosts = allowed_hosts(host, port, list(getattr(args, "allow_host", []) or []))
+        self.db_timeout = max(0.1, float(getattr(args, "db_timeout", 5.0)))
+        self.connect_timeout = max(2, math.ceil(self.db_timeout))
+        self.db_slots = threading.BoundedSemaphore(
+            max(1, int(getattr(args, "max_db_requests", 8))))
+        self.sampler = Sampler(dsn, max(0.5, float(getattr(args, "interval", 5.0))),
+                               int(getattr(args, "max_sampled", 1000)),
+                               self.connect_timeout, self.db_timeout)
+        self.hosts = Hosts(host, port, list(getattr(args, "allow_host", []) or []))
+        self.done: "OrderedDict[str, str]" = OrderedDict()
+        self.done_lock = threading.Lock()
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("mq_client.console", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined)
-        self.env.filters["q"] = lambda s: quote(str(s), safe="")
         self.env.filters["num"] = _num
         self.env.filters["age"] = _age
         self.env.globals["sparkline"] = _svg.sparkline
+        self.env.globals["href"] = href
+
+    def remember(self, message: str) -> str:
+        """A one-time key under which the next page shows message."""
+        key = secrets.token_urlsafe(12)
+        with self.done_lock:
+            self.done[key] = message
+            while len(self.done) > DONE_KEPT:
+                self.done.popitem(last=False)
+        return key
+
+    def recall(self, key: Optional[str]) -> str:
+        with self.done_lock:
+            return self.done.pop(key or "", "")
 
 
-def allowed_hosts(host: str, port: int, extra: List[str]) -> Optional[Set[str]]:
-    """The Host headers to accept (against DNS rebinding): the address
-    served on, its loopback names and --allow-host's; None (any) on a
-    wildcard address without --allow-host."""
-    try:
-        ip: Optional[Any] = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None and ip.is_unspecified and not extra:
+def split_host(value: str) -> Optional[Tuple[str, Optional[int]]]:
+    """"name:port", "[v6]:port" or without a port: (host, port or None)."""
+    m = re.fullmatch(r"(\[[0-9a-f:.]+\]|[^:\[\]/@\s]+)(?::([0-9]{1,5}))?",
+                     value.strip().lower())
+    if not m:
         return None
-    out = {h if re.search(r"(^[^:]*|\])(:[0-9]+)$", h) else f"{h}:{port}" for h in extra}
-    out.add(f"[{host}]:{port}" if ip is not None and ip.version == 6 else f"{host}:{port}")
-    if host == "localhost" or (ip is not None and ip.is_loopback):
-        out |= {f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
-    return {h.lower() for h in out}
+    return m.group(1).strip("[]"), int(m.group(2)) if m.group(2) else None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+class Hosts:
+    """Which Host and Origin headers the console answers (against DNS
+    rebinding and cross-site requests).
+
+    Host: the address served on (and the loopback names when that is a
+    loopback address); on a wildcard address (0.0.0.0, ::) any IP address
+    and ``localhost``, on any port; and each --allow-host: with a port, on
+    that port (or without one when it is 80 or 443), without one, on any.
+    A Host without a port means port 80.  Origin (or Referer) of a POST:
+    the request's own Host, or an --allow-host; default ports filled in."""
+
+    def __init__(self, host: str, port: int, extra: List[str]) -> None:
+        host = host.lower()
+        self.wildcard = _is_ip(host) and ipaddress.ip_address(host).is_unspecified
+        self.served = {(host, port)}
+        if host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback):
+            self.served |= {("localhost", port), ("127.0.0.1", port), ("::1", port)}
+        self.extra: List[Tuple[str, Optional[int]]] = []
+        for h in extra:
+            found = split_host(h)
+            if found is None:
+                raise ValueError(f"--allow-host wants HOST or HOST:PORT, not {h!r}")
+            self.extra.append(found)
+
+    def host_ok(self, value: str) -> bool:
+        found = split_host(value)
+        if found is None:
+            return False
+        host, port = found
+        if (host, 80 if port is None else port) in self.served:
+            return True
+        if self.wildcard and (host == "localhost" or _is_ip(host)):
+            return True
+        return any(h == host and (p is None or p == port or (port is None and p in (80, 443)))
+                   for h, p in self.extra)
+
+    def origin_ok(self, origin: str, host_header: str) -> bool:
+        url = urlsplit(origin.strip().lower())
+        if url.scheme not in DEFAULT_PORTS or not url.hostname:
+            return False
+        try:
+            port = url.port or DEFAULT_PORTS[url.scheme]
+        except ValueError:
+            return False
+        same = split_host(host_header)
+        if same is not None and same[0] == url.hostname and \
+                (same[1] == port or (same[1] is None and port == DEFAULT_PORTS[url.scheme])):
+            return True
+        return any(h == url.hostname and (p is None or p == port) for h, p in self.extra)
 
 
 def _num(v: Any) -> str:
@@ -152,6 +243,12 @@ class Handler(BaseHTTPRequestHandler):
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.split("/")[1:]]
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if len(parts) == 2 and parts[0] in KINDS and parts[1] == "" and "name" in query:
+                parts[1] = query["name"]  # a name that cannot be a path segment
+                if "action" in query:
+                    parts.append(query["action"])
+            if any("\0" in p for p in parts):
+                raise HTTPError(HTTPStatus.BAD_REQUEST, "names cannot contain NUL characters")
             if method == "POST":
                 form = self._form()
                 self._check_origin()
@@ -167,7 +264,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._metrics()
             elif len(parts) == 2 and parts[0] == "static":
                 self._static(parts[1])
-            elif len(parts) == 2 and parts[0] in ("queues", "streams", "exchanges") and parts[1]:
+            elif len(parts) == 2 and parts[0] in KINDS and parts[1]:
                 getattr(self, "_" + parts[0][:-1])(parts[1], query)
             else:
                 raise HTTPError(HTTPStatus.NOT_FOUND, "no such page")
@@ -176,15 +273,22 @@ class Handler(BaseHTTPRequestHandler):
         except pgerrors.InsufficientPrivilege as e:
             self._page("error.html", HTTPStatus.FORBIDDEN, status=403,
                        message=_pg_message(e))
+        except (pgerrors.QueryCanceled, pgerrors.LockNotAvailable) as e:
+            self._page("error.html", HTTPStatus.SERVICE_UNAVAILABLE, status=503,
+                       message=f"the database did not answer within {self.console.db_timeout:g} s"
+                       f" (--db-timeout): {_pg_message(e)}")
         except psycopg.Error as e:
-            if e.sqlstate is None or e.sqlstate.startswith("08"):  # no connection
+            if isinstance(e, psycopg.OperationalError) and e.sqlstate is None or \
+                    (e.sqlstate or "").startswith("08"):  # no connection
                 self._page("error.html", HTTPStatus.SERVICE_UNAVAILABLE, status=503,
                            message="cannot reach the database: " + _pg_message(e))
-            else:
+            else:  # refused by the server, or by psycopg before sending
                 self._page("error.html", HTTPStatus.BAD_REQUEST, status=400,
                            message=_pg_message(e))
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except TimeoutError:  # the client stopped sending: --client-timeout
+            self.close_connection = True
         except Exception:
             log.exception("internal error on %s %s", method, self.path)
             self._page("error.html", HTTPStatus.INTERNAL_SERVER_ERROR, status=500,
@@ -192,21 +296,20 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- protection -------------------------------------------------------
     def _check_host(self) -> None:
-        hosts = self.console.hosts
-        host = (self.headers.get("Host") or "").lower()
-        if hosts is not None and host not in hosts:
+        host = self.headers.get("Host") or ""
+        if not self.console.hosts.host_ok(host):
             raise HTTPError(HTTPStatus.MISDIRECTED_REQUEST,
-                            f"this console does not answer to host {host!r} "
+                            f"this console does not answer to host {host.lower()!r} "
                             "(start it with --allow-host to add one)")
 
     def _check_origin(self) -> None:
         """A POST must come from a page of this console: its Origin (or,
-        without one, its Referer) names the same host."""
-        host = (self.headers.get("Host") or "").lower()
+        without one, its Referer) names the request's host or an
+        --allow-host."""
+        host = self.headers.get("Host") or ""
         origin = self.headers.get("Origin")
-        same = (f"http://{host}", f"https://{host}")  # https: behind a proxy
         if origin is not None:
-            if origin.lower() not in same:
+            if not self.console.hosts.origin_ok(origin, host):
                 raise HTTPError(HTTPStatus.FORBIDDEN,
                                 "cross-origin request refused: "
                                 f"Origin {origin!r} is not this console")
@@ -216,7 +319,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(HTTPStatus.FORBIDDEN,
                             "request refused: no Origin or Referer header")
         ref = urlsplit(referer)
-        if f"{ref.scheme}://{ref.netloc}".lower() not in same:
+        if not self.console.hosts.origin_ok(f"{ref.scheme}://{ref.netloc}", host):
             raise HTTPError(HTTPStatus.FORBIDDEN,
                             "cross-origin request refused: "
                             f"Referer {referer!r} is not this console")
@@ -270,6 +373,7 @@ class Handler(BaseHTTPRequestHandler):
         ctx.setdefault("title", f"Error {ctx.get('status', '')}")
         html = c.env.get_template(template).render(
             csrf="" if template == "error.html" else c.csrf, sampler_error=c.sampler.error,
+            sampler_note=c.sampler.note,
             role=getattr(self, "_role", None), **ctx)
         self._send(http_status, "text/html; charset=utf-8", html.encode("utf-8"))
 
@@ -285,11 +389,24 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, ctype + "; charset=utf-8", data,
                    {"Cache-Control": "max-age=300"})
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        conn = _data.open_connection(self.console.dsn)
-        self._role = conn.execute("SELECT current_user || ' @ ' || current_database()") \
-            .fetchone()[0]  # type: ignore[index]
-        return conn
+    @contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for this request, in a transaction whose statements
+        end after --db-timeout; at most --max-db-requests at once."""
+        c = self.console
+        if not c.db_slots.acquire(timeout=0.25):
+            raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE,
+                            "the console is busy: too many requests are waiting for the "
+                            "database (--max-db-requests); try again shortly")
+        try:
+            with _data.open_connection(c.dsn, connect_timeout=c.connect_timeout) as conn:
+                with _data.limited(conn, c.db_timeout):
+                    self._role = conn.execute(
+                        "SELECT current_user || ' @ ' || current_database()"
+                    ).fetchone()[0]  # type: ignore[index]
+                    yield conn
+        finally:
+            c.db_slots.release()
 
     def _refresh(self, query: Dict[str, str]) -> int:
         return 0 if query.get("refresh") == "0" else self.console.refresh
@@ -306,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
             name = q["queue_name"]
             q["depth_series"] = s.queue_series(name, "queue_length")
             q["rate"] = _last(net_rate(q["depth_series"]), 12)
-            q["dead_rate"] = _last(s.queue_rate(name, "dead_lettered", "expired"), 12)
+            q["dead_rate"] = _last(s.queue_rate(name, "dead"), 12)
         for st in ss:
             st["rate_series"] = s.stream_rate(st["stream"])
             st["rate"] = _last(st["rate_series"], 12)
@@ -340,8 +457,8 @@ class Handler(BaseHTTPRequestHandler):
                  (("depth", "queue_length"), ("visible", "visible"),
                   ("in flight", "in_flight"), ("delayed", "delayed"))}
         rates = {"depth change/s": net_rate(depth["depth"]),
-                 "dead letters/s": s.queue_rate(name, "dead_lettered", "expired")}
-        done = DONE.get(query.get("done", ""), "").format(n=_int(query.get("n")))
+                 "dead letters/s": s.queue_rate(name, "dead")}
+        done = self.console.recall(query.get("done"))
         self._page("queue.html", q=q, privs=mine, messages=messages, dead=dead,
                    redrive_to=redrive_to, limit=limit, done=done,
                    depth_chart=_svg.line_chart(depth, "Messages"),
@@ -379,7 +496,7 @@ class Handler(BaseHTTPRequestHandler):
                    title=f"Exchange {name}")
 
     def _metrics(self) -> None:
-        with _data.open_connection(self.console.dsn) as conn:
+        with self._connect() as conn:
             text = conn.execute("SELECT mq.metrics_prometheus()").fetchone()[0]  # type: ignore
         self._send(HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8",
                    str(text).encode("utf-8"))
@@ -397,7 +514,13 @@ class Handler(BaseHTTPRequestHandler):
                     body: Any = Json(json.loads(text))
                 except ValueError as e:
                     raise HTTPError(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {e}")
+                except RecursionError:
+                    raise HTTPError(HTTPStatus.BAD_REQUEST,
+                                    "the body is nested too deeply to send from here")
             elif fmt == "text":
+                if "\0" in text:
+                    raise HTTPError(HTTPStatus.BAD_REQUEST,
+                                    "a text body cannot contain NUL characters")
                 body = text
             else:
                 raise HTTPError(HTTPStatus.BAD_REQUEST, "format is json or text")
@@ -416,7 +539,11 @@ class Handler(BaseHTTPRequestHandler):
         with self._connect() as conn:
             tx = Transaction(conn)
             if action == "send":
-                n = tx.send(name, body)
+                try:
+                    n = tx.send(name, body)
+                except RecursionError:  # psycopg's json.dumps, nearer its limit
+                    raise HTTPError(HTTPStatus.BAD_REQUEST,
+                                    "the body is nested too deeply to send from here")
                 done = "sent"
             elif action == "redrive":
                 n = conn.execute("SELECT mq.redrive(%s, %s)",
@@ -425,23 +552,35 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 n = tx.purge_queue(name)
                 done = "purged"
-        back = details.get("target", name) if action == "redrive" else name
-        self._redirect(f"/queues/{quote(back, safe='')}?" + urlencode({"done": done, "n": n}))
+        back = href("queues", details.get("target", name) if action == "redrive" else name)
+        key = self.console.remember(DONE[done].format(n=n))
+        self._redirect(back + ("&" if "?" in back else "?") + urlencode({"done": key}))
 
 
 def _peek(conn: psycopg.Connection[Any], name: str, limit: int) -> Dict[str, Any]:
     """The peeked messages ready to show, or the error that prevented
-    peeking (on a standby, say), which the page shows in their place."""
+    peeking (on a standby, say), which the page shows in their place; a
+    message that cannot be shown shows why instead."""
     out = []
     try:
-        messages = _data.peek(conn, name, limit)
+        with conn.transaction():  # a savepoint: the page goes on after an error
+            messages = _data.peek(conn, name, limit, _bodies.MAX_SHOWN + 1)
     except psycopg.Error as e:
         return {"error": _pg_message(e), "list": []}
     for m in messages:
-        kind, text = _bodies.show(m.body, m.payload, m.content_type)
+        try:
+            kind, text = _bodies.show(m["body_text"], m["body_size"], m["payload"],
+                                      m["payload_size"], m["content_type"])
+            headers = m["headers_text"]
+            if headers is not None and len(headers) <= _bodies.MAX_SHOWN:
+                headers = _bodies.pretty_json(headers)
+            elif headers is not None:
+                headers = headers[:_bodies.MAX_SHOWN] + "\n... (first 64 kB shown)"
+        except Exception as e:  # whatever a body holds, the page shows the others
+            log.exception("cannot show message %s of %s", m.get("msg_id"), name)
+            kind, text, headers = "error", f"cannot show this message: {e!r}", None
         out.append({"m": m, "kind": kind, "text": text,
-                    "headers": json.dumps(m.headers, indent=2, ensure_ascii=False)
-                    if m.headers else None})
+                    "headers": headers if headers not in (None, "{}") else None})
     return {"error": None, "list": out}
 
 
@@ -451,13 +590,6 @@ def _last(points: List[Tuple[float, float]], n: int) -> Optional[float]:
         return None
     tail = [v for _, v in points[-n:]]
     return sum(tail) / len(tail)
-
-
-def _int(v: Optional[str]) -> int:
-    try:
-        return int(v or 0)
-    except ValueError:
-        return 0
 
 
 def _pg_message(e: psycopg.Error) -> str:
@@ -479,7 +611,9 @@ def serve(dsn: str, args: argparse.Namespace) -> ThreadingHTTPServer:
     httpd = server_class((host, port), Handler)
     port = httpd.server_address[1]
     console = Console(dsn, args, host, port)
-    handler = type("BoundHandler", (Handler,), {"console": console})
+    handler = type("BoundHandler", (Handler,), {
+        "console": console,  # and a socket timeout: a silent client is dropped
+        "timeout": max(0.1, float(getattr(args, "client_timeout", 30.0)))})
     httpd.RequestHandlerClass = handler
     httpd.console = console  # type: ignore[attr-defined]
     console.sampler.start()
@@ -491,6 +625,7 @@ def run(dsn: str, args: argparse.Namespace) -> int:
     exit status."""
     try:
         host, _ = parse_listen(getattr(args, "listen", DEFAULT_LISTEN))
+        Hosts(host, 0, list(getattr(args, "allow_host", []) or []))
     except ValueError as e:
         print(f"mq console: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from markupsafe import Markup, escape
 
+from ._urls import href
+
 Point = Tuple[float, float]
 COLORS = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
           "#4b5563")
@@ -114,11 +116,11 @@ def bindings_graph(exchange: str, incoming: Sequence[Dict[str, object]],
         fill = {"exchange": "#fef3c7", "queue": "#dbeafe", "stream": "#dcfce7"}[kind]
         label = name if len(name) <= 22 else name[:21] + "\u2026"
         parts.append(Markup(
-            '<a href="{b}/{k}s/{n}"><title>{k} {full}</title>'
+            '<a href="{b}{u}"><title>{k} {full}</title>'
             '<rect x="{x:.1f}" y="{y:.1f}" rx="6" width="{w}" height="{h}" fill="{f}" '
             'stroke="#6b7280"/><text x="{tx:.1f}" y="{ty:.1f}" '
             'text-anchor="middle" class="node">{l}</text></a>').format(
-            b=base, k=kind, n=_path(name), x=x, y=y, w=node_w, h=node_h, f=fill,
+            b=base, k=kind, u=href(kind + "s", name), x=x, y=y, w=node_w, h=node_h, f=fill,
             tx=x + node_w / 2, ty=y + node_h / 2 + 4, full=name, l=label))
 
     def edge(x1: float, y1: float, x2: float, y2: float, key: object) -> None:
@@ -144,8 +146,3 @@ def bindings_graph(exchange: str, incoming: Sequence[Dict[str, object]],
     node(cx, cy, exchange, "exchange")
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
-
-
-def _path(name: str) -> str:
-    from urllib.parse import quote
-    return quote(name, safe="")
