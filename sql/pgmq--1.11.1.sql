@@ -11,6 +11,14 @@
 
 \echo Use "CREATE EXTENSION pgmq CASCADE" to load this file. \quit
 
+/*
+ * Every function has SET search_path = pg_catalog, pg_temp (but send and
+ * read, which are inlined and schema-qualify everything instead): mq runs
+ * its sends as the extension's owner, so the trigger of
+ * pgmq.enable_notify_insert() runs as a superuser, and a caller's search_path
+ * must not choose what it calls (test/sql/pgmq.sql, "search_path").
+ */
+
 /* ---- catalog ---- */
 
 /* the queues created (or adopted) through pgmq.create*(), as pgmq lists them */
@@ -75,7 +83,8 @@ CREATE TYPE pgmq.metrics_result AS (
 
 /* pgmq's check of a queue name in a table name, and its table name */
 CREATE FUNCTION pgmq.format_table_name(queue_name text, prefix text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF queue_name ~ '\$|;|--|''' THEN
 		RAISE EXCEPTION 'queue name contains invalid characters: $, ;, --, or ''';
@@ -86,7 +95,8 @@ $$;
 
 /* pgmq's limit: q_/a_ and template_pgmq_q_ names stay within 63 bytes */
 CREATE FUNCTION pgmq.validate_queue_name(queue_name text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF length(queue_name) > 47 THEN
 		RAISE EXCEPTION 'queue name is too long, maximum length is 47 characters';
@@ -95,7 +105,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.acquire_queue_lock(queue_name text) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgmq.queue_' || lower(queue_name)));
 $$;
 
@@ -129,24 +140,28 @@ $$;
 
 /* a lease of vt seconds: pgmq's vt <= 0 means visible again at once */
 CREATE FUNCTION pgmq._lease(vt int) RETURNS interval
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT CASE WHEN vt > 0 THEN make_interval(secs => vt) ELSE interval '1 microsecond' END;
 $$;
 
 /* a pgmq delay (seconds, or the time the message becomes visible) as mq's interval */
 CREATE FUNCTION pgmq._delay(delay int) RETURNS interval
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT make_interval(secs => greatest(delay, 0));
 $$;
 
 CREATE FUNCTION pgmq._delay(delay timestamptz) RETURNS interval
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT greatest(delay - clock_timestamp(), interval '0');
 $$;
 
 /* the FIFO group of a message: the header x-pgmq-group ('' when it has none) */
 CREATE FUNCTION pgmq._group(headers jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT coalesce(headers ->> 'x-pgmq-group', '');
 $$;
 
@@ -160,7 +175,8 @@ $$;
  * defaults that pgmq does not know).
  */
 CREATE FUNCTION pgmq._create_views(queue_name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int := pgmq._queue_id(queue_name);
 	qview text := pgmq.format_table_name(queue_name, 'q');
@@ -189,7 +205,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq._archive_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	EXECUTE format($i$
 		INSERT INTO mq.%I (msg_id, read_ct, enqueued_at, vt, priority, headers, body, archived_at)
@@ -207,7 +224,8 @@ $$;
  */
 CREATE FUNCTION pgmq._create(queue_name text, unlogged bool, partitioned bool,
 							 retention interval DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	lname text := lower(queue_name);
 BEGIN
@@ -227,14 +245,17 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.create_non_partitioned(queue_name text) RETURNS void
-LANGUAGE sql AS $$ SELECT pgmq._create(queue_name, false, false); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT pgmq._create(queue_name, false, false); $$;
 
 CREATE FUNCTION pgmq.create(queue_name text) RETURNS void
-LANGUAGE sql AS $$ SELECT pgmq._create(queue_name, false, false); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT pgmq._create(queue_name, false, false); $$;
 
 /* an unlogged mq queue: its archive is unlogged too (pgmq's stays logged) */
 CREATE FUNCTION pgmq.create_unlogged(queue_name text) RETURNS void
-LANGUAGE sql AS $$ SELECT pgmq._create(queue_name, true, false); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT pgmq._create(queue_name, true, false); $$;
 
 /*
  * mq needs no partitions (it compacts its tables itself, and pg_partman is
@@ -246,7 +267,8 @@ LANGUAGE sql AS $$ SELECT pgmq._create(queue_name, true, false); $$;
 CREATE FUNCTION pgmq.create_partitioned(queue_name text,
 										partition_interval text DEFAULT '10000',
 										retention_interval text DEFAULT '100000')
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	retention interval;
 BEGIN
@@ -258,7 +280,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.drop_queue(queue_name text) RETURNS bool
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	lname text := lower(queue_name);
 BEGIN
@@ -277,7 +300,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.drop_queue(queue_name text, partitioned bool) RETURNS bool
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	RAISE WARNING 'drop_queue(queue_name, partitioned) is deprecated and will be removed in PGMQ v2.0. Use drop_queue(queue_name) instead';
 	PERFORM pgmq.drop_queue(queue_name);
@@ -286,22 +310,26 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.detach_archive(queue_name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	RAISE WARNING 'detach_archive(queue_name) is deprecated and is a no-op. It will be removed in PGMQ v2.0. Archive tables are no longer member objects.';
 END;
 $$;
 
 CREATE FUNCTION pgmq.purge_queue(queue_name text) RETURNS bigint
-LANGUAGE sql AS $$ SELECT mq.purge_queue(lower(queue_name)); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.purge_queue(lower(queue_name)); $$;
 
 CREATE FUNCTION pgmq.list_queues() RETURNS SETOF pgmq.queue_record
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT queue_name, is_partitioned, is_unlogged, created_at FROM pgmq.meta ORDER BY created_at, queue_name;
 $$;
 
 CREATE FUNCTION pgmq.metrics(queue_name text) RETURNS pgmq.metrics_result
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT metrics.queue_name, m.queue_length,
 		   extract(epoch FROM m.newest_msg_age)::int,
 		   extract(epoch FROM m.oldest_msg_age)::int,
@@ -311,7 +339,8 @@ LANGUAGE sql AS $$
 $$;
 
 CREATE FUNCTION pgmq.metrics_all() RETURNS SETOF pgmq.metrics_result
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT (pgmq.metrics(m.queue_name)).* FROM pgmq.meta m ORDER BY m.queue_name;
 $$;
 
@@ -320,43 +349,55 @@ $$;
 /*
  * send returns bigint where pgmq's returns SETOF bigint (one row either way,
  * and the column is "send" in both): a scalar SQL function is inlined, so
- * pgmq.send costs what mq.send costs.
+ * pgmq.send costs what mq.send costs.  A function with a SET clause is never
+ * inlined, so send (and read) are the only functions here without a fixed
+ * search_path: every name and operator in their bodies is schema-qualified
+ * instead, and they run as the caller, so a search_path cannot change what
+ * they call.
  */
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb, delay timestamptz)
 RETURNS bigint LANGUAGE sql AS $$
-	SELECT mq.send(lower(queue_name), msg, headers, pgmq._delay(delay),
-				   group_key => headers ->> 'x-pgmq-group');
+	SELECT mq.send(pg_catalog.lower(queue_name), msg, headers,
+				   GREATEST(delay OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp(),
+							'0'::pg_catalog.interval),
+				   group_key => headers OPERATOR(pg_catalog.->>) 'x-pgmq-group');
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb, delay int)
 RETURNS bigint LANGUAGE sql AS $$
-	SELECT mq.send(lower(queue_name), msg, headers, pgmq._delay(delay),
-				   group_key => headers ->> 'x-pgmq-group');
+	SELECT mq.send(pg_catalog.lower(queue_name), msg, headers,
+				   pg_catalog.make_interval(secs => GREATEST(delay, 0)),
+				   group_key => headers OPERATOR(pg_catalog.->>) 'x-pgmq-group');
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb)
 RETURNS bigint LANGUAGE sql AS $$
-	SELECT mq.send(lower(queue_name), msg);
+	SELECT mq.send(pg_catalog.lower(queue_name), msg);
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, headers jsonb)
 RETURNS bigint LANGUAGE sql AS $$
-	SELECT mq.send(lower(queue_name), msg, headers, group_key => headers ->> 'x-pgmq-group');
+	SELECT mq.send(pg_catalog.lower(queue_name), msg, headers,
+				   group_key => headers OPERATOR(pg_catalog.->>) 'x-pgmq-group');
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, delay int)
 RETURNS bigint LANGUAGE sql AS $$
-	SELECT mq.send(lower(queue_name), msg, delay => pgmq._delay(delay));
+	SELECT mq.send(pg_catalog.lower(queue_name), msg,
+				   delay => pg_catalog.make_interval(secs => GREATEST(delay, 0)));
 $$;
 
 CREATE FUNCTION pgmq.send(queue_name text, msg jsonb, delay timestamptz)
 RETURNS bigint LANGUAGE sql AS $$
-	SELECT mq.send(lower(queue_name), msg, delay => pgmq._delay(delay));
+	SELECT mq.send(pg_catalog.lower(queue_name), msg,
+				   delay => GREATEST(delay OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp(),
+									 '0'::pg_catalog.interval));
 $$;
 
 CREATE FUNCTION pgmq._validate_batch_params(msgs jsonb[], headers jsonb[]) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF msgs IS NULL OR cardinality(msgs) = 0 THEN
 		RAISE EXCEPTION 'msgs cannot be NULL or empty';
@@ -369,14 +410,16 @@ END;
 $$;
 
 CREATE FUNCTION pgmq._send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay interval)
-RETURNS SETOF bigint LANGUAGE sql AS $$
+RETURNS SETOF bigint LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT mq.send_batch(lower(queue_name), msgs, headers, delay,
 						 group_keys => CASE WHEN headers IS NOT NULL THEN
 							ARRAY(SELECT h ->> 'x-pgmq-group' FROM unnest(headers) h) END);
 $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay timestamptz)
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq._validate_batch_params(msgs, headers);
 	RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers, pgmq._delay(delay));
@@ -384,7 +427,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay int)
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq._validate_batch_params(msgs, headers);
 	RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers, pgmq._delay(delay));
@@ -392,7 +436,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[])
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq._validate_batch_params(msgs, NULL);
 	RETURN QUERY SELECT mq.send_batch(lower(queue_name), msgs);
@@ -400,7 +445,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], headers jsonb[])
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq._validate_batch_params(msgs, headers);
 	RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, headers, interval '0');
@@ -408,7 +454,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], delay int)
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq._validate_batch_params(msgs, NULL);
 	RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, NULL, pgmq._delay(delay));
@@ -416,7 +463,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.send_batch(queue_name text, msgs jsonb[], delay timestamptz)
-RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+RETURNS SETOF bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq._validate_batch_params(msgs, NULL);
 	RETURN QUERY SELECT pgmq._send_batch(queue_name, msgs, NULL, pgmq._delay(delay));
@@ -431,7 +479,8 @@ $$;
  * visible, not expired, in mq's order (priority, then msg_id).
  */
 CREATE FUNCTION pgmq._read_where(queue_name text, vt int, qty int, conditional jsonb)
-RETURNS SETOF pgmq.message_record LANGUAGE plpgsql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	RETURN QUERY EXECUTE format($q$
 		WITH c AS (
@@ -462,12 +511,12 @@ $$;
  */
 CREATE FUNCTION pgmq.read(queue_name text, vt int, qty int, conditional jsonb DEFAULT '{}')
 RETURNS SETOF pgmq.message_record LANGUAGE sql STABLE AS $$
-	SELECT m.msg_id, m.read_ct, m.enqueued_at, clock_timestamp(), m.vt, m.body, m.headers
-	FROM mq.read(lower(queue_name), qty, pgmq._lease(vt)) m
-	WHERE conditional IS NULL OR conditional = '{}'::jsonb
+	SELECT m.msg_id, m.read_ct, m.enqueued_at, pg_catalog.clock_timestamp(), m.vt, m.body, m.headers
+	FROM mq.read(pg_catalog.lower(queue_name), qty, pgmq._lease(vt)) m
+	WHERE conditional IS NULL OR conditional OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
 	UNION ALL
 	SELECT * FROM pgmq._read_where(queue_name, vt, qty, conditional)
-	WHERE NOT (conditional IS NULL OR conditional = '{}'::jsonb);
+	WHERE NOT (conditional IS NULL OR conditional OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb);
 $$;
 
 /*
@@ -479,7 +528,8 @@ CREATE FUNCTION pgmq.read_with_poll(queue_name text, vt int, qty int,
 									max_poll_seconds int DEFAULT 5,
 									poll_interval_ms int DEFAULT 100,
 									conditional jsonb DEFAULT '{}')
-RETURNS SETOF pgmq.message_record LANGUAGE plpgsql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	stop_at timestamptz := clock_timestamp() + make_interval(secs => max_poll_seconds);
 BEGIN
@@ -508,7 +558,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.pop(queue_name text, qty int DEFAULT 1)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT m.msg_id, m.read_ct, m.enqueued_at, NULL::timestamptz, m.vt, m.body, m.headers
 	FROM mq.pop(lower(queue_name), qty) m;
 $$;
@@ -526,7 +577,8 @@ $$;
  * group).
  */
 CREATE FUNCTION pgmq._read_grouped(queue_name text, vt int, qty int, mode text)
-RETURNS SETOF pgmq.message_record LANGUAGE plpgsql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int := pgmq._queue_id(queue_name);
 	ready text;
@@ -584,24 +636,28 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.read_grouped(queue_name text, vt int, qty int)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq._read_grouped(queue_name, vt, qty, 'fill');
 $$;
 
 CREATE FUNCTION pgmq.read_grouped_rr(queue_name text, vt int, qty int)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq._read_grouped(queue_name, vt, qty, 'rr');
 $$;
 
 CREATE FUNCTION pgmq.read_grouped_head(queue_name text, vt int, qty int)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq._read_grouped(queue_name, vt, qty, 'head');
 $$;
 
 /* the grouped reads poll: mq has no wait that does not lease */
 CREATE FUNCTION pgmq._read_grouped_poll(queue_name text, vt int, qty int, mode text,
 										max_poll_seconds int, poll_interval_ms int)
-RETURNS SETOF pgmq.message_record LANGUAGE plpgsql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	stop_at timestamptz := clock_timestamp() + make_interval(secs => max_poll_seconds);
 BEGIN
@@ -618,36 +674,42 @@ $$;
 CREATE FUNCTION pgmq.read_grouped_with_poll(queue_name text, vt int, qty int,
 											max_poll_seconds int DEFAULT 5,
 											poll_interval_ms int DEFAULT 100)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq._read_grouped_poll(queue_name, vt, qty, 'fill', max_poll_seconds, poll_interval_ms);
 $$;
 
 CREATE FUNCTION pgmq.read_grouped_rr_with_poll(queue_name text, vt int, qty int,
 											   max_poll_seconds int DEFAULT 5,
 											   poll_interval_ms int DEFAULT 100)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq._read_grouped_poll(queue_name, vt, qty, 'rr', max_poll_seconds, poll_interval_ms);
 $$;
 
 CREATE FUNCTION pgmq.read_grouped_head_with_poll(queue_name text, vt int, qty int,
 												 max_poll_seconds int DEFAULT 5,
 												 poll_interval_ms int DEFAULT 100)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq._read_grouped_poll(queue_name, vt, qty, 'head', max_poll_seconds, poll_interval_ms);
 $$;
 
 /* pgmq's FIFO index helpers: mq reads groups without a GIN index (no-ops) */
 CREATE FUNCTION pgmq.create_fifo_index(queue_name text) RETURNS void
-LANGUAGE plpgsql AS $$ BEGIN PERFORM pgmq._queue_id(queue_name); END; $$;
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$ BEGIN PERFORM pgmq._queue_id(queue_name); END; $$;
 
 CREATE FUNCTION pgmq.create_fifo_indexes_all() RETURNS void
-LANGUAGE plpgsql AS $$ BEGIN END; $$;
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$ BEGIN END; $$;
 
 /* ---- leases, delete, archive ---- */
 
 /* set_vt moves vt to any time, past or future, leased or not: in SQL */
 CREATE FUNCTION pgmq.set_vt(queue_name text, msg_ids bigint[], vt timestamptz)
-RETURNS SETOF pgmq.message_record LANGUAGE plpgsql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	RETURN QUERY EXECUTE format($q$
 		UPDATE mq.%I SET vt = $1 WHERE msg_id = ANY ($2)
@@ -658,32 +720,39 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.set_vt(queue_name text, msg_ids bigint[], vt int)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.set_vt(queue_name, msg_ids, clock_timestamp() + make_interval(secs => vt));
 $$;
 
 CREATE FUNCTION pgmq.set_vt(queue_name text, msg_id bigint, vt timestamptz)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.set_vt(queue_name, ARRAY[msg_id], vt);
 $$;
 
 CREATE FUNCTION pgmq.set_vt(queue_name text, msg_id bigint, vt int)
-RETURNS SETOF pgmq.message_record LANGUAGE sql AS $$
+RETURNS SETOF pgmq.message_record LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.set_vt(queue_name, ARRAY[msg_id], clock_timestamp() + make_interval(secs => vt));
 $$;
 
 /* delete is mq's ack (on a queue made with mq's archive option it archives) */
 CREATE FUNCTION pgmq.delete(queue_name text, msg_id bigint) RETURNS bool
-LANGUAGE sql AS $$ SELECT mq.ack(lower(queue_name), msg_id); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.ack(lower(queue_name), msg_id); $$;
 
 CREATE FUNCTION pgmq.delete(queue_name text, msg_ids bigint[]) RETURNS SETOF bigint
-LANGUAGE sql AS $$ SELECT mq.ack_batch(lower(queue_name), msg_ids); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.ack_batch(lower(queue_name), msg_ids); $$;
 
 CREATE FUNCTION pgmq.archive(queue_name text, msg_id bigint) RETURNS bool
-LANGUAGE sql AS $$ SELECT mq.archive(lower(queue_name), msg_id); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.archive(lower(queue_name), msg_id); $$;
 
 CREATE FUNCTION pgmq.archive(queue_name text, msg_ids bigint[]) RETURNS SETOF bigint
-LANGUAGE sql AS $$ SELECT mq.archive_batch(lower(queue_name), msg_ids); $$;
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.archive_batch(lower(queue_name), msg_ids); $$;
 
 /* ---- notifications on insert ---- */
 
@@ -693,7 +762,8 @@ LANGUAGE sql AS $$ SELECT mq.archive_batch(lower(queue_name), msg_ids); $$;
  * most once every throttle_interval_ms.  TG_ARGV[0]: the pgmq queue name.
  */
 CREATE FUNCTION pgmq.notify_queue_listeners() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	UPDATE pgmq.notify_insert_throttle t SET last_notified_at = clock_timestamp()
 	WHERE t.queue_name = TG_ARGV[0]
@@ -707,12 +777,14 @@ END;
 $$;
 
 CREATE FUNCTION pgmq._meta_name(queue_name text) RETURNS text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT m.queue_name FROM pgmq.meta m WHERE lower(m.queue_name) = lower($1);
 $$;
 
 CREATE FUNCTION pgmq.disable_notify_insert(queue_name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	id int := pgmq._queue_id(queue_name);
 BEGIN
@@ -726,7 +798,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.enable_notify_insert(queue_name text, throttle_interval_ms int DEFAULT 250)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	name text := pgmq._meta_name(queue_name);
 BEGIN
@@ -747,7 +820,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.update_notify_insert(queue_name text, throttle_interval_ms int)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF throttle_interval_ms < 0 THEN
 		RAISE EXCEPTION 'throttle_interval_ms must be non-negative, got: %', throttle_interval_ms;
@@ -767,7 +841,8 @@ $$;
 
 CREATE FUNCTION pgmq.list_notify_insert_throttles()
 RETURNS TABLE (queue_name text, throttle_interval_ms int, last_notified_at timestamptz)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT t.queue_name, t.throttle_interval_ms, t.last_notified_at
 	FROM pgmq.notify_insert_throttle t ORDER BY t.queue_name;
 $$;
@@ -775,7 +850,8 @@ $$;
 /* ---- topics ---- */
 
 CREATE FUNCTION pgmq.validate_routing_key(routing_key text) RETURNS bool
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF routing_key IS NULL OR routing_key = '' THEN
 		RAISE EXCEPTION 'routing_key cannot be NULL or empty';
@@ -795,7 +871,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.validate_topic_pattern(pattern text) RETURNS bool
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF pattern IS NULL OR pattern = '' THEN
 		RAISE EXCEPTION 'pattern cannot be NULL or empty';
@@ -822,12 +899,14 @@ $$;
 
 /* a valid pattern has only [A-Za-z0-9_.-*#]: '.' and '-' are the characters to escape */
 CREATE FUNCTION pgmq._topic_regex(pattern text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT '^' || replace(replace(replace(pattern, '.', '\.'), '*', '[^.]+'), '#', '.*') || '$';
 $$;
 
 CREATE FUNCTION pgmq.bind_topic(pattern text, queue_name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq.validate_topic_pattern(pattern);
 	IF queue_name IS NULL OR queue_name = '' THEN
@@ -843,7 +922,8 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.unbind_topic(pattern text, queue_name text) RETURNS bool
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF pattern IS NULL OR pattern = '' THEN
 		RAISE EXCEPTION 'pattern cannot be NULL or empty';
@@ -859,14 +939,16 @@ $$;
 
 CREATE FUNCTION pgmq.list_topic_bindings()
 RETURNS TABLE (pattern text, queue_name text, bound_at timestamptz, compiled_regex text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT b.pattern, b.queue_name, b.bound_at, b.compiled_regex
 	FROM pgmq.topic_bindings b ORDER BY b.bound_at DESC, b.pattern;
 $$;
 
 CREATE FUNCTION pgmq.list_topic_bindings(queue_name text)
 RETURNS TABLE (pattern text, queue_name text, bound_at timestamptz, compiled_regex text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT b.pattern, b.queue_name, b.bound_at, b.compiled_regex
 	FROM pgmq.topic_bindings b WHERE b.queue_name = $1
 	ORDER BY b.bound_at DESC, b.pattern;
@@ -874,7 +956,8 @@ $$;
 
 CREATE FUNCTION pgmq.test_routing(routing_key text)
 RETURNS TABLE (pattern text, queue_name text, compiled_regex text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	PERFORM pgmq.validate_routing_key(routing_key);
 	RETURN QUERY
@@ -885,13 +968,15 @@ $$;
 
 /* the queues a routing key reaches, each once, in name order */
 CREATE FUNCTION pgmq._route(routing_key text) RETURNS SETOF text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT DISTINCT b.queue_name FROM pgmq.topic_bindings b
 	WHERE $1 ~ b.compiled_regex ORDER BY 1;
 $$;
 
 CREATE FUNCTION pgmq.send_topic(routing_key text, msg jsonb, headers jsonb, delay int)
-RETURNS int LANGUAGE plpgsql AS $$
+RETURNS int LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	q text;
 	n int := 0;
@@ -912,14 +997,17 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.send_topic(routing_key text, msg jsonb)
-RETURNS int LANGUAGE sql AS $$ SELECT pgmq.send_topic(routing_key, msg, NULL, 0); $$;
+RETURNS int LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT pgmq.send_topic(routing_key, msg, NULL, 0); $$;
 
 CREATE FUNCTION pgmq.send_topic(routing_key text, msg jsonb, delay int)
-RETURNS int LANGUAGE sql AS $$ SELECT pgmq.send_topic(routing_key, msg, NULL, delay); $$;
+RETURNS int LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$ SELECT pgmq.send_topic(routing_key, msg, NULL, delay); $$;
 
 CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[],
 									  delay timestamptz)
-RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE plpgsql AS $$
+RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	q text;
 	wait interval := pgmq._delay(delay);
@@ -933,28 +1021,33 @@ END;
 $$;
 
 CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[])
-RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql AS $$
+RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.send_batch_topic(routing_key, msgs, NULL, clock_timestamp());
 $$;
 
 CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[])
-RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql AS $$
+RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.send_batch_topic(routing_key, msgs, headers, clock_timestamp());
 $$;
 
 CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], delay int)
-RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql AS $$
+RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.send_batch_topic(routing_key, msgs, NULL,
 										clock_timestamp() + make_interval(secs => delay));
 $$;
 
 CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], delay timestamptz)
-RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql AS $$
+RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.send_batch_topic(routing_key, msgs, NULL, delay);
 $$;
 
 CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[], delay int)
-RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql AS $$
+RETURNS TABLE (queue_name text, msg_id bigint) LANGUAGE sql
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.send_batch_topic(routing_key, msgs, headers,
 										clock_timestamp() + make_interval(secs => delay));
 $$;
@@ -967,7 +1060,8 @@ GRANT SELECT ON pgmq.meta, pgmq.topic_bindings, pgmq.notify_insert_throttle TO P
 /* the tables q_<name> of a schema that have pgmq's columns */
 CREATE FUNCTION pgmq._pgmq_tables(source_schema text)
 RETURNS TABLE (qtable regclass, atable regclass, name text, unlogged bool, partitioned bool)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT c.oid::regclass,
 		   to_regclass(format('%I.%I', source_schema, 'a_' || substr(c.relname, 3))),
 		   substr(c.relname, 3), c.relpersistence = 'u', c.relkind = 'p'
@@ -981,7 +1075,8 @@ $$;
 
 /* the last value of the sequence of a column msg_id (0 if none or unused) */
 CREATE FUNCTION pgmq._msg_id_seq_value(tbl regclass) RETURNS bigint
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(tbl::text, 'msg_id')::regclass), 0);
 $$;
 
@@ -997,7 +1092,8 @@ $$;
  */
 CREATE FUNCTION pgmq.migrate_from(source_schema text)
 RETURNS TABLE (queue_name text, messages bigint, archived bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	src record;
 	has_meta bool := to_regclass(format('%I.meta', source_schema)) IS NOT NULL;
@@ -1080,7 +1176,8 @@ $$;
  */
 CREATE FUNCTION pgmq.migrate_to(target_schema text)
 RETURNS TABLE (queue_name text, messages bigint, archived bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	q record;
 	id int;

@@ -310,6 +310,45 @@ SELECT pgmq.update_notify_insert(queue_name => 'named', throttle_interval_ms => 
 SELECT pgmq.disable_notify_insert(queue_name => 'named');
 SELECT pgmq.drop_queue(queue_name => 'named'::text);
 
+-- ---- search_path: mq sends as the extension's owner, so the NOTIFY trigger
+-- runs as a superuser; a sender's search_path must not choose what it calls ----
+CREATE ROLE regress_pgmq_eve LOGIN;
+SELECT pgmq.create('jobs');
+SELECT pgmq.enable_notify_insert('jobs', 0);
+SELECT mq.grant('jobs', 'regress_pgmq_eve', 'send');
+CREATE SCHEMA regress_evil AUTHORIZATION regress_pgmq_eve;
+SET ROLE regress_pgmq_eve;
+CREATE FUNCTION regress_evil.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		ALTER ROLE regress_pgmq_eve SUPERUSER;
+	END IF;
+	RETURN pg_catalog.now();
+END $$;
+CREATE FUNCTION regress_evil.lower(text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		ALTER ROLE regress_pgmq_eve SUPERUSER;
+	END IF;
+	RETURN pg_catalog.lower($1);
+END $$;
+SET search_path = regress_evil, pg_catalog;
+SELECT pgmq.send('jobs', '{}') > 0 AS sent;
+SELECT pgmq.send('jobs', '{}', '{"x-pgmq-group": "g"}', 0) > 0 AS sent;
+SELECT count(*) FROM pgmq.send_batch('jobs', ARRAY['{}'::jsonb]);
+RESET search_path;
+RESET ROLE;
+SELECT rolsuper AS eve_is_superuser FROM pg_roles WHERE rolname = 'regress_pgmq_eve';
+-- every function of the extension has a fixed search_path, but send and read (inlined)
+SELECT p.oid::regprocedure AS without_search_path
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pgmq')
+  AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+ORDER BY 1::text;
+SELECT pgmq.drop_queue('jobs');
+DROP SCHEMA regress_evil CASCADE;
+DROP ROLE regress_pgmq_eve;
+
 -- ---- a role that is not a superuser ----
 CREATE ROLE regress_pgmq_user;
 SET ROLE regress_pgmq_user;
