@@ -1057,16 +1057,27 @@ GRANT SELECT ON pgmq.meta, pgmq.topic_bindings, pgmq.notify_insert_throttle TO P
 
 /* ---- migration (doc/pgmq.md, "Moving a pgmq installation") ---- */
 
-/* the tables q_<name> of a schema that have pgmq's columns */
+/*
+ * The tables q_<name> of a schema that have pgmq's columns, with their
+ * archive a_<name> if it has pgmq's archive columns.  Not partitions: a
+ * partitioned queue (pg_partman's, q_<name> with children q_<name>_p0 ...)
+ * is read through its parent, and its children are not queues.
+ */
 CREATE FUNCTION pgmq._pgmq_tables(source_schema text)
 RETURNS TABLE (qtable regclass, atable regclass, name text, unlogged bool, partitioned bool)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-	SELECT c.oid::regclass,
-		   to_regclass(format('%I.%I', source_schema, 'a_' || substr(c.relname, 3))),
+	SELECT c.oid::regclass, a.oid::regclass,
 		   substr(c.relname, 3), c.relpersistence = 'u', c.relkind = 'p'
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	WHERE n.nspname = source_schema AND c.relkind IN ('r', 'p') AND c.relname LIKE 'q\_%'
+		LEFT JOIN pg_class a ON a.relnamespace = n.oid AND a.relname = 'a_' || substr(c.relname, 3)
+			AND a.relkind IN ('r', 'p') AND NOT a.relispartition
+			AND (SELECT count(*) FROM pg_attribute aa
+				 WHERE aa.attrelid = a.oid AND aa.attnum > 0 AND NOT aa.attisdropped
+				   AND aa.attname IN ('msg_id', 'read_ct', 'enqueued_at', 'archived_at', 'vt',
+									  'message', 'headers')) = 7
+	WHERE n.nspname = source_schema AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+	  AND c.relname LIKE 'q\_%'
 	  AND (SELECT count(*) FROM pg_attribute a
 		   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 			 AND a.attname IN ('msg_id', 'read_ct', 'enqueued_at', 'vt', 'message', 'headers')) = 6
