@@ -571,7 +571,10 @@ $$;
  * that has not passed): FIFO within a group.  Each read locks the groups it
  * takes from, and only those, for its transaction (advisory locks; a group
  * locked by another reader is passed over), so concurrent readers never
- * split a group (test/specs/pgmq_grouped.spec).  mode: 'fill' (pgmq.read_grouped: fill the batch from the
+ * split a group (test/specs/pgmq_grouped.spec).  A message whose row another
+ * transaction has locked (a set_vt, a delete not yet committed), or that
+ * another reader leased since the read began, is passed over, and so is
+ * the rest of its group in this read.  mode: 'fill' (pgmq.read_grouped: fill the batch from the
  * group with the oldest message first, SQS FIFO), 'rr' (round robin: the
  * first message of every group, then the second...), 'head' (one message a
  * group).
@@ -613,19 +616,28 @@ BEGIN
 	RETURN QUERY EXECUTE format($q$
 		WITH r AS (%s),
 		chosen AS (
-			SELECT r.msg_id,
+			SELECT r.msg_id, r.g,
 				   row_number() OVER (ORDER BY
 						CASE $3 WHEN 'rr' THEN r.rank ELSE 0 END, r.head, r.msg_id) AS pos
 			FROM r
 			WHERE r.g = ANY ($4) AND ($3 <> 'head' OR r.rank = 1)),
+		wanted AS (
+			SELECT c.msg_id, c.g, c.pos FROM chosen c WHERE c.pos <= $1),
 		locked AS (
-			SELECT c.msg_id, c.pos FROM chosen c JOIN mq.%2$I q ON q.msg_id = c.msg_id
-			WHERE c.pos <= $1
-			ORDER BY c.pos
+			SELECT w.msg_id, w.g, w.pos, q.vt <= clock_timestamp() AS visible
+			FROM wanted w JOIN mq.%2$I q ON q.msg_id = w.msg_id
+			ORDER BY w.pos
 			FOR UPDATE OF q SKIP LOCKED),
+		passed AS (
+			SELECT w.msg_id, w.g FROM wanted w LEFT JOIN locked l ON l.msg_id = w.msg_id
+			WHERE l.msg_id IS NULL OR NOT l.visible),
+		taken AS (
+			SELECT l.msg_id, l.pos FROM locked l
+			WHERE l.visible
+			  AND NOT EXISTS (SELECT 1 FROM passed p WHERE p.g = l.g AND p.msg_id < l.msg_id)),
 		leased AS (
 			UPDATE mq.%2$I q SET vt = clock_timestamp() + $2, read_ct = q.read_ct + 1
-			FROM locked l WHERE q.msg_id = l.msg_id AND q.vt <= clock_timestamp()
+			FROM taken l WHERE q.msg_id = l.msg_id
 			RETURNING q.msg_id, q.read_ct, q.enqueued_at, clock_timestamp() AS last_read_at,
 					  q.vt, q.body, q.headers, l.pos)
 		SELECT msg_id, read_ct, enqueued_at, last_read_at, vt, body, headers
