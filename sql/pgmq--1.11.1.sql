@@ -138,6 +138,34 @@ SET search_path = pg_catalog, pg_temp AS $$
 		pg_get_serial_sequence(format('mq.%I', 'q_' || queue_id), 'msg_id')::regclass), 0);
 $$;
 
+/*
+ * For the reads that lease in SQL on mq's table (conditional and grouped):
+ * the queue's id, and its max_receives and message_ttl, after moving what
+ * is past them (mq._sweep(): to the dead-letter queue, or dropped as
+ * expired), as mq.read() does on its way.  The read's own filter then
+ * leaves out what is past them still, which the next
+ * sweep takes.  The caller needs mq's read privilege (checked here, on the
+ * role that called, before the sweep that only the owner may run).
+ */
+CREATE FUNCTION pgmq._sql_read_queue(queue_name text, OUT id int, OUT max_receives int,
+									 OUT message_ttl interval)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	SELECT q.queue_id, q.max_receives, q.message_ttl INTO id, max_receives, message_ttl
+	FROM mq._queue q WHERE q.queue_name = lower($1);
+	IF id IS NULL THEN
+		RAISE EXCEPTION 'queue "%" does not exist', $1
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with pgmq.create().';
+	END IF;
+	PERFORM mq._check_privilege('queue', lower($1), 'read');
+	IF max_receives IS NOT NULL OR message_ttl IS NOT NULL THEN
+		PERFORM mq._sweep(lower($1));
+	END IF;
+END;
+$$;
+
 /* a lease of vt seconds: pgmq's vt <= 0 means visible again at once */
 CREATE FUNCTION pgmq._lease(vt int) RETURNS interval
 LANGUAGE sql IMMUTABLE
@@ -481,12 +509,16 @@ $$;
 CREATE FUNCTION pgmq._read_where(queue_name text, vt int, qty int, conditional jsonb)
 RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	q record := pgmq._sql_read_queue(queue_name);
 BEGIN
 	RETURN QUERY EXECUTE format($q$
 		WITH c AS (
 			SELECT msg_id FROM mq.%1$I
 			WHERE vt <= clock_timestamp() AND body @> $3
 			  AND (expires_at IS NULL OR expires_at > clock_timestamp())
+			  AND ($4 IS NULL OR read_ct < $4)
+			  AND ($5 IS NULL OR enqueued_at > clock_timestamp() - $5)
 			ORDER BY priority DESC, msg_id
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED)
@@ -494,8 +526,8 @@ BEGIN
 		SET vt = clock_timestamp() + $2, read_ct = m.read_ct + 1
 		FROM c WHERE m.msg_id = c.msg_id
 		RETURNING m.msg_id, m.read_ct, m.enqueued_at, clock_timestamp(), m.vt, m.body, m.headers$q$,
-		'q_' || pgmq._queue_id(queue_name))
-		USING qty, pgmq._lease(vt), conditional;
+		'q_' || q.id)
+		USING qty, pgmq._lease(vt), conditional, q.max_receives, q.message_ttl;
 END;
 $$;
 
@@ -583,24 +615,41 @@ CREATE FUNCTION pgmq._read_grouped(queue_name text, vt int, qty int, mode text)
 RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	id int := pgmq._queue_id(queue_name);
+	q record := pgmq._sql_read_queue(queue_name);
+	id int := q.id;
 	ready text;
 	grp record;
 	groups text[] := '{}';
 	available bigint := 0;
 BEGIN
-	/* the messages that may be read, with their group, its head and their rank in it */
+	/*
+	 * At most mq.max_batch_size messages, and as many groups (each read
+	 * holds an advisory lock per group it takes from): more are left for the
+	 * next read, as a pgmq read may return fewer than qty.
+	 */
+	qty := least(qty, current_setting('mq.max_batch_size')::int);
+	/*
+	 * the messages that may be read, with their group, its head and their
+	 * rank in it; what is visible but expired or past max_receives is not
+	 * there (the sweep takes it), what is leased still holds back its group
+	 */
 	ready := format($q$
 		WITH m AS (
-			SELECT msg_id, pgmq._group(headers) AS g, vt <= clock_timestamp() AS visible
-			FROM mq.%I),
+			SELECT msg_id, coalesce(headers ->> 'x-pgmq-group', '') AS g,
+				   vt <= clock_timestamp() AS visible
+			FROM mq.%I
+			WHERE vt > clock_timestamp()
+			   OR ((expires_at IS NULL OR expires_at > clock_timestamp())
+				   AND (%L::int IS NULL OR read_ct < %L::int)
+				   AND (%L::interval IS NULL OR enqueued_at > clock_timestamp() - %L::interval))),
 		busy AS (
 			SELECT g, min(msg_id) AS first_busy FROM m WHERE NOT visible GROUP BY g)
 		SELECT m.msg_id, m.g,
 			   min(m.msg_id) OVER (PARTITION BY m.g) AS head,
 			   row_number() OVER (PARTITION BY m.g ORDER BY m.msg_id) AS rank
 		FROM m LEFT JOIN busy b ON b.g = m.g
-		WHERE m.visible AND (b.first_busy IS NULL OR m.msg_id < b.first_busy)$q$, 'q_' || id);
+		WHERE m.visible AND (b.first_busy IS NULL OR m.msg_id < b.first_busy)$q$, 'q_' || id,
+		q.max_receives, q.max_receives, q.message_ttl, q.message_ttl);
 	/* take the groups in order, only as many as the batch needs, each under its lock */
 	FOR grp IN EXECUTE format('SELECT g, min(head) AS head, count(*) AS n FROM (%s) r GROUP BY g ORDER BY 2', ready)
 	LOOP

@@ -310,6 +310,49 @@ SELECT pgmq.update_notify_insert(queue_name => 'named', throttle_interval_ms => 
 SELECT pgmq.disable_notify_insert(queue_name => 'named');
 SELECT pgmq.drop_queue(queue_name => 'named'::text);
 
+-- ---- mq's options on the reads that lease in SQL (conditional, grouped) ----
+SELECT pgmq.create('opts');
+SELECT pgmq.create('opts_dlq');
+SELECT mq.alter_queue('opts', max_receives => 1, dead_letter_queue => 'opts_dlq');
+SELECT * FROM pgmq.send('opts', '{"k": 1}');
+SELECT msg_id, read_ct FROM pgmq.read('opts', 0, 10, '{"k": 1}');
+-- received max_receives times: dead-lettered, never read again
+SELECT msg_id, read_ct FROM pgmq.read('opts', 0, 10, '{"k": 1}');
+SELECT msg_id, read_ct FROM pgmq.read_grouped('opts', 0, 10);
+SELECT msg_id, message FROM pgmq.q_opts_dlq;
+SELECT * FROM pgmq.send('opts', '{"k": 2}', '{"x-pgmq-group": "g"}'::jsonb);
+SELECT msg_id, read_ct FROM pgmq.read_grouped('opts', 0, 10);
+SELECT msg_id, read_ct FROM pgmq.read_grouped_rr('opts', 0, 10);
+SELECT msg_id, read_ct FROM pgmq.read('opts', 0, 10, '{"k": 2}');
+SELECT msg_id, message FROM pgmq.q_opts_dlq ORDER BY msg_id;
+-- a message's own ttl (on a queue without options): not read once it has passed
+SELECT pgmq.create('ttl');
+SELECT mq.send('ttl', '{"k": 3}', headers => '{"x-pgmq-group": "t"}', ttl => '1 millisecond') > 0 AS sent;
+SELECT pg_sleep(0.05);
+SELECT msg_id FROM pgmq.read('ttl', 30, 10, '{"k": 3}');
+SELECT msg_id FROM pgmq.read_grouped('ttl', 30, 10);
+SELECT msg_id FROM pgmq.read_grouped_head('ttl', 30, 10);
+SELECT pgmq.drop_queue('ttl');
+-- the queue's message_ttl too
+SELECT mq.alter_queue('opts', message_ttl => '1 millisecond');
+SELECT * FROM pgmq.send('opts', '{"k": 4}');
+SELECT pg_sleep(0.05);
+SELECT msg_id FROM pgmq.read('opts', 30, 10, '{"k": 4}');
+SELECT msg_id FROM pgmq.read_grouped('opts', 30, 10);
+SELECT pgmq.drop_queue('opts');
+SELECT pgmq.drop_queue('opts_dlq');
+
+-- ---- grouped reads take at most mq.max_batch_size messages (and lock as many groups) ----
+SELECT pgmq.create('many');
+SELECT count(*) FROM pgmq.send_batch('many', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 5)),
+	ARRAY(SELECT jsonb_build_object('x-pgmq-group', 'g' || i) FROM generate_series(1, 5) i));
+SET mq.max_batch_size = 2;
+SELECT msg_id FROM pgmq.read_grouped_head('many', 30, 100000);
+SELECT msg_id FROM pgmq.read_grouped('many', 30, 100000);
+SELECT msg_id FROM pgmq.read_grouped_rr('many', 30, 100000);
+RESET mq.max_batch_size;
+SELECT pgmq.drop_queue('many');
+
 -- ---- search_path: mq sends as the extension's owner, so the NOTIFY trigger
 -- runs as a superuser; a sender's search_path must not choose what it calls ----
 CREATE ROLE regress_pgmq_eve LOGIN;
