@@ -820,7 +820,11 @@ SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.archive_batch(lower(queue_
 /*
  * A row trigger on mq's message table (mq's sends fire it, and so do inserts
  * into pgmq.q_<name>): NOTIFY on pgmq's channel "pgmq.q_<name>.INSERT", at
- * most once every throttle_interval_ms.  TG_ARGV[0]: the pgmq queue name.
+ * most once every throttle_interval_ms.  TG_ARGV[0]: the pgmq queue name,
+ * TG_ARGV[1]: its throttle_interval_ms.  pgmq.notify_insert_throttle is
+ * unlogged (a crash empties it) and not dumped: a queue without its row
+ * there notifies, and gets its row again (with the interval of the
+ * trigger).
  */
 CREATE FUNCTION pgmq.notify_queue_listeners() RETURNS trigger
 LANGUAGE plpgsql
@@ -830,10 +834,35 @@ BEGIN
 	WHERE t.queue_name = TG_ARGV[0]
 	  AND (t.throttle_interval_ms = 0
 		   OR clock_timestamp() - t.last_notified_at >= t.throttle_interval_ms * interval '1 millisecond');
-	IF FOUND THEN
-		PERFORM pg_notify('pgmq.q_' || lower(TG_ARGV[0]) || '.INSERT', NULL);
+	IF NOT FOUND THEN
+		IF EXISTS (SELECT 1 FROM pgmq.notify_insert_throttle t WHERE t.queue_name = TG_ARGV[0]) THEN
+			RETURN NULL;		/* throttled */
+		END IF;
+		INSERT INTO pgmq.notify_insert_throttle (queue_name, throttle_interval_ms, last_notified_at)
+		SELECT m.queue_name, coalesce(TG_ARGV[1]::int, 0), clock_timestamp()
+		FROM pgmq.meta m WHERE m.queue_name = TG_ARGV[0]
+		ON CONFLICT (queue_name) DO NOTHING;
 	END IF;
+	PERFORM pg_notify('pgmq.q_' || lower(TG_ARGV[0]) || '.INSERT', NULL);
 	RETURN NULL;
+END;
+$$;
+
+/* (re)make the trigger of pgmq.notify_queue_listeners() on a queue */
+CREATE FUNCTION pgmq._notify_trigger(queue_name text, throttle_interval_ms int) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	tbl text := format('mq.%I', 'q_' || pgmq._queue_id(queue_name));
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_trigger
+			   WHERE tgrelid = tbl::regclass AND tgname = 'trigger_notify_queue_insert_listeners') THEN
+		EXECUTE format('DROP TRIGGER trigger_notify_queue_insert_listeners ON %s', tbl);
+	END IF;
+	EXECUTE format('CREATE CONSTRAINT TRIGGER trigger_notify_queue_insert_listeners'
+				   ' AFTER INSERT ON %s DEFERRABLE FOR EACH ROW'
+				   ' EXECUTE FUNCTION pgmq.notify_queue_listeners(%L, %L)',
+				   tbl, queue_name, throttle_interval_ms);
 END;
 $$;
 
@@ -873,10 +902,7 @@ BEGIN
 	PERFORM pgmq.disable_notify_insert(name);
 	INSERT INTO pgmq.notify_insert_throttle (queue_name, throttle_interval_ms)
 	VALUES (name, throttle_interval_ms);
-	EXECUTE format('CREATE CONSTRAINT TRIGGER trigger_notify_queue_insert_listeners'
-				   ' AFTER INSERT ON mq.%I DEFERRABLE FOR EACH ROW'
-				   ' EXECUTE FUNCTION pgmq.notify_queue_listeners(%L)',
-				   'q_' || pgmq._queue_id(name), name);
+	PERFORM pgmq._notify_trigger(name, throttle_interval_ms);
 END;
 $$;
 
@@ -897,6 +923,7 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'Queue "%" does not have notify_insert enabled. Enable it first using pgmq.enable_notify_insert()', queue_name;
 	END IF;
+	PERFORM pgmq._notify_trigger(pgmq._meta_name(queue_name), throttle_interval_ms);
 END;
 $$;
 
