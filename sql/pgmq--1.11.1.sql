@@ -1271,7 +1271,8 @@ $$;
  * as pgmq's own tables (meta, q_<name>, a_<name>, topic_bindings, in
  * pgmq's layout), with every message and archived message; the msg_id
  * sequences go on where mq's are.  A queue with messages of bytes (mq's
- * payload) is an error: pgmq has only JSON messages.
+ * payload), in the queue or in its archive, is an error: pgmq has only JSON
+ * messages.
  */
 CREATE FUNCTION pgmq.migrate_to(target_schema text)
 RETURNS TABLE (queue_name text, messages bigint, archived bigint)
@@ -1322,6 +1323,13 @@ BEGIN
 				USING ERRCODE = 'feature_not_supported',
 					  DETAIL = 'pgmq keeps JSON messages only.',
 					  HINT = 'Consume them with mq.read() first.';
+		END IF;
+		EXECUTE format('SELECT count(*) FROM mq.%I WHERE payload IS NOT NULL', 'a_' || id) INTO bytes;
+		IF bytes > 0 THEN
+			RAISE EXCEPTION 'queue "%" has % archived messages of bytes', q.queue_name, bytes
+				USING ERRCODE = 'feature_not_supported',
+					  DETAIL = 'pgmq keeps JSON messages only.',
+					  HINT = format('Delete them from the archive, mq.%I, first.', 'a_' || id);
 		END IF;
 		qt := pgmq.format_table_name(q.queue_name, 'q');
 		at := pgmq.format_table_name(q.queue_name, 'a');

@@ -154,6 +154,9 @@ SELECT * FROM pgmq.migrate_to('pgmq_back');
 -- bytes messages have no place in pgmq
 SELECT mq.send('jobs', payload => '\x00'::bytea);
 SELECT * FROM pgmq.migrate_to('pgmq_back2');
+-- in the archive too
+SELECT pgmq.archive('jobs', (SELECT msg_id FROM pgmq.q_jobs WHERE message IS NULL));
+SELECT * FROM pgmq.migrate_to('pgmq_back2');
 
 \c :regress_db
 DROP DATABASE regress_pgmq_migrate WITH (FORCE);
