@@ -130,12 +130,28 @@ BEGIN
 END;
 $$;
 
-/* the last msg_id given out on a queue (pgmq's total_messages) */
+/*
+ * the last msg_id given out on a queue (pgmq's total_messages): for the
+ * extension's owner (pgmq.migrate_to); others call _total_messages()
+ */
 CREATE FUNCTION pgmq._last_msg_id(queue_id int) RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 	SELECT coalesce(pg_sequence_last_value(
 		pg_get_serial_sequence(format('mq.%I', 'q_' || queue_id), 'msg_id')::regclass), 0);
+$$;
+REVOKE EXECUTE ON FUNCTION pgmq._last_msg_id(int) FROM PUBLIC;
+
+/* the same for a role with a privilege on the queue (mq's, as mq.metrics() asks) */
+CREATE FUNCTION pgmq._total_messages(queue_name text) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	id int := pgmq._queue_id(queue_name);
+BEGIN
+	PERFORM mq._check_privilege('queue', lower(queue_name), 'any');
+	RETURN pgmq._last_msg_id(id);
+END;
 $$;
 
 /*
@@ -361,7 +377,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 	SELECT metrics.queue_name, m.queue_length,
 		   extract(epoch FROM m.newest_msg_age)::int,
 		   extract(epoch FROM m.oldest_msg_age)::int,
-		   pgmq._last_msg_id(pgmq._queue_id(metrics.queue_name)),
+		   pgmq._total_messages(metrics.queue_name),
 		   m.scrape_time, m.visible
 	FROM mq.metrics(lower(metrics.queue_name)) m;
 $$;

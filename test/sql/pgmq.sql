@@ -398,7 +398,16 @@ SET ROLE regress_pgmq_user;
 SELECT queue_name FROM pgmq.list_queues() LIMIT 1;
 -- sends and reads are mq's, under mq's privileges
 SELECT * FROM pgmq.send('orders', '{}');
+-- a queue's last msg_id: under mq's privileges too
+SELECT pgmq._last_msg_id(pgmq._queue_id('orders'));
+SELECT pgmq._total_messages('orders');
+SELECT * FROM pgmq.metrics('orders');
 RESET ROLE;
+SELECT mq.grant('orders', 'regress_pgmq_user', 'read');
+SET ROLE regress_pgmq_user;
+SELECT queue_name, total_messages > 0 AS counted FROM pgmq.metrics('orders');
+RESET ROLE;
+SELECT mq.revoke('orders', 'regress_pgmq_user', 'read');
 DROP ROLE regress_pgmq_user;
 
 -- DROP EXTENSION pgmq CASCADE leaves mq's queues, and the views (plain views of them)
