@@ -240,11 +240,52 @@ BEGIN
 			   archived_at, vt, body AS message, headers
 		FROM mq.%I$v$, aview, 'a_' || id);
 	IF NOT EXISTS (SELECT 1 FROM pg_trigger
+				   WHERE tgrelid = format('pgmq.%I', qview)::regclass
+					 AND tgname = 'pgmq_queue_insert') THEN
+		EXECUTE format('CREATE TRIGGER pgmq_queue_insert INSTEAD OF INSERT ON pgmq.%I'
+					   ' FOR EACH ROW EXECUTE FUNCTION pgmq._queue_insert(%L)', qview, id);
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_trigger
 				   WHERE tgrelid = format('pgmq.%I', aview)::regclass
 					 AND tgname = 'pgmq_archive_insert') THEN
 		EXECUTE format('CREATE TRIGGER pgmq_archive_insert INSTEAD OF INSERT ON pgmq.%I'
 					   ' FOR EACH ROW EXECUTE FUNCTION pgmq._archive_insert(%L)', aview, id);
 	END IF;
+END;
+$$;
+
+/*
+ * An INSERT into pgmq.q_<name>: a row of mq's table whose group_key is the
+ * header x-pgmq-group, as a send gives it (the view's other operations are
+ * PostgreSQL's own, on the view).  TG_ARGV[0]: the queue's id.
+ */
+CREATE FUNCTION pgmq._queue_insert() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NEW.last_read_at IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot insert a last_read_at into "%"', TG_TABLE_NAME
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = 'mq does not keep last_read_at.';
+	END IF;
+	IF NEW.msg_id IS NULL THEN
+		EXECUTE format($i$
+			INSERT INTO mq.%I (read_ct, enqueued_at, vt, headers, body, group_key)
+			VALUES ($1, $2, $3, $4, $5, $4 ->> 'x-pgmq-group')
+			RETURNING msg_id, read_ct, enqueued_at, vt$i$, 'q_' || TG_ARGV[0])
+			INTO NEW.msg_id, NEW.read_ct, NEW.enqueued_at, NEW.vt
+			USING coalesce(NEW.read_ct, 0), coalesce(NEW.enqueued_at, now()),
+				  coalesce(NEW.vt, clock_timestamp()), NEW.headers, NEW.message;
+	ELSE
+		EXECUTE format($i$
+			INSERT INTO mq.%I (msg_id, read_ct, enqueued_at, vt, headers, body, group_key)
+			VALUES ($6, $1, $2, $3, $4, $5, $4 ->> 'x-pgmq-group')
+			RETURNING msg_id, read_ct, enqueued_at, vt$i$, 'q_' || TG_ARGV[0])
+			INTO NEW.msg_id, NEW.read_ct, NEW.enqueued_at, NEW.vt
+			USING coalesce(NEW.read_ct, 0), coalesce(NEW.enqueued_at, now()),
+				  coalesce(NEW.vt, clock_timestamp()), NEW.headers, NEW.message, NEW.msg_id;
+	END IF;
+	RETURN NEW;
 END;
 $$;
 
@@ -552,7 +593,8 @@ $$;
  * declared STABLE so that the planner inlines it where it is called in FROM
  * (as clients call it): the query then calls mq.read() itself, and costs
  * what mq.read() costs, the other branch cut by a one-time filter on the
- * parameters.  (STABLE is not what it does: it leases.  Called where it is
+ * parameters.  A qty of 0 reads nothing, as pgmq's LIMIT 0 (mq.read()
+ * refuses it).  (STABLE is not what it does: it leases.  Called where it is
  * not inlined, it still runs its volatile callees as any caller would:
  * mq.read() and _read_where() take their own snapshots; test/sql/pgmq.sql
  * calls it both ways.)
@@ -561,7 +603,8 @@ CREATE FUNCTION pgmq.read(queue_name text, vt int, qty int, conditional jsonb DE
 RETURNS SETOF pgmq.message_record LANGUAGE sql STABLE AS $$
 	SELECT m.msg_id, m.read_ct, m.enqueued_at, pg_catalog.clock_timestamp(), m.vt, m.body, m.headers
 	FROM mq.read(pg_catalog.lower(queue_name), qty, pgmq._lease(vt)) m
-	WHERE conditional IS NULL OR conditional OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb
+	WHERE (conditional IS NULL OR conditional OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb)
+	  AND qty OPERATOR(pg_catalog.<>) 0
 	UNION ALL
 	SELECT * FROM pgmq._read_where(queue_name, vt, qty, conditional)
 	WHERE NOT (conditional IS NULL OR conditional OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb);
@@ -788,6 +831,11 @@ CREATE FUNCTION pgmq.set_vt(queue_name text, msg_ids bigint[], vt timestamptz)
 RETURNS SETOF pgmq.message_record LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	IF vt IS NULL THEN
+		RAISE EXCEPTION 'vt cannot be NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Give a number of seconds or a time.';
+	END IF;
 	RETURN QUERY EXECUTE format($q$
 		UPDATE mq.%I SET vt = $1 WHERE msg_id = ANY ($2)
 		RETURNING msg_id, read_ct, enqueued_at, NULL::timestamptz, vt, body, headers$q$,
@@ -817,7 +865,9 @@ $$;
 /* delete is mq's ack (on a queue made with mq's archive option it archives) */
 CREATE FUNCTION pgmq.delete(queue_name text, msg_id bigint) RETURNS bool
 LANGUAGE sql
-SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.ack(lower(queue_name), msg_id); $$;
+SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN msg_id IS NULL THEN false ELSE mq.ack(lower(queue_name), msg_id) END;
+$$;
 
 CREATE FUNCTION pgmq.delete(queue_name text, msg_ids bigint[]) RETURNS SETOF bigint
 LANGUAGE sql

@@ -81,6 +81,9 @@ SELECT msg_id, read_ct, message, headers, last_read_at IS NOT NULL AS read_now,
 FROM pgmq.read('orders', 60, 3);
 -- the leased ones are not read again
 SELECT msg_id, read_ct FROM pgmq.read('orders', 60, 1);
+-- qty 0 reads nothing, as pgmq's (inlined, and called in a select list)
+SELECT count(*) FROM pgmq.read('orders', 60, 0);
+SELECT count(*) FROM (SELECT pgmq.read('orders', 60, 0)) r;
 -- conditional: JSON containment of the message
 SELECT msg_id, message FROM pgmq.read('orders', 60, 5, '{"b": 2}');
 SELECT msg_id, message FROM pgmq.read('orders', 60, 5, '{"b": 2}');
@@ -94,11 +97,15 @@ SELECT msg_id, read_ct FROM pgmq.read('orders', 60, 1);
 SELECT msg_id FROM pgmq.set_vt('orders', ARRAY[1, 2, 99]::bigint[], 0) ORDER BY 1;
 SELECT msg_id FROM pgmq.set_vt('orders', ARRAY[1, 2]::bigint[], now() + interval '1 hour') ORDER BY 1;
 SELECT msg_id FROM pgmq.set_vt('orders', 99, 10);
+SELECT msg_id FROM pgmq.set_vt('orders', 1, NULL::timestamptz);
+SELECT msg_id FROM pgmq.set_vt('orders', 1, NULL::int);
+SELECT msg_id FROM pgmq.set_vt('orders', ARRAY[1], NULL::int);
 -- pop: read and delete
 SELECT msg_id, message, read_ct FROM pgmq.pop('orders');
 SELECT msg_id, message FROM pgmq.pop('orders', 2);
 -- delete and archive: one id, or many (the ids done)
 SELECT pgmq.delete('orders', 3), pgmq.delete('orders', 3);
+SELECT pgmq.delete('orders', NULL::bigint);
 SELECT * FROM pgmq.delete('orders', ARRAY[10, 12, 99]::bigint[]) ORDER BY 1;
 SELECT pgmq.archive('orders', 13), pgmq.archive('orders', 13);
 SELECT * FROM pgmq.archive('orders', ARRAY[1, 2, 99]::bigint[]) ORDER BY 1;
@@ -149,6 +156,12 @@ SELECT pgmq.create('native');
 INSERT INTO pgmq.q_native (vt, message, headers) VALUES (now(), '{"i": 1}', '{"h": 1}') RETURNING msg_id, read_ct, message;
 INSERT INTO pgmq.q_native (message) VALUES ('{"i": 2}') RETURNING msg_id;
 INSERT INTO pgmq.q_native (vt, message) VALUES (now() + interval '1 hour', '{"i": 3}') RETURNING msg_id;
+-- the header x-pgmq-group is the row's mq group_key, as for a send
+INSERT INTO pgmq.q_native (message, headers) VALUES ('{"i": 4}', '{"x-pgmq-group": "g4"}') RETURNING msg_id, headers;
+SELECT format('mq.q_%s', pgmq._queue_id('native')) AS native_table \gset
+SELECT msg_id, group_key FROM :native_table WHERE group_key IS NOT NULL;
+DELETE FROM pgmq.q_native WHERE headers ? 'x-pgmq-group';
+INSERT INTO pgmq.q_native (message, last_read_at) VALUES ('{}', now());
 -- mq reads what was inserted by hand
 SELECT msg_id, body, headers FROM mq.read('native', 10);
 UPDATE pgmq.q_native SET vt = now() - interval '1 second' WHERE msg_id = 3;
