@@ -12,8 +12,9 @@
 \echo Use "CREATE EXTENSION pgmq CASCADE" to load this file. \quit
 
 /*
- * Every function has SET search_path = pg_catalog, pg_temp (but send and
- * read, which are inlined and schema-qualify everything instead): mq runs
+ * Every function has SET search_path = pg_catalog, pg_temp (but send, read
+ * and the one-id delete and archive, which are inlined and schema-qualify
+ * everything instead): mq runs
  * its sends as the extension's owner, so the trigger of
  * pgmq.enable_notify_insert() runs as a superuser, and a caller's search_path
  * must not choose what it calls (test/sql/pgmq.sql, "search_path").
@@ -435,8 +436,8 @@ $$;
  * send returns bigint where pgmq's returns SETOF bigint (one row either way,
  * and the column is "send" in both): a scalar SQL function is inlined, so
  * pgmq.send costs what mq.send costs.  A function with a SET clause is never
- * inlined, so send (and read) are the only functions here without a fixed
- * search_path: every name and operator in their bodies is schema-qualified
+ * inlined, so send (with read, delete and archive) are the only functions
+ * here without a fixed search_path: every name and operator in their bodies is schema-qualified
  * instead, and they run as the caller, so a search_path cannot change what
  * they call.
  */
@@ -862,11 +863,14 @@ SET search_path = pg_catalog, pg_temp AS $$
 	SELECT * FROM pgmq.set_vt(queue_name, ARRAY[msg_id], clock_timestamp() + make_interval(secs => vt));
 $$;
 
-/* delete is mq's ack (on a queue made with mq's archive option it archives) */
+/*
+ * delete is mq's ack (on a queue made with mq's archive option it archives).
+ * The one-id delete and archive are inlined, as send and read are: no SET
+ * clause, every name schema-qualified.
+ */
 CREATE FUNCTION pgmq.delete(queue_name text, msg_id bigint) RETURNS bool
-LANGUAGE sql
-SET search_path = pg_catalog, pg_temp AS $$
-	SELECT CASE WHEN msg_id IS NULL THEN false ELSE mq.ack(lower(queue_name), msg_id) END;
+LANGUAGE sql AS $$
+	SELECT CASE WHEN msg_id IS NULL THEN false ELSE mq.ack(pg_catalog.lower(queue_name), msg_id) END;
 $$;
 
 CREATE FUNCTION pgmq.delete(queue_name text, msg_ids bigint[]) RETURNS SETOF bigint
@@ -874,8 +878,7 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.ack_batch(lower(queue_name), msg_ids); $$;
 
 CREATE FUNCTION pgmq.archive(queue_name text, msg_id bigint) RETURNS bool
-LANGUAGE sql
-SET search_path = pg_catalog, pg_temp AS $$ SELECT mq.archive(lower(queue_name), msg_id); $$;
+LANGUAGE sql AS $$ SELECT mq.archive(pg_catalog.lower(queue_name), msg_id); $$;
 
 CREATE FUNCTION pgmq.archive(queue_name text, msg_ids bigint[]) RETURNS SETOF bigint
 LANGUAGE sql

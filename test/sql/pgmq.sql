@@ -395,12 +395,12 @@ SELECT count(*) FROM pgmq.send_batch('jobs', ARRAY['{}'::jsonb]);
 RESET search_path;
 RESET ROLE;
 SELECT rolsuper AS eve_is_superuser FROM pg_roles WHERE rolname = 'regress_pgmq_eve';
--- every function of the extension has a fixed search_path, but send and read (inlined)
+-- every function of the extension has a fixed search_path, but send, read, delete and archive (inlined)
 SELECT p.oid::regprocedure AS without_search_path
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pgmq')
   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 SELECT pgmq.drop_queue('jobs');
 DROP SCHEMA regress_evil CASCADE;
 DROP ROLE regress_pgmq_eve;
