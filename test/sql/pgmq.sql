@@ -81,6 +81,9 @@ SELECT msg_id, read_ct, message, headers, last_read_at IS NOT NULL AS read_now,
 FROM pgmq.read('orders', 60, 3);
 -- the leased ones are not read again
 SELECT msg_id, read_ct FROM pgmq.read('orders', 60, 1);
+-- qty 0 reads nothing, as pgmq's (inlined, and called in a select list)
+SELECT count(*) FROM pgmq.read('orders', 60, 0);
+SELECT count(*) FROM (SELECT pgmq.read('orders', 60, 0)) r;
 -- conditional: JSON containment of the message
 SELECT msg_id, message FROM pgmq.read('orders', 60, 5, '{"b": 2}');
 SELECT msg_id, message FROM pgmq.read('orders', 60, 5, '{"b": 2}');
@@ -94,11 +97,15 @@ SELECT msg_id, read_ct FROM pgmq.read('orders', 60, 1);
 SELECT msg_id FROM pgmq.set_vt('orders', ARRAY[1, 2, 99]::bigint[], 0) ORDER BY 1;
 SELECT msg_id FROM pgmq.set_vt('orders', ARRAY[1, 2]::bigint[], now() + interval '1 hour') ORDER BY 1;
 SELECT msg_id FROM pgmq.set_vt('orders', 99, 10);
+SELECT msg_id FROM pgmq.set_vt('orders', 1, NULL::timestamptz);
+SELECT msg_id FROM pgmq.set_vt('orders', 1, NULL::int);
+SELECT msg_id FROM pgmq.set_vt('orders', ARRAY[1], NULL::int);
 -- pop: read and delete
 SELECT msg_id, message, read_ct FROM pgmq.pop('orders');
 SELECT msg_id, message FROM pgmq.pop('orders', 2);
 -- delete and archive: one id, or many (the ids done)
 SELECT pgmq.delete('orders', 3), pgmq.delete('orders', 3);
+SELECT pgmq.delete('orders', NULL::bigint);
 SELECT * FROM pgmq.delete('orders', ARRAY[10, 12, 99]::bigint[]) ORDER BY 1;
 SELECT pgmq.archive('orders', 13), pgmq.archive('orders', 13);
 SELECT * FROM pgmq.archive('orders', ARRAY[1, 2, 99]::bigint[]) ORDER BY 1;
@@ -149,6 +156,12 @@ SELECT pgmq.create('native');
 INSERT INTO pgmq.q_native (vt, message, headers) VALUES (now(), '{"i": 1}', '{"h": 1}') RETURNING msg_id, read_ct, message;
 INSERT INTO pgmq.q_native (message) VALUES ('{"i": 2}') RETURNING msg_id;
 INSERT INTO pgmq.q_native (vt, message) VALUES (now() + interval '1 hour', '{"i": 3}') RETURNING msg_id;
+-- the header x-pgmq-group is the row's mq group_key, as for a send
+INSERT INTO pgmq.q_native (message, headers) VALUES ('{"i": 4}', '{"x-pgmq-group": "g4"}') RETURNING msg_id, headers;
+SELECT format('mq.q_%s', pgmq._queue_id('native')) AS native_table \gset
+SELECT msg_id, group_key FROM :native_table WHERE group_key IS NOT NULL;
+DELETE FROM pgmq.q_native WHERE headers ? 'x-pgmq-group';
+INSERT INTO pgmq.q_native (message, last_read_at) VALUES ('{}', now());
 -- mq reads what was inserted by hand
 SELECT msg_id, body, headers FROM mq.read('native', 10);
 UPDATE pgmq.q_native SET vt = now() - interval '1 second' WHERE msg_id = 3;
@@ -310,13 +323,104 @@ SELECT pgmq.update_notify_insert(queue_name => 'named', throttle_interval_ms => 
 SELECT pgmq.disable_notify_insert(queue_name => 'named');
 SELECT pgmq.drop_queue(queue_name => 'named'::text);
 
+-- ---- mq's options on the reads that lease in SQL (conditional, grouped) ----
+SELECT pgmq.create('opts');
+SELECT pgmq.create('opts_dlq');
+SELECT mq.alter_queue('opts', max_receives => 1, dead_letter_queue => 'opts_dlq');
+SELECT * FROM pgmq.send('opts', '{"k": 1}');
+SELECT msg_id, read_ct FROM pgmq.read('opts', 0, 10, '{"k": 1}');
+-- received max_receives times: dead-lettered, never read again
+SELECT msg_id, read_ct FROM pgmq.read('opts', 0, 10, '{"k": 1}');
+SELECT msg_id, read_ct FROM pgmq.read_grouped('opts', 0, 10);
+SELECT msg_id, message FROM pgmq.q_opts_dlq;
+SELECT * FROM pgmq.send('opts', '{"k": 2}', '{"x-pgmq-group": "g"}'::jsonb);
+SELECT msg_id, read_ct FROM pgmq.read_grouped('opts', 0, 10);
+SELECT msg_id, read_ct FROM pgmq.read_grouped_rr('opts', 0, 10);
+SELECT msg_id, read_ct FROM pgmq.read('opts', 0, 10, '{"k": 2}');
+SELECT msg_id, message FROM pgmq.q_opts_dlq ORDER BY msg_id;
+-- a message's own ttl (on a queue without options): not read once it has passed
+SELECT pgmq.create('ttl');
+SELECT mq.send('ttl', '{"k": 3}', headers => '{"x-pgmq-group": "t"}', ttl => '1 millisecond') > 0 AS sent;
+SELECT pg_sleep(0.05);
+SELECT msg_id FROM pgmq.read('ttl', 30, 10, '{"k": 3}');
+SELECT msg_id FROM pgmq.read_grouped('ttl', 30, 10);
+SELECT msg_id FROM pgmq.read_grouped_head('ttl', 30, 10);
+SELECT pgmq.drop_queue('ttl');
+-- the queue's message_ttl too
+SELECT mq.alter_queue('opts', message_ttl => '1 millisecond');
+SELECT * FROM pgmq.send('opts', '{"k": 4}');
+SELECT pg_sleep(0.05);
+SELECT msg_id FROM pgmq.read('opts', 30, 10, '{"k": 4}');
+SELECT msg_id FROM pgmq.read_grouped('opts', 30, 10);
+SELECT pgmq.drop_queue('opts');
+SELECT pgmq.drop_queue('opts_dlq');
+
+-- ---- grouped reads take at most mq.max_batch_size messages (and lock as many groups) ----
+SELECT pgmq.create('many');
+SELECT count(*) FROM pgmq.send_batch('many', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 5)),
+	ARRAY(SELECT jsonb_build_object('x-pgmq-group', 'g' || i) FROM generate_series(1, 5) i));
+SET mq.max_batch_size = 2;
+SELECT msg_id FROM pgmq.read_grouped_head('many', 30, 100000);
+SELECT msg_id FROM pgmq.read_grouped('many', 30, 100000);
+SELECT msg_id FROM pgmq.read_grouped_rr('many', 30, 100000);
+RESET mq.max_batch_size;
+SELECT pgmq.drop_queue('many');
+
+-- ---- search_path: mq sends as the extension's owner, so the NOTIFY trigger
+-- runs as a superuser; a sender's search_path must not choose what it calls ----
+CREATE ROLE regress_pgmq_eve LOGIN;
+SELECT pgmq.create('jobs');
+SELECT pgmq.enable_notify_insert('jobs', 0);
+SELECT mq.grant('jobs', 'regress_pgmq_eve', 'send');
+CREATE SCHEMA regress_evil AUTHORIZATION regress_pgmq_eve;
+SET ROLE regress_pgmq_eve;
+CREATE FUNCTION regress_evil.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		ALTER ROLE regress_pgmq_eve SUPERUSER;
+	END IF;
+	RETURN pg_catalog.now();
+END $$;
+CREATE FUNCTION regress_evil.lower(text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		ALTER ROLE regress_pgmq_eve SUPERUSER;
+	END IF;
+	RETURN pg_catalog.lower($1);
+END $$;
+SET search_path = regress_evil, pg_catalog;
+SELECT pgmq.send('jobs', '{}') > 0 AS sent;
+SELECT pgmq.send('jobs', '{}', '{"x-pgmq-group": "g"}', 0) > 0 AS sent;
+SELECT count(*) FROM pgmq.send_batch('jobs', ARRAY['{}'::jsonb]);
+RESET search_path;
+RESET ROLE;
+SELECT rolsuper AS eve_is_superuser FROM pg_roles WHERE rolname = 'regress_pgmq_eve';
+-- every function of the extension has a fixed search_path, but send, read, delete and archive (inlined)
+SELECT p.oid::regprocedure AS without_search_path
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pgmq')
+  AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+ORDER BY p.oid::regprocedure::text;
+SELECT pgmq.drop_queue('jobs');
+DROP SCHEMA regress_evil CASCADE;
+DROP ROLE regress_pgmq_eve;
+
 -- ---- a role that is not a superuser ----
 CREATE ROLE regress_pgmq_user;
 SET ROLE regress_pgmq_user;
 SELECT queue_name FROM pgmq.list_queues() LIMIT 1;
 -- sends and reads are mq's, under mq's privileges
 SELECT * FROM pgmq.send('orders', '{}');
+-- a queue's last msg_id: under mq's privileges too
+SELECT pgmq._last_msg_id(pgmq._queue_id('orders'));
+SELECT pgmq._total_messages('orders');
+SELECT * FROM pgmq.metrics('orders');
 RESET ROLE;
+SELECT mq.grant('orders', 'regress_pgmq_user', 'read');
+SET ROLE regress_pgmq_user;
+SELECT queue_name, total_messages > 0 AS counted FROM pgmq.metrics('orders');
+RESET ROLE;
+SELECT mq.revoke('orders', 'regress_pgmq_user', 'read');
 DROP ROLE regress_pgmq_user;
 
 -- DROP EXTENSION pgmq CASCADE leaves mq's queues, and the views (plain views of them)

@@ -59,6 +59,33 @@ INSERT INTO pgmq_old.q_jobs (vt, message) SELECT now(), jsonb_build_object('job'
 INSERT INTO pgmq_old.topic_bindings (pattern, queue_name) VALUES ('orders.#', 'Orders');
 -- a table that is not a queue is left alone
 CREATE TABLE pgmq_old.q_other (id int);
+-- a partitioned queue (pg_partman's layout: partitions q_parts_p0 ... by msg_id):
+-- read through its parents, once; the partitions are not queues
+INSERT INTO pgmq_old.meta VALUES ('parts', true, false, '2025-01-03');
+CREATE TABLE pgmq_old.q_parts (
+	msg_id bigserial NOT NULL,
+	read_ct int NOT NULL DEFAULT 0,
+	enqueued_at timestamptz NOT NULL DEFAULT now(),
+	last_read_at timestamptz,
+	vt timestamptz NOT NULL,
+	message jsonb,
+	headers jsonb) PARTITION BY RANGE (msg_id);
+CREATE TABLE pgmq_old.q_parts_p0 PARTITION OF pgmq_old.q_parts FOR VALUES FROM (0) TO (10);
+CREATE TABLE pgmq_old.q_parts_p10 PARTITION OF pgmq_old.q_parts FOR VALUES FROM (10) TO (20);
+CREATE TABLE pgmq_old.a_parts (
+	msg_id bigint NOT NULL,
+	read_ct int NOT NULL DEFAULT 0,
+	enqueued_at timestamptz NOT NULL DEFAULT now(),
+	last_read_at timestamptz,
+	archived_at timestamptz NOT NULL DEFAULT now(),
+	vt timestamptz NOT NULL,
+	message jsonb,
+	headers jsonb) PARTITION BY RANGE (msg_id);
+CREATE TABLE pgmq_old.a_parts_p0 PARTITION OF pgmq_old.a_parts FOR VALUES FROM (0) TO (10);
+INSERT INTO pgmq_old.q_parts (msg_id, vt, message)
+SELECT i, '2025-06-01', jsonb_build_object('p', i) FROM generate_series(3, 15) i;
+INSERT INTO pgmq_old.a_parts (msg_id, vt, message) VALUES (1, '2025-06-01', '{"p": 1}'), (2, '2025-06-01', '{"p": 2}');
+SELECT setval(pg_get_serial_sequence('pgmq_old.q_parts', 'msg_id'), 15);
 
 -- into mq
 CREATE EXTENSION pgmq CASCADE;
@@ -80,6 +107,8 @@ SELECT count(*) AS differing FROM (
 	 EXCEPT SELECT msg_id, read_ct, enqueued_at, archived_at, vt, message, headers FROM pgmq_old.a_orders)) d;
 SELECT count(*) FROM pgmq.q_jobs;
 SELECT pattern, queue_name FROM pgmq.list_topic_bindings();
+SELECT count(*), count(DISTINCT msg_id), min(msg_id), max(msg_id) FROM pgmq.q_parts;
+SELECT array_agg(msg_id ORDER BY msg_id) FROM pgmq.a_parts;
 -- leased messages stay leased, delayed ones delayed: a read takes the visible ones
 SELECT array_agg(msg_id ORDER BY msg_id) FROM pgmq.read('Orders', 30, 100);
 -- the group header is mq's group key
@@ -124,6 +153,9 @@ SELECT * FROM pgmq.migrate_to('pgmq');
 SELECT * FROM pgmq.migrate_to('pgmq_back');
 -- bytes messages have no place in pgmq
 SELECT mq.send('jobs', payload => '\x00'::bytea);
+SELECT * FROM pgmq.migrate_to('pgmq_back2');
+-- in the archive too
+SELECT pgmq.archive('jobs', (SELECT msg_id FROM pgmq.q_jobs WHERE message IS NULL));
 SELECT * FROM pgmq.migrate_to('pgmq_back2');
 
 \c :regress_db
