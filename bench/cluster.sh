@@ -9,6 +9,7 @@
 #   bash bench/cluster.sh      # as root; BENCH_SECONDS=4 BENCH_RUNS=3 BENCH_CLIENTS=4 by default
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/common.sh"
 MQ_PORT=${BENCH_PORT:-54349}
 MQ_CLUSTER=/tmp/mq-bench-cluster-$MQ_PORT
 SECONDS_PER_RUN=${BENCH_SECONDS:-4}
@@ -56,18 +57,7 @@ echo "SELECT mq.send('sendq', '{\"n\": 1}');" >"$scripts/send.sql"
 echo "SELECT mq.ack('readq', msg_id) FROM mq.read('readq', 1);" >"$scripts/consume.sql"
 
 # run DB SCRIPT: one pgbench run, prints tps
-run() {
-	local log
-	log=$(mktemp)
-	if ! "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" \
-		-f "$scripts/$2.sql" "$1" >"$log" 2>&1; then
-		echo "pgbench $1 $2 failed:" >&2
-		grep -m 5 -i error "$log" >&2
-	fi
-	awk '/^tps = / { printf "%.0f\n", $3 } END { if (!NR) print 0 }' "$log" | head -1
-	rm -f "$log"
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+run() { pgbench_tps "$1" "$scripts/$2.sql" -c "$CLIENTS" -T "$SECONDS_PER_RUN"; }
 
 say "pgbench -M prepared -c $CLIENTS, $RUNS runs of ${SECONDS_PER_RUN} s, proxy and direct alternating"
 printf '| case | through the proxy (tps) | direct on the node (tps) | proxy / direct |\n| --- | ---: | ---: | ---: |\n'

@@ -9,6 +9,7 @@
 #   PG_CONFIG=/path/to/pg_config bash bench/pgmq.sh
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/common.sh"
 MQ_PORT=${BENCH_PORT:-54351}
 MQ_CLUSTER=/tmp/mq-bench-pgmq-$MQ_PORT
 TRANSACTIONS=${BENCH_TRANSACTIONS:-20000}
@@ -53,18 +54,7 @@ echo "SELECT pgmq.archive('p_archive', msg_id) FROM pgmq.read('p_archive', 30, 1
 echo "SELECT mq.archive('m_archive', msg_id) FROM mq.read('m_archive', 1, '30 s');" >"$scripts/mq_archive.sql"
 
 # run SCRIPT: one pgbench run, prints tps
-run() {
-	local log
-	log=$(mktemp)
-	if ! "$PG_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -t "$TRANSACTIONS" \
-		-f "$scripts/$1.sql" bench >"$log" 2>&1; then
-		echo "pgbench $1 failed:" >&2
-		grep -m 5 -i error "$log" >&2
-	fi
-	awk '/^tps = / { printf "%.0f\n", $3 } END { if (!NR) print 0 }' "$log" | head -1
-	rm -f "$log"
-}
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+run() { pgbench_tps bench "$scripts/$1.sql" -c "$CLIENTS" -t "$TRANSACTIONS"; }
 
 say "pgbench -M prepared -c $CLIENTS, $RUNS runs of $TRANSACTIONS transactions a client, pgmq and mq alternating"
 printf '| case | pgmq API on mq (tps) | plain mq (tps) | pgmq / mq |\n| --- | ---: | ---: | ---: |\n'
