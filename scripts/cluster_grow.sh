@@ -139,7 +139,11 @@ while IFS= read -r name; do
 	grow_streams+=("$name")
 done < <(q "${old[0]}" "SELECT stream FROM mq.streams ORDER BY 1")
 # the node a name lands on in the grown cluster, in SQL
-node_of="(('x' || substr(md5(queue_name), 1, 8))::bit(32)::int & $mask)"
+# hash SQL: the SQL of mq.cluster_hash() of the text expression SQL (the
+# proxy's function; the nodes do not have mq_cluster, so it is spelled out
+# here, once)
+hash() { echo "(('x' || substr(md5($1), 1, 8))::bit(32)::int)"; }
+node_of="($(hash queue_name) & $mask)"
 moves=()	# "k queue" pairs
 for k in $(seq 0 $((n - 1))); do
 	bad=$(q "${old[$k]}" "SELECT string_agg(format('%s on node %s', queue_name, $node_of), ', ')
@@ -150,7 +154,7 @@ for k in $(seq 0 $((n - 1))); do
 	fi
 	split=$(q "${old[$k]}" "SELECT string_agg(format('%s and its dead-letter queue %s', queue_name, dead_letter_queue), ', ')
 		FROM mq.queues q WHERE dead_letter_queue IS NOT NULL
-		  AND $node_of <> (('x' || substr(md5(dead_letter_queue), 1, 8))::bit(32)::int & $mask)")
+		  AND $node_of <> ($(hash dead_letter_queue) & $mask)")
 	if [ -n "$split" ]; then
 		echo "cluster_grow.sh: these would land on different nodes: $split" >&2
 		echo "  Remove the dead-letter queue (alter_queue(q, dead_letter_queue => '')) or rename, then run again." >&2
@@ -326,7 +330,7 @@ stage_stream() {	# name
 			WHERE object_type = 'stream' AND object_name = $lit) TO STDOUT" |
 			psql -X -q -v ON_ERROR_STOP=1 -d "$dst" -c "COPY mq_grow.grant FROM STDIN"
 		# an exchange's binding to a stream lives on the node of the stream's name
-		q "${old[$(( $(q "${old[0]}" "SELECT ('x' || substr(md5($lit), 1, 8))::bit(32)::int & $((n - 1))") ))]}" \
+		q "${old[$(( $(q "${old[0]}" "SELECT $(hash "$lit") & $((n - 1))") ))]}" \
 			"COPY (SELECT destination, source, binding_key, arguments FROM mq.bindings
 			WHERE destination_type = 'stream' AND destination = $lit) TO STDOUT" |
 			psql -X -q -v ON_ERROR_STOP=1 -d "$dst" -c "COPY mq_grow.binding FROM STDIN"
@@ -355,7 +359,7 @@ remake_stream() {	# j name: node j's stream made again from its staging, in one 
 	local j=$1 dst lit
 	dst=$(node_at "$1"); lit=$(literal "$2")
 	psql -X -q -At -v ON_ERROR_STOP=1 -d "$dst" -v stream="$2" \
-		-v name_node="$(( $(q "$dst" "SELECT ('x' || substr(md5($lit), 1, 8))::bit(32)::int & $mask") == j ))" <<'SQL' >/dev/null
+		-v name_node="$(( $(q "$dst" "SELECT $(hash "$lit") & $mask") == j ))" <<'SQL' >/dev/null
 SET client_min_messages = warning;
 SET grow.stream = :'stream';
 SET grow.name_node = :'name_node';

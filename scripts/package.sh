@@ -30,10 +30,11 @@ as_root dpkg -i "$deb" >"$out/install.log" 2>&1 ||
 # the list whole, then grep: "dpkg -L | grep -q" fails under pipefail once
 # the list is longer than one write (grep exits, dpkg gets SIGPIPE)
 files=$(dpkg -L "postgresql-$PG_MAJOR-mq")
-if grep -q "/mq.so$" <<<"$files" && grep -q "/mq_cluster.control$" <<<"$files"; then
-	echo "ok - $(basename "$deb") installs mq.so, mq.control, mq_cluster.control and the SQL scripts"
+if grep -q "/mq.so$" <<<"$files" && grep -q "/mq_cluster.control$" <<<"$files" &&
+	grep -q "/pgmq.control$" <<<"$files"; then
+	echo "ok - $(basename "$deb") installs mq.so, mq.control, mq_cluster.control, pgmq.control and the SQL scripts"
 else
-	echo "not ok - $(basename "$deb") lacks mq.so or mq_cluster.control"; exit 1
+	echo "not ok - $(basename "$deb") lacks mq.so, mq_cluster.control or pgmq.control"; exit 1
 fi
 MQ_PORT=$((MQ_PORT + 1)) MQ_CLUSTER=$MQ_CLUSTER-deb
 start_cluster

@@ -203,13 +203,6 @@ SET search_path = pg_catalog, pg_temp AS $$
 	SELECT greatest(delay - clock_timestamp(), interval '0');
 $$;
 
-/* the FIFO group of a message: the header x-pgmq-group ('' when it has none) */
-CREATE FUNCTION pgmq._group(headers jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp AS $$
-	SELECT coalesce(headers ->> 'x-pgmq-group', '');
-$$;
-
 /* ---- queues ---- */
 
 /*

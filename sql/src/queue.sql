@@ -686,10 +686,16 @@ AS $$
 DECLARE
 	tab text := 'q_' || mq._queue_id(queue);
 BEGIN
-	IF qty IS NULL OR qty < 1 OR qty > 10000 THEN
-		RAISE EXCEPTION 'qty must be between 1 and 10000'
+	/* as mq.read() checks its qty (mq_check_count()) */
+	IF qty IS NULL THEN
+		RAISE EXCEPTION 'qty must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF qty < 1 THEN
+		RAISE EXCEPTION 'qty must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+	ELSIF qty > current_setting('mq.max_batch_size')::int THEN
+		RAISE EXCEPTION 'qty % exceeds mq.max_batch_size (%)', qty, current_setting('mq.max_batch_size')
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = format('qty is %s.', coalesce(qty::text, 'NULL'));
+				  HINT = format('Split the work into batches of at most %s messages, or raise mq.max_batch_size.',
+								current_setting('mq.max_batch_size'));
 	END IF;
 	PERFORM mq._check_privilege('queue', queue, 'read');
 	RETURN QUERY EXECUTE format($q$

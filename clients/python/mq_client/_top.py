@@ -70,9 +70,17 @@ class Sampler:
         self.can_count_sends = bool(cur.fetchone()[0])  # type: ignore[index]
 
     def _rows(self, query: str) -> List[Row]:
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query)
-            return cur.fetchall()
+        # once more when a queue was dropped while the query ran (its table
+        # gone: 42P01, 42704); the next refresh shows it gone
+        for attempt in (1, 2):
+            try:
+                with self.conn.cursor(row_factory=dict_row) as cur:
+                    cur.execute(query)
+                    return cur.fetchall()
+            except psycopg.Error as exc:
+                if attempt == 2 or exc.sqlstate not in ("42P01", "42704"):
+                    raise
+        raise AssertionError("not reached")
 
     def sample(self) -> Sample:
         queues = {r["queue"]: r for r in self._rows(QUEUES_SQL)}

@@ -664,6 +664,7 @@ def cmd_import(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
             bar.update(len(batch))
             batch.clear()
 
+    first = 1   # the line of the batch's first message
     try:
         for number, text in enumerate(source, 1):
             if not text.strip():
@@ -677,7 +678,13 @@ def cmd_import(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
                               EXIT_USAGE) from None
             if len(batch) >= args.batch:
                 flush()
+                first = number + 1
         flush()
+    except psycopg.Error as exc:
+        # the batches before this one are committed: say how far it got, so
+        # that a second run can start after them instead of sending them twice
+        raise Failure(f"the batch from line {first} failed (imported {total} before it): "
+                      f"{server_error(exc)}") from None
     finally:
         bar.close()
         if source is not sys.stdin:

@@ -505,6 +505,14 @@ class ExportImportTest(CliTest):
         r = mqctl("import", "cli_dst", input='{"payload_base64": "!!"}\n')
         self.assertEqual(r.returncode, 2)
         self.assertIn("line 1", r.stderr)
+        # the server refuses a batch: the message says how far it got
+        c.purge_queue("cli_dst")
+        c.alter_queue("cli_dst", max_length=3, overflow="reject_publish")
+        r = mqctl("import", "cli_dst", "--batch", "2", input=lines)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"^mqctl: the batch from line 3 failed \(imported 2 before "
+                         r"it\): ERROR 54000: ")
+        self.assertEqual(length("cli_dst"), 2, "the failed batch rolled back whole")
 
     def test_stream_round_trip(self):
         c = self.client
